@@ -1,0 +1,723 @@
+//! Project automation for Orcheo Trace: `cargo xtask <command>`.
+//!
+//! Standard library only, so that it builds in seconds and never needs the rest of the workspace.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask is a command-line tool that reports to the terminal"
+)]
+
+use std::collections::BTreeSet;
+use std::env;
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                   fmt, clippy, test, layering, deny, conformance, fuzz smoke test
+  layering             check the crate dependency invariants with `cargo tree`
+  deny                 `cargo deny --offline check` with the offline RustSec database
+  conformance DIR      run the conformance test over a fixtures folder
+  fuzz-smoke [SECONDS] fuzz decode_normalize briefly (default 60 s)
+  fuzz [SECONDS]       fuzz decode_normalize (default 300 s)
+  bench [-- ARGS]      run the normalize benchmark (ARGS go to criterion)";
+
+/// Where the fixtures shared between projects live, relative to the workspace root.
+const SHARED_FIXTURES: &str = "../shared/fixtures";
+/// The offline `RustSec` database, relative to the workspace root.
+const ADVISORY_ARCHIVE: &str = "../shared/rustsec/advisory-db.tar.gz";
+/// The folder cargo-deny 0.20 reads for its default database URL, under `$CARGO_HOME/advisory-dbs`.
+const ADVISORY_DB_DIR: &str = "advisory-db-3157b0e258782691";
+/// The fuzz target and where its seed inputs come from, relative to the workspace root.
+const FUZZ_TARGET: &str = "decode_normalize";
+const FUZZ_SEEDS: &str = "crates/orcheo-span-tree/tests/data";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<(), Failure> {
+    let root = workspace_root();
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
+        Some("ci") => no_more_args(rest).and_then(|()| ci(&root)),
+        Some("layering") => no_more_args(rest).and_then(|()| layering(&root)),
+        Some("deny") => no_more_args(rest).and_then(|()| deny(&root)),
+        Some("conformance") => match rest {
+            [dir] => conformance(&root, Path::new(dir)),
+            _ => Err(Failure::usage("conformance needs exactly one DIR")),
+        },
+        Some("fuzz-smoke") => fuzz(&root, seconds_arg(rest, 60)?),
+        Some("fuzz") => fuzz(&root, seconds_arg(rest, 300)?),
+        Some("bench") => bench(&root, rest),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(Failure::usage(&format!("unknown command `{other}`"))),
+        None => Err(Failure::usage("no command given")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ci
+
+/// Every check CI runs, in order, stopping at the first failure.
+fn ci(root: &Path) -> Result<(), Failure> {
+    step("fmt");
+    run(cargo(root).args(["fmt", "--all", "--", "--check"]))?;
+
+    step("clippy");
+    run(cargo(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("test");
+    run(cargo(root).args(["test", "--workspace", "--locked"]))?;
+
+    step("layering");
+    layering(root)?;
+
+    step("deny");
+    deny(root)?;
+
+    step("conformance");
+    let fixtures = root.join(SHARED_FIXTURES);
+    if fixtures.is_dir() {
+        conformance(root, &fixtures)?;
+    } else {
+        println!("skipped: {} does not exist", fixtures.display());
+    }
+
+    step("fuzz-smoke");
+    if cargo_subcommand_installed(root, "fuzz") {
+        fuzz(root, 60)?;
+    } else {
+        println!("skipped: cargo-fuzz is not installed (`cargo install cargo-fuzz --locked`)");
+    }
+
+    println!("\nci: all steps passed");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// layering
+
+/// What the model crate's normal dependency tree may contain (serde and its derive macro).
+const MODEL_ALLOWED: &[&str] = &[
+    "orcheo-trace-model",
+    "serde",
+    "serde_core",
+    "serde_derive",
+    "proc-macro2",
+    "quote",
+    "unicode-ident",
+    "syn",
+];
+/// Crates that mean I/O or a server stack, which the span-tree crate must not pull in.
+const SPAN_TREE_FORBIDDEN: &[&str] = &[
+    "tokio",
+    "hyper",
+    "reqwest",
+    "diesel",
+    "actix-web",
+    "actix-http",
+];
+/// Crates the instrumentation crate must not pull in (storage and the web server).
+const TRACING_FORBIDDEN: &[&str] = &["diesel", "actix-web", "actix-http"];
+const SERVER: &str = "orcheo-trace-server";
+
+/// Checks the dependency invariants of DESIGN.md ("Workspace") with `cargo tree`.
+fn layering(root: &Path) -> Result<(), Failure> {
+    let members = workspace_packages(root)?;
+    let mut violations = Vec::new();
+
+    // Only the server may depend on actix-web.
+    let users: Vec<String> = dependents(root, &members, "actix-web", "normal")?
+        .into_iter()
+        .filter(|name| name != SERVER)
+        .collect();
+    report_check(
+        "only orcheo-trace-server depends on actix-web",
+        &users,
+        &mut violations,
+    );
+
+    // The model depends on serde only.
+    if let Some(deps) = normal_deps_of(root, &members, "orcheo-trace-model")? {
+        let extra: Vec<String> = deps
+            .into_iter()
+            .filter(|name| !MODEL_ALLOWED.contains(&name.as_str()))
+            .collect();
+        report_check(
+            "orcheo-trace-model depends on serde only",
+            &extra,
+            &mut violations,
+        );
+    }
+
+    // The span-tree crate and the instrumentation crate stay away from I/O stacks they must not use.
+    for (package, forbidden) in [
+        ("orcheo-span-tree", SPAN_TREE_FORBIDDEN),
+        ("orcheo-tracing", TRACING_FORBIDDEN),
+    ] {
+        if let Some(deps) = normal_deps_of(root, &members, package)? {
+            let found: Vec<String> = deps
+                .into_iter()
+                .filter(|name| forbidden.contains(&name.as_str()))
+                .collect();
+            let check = format!("{package} does not depend on {}", forbidden.join(", "));
+            report_check(&check, &found, &mut violations);
+        }
+    }
+
+    // Nothing depends on the server, not even as a dev-dependency.
+    if members.contains(SERVER) {
+        let users = dependents(root, &members, SERVER, "normal,build,dev")?;
+        report_check(
+            "nothing depends on orcheo-trace-server",
+            &users,
+            &mut violations,
+        );
+    }
+
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(format!(
+            "layering: {} invariant(s) broken:\n  {}",
+            violations.len(),
+            violations.join("\n  ")
+        )))
+    }
+}
+
+fn report_check(check: &str, offenders: &[String], violations: &mut Vec<String>) {
+    if offenders.is_empty() {
+        println!("ok:   {check}");
+    } else {
+        println!("FAIL: {check} (found: {})", offenders.join(", "));
+        violations.push(format!("{check}: found {}", offenders.join(", ")));
+    }
+}
+
+/// The package names in the normal dependency tree of a workspace `package` (itself included),
+/// or `None`, with a note, when the workspace has no such package yet.
+fn normal_deps_of(
+    root: &Path,
+    members: &BTreeSet<String>,
+    package: &str,
+) -> Result<Option<BTreeSet<String>>, Failure> {
+    if !members.contains(package) {
+        println!("skip: {package} is not in the workspace yet");
+        return Ok(None);
+    }
+    let output = capture(cargo(root).args([
+        "tree",
+        "--locked",
+        "--package",
+        package,
+        "--edges",
+        "normal",
+        "--target",
+        "all",
+        "--prefix",
+        "none",
+    ]))?;
+    Ok(Some(tree_package_names(&output).collect()))
+}
+
+/// The workspace packages that depend, directly or not, on `krate` through `edges`.
+/// A crate that is not in Cargo.lock has no dependents.
+fn dependents(
+    root: &Path,
+    members: &BTreeSet<String>,
+    krate: &str,
+    edges: &str,
+) -> Result<Vec<String>, Failure> {
+    // `-i NAME` is ambiguous when the lock file has several versions, so name each one.
+    let versions = locked_versions(root, krate)?;
+    if versions.is_empty() {
+        println!("note: {krate} is not in Cargo.lock");
+        return Ok(Vec::new());
+    }
+    let mut command = cargo(root);
+    command.args([
+        "tree",
+        "--locked",
+        "--workspace",
+        "--edges",
+        edges,
+        "--target",
+        "all",
+        "--prefix",
+        "none",
+    ]);
+    for version in &versions {
+        command.arg("--invert").arg(format!("{krate}@{version}"));
+    }
+    print_command(&command);
+    let output = command
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|error| Failure::spawn(&command, &error))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("did not match any packages") {
+            println!("note: {krate} is not in the dependency graph");
+            return Ok(Vec::new());
+        }
+        eprint!("{stderr}");
+        return Err(Failure::exited(&command, output.status.code()));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let names: BTreeSet<String> = tree_package_names(&stdout)
+        .filter(|name| name != krate && members.contains(name))
+        .collect();
+    Ok(names.into_iter().collect())
+}
+
+/// Package names from `cargo tree --prefix none` output (`name vX.Y.Z (...)` per line).
+fn tree_package_names(output: &str) -> impl Iterator<Item = String> + '_ {
+    output
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+/// The versions of `krate` recorded in Cargo.lock.
+fn locked_versions(root: &Path, krate: &str) -> Result<Vec<String>, Failure> {
+    let path = root.join("Cargo.lock");
+    let lock = fs::read_to_string(&path)
+        .map_err(|error| Failure::new(format!("cannot read {}: {error}", path.display())))?;
+    Ok(versions_in_lock(&lock, krate))
+}
+
+fn versions_in_lock(lock: &str, krate: &str) -> Vec<String> {
+    let name_line = format!("name = \"{krate}\"");
+    let mut versions = Vec::new();
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == name_line
+            && let Some(version) = lines
+                .next()
+                .and_then(|next| next.trim().strip_prefix("version = \""))
+                .and_then(|rest| rest.strip_suffix('"'))
+        {
+            versions.push(version.to_owned());
+        }
+    }
+    versions
+}
+
+/// The names of the workspace's own packages, from `cargo metadata --no-deps`.
+fn workspace_packages(root: &Path) -> Result<BTreeSet<String>, Failure> {
+    let json = capture(cargo(root).args(["metadata", "--no-deps", "--format-version", "1"]))?;
+    let names = package_names(&json);
+    if names.is_empty() {
+        return Err(Failure::new(
+            "found no packages in `cargo metadata` output".to_owned(),
+        ));
+    }
+    Ok(names)
+}
+
+/// Package objects serialize as `{"name":"…","version":…`; dependency and target objects have
+/// other keys after their name, so this pattern only finds packages.
+fn package_names(json: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = json;
+    while let Some(start) = rest.find("{\"name\":\"") {
+        rest = &rest[start + "{\"name\":\"".len()..];
+        if let Some(end) = rest.find('"') {
+            if rest[end..].starts_with("\",\"version\":") {
+                names.insert(rest[..end].to_owned());
+            }
+            rest = &rest[end..];
+        }
+    }
+    names
+}
+
+// ---------------------------------------------------------------------------------------------
+// deny
+
+/// `cargo deny --offline check`, with the `RustSec` database unpacked from the shared archive.
+fn deny(root: &Path) -> Result<(), Failure> {
+    if !cargo_subcommand_installed(root, "deny") {
+        return Err(Failure::new(
+            "cargo-deny is not installed: run `cargo install cargo-deny --locked`".to_owned(),
+        ));
+    }
+    let archive = root.join(ADVISORY_ARCHIVE);
+    if archive.is_file() {
+        ensure_advisory_db(&archive)?;
+        run(cargo(root).args(["deny", "--offline", "check"]))
+    } else {
+        println!(
+            "note: {} not found, so advisories are SKIPPED; checking bans, licenses and sources",
+            archive.display()
+        );
+        run(cargo(root).args(["deny", "--offline", "check", "bans", "licenses", "sources"]))?;
+        println!("deny: passed, but advisories were skipped (no offline database)");
+        Ok(())
+    }
+}
+
+/// Unpacks the archive where cargo-deny looks for its default database and commits it once
+/// (cargo-deny reads the date of the HEAD commit). Does nothing if that is already done.
+fn ensure_advisory_db(archive: &Path) -> Result<(), Failure> {
+    let db = cargo_home()?.join("advisory-dbs").join(ADVISORY_DB_DIR);
+    let has_commit = db.join(".git").is_dir()
+        && Command::new("git")
+            .arg("-C")
+            .arg(&db)
+            .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+    if has_commit {
+        println!("advisory database: {} (already unpacked)", db.display());
+        return Ok(());
+    }
+    println!("advisory database: unpacking into {}", db.display());
+    fs::create_dir_all(&db)
+        .map_err(|error| Failure::new(format!("cannot create {}: {error}", db.display())))?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(archive)
+        .arg("-C")
+        .arg(&db))?;
+    let git = || {
+        let mut command = Command::new("git");
+        command.current_dir(&db).args([
+            "-c",
+            "user.name=ci",
+            "-c",
+            "user.email=ci@localhost",
+            "-c",
+            "commit.gpgsign=false",
+        ]);
+        command
+    };
+    run(git().args(["init", "--quiet"]))?;
+    run(git().args(["add", "--all"]))?;
+    run(git().args([
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--message",
+        "RustSec advisory-db, offline copy",
+    ]))
+}
+
+fn cargo_home() -> Result<PathBuf, Failure> {
+    if let Some(home) = env::var_os("CARGO_HOME").filter(|home| !home.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(|home| PathBuf::from(home).join(".cargo"))
+        .ok_or_else(|| Failure::new("neither CARGO_HOME nor HOME is set".to_owned()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// conformance, fuzz, bench
+
+/// The span-tree conformance test over every file of a fixtures folder.
+fn conformance(root: &Path, dir: &Path) -> Result<(), Failure> {
+    let dir = dir
+        .canonicalize()
+        .map_err(|error| Failure::new(format!("fixtures folder {}: {error}", dir.display())))?;
+    if !dir.is_dir() {
+        return Err(Failure::new(format!("{} is not a folder", dir.display())));
+    }
+    run(cargo(root).env("ORCHEO_FIXTURES_DIR", &dir).args([
+        "test",
+        "-p",
+        "orcheo-span-tree",
+        "--test",
+        "conformance",
+        "--locked",
+    ]))
+}
+
+/// Fuzzes `decode_normalize` for `seconds`, seeded with the span-tree test data.
+fn fuzz(root: &Path, seconds: u64) -> Result<(), Failure> {
+    if !cargo_subcommand_installed(root, "fuzz") {
+        return Err(Failure::new(
+            "cargo-fuzz is not installed: run `cargo install cargo-fuzz --locked`".to_owned(),
+        ));
+    }
+    seed_corpus(root)?;
+    run(cargo(root)
+        // Only a stable toolchain is installed; this lets cargo-fuzz pass its -Z flags.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", FUZZ_TARGET, "--"])
+        .arg(format!("-max_total_time={seconds}")))
+}
+
+/// Copies every file under the span-tree test data into the fuzz corpus, flattening
+/// `a/b.json` to `a__b.json` so that files with the same name in different folders both survive.
+fn seed_corpus(root: &Path) -> Result<(), Failure> {
+    let corpus = root.join("fuzz/corpus").join(FUZZ_TARGET);
+    fs::create_dir_all(&corpus)
+        .map_err(|error| Failure::new(format!("cannot create {}: {error}", corpus.display())))?;
+    let seeds = root.join(FUZZ_SEEDS);
+    if !seeds.is_dir() {
+        println!("note: {} does not exist; no seed inputs", seeds.display());
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    collect_files(&seeds, &mut files)
+        .map_err(|error| Failure::new(format!("cannot read {}: {error}", seeds.display())))?;
+    for file in &files {
+        let relative = file.strip_prefix(&seeds).unwrap_or(file);
+        let name: Vec<_> = relative.iter().map(OsStr::to_string_lossy).collect();
+        let target = corpus.join(name.join("__"));
+        fs::copy(file, &target).map_err(|error| {
+            Failure::new(format!(
+                "cannot copy {} to {}: {error}",
+                file.display(),
+                target.display()
+            ))
+        })?;
+    }
+    println!(
+        "seeded {} with {} file(s) from {}",
+        corpus.display(),
+        files.len(),
+        seeds.display()
+    );
+    Ok(())
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, files)?;
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The `normalize` criterion benchmark; extra arguments go to criterion.
+fn bench(root: &Path, args: &[String]) -> Result<(), Failure> {
+    let extra = match args {
+        [] => &[][..],
+        [separator, extra @ ..] if separator == "--" => extra,
+        _ => return Err(Failure::usage("bench takes its arguments after `--`")),
+    };
+    let mut command = cargo(root);
+    command.args(["bench", "-p", "orcheo-span-tree", "--bench", "normalize"]);
+    if !extra.is_empty() {
+        command.arg("--").args(extra);
+    }
+    run(&mut command)
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/// The workspace root: the parent of this package's folder.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// A `cargo` command run from the workspace root, using the same cargo that runs xtask.
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root);
+    command
+}
+
+fn cargo_subcommand_installed(root: &Path, subcommand: &str) -> bool {
+    cargo(root)
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn step(name: &str) {
+    println!("\n==> {name}");
+}
+
+/// Prints the command line, runs it with inherited output, and fails with its exit code.
+fn run(command: &mut Command) -> Result<(), Failure> {
+    print_command(command);
+    let status = command
+        .status()
+        .map_err(|error| Failure::spawn(command, &error))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::exited(command, status.code()))
+    }
+}
+
+/// Like [`run`], but returns the command's standard output.
+fn capture(command: &mut Command) -> Result<String, Failure> {
+    print_command(command);
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| Failure::spawn(command, &error))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(Failure::exited(command, output.status.code()))
+    }
+}
+
+fn print_command(command: &Command) {
+    println!("$ {}", CommandLine(command));
+}
+
+/// Displays a command as a shell-like line: `ENV=value program args…`.
+struct CommandLine<'a>(&'a Command);
+
+impl fmt::Display for CommandLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in self.0.get_envs() {
+            if let Some(value) = value {
+                write!(f, "{}={} ", key.to_string_lossy(), quoted(value))?;
+            }
+        }
+        let program = Path::new(self.0.get_program());
+        // Show `cargo`, not the full path of the toolchain's cargo binary.
+        let program = program.file_name().unwrap_or(program.as_os_str());
+        write!(f, "{}", quoted(program))?;
+        for arg in self.0.get_args() {
+            write!(f, " {}", quoted(arg))?;
+        }
+        Ok(())
+    }
+}
+
+fn quoted(text: &OsStr) -> String {
+    let text = text.to_string_lossy();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=./:@,+".contains(c))
+    {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn no_more_args(rest: &[String]) -> Result<(), Failure> {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => Err(Failure::usage(&format!("unexpected argument `{arg}`"))),
+    }
+}
+
+fn seconds_arg(rest: &[String], default: u64) -> Result<u64, Failure> {
+    match rest {
+        [] => Ok(default),
+        [seconds] => seconds.parse().map_err(|_| {
+            Failure::usage(&format!("SECONDS must be a whole number, not `{seconds}`"))
+        }),
+        _ => Err(Failure::usage("expected at most one argument, SECONDS")),
+    }
+}
+
+/// Why xtask stops, and the exit code it stops with.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn new(message: String) -> Self {
+        Self { message, code: 1 }
+    }
+
+    fn usage(message: &str) -> Self {
+        Self {
+            message: format!("{message}\n\n{USAGE}"),
+            code: 2,
+        }
+    }
+
+    fn spawn(command: &Command, error: &io::Error) -> Self {
+        Self::new(format!("cannot run `{}`: {error}", CommandLine(command)))
+    }
+
+    /// The command's own exit code, or 1 if it was killed by a signal or its code does not fit.
+    fn exited(command: &Command, code: Option<i32>) -> Self {
+        let shown = code.map_or_else(|| "a signal".to_owned(), |code| format!("exit code {code}"));
+        Self {
+            message: format!("`{}` failed with {shown}", CommandLine(command)),
+            code: code
+                .and_then(|code| u8::try_from(code).ok())
+                .filter(|&code| code != 0)
+                .unwrap_or(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_package_names_but_not_dependency_or_target_names() {
+        let json = r#"{"packages":[{"name":"orcheo-trace-model","version":"0.1.0","dependencies":[{"name":"serde","source":"registry"}],"targets":[{"kind":["lib"],"name":"orcheo_trace_model","src_path":"x"}]},{"name":"xtask","version":"0.1.0"}]}"#;
+        let names: Vec<_> = package_names(json).into_iter().collect();
+        assert_eq!(names, ["orcheo-trace-model", "xtask"]);
+    }
+
+    #[test]
+    fn reads_every_locked_version() {
+        let lock = "[[package]]\nname = \"syn\"\nversion = \"2.0.1\"\n\n[[package]]\nname = \"syn\"\nversion = \"3.0.0\"\n\n[[package]]\nname = \"synstructure\"\nversion = \"0.13.0\"\n";
+        assert_eq!(versions_in_lock(lock, "syn"), ["2.0.1", "3.0.0"]);
+        assert!(versions_in_lock(lock, "actix-web").is_empty());
+    }
+
+    #[test]
+    fn reads_names_from_cargo_tree_output() {
+        let output = "serde v1.0.229\norcheo-span-tree v0.1.0 (/w/crates/orcheo-span-tree) (*)\n\n";
+        let names: Vec<_> = tree_package_names(output).collect();
+        assert_eq!(names, ["serde", "orcheo-span-tree"]);
+    }
+
+    #[test]
+    fn quotes_only_what_the_shell_would_split() {
+        assert_eq!(
+            quoted(OsStr::new("-max_total_time=60")),
+            "-max_total_time=60"
+        );
+        assert_eq!(quoted(OsStr::new("a b")), "'a b'");
+        assert_eq!(quoted(OsStr::new("it's")), r"'it'\''s'");
+    }
+}
