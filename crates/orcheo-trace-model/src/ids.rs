@@ -1,0 +1,314 @@
+//! Validated identifiers.
+//!
+//! Trace and span ids arrive as hex of any case, sometimes without their leading zeros (Jaeger),
+//! or as raw bytes (protobuf). They are always shown as lowercase, zero-padded hex.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdError {
+    /// The text was empty.
+    Empty { what: &'static str },
+    /// The hex text was longer than the id can hold.
+    TooLong {
+        what: &'static str,
+        max: usize,
+        len: usize,
+    },
+    /// A character was not a hex digit.
+    NotHex { what: &'static str, position: usize },
+    /// The raw byte form had the wrong length.
+    WrongByteLength {
+        what: &'static str,
+        expected: usize,
+        len: usize,
+    },
+    /// An all-zero id, which OpenTelemetry defines as invalid.
+    AllZero { what: &'static str },
+    /// An execution id with a character outside `[A-Za-z0-9._:-]`.
+    BadCharacter { what: &'static str, position: usize },
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty { what } => write!(f, "{what} is empty"),
+            Self::TooLong { what, max, len } => {
+                write!(f, "{what} has {len} characters, at most {max} allowed")
+            }
+            Self::NotHex { what, position } => {
+                write!(f, "{what} has a non-hex character at position {position}")
+            }
+            Self::WrongByteLength {
+                what,
+                expected,
+                len,
+            } => {
+                write!(f, "{what} has {len} bytes, expected {expected}")
+            }
+            Self::AllZero { what } => write!(f, "{what} is all zeros"),
+            Self::BadCharacter { what, position } => write!(
+                f,
+                "{what} has a character outside [A-Za-z0-9._:-] at position {position}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IdError {}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Parses up to `2 * N` hex digits into `N` bytes, left-padding with zeros.
+fn parse_hex<const N: usize>(what: &'static str, text: &str) -> Result<[u8; N], IdError> {
+    let digits = text.as_bytes();
+    if digits.is_empty() {
+        return Err(IdError::Empty { what });
+    }
+    if digits.len() > 2 * N {
+        return Err(IdError::TooLong {
+            what,
+            max: 2 * N,
+            len: digits.len(),
+        });
+    }
+    let mut out = [0u8; N];
+    // Walk from the least significant digit so that a short id is left-padded.
+    for (i, &d) in digits.iter().rev().enumerate() {
+        let v = hex_value(d).ok_or(IdError::NotHex {
+            what,
+            position: digits.len() - 1 - i,
+        })?;
+        let byte = N - 1 - i / 2;
+        if i % 2 == 0 {
+            out[byte] |= v;
+        } else {
+            out[byte] |= v << 4;
+        }
+    }
+    Ok(out)
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, b) in bytes.iter().enumerate() {
+        buf[2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+    }
+    let text = std::str::from_utf8(&buf[..bytes.len() * 2]).map_err(|_| fmt::Error)?;
+    f.write_str(text)
+}
+
+macro_rules! byte_id {
+    ($(#[$doc:meta])* $name:ident, $len:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; $len]);
+
+        impl $name {
+            /// Length of the id in bytes.
+            pub const LEN: usize = $len;
+
+            /// Parses hex of any case; fewer than the full number of digits is left-padded.
+            /// The all-zero id is refused.
+            pub fn from_hex(text: &str) -> Result<Self, IdError> {
+                Self::from_bytes(parse_hex::<$len>($what, text)?)
+            }
+
+            /// Takes the raw bytes (as in protobuf); the all-zero id is refused.
+            pub fn from_slice(bytes: &[u8]) -> Result<Self, IdError> {
+                let array: [u8; $len] = bytes.try_into().map_err(|_| IdError::WrongByteLength {
+                    what: $what,
+                    expected: $len,
+                    len: bytes.len(),
+                })?;
+                Self::from_bytes(array)
+            }
+
+            /// Takes the raw bytes; the all-zero id is refused.
+            pub fn from_bytes(bytes: [u8; $len]) -> Result<Self, IdError> {
+                if bytes == [0u8; $len] {
+                    Err(IdError::AllZero { what: $what })
+                } else {
+                    Ok(Self(bytes))
+                }
+            }
+
+            /// The raw bytes.
+            pub fn to_bytes(self) -> [u8; $len] {
+                self.0
+            }
+
+            /// The raw bytes, borrowed.
+            pub fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_hex(f, &self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "("))?;
+                write_hex(f, &self.0)?;
+                f.write_str(")")
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::from_hex(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+    };
+}
+
+byte_id!(
+    /// A 16-byte OpenTelemetry trace id.
+    TraceId, 16, "trace id"
+);
+byte_id!(
+    /// An 8-byte OpenTelemetry span id.
+    SpanId, 8, "span id"
+);
+
+/// An Orcheo execution id: 1 to 128 characters of `[A-Za-z0-9._:-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExecutionId(String);
+
+impl ExecutionId {
+    /// The longest execution id accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// Validates and wraps an execution id.
+    pub fn new(text: impl Into<String>) -> Result<Self, IdError> {
+        let text = text.into();
+        const WHAT: &str = "execution id";
+        if text.is_empty() {
+            return Err(IdError::Empty { what: WHAT });
+        }
+        if text.len() > Self::MAX_LEN {
+            return Err(IdError::TooLong {
+                what: WHAT,
+                max: Self::MAX_LEN,
+                len: text.len(),
+            });
+        }
+        if let Some(position) = text
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')))
+        {
+            return Err(IdError::BadCharacter {
+                what: WHAT,
+                position,
+            });
+        }
+        Ok(Self(text))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ExecutionId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl Serialize for ExecutionId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_of_any_case_round_trips_as_lowercase() {
+        let id = TraceId::from_hex("5B8EFFF798038103D269B633813FC60C").unwrap();
+        assert_eq!(id.to_string(), "5b8efff798038103d269b633813fc60c");
+    }
+
+    #[test]
+    fn unpadded_ids_are_left_padded() {
+        let trace = TraceId::from_hex("6ee4a8ab0c6f5a2b6b2a6c0e9c8a2ec").unwrap();
+        assert_eq!(trace.to_string(), "06ee4a8ab0c6f5a2b6b2a6c0e9c8a2ec");
+        let span = SpanId::from_hex("1").unwrap();
+        assert_eq!(span.to_string(), "0000000000000001");
+    }
+
+    #[test]
+    fn bad_ids_are_refused_with_the_reason() {
+        assert_eq!(
+            SpanId::from_hex(""),
+            Err(IdError::Empty { what: "span id" })
+        );
+        assert_eq!(
+            SpanId::from_hex("00000000000000001"),
+            Err(IdError::TooLong {
+                what: "span id",
+                max: 16,
+                len: 17
+            })
+        );
+        assert_eq!(
+            SpanId::from_hex("12x4"),
+            Err(IdError::NotHex {
+                what: "span id",
+                position: 2
+            })
+        );
+        assert_eq!(
+            SpanId::from_hex("0000"),
+            Err(IdError::AllZero { what: "span id" })
+        );
+        assert!(matches!(
+            TraceId::from_slice(&[1, 2, 3]),
+            Err(IdError::WrongByteLength { .. })
+        ));
+        assert!(TraceId::from_hex("é").is_err());
+    }
+
+    #[test]
+    fn execution_ids_are_validated() {
+        assert!(ExecutionId::new("exec_123:retry-1.a").is_ok());
+        assert!(ExecutionId::new("").is_err());
+        assert!(ExecutionId::new("a/b").is_err());
+        assert!(ExecutionId::new("x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! The vocabulary every Orcheo Trace crate shares.
+//!
+//! - [`ids`]: validated [`TraceId`], [`SpanId`] and [`ExecutionId`] newtypes;
+//! - [`time`]: [`Timestamp`], nanoseconds since the Unix epoch, the one time type end to end;
+//! - [`raw`]: [`RawSpan`], a span as any trace store or wire format describes it;
+//! - [`tree`]: the normalized [`TraceTree`] that the API serves;
+//! - [`semconv`]: every attribute and event key, the single source of truth for the writer
+//!   (instrumentation) and the reader (normalization);
+//! - [`content`]: the default redaction patterns and the markers shared by writer and reader.
+//!
+//! Invariant: this crate does no I/O and depends on `serde` only. Values that come from outside
+//! are validated where they are constructed, never by panicking.
+#![forbid(unsafe_code)]
+
+pub mod content;
+pub mod ids;
+pub mod raw;
+pub mod semconv;
+pub mod time;
+pub mod tree;
+
+pub use ids::{ExecutionId, IdError, SpanId, TraceId};
+pub use raw::{
+    AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent, SpanKind,
+    SpanLink, StatusCode,
+};
+pub use time::Timestamp;
+pub use tree::{
+    Anomaly, AnomalyKind, Artifact, ContentItem, ModelInfo, NodeKind, SpanError, SpanNode,
+    TokenUsage, TraceStats, TraceTree,
+};

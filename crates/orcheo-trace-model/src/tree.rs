@@ -1,0 +1,320 @@
+//! The normalized trace: a tree of [`SpanNode`]s with what users look for already extracted
+//! (tokens, prompts, responses, artifacts, errors), plus the [`Anomaly`]s found on the way.
+//!
+//! The tree is stored as an arena (`nodes` with child indices) rather than nested boxes, so a
+//! 10,000-deep chain costs no recursion to build, walk, or drop.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use crate::ids::{SpanId, TraceId};
+use crate::raw::{
+    KeyValue, RawStatus, Resource, Scope, SpanEvent, SpanKind, SpanLink, serialize_attributes,
+};
+use crate::time::Timestamp;
+
+/// Token counts, as in the API: `{"input", "output", "total"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+    pub total: u64,
+}
+
+impl TokenUsage {
+    pub fn new(input: u64, output: u64) -> Self {
+        Self {
+            input,
+            output,
+            total: input.saturating_add(output),
+        }
+    }
+
+    /// Adds another usage, saturating.
+    pub fn add(&mut self, other: Self) {
+        self.input = self.input.saturating_add(other.input);
+        self.output = self.output.saturating_add(other.output);
+        self.total = self.total.saturating_add(other.total);
+    }
+}
+
+/// What a span is, for people: the Orcheo node kind, or the closest GenAI / OpenInference kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// The workflow run's root span.
+    Workflow,
+    Llm,
+    Tool,
+    Agent,
+    Chain,
+    Retriever,
+    Embedding,
+    /// An Orcheo node with no more specific kind.
+    Node,
+    /// Any other span.
+    Span,
+    /// A kind named by the source that is none of the above (`orcheo.node.kind`, lowercased).
+    Other(String),
+}
+
+impl NodeKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Workflow => "workflow",
+            Self::Llm => "llm",
+            Self::Tool => "tool",
+            Self::Agent => "agent",
+            Self::Chain => "chain",
+            Self::Retriever => "retriever",
+            Self::Embedding => "embedding",
+            Self::Node => "node",
+            Self::Span => "span",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Reads a kind name from any of the vocabularies; unknown names become `Other`.
+    pub fn from_name(name: &str) -> Self {
+        match name.to_ascii_lowercase().as_str() {
+            "workflow" => Self::Workflow,
+            "llm" | "chat" | "text_completion" | "generate_content" | "ai" | "model" => Self::Llm,
+            "tool" | "execute_tool" | "function" => Self::Tool,
+            "agent" | "invoke_agent" | "create_agent" => Self::Agent,
+            "chain" => Self::Chain,
+            "retriever" | "reranker" => Self::Retriever,
+            "embedding" | "embeddings" => Self::Embedding,
+            "node" => Self::Node,
+            "span" => Self::Span,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for NodeKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A prompt, response or chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ContentItem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `None` when withheld.
+    pub content: Option<String>,
+    /// Cut to the preview length (by the instrumentation or the server).
+    pub truncated: bool,
+    /// A redaction pattern matched somewhere in the text.
+    pub redacted: bool,
+    /// The text is not shown: capture was off, or the caller may not see content.
+    pub withheld: bool,
+    /// Characters in the original text, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+}
+
+/// An artifact a node produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Artifact {
+    pub id: String,
+    pub name: Option<String>,
+    /// Where the API serves it (same authorization as the execution).
+    pub url: String,
+    /// Where the producer said it is stored, if it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    pub content_type: Option<String>,
+    pub size_bytes: Option<u64>,
+}
+
+/// Why a span failed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SpanError {
+    #[serde(rename = "type")]
+    pub error_type: Option<String>,
+    pub message: Option<String>,
+    pub stack_trace: Option<String>,
+    /// `orcheo.error.code`.
+    pub code: Option<String>,
+    /// `orcheo.error.hint`: what to do about it.
+    pub hint: Option<String>,
+}
+
+/// The model a span called.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ModelInfo {
+    pub request: Option<String>,
+    pub response: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// What kind of problem the normalizer found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// The input could not be decoded at all.
+    DecodeError,
+    /// A span was dropped because it could not be read (bad id, wrong trace).
+    InvalidSpan,
+    /// The source said the trace is incomplete (Tempo `PARTIAL`).
+    Partial,
+    /// A span appeared twice, identical; one copy was kept.
+    DuplicateSpan,
+    /// A server span shared its id with a client span; it was given a fresh id.
+    SharedSpanId,
+    /// Two different spans had the same id; the later one was given a fresh id.
+    DuplicateSpanId,
+    /// A span's parent is not in the trace; it is shown under the root.
+    Orphan,
+    /// More than one span had no parent; the extra ones are shown under the root.
+    MultipleRoots,
+    /// No span without a parent: a placeholder root stands for the missing one.
+    MissingRoot,
+    /// Parent references formed a cycle; it was cut.
+    Cycle,
+    /// A child starts before its parent (clocks disagree); times are not rewritten.
+    ClockSkew,
+    /// A child ends after its parent ended.
+    EndsAfterParent,
+    /// The source attached a warning to a span (Jaeger `warnings`).
+    SourceWarning,
+    /// A span ends before it starts.
+    NegativeDuration,
+}
+
+/// A problem found while decoding or normalizing; never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub span_id: Option<SpanId>,
+    pub detail: String,
+}
+
+impl Anomaly {
+    pub fn new(kind: AnomalyKind, span_id: Option<SpanId>, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            span_id,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One normalized span. Serializes without its children; renderers nest them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpanNode {
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub trace_id: TraceId,
+    pub name: String,
+    pub kind: NodeKind,
+    pub span_kind: SpanKind,
+    pub service: Option<String>,
+    pub status: RawStatus,
+    pub start_time: Timestamp,
+    pub end_time: Option<Timestamp>,
+    pub duration_ms: Option<f64>,
+    pub in_progress: bool,
+    /// This span's tokens plus all of its descendants'.
+    pub token_usage: Option<TokenUsage>,
+    /// This span's own tokens.
+    pub self_token_usage: Option<TokenUsage>,
+    pub model: Option<ModelInfo>,
+    pub prompts: Vec<ContentItem>,
+    pub responses: Vec<ContentItem>,
+    pub messages: Vec<ContentItem>,
+    pub artifacts: Vec<Artifact>,
+    pub error: Option<SpanError>,
+    #[serde(serialize_with = "serialize_attributes")]
+    pub attributes: Vec<KeyValue>,
+    pub events: Vec<SpanEvent>,
+    pub links: Vec<SpanLink>,
+    #[serde(serialize_with = "serialize_resource")]
+    pub resource: Arc<Resource>,
+    #[serde(serialize_with = "serialize_scope")]
+    pub scope: Option<Arc<Scope>>,
+    /// Anomalies that concern this span, for marking it in a UI.
+    pub flags: Vec<AnomalyKind>,
+    /// A placeholder for a span the trace references but does not contain.
+    pub synthetic: bool,
+    /// Index of the parent in [`TraceTree::nodes`].
+    #[serde(skip)]
+    pub parent: Option<u32>,
+    /// Indices of the children in [`TraceTree::nodes`], sorted by start time.
+    #[serde(skip)]
+    pub children: Vec<u32>,
+    /// Distance from the root (the root is 0).
+    #[serde(skip)]
+    pub depth: u32,
+}
+
+fn serialize_resource<S: Serializer>(resource: &Arc<Resource>, s: S) -> Result<S::Ok, S::Error> {
+    serialize_attributes(&resource.attributes, s)
+}
+
+fn serialize_scope<S: Serializer>(scope: &Option<Arc<Scope>>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View<'a> {
+        name: &'a str,
+        version: Option<&'a str>,
+    }
+    scope
+        .as_deref()
+        .map(|scope| View {
+            name: &scope.name,
+            version: scope.version.as_deref(),
+        })
+        .serialize(s)
+}
+
+/// Totals over the whole trace.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TraceStats {
+    pub span_count: u64,
+    pub error_count: u64,
+    pub in_progress_count: u64,
+    pub token_usage: TokenUsage,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    pub duration_ms: Option<f64>,
+}
+
+/// A normalized trace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TraceTree {
+    pub trace_id: Option<TraceId>,
+    /// Every span, the root's descendants in depth-first order (children by start time).
+    pub nodes: Vec<SpanNode>,
+    /// Index of the root in `nodes`; `None` only for an empty trace.
+    pub root: Option<u32>,
+    pub anomalies: Vec<Anomaly>,
+    pub stats: TraceStats,
+}
+
+impl TraceTree {
+    /// The root node.
+    pub fn root_node(&self) -> Option<&SpanNode> {
+        self.root.and_then(|i| self.nodes.get(i as usize))
+    }
+
+    /// A node by span id (a linear scan; build an index for repeated look-ups).
+    pub fn find(&self, span_id: SpanId) -> Option<&SpanNode> {
+        self.nodes.iter().find(|n| n.span_id == span_id)
+    }
+
+    /// The children of a node.
+    pub fn children(&self, node: &SpanNode) -> impl Iterator<Item = &SpanNode> {
+        node.children
+            .iter()
+            .filter_map(|&i| self.nodes.get(i as usize))
+    }
+}
