@@ -1,0 +1,175 @@
+//! What a caller may see of a tree: content withheld (keeping counts and a marker), redacted,
+//! and cut to a preview length. Applied in that order, so a secret cut in half by truncation has
+//! already been redacted whole.
+
+use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
+use orcheo_trace_model::semconv::{self, CONTENT_ATTR_ROLE, CONTENT_EVENT_NAMES};
+use orcheo_trace_model::{AttributeValue, ContentItem, KeyValue, SpanNode, TraceTree};
+
+use crate::redact::Redactor;
+
+/// The content policy for one response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContentPolicy<'a> {
+    /// `false`: prompt, response and message text is withheld everywhere it appears.
+    pub withhold_content: bool,
+    /// Redact every string the tree carries with these patterns.
+    pub redactor: Option<&'a Redactor>,
+    /// Cut prompts, responses and messages to this many characters.
+    pub preview_max_chars: Option<usize>,
+    /// Cut attribute and event values to this many characters (bounds huge attributes).
+    pub attribute_max_chars: Option<usize>,
+}
+
+/// Applies the policy to every node.
+pub fn apply(tree: &mut TraceTree, policy: &ContentPolicy<'_>) {
+    for node in &mut tree.nodes {
+        apply_to_node(node, policy);
+    }
+}
+
+/// Applies the policy to one node.
+pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
+    let items = node
+        .prompts
+        .iter_mut()
+        .chain(&mut node.responses)
+        .chain(&mut node.messages);
+    for item in items {
+        if policy.withhold_content {
+            withhold(item);
+        }
+        if let Some(r) = policy.redactor {
+            redact_item(item, r);
+        }
+        if let Some(max) = policy.preview_max_chars {
+            truncate_item(item, max);
+        }
+    }
+    if policy.withhold_content {
+        for kv in &mut node.attributes {
+            if semconv::is_content_attribute(&kv.key) {
+                kv.value = AttributeValue::String(WITHHELD.to_owned());
+            }
+        }
+        for event in node
+            .events
+            .iter_mut()
+            .filter(|e| CONTENT_EVENT_NAMES.contains(&e.name.as_str()))
+        {
+            for kv in event
+                .attributes
+                .iter_mut()
+                .filter(|kv| kv.key != CONTENT_ATTR_ROLE)
+            {
+                if matches!(kv.value, AttributeValue::String(_)) {
+                    kv.value = AttributeValue::String(WITHHELD.to_owned());
+                }
+            }
+        }
+    }
+    let lists = std::iter::once(&mut node.attributes)
+        .chain(node.events.iter_mut().map(|e| &mut e.attributes))
+        .chain(node.links.iter_mut().map(|l| &mut l.attributes));
+    for list in lists {
+        for kv in list.iter_mut() {
+            visit_strings(&mut kv.value, &mut |s| {
+                if let Some(r) = policy.redactor
+                    && let std::borrow::Cow::Owned(red) = r.redact(s)
+                {
+                    *s = red;
+                }
+                if let Some(max) = policy.attribute_max_chars {
+                    truncate_str(s, max);
+                }
+            });
+        }
+    }
+    if let (Some(r), Some(error)) = (policy.redactor, node.error.as_mut()) {
+        for text in [&mut error.message, &mut error.stack_trace, &mut error.hint]
+            .into_iter()
+            .flatten()
+        {
+            if let std::borrow::Cow::Owned(red) = r.redact(text) {
+                *text = red;
+            }
+        }
+    }
+}
+
+fn withhold(item: &mut ContentItem) {
+    if let Some(text) = item.content.take() {
+        item.length.get_or_insert(text.chars().count() as u64);
+    }
+    item.withheld = true;
+}
+
+fn redact_item(item: &mut ContentItem, redactor: &Redactor) {
+    if let Some(text) = item.content.as_mut()
+        && let std::borrow::Cow::Owned(red) = redactor.redact(text)
+    {
+        *text = red;
+        item.redacted = true;
+    }
+    item.redacted |= item
+        .content
+        .as_deref()
+        .is_some_and(|c| c.contains(REDACTED));
+}
+
+fn truncate_item(item: &mut ContentItem, max: usize) {
+    if let Some(text) = item.content.as_mut() {
+        let chars = text.chars().count();
+        if truncate_str(text, max) {
+            item.truncated = true;
+            item.length.get_or_insert(chars as u64);
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` characters, the last being `…`; never splits a character.
+/// Returns whether it cut.
+pub fn truncate_str(text: &mut String, max: usize) -> bool {
+    let max = max.max(1);
+    let Some((cut, _)) = text.char_indices().nth(max - 1) else {
+        return false;
+    };
+    // Exactly `max` characters stay as they are.
+    if text[cut..].chars().nth(1).is_none() {
+        return false;
+    }
+    text.truncate(cut);
+    text.push(ELLIPSIS);
+    true
+}
+
+fn visit_strings(value: &mut AttributeValue, f: &mut impl FnMut(&mut String)) {
+    // Attribute values nest at most as deep as the decoders allow (serde_json and prost both
+    // bound recursion), so recursion here is bounded.
+    match value {
+        AttributeValue::String(s) => f(s),
+        AttributeValue::Array(items) => items.iter_mut().for_each(|v| visit_strings(v, f)),
+        AttributeValue::Map(kvs) => kvs
+            .iter_mut()
+            .for_each(|KeyValue { value, .. }| visit_strings(value, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_exact_lengths_and_whole_characters() {
+        let mut s = "héllo".to_owned();
+        assert!(!truncate_str(&mut s, 5));
+        assert_eq!(s, "héllo");
+        assert!(truncate_str(&mut s, 3));
+        assert_eq!(s, "hé…");
+        assert_eq!(s.chars().count(), 3);
+        let mut emoji = "😀😀😀😀".to_owned();
+        assert!(truncate_str(&mut emoji, 2));
+        assert_eq!(emoji, "😀…");
+    }
+}

@@ -1,0 +1,311 @@
+//! Wire formats → [`RawSpan`]s.
+//!
+//! JSON payloads are read in one pass into an envelope that knows every format's top-level keys;
+//! which key is present tells the format. Anything that is not JSON is read as OTLP protobuf.
+
+mod jaeger_v1;
+pub mod otlp_json;
+pub mod otlp_proto;
+mod wire;
+
+use std::fmt;
+use std::str::FromStr;
+
+use orcheo_trace_model::{Anomaly, AnomalyKind, RawSpan};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A payload format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// Detect from the payload.
+    #[default]
+    Auto,
+    /// OTLP/JSON (`TracesData` / `ExportTraceServiceRequest`).
+    OtlpJson,
+    /// OTLP protobuf (`TracesData`, `ExportTraceServiceRequest`, or Tempo's `tempopb.Trace`).
+    OtlpProto,
+    /// Tempo JSON: `/api/traces/{id}` (`{"batches"}`) or `/api/v2/traces/{id}` (`{"trace"}`).
+    Tempo,
+    /// Jaeger v1 query JSON: `{"data": [trace]}` or one trace object.
+    JaegerV1,
+    /// Jaeger v3 query JSON: `{"result": {"resourceSpans"}}`.
+    JaegerV3,
+}
+
+impl Format {
+    /// The name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::OtlpJson => "otlp-json",
+            Self::OtlpProto => "otlp-proto",
+            Self::Tempo => "tempo",
+            Self::JaegerV1 => "jaeger-v1",
+            Self::JaegerV3 => "jaeger-v3",
+        }
+    }
+
+    /// Every format, `Auto` first.
+    pub const ALL: [Self; 6] = [
+        Self::Auto,
+        Self::OtlpJson,
+        Self::OtlpProto,
+        Self::Tempo,
+        Self::JaegerV1,
+        Self::JaegerV3,
+    ];
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown format {s:?}; expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Why a payload could not be decoded at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum DecodeError {
+    /// The payload is empty (or only white space).
+    #[error("{format}: empty payload")]
+    Empty { format: Format },
+    /// The JSON is malformed or has the wrong shape.
+    #[error("{format}: {message} at line {line}, column {column}")]
+    Json {
+        format: Format,
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    /// The protobuf is malformed.
+    #[error("{format}: invalid protobuf: {message}")]
+    Protobuf { format: Format, message: String },
+    /// Valid JSON, but no key of the expected format.
+    #[error("{format}: {message}")]
+    Unrecognized { format: Format, message: String },
+}
+
+/// Spans decoded from one payload, with what the source said about them.
+#[derive(Debug, Clone, Default)]
+pub struct Decoded {
+    /// The format the payload was read as (never `Auto`).
+    pub format: Format,
+    pub spans: Vec<RawSpan>,
+    /// The source says the trace is incomplete (Tempo v2 `status: PARTIAL`).
+    pub partial: bool,
+    /// The source's own message, if any (Tempo v2 `message`, Jaeger `errors`).
+    pub message: Option<String>,
+    /// Spans that could not be read, and source warnings.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// Every top-level key of every JSON format; deserializing into it decodes in one pass.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "resourceSpans", alias = "resource_spans")]
+    resource_spans: Option<Vec<otlp_json::ResourceSpans>>,
+    /// Tempo v1.
+    batches: Option<Vec<otlp_json::ResourceSpans>>,
+    /// Tempo v2.
+    trace: Option<Body>,
+    /// Jaeger v3.
+    result: Option<Body>,
+    /// Jaeger v1 envelope.
+    data: Option<Vec<jaeger_v1::Trace>>,
+    /// Jaeger v1 bare trace object (`{"traceID", "spans", "processes"}`).
+    spans: Option<Vec<jaeger_v1::Span>>,
+    processes: Option<std::collections::HashMap<String, jaeger_v1::Process>>,
+    warnings: Option<Vec<String>>,
+    /// Tempo v2: `"COMPLETE"` or `"PARTIAL"` (or the enum's number).
+    status: Option<Value>,
+    message: Option<String>,
+    /// Jaeger v1 `errors`, Jaeger v3 `error`.
+    errors: Option<Value>,
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    #[serde(rename = "resourceSpans", alias = "resource_spans")]
+    resource_spans: Option<Vec<otlp_json::ResourceSpans>>,
+    /// Tempo v2 may nest a v1-style trace.
+    batches: Option<Vec<otlp_json::ResourceSpans>>,
+}
+
+/// Decodes a payload. Structurally broken payloads are an error; spans that cannot be read
+/// inside a well-formed payload are dropped and reported in [`Decoded::anomalies`].
+pub fn decode(bytes: &[u8], format: Format) -> Result<Decoded, DecodeError> {
+    let body = trim_start(bytes);
+    if body.is_empty() {
+        return Err(DecodeError::Empty { format });
+    }
+    match format {
+        Format::OtlpProto => decode_proto(bytes),
+        Format::Auto if body[0] != b'{' => decode_proto(bytes),
+        _ => decode_json(body, format),
+    }
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn decode_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let blocks = otlp_proto::decode(bytes).map_err(|e| DecodeError::Protobuf {
+        format: Format::OtlpProto,
+        message: e.to_string(),
+    })?;
+    let mut decoded = Decoded {
+        format: Format::OtlpProto,
+        ..Decoded::default()
+    };
+    otlp_proto::convert(blocks, &mut decoded.spans, &mut decoded.anomalies);
+    Ok(decoded)
+}
+
+fn decode_json(bytes: &[u8], requested: Format) -> Result<Decoded, DecodeError> {
+    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
+        format: requested,
+        message: strip_position(&e.to_string()),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    let detected = detect(&envelope);
+    let format = match (requested, detected) {
+        (Format::Auto, Some(found)) => found,
+        (Format::Auto, None) if is_empty_object(bytes) => Format::OtlpJson,
+        (Format::Auto, None) => {
+            return Err(DecodeError::Unrecognized {
+                format: requested,
+                message: "no known top-level key (resourceSpans, batches, trace, result, data, \
+                          traceID/spans)"
+                    .to_owned(),
+            });
+        }
+        // Tempo v2 answers a missing trace with `{}` or `{"trace": {}}`: an empty trace.
+        (wanted, None) if is_empty_object(bytes) || envelope.trace.is_some() => wanted,
+        (wanted, Some(found)) if compatible(wanted, found) => wanted,
+        (wanted, found) => {
+            return Err(DecodeError::Unrecognized {
+                format: wanted,
+                message: match found {
+                    Some(found) => format!("payload looks like {found}"),
+                    None => format!("no top-level key of {wanted}"),
+                },
+            });
+        }
+    };
+    let mut decoded = Decoded {
+        format,
+        ..Decoded::default()
+    };
+    decoded.partial = envelope.status.as_ref().is_some_and(|s| match s {
+        Value::String(s) => s.eq_ignore_ascii_case("PARTIAL"),
+        Value::Number(n) => n.as_i64() == Some(1),
+        _ => false,
+    });
+    decoded.message = envelope.message.clone().or_else(|| source_error(&envelope));
+    let Envelope {
+        resource_spans,
+        batches,
+        trace,
+        result,
+        data,
+        spans,
+        processes,
+        warnings,
+        ..
+    } = envelope;
+    let mut blocks = resource_spans.unwrap_or_default();
+    blocks.extend(batches.into_iter().flatten());
+    for body in [trace, result].into_iter().flatten() {
+        blocks.extend(body.resource_spans.into_iter().flatten());
+        blocks.extend(body.batches.into_iter().flatten());
+    }
+    otlp_json::convert(blocks, &mut decoded.spans, &mut decoded.anomalies);
+    let mut traces = data.unwrap_or_default();
+    if spans.is_some() {
+        traces.push(jaeger_v1::Trace {
+            spans,
+            processes,
+            warnings,
+        });
+    }
+    jaeger_v1::convert(traces, &mut decoded.spans, &mut decoded.anomalies);
+    if decoded.partial {
+        let detail = decoded
+            .message
+            .clone()
+            .unwrap_or_else(|| "the source returned a partial trace".to_owned());
+        decoded
+            .anomalies
+            .push(Anomaly::new(AnomalyKind::Partial, None, detail));
+    }
+    Ok(decoded)
+}
+
+fn detect(envelope: &Envelope) -> Option<Format> {
+    if envelope.batches.is_some() || envelope.trace.is_some() {
+        Some(Format::Tempo)
+    } else if envelope.result.is_some() {
+        Some(Format::JaegerV3)
+    } else if envelope.data.is_some() || envelope.spans.is_some() {
+        Some(Format::JaegerV1)
+    } else if envelope.resource_spans.is_some() {
+        Some(Format::OtlpJson)
+    } else if envelope.errors.is_some() {
+        // Jaeger v1's not-found body: `{"data": null, "errors": [...]}`.
+        Some(Format::JaegerV1)
+    } else if envelope.error.is_some() {
+        Some(Format::JaegerV3)
+    } else {
+        None
+    }
+}
+
+/// Tempo serves bare `{"resourceSpans"}` too, so OTLP/JSON is acceptable where Tempo was asked.
+fn compatible(wanted: Format, found: Format) -> bool {
+    wanted == found || (wanted == Format::Tempo && found == Format::OtlpJson)
+}
+
+fn is_empty_object(bytes: &[u8]) -> bool {
+    let inner = bytes
+        .strip_prefix(b"{")
+        .and_then(|b| trim_start(b).strip_prefix(b"}"));
+    inner.is_some_and(|rest| trim_start(rest).is_empty())
+}
+
+fn source_error(envelope: &Envelope) -> Option<String> {
+    let value = envelope.errors.as_ref().or(envelope.error.as_ref())?;
+    match value {
+        Value::Null => None,
+        Value::Array(items) if items.is_empty() => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// serde_json appends " at line L column C"; we report those as fields.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

@@ -1,0 +1,400 @@
+//! One [`RawSpan`] → one [`SpanNode`]: what people look for, pulled out of attributes and events
+//! in every vocabulary we know (Orcheo, GenAI semantic conventions, OpenInference).
+
+use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
+use orcheo_trace_model::raw::find;
+use orcheo_trace_model::semconv as k;
+use orcheo_trace_model::{
+    Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan, SpanError,
+    SpanEvent, SpanNode, StatusCode, TokenUsage,
+};
+use serde_json::Value;
+
+/// Builds the node for a span (tree links are filled in later).
+pub(crate) fn node(span: RawSpan) -> SpanNode {
+    let kind = kind(&span);
+    let self_token_usage = tokens(&span.attributes);
+    let model = model(&span.attributes);
+    let mut content = Content::default();
+    content.from_attributes(&span.attributes);
+    content.from_events(&span.events);
+    let artifacts = artifacts(&span.attributes, &span.events);
+    let error = error(&span);
+    let duration_ms = span.end_time.map(|end| span.start_time.millis_until(end));
+    SpanNode {
+        span_id: span.span_id,
+        parent_span_id: span.parent_span_id,
+        trace_id: span.trace_id,
+        kind,
+        span_kind: span.kind,
+        service: span.resource.service_name().map(str::to_owned),
+        in_progress: span.end_time.is_none(),
+        start_time: span.start_time,
+        end_time: span.end_time,
+        duration_ms,
+        token_usage: self_token_usage,
+        self_token_usage,
+        model,
+        prompts: content.prompts,
+        responses: content.responses,
+        messages: content.messages,
+        artifacts,
+        error,
+        status: span.status,
+        name: span.name,
+        attributes: span.attributes,
+        events: span.events,
+        links: span.links,
+        resource: span.resource,
+        scope: span.scope,
+        flags: Vec::new(),
+        synthetic: false,
+        parent: None,
+        children: Vec::new(),
+        depth: 0,
+    }
+}
+
+fn str_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    find(attributes, key)
+        .and_then(AttributeValue::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn kind(span: &RawSpan) -> NodeKind {
+    if span.name == k::WORKFLOW_SPAN_NAME {
+        return NodeKind::Workflow;
+    }
+    for key in [
+        k::NODE_KIND,
+        k::GEN_AI_OPERATION_NAME,
+        k::OPENINFERENCE_SPAN_KIND,
+    ] {
+        if let Some(name) = str_attr(&span.attributes, key) {
+            return NodeKind::from_name(name);
+        }
+    }
+    if find(&span.attributes, k::NODE_ID).is_some() {
+        NodeKind::Node
+    } else {
+        NodeKind::Span
+    }
+}
+
+fn tokens(attributes: &[KeyValue]) -> Option<TokenUsage> {
+    let first = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|key| find(attributes, key).and_then(AttributeValue::as_i64))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+    };
+    match (first(k::INPUT_TOKEN_KEYS), first(k::OUTPUT_TOKEN_KEYS)) {
+        (None, None) => None,
+        (input, output) => Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0))),
+    }
+}
+
+fn model(attributes: &[KeyValue]) -> Option<ModelInfo> {
+    let get = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|key| str_attr(attributes, key))
+            .map(str::to_owned)
+    };
+    let info = ModelInfo {
+        request: get(&[k::GEN_AI_REQUEST_MODEL, k::LLM_MODEL_NAME]),
+        response: get(&[k::GEN_AI_RESPONSE_MODEL]),
+        provider: get(&[k::GEN_AI_PROVIDER_NAME, k::GEN_AI_SYSTEM, k::LLM_PROVIDER]),
+    };
+    (info != ModelInfo::default()).then_some(info)
+}
+
+#[derive(Default)]
+struct Content {
+    prompts: Vec<ContentItem>,
+    responses: Vec<ContentItem>,
+    messages: Vec<ContentItem>,
+}
+
+impl Content {
+    fn from_attributes(&mut self, attributes: &[KeyValue]) {
+        for kv in attributes {
+            let Some(text) = kv.value.as_str() else {
+                continue;
+            };
+            match kv.key.as_str() {
+                k::GEN_AI_SYSTEM_INSTRUCTIONS => {
+                    self.prompts.extend(genai_messages(text, Some("system")));
+                }
+                k::GEN_AI_INPUT_MESSAGES | k::GEN_AI_PROMPT => {
+                    self.prompts.extend(genai_messages(text, None));
+                }
+                k::GEN_AI_OUTPUT_MESSAGES | k::GEN_AI_COMPLETION => {
+                    self.responses.extend(genai_messages(text, None));
+                }
+                k::INPUT_VALUE => self.prompts.push(item(None, Some(text.to_owned()), &[])),
+                k::OUTPUT_VALUE => self.responses.push(item(None, Some(text.to_owned()), &[])),
+                _ => {}
+            }
+        }
+    }
+
+    fn from_events(&mut self, events: &[SpanEvent]) {
+        for event in events {
+            let a = &event.attributes;
+            match event.name.as_str() {
+                k::EVENT_PROMPT => self.prompts.push(orcheo_item(a)),
+                k::EVENT_RESPONSE => self.responses.push(orcheo_item(a)),
+                k::EVENT_MESSAGE => self.messages.push(orcheo_item(a)),
+                k::EVENT_GEN_AI_SYSTEM_MESSAGE
+                | k::EVENT_GEN_AI_USER_MESSAGE
+                | k::EVENT_GEN_AI_ASSISTANT_MESSAGE
+                | k::EVENT_GEN_AI_TOOL_MESSAGE => {
+                    let role = event
+                        .name
+                        .trim_start_matches("gen_ai.")
+                        .trim_end_matches(".message");
+                    let role = str_attr(a, k::CONTENT_ATTR_ROLE).unwrap_or(role);
+                    let text = str_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT).map(str::to_owned);
+                    self.messages.push(item(Some(role.to_owned()), text, a));
+                }
+                k::EVENT_GEN_AI_CHOICE => {
+                    let text = str_attr(a, k::GEN_AI_EVENT_ATTR_MESSAGE)
+                        .or_else(|| str_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT));
+                    match text {
+                        Some(t) if t.starts_with('{') || t.starts_with('[') => {
+                            self.responses.extend(genai_messages(t, Some("assistant")));
+                        }
+                        other => self.responses.push(item(
+                            Some("assistant".to_owned()),
+                            other.map(str::to_owned),
+                            a,
+                        )),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// An Orcheo `prompt` / `response` / `message` event: text in `preview` (or `content`, or the
+/// first text attribute, as the Python instrumentation writes mapping payloads).
+fn orcheo_item(a: &[KeyValue]) -> ContentItem {
+    let text = str_attr(a, k::CONTENT_ATTR_PREVIEW)
+        .or_else(|| str_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT))
+        .or_else(|| {
+            a.iter()
+                .filter(|kv| kv.key != k::CONTENT_ATTR_ROLE)
+                .find_map(|kv| kv.value.as_str())
+        })
+        .map(str::to_owned);
+    item(
+        str_attr(a, k::CONTENT_ATTR_ROLE).map(str::to_owned),
+        text,
+        a,
+    )
+}
+
+fn item(role: Option<String>, content: Option<String>, a: &[KeyValue]) -> ContentItem {
+    let flag = |key| find(a, key).and_then(AttributeValue::as_bool);
+    let withheld = content.as_deref().is_none_or(|c| c == WITHHELD);
+    let content = content.filter(|c| c != WITHHELD);
+    let length = find(a, k::CONTENT_ATTR_LENGTH)
+        .and_then(AttributeValue::as_i64)
+        .and_then(|n| u64::try_from(n).ok())
+        .or_else(|| content.as_ref().map(|c| c.chars().count() as u64));
+    ContentItem {
+        truncated: flag(k::CONTENT_ATTR_TRUNCATED)
+            .unwrap_or_else(|| content.as_deref().is_some_and(|c| c.ends_with(ELLIPSIS))),
+        redacted: flag(k::CONTENT_ATTR_REDACTED)
+            .unwrap_or_else(|| content.as_deref().is_some_and(|c| c.contains(REDACTED))),
+        withheld,
+        length,
+        role,
+        content,
+    }
+}
+
+/// GenAI message lists (`[{"role", "parts": [{"type": "text", "content"}]}]`), older
+/// `[{"role", "content"}]` lists, bare part lists (system instructions), or plain text.
+fn genai_messages(text: &str, default_role: Option<&str>) -> Vec<ContentItem> {
+    let role_of = |v: &Value| {
+        v.get("role")
+            .and_then(Value::as_str)
+            .or(default_role)
+            .map(str::to_owned)
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(entries)) => {
+            let all_parts = entries
+                .iter()
+                .all(|e| e.get("type").is_some() && e.get("role").is_none());
+            if all_parts {
+                return vec![item(
+                    default_role.map(str::to_owned),
+                    Some(parts_text(&entries)),
+                    &[],
+                )];
+            }
+            entries
+                .iter()
+                .map(|entry| item(role_of(entry), Some(message_text(entry)), &[]))
+                .collect()
+        }
+        Ok(entry @ Value::Object(_)) => {
+            vec![item(role_of(&entry), Some(message_text(&entry)), &[])]
+        }
+        _ => vec![item(
+            default_role.map(str::to_owned),
+            Some(text.to_owned()),
+            &[],
+        )],
+    }
+}
+
+fn message_text(message: &Value) -> String {
+    if let Some(parts) = message.get("parts").and_then(Value::as_array) {
+        return parts_text(parts);
+    }
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts_text(parts),
+        Some(other) => other.to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Text parts joined by new lines; other parts (tool calls, media) as their JSON.
+fn parts_text(parts: &[Value]) -> String {
+    let texts: Vec<String> = parts
+        .iter()
+        .map(|part| {
+            match (
+                part.get("type").and_then(Value::as_str),
+                part.get("content"),
+            ) {
+                (Some("text") | None, Some(Value::String(s))) => s.clone(),
+                _ => part.to_string(),
+            }
+        })
+        .collect();
+    texts.join("\n")
+}
+
+fn artifacts(attributes: &[KeyValue], events: &[SpanEvent]) -> Vec<Artifact> {
+    let mut out: Vec<Artifact> = Vec::new();
+    for event in events.iter().filter(|e| e.name == k::EVENT_ARTIFACT) {
+        let a = &event.attributes;
+        let Some(id) = str_attr(a, k::ARTIFACT_ID) else {
+            continue;
+        };
+        if out.iter().any(|x| x.id == id) {
+            continue;
+        }
+        out.push(Artifact {
+            id: id.to_owned(),
+            name: str_attr(a, k::ARTIFACT_NAME).map(str::to_owned),
+            url: artifact_url(id),
+            source_url: str_attr(a, k::ARTIFACT_URL).map(str::to_owned),
+            content_type: str_attr(a, k::ARTIFACT_CONTENT_TYPE).map(str::to_owned),
+            size_bytes: find(a, k::ARTIFACT_SIZE)
+                .and_then(AttributeValue::as_i64)
+                .and_then(|n| u64::try_from(n).ok()),
+        });
+    }
+    let ids: Vec<&str> = match find(attributes, k::ARTIFACT_IDS) {
+        Some(AttributeValue::Array(items)) => {
+            items.iter().filter_map(AttributeValue::as_str).collect()
+        }
+        Some(AttributeValue::String(s)) => s.split(',').map(str::trim).collect(),
+        _ => Vec::new(),
+    };
+    for id in ids {
+        if !id.is_empty() && !out.iter().any(|x| x.id == id) {
+            out.push(Artifact {
+                id: id.to_owned(),
+                name: None,
+                url: artifact_url(id),
+                source_url: None,
+                content_type: None,
+                size_bytes: None,
+            });
+        }
+    }
+    out
+}
+
+/// The API route that serves an artifact, with the id percent-encoded.
+fn artifact_url(id: &str) -> String {
+    let mut url = String::from("/api/artifacts/");
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
+fn error(span: &RawSpan) -> Option<SpanError> {
+    let exception = span
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.name == k::EVENT_EXCEPTION || e.name == k::EVENT_WORKFLOW_FAILED);
+    let detail = span
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.name == k::EVENT_ERROR_DETAIL);
+    let code = str_attr(&span.attributes, k::ERROR_CODE);
+    let failed = span.status.code == StatusCode::Error;
+    if !failed && exception.is_none() && code.is_none() {
+        return None;
+    }
+    let from_exception = |key| exception.and_then(|e| str_attr(&e.attributes, key));
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    Some(SpanError {
+        error_type: owned(
+            from_exception(k::EXCEPTION_TYPE).or_else(|| str_attr(&span.attributes, k::ERROR_TYPE)),
+        ),
+        message: owned(
+            from_exception(k::EXCEPTION_MESSAGE)
+                .or_else(|| {
+                    detail.and_then(|d| str_attr(&d.attributes, k::ERROR_DETAIL_ATTR_MESSAGE))
+                })
+                .or(span.status.message.as_deref()),
+        ),
+        stack_trace: owned(from_exception(k::EXCEPTION_STACKTRACE)),
+        code: owned(code),
+        hint: owned(str_attr(&span.attributes, k::ERROR_HINT)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genai_messages_read_parts_roles_and_plain_text() {
+        let items = genai_messages(
+            r#"[{"role":"user","parts":[{"type":"text","content":"hi"},{"type":"tool_call","name":"f"}]}]"#,
+            None,
+        );
+        assert_eq!(items[0].role.as_deref(), Some("user"));
+        assert_eq!(
+            items[0].content.as_deref(),
+            Some("hi\n{\"name\":\"f\",\"type\":\"tool_call\"}")
+        );
+        let system = genai_messages(r#"[{"type":"text","content":"be brief"}]"#, Some("system"));
+        assert_eq!(system[0].content.as_deref(), Some("be brief"));
+        assert_eq!(system[0].role.as_deref(), Some("system"));
+        let plain = genai_messages("not json", None);
+        assert_eq!(plain[0].content.as_deref(), Some("not json"));
+    }
+
+    #[test]
+    fn artifact_urls_are_escaped() {
+        assert_eq!(artifact_url("a b/c"), "/api/artifacts/a%20b%2Fc");
+    }
+}

@@ -1,0 +1,464 @@
+//! [`RawSpan`]s → [`TraceTree`] + anomalies. Never fails: the worst input gives an empty tree
+//! and the anomalies that explain it.
+//!
+//! The steps follow how Jaeger's adjusters and Jaeger UI treat real traces:
+//! 1. ids: identical duplicates are dropped; a server span sharing its id with a client span gets
+//!    a fresh id under that client (and takes its own children along); any other clash gets a
+//!    fresh id ([`ids`]);
+//! 2. parents: the stated parent, else the first `CHILD_OF`, else the first `FOLLOWS_FROM`,
+//!    whichever is in the trace; a span whose parent is missing is an orphan ([`parents`]);
+//! 3. cycles are cut, one root is chosen (the `workflow.execution` span if there is one), and
+//!    orphans and extra roots are attached under it — or under a placeholder when no span lacks a
+//!    parent (a live trace whose root has not ended yet);
+//! 4. siblings are sorted by start time, the arena is laid out depth first, clock skew is
+//!    reported (never rewritten), and token usage is rolled up to every ancestor.
+//!
+//! Everything is iterative: a 10,000-deep chain costs no recursion.
+
+mod extract;
+mod ids;
+mod parents;
+
+use std::collections::HashMap;
+
+use orcheo_trace_model::semconv::WORKFLOW_SPAN_NAME;
+use orcheo_trace_model::{
+    Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TraceStats,
+    TraceTree,
+};
+
+use crate::formats::Decoded;
+use parents::ParentRef;
+
+/// At most this many anomalies of one kind are listed; the rest are counted in one more entry.
+pub const MAX_ANOMALIES_PER_KIND: usize = 100;
+
+/// Normalizes decoded spans, keeping the decoder's anomalies (unreadable spans, `PARTIAL`).
+pub fn normalize_decoded(decoded: Decoded) -> TraceTree {
+    build(decoded.spans, decoded.anomalies)
+}
+
+/// Normalizes spans into a tree.
+pub fn normalize(spans: Vec<RawSpan>) -> TraceTree {
+    build(spans, Vec::new())
+}
+
+fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
+    let deduped = ids::dedupe(spans, &mut anomalies);
+    let parent_refs = parents::resolve(&deduped, &mut anomalies);
+    let mut nodes: Vec<SpanNode> = Vec::with_capacity(deduped.spans.len() + 1);
+    for mut span in deduped.spans {
+        let warnings = std::mem::take(&mut span.warnings);
+        let mut node = extract::node(span);
+        for warning in warnings {
+            anomalies.push(Anomaly::new(
+                AnomalyKind::SourceWarning,
+                Some(node.span_id),
+                warning,
+            ));
+            if !node.flags.contains(&AnomalyKind::SourceWarning) {
+                node.flags.push(AnomalyKind::SourceWarning);
+            }
+        }
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        return TraceTree {
+            anomalies: cap(anomalies),
+            ..TraceTree::default()
+        };
+    }
+
+    let mut parent: Vec<Option<u32>> = Vec::with_capacity(nodes.len() + 1);
+    for (node, r) in nodes.iter_mut().zip(&parent_refs) {
+        node.parent_span_id = r.parent_id();
+        parent.push(match r {
+            ParentRef::InTrace { index, .. } => Some(*index),
+            _ => None,
+        });
+    }
+    let mut children = children_of(&parent);
+    let cut = cut_cycles(&nodes, &mut parent, &mut children, &mut anomalies);
+
+    let tops: Vec<u32> = (0..nodes.len() as u32)
+        .filter(|&i| parent[i as usize].is_none())
+        .collect();
+    let root = choose_root(&mut nodes, &parent_refs, &tops, &cut, &mut anomalies);
+    parent.resize(nodes.len(), None);
+    children.resize(nodes.len(), Vec::new());
+    let placeholder = nodes[root as usize]
+        .synthetic
+        .then(|| nodes[root as usize].span_id);
+    for &top in tops.iter().filter(|&&t| t != root) {
+        let node = &mut nodes[top as usize];
+        let kind = if cut.contains(&top) {
+            AnomalyKind::Cycle
+        } else {
+            match parent_refs[top as usize] {
+                ParentRef::Missing(missing) if Some(missing) == placeholder => {
+                    parent[top as usize] = Some(root);
+                    children[root as usize].push(top);
+                    continue;
+                }
+                ParentRef::Missing(missing) => {
+                    anomalies.push(Anomaly::new(
+                        AnomalyKind::Orphan,
+                        Some(node.span_id),
+                        format!("parent {missing} is not in the trace; shown under the root"),
+                    ));
+                    AnomalyKind::Orphan
+                }
+                _ => {
+                    anomalies.push(Anomaly::new(
+                        AnomalyKind::MultipleRoots,
+                        Some(node.span_id),
+                        "span has no parent but is not the root; shown under the root",
+                    ));
+                    AnomalyKind::MultipleRoots
+                }
+            }
+        };
+        node.flags.push(kind);
+        parent[top as usize] = Some(root);
+        children[root as usize].push(top);
+    }
+
+    for list in &mut children {
+        list.sort_by_key(|&c| (nodes[c as usize].start_time, nodes[c as usize].span_id));
+    }
+    let mut nodes = lay_out_depth_first(nodes, &parent, &children, root);
+    report_timing(&mut nodes, &parent_refs, &mut anomalies);
+    roll_up_tokens(&mut nodes);
+    let stats = stats(&nodes);
+    TraceTree {
+        trace_id: nodes.first().map(|n| n.trace_id),
+        root: Some(0),
+        nodes,
+        anomalies: cap(anomalies),
+        stats,
+    }
+}
+
+fn children_of(parent: &[Option<u32>]) -> Vec<Vec<u32>> {
+    let mut children = vec![Vec::new(); parent.len()];
+    for (i, p) in parent.iter().enumerate() {
+        if let Some(p) = p {
+            children[*p as usize].push(i as u32);
+        }
+    }
+    children
+}
+
+/// Marks everything reachable from a span without a parent; whatever is left hangs off a cycle.
+/// Each cycle is cut at the span where a walk up from an unreached span first comes back.
+fn cut_cycles(
+    nodes: &[SpanNode],
+    parent: &mut [Option<u32>],
+    children: &mut [Vec<u32>],
+    anomalies: &mut Vec<Anomaly>,
+) -> Vec<u32> {
+    let n = parent.len();
+    let mut reached = vec![false; n];
+    let mut stack: Vec<u32> = (0..n as u32)
+        .filter(|&i| parent[i as usize].is_none())
+        .collect();
+    let mark = |stack: &mut Vec<u32>, reached: &mut [bool], children: &[Vec<u32>]| {
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut reached[i as usize], true) {
+                stack.extend(&children[i as usize]);
+            }
+        }
+    };
+    mark(&mut stack, &mut reached, children);
+    let mut cut = Vec::new();
+    let mut walk_stamp = vec![u32::MAX; n];
+    for start in 0..n {
+        if reached[start] {
+            continue;
+        }
+        let mut cur = start as u32;
+        while walk_stamp[cur as usize] != start as u32 {
+            walk_stamp[cur as usize] = start as u32;
+            // Unreached spans always have a parent: only cycles keep them from a top.
+            let Some(p) = parent[cur as usize] else { break };
+            cur = p;
+        }
+        if let Some(p) = parent[cur as usize].take() {
+            children[p as usize].retain(|&c| c != cur);
+            anomalies.push(Anomaly::new(
+                AnomalyKind::Cycle,
+                Some(nodes[cur as usize].span_id),
+                format!(
+                    "parent references form a cycle through {}; cut here, shown under the root",
+                    nodes[p as usize].span_id
+                ),
+            ));
+        }
+        cut.push(cur);
+        stack.push(cur);
+        mark(&mut stack, &mut reached, children);
+    }
+    cut
+}
+
+/// Picks the root among the spans without a parent: the workflow span, else the earliest and
+/// longest. With none that truly lacks a parent, a placeholder stands for the parent most orphans
+/// point to (typically a run's root span that has not ended yet).
+fn choose_root(
+    nodes: &mut Vec<SpanNode>,
+    refs: &[ParentRef],
+    tops: &[u32],
+    cut: &[u32],
+    anomalies: &mut Vec<Anomaly>,
+) -> u32 {
+    let rank = |i: &u32| {
+        let n = &nodes[*i as usize];
+        let duration = n.end_time.map_or(u64::MAX, |e| {
+            e.unix_nanos().saturating_sub(n.start_time.unix_nanos())
+        });
+        (
+            n.name != WORKFLOW_SPAN_NAME,
+            n.start_time,
+            std::cmp::Reverse(duration),
+            n.span_id,
+        )
+    };
+    let true_roots = tops
+        .iter()
+        .filter(|&&t| matches!(refs[t as usize], ParentRef::None) && !cut.contains(&t));
+    if let Some(&root) = true_roots.min_by_key(|i| rank(i)) {
+        return root;
+    }
+    let mut missing: HashMap<SpanId, (usize, u32)> = HashMap::new();
+    for &t in tops {
+        if let ParentRef::Missing(id) = refs[t as usize] {
+            let entry = missing.entry(id).or_insert((0, t));
+            entry.0 += 1;
+            if nodes[t as usize].start_time < nodes[entry.1 as usize].start_time {
+                entry.1 = t;
+            }
+        }
+    }
+    let best = missing.into_iter().max_by_key(|(id, (count, first))| {
+        (
+            *count,
+            std::cmp::Reverse(nodes[*first as usize].start_time),
+            std::cmp::Reverse(*id),
+        )
+    });
+    let Some((id, (count, first))) = best else {
+        // Every span sits on a cycle: the earliest cut point serves as the root.
+        return cut.iter().copied().min_by_key(|i| rank(i)).unwrap_or(0);
+    };
+    let template = &nodes[first as usize];
+    let placeholder = SpanNode {
+        span_id: id,
+        parent_span_id: None,
+        trace_id: template.trace_id,
+        name: String::new(),
+        kind: NodeKind::Span,
+        span_kind: orcheo_trace_model::SpanKind::Unspecified,
+        service: None,
+        status: RawStatus::default(),
+        start_time: template.start_time,
+        end_time: None,
+        duration_ms: None,
+        in_progress: true,
+        token_usage: None,
+        self_token_usage: None,
+        model: None,
+        prompts: Vec::new(),
+        responses: Vec::new(),
+        messages: Vec::new(),
+        artifacts: Vec::new(),
+        error: None,
+        attributes: Vec::new(),
+        events: Vec::new(),
+        links: Vec::new(),
+        resource: std::sync::Arc::default(),
+        scope: None,
+        flags: vec![AnomalyKind::MissingRoot],
+        synthetic: true,
+        parent: None,
+        children: Vec::new(),
+        depth: 0,
+    };
+    anomalies.push(Anomaly::new(
+        AnomalyKind::MissingRoot,
+        Some(id),
+        format!("no span is without a parent; a placeholder stands for span {id}, parent of {count} span(s)"),
+    ));
+    nodes.push(placeholder);
+    (nodes.len() - 1) as u32
+}
+
+/// Moves the nodes into depth-first order from the root and fills in their tree links.
+fn lay_out_depth_first(
+    nodes: Vec<SpanNode>,
+    parent: &[Option<u32>],
+    children: &[Vec<u32>],
+    root: u32,
+) -> Vec<SpanNode> {
+    let mut slots: Vec<Option<SpanNode>> = nodes.into_iter().map(Some).collect();
+    let mut position = vec![u32::MAX; slots.len()];
+    let mut order: Vec<(u32, u32)> = Vec::with_capacity(slots.len());
+    let mut stack = vec![(root, 0u32)];
+    while let Some((i, depth)) = stack.pop() {
+        position[i as usize] = order.len() as u32;
+        order.push((i, depth));
+        stack.extend(children[i as usize].iter().rev().map(|&c| (c, depth + 1)));
+    }
+    let mut out = Vec::with_capacity(order.len());
+    for (old, depth) in order {
+        let Some(mut node) = slots[old as usize].take() else {
+            continue;
+        };
+        node.depth = depth;
+        node.parent = parent[old as usize].map(|p| position[p as usize]);
+        node.children = children[old as usize]
+            .iter()
+            .map(|&c| position[c as usize])
+            .collect();
+        out.push(node);
+    }
+    out
+}
+
+/// Reports clock skew and spans outliving their parent; times themselves are left as sent.
+fn report_timing(nodes: &mut [SpanNode], refs: &[ParentRef], anomalies: &mut Vec<Anomaly>) {
+    let follows: HashMap<SpanId, bool> = refs
+        .iter()
+        .filter_map(|r| match r {
+            ParentRef::InTrace {
+                follows_from: true,
+                child,
+                ..
+            } => Some((*child, true)),
+            _ => None,
+        })
+        .collect();
+    for i in 0..nodes.len() {
+        let Some(p) = nodes[i].parent else { continue };
+        let (child, par) = (&nodes[i], &nodes[p as usize]);
+        if let Some(end) = child.end_time
+            && end < child.start_time
+        {
+            anomalies.push(Anomaly::new(
+                AnomalyKind::NegativeDuration,
+                Some(child.span_id),
+                format!(
+                    "ends {:.3} ms before it starts",
+                    end.millis_until(child.start_time)
+                ),
+            ));
+            nodes[i].flags.push(AnomalyKind::NegativeDuration);
+            continue;
+        }
+        let attached = child.flags.iter().any(|f| {
+            matches!(
+                f,
+                AnomalyKind::Orphan | AnomalyKind::MultipleRoots | AnomalyKind::Cycle
+            )
+        });
+        if attached || par.synthetic {
+            continue;
+        }
+        let mut flag = None;
+        if child.start_time < par.start_time {
+            anomalies.push(Anomaly::new(
+                AnomalyKind::ClockSkew,
+                Some(child.span_id),
+                format!(
+                    "starts {:.3} ms before its parent {}",
+                    child.start_time.millis_until(par.start_time),
+                    par.span_id
+                ),
+            ));
+            flag = Some(AnomalyKind::ClockSkew);
+        } else if let (Some(ce), Some(pe)) = (child.end_time, par.end_time)
+            && ce > pe
+            && !follows.contains_key(&child.span_id)
+        {
+            anomalies.push(Anomaly::new(
+                AnomalyKind::EndsAfterParent,
+                Some(child.span_id),
+                format!(
+                    "ends {:.3} ms after its parent {}",
+                    pe.millis_until(ce),
+                    par.span_id
+                ),
+            ));
+            flag = Some(AnomalyKind::EndsAfterParent);
+        }
+        if let Some(flag) = flag {
+            nodes[i].flags.push(flag);
+        }
+    }
+}
+
+/// Adds each node's usage into its parent's, children first (reverse depth-first order).
+fn roll_up_tokens(nodes: &mut [SpanNode]) {
+    for i in (0..nodes.len()).rev() {
+        let (Some(p), Some(usage)) = (nodes[i].parent, nodes[i].token_usage) else {
+            continue;
+        };
+        nodes[p as usize]
+            .token_usage
+            .get_or_insert_default()
+            .add(usage);
+    }
+}
+
+fn stats(nodes: &[SpanNode]) -> TraceStats {
+    let mut stats = TraceStats::default();
+    for n in nodes.iter().filter(|n| !n.synthetic) {
+        stats.span_count += 1;
+        stats.error_count += u64::from(n.status.code == StatusCode::Error);
+        stats.in_progress_count += u64::from(n.in_progress);
+        stats.start_time = Some(
+            stats
+                .start_time
+                .map_or(n.start_time, |s| s.min(n.start_time)),
+        );
+        if let Some(end) = n.end_time {
+            stats.end_time = Some(stats.end_time.map_or(end, |e| e.max(end)));
+        }
+    }
+    stats.token_usage = nodes
+        .first()
+        .and_then(|r| r.token_usage)
+        .unwrap_or_default();
+    if let (Some(s), Some(e)) = (stats.start_time, stats.end_time) {
+        stats.duration_ms = Some(s.millis_until(e));
+    }
+    stats
+}
+
+/// Keeps the first [`MAX_ANOMALIES_PER_KIND`] of each kind and counts the rest.
+fn cap(anomalies: Vec<Anomaly>) -> Vec<Anomaly> {
+    let mut seen: HashMap<AnomalyKind, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(anomalies.len().min(1024));
+    for a in anomalies {
+        let count = seen.entry(a.kind).or_insert(0);
+        *count += 1;
+        if *count <= MAX_ANOMALIES_PER_KIND {
+            out.push(a);
+        }
+    }
+    let mut over: Vec<_> = seen
+        .into_iter()
+        .filter(|(_, c)| *c > MAX_ANOMALIES_PER_KIND)
+        .collect();
+    over.sort();
+    for (kind, count) in over {
+        out.push(Anomaly::new(
+            kind,
+            None,
+            format!(
+                "{} more of this kind not listed",
+                count - MAX_ANOMALIES_PER_KIND
+            ),
+        ));
+    }
+    out
+}

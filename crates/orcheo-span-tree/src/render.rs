@@ -1,0 +1,148 @@
+//! JSON renderings of a tree: nested (the API's tree view) and flat (Orcheo's existing shape,
+//! which the current Canvas client reads). Nesting is written with an explicit stack, so depth
+//! costs heap, not call stack.
+
+use std::io::Write as _;
+
+use orcheo_trace_model::raw::serialize_attributes;
+use orcheo_trace_model::{
+    KeyValue, RawStatus, SpanEvent, SpanId, SpanLink, SpanNode, Timestamp, TraceId, TraceTree,
+};
+use serde::Serialize;
+
+/// How much of the tree to render.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    /// Levels below the starting node to include; deeper nodes are left out, and their parent's
+    /// `child_count` still says how many children it has.
+    pub max_depth: Option<u32>,
+}
+
+/// The nested JSON of the subtree at `start` (the root when `None`); `null` for an empty tree.
+pub fn tree_json(tree: &TraceTree, options: &RenderOptions) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::new();
+    write_subtree(&mut out, tree, tree.root, options)?;
+    Ok(out)
+}
+
+/// Writes the nested JSON of the subtree at `start` into `out`.
+pub fn write_subtree(
+    out: &mut Vec<u8>,
+    tree: &TraceTree,
+    start: Option<u32>,
+    options: &RenderOptions,
+) -> Result<(), serde_json::Error> {
+    let Some(start) = start.filter(|&s| (s as usize) < tree.nodes.len()) else {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    };
+    let base_depth = tree.nodes[start as usize].depth;
+    let open = |out: &mut Vec<u8>, node: &SpanNode| -> Result<(), serde_json::Error> {
+        serde_json::to_writer(&mut *out, node)?;
+        // A struct always serializes as `{…}`: reopen it to add the children.
+        out.pop();
+        write!(
+            out,
+            ",\"child_count\":{},\"children\":[",
+            node.children.len()
+        )
+        .map_err(serde_json::Error::io)
+    };
+    open(out, &tree.nodes[start as usize])?;
+    let mut stack: Vec<(u32, usize)> = vec![(start, 0)];
+    while let Some(top) = stack.last_mut() {
+        let node = &tree.nodes[top.0 as usize];
+        let within = options
+            .max_depth
+            .is_none_or(|max| node.depth - base_depth < max);
+        match node.children.get(top.1) {
+            Some(&child) if within => {
+                if top.1 > 0 {
+                    out.push(b',');
+                }
+                top.1 += 1;
+                open(out, &tree.nodes[child as usize])?;
+                stack.push((child, 0));
+            }
+            _ => {
+                out.extend_from_slice(b"]}");
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The whole tree as one document: `{"trace_id", "stats", "root", "anomalies"}`.
+pub fn tree_document(
+    tree: &TraceTree,
+    options: &RenderOptions,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"trace_id\":");
+    serde_json::to_writer(&mut out, &tree.trace_id)?;
+    out.extend_from_slice(b",\"stats\":");
+    serde_json::to_writer(&mut out, &tree.stats)?;
+    out.extend_from_slice(b",\"root\":");
+    write_subtree(&mut out, tree, tree.root, options)?;
+    out.extend_from_slice(b",\"anomalies\":");
+    serde_json::to_writer(&mut out, &tree.anomalies)?;
+    out.push(b'}');
+    Ok(out)
+}
+
+/// A span in Orcheo's flat shape.
+#[derive(Debug, Serialize)]
+pub struct FlatSpan<'a> {
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub trace_id: TraceId,
+    pub name: &'a str,
+    pub start_time: Timestamp,
+    pub end_time: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_attributes")]
+    pub attributes: &'a [KeyValue],
+    pub events: &'a [SpanEvent],
+    pub status: &'a RawStatus,
+    pub links: &'a [SpanLink],
+}
+
+impl<'a> FlatSpan<'a> {
+    pub fn new(node: &'a SpanNode) -> Self {
+        Self {
+            span_id: node.span_id,
+            parent_span_id: node.parent_span_id,
+            trace_id: node.trace_id,
+            name: &node.name,
+            start_time: node.start_time,
+            end_time: node.end_time,
+            attributes: &node.attributes,
+            events: &node.events,
+            status: &node.status,
+            links: &node.links,
+        }
+    }
+}
+
+/// The real spans (placeholders left out) in depth-first order, in the flat shape.
+pub fn flat_spans(tree: &TraceTree) -> impl Iterator<Item = FlatSpan<'_>> {
+    tree.nodes
+        .iter()
+        .filter(|n| !n.synthetic)
+        .map(FlatSpan::new)
+}
+
+/// `{"trace_id", "spans": [flat spans], "anomalies"}`.
+pub fn flat_json(tree: &TraceTree) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        trace_id: Option<TraceId>,
+        spans: Vec<FlatSpan<'a>>,
+        anomalies: &'a [orcheo_trace_model::Anomaly],
+    }
+    serde_json::to_vec(&Doc {
+        trace_id: tree.trace_id,
+        spans: flat_spans(tree).collect(),
+        anomalies: &tree.anomalies,
+    })
+}
