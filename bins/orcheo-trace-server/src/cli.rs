@@ -1,0 +1,82 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Orcheo Trace: workflow tracing for the Orcheo LLM workflow orchestrator.
+#[derive(Debug, Parser)]
+#[command(name = "orcheo-trace-server", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Read a trace payload (Tempo, Jaeger or OTLP) and print its normalized span tree as JSON.
+    ///
+    /// Anomalies (orphans, duplicate ids, cycles, clock skew, unreadable spans) are listed in
+    /// the output; only a payload that cannot be decoded at all makes the command fail.
+    Normalize(NormalizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NormalizeArgs {
+    /// The payload's format; `auto` tells them apart by their top-level keys (anything not JSON
+    /// is read as OTLP protobuf).
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    pub(crate) format: orcheo_span_tree::Format,
+
+    /// `tree`: the nested span tree; `flat`: Orcheo's flat span list.
+    #[arg(long, value_enum, default_value_t = View::Tree)]
+    pub(crate) view: View,
+
+    /// Levels of the tree to print below the root (deeper spans are counted, not shown).
+    #[arg(long)]
+    pub(crate) depth: Option<u32>,
+
+    /// Withhold prompt, response and message text (keeping counts and a marker).
+    #[arg(long)]
+    pub(crate) withhold_content: bool,
+
+    /// Redact e-mails, SSN-like and card-like numbers and secrets in every string.
+    #[arg(long)]
+    pub(crate) redact: bool,
+
+    /// Extra redaction pattern (a regular expression); may be repeated. Implies --redact.
+    #[arg(long = "redact-pattern", value_name = "REGEX")]
+    pub(crate) redact_patterns: Vec<String>,
+
+    /// Cut prompts, responses and messages to this many characters (at least 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..))]
+    pub(crate) preview_length: Option<u32>,
+
+    /// Pretty-print the JSON.
+    #[arg(long)]
+    pub(crate) pretty: bool,
+
+    /// The payload file; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    pub(crate) input: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum View {
+    Tree,
+    Flat,
+}
+
+fn parse_format(text: &str) -> Result<orcheo_span_tree::Format, String> {
+    text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,24 @@
+//! `orcheo-trace-server`: the Orcheo Trace server and its command-line tools.
+
+mod cli;
+mod commands;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Normalize(args) => commands::normalize::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, the whole cause chain: scripts read it, people grep it.
+            let _ = writeln!(std::io::stderr(), "orcheo-trace-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
