@@ -68,14 +68,16 @@ pub fn luhn_valid(text: &str) -> bool {
         .rev()
         .enumerate()
         .map(|(i, &d)| {
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
+            if i.is_multiple_of(2) {
                 d
+            } else if d * 2 > 9 {
+                d * 2 - 9
+            } else {
+                d * 2
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

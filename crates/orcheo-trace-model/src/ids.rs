@@ -205,8 +205,8 @@ impl ExecutionId {
 
     /// Validates and wraps an execution id.
     pub fn new(text: impl Into<String>) -> Result<Self, IdError> {
-        let text = text.into();
         const WHAT: &str = "execution id";
+        let text = text.into();
         if text.is_empty() {
             return Err(IdError::Empty { what: WHAT });
         }

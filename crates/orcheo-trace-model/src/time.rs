@@ -35,6 +35,10 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 (`2026-11-22T05:16:00.123456789Z` or with a `+hh:mm` offset).
+    #[allow(
+        clippy::many_single_char_names,
+        reason = "date arithmetic reads best with its usual names"
+    )]
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let b = text.as_bytes();
         let num = |range: std::ops::Range<usize>| -> Option<i64> {
@@ -107,6 +111,10 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// The date of a day count since 1970-01-01.
+#[allow(
+    clippy::cast_sign_loss,
+    reason = "day and month are in 1..=31 and 1..=12 by construction"
+)]
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -130,7 +138,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with nanoseconds: `2026-11-22T05:16:00.123456789Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = (self.0 / 1_000_000_000) as i64;
+        let secs = i64::try_from(self.0 / 1_000_000_000).map_err(|_| fmt::Error)?;
         let nanos = self.0 % 1_000_000_000;
         let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
         let rem = secs.rem_euclid(86_400);

@@ -261,6 +261,10 @@ fn serialize_resource<S: Serializer>(resource: &Arc<Resource>, s: S) -> Result<S
     serialize_attributes(&resource.attributes, s)
 }
 
+#[allow(
+    clippy::ref_option,
+    reason = "serde's serialize_with passes the field by reference"
+)]
 fn serialize_scope<S: Serializer>(scope: &Option<Arc<Scope>>, s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct View<'a> {

@@ -26,6 +26,7 @@ pub(crate) struct Trace {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::struct_field_names, reason = "the names are Jaeger's")]
 pub(crate) struct Span {
     #[serde(rename = "traceID")]
     trace_id: Option<String>,
@@ -90,10 +91,10 @@ pub(crate) fn convert(traces: Vec<Trace>, out: &mut Vec<RawSpan>, anomalies: &mu
             .collect();
         let empty = Arc::new(Resource::default());
         for span in trace.spans.into_iter().flatten() {
+            // A span's own `process` wins over the shared `processes` table.
             let resource = match (&span.process, span.process_id.as_ref()) {
-                (Some(_), _) => None,
                 (None, Some(id)) => processes.get(id).cloned(),
-                (None, None) => None,
+                _ => None,
             };
             match convert_span(span, resource.unwrap_or_else(|| Arc::clone(&empty))) {
                 Ok(span) => out.push(span),

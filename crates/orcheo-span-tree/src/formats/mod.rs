@@ -302,7 +302,7 @@ fn source_error(envelope: &Envelope) -> Option<String> {
     }
 }
 
-/// serde_json appends " at line L column C"; we report those as fields.
+/// `serde_json` appends " at line L column C"; we report those as fields.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),

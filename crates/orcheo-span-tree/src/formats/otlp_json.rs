@@ -97,6 +97,7 @@ struct WireKeyValue {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::struct_field_names, reason = "the names are OTLP's")]
 struct WireAnyValue {
     #[serde(alias = "string_value")]
     string_value: Option<String>,

@@ -37,7 +37,7 @@ impl<'de> Deserialize<'de> for U64 {
                 Ok(U64(u64::try_from(v).unwrap_or(0)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<U64, E> {
-                if v.is_finite() && v >= 0.0 && v < 1.8e19 {
+                if (0.0..1.8e19).contains(&v) {
                     #[allow(clippy::cast_sign_loss, reason = "checked non-negative and in range")]
                     Ok(U64(v as u64))
                 } else {

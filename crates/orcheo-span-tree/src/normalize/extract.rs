@@ -1,6 +1,8 @@
 //! One [`RawSpan`] → one [`SpanNode`]: what people look for, pulled out of attributes and events
 //! in every vocabulary we know (Orcheo, GenAI semantic conventions, OpenInference).
 
+use std::fmt::Write as _;
+
 use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
@@ -16,8 +18,8 @@ pub(crate) fn node(span: RawSpan) -> SpanNode {
     let self_token_usage = tokens(&span.attributes);
     let model = model(&span.attributes);
     let mut content = Content::default();
-    content.from_attributes(&span.attributes);
-    content.from_events(&span.events);
+    content.add_attributes(&span.attributes);
+    content.add_events(&span.events);
     let artifacts = artifacts(&span.attributes, &span.events);
     let error = error(&span);
     let duration_ms = span.end_time.map(|end| span.start_time.millis_until(end));
@@ -115,7 +117,7 @@ struct Content {
 }
 
 impl Content {
-    fn from_attributes(&mut self, attributes: &[KeyValue]) {
+    fn add_attributes(&mut self, attributes: &[KeyValue]) {
         for kv in attributes {
             let Some(text) = kv.value.as_str() else {
                 continue;
@@ -137,7 +139,7 @@ impl Content {
         }
     }
 
-    fn from_events(&mut self, events: &[SpanEvent]) {
+    fn add_events(&mut self, events: &[SpanEvent]) {
         for event in events {
             let a = &event.attributes;
             match event.name.as_str() {
@@ -330,7 +332,7 @@ fn artifact_url(id: &str) -> String {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             url.push(char::from(b));
         } else {
-            url.push_str(&format!("%{b:02X}"));
+            let _ = write!(url, "%{b:02X}");
         }
     }
     url

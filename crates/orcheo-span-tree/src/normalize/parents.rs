@@ -24,8 +24,7 @@ impl ParentRef {
     pub(crate) fn parent_id(self) -> Option<SpanId> {
         match self {
             Self::None => None,
-            Self::InTrace { id, .. } => Some(id),
-            Self::Missing(id) => Some(id),
+            Self::InTrace { id, .. } | Self::Missing(id) => Some(id),
         }
     }
 }

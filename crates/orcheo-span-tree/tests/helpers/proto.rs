@@ -1,11 +1,11 @@
-//! RawSpans → OTLP protobuf types, to make protobuf payloads for tests and benchmarks.
+//! `RawSpan`s → OTLP protobuf types, to make protobuf payloads for tests and benchmarks.
 
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue as PKeyValue, KeyValueList, any_value,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
-use orcheo_trace_model::{AttributeValue, KeyValue, RawSpan, SpanKind, StatusCode};
+use orcheo_trace_model::{AttributeValue, KeyValue, RawSpan, SpanKind, StatusCode, Timestamp};
 
 /// One resource block per span (simple, and exercises resource handling).
 pub fn resource_spans(spans: &[RawSpan]) -> Vec<ResourceSpans> {
@@ -48,13 +48,13 @@ fn span(s: &RawSpan) -> Span {
             SpanKind::Consumer => 5,
         },
         start_time_unix_nano: s.start_time.unix_nanos(),
-        end_time_unix_nano: s.end_time.map_or(0, |t| t.unix_nanos()),
+        end_time_unix_nano: s.end_time.map_or(0, Timestamp::unix_nanos),
         attributes: kvs(&s.attributes),
         events: s
             .events
             .iter()
             .map(|e| span::Event {
-                time_unix_nano: e.time.map_or(0, |t| t.unix_nanos()),
+                time_unix_nano: e.time.map_or(0, Timestamp::unix_nanos),
                 name: e.name.clone(),
                 attributes: kvs(&e.attributes),
                 dropped_attributes_count: 0,
