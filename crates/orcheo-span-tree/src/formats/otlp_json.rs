@@ -9,7 +9,11 @@ use orcheo_trace_model::{
     Anomaly, AnomalyKind, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope,
     SpanEvent, SpanKind, SpanLink, StatusCode, Timestamp,
 };
+use std::borrow::Cow;
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::wire::{self, EnumRepr, F64, I64, U64};
 
@@ -89,35 +93,118 @@ struct WireStatus {
     message: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct WireKeyValue {
-    key: Option<String>,
-    value: Option<WireAnyValue>,
+/// A key-value read straight into the model type: OTLP/JSON's `AnyValue` has one key set out of
+/// seven, and an intermediate struct with seven optional fields per attribute would cost more
+/// memory than the attribute itself.
+#[derive(Debug)]
+struct WireKeyValue(KeyValue);
+
+impl<'de> Deserialize<'de> for WireKeyValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = WireKeyValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a {\"key\", \"value\"} object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireKeyValue, A::Error> {
+                let mut kv = KeyValue {
+                    key: String::new(),
+                    value: AttributeValue::Empty,
+                };
+                while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+                    match field.as_ref() {
+                        "key" => kv.key = map.next_value::<Option<String>>()?.unwrap_or_default(),
+                        "value" => {
+                            kv.value = map
+                                .next_value::<Option<WireAnyValue>>()?
+                                .map(|v| v.0)
+                                .unwrap_or_default();
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(WireKeyValue(kv))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(clippy::struct_field_names, reason = "the names are OTLP's")]
-struct WireAnyValue {
-    #[serde(alias = "string_value")]
-    string_value: Option<String>,
-    #[serde(alias = "bool_value")]
-    bool_value: Option<bool>,
-    #[serde(alias = "int_value")]
-    int_value: Option<I64>,
-    #[serde(alias = "double_value")]
-    double_value: Option<F64>,
-    #[serde(alias = "array_value")]
-    array_value: Option<WireValues<WireAnyValue>>,
-    #[serde(alias = "kvlist_value")]
-    kvlist_value: Option<WireValues<WireKeyValue>>,
-    #[serde(alias = "bytes_value")]
-    bytes_value: Option<String>,
-}
+/// An `AnyValue` read straight into [`AttributeValue`].
+#[derive(Debug)]
+struct WireAnyValue(AttributeValue);
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct WireValues<T> {
     values: Option<Vec<T>>,
+}
+
+impl<'de> Deserialize<'de> for WireAnyValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = WireAnyValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an AnyValue object")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<WireAnyValue, E> {
+                Ok(WireAnyValue(AttributeValue::Empty))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireAnyValue, A::Error> {
+                let mut value = AttributeValue::Empty;
+                while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+                    let read =
+                        match field.as_ref() {
+                            "stringValue" | "string_value" => map
+                                .next_value::<Option<String>>()?
+                                .map(AttributeValue::String),
+                            "boolValue" | "bool_value" => {
+                                map.next_value::<Option<bool>>()?.map(AttributeValue::Bool)
+                            }
+                            "intValue" | "int_value" => map
+                                .next_value::<Option<I64>>()?
+                                .map(|i| AttributeValue::Int(i.0)),
+                            "doubleValue" | "double_value" => map
+                                .next_value::<Option<F64>>()?
+                                .map(|d| AttributeValue::Double(d.0)),
+                            "arrayValue" | "array_value" => map
+                                .next_value::<Option<WireValues<WireAnyValue>>>()?
+                                .map(|a| {
+                                    AttributeValue::Array(
+                                        a.values.into_iter().flatten().map(|v| v.0).collect(),
+                                    )
+                                }),
+                            "kvlistValue" | "kvlist_value" => map
+                                .next_value::<Option<WireValues<WireKeyValue>>>()?
+                                .map(|m| {
+                                    AttributeValue::Map(
+                                        m.values.into_iter().flatten().map(|kv| kv.0).collect(),
+                                    )
+                                }),
+                            // Undecodable base64 is kept as the text it was rather than lost.
+                            "bytesValue" | "bytes_value" => map
+                                .next_value::<Option<String>>()?
+                                .map(|b| match wire::BASE64.decode(&b) {
+                                    Ok(bytes) => AttributeValue::Bytes(bytes),
+                                    Err(_) => AttributeValue::String(b),
+                                }),
+                            _ => {
+                                map.next_value::<IgnoredAny>()?;
+                                None
+                            }
+                        };
+                    if let Some(read) = read {
+                        value = read;
+                    }
+                }
+                Ok(WireAnyValue(value))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }
 
 /// Converts decoded resource blocks into spans, reporting (not failing on) unreadable spans.
@@ -237,34 +324,5 @@ fn convert_span(
 }
 
 fn key_values(list: Vec<WireKeyValue>) -> Vec<KeyValue> {
-    list.into_iter()
-        .map(|kv| KeyValue {
-            key: kv.key.unwrap_or_default(),
-            value: kv.value.map(any_value).unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn any_value(v: WireAnyValue) -> AttributeValue {
-    if let Some(s) = v.string_value {
-        AttributeValue::String(s)
-    } else if let Some(b) = v.bool_value {
-        AttributeValue::Bool(b)
-    } else if let Some(i) = v.int_value {
-        AttributeValue::Int(i.0)
-    } else if let Some(d) = v.double_value {
-        AttributeValue::Double(d.0)
-    } else if let Some(a) = v.array_value {
-        AttributeValue::Array(a.values.into_iter().flatten().map(any_value).collect())
-    } else if let Some(m) = v.kvlist_value {
-        AttributeValue::Map(m.values.map(key_values).unwrap_or_default())
-    } else if let Some(b) = v.bytes_value {
-        // Undecodable base64 is kept as the text it was rather than lost.
-        match wire::BASE64.decode(&b) {
-            Ok(bytes) => AttributeValue::Bytes(bytes),
-            Err(_) => AttributeValue::String(b),
-        }
-    } else {
-        AttributeValue::Empty
-    }
+    list.into_iter().map(|kv| kv.0).collect()
 }
