@@ -40,7 +40,8 @@ pub(crate) struct NormalizeArgs {
     #[arg(long)]
     pub(crate) withhold_content: bool,
 
-    /// Redact e-mails, SSN-like and card-like numbers and secrets in every string.
+    /// Redact e-mails, SSN-like and card-like numbers and secrets in prompts, responses,
+    /// messages, attributes, events, status and error messages.
     #[arg(long)]
     pub(crate) redact: bool,
 
@@ -52,7 +53,7 @@ pub(crate) struct NormalizeArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..))]
     pub(crate) preview_length: Option<u32>,
 
-    /// Pretty-print the JSON.
+    /// Pretty-print the JSON (keys stay in their order; any depth).
     #[arg(long)]
     pub(crate) pretty: bool,
 

@@ -16,8 +16,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // One line, the whole cause chain: scripts read it, people grep it.
-            let _ = writeln!(std::io::stderr(), "orcheo-trace-server: {error:#}");
+            // One line, the whole cause chain: scripts read it, people grep it. Some causes
+            // (regex syntax errors) format themselves over several lines.
+            let message = format!("{error:#}");
+            let message: Vec<&str> = message.split_whitespace().collect();
+            let _ = writeln!(
+                std::io::stderr(),
+                "orcheo-trace-server: {}",
+                message.join(" ")
+            );
             ExitCode::FAILURE
         }
     }

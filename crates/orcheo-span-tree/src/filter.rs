@@ -11,7 +11,7 @@ use crate::redact::Redactor;
 /// The content policy for one response.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ContentPolicy<'a> {
-    /// `false`: prompt, response and message text is withheld everywhere it appears.
+    /// `true`: prompt, response and message text is withheld everywhere it appears.
     pub withhold_content: bool,
     /// Redact every string the tree carries with these patterns.
     pub redactor: Option<&'a Redactor>,
@@ -84,6 +84,12 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
                 }
             });
         }
+    }
+    if let Some(r) = policy.redactor
+        && let Some(message) = node.status.message.as_mut()
+        && let std::borrow::Cow::Owned(red) = r.redact(message)
+    {
+        *message = red;
     }
     if let (Some(r), Some(error)) = (policy.redactor, node.error.as_mut()) {
         for text in [&mut error.message, &mut error.stack_trace, &mut error.hint]

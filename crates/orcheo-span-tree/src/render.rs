@@ -18,7 +18,7 @@ pub struct RenderOptions {
     pub max_depth: Option<u32>,
 }
 
-/// The nested JSON of the subtree at `start` (the root when `None`); `null` for an empty tree.
+/// The nested JSON of the tree from its root; `null` for an empty tree.
 pub fn tree_json(tree: &TraceTree, options: &RenderOptions) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::new();
     write_subtree(&mut out, tree, tree.root, options)?;

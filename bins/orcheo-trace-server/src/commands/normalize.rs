@@ -37,17 +37,67 @@ pub(crate) fn run(args: &NormalizeArgs) -> anyhow::Result<()> {
         )?,
         View::Flat => render::flat_json(&tree)?,
     };
-    let json = if args.pretty {
-        let value: serde_json::Value = serde_json::from_slice(&json)?;
-        serde_json::to_vec_pretty(&value)?
-    } else {
-        json
-    };
+    let json = if args.pretty { indent(&json) } else { json };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&json)?;
     stdout.write_all(b"\n")?;
     stdout.flush()?;
     Ok(())
+}
+
+/// Re-indents compact JSON, two spaces a level. A byte scanner rather than a parse, so a
+/// 10,000-deep tree prints as well as a shallow one and keys keep their order.
+fn indent(compact: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    };
+    for (i, &b) in compact.iter().enumerate() {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                out.push(b);
+                // Empty containers stay on one line.
+                if !matches!(compact.get(i + 1), Some(b'}' | b']')) {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            b'}' | b']' => {
+                if !matches!(
+                    i.checked_sub(1).and_then(|j| compact.get(j)),
+                    Some(b'{' | b'[')
+                ) {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 fn read_input(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
@@ -64,4 +114,19 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .context("cannot read standard input")?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn indent_keeps_strings_order_and_empty_containers() {
+        let out = super::indent(br#"{"b":[1,{}],"a":"x,{\"]}"}"#);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\n  \"b\": [\n    1,\n    {}\n  ],\n  \"a\": \"x,{\\\"]}\"\n}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["a"], "x,{\"]}");
+    }
 }

@@ -154,7 +154,7 @@ pub fn decode(bytes: &[u8], format: Format) -> Result<Decoded, DecodeError> {
     }
     match format {
         Format::OtlpProto => decode_proto(bytes),
-        Format::Auto if body[0] != b'{' => decode_proto(bytes),
+        Format::Auto if !matches!(body[0], b'{' | b'[') => decode_proto(bytes),
         _ => decode_json(body, format),
     }
 }

@@ -200,8 +200,13 @@ pub(crate) fn span_id(text: &str) -> Result<SpanId, String> {
 pub(crate) fn parent_span_id(text: Option<&str>) -> Result<Option<SpanId>, String> {
     match text {
         None | Some("") => Ok(None),
-        Some(t) if t.bytes().all(|b| b == b'0' || b == b'A' || b == b'=') => {
-            // All-zero as hex ("0000…") or as base64 ("AAAAAAAAAAA=").
+        // All-zero as hex ("0000…").
+        Some(t) if t.bytes().all(|b| b == b'0') => Ok(None),
+        // All-zero as base64 ("AAAAAAAAAAA="), decided by length like any span id.
+        Some(t)
+            if matches!(t.len(), 11 | 12)
+                && BASE64.decode(t).is_ok_and(|b| b.iter().all(|x| *x == 0)) =>
+        {
             Ok(None)
         }
         Some(t) => span_id(t).map(Some),
@@ -228,6 +233,10 @@ mod tests {
             "0123456789abcdef"
         );
         assert!(parent_span_id(Some("AAAAAAAAAAA=")).unwrap().is_none());
+        assert!(parent_span_id(Some("0000000000000000")).unwrap().is_none());
+        // Uppercase hex made of A and 0 is a real id, not "no parent".
+        let parent = parent_span_id(Some("A0A0A0A0A0A0A0A0")).unwrap().unwrap();
+        assert_eq!(parent.to_string(), "a0a0a0a0a0a0a0a0");
         assert!(trace_id("not an id").is_err());
     }
 

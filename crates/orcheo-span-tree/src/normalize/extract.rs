@@ -14,14 +14,19 @@ use serde_json::Value;
 
 /// Builds the node for a span (tree links are filled in later).
 pub(crate) fn node(span: RawSpan) -> SpanNode {
-    let kind = kind(&span);
-    let self_token_usage = tokens(&span.attributes);
-    let model = model(&span.attributes);
+    let known = Known::index(&span.attributes);
+    let kind = kind(&span, &known);
+    let self_token_usage = tokens(&known);
+    let model = model(&known);
     let mut content = Content::default();
-    content.add_attributes(&span.attributes);
-    content.add_events(&span.events);
-    let artifacts = artifacts(&span.attributes, &span.events);
-    let error = error(&span);
+    if known.has_content {
+        content.add_attributes(&span.attributes);
+    }
+    if !span.events.is_empty() {
+        content.add_events(&span.events);
+    }
+    let artifacts = artifacts(&known, &span.events);
+    let error = error(&span, &known);
     let duration_ms = span.end_time.map(|end| span.start_time.millis_until(end));
     SpanNode {
         span_id: span.span_id,
@@ -63,48 +68,105 @@ fn str_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn kind(span: &RawSpan) -> NodeKind {
-    if span.name == k::WORKFLOW_SPAN_NAME {
-        return NodeKind::Workflow;
+/// The attributes extraction looks at, found in one pass (a `match` on the key) instead of a
+/// scan per key. For each slot the first, most specific key wins (see the `*_KEYS` lists).
+#[derive(Default)]
+struct Known<'a> {
+    /// (rank, value): lower rank = more specific key.
+    input_tokens: Option<(u8, &'a AttributeValue)>,
+    output_tokens: Option<(u8, &'a AttributeValue)>,
+    node_kind: Option<(u8, &'a str)>,
+    node_id: bool,
+    request_model: Option<(u8, &'a str)>,
+    response_model: Option<&'a str>,
+    provider: Option<(u8, &'a str)>,
+    artifact_ids: Option<&'a AttributeValue>,
+    error_code: Option<&'a str>,
+    error_hint: Option<&'a str>,
+    error_type: Option<&'a str>,
+    has_content: bool,
+}
+
+fn keep<T>(slot: &mut Option<(u8, T)>, rank: u8, value: Option<T>) {
+    if let Some(value) = value
+        && slot.as_ref().is_none_or(|(r, _)| rank < *r)
+    {
+        *slot = Some((rank, value));
     }
-    for key in [
-        k::NODE_KIND,
-        k::GEN_AI_OPERATION_NAME,
-        k::OPENINFERENCE_SPAN_KIND,
-    ] {
-        if let Some(name) = str_attr(&span.attributes, key) {
-            return NodeKind::from_name(name);
+}
+
+impl<'a> Known<'a> {
+    fn index(attributes: &'a [KeyValue]) -> Self {
+        let mut k = Self::default();
+        for kv in attributes {
+            let v = &kv.value;
+            let text = v.as_str().filter(|s| !s.is_empty());
+            match kv.key.as_str() {
+                k::TOKEN_INPUT => keep(&mut k.input_tokens, 0, Some(v)),
+                k::GEN_AI_USAGE_INPUT_TOKENS => keep(&mut k.input_tokens, 1, Some(v)),
+                k::GEN_AI_USAGE_PROMPT_TOKENS => keep(&mut k.input_tokens, 2, Some(v)),
+                k::LLM_TOKEN_COUNT_PROMPT => keep(&mut k.input_tokens, 3, Some(v)),
+                k::TOKEN_OUTPUT => keep(&mut k.output_tokens, 0, Some(v)),
+                k::GEN_AI_USAGE_OUTPUT_TOKENS => keep(&mut k.output_tokens, 1, Some(v)),
+                k::GEN_AI_USAGE_COMPLETION_TOKENS => keep(&mut k.output_tokens, 2, Some(v)),
+                k::LLM_TOKEN_COUNT_COMPLETION => keep(&mut k.output_tokens, 3, Some(v)),
+                k::NODE_KIND => keep(&mut k.node_kind, 0, text),
+                k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
+                k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
+                k::NODE_ID => k.node_id = true,
+                k::GEN_AI_REQUEST_MODEL => keep(&mut k.request_model, 0, text),
+                k::LLM_MODEL_NAME => keep(&mut k.request_model, 1, text),
+                k::GEN_AI_RESPONSE_MODEL => k.response_model = k.response_model.or(text),
+                k::GEN_AI_PROVIDER_NAME => keep(&mut k.provider, 0, text),
+                k::GEN_AI_SYSTEM => keep(&mut k.provider, 1, text),
+                k::LLM_PROVIDER => keep(&mut k.provider, 2, text),
+                k::ARTIFACT_IDS => k.artifact_ids = k.artifact_ids.or(Some(v)),
+                k::ERROR_CODE => k.error_code = k.error_code.or(text),
+                k::ERROR_HINT => k.error_hint = k.error_hint.or(text),
+                k::ERROR_TYPE => k.error_type = k.error_type.or(text),
+                k::GEN_AI_SYSTEM_INSTRUCTIONS
+                | k::GEN_AI_INPUT_MESSAGES
+                | k::GEN_AI_PROMPT
+                | k::GEN_AI_OUTPUT_MESSAGES
+                | k::GEN_AI_COMPLETION
+                | k::INPUT_VALUE
+                | k::OUTPUT_VALUE => k.has_content = true,
+                _ => {}
+            }
         }
+        k
     }
-    if find(&span.attributes, k::NODE_ID).is_some() {
+}
+
+fn kind(span: &RawSpan, known: &Known<'_>) -> NodeKind {
+    if span.name == k::WORKFLOW_SPAN_NAME {
+        NodeKind::Workflow
+    } else if let Some((_, name)) = known.node_kind {
+        NodeKind::from_name(name)
+    } else if known.node_id {
         NodeKind::Node
     } else {
         NodeKind::Span
     }
 }
 
-fn tokens(attributes: &[KeyValue]) -> Option<TokenUsage> {
-    let first = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|key| find(attributes, key).and_then(AttributeValue::as_i64))
+fn tokens(known: &Known<'_>) -> Option<TokenUsage> {
+    let count = |slot: Option<(u8, &AttributeValue)>| {
+        slot.and_then(|(_, v)| v.as_i64())
             .map(|n| u64::try_from(n).unwrap_or(0))
     };
-    match (first(k::INPUT_TOKEN_KEYS), first(k::OUTPUT_TOKEN_KEYS)) {
+    match (count(known.input_tokens), count(known.output_tokens)) {
         (None, None) => None,
         (input, output) => Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0))),
     }
 }
 
-fn model(attributes: &[KeyValue]) -> Option<ModelInfo> {
-    let get = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|key| str_attr(attributes, key))
-            .map(str::to_owned)
-    };
+fn model(known: &Known<'_>) -> Option<ModelInfo> {
+    let owned = |slot: Option<(u8, &str)>| slot.map(|(_, s)| s.to_owned());
     let info = ModelInfo {
-        request: get(&[k::GEN_AI_REQUEST_MODEL, k::LLM_MODEL_NAME]),
-        response: get(&[k::GEN_AI_RESPONSE_MODEL]),
-        provider: get(&[k::GEN_AI_PROVIDER_NAME, k::GEN_AI_SYSTEM, k::LLM_PROVIDER]),
+        request: owned(known.request_model),
+        response: known.response_model.map(str::to_owned),
+        provider: owned(known.provider),
     };
     (info != ModelInfo::default()).then_some(info)
 }
@@ -282,7 +344,7 @@ fn parts_text(parts: &[Value]) -> String {
     texts.join("\n")
 }
 
-fn artifacts(attributes: &[KeyValue], events: &[SpanEvent]) -> Vec<Artifact> {
+fn artifacts(known: &Known<'_>, events: &[SpanEvent]) -> Vec<Artifact> {
     let mut out: Vec<Artifact> = Vec::new();
     for event in events.iter().filter(|e| e.name == k::EVENT_ARTIFACT) {
         let a = &event.attributes;
@@ -303,7 +365,7 @@ fn artifacts(attributes: &[KeyValue], events: &[SpanEvent]) -> Vec<Artifact> {
                 .and_then(|n| u64::try_from(n).ok()),
         });
     }
-    let ids: Vec<&str> = match find(attributes, k::ARTIFACT_IDS) {
+    let ids: Vec<&str> = match known.artifact_ids {
         Some(AttributeValue::Array(items)) => {
             items.iter().filter_map(AttributeValue::as_str).collect()
         }
@@ -338,7 +400,7 @@ fn artifact_url(id: &str) -> String {
     url
 }
 
-fn error(span: &RawSpan) -> Option<SpanError> {
+fn error(span: &RawSpan, known: &Known<'_>) -> Option<SpanError> {
     let exception = span
         .events
         .iter()
@@ -349,7 +411,7 @@ fn error(span: &RawSpan) -> Option<SpanError> {
         .iter()
         .rev()
         .find(|e| e.name == k::EVENT_ERROR_DETAIL);
-    let code = str_attr(&span.attributes, k::ERROR_CODE);
+    let code = known.error_code;
     let failed = span.status.code == StatusCode::Error;
     if !failed && exception.is_none() && code.is_none() {
         return None;
@@ -357,9 +419,7 @@ fn error(span: &RawSpan) -> Option<SpanError> {
     let from_exception = |key| exception.and_then(|e| str_attr(&e.attributes, key));
     let owned = |s: Option<&str>| s.map(str::to_owned);
     Some(SpanError {
-        error_type: owned(
-            from_exception(k::EXCEPTION_TYPE).or_else(|| str_attr(&span.attributes, k::ERROR_TYPE)),
-        ),
+        error_type: owned(from_exception(k::EXCEPTION_TYPE).or(known.error_type)),
         message: owned(
             from_exception(k::EXCEPTION_MESSAGE)
                 .or_else(|| {
@@ -369,7 +429,7 @@ fn error(span: &RawSpan) -> Option<SpanError> {
         ),
         stack_trace: owned(from_exception(k::EXCEPTION_STACKTRACE)),
         code: owned(code),
-        hint: owned(str_attr(&span.attributes, k::ERROR_HINT)),
+        hint: owned(known.error_hint),
     })
 }
 

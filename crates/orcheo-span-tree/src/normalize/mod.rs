@@ -338,22 +338,23 @@ fn report_timing(nodes: &mut [SpanNode], refs: &[ParentRef], anomalies: &mut Vec
         })
         .collect();
     for i in 0..nodes.len() {
-        let Some(p) = nodes[i].parent else { continue };
-        let (child, par) = (&nodes[i], &nodes[p as usize]);
-        if let Some(end) = child.end_time
-            && end < child.start_time
+        if let Some(end) = nodes[i].end_time
+            && end < nodes[i].start_time
         {
+            let detail = format!(
+                "ends {:.3} ms before it starts",
+                end.millis_until(nodes[i].start_time)
+            );
             anomalies.push(Anomaly::new(
                 AnomalyKind::NegativeDuration,
-                Some(child.span_id),
-                format!(
-                    "ends {:.3} ms before it starts",
-                    end.millis_until(child.start_time)
-                ),
+                Some(nodes[i].span_id),
+                detail,
             ));
             nodes[i].flags.push(AnomalyKind::NegativeDuration);
             continue;
         }
+        let Some(p) = nodes[i].parent else { continue };
+        let (child, par) = (&nodes[i], &nodes[p as usize]);
         let attached = child.flags.iter().any(|f| {
             matches!(
                 f,
