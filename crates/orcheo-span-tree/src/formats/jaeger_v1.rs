@@ -79,9 +79,10 @@ pub(crate) struct Process {
 
 /// Converts Jaeger traces into spans, reporting (not failing on) unreadable spans.
 pub(crate) fn convert(traces: Vec<Trace>, out: &mut Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) {
+    let mut sink = super::SpanSink::new(out, anomalies);
     for trace in traces {
         for warning in trace.warnings.into_iter().flatten() {
-            anomalies.push(Anomaly::new(AnomalyKind::SourceWarning, None, warning));
+            sink.report(Anomaly::new(AnomalyKind::SourceWarning, None, warning));
         }
         let processes: HashMap<String, Arc<Resource>> = trace
             .processes
@@ -96,14 +97,10 @@ pub(crate) fn convert(traces: Vec<Trace>, out: &mut Vec<RawSpan>, anomalies: &mu
                 (None, Some(id)) => processes.get(id).cloned(),
                 _ => None,
             };
-            match convert_span(span, resource.unwrap_or_else(|| Arc::clone(&empty))) {
-                Ok(span) => out.push(span),
-                Err(detail) => anomalies.push(Anomaly::new(
-                    AnomalyKind::InvalidSpan,
-                    None,
-                    format!("span #{}: {detail}", out.len() + anomalies.len()),
-                )),
-            }
+            sink.push(convert_span(
+                span,
+                resource.unwrap_or_else(|| Arc::clone(&empty)),
+            ));
         }
     }
 }

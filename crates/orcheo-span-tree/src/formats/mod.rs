@@ -112,6 +112,42 @@ pub struct Decoded {
     pub anomalies: Vec<Anomaly>,
 }
 
+/// Collects converted spans; a span that cannot be read is reported with its position in the
+/// payload instead.
+pub(crate) struct SpanSink<'a> {
+    spans: &'a mut Vec<RawSpan>,
+    anomalies: &'a mut Vec<Anomaly>,
+    seen: usize,
+}
+
+impl<'a> SpanSink<'a> {
+    pub(crate) fn new(spans: &'a mut Vec<RawSpan>, anomalies: &'a mut Vec<Anomaly>) -> Self {
+        Self {
+            spans,
+            anomalies,
+            seen: 0,
+        }
+    }
+
+    /// Reports a problem that is not about one span's encoding (a source warning).
+    pub(crate) fn report(&mut self, anomaly: Anomaly) {
+        self.anomalies.push(anomaly);
+    }
+
+    pub(crate) fn push(&mut self, converted: Result<RawSpan, String>) {
+        let position = self.seen;
+        self.seen += 1;
+        match converted {
+            Ok(span) => self.spans.push(span),
+            Err(detail) => self.anomalies.push(Anomaly::new(
+                AnomalyKind::InvalidSpan,
+                None,
+                format!("span #{position}: {detail}"),
+            )),
+        }
+    }
+}
+
 /// Every top-level key of every JSON format; deserializing into it decodes in one pass.
 #[derive(Deserialize)]
 struct Envelope {

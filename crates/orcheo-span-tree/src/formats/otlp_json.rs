@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use orcheo_trace_model::{
-    Anomaly, AnomalyKind, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope,
-    SpanEvent, SpanKind, SpanLink, StatusCode, Timestamp,
+    Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent,
+    SpanKind, SpanLink, StatusCode, Timestamp,
 };
 use std::borrow::Cow;
 use std::fmt;
@@ -15,6 +15,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use super::SpanSink;
 use super::wire::{self, EnumRepr, F64, I64, U64};
 
 #[derive(Debug, Deserialize)]
@@ -213,6 +214,7 @@ pub(crate) fn convert(
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
 ) {
+    let mut sink = SpanSink::new(out, anomalies);
     for block in blocks {
         let resource = Arc::new(Resource {
             attributes: block
@@ -237,14 +239,7 @@ pub(crate) fn convert(
                     })
                 });
             for span in scope_spans.spans.into_iter().flatten() {
-                match convert_span(span, &resource, scope.as_ref()) {
-                    Ok(span) => out.push(span),
-                    Err(detail) => anomalies.push(Anomaly::new(
-                        AnomalyKind::InvalidSpan,
-                        None,
-                        format!("span #{}: {detail}", out.len() + anomalies.len()),
-                    )),
-                }
+                sink.push(convert_span(span, &resource, scope.as_ref()));
             }
         }
     }

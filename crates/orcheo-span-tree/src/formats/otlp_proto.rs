@@ -6,8 +6,8 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span, TracesData};
 use orcheo_trace_model::{
-    Anomaly, AnomalyKind, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope,
-    SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId,
+    Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent,
+    SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId,
 };
 use prost::Message as _;
 
@@ -19,6 +19,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ResourceSpans>, prost::DecodeEr
 /// Converts protobuf resource blocks into spans, reporting (not failing on) unreadable spans.
 /// Public so an OTLP receiver can reuse it on `ExportTraceServiceRequest::resource_spans`.
 pub fn convert(blocks: Vec<ResourceSpans>, out: &mut Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) {
+    let mut sink = super::SpanSink::new(out, anomalies);
     for block in blocks {
         let resource = Arc::new(Resource {
             attributes: block
@@ -34,14 +35,7 @@ pub fn convert(blocks: Vec<ResourceSpans>, out: &mut Vec<RawSpan>, anomalies: &m
                 })
             });
             for span in scope_spans.spans {
-                match convert_span(span, &resource, scope.as_ref()) {
-                    Ok(span) => out.push(span),
-                    Err(detail) => anomalies.push(Anomaly::new(
-                        AnomalyKind::InvalidSpan,
-                        None,
-                        format!("span #{}: {detail}", out.len() + anomalies.len()),
-                    )),
-                }
+                sink.push(convert_span(span, &resource, scope.as_ref()));
             }
         }
     }

@@ -45,89 +45,101 @@ pub fn normalize(spans: Vec<RawSpan>) -> TraceTree {
 
 fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
     let deduped = ids::dedupe(spans, &mut anomalies);
-    let parent_refs = parents::resolve(&deduped, &mut anomalies);
-    let mut nodes: Vec<SpanNode> = Vec::with_capacity(deduped.spans.len() + 1);
-    for mut span in deduped.spans {
-        let warnings = std::mem::take(&mut span.warnings);
-        let mut node = extract::node(span);
-        for warning in warnings {
-            anomalies.push(Anomaly::new(
-                AnomalyKind::SourceWarning,
-                Some(node.span_id),
-                warning,
-            ));
-            if !node.flags.contains(&AnomalyKind::SourceWarning) {
-                node.flags.push(AnomalyKind::SourceWarning);
-            }
-        }
-        nodes.push(node);
-    }
-    if nodes.is_empty() {
+    let refs = parents::resolve(&deduped, &mut anomalies);
+    let spans = deduped.spans;
+    if spans.is_empty() {
         return TraceTree {
             anomalies: cap(anomalies),
             ..TraceTree::default()
         };
     }
 
-    let mut parent: Vec<Option<u32>> = Vec::with_capacity(nodes.len() + 1);
-    for (node, r) in nodes.iter_mut().zip(&parent_refs) {
-        node.parent_span_id = r.parent_id();
-        parent.push(match r {
+    // The tree is settled on the raw spans (ids, parents, times), and each node is built once,
+    // straight into its depth-first place: a node is several times larger than a raw span.
+    let ids: Vec<SpanId> = spans.iter().map(|s| s.span_id).collect();
+    let mut parent: Vec<Option<u32>> = refs
+        .iter()
+        .map(|r| match r {
             ParentRef::InTrace { index, .. } => Some(*index),
             _ => None,
-        });
-    }
+        })
+        .collect();
     let mut children = children_of(&parent);
-    let cut = cut_cycles(&nodes, &mut parent, &mut children, &mut anomalies);
-
-    let tops: Vec<u32> = (0..nodes.len() as u32)
+    let is_cut = cut_cycles(&ids, &mut parent, &mut children, &mut anomalies);
+    let tops: Vec<u32> = (0..spans.len() as u32)
         .filter(|&i| parent[i as usize].is_none())
         .collect();
-    let root = choose_root(&mut nodes, &parent_refs, &tops, &cut, &mut anomalies);
-    parent.resize(nodes.len(), None);
-    children.resize(nodes.len(), Vec::new());
-    let placeholder = nodes[root as usize]
-        .synthetic
-        .then(|| nodes[root as usize].span_id);
-    for &top in tops.iter().filter(|&&t| t != root) {
-        let node = &mut nodes[top as usize];
-        let kind = if cut.contains(&top) {
-            AnomalyKind::Cycle
-        } else {
-            match parent_refs[top as usize] {
-                ParentRef::Missing(missing) if Some(missing) == placeholder => {
-                    parent[top as usize] = Some(root);
-                    children[root as usize].push(top);
-                    continue;
-                }
-                ParentRef::Missing(missing) => {
-                    anomalies.push(Anomaly::new(
-                        AnomalyKind::Orphan,
-                        Some(node.span_id),
-                        format!("parent {missing} is not in the trace; shown under the root"),
-                    ));
-                    AnomalyKind::Orphan
-                }
-                _ => {
-                    anomalies.push(Anomaly::new(
-                        AnomalyKind::MultipleRoots,
-                        Some(node.span_id),
-                        "span has no parent but is not the root; shown under the root",
-                    ));
-                    AnomalyKind::MultipleRoots
-                }
-            }
-        };
-        node.flags.push(kind);
-        parent[top as usize] = Some(root);
-        children[root as usize].push(top);
+    let (root, mut placeholder) = choose_root(&spans, &refs, &tops, &is_cut, &mut anomalies);
+    parent.push(None);
+    children.push(Vec::new());
+
+    let placeholder_id = placeholder.as_ref().map(|p| p.span_id);
+    let attached = attach_under_root(
+        Tops {
+            spans: &tops,
+            root,
+            is_cut: &is_cut,
+            placeholder: placeholder_id,
+        },
+        &ids,
+        &refs,
+        &mut parent,
+        &mut children,
+        &mut anomalies,
+    );
+    for list in &mut children {
+        list.sort_by_key(|&c| (spans[c as usize].start_time, ids[c as usize]));
     }
 
-    for list in &mut children {
-        list.sort_by_key(|&c| (nodes[c as usize].start_time, nodes[c as usize].span_id));
+    let order = depth_first(&children, root);
+    let mut position = vec![u32::MAX; spans.len() + 1];
+    for (at, &(old, _)) in order.iter().enumerate() {
+        position[old as usize] = at as u32;
     }
-    let mut nodes = lay_out_depth_first(nodes, &parent, &children, root);
-    report_timing(&mut nodes, &parent_refs, &mut anomalies);
+    let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
+    let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
+    let mut follows_from = Vec::with_capacity(order.len());
+    for &(old, depth) in &order {
+        let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
+            Some(mut span) => {
+                let warnings = std::mem::take(&mut span.warnings);
+                let mut node = extract::node(span);
+                if !warnings.is_empty() {
+                    node.flags.push(AnomalyKind::SourceWarning);
+                }
+                for warning in warnings {
+                    anomalies.push(Anomaly::new(
+                        AnomalyKind::SourceWarning,
+                        Some(node.span_id),
+                        warning,
+                    ));
+                }
+                node
+            }
+            None => match placeholder.take() {
+                Some(p) => p,
+                None => continue,
+            },
+        };
+        let r = refs.get(old as usize).copied().unwrap_or(ParentRef::None);
+        node.parent_span_id = r.parent_id();
+        node.flags.extend(attached[old as usize]);
+        node.depth = depth;
+        node.parent = parent[old as usize].map(|p| position[p as usize]);
+        node.children = children[old as usize]
+            .iter()
+            .map(|&c| position[c as usize])
+            .collect();
+        follows_from.push(matches!(
+            r,
+            ParentRef::InTrace {
+                follows_from: true,
+                ..
+            }
+        ));
+        nodes.push(node);
+    }
+    report_timing(&mut nodes, &follows_from, &mut anomalies);
     roll_up_tokens(&mut nodes);
     let stats = stats(&nodes);
     TraceTree {
@@ -137,6 +149,57 @@ fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
         anomalies: cap(anomalies),
         stats,
     }
+}
+
+/// The spans without a parent in the trace, and what became of them.
+#[derive(Clone, Copy)]
+struct Tops<'a> {
+    spans: &'a [u32],
+    root: u32,
+    is_cut: &'a [bool],
+    placeholder: Option<SpanId>,
+}
+
+/// Hangs every parentless span but the root under the root, reporting why it had no parent;
+/// returns, per span, the anomaly it is flagged with.
+fn attach_under_root(
+    t: Tops<'_>,
+    ids: &[SpanId],
+    refs: &[ParentRef],
+    parent: &mut [Option<u32>],
+    children: &mut [Vec<u32>],
+    anomalies: &mut Vec<Anomaly>,
+) -> Vec<Option<AnomalyKind>> {
+    let mut attached: Vec<Option<AnomalyKind>> = vec![None; ids.len() + 1];
+    for &top in t.spans.iter().filter(|&&top| top != t.root) {
+        let kind = if t.is_cut[top as usize] {
+            Some(AnomalyKind::Cycle)
+        } else {
+            match refs[top as usize] {
+                ParentRef::Missing(missing) if Some(missing) == t.placeholder => None,
+                ParentRef::Missing(missing) => {
+                    anomalies.push(Anomaly::new(
+                        AnomalyKind::Orphan,
+                        Some(ids[top as usize]),
+                        format!("parent {missing} is not in the trace; shown under the root"),
+                    ));
+                    Some(AnomalyKind::Orphan)
+                }
+                _ => {
+                    anomalies.push(Anomaly::new(
+                        AnomalyKind::MultipleRoots,
+                        Some(ids[top as usize]),
+                        "span has no parent but is not the root; shown under the root",
+                    ));
+                    Some(AnomalyKind::MultipleRoots)
+                }
+            }
+        };
+        attached[top as usize] = kind;
+        parent[top as usize] = Some(t.root);
+        children[t.root as usize].push(top);
+    }
+    attached
 }
 
 fn children_of(parent: &[Option<u32>]) -> Vec<Vec<u32>> {
@@ -150,13 +213,14 @@ fn children_of(parent: &[Option<u32>]) -> Vec<Vec<u32>> {
 }
 
 /// Marks everything reachable from a span without a parent; whatever is left hangs off a cycle.
-/// Each cycle is cut at the span where a walk up from an unreached span first comes back.
+/// Each cycle is cut at the span where a walk up from an unreached span first comes back;
+/// returns which spans were cut loose.
 fn cut_cycles(
-    nodes: &[SpanNode],
+    ids: &[SpanId],
     parent: &mut [Option<u32>],
     children: &mut [Vec<u32>],
     anomalies: &mut Vec<Anomaly>,
-) -> Vec<u32> {
+) -> Vec<bool> {
     let n = parent.len();
     let mut reached = vec![false; n];
     let mut stack: Vec<u32> = (0..n as u32)
@@ -170,7 +234,7 @@ fn cut_cycles(
         }
     };
     mark(&mut stack, &mut reached, children);
-    let mut cut = Vec::new();
+    let mut cut = vec![false; n];
     let mut walk_stamp = vec![u32::MAX; n];
     for start in 0..n {
         if reached[start] {
@@ -187,14 +251,14 @@ fn cut_cycles(
             children[p as usize].retain(|&c| c != cur);
             anomalies.push(Anomaly::new(
                 AnomalyKind::Cycle,
-                Some(nodes[cur as usize].span_id),
+                Some(ids[cur as usize]),
                 format!(
                     "parent references form a cycle through {}; cut here, shown under the root",
-                    nodes[p as usize].span_id
+                    ids[p as usize]
                 ),
             ));
         }
-        cut.push(cur);
+        cut[cur as usize] = true;
         stack.push(cur);
         mark(&mut stack, &mut reached, children);
     }
@@ -203,38 +267,39 @@ fn cut_cycles(
 
 /// Picks the root among the spans without a parent: the workflow span, else the earliest and
 /// longest. With none that truly lacks a parent, a placeholder stands for the parent most orphans
-/// point to (typically a run's root span that has not ended yet).
+/// point to (typically a run's root span that has not ended yet); it takes the index just past
+/// the spans.
 fn choose_root(
-    nodes: &mut Vec<SpanNode>,
+    spans: &[RawSpan],
     refs: &[ParentRef],
     tops: &[u32],
-    cut: &[u32],
+    is_cut: &[bool],
     anomalies: &mut Vec<Anomaly>,
-) -> u32 {
+) -> (u32, Option<SpanNode>) {
     let rank = |i: &u32| {
-        let n = &nodes[*i as usize];
-        let duration = n.end_time.map_or(u64::MAX, |e| {
-            e.unix_nanos().saturating_sub(n.start_time.unix_nanos())
+        let s = &spans[*i as usize];
+        let duration = s.end_time.map_or(u64::MAX, |e| {
+            e.unix_nanos().saturating_sub(s.start_time.unix_nanos())
         });
         (
-            n.name != WORKFLOW_SPAN_NAME,
-            n.start_time,
+            s.name != WORKFLOW_SPAN_NAME,
+            s.start_time,
             std::cmp::Reverse(duration),
-            n.span_id,
+            s.span_id,
         )
     };
     let true_roots = tops
         .iter()
-        .filter(|&&t| matches!(refs[t as usize], ParentRef::None) && !cut.contains(&t));
+        .filter(|&&t| matches!(refs[t as usize], ParentRef::None) && !is_cut[t as usize]);
     if let Some(&root) = true_roots.min_by_key(|i| rank(i)) {
-        return root;
+        return (root, None);
     }
     let mut missing: HashMap<SpanId, (usize, u32)> = HashMap::new();
     for &t in tops {
         if let ParentRef::Missing(id) = refs[t as usize] {
             let entry = missing.entry(id).or_insert((0, t));
             entry.0 += 1;
-            if nodes[t as usize].start_time < nodes[entry.1 as usize].start_time {
+            if spans[t as usize].start_time < spans[entry.1 as usize].start_time {
                 entry.1 = t;
             }
         }
@@ -242,15 +307,21 @@ fn choose_root(
     let best = missing.into_iter().max_by_key(|(id, (count, first))| {
         (
             *count,
-            std::cmp::Reverse(nodes[*first as usize].start_time),
+            std::cmp::Reverse(spans[*first as usize].start_time),
             std::cmp::Reverse(*id),
         )
     });
     let Some((id, (count, first))) = best else {
         // Every span sits on a cycle: the earliest cut point serves as the root.
-        return cut.iter().copied().min_by_key(|i| rank(i)).unwrap_or(0);
+        let cut = tops.iter().copied().filter(|&t| is_cut[t as usize]);
+        return (cut.min_by_key(|i| rank(i)).unwrap_or(0), None);
     };
-    let template = &nodes[first as usize];
+    anomalies.push(Anomaly::new(
+        AnomalyKind::MissingRoot,
+        Some(id),
+        format!("no span is without a parent; a placeholder stands for span {id}, parent of {count} span(s)"),
+    ));
+    let template = &spans[first as usize];
     let placeholder = SpanNode {
         span_id: id,
         parent_span_id: None,
@@ -283,60 +354,22 @@ fn choose_root(
         children: Vec::new(),
         depth: 0,
     };
-    anomalies.push(Anomaly::new(
-        AnomalyKind::MissingRoot,
-        Some(id),
-        format!("no span is without a parent; a placeholder stands for span {id}, parent of {count} span(s)"),
-    ));
-    nodes.push(placeholder);
-    (nodes.len() - 1) as u32
+    (spans.len() as u32, Some(placeholder))
 }
 
-/// Moves the nodes into depth-first order from the root and fills in their tree links.
-fn lay_out_depth_first(
-    nodes: Vec<SpanNode>,
-    parent: &[Option<u32>],
-    children: &[Vec<u32>],
-    root: u32,
-) -> Vec<SpanNode> {
-    let mut slots: Vec<Option<SpanNode>> = nodes.into_iter().map(Some).collect();
-    let mut position = vec![u32::MAX; slots.len()];
-    let mut order: Vec<(u32, u32)> = Vec::with_capacity(slots.len());
+/// Depth-first order from the root, children in their sorted order: (index, depth) pairs.
+fn depth_first(children: &[Vec<u32>], root: u32) -> Vec<(u32, u32)> {
+    let mut order = Vec::with_capacity(children.len());
     let mut stack = vec![(root, 0u32)];
     while let Some((i, depth)) = stack.pop() {
-        position[i as usize] = order.len() as u32;
         order.push((i, depth));
         stack.extend(children[i as usize].iter().rev().map(|&c| (c, depth + 1)));
     }
-    let mut out = Vec::with_capacity(order.len());
-    for (old, depth) in order {
-        let Some(mut node) = slots[old as usize].take() else {
-            continue;
-        };
-        node.depth = depth;
-        node.parent = parent[old as usize].map(|p| position[p as usize]);
-        node.children = children[old as usize]
-            .iter()
-            .map(|&c| position[c as usize])
-            .collect();
-        out.push(node);
-    }
-    out
+    order
 }
 
 /// Reports clock skew and spans outliving their parent; times themselves are left as sent.
-fn report_timing(nodes: &mut [SpanNode], refs: &[ParentRef], anomalies: &mut Vec<Anomaly>) {
-    let follows: HashMap<SpanId, bool> = refs
-        .iter()
-        .filter_map(|r| match r {
-            ParentRef::InTrace {
-                follows_from: true,
-                child,
-                ..
-            } => Some((*child, true)),
-            _ => None,
-        })
-        .collect();
+fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut Vec<Anomaly>) {
     for i in 0..nodes.len() {
         if let Some(end) = nodes[i].end_time
             && end < nodes[i].start_time
@@ -378,7 +411,7 @@ fn report_timing(nodes: &mut [SpanNode], refs: &[ParentRef], anomalies: &mut Vec
             flag = Some(AnomalyKind::ClockSkew);
         } else if let (Some(ce), Some(pe)) = (child.end_time, par.end_time)
             && ce > pe
-            && !follows.contains_key(&child.span_id)
+            && !follows_from[i]
         {
             anomalies.push(Anomaly::new(
                 AnomalyKind::EndsAfterParent,
