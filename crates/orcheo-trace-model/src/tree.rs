@@ -149,12 +149,12 @@ pub struct SpanError {
     pub hint: Option<String>,
 }
 
-/// The model a span called.
+/// The model a span called. Names repeat across spans, so they are shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ModelInfo {
-    pub request: Option<String>,
-    pub response: Option<String>,
-    pub provider: Option<String>,
+    pub request: Option<Arc<str>>,
+    pub response: Option<Arc<str>>,
+    pub provider: Option<Arc<str>>,
 }
 
 /// What kind of problem the normalizer found.
@@ -218,7 +218,8 @@ pub struct SpanNode {
     pub name: String,
     pub kind: NodeKind,
     pub span_kind: SpanKind,
-    pub service: Option<String>,
+    /// `service.name` of the span's resource, shared by every span of that resource.
+    pub service: Option<Arc<str>>,
     pub status: RawStatus,
     pub start_time: Timestamp,
     pub end_time: Option<Timestamp>,
@@ -228,12 +229,14 @@ pub struct SpanNode {
     pub token_usage: Option<TokenUsage>,
     /// This span's own tokens.
     pub self_token_usage: Option<TokenUsage>,
-    pub model: Option<ModelInfo>,
+    /// Boxed: most spans have none, and nodes are moved as a whole.
+    pub model: Option<Box<ModelInfo>>,
     pub prompts: Vec<ContentItem>,
     pub responses: Vec<ContentItem>,
     pub messages: Vec<ContentItem>,
     pub artifacts: Vec<Artifact>,
-    pub error: Option<SpanError>,
+    /// Boxed: most spans have none, and nodes are moved as a whole.
+    pub error: Option<Box<SpanError>>,
     #[serde(serialize_with = "serialize_attributes")]
     pub attributes: Vec<KeyValue>,
     pub events: Vec<SpanEvent>,

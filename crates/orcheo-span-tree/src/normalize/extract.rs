@@ -1,23 +1,56 @@
 //! One [`RawSpan`] → one [`SpanNode`]: what people look for, pulled out of attributes and events
 //! in every vocabulary we know (Orcheo, GenAI semantic conventions, OpenInference).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
-    Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan, SpanError,
-    SpanEvent, SpanNode, StatusCode, TokenUsage,
+    Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan, Resource,
+    SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
 };
 use serde_json::Value;
 
+/// Strings many spans of one trace share (service and model names), kept once.
+#[derive(Default)]
+pub(crate) struct Interner {
+    strings: HashSet<Arc<str>>,
+    last_resource: Option<(Arc<Resource>, Option<Arc<str>>)>,
+}
+
+impl Interner {
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.strings.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.strings.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// The service of a resource; spans of one resource arrive together, so the last one is
+    /// remembered.
+    fn service(&mut self, resource: &Arc<Resource>) -> Option<Arc<str>> {
+        if let Some((last, service)) = &self.last_resource
+            && Arc::ptr_eq(last, resource)
+        {
+            return service.clone();
+        }
+        let service = resource.service_name().map(|s| self.get(s));
+        self.last_resource = Some((Arc::clone(resource), service.clone()));
+        service
+    }
+}
+
 /// Builds the node for a span (tree links are filled in later).
-pub(crate) fn node(span: RawSpan) -> SpanNode {
+pub(crate) fn node(span: RawSpan, interner: &mut Interner) -> SpanNode {
     let known = Known::index(&span.attributes);
     let kind = kind(&span, &known);
     let self_token_usage = tokens(&known);
-    let model = model(&known);
+    let model = model(&known, interner);
     let mut content = Content::default();
     if known.has_content {
         content.add_attributes(&span.attributes);
@@ -34,7 +67,7 @@ pub(crate) fn node(span: RawSpan) -> SpanNode {
         trace_id: span.trace_id,
         kind,
         span_kind: span.kind,
-        service: span.resource.service_name().map(str::to_owned),
+        service: interner.service(&span.resource),
         in_progress: span.end_time.is_none(),
         start_time: span.start_time,
         end_time: span.end_time,
@@ -161,14 +194,15 @@ fn tokens(known: &Known<'_>) -> Option<TokenUsage> {
     }
 }
 
-fn model(known: &Known<'_>) -> Option<ModelInfo> {
-    let owned = |slot: Option<(u8, &str)>| slot.map(|(_, s)| s.to_owned());
-    let info = ModelInfo {
-        request: owned(known.request_model),
-        response: known.response_model.map(str::to_owned),
-        provider: owned(known.provider),
-    };
-    (info != ModelInfo::default()).then_some(info)
+fn model(known: &Known<'_>, interner: &mut Interner) -> Option<Box<ModelInfo>> {
+    if known.request_model.is_none() && known.response_model.is_none() && known.provider.is_none() {
+        return None;
+    }
+    Some(Box::new(ModelInfo {
+        request: known.request_model.map(|(_, s)| interner.get(s)),
+        response: known.response_model.map(|s| interner.get(s)),
+        provider: known.provider.map(|(_, s)| interner.get(s)),
+    }))
 }
 
 #[derive(Default)]
@@ -400,7 +434,7 @@ fn artifact_url(id: &str) -> String {
     url
 }
 
-fn error(span: &RawSpan, known: &Known<'_>) -> Option<SpanError> {
+fn error(span: &RawSpan, known: &Known<'_>) -> Option<Box<SpanError>> {
     let exception = span
         .events
         .iter()
@@ -418,7 +452,7 @@ fn error(span: &RawSpan, known: &Known<'_>) -> Option<SpanError> {
     }
     let from_exception = |key| exception.and_then(|e| str_attr(&e.attributes, key));
     let owned = |s: Option<&str>| s.map(str::to_owned);
-    Some(SpanError {
+    Some(Box::new(SpanError {
         error_type: owned(from_exception(k::EXCEPTION_TYPE).or(known.error_type)),
         message: owned(
             from_exception(k::EXCEPTION_MESSAGE)
@@ -430,7 +464,7 @@ fn error(span: &RawSpan, known: &Known<'_>) -> Option<SpanError> {
         stack_trace: owned(from_exception(k::EXCEPTION_STACKTRACE)),
         code: owned(code),
         hint: owned(known.error_hint),
-    })
+    }))
 }
 
 #[cfg(test)]

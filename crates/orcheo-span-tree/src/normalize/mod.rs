@@ -99,23 +99,10 @@ fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
     let mut follows_from = Vec::with_capacity(order.len());
+    let mut interner = extract::Interner::default();
     for &(old, depth) in &order {
         let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
-            Some(mut span) => {
-                let warnings = std::mem::take(&mut span.warnings);
-                let mut node = extract::node(span);
-                if !warnings.is_empty() {
-                    node.flags.push(AnomalyKind::SourceWarning);
-                }
-                for warning in warnings {
-                    anomalies.push(Anomaly::new(
-                        AnomalyKind::SourceWarning,
-                        Some(node.span_id),
-                        warning,
-                    ));
-                }
-                node
-            }
+            Some(span) => node_of(span, &mut interner, &mut anomalies),
             None => match placeholder.take() {
                 Some(p) => p,
                 None => continue,
@@ -149,6 +136,27 @@ fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
         anomalies: cap(anomalies),
         stats,
     }
+}
+
+/// The node of a span, with the warnings its source attached reported as anomalies.
+fn node_of(
+    mut span: RawSpan,
+    interner: &mut extract::Interner,
+    anomalies: &mut Vec<Anomaly>,
+) -> SpanNode {
+    let warnings = std::mem::take(&mut span.warnings);
+    let mut node = extract::node(span, interner);
+    if !warnings.is_empty() {
+        node.flags.push(AnomalyKind::SourceWarning);
+    }
+    for warning in warnings {
+        anomalies.push(Anomaly::new(
+            AnomalyKind::SourceWarning,
+            Some(node.span_id),
+            warning,
+        ));
+    }
+    node
 }
 
 /// The spans without a parent in the trace, and what became of them.
