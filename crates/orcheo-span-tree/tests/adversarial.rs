@@ -325,6 +325,18 @@ fn garbage_and_mutated_payloads_never_panic() {
     .iter()
     .map(|p| fixture(p))
     .collect();
+    let proto_seed = {
+        use opentelemetry_proto::tonic::trace::v1::TracesData;
+        use prost::Message as _;
+        let spans = orcheo_span_tree::decode(&seeds[0], Format::Auto)
+            .unwrap()
+            .spans;
+        TracesData {
+            resource_spans: helpers::proto::resource_spans(&spans),
+        }
+        .encode_to_vec()
+    };
+    let seeds: Vec<Vec<u8>> = seeds.into_iter().chain([proto_seed]).collect();
     for round in 0..2_000u64 {
         let bytes: Vec<u8> = if round % 4 == 0 {
             (0..rng.next() % 512).map(|_| rng.next() as u8).collect()
@@ -340,8 +352,28 @@ fn garbage_and_mutated_payloads_never_panic() {
             }
             b
         };
+        if bytes.first() != Some(&b'{') {
+            agrees_with_prost(&bytes);
+        }
         let tree = decode_and_normalize(&bytes, Format::Auto);
         render::tree_document(&tree, &RenderOptions::default()).unwrap();
         render::flat_json(&tree).unwrap();
     }
+}
+
+/// Whatever the generated `prost` types accept, the hand-written reader reads the same way.
+fn agrees_with_prost(bytes: &[u8]) {
+    use opentelemetry_proto::tonic::trace::v1::TracesData;
+    use prost::Message as _;
+    let Ok(data) = TracesData::decode(bytes) else {
+        return;
+    };
+    let (mut expected, mut anomalies) = (Vec::new(), Vec::new());
+    orcheo_span_tree::formats::otlp_proto::convert(
+        data.resource_spans,
+        &mut expected,
+        &mut anomalies,
+    );
+    let ours = orcheo_span_tree::decode(bytes, Format::OtlpProto).unwrap();
+    assert_eq!(ours.spans, expected);
 }

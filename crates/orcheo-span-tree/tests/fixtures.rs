@@ -371,3 +371,35 @@ fn protobuf_decodes_to_the_same_spans_as_json() {
     assert_eq!(decoded.format, Format::OtlpProto);
     assert_eq!(decoded.spans, json.spans);
 }
+
+/// The payload decoded by the generated `prost` types and converted, for comparison.
+fn via_prost(bytes: &[u8]) -> Option<Vec<orcheo_trace_model::RawSpan>> {
+    use opentelemetry_proto::tonic::trace::v1::TracesData;
+    use prost::Message as _;
+    let data = TracesData::decode(bytes).ok()?;
+    let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
+    orcheo_span_tree::formats::otlp_proto::convert(data.resource_spans, &mut spans, &mut anomalies);
+    Some(spans)
+}
+
+#[test]
+fn hand_written_protobuf_reader_agrees_with_prost_on_every_fixture() {
+    use opentelemetry_proto::tonic::trace::v1::TracesData;
+    use prost::Message as _;
+    for path in [
+        ORCHEO_RUN,
+        "jaeger-v1/genai-trace.json",
+        "jaeger-v1/ui_01-trace-object.json",
+        "jaeger-v1/petclinic-unpadded-ids.json",
+        "otlp/example_trace.json",
+        "tempo/v2-orcheo-run-partial.json",
+    ] {
+        let spans = decode(path).spans;
+        let bytes = TracesData {
+            resource_spans: helpers::proto::resource_spans(&spans),
+        }
+        .encode_to_vec();
+        let ours = orcheo_span_tree::decode(&bytes, Format::OtlpProto).unwrap();
+        assert_eq!(Some(ours.spans), via_prost(&bytes), "{path}");
+    }
+}

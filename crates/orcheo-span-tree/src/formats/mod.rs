@@ -6,6 +6,7 @@
 mod jaeger_v1;
 pub mod otlp_json;
 pub mod otlp_proto;
+mod proto_wire;
 mod wire;
 
 use std::fmt;
@@ -205,15 +206,16 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
 }
 
 fn decode_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    let blocks = otlp_proto::decode(bytes).map_err(|e| DecodeError::Protobuf {
-        format: Format::OtlpProto,
-        message: e.to_string(),
-    })?;
     let mut decoded = Decoded {
         format: Format::OtlpProto,
         ..Decoded::default()
     };
-    otlp_proto::convert(blocks, &mut decoded.spans, &mut decoded.anomalies);
+    otlp_proto::decode_into(bytes, &mut decoded.spans, &mut decoded.anomalies).map_err(|e| {
+        DecodeError::Protobuf {
+            format: Format::OtlpProto,
+            message: e.to_string(),
+        }
+    })?;
     Ok(decoded)
 }
 

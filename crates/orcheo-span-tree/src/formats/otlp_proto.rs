@@ -1,19 +1,350 @@
 //! OTLP protobuf (`TracesData`, which is wire-compatible with `ExportTraceServiceRequest` and
 //! Tempo's `tempopb.Trace`: all three carry `ResourceSpans` as field 1).
+//!
+//! Payloads are read by hand straight into [`RawSpan`]s: going through the generated `prost`
+//! types first would build (and grow, and free) a second copy of every span. [`convert`] turns
+//! those generated types into spans for callers that already have them (a gRPC receiver).
 
 use std::sync::Arc;
 
+use super::SpanSink;
+use super::proto_wire::{Reader, WireError, WireType, error as wire_error};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span, TracesData};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use orcheo_trace_model::{
     Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent,
     SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId,
 };
-use prost::Message as _;
 
-/// Decodes protobuf bytes into resource blocks.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ResourceSpans>, prost::DecodeError> {
-    TracesData::decode(bytes).map(|data| data.resource_spans)
+/// Field numbers of the OTLP trace messages (opentelemetry/proto/trace/v1/trace.proto and
+/// common/v1/common.proto).
+mod field {
+    pub(super) const TRACES_DATA_RESOURCE_SPANS: u32 = 1;
+    pub(super) const RESOURCE_SPANS_RESOURCE: u32 = 1;
+    pub(super) const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+    /// `instrumentation_library_spans`, deprecated but still sent by old exporters.
+    pub(super) const RESOURCE_SPANS_LEGACY_SCOPE_SPANS: u32 = 1000;
+    pub(super) const RESOURCE_ATTRIBUTES: u32 = 1;
+    pub(super) const SCOPE_SPANS_SCOPE: u32 = 1;
+    pub(super) const SCOPE_SPANS_SPANS: u32 = 2;
+    pub(super) const SCOPE_NAME: u32 = 1;
+    pub(super) const SCOPE_VERSION: u32 = 2;
+    pub(super) const SPAN_TRACE_ID: u32 = 1;
+    pub(super) const SPAN_SPAN_ID: u32 = 2;
+    pub(super) const SPAN_PARENT_SPAN_ID: u32 = 4;
+    pub(super) const SPAN_NAME: u32 = 5;
+    pub(super) const SPAN_KIND: u32 = 6;
+    pub(super) const SPAN_START: u32 = 7;
+    pub(super) const SPAN_END: u32 = 8;
+    pub(super) const SPAN_ATTRIBUTES: u32 = 9;
+    pub(super) const SPAN_EVENTS: u32 = 11;
+    pub(super) const SPAN_LINKS: u32 = 13;
+    pub(super) const SPAN_STATUS: u32 = 15;
+    pub(super) const EVENT_TIME: u32 = 1;
+    pub(super) const EVENT_NAME: u32 = 2;
+    pub(super) const EVENT_ATTRIBUTES: u32 = 3;
+    pub(super) const LINK_TRACE_ID: u32 = 1;
+    pub(super) const LINK_SPAN_ID: u32 = 2;
+    pub(super) const LINK_ATTRIBUTES: u32 = 4;
+    pub(super) const STATUS_MESSAGE: u32 = 2;
+    pub(super) const STATUS_CODE: u32 = 3;
+    pub(super) const KEY_VALUE_KEY: u32 = 1;
+    pub(super) const KEY_VALUE_VALUE: u32 = 2;
+    pub(super) const ANY_STRING: u32 = 1;
+    pub(super) const ANY_BOOL: u32 = 2;
+    pub(super) const ANY_INT: u32 = 3;
+    pub(super) const ANY_DOUBLE: u32 = 4;
+    pub(super) const ANY_ARRAY: u32 = 5;
+    pub(super) const ANY_KVLIST: u32 = 6;
+    pub(super) const ANY_BYTES: u32 = 7;
+    pub(super) const ANY_STRING_STRINDEX: u32 = 8;
+    /// `ArrayValue.values` and `KeyValueList.values`.
+    pub(super) const LIST_VALUES: u32 = 1;
+}
+
+/// How deeply `AnyValue`s may nest (arrays of maps of arrays…) before the payload is refused.
+const MAX_VALUE_DEPTH: u32 = 64;
+
+/// Decodes protobuf bytes straight into spans; a span with unusable ids is reported in
+/// `anomalies` and skipped, a structurally broken payload is an error.
+pub(crate) fn decode_into(
+    bytes: &[u8],
+    out: &mut Vec<RawSpan>,
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<(), WireError> {
+    let mut sink = SpanSink::new(out, anomalies);
+    let mut r = Reader::new(bytes);
+    while let Some((number, wire)) = r.field()? {
+        if number == field::TRACES_DATA_RESOURCE_SPANS {
+            r.expect("resource_spans", wire, WireType::Len)?;
+            resource_spans(r.len()?, &mut sink)?;
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    Ok(())
+}
+
+fn resource_spans(mut r: Reader<'_>, sink: &mut SpanSink<'_>) -> Result<(), WireError> {
+    // Fields may come in any order: the resource is read first, then the span blocks.
+    let mut resource = Resource::default();
+    let all = r;
+    while let Some((number, wire)) = r.field()? {
+        if number == field::RESOURCE_SPANS_RESOURCE {
+            r.expect("resource", wire, WireType::Len)?;
+            let mut res = r.len()?;
+            while let Some((number, wire)) = res.field()? {
+                if number == field::RESOURCE_ATTRIBUTES {
+                    res.expect("resource.attributes", wire, WireType::Len)?;
+                    resource.attributes.push(key_value(res.len()?, 0)?);
+                } else {
+                    res.skip(wire)?;
+                }
+            }
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    let resource = Arc::new(resource);
+    let mut r = all;
+    while let Some((number, wire)) = r.field()? {
+        if number == field::RESOURCE_SPANS_SCOPE_SPANS
+            || number == field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS
+        {
+            r.expect("scope_spans", wire, WireType::Len)?;
+            scope_spans(r.len()?, &resource, sink)?;
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    Ok(())
+}
+
+fn scope_spans(
+    mut r: Reader<'_>,
+    resource: &Arc<Resource>,
+    sink: &mut SpanSink<'_>,
+) -> Result<(), WireError> {
+    let all = r;
+    let mut scope = None;
+    while let Some((number, wire)) = r.field()? {
+        if number == field::SCOPE_SPANS_SCOPE {
+            r.expect("scope", wire, WireType::Len)?;
+            let mut s = r.len()?;
+            // A repeated singular message merges, as protobuf specifies.
+            let (mut name, mut version) =
+                scope.take().map_or((String::new(), None), |s: Arc<Scope>| {
+                    (s.name.clone(), s.version.clone())
+                });
+            while let Some((number, wire)) = s.field()? {
+                match number {
+                    field::SCOPE_NAME => name = s.string()?,
+                    field::SCOPE_VERSION => version = Some(s.string()?).filter(|v| !v.is_empty()),
+                    _ => s.skip(wire)?,
+                }
+            }
+            scope = Some(Arc::new(Scope { name, version }));
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    let mut r = all;
+    while let Some((number, wire)) = r.field()? {
+        if number == field::SCOPE_SPANS_SPANS {
+            r.expect("spans", wire, WireType::Len)?;
+            sink.push(span(r.len()?, resource, scope.as_ref())?);
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    Ok(())
+}
+
+/// One span. The outer error is a broken payload; the inner one a span whose ids are unusable.
+fn span(
+    mut r: Reader<'_>,
+    resource: &Arc<Resource>,
+    scope: Option<&Arc<Scope>>,
+) -> Result<Result<RawSpan, String>, WireError> {
+    let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
+    let mut name = String::new();
+    let (mut kind, mut start, mut end) = (0u64, 0u64, 0u64);
+    let (mut attributes, mut events, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    let mut status = RawStatus::default();
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::SPAN_TRACE_ID => trace_id = r.bytes()?,
+            field::SPAN_SPAN_ID => span_id = r.bytes()?,
+            field::SPAN_PARENT_SPAN_ID => parent = r.bytes()?,
+            field::SPAN_NAME => name = r.string()?,
+            field::SPAN_KIND => kind = r.varint()?,
+            field::SPAN_START => start = r.fixed64()?,
+            field::SPAN_END => end = r.fixed64()?,
+            field::SPAN_ATTRIBUTES => attributes.push(key_value(r.len()?, 0)?),
+            field::SPAN_EVENTS => events.push(event(r.len()?)?),
+            field::SPAN_LINKS => links.extend(link(r.len()?)?),
+            field::SPAN_STATUS => span_status(r.len()?, &mut status)?,
+            _ => r.skip(wire)?,
+        }
+    }
+    let ids = (|| {
+        let trace_id = TraceId::from_slice(trace_id).map_err(|e| format!("trace_id: {e}"))?;
+        let span_id = SpanId::from_slice(span_id).map_err(|e| format!("span_id: {e}"))?;
+        let parent_span_id = if parent.iter().all(|b| *b == 0) {
+            None
+        } else {
+            Some(SpanId::from_slice(parent).map_err(|e| format!("parent_span_id: {e}"))?)
+        };
+        Ok::<_, String>((trace_id, span_id, parent_span_id))
+    })();
+    let (trace_id, span_id, parent_span_id) = match ids {
+        Ok(ids) => ids,
+        Err(detail) => return Ok(Err(detail)),
+    };
+    Ok(Ok(RawSpan {
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        kind: SpanKind::from_otlp(kind.cast_signed()),
+        start_time: Timestamp::from_unix_nanos(start),
+        end_time: (end != 0).then(|| Timestamp::from_unix_nanos(end)),
+        status,
+        attributes,
+        events,
+        links,
+        resource: Arc::clone(resource),
+        scope: scope.cloned(),
+        warnings: Vec::new(),
+    }))
+}
+
+fn event(mut r: Reader<'_>) -> Result<SpanEvent, WireError> {
+    let mut event = SpanEvent {
+        name: String::new(),
+        time: None,
+        attributes: Vec::new(),
+    };
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::EVENT_TIME => {
+                event.time = Some(r.fixed64()?)
+                    .filter(|t| *t != 0)
+                    .map(Timestamp::from_unix_nanos);
+            }
+            field::EVENT_NAME => event.name = r.string()?,
+            field::EVENT_ATTRIBUTES => event.attributes.push(key_value(r.len()?, 0)?),
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(event)
+}
+
+/// A link; one with unusable ids says nothing usable and is left out.
+fn link(mut r: Reader<'_>) -> Result<Option<SpanLink>, WireError> {
+    let (mut trace_id, mut span_id): (&[u8], &[u8]) = (&[], &[]);
+    let mut attributes = Vec::new();
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::LINK_TRACE_ID => trace_id = r.bytes()?,
+            field::LINK_SPAN_ID => span_id = r.bytes()?,
+            field::LINK_ATTRIBUTES => attributes.push(key_value(r.len()?, 0)?),
+            _ => r.skip(wire)?,
+        }
+    }
+    let (Ok(trace_id), Ok(span_id)) = (TraceId::from_slice(trace_id), SpanId::from_slice(span_id))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(SpanLink {
+        trace_id,
+        span_id,
+        kind: LinkKind::Link,
+        attributes,
+    }))
+}
+
+/// Reads a status into `status`: a repeated singular message merges, as protobuf specifies.
+fn span_status(mut r: Reader<'_>, status: &mut RawStatus) -> Result<(), WireError> {
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::STATUS_MESSAGE => status.message = Some(r.string()?).filter(|m| !m.is_empty()),
+            field::STATUS_CODE => status.code = StatusCode::from_otlp(r.varint()?.cast_signed()),
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(())
+}
+
+fn key_value(mut r: Reader<'_>, depth: u32) -> Result<KeyValue, WireError> {
+    let mut kv = KeyValue {
+        key: String::new(),
+        value: AttributeValue::Empty,
+    };
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::KEY_VALUE_KEY => kv.key = r.string()?,
+            field::KEY_VALUE_VALUE => {
+                r.expect("value", wire, WireType::Len)?;
+                kv.value = any_value(r.len()?, depth)?;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(kv)
+}
+
+fn any_value(mut r: Reader<'_>, depth: u32) -> Result<AttributeValue, WireError> {
+    if depth > MAX_VALUE_DEPTH {
+        return wire_error(format!(
+            "attribute values nest deeper than {MAX_VALUE_DEPTH} levels"
+        ));
+    }
+    let mut value = AttributeValue::Empty;
+    // A oneof: when several members are sent, the last one wins.
+    while let Some((number, wire)) = r.field()? {
+        value = match number {
+            field::ANY_STRING => AttributeValue::String(r.string()?),
+            field::ANY_BOOL => AttributeValue::Bool(r.varint()? != 0),
+            field::ANY_INT => AttributeValue::Int(r.varint()?.cast_signed()),
+            field::ANY_DOUBLE => AttributeValue::Double(f64::from_bits(r.fixed64()?)),
+            field::ANY_BYTES => AttributeValue::Bytes(r.bytes()?.to_vec()),
+            field::ANY_ARRAY => {
+                let mut list = r.len()?;
+                let mut items = Vec::new();
+                while let Some((number, wire)) = list.field()? {
+                    if number == field::LIST_VALUES {
+                        items.push(any_value(list.len()?, depth + 1)?);
+                    } else {
+                        list.skip(wire)?;
+                    }
+                }
+                AttributeValue::Array(items)
+            }
+            field::ANY_KVLIST => {
+                let mut list = r.len()?;
+                let mut items = Vec::new();
+                while let Some((number, wire)) = list.field()? {
+                    if number == field::LIST_VALUES {
+                        items.push(key_value(list.len()?, depth + 1)?);
+                    } else {
+                        list.skip(wire)?;
+                    }
+                }
+                AttributeValue::Map(items)
+            }
+            // An index into a profiles string table, which traces do not carry: kept as stated.
+            field::ANY_STRING_STRINDEX => AttributeValue::Map(vec![KeyValue::new(
+                "string_value_strindex",
+                r.varint()?.cast_signed(),
+            )]),
+            _ => {
+                r.skip(wire)?;
+                continue;
+            }
+        };
+    }
+    Ok(value)
 }
 
 /// Converts protobuf resource blocks into spans, reporting (not failing on) unreadable spans.
@@ -24,7 +355,7 @@ pub fn convert(blocks: Vec<ResourceSpans>, out: &mut Vec<RawSpan>, anomalies: &m
         let resource = Arc::new(Resource {
             attributes: block
                 .resource
-                .map(|r| key_values(r.attributes))
+                .map(|r| from_proto_key_values(r.attributes))
                 .unwrap_or_default(),
         });
         for scope_spans in block.scope_spans {
@@ -67,7 +398,7 @@ fn convert_span(
                 trace_id: TraceId::from_slice(&link.trace_id).ok()?,
                 span_id: SpanId::from_slice(&link.span_id).ok()?,
                 kind: LinkKind::Link,
-                attributes: key_values(link.attributes),
+                attributes: from_proto_key_values(link.attributes),
             })
         })
         .collect();
@@ -81,14 +412,14 @@ fn convert_span(
         end_time: (span.end_time_unix_nano != 0)
             .then(|| Timestamp::from_unix_nanos(span.end_time_unix_nano)),
         status,
-        attributes: key_values(span.attributes),
+        attributes: from_proto_key_values(span.attributes),
         events: span
             .events
             .into_iter()
             .map(|e| SpanEvent {
                 name: e.name,
                 time: (e.time_unix_nano != 0).then(|| Timestamp::from_unix_nanos(e.time_unix_nano)),
-                attributes: key_values(e.attributes),
+                attributes: from_proto_key_values(e.attributes),
             })
             .collect(),
         links,
@@ -98,16 +429,16 @@ fn convert_span(
     })
 }
 
-fn key_values(list: Vec<ProtoKeyValue>) -> Vec<KeyValue> {
+fn from_proto_key_values(list: Vec<ProtoKeyValue>) -> Vec<KeyValue> {
     list.into_iter()
         .map(|kv| KeyValue {
             key: kv.key,
-            value: kv.value.map(any_value).unwrap_or_default(),
+            value: kv.value.map(from_proto_any_value).unwrap_or_default(),
         })
         .collect()
 }
 
-fn any_value(v: AnyValue) -> AttributeValue {
+fn from_proto_any_value(v: AnyValue) -> AttributeValue {
     match v.value {
         None => AttributeValue::Empty,
         Some(any_value::Value::StringValue(s)) => AttributeValue::String(s),
@@ -116,9 +447,11 @@ fn any_value(v: AnyValue) -> AttributeValue {
         Some(any_value::Value::DoubleValue(d)) => AttributeValue::Double(d),
         Some(any_value::Value::BytesValue(b)) => AttributeValue::Bytes(b),
         Some(any_value::Value::ArrayValue(a)) => {
-            AttributeValue::Array(a.values.into_iter().map(any_value).collect())
+            AttributeValue::Array(a.values.into_iter().map(from_proto_any_value).collect())
         }
-        Some(any_value::Value::KvlistValue(m)) => AttributeValue::Map(key_values(m.values)),
+        Some(any_value::Value::KvlistValue(m)) => {
+            AttributeValue::Map(from_proto_key_values(m.values))
+        }
         // An index into a profiles string table, which traces do not carry: kept as stated.
         Some(any_value::Value::StringValueStrindex(i)) => {
             AttributeValue::Map(vec![KeyValue::new("string_value_strindex", i64::from(i))])

@@ -1,0 +1,198 @@
+//! The protobuf wire format, read by hand: varints, fixed-width numbers and length-delimited
+//! fields over a byte slice. Every read is bounds-checked and returns an error, never panics.
+
+use std::fmt;
+
+/// Where and why a protobuf payload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WireError {
+    pub(crate) message: String,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub(crate) fn error<T>(message: impl Into<String>) -> Result<T, WireError> {
+    Err(WireError {
+        message: message.into(),
+    })
+}
+
+/// A protobuf wire type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WireType {
+    Varint,
+    Fixed64,
+    Len,
+    Fixed32,
+}
+
+/// A cursor over one message's bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    /// Offset of `bytes` in the whole payload, for error messages.
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, offset: 0 }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.bytes = &self.bytes[n..];
+        self.offset += n;
+    }
+
+    fn fail<T>(&self, what: &str) -> Result<T, WireError> {
+        error(format!("{what} at byte {}", self.offset))
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let Some(&b) = self.bytes.get(i) else {
+                return self.fail("truncated varint");
+            };
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return self.fail("varint overflows 64 bits");
+                }
+                self.advance(i + 1);
+                return Ok(value);
+            }
+        }
+        self.fail("varint longer than 10 bytes")
+    }
+
+    /// The next field's number and wire type; `None` at the end of the message.
+    pub(crate) fn field(&mut self) -> Result<Option<(u32, WireType)>, WireError> {
+        if self.bytes.is_empty() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let wire_type = match key & 7 {
+            0 => WireType::Varint,
+            1 => WireType::Fixed64,
+            2 => WireType::Len,
+            5 => WireType::Fixed32,
+            other => return self.fail(&format!("unsupported wire type {other}")),
+        };
+        let number = u32::try_from(key >> 3).unwrap_or(0);
+        if number == 0 {
+            return self.fail("field number 0");
+        }
+        Ok(Some((number, wire_type)))
+    }
+
+    pub(crate) fn fixed64(&mut self) -> Result<u64, WireError> {
+        match self.bytes.first_chunk::<8>() {
+            Some(b) => {
+                let v = u64::from_le_bytes(*b);
+                self.advance(8);
+                Ok(v)
+            }
+            None => self.fail("truncated fixed64"),
+        }
+    }
+
+    pub(crate) fn fixed32(&mut self) -> Result<u32, WireError> {
+        match self.bytes.first_chunk::<4>() {
+            Some(b) => {
+                let v = u32::from_le_bytes(*b);
+                self.advance(4);
+                Ok(v)
+            }
+            None => self.fail("truncated fixed32"),
+        }
+    }
+
+    /// A length-delimited field's bytes, as a reader of their own.
+    pub(crate) fn len(&mut self) -> Result<Reader<'a>, WireError> {
+        let len = self.varint()?;
+        let Some(len) = usize::try_from(len).ok().filter(|&l| l <= self.bytes.len()) else {
+            return self.fail("length runs past the end of the message");
+        };
+        let inner = Reader {
+            bytes: &self.bytes[..len],
+            offset: self.offset,
+        };
+        self.advance(len);
+        Ok(inner)
+    }
+
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], WireError> {
+        Ok(self.len()?.bytes)
+    }
+
+    pub(crate) fn string(&mut self) -> Result<String, WireError> {
+        let at = self.offset;
+        let bytes = self.bytes()?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => error(format!("invalid UTF-8 in a string at byte {at}")),
+        }
+    }
+
+    /// Skips a field of the given type (unknown fields are ignored, as protobuf requires).
+    pub(crate) fn skip(&mut self, wire_type: WireType) -> Result<(), WireError> {
+        match wire_type {
+            WireType::Varint => self.varint().map(drop),
+            WireType::Fixed64 => self.fixed64().map(drop),
+            WireType::Fixed32 => self.fixed32().map(drop),
+            WireType::Len => self.len().map(drop),
+        }
+    }
+
+    /// Checks the wire type a field must have, naming the field when it does not.
+    pub(crate) fn expect(
+        &self,
+        field: &str,
+        got: WireType,
+        want: WireType,
+    ) -> Result<(), WireError> {
+        if got == want {
+            Ok(())
+        } else {
+            self.fail(&format!(
+                "field {field} has wire type {got:?}, expected {want:?}"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_varints_and_refuses_bad_ones() {
+        let mut r = Reader::new(&[
+            0x96, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
+        assert_eq!(r.varint().unwrap(), 150);
+        assert_eq!(r.varint().unwrap(), u64::MAX);
+        assert!(Reader::new(&[0x80]).varint().is_err());
+        assert!(Reader::new(&[0xff; 11]).varint().is_err());
+        assert!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
+                .varint()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn lengths_past_the_end_are_errors() {
+        let mut r = Reader::new(&[0x0a, 0x05, b'a']);
+        assert_eq!(r.field().unwrap(), Some((1, WireType::Len)));
+        let err = r.len().unwrap_err();
+        assert!(err.message.contains("past the end"), "{err}");
+        assert!(Reader::new(&[0x0b]).field().is_err());
+        assert!(Reader::new(&[0x02]).field().is_err());
+    }
+}
