@@ -403,3 +403,30 @@ fn hand_written_protobuf_reader_agrees_with_prost_on_every_fixture() {
         assert_eq!(Some(ours.spans), via_prost(&bytes), "{path}");
     }
 }
+
+#[test]
+fn tempo_protobuf_response_reads_trace_partial_status_and_message() {
+    use opentelemetry_proto::tonic::trace::v1::TracesData;
+    use prost::Message as _;
+    let spans = decode(ORCHEO_RUN).spans;
+    let trace = TracesData {
+        resource_spans: helpers::proto::resource_spans(&spans),
+    }
+    .encode_to_vec();
+    // TraceByIDResponse: trace = 1 (bytes), status = 3 (PARTIAL = 1), message = 4.
+    let mut response = vec![0x0a];
+    let mut len = trace.len();
+    while len >= 0x80 {
+        response.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    response.push(len as u8);
+    response.extend_from_slice(&trace);
+    response.extend_from_slice(&[0x18, 0x01, 0x22, 0x02, b'b', b'!']);
+    let decoded = orcheo_span_tree::decode(&response, Format::TempoProto).unwrap();
+    assert_eq!(decoded.spans, spans);
+    assert!(decoded.partial);
+    assert_eq!(decoded.message.as_deref(), Some("b!"));
+    let empty = orcheo_span_tree::decode(b"", Format::TempoProto);
+    assert!(empty.is_err(), "an empty body is not a response");
+}

@@ -32,6 +32,9 @@ pub enum Format {
     JaegerV1,
     /// Jaeger v3 query JSON: `{"result": {"resourceSpans"}}`.
     JaegerV3,
+    /// Tempo's protobuf answer to `/api/v2/traces/{id}` (`TraceByIDResponse`). Never detected:
+    /// it is only read when asked for.
+    TempoProto,
 }
 
 impl Format {
@@ -44,17 +47,19 @@ impl Format {
             Self::Tempo => "tempo",
             Self::JaegerV1 => "jaeger-v1",
             Self::JaegerV3 => "jaeger-v3",
+            Self::TempoProto => "tempo-proto",
         }
     }
 
     /// Every format, `Auto` first.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Auto,
         Self::OtlpJson,
         Self::OtlpProto,
         Self::Tempo,
         Self::JaegerV1,
         Self::JaegerV3,
+        Self::TempoProto,
     ];
 }
 
@@ -191,6 +196,7 @@ pub fn decode(bytes: &[u8], format: Format) -> Result<Decoded, DecodeError> {
     }
     match format {
         Format::OtlpProto => decode_proto(bytes),
+        Format::TempoProto => decode_tempo_proto(bytes),
         Format::Auto if !matches!(body[0], b'{' | b'[') => decode_proto(bytes),
         _ => decode_json(body, format),
     }
@@ -203,6 +209,29 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(bytes.len());
     &bytes[start..]
+}
+
+fn decode_tempo_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let mut decoded = Decoded {
+        format: Format::TempoProto,
+        ..Decoded::default()
+    };
+    otlp_proto::decode_tempo_response_into(bytes, &mut decoded).map_err(|e| {
+        DecodeError::Protobuf {
+            format: Format::TempoProto,
+            message: e.to_string(),
+        }
+    })?;
+    if decoded.partial {
+        let detail = decoded
+            .message
+            .clone()
+            .unwrap_or_else(|| "the source returned a partial trace".to_owned());
+        decoded
+            .anomalies
+            .push(Anomaly::new(AnomalyKind::Partial, None, detail));
+    }
+    Ok(decoded)
 }
 
 fn decode_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {

@@ -85,6 +85,33 @@ pub(crate) fn decode_into(
     Ok(())
 }
 
+/// What Tempo's `/api/v2/traces/{id}` answers with `Accept: application/protobuf`:
+/// `TraceByIDResponse { Trace trace = 1; metrics = 2; PartialStatus status = 3; string message = 4 }`,
+/// where `Trace` carries `ResourceSpans` as field 1, like `TracesData`.
+pub(crate) fn decode_tempo_response_into(
+    bytes: &[u8],
+    decoded: &mut super::Decoded,
+) -> Result<(), WireError> {
+    const TRACE: u32 = 1;
+    const STATUS: u32 = 3;
+    const MESSAGE: u32 = 4;
+    const PARTIAL: u64 = 1;
+    let mut r = Reader::new(bytes);
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            TRACE => {
+                r.expect("trace", wire, WireType::Len)?;
+                let trace = r.bytes()?;
+                decode_into(trace, &mut decoded.spans, &mut decoded.anomalies)?;
+            }
+            STATUS => decoded.partial = r.varint()? == PARTIAL,
+            MESSAGE => decoded.message = Some(r.string()?).filter(|m| !m.is_empty()),
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(())
+}
+
 fn resource_spans(mut r: Reader<'_>, sink: &mut SpanSink<'_>) -> Result<(), WireError> {
     // Fields may come in any order: the resource is read first, then the span blocks.
     let mut resource = Resource::default();
