@@ -1,0 +1,292 @@
+//! Any [`TraceSource`] wrapped in what a fetch from a shared store needs: a time limit per
+//! attempt and overall, retries with exponential backoff and jitter (connection errors, 5xx and
+//! 429 only), a circuit breaker, and the fetch metrics.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
+use tokio::time::Instant;
+
+use crate::breaker::{Admission, BreakerConfig, CircuitBreaker};
+use crate::config::RetryConfig;
+use crate::error::{FetchError, UnavailableReason};
+use crate::metrics::FetchMetrics;
+use crate::{BoxFuture, FetchRequest, FetchedTrace, TraceSource};
+
+/// Limits of one fetch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub attempt_timeout: Duration,
+    pub overall_timeout: Duration,
+    pub retry: RetryConfig,
+}
+
+/// A source with timeouts, retries, a circuit breaker and metrics.
+#[derive(Debug)]
+pub struct ResilientSource<S> {
+    inner: S,
+    limits: Limits,
+    breaker: CircuitBreaker,
+    metrics: FetchMetrics,
+}
+
+impl<S: TraceSource> ResilientSource<S> {
+    pub fn new(inner: S, limits: Limits, breaker: BreakerConfig, metrics: FetchMetrics) -> Self {
+        let source = Self { inner, limits, breaker: CircuitBreaker::new(breaker), metrics };
+        source.metrics.set_circuit(source.inner.name(), source.breaker.state());
+        source
+    }
+
+    /// The breaker, for health reporting.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// One attempt: asks the breaker, runs under the attempt time limit, tells the breaker.
+    async fn attempt(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
+        if let Admission::Rejected { retry_after } = self.breaker.admit() {
+            return Err(FetchError::Unavailable {
+                reason: UnavailableReason::CircuitOpen,
+                retry_after: Some(retry_after),
+                detail: format!("{} failed repeatedly; not asking it for now", self.inner.name()),
+            });
+        }
+        let result = match tokio::time::timeout(self.limits.attempt_timeout, self.inner.fetch(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::unavailable(
+                UnavailableReason::Timeout,
+                format!("no answer within {} ms", self.limits.attempt_timeout.as_millis()),
+            )),
+        };
+        self.breaker.record(!result.as_ref().is_err_and(FetchError::is_store_failure));
+        result
+    }
+
+    async fn fetch_with_retries(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
+        let retry = self.limits.retry;
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(retry.initial_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.max_attempts.saturating_sub(1) as usize);
+        if retry.jitter {
+            backoff = backoff.with_jitter();
+        }
+        let attempts = (|| self.attempt(request))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(FetchError::is_retryable)
+            // A store that says when to come back is believed, within the delay cap.
+            .adjust(|error, delay| match (error, delay) {
+                (FetchError::Unavailable { retry_after: Some(after), .. }, Some(delay)) => {
+                    Some(delay.max((*after).min(retry.max_delay)))
+                }
+                (_, delay) => delay,
+            });
+        match tokio::time::timeout(self.limits.overall_timeout, attempts).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::unavailable(
+                UnavailableReason::Timeout,
+                format!("no trace within {} ms, retries included", self.limits.overall_timeout.as_millis()),
+            )),
+        }
+    }
+
+    fn observe(&self, started: Instant, result: &Result<FetchedTrace, FetchError>) {
+        let backend = self.inner.name();
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(FetchError::NotFound) => "not_found",
+            Err(_) => "error",
+        };
+        self.metrics
+            .duration
+            .with_label_values(&[backend, outcome])
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(error) = result {
+            self.metrics.failures.with_label_values(&[backend, error.reason_label()]).inc();
+        }
+        let reached = !matches!(result, Err(FetchError::Unavailable { .. }));
+        self.metrics.up.with_label_values(&[backend]).set(i64::from(reached));
+        self.metrics.set_circuit(backend, self.breaker.state());
+    }
+}
+
+impl<S: TraceSource> TraceSource for ResilientSource<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn fetch<'a>(&'a self, request: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.fetch_with_retries(request).await;
+            self.observe(started, &result);
+            result
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
+        Box::pin(async move {
+            let result = match tokio::time::timeout(self.limits.attempt_timeout, self.inner.probe()).await {
+                Ok(result) => result,
+                Err(_) => Err(FetchError::unavailable(UnavailableReason::Timeout, "probe timed out")),
+            };
+            let reached = !matches!(result, Err(FetchError::Unavailable { .. }));
+            self.metrics.up.with_label_values(&[self.inner.name()]).set(i64::from(reached));
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use orcheo_trace_model::TraceId;
+
+    use crate::CircuitState;
+
+    use super::*;
+
+    /// A source that answers from a script: each entry is (delay, result).
+    struct Scripted {
+        script: Mutex<VecDeque<(Duration, Result<(), FetchError>)>>,
+        calls: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(script: Vec<(Duration, Result<(), FetchError>)>) -> Self {
+            Self { script: Mutex::new(script.into()), calls: AtomicUsize::new(0) }
+        }
+    }
+
+    impl TraceSource for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn fetch<'a>(&'a self, _: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let next = self.script.lock().unwrap().pop_front();
+            Box::pin(async move {
+                let (delay, result) = next.unwrap_or((Duration::ZERO, Ok(())));
+                tokio::time::sleep(delay).await;
+                result.map(|()| FetchedTrace::default())
+            })
+        }
+        fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn server_error() -> Result<(), FetchError> {
+        Err(FetchError::unavailable(UnavailableReason::ServerError, "503"))
+    }
+
+    fn source(script: Vec<(Duration, Result<(), FetchError>)>) -> ResilientSource<Scripted> {
+        ResilientSource::new(
+            Scripted::new(script),
+            Limits {
+                attempt_timeout: Duration::from_secs(1),
+                overall_timeout: Duration::from_secs(5),
+                retry: RetryConfig {
+                    max_attempts: 3,
+                    initial_delay: Duration::from_millis(100),
+                    max_delay: Duration::from_secs(1),
+                    jitter: false,
+                },
+            },
+            BreakerConfig {
+                consecutive_failures: 3,
+                failure_ratio: 1.0,
+                min_calls: 100,
+                window: 100,
+                cool_down: Duration::from_secs(30),
+            },
+            FetchMetrics::unregistered().unwrap(),
+        )
+    }
+
+    fn request() -> FetchRequest {
+        FetchRequest { trace_id: TraceId::from_hex("1").unwrap(), window: None }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn server_errors_are_retried_with_backoff_until_success() {
+        let s = source(vec![(Duration::ZERO, server_error()), (Duration::ZERO, server_error())]);
+        let started = Instant::now();
+        assert!(s.fetch(&request()).await.is_ok());
+        assert_eq!(s.inner.calls.load(Ordering::SeqCst), 3);
+        // 100 ms, then 200 ms between attempts (timers round up to the millisecond).
+        let waited = started.elapsed().as_millis();
+        assert!((300..=305).contains(&waited), "{waited} ms");
+        let ok = s.metrics.duration.with_label_values(&["scripted", "ok"]).get_sample_count();
+        assert_eq!(ok, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_errors_and_not_found_are_not_retried() {
+        for error in [FetchError::NotFound, FetchError::Unauthorized { status: 403 }, FetchError::bad("garbage")] {
+            let s = source(vec![(Duration::ZERO, Err(error.clone()))]);
+            assert_eq!(s.fetch(&request()).await.unwrap_err(), error);
+            assert_eq!(s.inner.calls.load(Ordering::SeqCst), 1, "{error}");
+            assert_eq!(s.breaker.state(), CircuitState::Closed);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_attempt_times_out_and_is_retried() {
+        let s = source(vec![(Duration::from_secs(10), Ok(()))]);
+        assert!(s.fetch(&request()).await.is_ok());
+        assert_eq!(s.inner.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_whole_fetch_is_bounded_by_the_overall_timeout() {
+        let slow = (Duration::from_secs(10), Ok(()));
+        let s = source(vec![slow.clone(), slow.clone(), slow]);
+        let started = Instant::now();
+        let err = s.fetch(&request()).await.unwrap_err();
+        assert!(matches!(err, FetchError::Unavailable { reason: UnavailableReason::Timeout, .. }), "{err}");
+        assert!(started.elapsed() <= Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_from_the_store_is_honoured_within_the_cap() {
+        let limited = Err(FetchError::Unavailable {
+            reason: UnavailableReason::RateLimited,
+            retry_after: Some(Duration::from_millis(700)),
+            detail: "429".into(),
+        });
+        let s = source(vec![(Duration::ZERO, limited)]);
+        let started = Instant::now();
+        assert!(s.fetch(&request()).await.is_ok());
+        assert_eq!(started.elapsed(), Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn breaker_opens_fails_fast_then_recovers_through_a_probe() {
+        let s = source(vec![(Duration::ZERO, server_error()); 6]);
+        // Three failed attempts in the first fetch open the breaker.
+        assert!(s.fetch(&request()).await.is_err());
+        assert_eq!(s.breaker.state(), CircuitState::Open);
+        let calls = s.inner.calls.load(Ordering::SeqCst);
+        let err = s.fetch(&request()).await.unwrap_err();
+        assert!(matches!(err, FetchError::Unavailable { reason: UnavailableReason::CircuitOpen, retry_after: Some(_), .. }));
+        assert_eq!(s.inner.calls.load(Ordering::SeqCst), calls, "no call while open");
+        assert_eq!(s.metrics.circuit_state.with_label_values(&["scripted"]).get(), 2);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        // The half-open probe fails: open again, one call made.
+        assert!(s.fetch(&request()).await.is_err());
+        assert_eq!(s.inner.calls.load(Ordering::SeqCst), calls + 1);
+        assert_eq!(s.breaker.state(), CircuitState::Open);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        // The store is back (script: two more failures queued, so drain them first).
+        s.inner.script.lock().unwrap().clear();
+        assert!(s.fetch(&request()).await.is_ok());
+        assert_eq!(s.breaker.state(), CircuitState::Closed);
+        assert_eq!(s.metrics.circuit_state.with_label_values(&["scripted"]).get(), 0);
+        assert_eq!(s.metrics.up.with_label_values(&["scripted"]).get(), 1);
+    }
+}
