@@ -57,8 +57,13 @@ impl CircuitState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { consecutive: u32, recent: VecDeque<bool> },
-    Open { until: Instant },
+    Closed {
+        consecutive: u32,
+        recent: VecDeque<bool>,
+    },
+    Open {
+        until: Instant,
+    },
     /// One probe is out; everyone else fails fast until it comes back.
     HalfOpen,
 }
@@ -68,7 +73,9 @@ enum Inner {
 pub enum Admission {
     Allowed,
     /// Fail fast; the breaker will let a probe through after this long.
-    Rejected { retry_after: Duration },
+    Rejected {
+        retry_after: Duration,
+    },
 }
 
 /// The breaker. Cheap to consult: one uncontended lock, no allocation.
@@ -92,7 +99,9 @@ impl CircuitBreaker {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves a consistent state (every update is one
         // assignment), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Asks to make a call.
@@ -106,25 +115,37 @@ impl CircuitBreaker {
                     *inner = Inner::HalfOpen;
                     Admission::Allowed
                 } else {
-                    Admission::Rejected { retry_after: until - now }
+                    Admission::Rejected {
+                        retry_after: until - now,
+                    }
                 }
             }
-            Inner::HalfOpen => Admission::Rejected { retry_after: self.config.cool_down },
+            Inner::HalfOpen => Admission::Rejected {
+                retry_after: self.config.cool_down,
+            },
         }
     }
 
     /// Reports how an admitted call ended (`true`: the store answered).
     pub fn record(&self, success: bool) {
         let mut inner = self.lock();
-        let open = Inner::Open { until: Instant::now() + self.config.cool_down };
+        let open = Inner::Open {
+            until: Instant::now() + self.config.cool_down,
+        };
         match &mut *inner {
             Inner::HalfOpen if success => {
-                *inner = Inner::Closed { consecutive: 0, recent: VecDeque::with_capacity(self.config.window) };
+                *inner = Inner::Closed {
+                    consecutive: 0,
+                    recent: VecDeque::with_capacity(self.config.window),
+                };
             }
             Inner::HalfOpen => *inner = open,
             // A call admitted before the breaker opened: its outcome changes nothing.
             Inner::Open { .. } => {}
-            Inner::Closed { consecutive, recent } => {
+            Inner::Closed {
+                consecutive,
+                recent,
+            } => {
                 *consecutive = if success { 0 } else { *consecutive + 1 };
                 if recent.len() == self.config.window {
                     recent.pop_front();
@@ -173,11 +194,16 @@ mod tests {
             b.record(false);
         }
         assert_eq!(b.state(), CircuitState::Open);
-        assert!(matches!(b.admit(), Admission::Rejected { retry_after } if retry_after == Duration::from_secs(10)));
+        assert!(
+            matches!(b.admit(), Admission::Rejected { retry_after } if retry_after == Duration::from_secs(10))
+        );
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(b.state(), CircuitState::HalfOpen);
         assert_eq!(b.admit(), Admission::Allowed, "one probe");
-        assert!(matches!(b.admit(), Admission::Rejected { .. }), "only one probe at a time");
+        assert!(
+            matches!(b.admit(), Admission::Rejected { .. }),
+            "only one probe at a time"
+        );
         b.record(true);
         assert_eq!(b.state(), CircuitState::Closed);
         assert_eq!(b.admit(), Admission::Allowed);

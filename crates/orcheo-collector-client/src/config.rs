@@ -121,14 +121,20 @@ impl ClientConfig {
     /// Checks the values that can be checked without the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.base_url.trim_end_matches('/');
-        let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        let Some(rest) = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+        else {
             return Err(ConfigError::BadUrl(self.base_url.clone()));
         };
         if rest.is_empty() || rest.starts_with('/') {
             return Err(ConfigError::BadUrl(self.base_url.clone()));
         }
         for (name, value) in &self.headers {
-            let bad_name = name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            let bad_name = name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
             let bad_value = value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f);
             if bad_name || bad_value {
                 return Err(ConfigError::BadHeader(name.clone()));
@@ -188,9 +194,15 @@ mod tests {
     fn headers_parse_and_bad_values_are_named() {
         assert_eq!(
             parse_headers("X-Scope-OrgID=acme, Authorization=Basic a2V5Og==").unwrap(),
-            vec![("X-Scope-OrgID".into(), "acme".into()), ("Authorization".into(), "Basic a2V5Og==".into())]
+            vec![
+                ("X-Scope-OrgID".into(), "acme".into()),
+                ("Authorization".into(), "Basic a2V5Og==".into())
+            ]
         );
-        assert_eq!(parse_headers("novalue"), Err(ConfigError::BadHeader("novalue".into())));
+        assert_eq!(
+            parse_headers("novalue"),
+            Err(ConfigError::BadHeader("novalue".into()))
+        );
         assert_eq!(parse_headers(""), Ok(vec![]));
     }
 

@@ -50,17 +50,25 @@ pub enum FetchError {
     #[error("bad response from the trace store: {detail}")]
     BadResponse { detail: String },
     /// The store refused our credentials (401/403): a configuration problem, not an outage.
-    #[error("the trace store refused the request with status {status}; check the configured headers")]
+    #[error(
+        "the trace store refused the request with status {status}; check the configured headers"
+    )]
     Unauthorized { status: u16 },
 }
 
 impl FetchError {
     pub(crate) fn unavailable(reason: UnavailableReason, detail: impl Into<String>) -> Self {
-        Self::Unavailable { reason, retry_after: None, detail: detail.into() }
+        Self::Unavailable {
+            reason,
+            retry_after: None,
+            detail: detail.into(),
+        }
     }
 
     pub(crate) fn bad(detail: impl Into<String>) -> Self {
-        Self::BadResponse { detail: detail.into() }
+        Self::BadResponse {
+            detail: detail.into(),
+        }
     }
 
     /// Whether another attempt may succeed: connection errors, timeouts, 5xx and 429 only.

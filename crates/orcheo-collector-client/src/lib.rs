@@ -64,7 +64,10 @@ pub trait TraceSource: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Fetches one trace.
-    fn fetch<'a>(&'a self, request: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>>;
+    fn fetch<'a>(
+        &'a self,
+        request: &'a FetchRequest,
+    ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>>;
 
     /// A cheap request that tells whether the store answers.
     fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>>;

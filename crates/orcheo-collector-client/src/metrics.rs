@@ -36,15 +36,23 @@ impl FetchMetrics {
                     "orcheo_trace_fetch_duration_seconds",
                     "Time to fetch one trace from the trace store, retries included.",
                 )
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
                 &["backend", "outcome"],
             )?,
             failures: IntCounterVec::new(
-                Opts::new("orcheo_trace_fetch_failures_total", "Trace fetches that failed, by reason."),
+                Opts::new(
+                    "orcheo_trace_fetch_failures_total",
+                    "Trace fetches that failed, by reason.",
+                ),
                 &["backend", "reason"],
             )?,
             up: IntGaugeVec::new(
-                Opts::new("orcheo_trace_backend_up", "1 when the last call reached the trace store, else 0."),
+                Opts::new(
+                    "orcheo_trace_backend_up",
+                    "1 when the last call reached the trace store, else 0.",
+                ),
                 &["backend"],
             )?,
             circuit_state: IntGaugeVec::new(
@@ -58,6 +66,8 @@ impl FetchMetrics {
     }
 
     pub(crate) fn set_circuit(&self, backend: &str, state: CircuitState) {
-        self.circuit_state.with_label_values(&[backend]).set(state as i64);
+        self.circuit_state
+            .with_label_values(&[backend])
+            .set(state as i64);
     }
 }

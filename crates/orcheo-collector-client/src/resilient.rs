@@ -32,8 +32,15 @@ pub struct ResilientSource<S> {
 
 impl<S: TraceSource> ResilientSource<S> {
     pub fn new(inner: S, limits: Limits, breaker: BreakerConfig, metrics: FetchMetrics) -> Self {
-        let source = Self { inner, limits, breaker: CircuitBreaker::new(breaker), metrics };
-        source.metrics.set_circuit(source.inner.name(), source.breaker.state());
+        let source = Self {
+            inner,
+            limits,
+            breaker: CircuitBreaker::new(breaker),
+            metrics,
+        };
+        source
+            .metrics
+            .set_circuit(source.inner.name(), source.breaker.state());
         source
     }
 
@@ -48,17 +55,29 @@ impl<S: TraceSource> ResilientSource<S> {
             return Err(FetchError::Unavailable {
                 reason: UnavailableReason::CircuitOpen,
                 retry_after: Some(retry_after),
-                detail: format!("{} failed repeatedly; not asking it for now", self.inner.name()),
+                detail: format!(
+                    "{} failed repeatedly; not asking it for now",
+                    self.inner.name()
+                ),
             });
         }
-        let result = match tokio::time::timeout(self.limits.attempt_timeout, self.inner.fetch(request)).await {
+        let result = match tokio::time::timeout(
+            self.limits.attempt_timeout,
+            self.inner.fetch(request),
+        )
+        .await
+        {
             Ok(result) => result,
             Err(_) => Err(FetchError::unavailable(
                 UnavailableReason::Timeout,
-                format!("no answer within {} ms", self.limits.attempt_timeout.as_millis()),
+                format!(
+                    "no answer within {} ms",
+                    self.limits.attempt_timeout.as_millis()
+                ),
             )),
         };
-        self.breaker.record(!result.as_ref().is_err_and(FetchError::is_store_failure));
+        self.breaker
+            .record(!result.as_ref().is_err_and(FetchError::is_store_failure));
         result
     }
 
@@ -77,16 +96,23 @@ impl<S: TraceSource> ResilientSource<S> {
             .when(FetchError::is_retryable)
             // A store that says when to come back is believed, within the delay cap.
             .adjust(|error, delay| match (error, delay) {
-                (FetchError::Unavailable { retry_after: Some(after), .. }, Some(delay)) => {
-                    Some(delay.max((*after).min(retry.max_delay)))
-                }
+                (
+                    FetchError::Unavailable {
+                        retry_after: Some(after),
+                        ..
+                    },
+                    Some(delay),
+                ) => Some(delay.max((*after).min(retry.max_delay))),
                 (_, delay) => delay,
             });
         match tokio::time::timeout(self.limits.overall_timeout, attempts).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::unavailable(
                 UnavailableReason::Timeout,
-                format!("no trace within {} ms, retries included", self.limits.overall_timeout.as_millis()),
+                format!(
+                    "no trace within {} ms, retries included",
+                    self.limits.overall_timeout.as_millis()
+                ),
             )),
         }
     }
@@ -103,10 +129,16 @@ impl<S: TraceSource> ResilientSource<S> {
             .with_label_values(&[backend, outcome])
             .observe(started.elapsed().as_secs_f64());
         if let Err(error) = result {
-            self.metrics.failures.with_label_values(&[backend, error.reason_label()]).inc();
+            self.metrics
+                .failures
+                .with_label_values(&[backend, error.reason_label()])
+                .inc();
         }
         let reached = !matches!(result, Err(FetchError::Unavailable { .. }));
-        self.metrics.up.with_label_values(&[backend]).set(i64::from(reached));
+        self.metrics
+            .up
+            .with_label_values(&[backend])
+            .set(i64::from(reached));
         self.metrics.set_circuit(backend, self.breaker.state());
     }
 }
@@ -116,7 +148,10 @@ impl<S: TraceSource> TraceSource for ResilientSource<S> {
         self.inner.name()
     }
 
-    fn fetch<'a>(&'a self, request: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+    fn fetch<'a>(
+        &'a self,
+        request: &'a FetchRequest,
+    ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
         Box::pin(async move {
             let started = Instant::now();
             let result = self.fetch_with_retries(request).await;
@@ -127,12 +162,19 @@ impl<S: TraceSource> TraceSource for ResilientSource<S> {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
         Box::pin(async move {
-            let result = match tokio::time::timeout(self.limits.attempt_timeout, self.inner.probe()).await {
-                Ok(result) => result,
-                Err(_) => Err(FetchError::unavailable(UnavailableReason::Timeout, "probe timed out")),
-            };
+            let result =
+                match tokio::time::timeout(self.limits.attempt_timeout, self.inner.probe()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(FetchError::unavailable(
+                        UnavailableReason::Timeout,
+                        "probe timed out",
+                    )),
+                };
             let reached = !matches!(result, Err(FetchError::Unavailable { .. }));
-            self.metrics.up.with_label_values(&[self.inner.name()]).set(i64::from(reached));
+            self.metrics
+                .up
+                .with_label_values(&[self.inner.name()])
+                .set(i64::from(reached));
             result
         })
     }
@@ -158,7 +200,10 @@ mod tests {
 
     impl Scripted {
         fn new(script: Vec<(Duration, Result<(), FetchError>)>) -> Self {
-            Self { script: Mutex::new(script.into()), calls: AtomicUsize::new(0) }
+            Self {
+                script: Mutex::new(script.into()),
+                calls: AtomicUsize::new(0),
+            }
         }
     }
 
@@ -166,7 +211,10 @@ mod tests {
         fn name(&self) -> &'static str {
             "scripted"
         }
-        fn fetch<'a>(&'a self, _: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+        fn fetch<'a>(
+            &'a self,
+            _: &'a FetchRequest,
+        ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let next = self.script.lock().unwrap().pop_front();
             Box::pin(async move {
@@ -181,7 +229,10 @@ mod tests {
     }
 
     fn server_error() -> Result<(), FetchError> {
-        Err(FetchError::unavailable(UnavailableReason::ServerError, "503"))
+        Err(FetchError::unavailable(
+            UnavailableReason::ServerError,
+            "503",
+        ))
     }
 
     fn source(script: Vec<(Duration, Result<(), FetchError>)>) -> ResilientSource<Scripted> {
@@ -209,25 +260,39 @@ mod tests {
     }
 
     fn request() -> FetchRequest {
-        FetchRequest { trace_id: TraceId::from_hex("1").unwrap(), window: None }
+        FetchRequest {
+            trace_id: TraceId::from_hex("1").unwrap(),
+            window: None,
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn server_errors_are_retried_with_backoff_until_success() {
-        let s = source(vec![(Duration::ZERO, server_error()), (Duration::ZERO, server_error())]);
+        let s = source(vec![
+            (Duration::ZERO, server_error()),
+            (Duration::ZERO, server_error()),
+        ]);
         let started = Instant::now();
         assert!(s.fetch(&request()).await.is_ok());
         assert_eq!(s.inner.calls.load(Ordering::SeqCst), 3);
         // 100 ms, then 200 ms between attempts (timers round up to the millisecond).
         let waited = started.elapsed().as_millis();
         assert!((300..=305).contains(&waited), "{waited} ms");
-        let ok = s.metrics.duration.with_label_values(&["scripted", "ok"]).get_sample_count();
+        let ok = s
+            .metrics
+            .duration
+            .with_label_values(&["scripted", "ok"])
+            .get_sample_count();
         assert_eq!(ok, 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn client_errors_and_not_found_are_not_retried() {
-        for error in [FetchError::NotFound, FetchError::Unauthorized { status: 403 }, FetchError::bad("garbage")] {
+        for error in [
+            FetchError::NotFound,
+            FetchError::Unauthorized { status: 403 },
+            FetchError::bad("garbage"),
+        ] {
             let s = source(vec![(Duration::ZERO, Err(error.clone()))]);
             assert_eq!(s.fetch(&request()).await.unwrap_err(), error);
             assert_eq!(s.inner.calls.load(Ordering::SeqCst), 1, "{error}");
@@ -248,7 +313,16 @@ mod tests {
         let s = source(vec![slow.clone(), slow.clone(), slow]);
         let started = Instant::now();
         let err = s.fetch(&request()).await.unwrap_err();
-        assert!(matches!(err, FetchError::Unavailable { reason: UnavailableReason::Timeout, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FetchError::Unavailable {
+                    reason: UnavailableReason::Timeout,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(started.elapsed() <= Duration::from_secs(5));
     }
 
@@ -273,9 +347,26 @@ mod tests {
         assert_eq!(s.breaker.state(), CircuitState::Open);
         let calls = s.inner.calls.load(Ordering::SeqCst);
         let err = s.fetch(&request()).await.unwrap_err();
-        assert!(matches!(err, FetchError::Unavailable { reason: UnavailableReason::CircuitOpen, retry_after: Some(_), .. }));
-        assert_eq!(s.inner.calls.load(Ordering::SeqCst), calls, "no call while open");
-        assert_eq!(s.metrics.circuit_state.with_label_values(&["scripted"]).get(), 2);
+        assert!(matches!(
+            err,
+            FetchError::Unavailable {
+                reason: UnavailableReason::CircuitOpen,
+                retry_after: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            s.inner.calls.load(Ordering::SeqCst),
+            calls,
+            "no call while open"
+        );
+        assert_eq!(
+            s.metrics
+                .circuit_state
+                .with_label_values(&["scripted"])
+                .get(),
+            2
+        );
         tokio::time::advance(Duration::from_secs(30)).await;
         // The half-open probe fails: open again, one call made.
         assert!(s.fetch(&request()).await.is_err());
@@ -286,7 +377,13 @@ mod tests {
         s.inner.script.lock().unwrap().clear();
         assert!(s.fetch(&request()).await.is_ok());
         assert_eq!(s.breaker.state(), CircuitState::Closed);
-        assert_eq!(s.metrics.circuit_state.with_label_values(&["scripted"]).get(), 0);
+        assert_eq!(
+            s.metrics
+                .circuit_state
+                .with_label_values(&["scripted"])
+                .get(),
+            0
+        );
         assert_eq!(s.metrics.up.with_label_values(&["scripted"]).get(), 1);
     }
 }

@@ -32,8 +32,10 @@ impl Http {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::BadHeader(name.clone()))?;
-            let mut value = HeaderValue::from_str(value).map_err(|_| ConfigError::BadHeader(name.to_string()))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ConfigError::BadHeader(name.clone()))?;
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| ConfigError::BadHeader(name.to_string()))?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
@@ -48,13 +50,16 @@ impl Http {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ConfigError::CaFile {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ConfigError::CaFile {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
             builder = builder.tls_certs_merge(certs);
         }
-        let client = builder.build().map_err(|e| ConfigError::Client(e.to_string()))?;
+        let client = builder
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
         Ok(Self {
             client,
             base: config.base_url.trim_end_matches('/').to_owned(),
@@ -86,7 +91,10 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        if response.content_length().is_some_and(|n| n > self.max_body_bytes as u64) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_body_bytes as u64)
+        {
             return Err(too_large(self.max_body_bytes));
         }
         let mut body = Vec::new();
@@ -97,7 +105,11 @@ impl Http {
             body.extend_from_slice(&chunk);
         }
         match status {
-            200..=299 | 404 => Ok(Answer { status, content_type, body }),
+            200..=299 | 404 => Ok(Answer {
+                status,
+                content_type,
+                body,
+            }),
             401 | 403 => Err(FetchError::Unauthorized { status }),
             429 => Err(FetchError::Unavailable {
                 reason: UnavailableReason::RateLimited,
@@ -109,7 +121,10 @@ impl Http {
                 retry_after,
                 detail: format!("{url} answered {status}: {}", snippet(&body)),
             }),
-            _ => Err(FetchError::bad(format!("{url} answered {status}: {}", snippet(&body)))),
+            _ => Err(FetchError::bad(format!(
+                "{url} answered {status}: {}",
+                snippet(&body)
+            ))),
         }
     }
 }
@@ -142,10 +157,17 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     if line.chars().count() > 200 {
         line = line.chars().take(199).collect::<String>() + "…";
     }
-    if line.is_empty() { "(empty body)".to_owned() } else { line }
+    if line.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        line
+    }
 }
 
 /// Decodes a payload with the span-tree decoders; an undecodable one is a bad response.
-pub(crate) fn decode(body: &[u8], format: orcheo_span_tree::Format) -> Result<orcheo_span_tree::Decoded, FetchError> {
+pub(crate) fn decode(
+    body: &[u8],
+    format: orcheo_span_tree::Format,
+) -> Result<orcheo_span_tree::Decoded, FetchError> {
     orcheo_span_tree::decode(body, format).map_err(|e| FetchError::bad(e.to_string()))
 }

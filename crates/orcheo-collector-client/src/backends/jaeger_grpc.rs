@@ -57,7 +57,10 @@ pub struct GetServicesResponse {
 #[derive(Debug)]
 pub struct JaegerGrpc {
     channel: Channel,
-    headers: Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)>,
+    headers: Vec<(
+        MetadataKey<tonic::metadata::Ascii>,
+        MetadataValue<tonic::metadata::Ascii>,
+    )>,
     attempt_timeout: Duration,
     max_message_bytes: usize,
 }
@@ -72,7 +75,8 @@ impl JaegerGrpc {
         if config.base_url.starts_with("https://") {
             if config.tls.insecure_skip_verify {
                 return Err(ConfigError::Client(
-                    "jaeger-grpc cannot skip certificate checks; give the store's CA file instead".into(),
+                    "jaeger-grpc cannot skip certificate checks; give the store's CA file instead"
+                        .into(),
                 ));
             }
             let mut tls = ClientTlsConfig::new().with_native_roots();
@@ -83,7 +87,9 @@ impl JaegerGrpc {
                 })?;
                 tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
             }
-            endpoint = endpoint.tls_config(tls).map_err(|e| ConfigError::Client(e.to_string()))?;
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| ConfigError::Client(e.to_string()))?;
         }
         let headers = config
             .headers
@@ -91,7 +97,8 @@ impl JaegerGrpc {
             .map(|(name, value)| {
                 let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
                     .map_err(|_| ConfigError::BadHeader(name.clone()))?;
-                let value = MetadataValue::try_from(value.as_str()).map_err(|_| ConfigError::BadHeader(name.clone()))?;
+                let value = MetadataValue::try_from(value.as_str())
+                    .map_err(|_| ConfigError::BadHeader(name.clone()))?;
                 Ok((key, value))
             })
             .collect::<Result<_, ConfigError>>()?;
@@ -113,7 +120,8 @@ impl JaegerGrpc {
     }
 
     fn client(&self) -> tonic::client::Grpc<Channel> {
-        tonic::client::Grpc::new(self.channel.clone()).max_decoding_message_size(self.max_message_bytes)
+        tonic::client::Grpc::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_bytes)
     }
 
     async fn fetch_trace(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
@@ -128,10 +136,17 @@ impl JaegerGrpc {
             raw_traces: false,
         };
         let mut client = self.client();
-        client.ready().await.map_err(|e| FetchError::unavailable(UnavailableReason::Connect, e.to_string()))?;
+        client
+            .ready()
+            .await
+            .map_err(|e| FetchError::unavailable(UnavailableReason::Connect, e.to_string()))?;
         let codec = tonic_prost::ProstCodec::<GetTraceRequest, TracesData>::default();
         let response = client
-            .server_streaming(self.request(message), PathAndQuery::from_static(GET_TRACE), codec)
+            .server_streaming(
+                self.request(message),
+                PathAndQuery::from_static(GET_TRACE),
+                codec,
+            )
             .await
             .map_err(|status| status_error(&status))?;
         let mut stream = response.into_inner();
@@ -139,9 +154,17 @@ impl JaegerGrpc {
         let mut received = 0usize;
         // The deadline above ends at the response headers; the stream is bounded by the caller's
         // attempt timeout, and its total size here.
-        while let Some(chunk) = stream.message().await.map_err(|status| status_error(&status))? {
+        while let Some(chunk) = stream
+            .message()
+            .await
+            .map_err(|status| status_error(&status))?
+        {
             received += chunk.resource_spans.len();
-            orcheo_span_tree::formats::otlp_proto::convert(chunk.resource_spans, &mut fetched.spans, &mut fetched.anomalies);
+            orcheo_span_tree::formats::otlp_proto::convert(
+                chunk.resource_spans,
+                &mut fetched.spans,
+                &mut fetched.anomalies,
+            );
         }
         if received == 0 {
             return Err(FetchError::NotFound);
@@ -154,13 +177,21 @@ fn status_error(status: &tonic::Status) -> FetchError {
     let detail = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
         Code::NotFound => FetchError::NotFound,
-        Code::Unavailable | Code::Aborted => FetchError::unavailable(UnavailableReason::Connect, detail),
-        Code::DeadlineExceeded | Code::Cancelled => FetchError::unavailable(UnavailableReason::Timeout, detail),
-        Code::Internal | Code::Unknown => FetchError::unavailable(UnavailableReason::ServerError, detail),
+        Code::Unavailable | Code::Aborted => {
+            FetchError::unavailable(UnavailableReason::Connect, detail)
+        }
+        Code::DeadlineExceeded | Code::Cancelled => {
+            FetchError::unavailable(UnavailableReason::Timeout, detail)
+        }
+        Code::Internal | Code::Unknown => {
+            FetchError::unavailable(UnavailableReason::ServerError, detail)
+        }
         Code::Unauthenticated => FetchError::Unauthorized { status: 401 },
         Code::PermissionDenied => FetchError::Unauthorized { status: 403 },
         Code::ResourceExhausted if status.message().contains("message length too large") => {
-            FetchError::bad(format!("the answer is larger than the size limit ({detail})"))
+            FetchError::bad(format!(
+                "the answer is larger than the size limit ({detail})"
+            ))
         }
         Code::ResourceExhausted => FetchError::Unavailable {
             reason: UnavailableReason::RateLimited,
@@ -176,17 +207,28 @@ impl TraceSource for JaegerGrpc {
         "jaeger-grpc"
     }
 
-    fn fetch<'a>(&'a self, request: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+    fn fetch<'a>(
+        &'a self,
+        request: &'a FetchRequest,
+    ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
         Box::pin(self.fetch_trace(request))
     }
 
     fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
         Box::pin(async move {
             let mut client = self.client();
-            client.ready().await.map_err(|e| FetchError::unavailable(UnavailableReason::Connect, e.to_string()))?;
-            let codec = tonic_prost::ProstCodec::<GetServicesRequest, GetServicesResponse>::default();
             client
-                .unary(self.request(GetServicesRequest {}), PathAndQuery::from_static(GET_SERVICES), codec)
+                .ready()
+                .await
+                .map_err(|e| FetchError::unavailable(UnavailableReason::Connect, e.to_string()))?;
+            let codec =
+                tonic_prost::ProstCodec::<GetServicesRequest, GetServicesResponse>::default();
+            client
+                .unary(
+                    self.request(GetServicesRequest {}),
+                    PathAndQuery::from_static(GET_SERVICES),
+                    codec,
+                )
                 .await
                 .map(drop)
                 .map_err(|status| status_error(&status))

@@ -13,7 +13,10 @@ use crate::resilient::{Limits, ResilientSource};
 use crate::{FetchedTrace, TraceSource};
 
 /// The configured backend, wrapped in timeouts, retries, the circuit breaker and metrics.
-pub fn connect(config: &ClientConfig, metrics: FetchMetrics) -> Result<Arc<dyn TraceSource>, ConfigError> {
+pub fn connect(
+    config: &ClientConfig,
+    metrics: FetchMetrics,
+) -> Result<Arc<dyn TraceSource>, ConfigError> {
     config.validate()?;
     let limits = Limits {
         attempt_timeout: config.attempt_timeout,
@@ -21,9 +24,12 @@ pub fn connect(config: &ClientConfig, metrics: FetchMetrics) -> Result<Arc<dyn T
         retry: config.retry,
     };
     Ok(match config.backend {
-        BackendKind::Tempo => {
-            Arc::new(ResilientSource::new(tempo::Tempo::new(config)?, limits, config.breaker, metrics))
-        }
+        BackendKind::Tempo => Arc::new(ResilientSource::new(
+            tempo::Tempo::new(config)?,
+            limits,
+            config.breaker,
+            metrics,
+        )),
         BackendKind::JaegerV1 | BackendKind::JaegerV3 => Arc::new(ResilientSource::new(
             jaeger_http::JaegerHttp::new(config)?,
             limits,
@@ -44,5 +50,9 @@ fn found(decoded: orcheo_span_tree::Decoded) -> Result<FetchedTrace, crate::Fetc
     if decoded.spans.is_empty() && decoded.anomalies.is_empty() {
         return Err(crate::FetchError::NotFound);
     }
-    Ok(FetchedTrace { spans: decoded.spans, partial: decoded.partial, anomalies: decoded.anomalies })
+    Ok(FetchedTrace {
+        spans: decoded.spans,
+        partial: decoded.partial,
+        anomalies: decoded.anomalies,
+    })
 }

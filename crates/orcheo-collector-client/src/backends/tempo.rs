@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use orcheo_span_tree::Format;
 
-use super::http::{Http, decode};
 use super::found;
+use super::http::{Http, decode};
 use crate::config::ClientConfig;
 use crate::{BoxFuture, ConfigError, FetchError, FetchRequest, FetchedTrace, TraceSource};
 
@@ -23,25 +23,42 @@ pub struct Tempo {
 
 impl Tempo {
     pub fn new(config: &ClientConfig) -> Result<Self, ConfigError> {
-        Ok(Self { http: Http::new(config)?, v1_only: AtomicBool::new(false) })
+        Ok(Self {
+            http: Http::new(config)?,
+            v1_only: AtomicBool::new(false),
+        })
     }
 
     async fn fetch_trace(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
         let query = window_query(request);
         let id = request.trace_id;
         if !self.v1_only.load(Ordering::Relaxed) {
-            let answer = self.http.get(&format!("/api/v2/traces/{id}{query}"), PROTOBUF).await?;
+            let answer = self
+                .http
+                .get(&format!("/api/v2/traces/{id}{query}"), PROTOBUF)
+                .await?;
             if answer.status != 404 {
-                return found(decode_answer(&answer.body, &answer.content_type, Format::TempoProto)?);
+                return found(decode_answer(
+                    &answer.body,
+                    &answer.content_type,
+                    Format::TempoProto,
+                )?);
             }
         }
         // v2 answered 404: either it does not exist here, or it hides this trace. v1 decides.
-        let answer = self.http.get(&format!("/api/traces/{id}{query}"), PROTOBUF).await?;
+        let answer = self
+            .http
+            .get(&format!("/api/traces/{id}{query}"), PROTOBUF)
+            .await?;
         if answer.status == 404 {
             return Err(FetchError::NotFound);
         }
         self.v1_only.store(true, Ordering::Relaxed);
-        found(decode_answer(&answer.body, &answer.content_type, Format::OtlpProto)?)
+        found(decode_answer(
+            &answer.body,
+            &answer.content_type,
+            Format::OtlpProto,
+        )?)
     }
 }
 
@@ -59,7 +76,11 @@ fn window_query(request: &FetchRequest) -> String {
 
 /// Reads an answer as protobuf unless the store (or a proxy) sent JSON anyway; an empty body is
 /// an empty trace (protobuf omits every default field).
-fn decode_answer(body: &[u8], content_type: &str, proto: Format) -> Result<orcheo_span_tree::Decoded, FetchError> {
+fn decode_answer(
+    body: &[u8],
+    content_type: &str,
+    proto: Format,
+) -> Result<orcheo_span_tree::Decoded, FetchError> {
     if body.is_empty() {
         return Ok(orcheo_span_tree::Decoded::default());
     }
@@ -75,14 +96,19 @@ impl TraceSource for Tempo {
         "tempo"
     }
 
-    fn fetch<'a>(&'a self, request: &'a FetchRequest) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+    fn fetch<'a>(
+        &'a self,
+        request: &'a FetchRequest,
+    ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
         Box::pin(self.fetch_trace(request))
     }
 
     fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
         Box::pin(async move {
             match self.http.get("/ready", "text/plain").await?.status {
-                404 => Err(FetchError::bad("GET /ready answered 404: is this a Tempo query frontend?")),
+                404 => Err(FetchError::bad(
+                    "GET /ready answered 404: is this a Tempo query frontend?",
+                )),
                 _ => Ok(()),
             }
         })
@@ -105,7 +131,13 @@ mod tests {
                 end: Timestamp::from_unix_nanos(end),
             }),
         };
-        assert_eq!(window_query(&request(1_500_000_000, 2_500_000_000)), "?start=1&end=3");
-        assert_eq!(window_query(&request(1_000_000_000, 1_000_000_000)), "?start=1&end=2");
+        assert_eq!(
+            window_query(&request(1_500_000_000, 2_500_000_000)),
+            "?start=1&end=3"
+        );
+        assert_eq!(
+            window_query(&request(1_000_000_000, 1_000_000_000)),
+            "?start=1&end=2"
+        );
     }
 }
