@@ -144,6 +144,8 @@ const SPAN_TREE_FORBIDDEN: &[&str] = &[
 ];
 /// Crates the instrumentation crate must not pull in (storage and the web server).
 const TRACING_FORBIDDEN: &[&str] = &["diesel", "actix-web", "actix-http"];
+/// The collector client reads trace stores; storage and the web server are not its business.
+const COLLECTOR_FORBIDDEN: &[&str] = &["diesel", "actix-web", "actix-http"];
 const SERVER: &str = "orcheo-trace-server";
 
 /// Checks the dependency invariants of DESIGN.md ("Workspace") with `cargo tree`.
@@ -175,10 +177,11 @@ fn layering(root: &Path) -> Result<(), Failure> {
         );
     }
 
-    // The span-tree crate and the instrumentation crate stay away from I/O stacks they must not use.
+    // The library crates stay away from the stacks they must not use.
     for (package, forbidden) in [
         ("orcheo-span-tree", SPAN_TREE_FORBIDDEN),
         ("orcheo-tracing", TRACING_FORBIDDEN),
+        ("orcheo-collector-client", COLLECTOR_FORBIDDEN),
     ] {
         if let Some(deps) = normal_deps_of(root, &members, package)? {
             let found: Vec<String> = deps

@@ -32,7 +32,10 @@ fn tempo_response(trace: &[u8]) -> Vec<u8> {
 }
 
 fn fetch(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let fake = runtime.block_on(FakeHttp::start());
     let body = tempo_response(&support::otlp_protobuf(&support::spans(1_000)));
     fake.route(
@@ -40,19 +43,35 @@ fn fetch(c: &mut Criterion) {
         vec![Canned::new(200, body).header("content-type", "application/protobuf")],
     );
     let url = format!("{}/api/v2/traces/{TRACE_ID}", fake.url());
-    let source = connect(&ClientConfig::new(BackendKind::Tempo, fake.url()), FetchMetrics::unregistered().unwrap()).unwrap();
-    let request = FetchRequest { trace_id: TraceId::from_hex(TRACE_ID).unwrap(), window: None };
-    let raw = reqwest::Client::builder().retry(reqwest::retry::never()).build().unwrap();
+    let source = connect(
+        &ClientConfig::new(BackendKind::Tempo, fake.url()),
+        FetchMetrics::unregistered().unwrap(),
+    )
+    .unwrap();
+    let request = FetchRequest {
+        trace_id: TraceId::from_hex(TRACE_ID).unwrap(),
+        window: None,
+    };
+    let raw = reqwest::Client::builder()
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap();
 
     let mut group = c.benchmark_group("fetch_1000_spans");
     group.bench_function("raw_http_get", |b| {
         b.to_async(&runtime).iter(|| async {
-            let response = raw.get(&url).header("accept", "application/protobuf").send().await.unwrap();
+            let response = raw
+                .get(&url)
+                .header("accept", "application/protobuf")
+                .send()
+                .await
+                .unwrap();
             response.bytes().await.unwrap().len()
         });
     });
     group.bench_function("tempo_client_fetch", |b| {
-        b.to_async(&runtime).iter(|| async { source.fetch(&request).await.unwrap().spans.len() });
+        b.to_async(&runtime)
+            .iter(|| async { source.fetch(&request).await.unwrap().spans.len() });
     });
     group.finish();
 
@@ -64,7 +83,8 @@ fn fetch(c: &mut Criterion) {
     let source = connect(&down, FetchMetrics::unregistered().unwrap()).unwrap();
     assert!(runtime.block_on(source.fetch(&request)).is_err());
     c.bench_function("fetch_with_breaker_open", |b| {
-        b.to_async(&runtime).iter(|| async { source.fetch(&request).await.is_err() });
+        b.to_async(&runtime)
+            .iter(|| async { source.fetch(&request).await.is_err() });
     });
 }
 
