@@ -3,6 +3,11 @@
 //! and a fetch refused by an open circuit breaker. Results: `docs/benchmarks.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark set-up")]
 
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared with the tests, which use all of it"
+)]
 #[path = "../tests/helpers/fake_http.rs"]
 mod fake_http;
 #[path = "../../orcheo-span-tree/benches/support/mod.rs"]
@@ -79,7 +84,7 @@ fn fetch(c: &mut Criterion) {
     let mut down = ClientConfig::new(BackendKind::Tempo, "http://127.0.0.1:9");
     down.retry.max_attempts = 1;
     down.breaker.consecutive_failures = 1;
-    down.breaker.cool_down = Duration::from_secs(3600);
+    down.breaker.cool_down = Duration::from_hours(1);
     let source = connect(&down, FetchMetrics::unregistered().unwrap()).unwrap();
     assert!(runtime.block_on(source.fetch(&request)).is_err());
     c.bench_function("fetch_with_breaker_open", |b| {

@@ -9,14 +9,13 @@ use orcheo_trace_model::{
     Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent,
     SpanKind, SpanLink, StatusCode, Timestamp,
 };
-use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::SpanSink;
-use super::wire::{self, EnumRepr, F64, I64, U64};
+use super::wire::{self, EnumRepr, F64, FieldName, I64, U64};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,8 +112,8 @@ impl<'de> Deserialize<'de> for WireKeyValue {
                     key: String::new(),
                     value: AttributeValue::Empty,
                 };
-                while let Some(field) = map.next_key::<Cow<'de, str>>()? {
-                    match field.as_ref() {
+                while let Some(field) = map.next_key::<FieldName<'de>>()? {
+                    match field.0.as_ref() {
                         "key" => kv.key = map.next_value::<Option<String>>()?.unwrap_or_default(),
                         "value" => {
                             kv.value = map
@@ -156,9 +155,9 @@ impl<'de> Deserialize<'de> for WireAnyValue {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireAnyValue, A::Error> {
                 let mut value = AttributeValue::Empty;
-                while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(field) = map.next_key::<FieldName<'de>>()? {
                     let read =
-                        match field.as_ref() {
+                        match field.0.as_ref() {
                             "stringValue" | "string_value" => map
                                 .next_value::<Option<String>>()?
                                 .map(AttributeValue::String),
