@@ -19,6 +19,23 @@ pub(crate) enum Command {
     /// Anomalies (orphans, duplicate ids, cycles, clock skew, unreadable spans) are listed in
     /// the output; only a payload that cannot be decoded at all makes the command fail.
     Normalize(NormalizeArgs),
+
+    /// Create or upgrade the metadata database's tables (SQLite or PostgreSQL).
+    ///
+    /// Safe to run any number of times: it applies only the migrations the database lacks, and
+    /// says which.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// `sqlite://PATH` (the embedded default) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "ORCHEO_DATABASE_URL",
+        default_value = "sqlite://orcheo-trace.db"
+    )]
+    pub(crate) database_url: String,
 }
 
 #[derive(Debug, Args)]

@@ -132,3 +132,36 @@ fn bad_flags_are_usage_errors() {
             .contains("not a valid regular expression")
     );
 }
+
+#[test]
+fn migrate_creates_the_schema_once_and_reports_what_it_did() {
+    let dir = std::env::temp_dir().join(format!("orcheo-migrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("trace.db").display());
+    let first = run(&["migrate", "--database-url", &url], None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let text = String::from_utf8(first.stdout).unwrap();
+    assert!(
+        text.contains("applied 1 migration(s)") && text.contains("20261122000001"),
+        "{text}"
+    );
+    let again = run(&["migrate", "--database-url", &url], None);
+    assert!(
+        String::from_utf8(again.stdout)
+            .unwrap()
+            .contains("up to date")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let bad = run(&["migrate", "--database-url", "mysql://nope"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8(bad.stderr)
+            .unwrap()
+            .contains("neither sqlite://PATH nor postgres://")
+    );
+}

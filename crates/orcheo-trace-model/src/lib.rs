@@ -4,6 +4,7 @@
 //! - [`time`]: [`Timestamp`], nanoseconds since the Unix epoch, the one time type end to end;
 //! - [`raw`]: [`RawSpan`], a span as any trace store or wire format describes it;
 //! - [`tree`]: the normalized [`TraceTree`] that the API serves;
+//! - [`execution`]: [`ExecutionStatus`], an execution's lifecycle;
 //! - [`semconv`]: every attribute and event key, the single source of truth for the writer
 //!   (instrumentation) and the reader (normalization);
 //! - [`content`]: the default redaction patterns and the markers shared by writer and reader.
@@ -13,12 +14,14 @@
 #![forbid(unsafe_code)]
 
 pub mod content;
+pub mod execution;
 pub mod ids;
 pub mod raw;
 pub mod semconv;
 pub mod time;
 pub mod tree;
 
+pub use execution::ExecutionStatus;
 pub use ids::{ExecutionId, IdError, SpanId, TraceId};
 pub use raw::{
     AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent, SpanKind,

@@ -1,0 +1,156 @@
+//! One connection type over both backends, a pool, and the embedded migrations.
+
+use std::time::Duration;
+
+use diesel::Connection as _;
+use diesel::connection::SimpleConnection as _;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+
+use crate::error::{MigrateError, OpenError};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// A connection to either backend; every query is written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for AnyConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Postgresql(_) => "AnyConnection::Postgresql",
+            Self::Sqlite(_) => "AnyConnection::Sqlite",
+        })
+    }
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Reads `sqlite://PATH` (or `sqlite::memory:`) and `postgres://…` / `postgresql://…` URLs.
+pub fn parse_url(url: &str) -> Result<(Backend, String), OpenError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    if url == "sqlite::memory:" {
+        return Ok((Backend::Sqlite, ":memory:".to_owned()));
+    }
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => Ok((Backend::Sqlite, path.to_owned())),
+        _ => Err(OpenError::BadUrl(url.to_owned())),
+    }
+}
+
+/// Opens connections of the named backend only (the derive would try each backend in turn).
+#[derive(Debug, Clone)]
+pub(crate) struct Manager {
+    backend: Backend,
+    target: String,
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match self.backend {
+            Backend::Postgres => {
+                PgConnection::establish(&self.target).map(AnyConnection::Postgresql)
+            }
+            Backend::Sqlite => SqliteConnection::establish(&self.target).map(AnyConnection::Sqlite),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// SQLite needs its settings on every connection: write-ahead log (readers never wait for the
+/// writer), a busy timeout (writers wait for each other instead of failing), foreign keys on.
+#[derive(Debug, Clone, Copy)]
+struct SqliteSettings {
+    busy_timeout: Duration,
+}
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteSettings {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(sqlite) = conn {
+            sqlite
+                .batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout.as_millis()
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub max_size: u32,
+    pub connection_timeout: Duration,
+    /// SQLite only: how long a writer waits for another.
+    pub busy_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_size: 8,
+            connection_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(crate) type ConnectionPool = Pool<Manager>;
+
+pub(crate) fn pool(url: &str, config: PoolConfig) -> Result<(Backend, ConnectionPool), OpenError> {
+    let (backend, target) = parse_url(url)?;
+    // An in-memory SQLite database exists once per connection: one connection, or nothing is shared.
+    let max_size = if target == ":memory:" {
+        1
+    } else {
+        config.max_size
+    };
+    let pool = Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(config.connection_timeout)
+        .connection_customizer(Box::new(SqliteSettings {
+            busy_timeout: config.busy_timeout,
+        }))
+        .build(Manager { backend, target })
+        .map_err(|e| OpenError::Connect(e.to_string()))?;
+    Ok((backend, pool))
+}
+
+/// Applies the pending migrations of the backend; returns the versions applied (none when the
+/// schema is up to date).
+pub(crate) fn migrate(conn: &mut AnyConnection) -> Result<Vec<String>, MigrateError> {
+    let applied = match conn {
+        AnyConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS),
+        AnyConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| MigrateError(e.to_string()))?;
+    Ok(applied.iter().map(ToString::to_string).collect())
+}

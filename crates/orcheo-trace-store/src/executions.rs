@@ -1,0 +1,356 @@
+//! `workflow_executions`: an execution and its trace id, from start to finish.
+
+use diesel::prelude::*;
+use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
+
+use crate::connection::AnyConnection;
+use crate::error::{StoreError, check_len};
+use crate::schema::workflow_executions as we;
+
+/// The tenant of executions that name none.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A new execution, as the executor starts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExecution {
+    pub id: ExecutionId,
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<String>,
+    /// `None`: the default tenant.
+    pub tenant: Option<String>,
+    pub triggered_by: Option<String>,
+    pub started_at: Timestamp,
+    /// The run's trace, stored in the same transaction as the execution.
+    pub trace: Option<TraceLink>,
+}
+
+/// An execution's trace id and W3C `traceparent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceLink {
+    pub trace_id: TraceId,
+    pub traceparent: String,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    pub id: ExecutionId,
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<String>,
+    pub tenant: String,
+    pub triggered_by: Option<String>,
+    pub status: ExecutionStatus,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub error: Option<String>,
+    pub trace_id: Option<TraceId>,
+    pub traceparent: Option<String>,
+    pub trace_started_at: Option<Timestamp>,
+    pub trace_completed_at: Option<Timestamp>,
+    pub trace_last_span_at: Option<Timestamp>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = we)]
+struct Row {
+    execution_id: String,
+    workflow_id: Option<String>,
+    workflow_version: Option<String>,
+    tenant_id: String,
+    triggered_by: Option<String>,
+    status: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    error: Option<String>,
+    trace_id: Option<String>,
+    traceparent: Option<String>,
+    trace_started_at: Option<i64>,
+    trace_completed_at: Option<i64>,
+    trace_last_span_at: Option<i64>,
+}
+
+fn corrupt(reason: String) -> StoreError {
+    StoreError::Corrupt {
+        table: "workflow_executions",
+        reason,
+    }
+}
+
+pub(crate) fn nanos(t: Timestamp) -> Result<i64, StoreError> {
+    i64::try_from(t.unix_nanos()).map_err(|_| StoreError::Invalid {
+        field: "timestamp",
+        reason: "after year 2262".into(),
+    })
+}
+
+pub(crate) fn time(n: i64) -> Timestamp {
+    Timestamp::from_unix_nanos(u64::try_from(n).unwrap_or(0))
+}
+
+impl TryFrom<Row> for Execution {
+    type Error = StoreError;
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: ExecutionId::new(row.execution_id).map_err(|e| corrupt(e.to_string()))?,
+            status: row.status.parse().map_err(
+                |e: orcheo_trace_model::execution::UnknownStatus| corrupt(e.to_string()),
+            )?,
+            trace_id: row
+                .trace_id
+                .as_deref()
+                .map(TraceId::from_hex)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
+            workflow_id: row.workflow_id,
+            workflow_version: row.workflow_version,
+            tenant: row.tenant_id,
+            triggered_by: row.triggered_by,
+            started_at: time(row.started_at),
+            finished_at: row.finished_at.map(time),
+            error: row.error,
+            traceparent: row.traceparent,
+            trace_started_at: row.trace_started_at.map(time),
+            trace_completed_at: row.trace_completed_at.map(time),
+            trace_last_span_at: row.trace_last_span_at.map(time),
+        })
+    }
+}
+
+/// Checks a W3C `traceparent` (`00-{32 hex}-{16 hex}-{2 hex}`) and that it names `trace_id`.
+fn check_traceparent(link: &TraceLink) -> Result<(), StoreError> {
+    let invalid = |reason: &str| StoreError::Invalid {
+        field: "traceparent",
+        reason: reason.to_owned(),
+    };
+    let parts: Vec<&str> = link.traceparent.split('-').collect();
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if parts.len() != 4
+        || !hex(parts[0], 2)
+        || !hex(parts[1], 32)
+        || !hex(parts[2], 16)
+        || !hex(parts[3], 2)
+    {
+        return Err(invalid("not version-traceid-spanid-flags"));
+    }
+    if !parts[1].eq_ignore_ascii_case(&link.trace_id.to_string()) {
+        return Err(invalid("names another trace id"));
+    }
+    Ok(())
+}
+
+pub(crate) fn start(conn: &mut AnyConnection, new: &NewExecution) -> Result<(), StoreError> {
+    for (field, value, max) in [
+        ("workflow_id", &new.workflow_id, 256),
+        ("workflow_version", &new.workflow_version, 64),
+        ("tenant", &new.tenant, 128),
+        ("triggered_by", &new.triggered_by, 256),
+    ] {
+        if let Some(v) = value {
+            check_len(field, v, max)?;
+        }
+    }
+    if let Some(link) = &new.trace {
+        check_traceparent(link)?;
+    }
+    let started_at = nanos(new.started_at)?;
+    let result = diesel::insert_into(we::table)
+        .values((
+            we::execution_id.eq(new.id.as_str()),
+            we::workflow_id.eq(new.workflow_id.as_deref()),
+            we::workflow_version.eq(new.workflow_version.as_deref()),
+            we::tenant_id.eq(new.tenant.as_deref().unwrap_or(DEFAULT_TENANT)),
+            we::triggered_by.eq(new.triggered_by.as_deref()),
+            we::status.eq(ExecutionStatus::Running.as_str()),
+            we::started_at.eq(started_at),
+            we::trace_id.eq(new.trace.as_ref().map(|t| t.trace_id.to_string())),
+            we::traceparent.eq(new
+                .trace
+                .as_ref()
+                .map(|t| t.traceparent.to_ascii_lowercase())),
+            we::trace_started_at.eq(new.trace.as_ref().map(|_| started_at)),
+        ))
+        .execute(conn);
+    match result {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(StoreError::Duplicate(new.id.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn finish(
+    conn: &mut AnyConnection,
+    id: &ExecutionId,
+    status: ExecutionStatus,
+    error: Option<&str>,
+    finished_at: Timestamp,
+) -> Result<(), StoreError> {
+    if !status.is_final() {
+        return Err(StoreError::Invalid {
+            field: "status",
+            reason: "a finished execution cannot be running".into(),
+        });
+    }
+    let finished_at = nanos(finished_at)?;
+    // Only a running execution finishes: a late or repeated report does not overwrite the outcome.
+    let updated = diesel::update(
+        we::table
+            .find(id.as_str())
+            .filter(we::status.eq(ExecutionStatus::Running.as_str())),
+    )
+    .set((
+        we::status.eq(status.as_str()),
+        we::error.eq(error),
+        we::finished_at.eq(finished_at),
+        we::trace_completed_at.eq(diesel::dsl::case_when(
+            we::trace_id.is_not_null(),
+            Some(finished_at),
+        )
+        .otherwise(None::<i64>)),
+    ))
+    .execute(conn)?;
+    if updated == 0 && get(conn, id)?.is_none() {
+        return Err(StoreError::UnknownExecution(id.to_string()));
+    }
+    Ok(())
+}
+
+pub(crate) fn get(
+    conn: &mut AnyConnection,
+    id: &ExecutionId,
+) -> Result<Option<Execution>, StoreError> {
+    we::table
+        .find(id.as_str())
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Execution::try_from)
+        .transpose()
+}
+
+pub(crate) fn by_trace_id(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+) -> Result<Option<Execution>, StoreError> {
+    we::table
+        .filter(we::trace_id.eq(trace_id.to_string()))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Execution::try_from)
+        .transpose()
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub tenant: Option<String>,
+    pub workflow_id: Option<String>,
+    pub status: Option<ExecutionStatus>,
+    /// Started at or after.
+    pub started_after: Option<Timestamp>,
+    /// Started before.
+    pub started_before: Option<Timestamp>,
+    /// Only executions that ended in error (`true`) or did not (`false`).
+    pub has_error: Option<bool>,
+}
+
+/// Where a page ends: the last execution's start time and id. Opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    started_at: i64,
+    id: String,
+}
+
+impl Cursor {
+    /// The cursor as text: `{started_at}.{execution_id}`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.started_at, self.id)
+    }
+
+    /// Reads a cursor given back by a caller.
+    pub fn decode(text: &str) -> Result<Self, StoreError> {
+        let invalid = || StoreError::Invalid {
+            field: "cursor",
+            reason: "not a cursor this server gave".into(),
+        };
+        let (time, id) = text.split_once('.').ok_or_else(invalid)?;
+        let started_at = time.parse().map_err(|_| invalid())?;
+        ExecutionId::new(id).map_err(|_| invalid())?;
+        Ok(Self {
+            started_at,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// The newest executions first, `limit` at a time (1..=500).
+pub(crate) fn list(
+    conn: &mut AnyConnection,
+    filter: &ListFilter,
+    after: Option<&Cursor>,
+    limit: usize,
+) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
+    let limit = limit.clamp(1, 500);
+    let mut query = we::table.select(Row::as_select()).into_boxed();
+    if let Some(tenant) = &filter.tenant {
+        query = query.filter(we::tenant_id.eq(tenant.clone()));
+    }
+    if let Some(workflow) = &filter.workflow_id {
+        query = query.filter(we::workflow_id.eq(workflow.clone()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(we::status.eq(status.as_str()));
+    }
+    if let Some(t) = filter.started_after {
+        query = query.filter(we::started_at.ge(nanos(t)?));
+    }
+    if let Some(t) = filter.started_before {
+        query = query.filter(we::started_at.lt(nanos(t)?));
+    }
+    match filter.has_error {
+        Some(true) => query = query.filter(we::status.eq(ExecutionStatus::Error.as_str())),
+        Some(false) => query = query.filter(we::status.ne(ExecutionStatus::Error.as_str())),
+        None => {}
+    }
+    if let Some(c) = after {
+        query = query.filter(
+            we::started_at.lt(c.started_at).or(we::started_at
+                .eq(c.started_at)
+                .and(we::execution_id.lt(c.id.clone()))),
+        );
+    }
+    let rows: Vec<Row> = query
+        .order((we::started_at.desc(), we::execution_id.desc()))
+        .limit(i64::try_from(limit + 1).unwrap_or(501))
+        .load(conn)?;
+    let more = rows.len() > limit;
+    let executions: Vec<Execution> = rows
+        .into_iter()
+        .take(limit)
+        .map(Execution::try_from)
+        .collect::<Result<_, _>>()?;
+    let next = more
+        .then(|| {
+            executions.last().map(|e| Cursor {
+                started_at: nanos(e.started_at).unwrap_or(i64::MAX),
+                id: e.id.to_string(),
+            })
+        })
+        .flatten();
+    Ok((executions, next))
+}
+
+/// The tenant an execution belongs to, for authorization.
+pub(crate) fn tenant(
+    conn: &mut AnyConnection,
+    id: &ExecutionId,
+) -> Result<Option<String>, StoreError> {
+    Ok(we::table
+        .find(id.as_str())
+        .select(we::tenant_id)
+        .first(conn)
+        .optional()?)
+}

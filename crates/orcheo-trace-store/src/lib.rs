@@ -1,0 +1,100 @@
+//! The metadata store: executions with their trace ids (and, as the schema grows into it, span
+//! summaries, the embedded mode's local spans, artifacts and retention), on SQLite (embedded,
+//! bundled) or PostgreSQL (production), through one API.
+//!
+//! Invariants: one code path for both backends (diesel's `MultiConnection`); every value from
+//! outside is checked before it reaches SQL and refused with a clear error; migrations are
+//! embedded and applied by [`Store::migrate`]. Every method **blocks** on the database: an async
+//! caller runs them on a blocking thread (`spawn_blocking`, actix's `web::block`).
+#![forbid(unsafe_code)]
+
+mod connection;
+mod error;
+mod executions;
+mod schema;
+
+use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
+
+pub use connection::{AnyConnection, Backend, PoolConfig, parse_url};
+pub use error::{MigrateError, OpenError, StoreError};
+pub use executions::{Cursor, DEFAULT_TENANT, Execution, ListFilter, NewExecution, TraceLink};
+
+/// The store: a pool of connections to one database.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    pool: connection::ConnectionPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a pool to `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`). Does not
+    /// migrate: call [`Store::migrate`].
+    pub fn open(url: &str, config: PoolConfig) -> Result<Self, OpenError> {
+        let (backend, pool) = connection::pool(url, config)?;
+        Ok(Self { backend, pool })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<diesel::r2d2::PooledConnection<connection::Manager>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Applies pending migrations; returns the versions applied (empty when up to date).
+    pub fn migrate(&self) -> Result<Vec<String>, MigrateError> {
+        let mut conn = self.pool.get().map_err(|e| MigrateError(e.to_string()))?;
+        connection::migrate(&mut conn)
+    }
+
+    /// Records a started execution, with its trace link when given, in one transaction.
+    pub fn start_execution(&self, new: &NewExecution) -> Result<(), StoreError> {
+        executions::start(&mut *self.conn()?, new)
+    }
+
+    /// Ends a running execution; a finished one keeps its first outcome.
+    pub fn finish_execution(
+        &self,
+        id: &ExecutionId,
+        status: ExecutionStatus,
+        error: Option<&str>,
+        finished_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        executions::finish(&mut *self.conn()?, id, status, error, finished_at)
+    }
+
+    pub fn execution(&self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        executions::get(&mut *self.conn()?, id)
+    }
+
+    pub fn execution_by_trace_id(
+        &self,
+        trace_id: TraceId,
+    ) -> Result<Option<Execution>, StoreError> {
+        executions::by_trace_id(&mut *self.conn()?, trace_id)
+    }
+
+    /// The newest executions matching `filter`, a page at a time; the cursor continues the list.
+    pub fn list_executions(
+        &self,
+        filter: &ListFilter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
+        executions::list(&mut *self.conn()?, filter, after, limit)
+    }
+
+    /// The tenant an execution belongs to (`None`: no such execution), for authorization.
+    pub fn execution_tenant(&self, id: &ExecutionId) -> Result<Option<String>, StoreError> {
+        executions::tenant(&mut *self.conn()?, id)
+    }
+}

@@ -1,0 +1,367 @@
+//! Every operation on SQLite (a temporary file) and on PostgreSQL (a fresh database per test,
+//! from `ORCHEO_TEST_DATABASE_URL`, which CI always sets).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test"
+)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use diesel::Connection as _;
+use diesel::RunQueryDsl as _;
+use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
+use orcheo_trace_store::{
+    Cursor, ListFilter, NewExecution, PoolConfig, Store, StoreError, TraceLink,
+};
+
+/// A migrated store, and what keeps its database alive.
+struct TestDb {
+    store: Store,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg_drop.take()
+            && let Ok(mut admin) = diesel::pg::PgConnection::establish(&admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin);
+        }
+    }
+}
+
+fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("trace.db").display());
+    let store = Store::open(&url, PoolConfig::default()).unwrap();
+    assert!(!store.migrate().unwrap().is_empty());
+    TestDb {
+        store,
+        _sqlite_dir: Some(dir),
+        pg_drop: None,
+    }
+}
+
+fn postgres() -> Option<TestDb> {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let admin_url = std::env::var("ORCHEO_TEST_DATABASE_URL").ok()?;
+    let name = format!(
+        "orcheo_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut admin = diesel::pg::PgConnection::establish(&admin_url)
+        .expect("ORCHEO_TEST_DATABASE_URL reachable");
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .unwrap();
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("URL with a database name");
+    let store = Store::open(&format!("{base}/{name}"), PoolConfig::default()).unwrap();
+    assert!(!store.migrate().unwrap().is_empty());
+    Some(TestDb {
+        store,
+        _sqlite_dir: None,
+        pg_drop: Some((admin_url, name)),
+    })
+}
+
+/// Runs `test` on SQLite and, when configured, on PostgreSQL.
+fn on_each_backend(test: impl Fn(&Store)) {
+    let db = sqlite();
+    test(&db.store);
+    if let Some(db) = postgres() {
+        test(&db.store);
+    }
+}
+
+fn id(text: &str) -> ExecutionId {
+    ExecutionId::new(text).unwrap()
+}
+
+fn at(seconds: u64) -> Timestamp {
+    Timestamp::from_unix_nanos(1_770_000_000_000_000_000 + seconds * 1_000_000_000)
+}
+
+fn new(exec: &str, workflow: &str, started: u64) -> NewExecution {
+    NewExecution {
+        id: id(exec),
+        workflow_id: Some(workflow.to_owned()),
+        workflow_version: Some("3".into()),
+        tenant: None,
+        triggered_by: Some("manual".into()),
+        started_at: at(started),
+        trace: None,
+    }
+}
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[test]
+fn start_with_trace_then_finish_round_trips() {
+    on_each_backend(|store| {
+        let mut execution = new("exec_1", "wf_1", 0);
+        execution.trace = Some(TraceLink {
+            trace_id: TraceId::from_hex(TRACE).unwrap(),
+            traceparent: format!("00-{TRACE}-00f067aa0ba902b7-01"),
+        });
+        store.start_execution(&execution).unwrap();
+        let running = store.execution(&id("exec_1")).unwrap().unwrap();
+        assert_eq!(running.status, ExecutionStatus::Running);
+        assert_eq!(running.tenant, "default");
+        assert_eq!(running.trace_id.unwrap().to_string(), TRACE);
+        assert_eq!(running.trace_started_at, Some(at(0)));
+        assert_eq!(
+            store
+                .execution_by_trace_id(TraceId::from_hex(TRACE).unwrap())
+                .unwrap()
+                .unwrap()
+                .id,
+            id("exec_1")
+        );
+
+        store
+            .finish_execution(
+                &id("exec_1"),
+                ExecutionStatus::Error,
+                Some("SMTP refused"),
+                at(12),
+            )
+            .unwrap();
+        // A late second report does not overwrite the outcome.
+        store
+            .finish_execution(&id("exec_1"), ExecutionStatus::Completed, None, at(20))
+            .unwrap();
+        let done = store.execution(&id("exec_1")).unwrap().unwrap();
+        assert_eq!(done.status, ExecutionStatus::Error);
+        assert_eq!(done.error.as_deref(), Some("SMTP refused"));
+        assert_eq!(
+            (done.finished_at, done.trace_completed_at),
+            (Some(at(12)), Some(at(12)))
+        );
+        assert_eq!(
+            store.execution_tenant(&id("exec_1")).unwrap().as_deref(),
+            Some("default")
+        );
+        assert_eq!(store.execution(&id("nope")).unwrap(), None);
+        assert_eq!(store.execution_tenant(&id("nope")).unwrap(), None);
+    });
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_writes_nothing() {
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        assert!(
+            matches!(store.start_execution(&new("exec_1", "wf", 1)), Err(StoreError::Duplicate(d)) if d == "exec_1")
+        );
+        let mut long = new("exec_2", &"w".repeat(257), 0);
+        assert!(matches!(
+            store.start_execution(&long),
+            Err(StoreError::Invalid {
+                field: "workflow_id",
+                ..
+            })
+        ));
+        long.workflow_id = Some(String::new());
+        assert!(matches!(
+            store.start_execution(&long),
+            Err(StoreError::Invalid {
+                field: "workflow_id",
+                ..
+            })
+        ));
+        let mut bad_parent = new("exec_3", "wf", 0);
+        bad_parent.trace = Some(TraceLink {
+            trace_id: TraceId::from_hex(TRACE).unwrap(),
+            traceparent: "00-abc".into(),
+        });
+        assert!(matches!(
+            store.start_execution(&bad_parent),
+            Err(StoreError::Invalid {
+                field: "traceparent",
+                ..
+            })
+        ));
+        bad_parent.trace = Some(TraceLink {
+            trace_id: TraceId::from_hex(TRACE).unwrap(),
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01".into(),
+        });
+        assert!(matches!(
+            store.start_execution(&bad_parent),
+            Err(StoreError::Invalid {
+                field: "traceparent",
+                ..
+            })
+        ));
+        assert!(store.execution(&id("exec_2")).unwrap().is_none());
+        assert!(store.execution(&id("exec_3")).unwrap().is_none());
+        assert!(matches!(
+            store.finish_execution(&id("ghost"), ExecutionStatus::Completed, None, at(1)),
+            Err(StoreError::UnknownExecution(_))
+        ));
+        assert!(matches!(
+            store.finish_execution(&id("exec_1"), ExecutionStatus::Running, None, at(1)),
+            Err(StoreError::Invalid {
+                field: "status",
+                ..
+            })
+        ));
+        for bad in ["", "x", "12.", "abc.exec", "1.a/b"] {
+            assert!(
+                matches!(
+                    Cursor::decode(bad),
+                    Err(StoreError::Invalid {
+                        field: "cursor",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    });
+}
+
+#[test]
+fn listing_filters_and_pages_newest_first_without_gaps_or_repeats() {
+    on_each_backend(|store| {
+        for i in 0..25u64 {
+            let mut e = new(
+                &format!("exec_{i:02}"),
+                if i % 2 == 0 { "wf_even" } else { "wf_odd" },
+                i / 2,
+            );
+            e.tenant = Some(if i < 20 { "acme" } else { "globex" }.into());
+            store.start_execution(&e).unwrap();
+            if i % 5 == 0 {
+                store
+                    .finish_execution(&e.id, ExecutionStatus::Error, Some("boom"), at(100))
+                    .unwrap();
+            } else if i % 5 == 1 {
+                store
+                    .finish_execution(&e.id, ExecutionStatus::Completed, None, at(100))
+                    .unwrap();
+            }
+        }
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = store
+                .list_executions(&ListFilter::default(), cursor.as_ref(), 10)
+                .unwrap();
+            seen.extend(page.into_iter().map(|e| (e.started_at, e.id.to_string())));
+            match next {
+                Some(c) => cursor = Some(Cursor::decode(&c.encode()).unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "newest first, ties by id");
+
+        let count = |filter: ListFilter| store.list_executions(&filter, None, 500).unwrap().0.len();
+        assert_eq!(
+            count(ListFilter {
+                workflow_id: Some("wf_even".into()),
+                ..Default::default()
+            }),
+            13
+        );
+        assert_eq!(
+            count(ListFilter {
+                tenant: Some("globex".into()),
+                ..Default::default()
+            }),
+            5
+        );
+        assert_eq!(
+            count(ListFilter {
+                status: Some(ExecutionStatus::Running),
+                ..Default::default()
+            }),
+            15
+        );
+        assert_eq!(
+            count(ListFilter {
+                has_error: Some(true),
+                ..Default::default()
+            }),
+            5
+        );
+        assert_eq!(
+            count(ListFilter {
+                has_error: Some(false),
+                ..Default::default()
+            }),
+            20
+        );
+        assert_eq!(
+            count(ListFilter {
+                started_after: Some(at(10)),
+                ..Default::default()
+            }),
+            5
+        );
+        assert_eq!(
+            count(ListFilter {
+                started_after: Some(at(2)),
+                started_before: Some(at(4)),
+                ..Default::default()
+            }),
+            4
+        );
+    });
+}
+
+#[test]
+fn migrating_again_applies_nothing() {
+    on_each_backend(|store| {
+        assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn eight_concurrent_writers_lose_nothing() {
+    on_each_backend(|store| {
+        std::thread::scope(|scope| {
+            for writer in 0..8 {
+                scope.spawn(move || {
+                    for i in 0..25 {
+                        store
+                            .start_execution(&new(&format!("w{writer}_{i}"), "wf", i))
+                            .unwrap();
+                        store
+                            .finish_execution(
+                                &id(&format!("w{writer}_{i}")),
+                                ExecutionStatus::Completed,
+                                None,
+                                at(i + 1),
+                            )
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let (all, _) = store
+            .list_executions(&ListFilter::default(), None, 500)
+            .unwrap();
+        assert_eq!(all.len(), 200);
+        assert!(all.iter().all(|e| e.status == ExecutionStatus::Completed));
+    });
+}
+
+#[test]
+fn bad_urls_are_refused() {
+    for url in ["mysql://x", "sqlite://", "", "orcheo.db"] {
+        assert!(Store::open(url, PoolConfig::default()).is_err(), "{url}");
+    }
+}
