@@ -12,12 +12,14 @@ mod connection;
 mod error;
 mod executions;
 mod schema;
+mod summaries;
 
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 
 pub use connection::{AnyConnection, Backend, PoolConfig, parse_url};
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{Cursor, DEFAULT_TENANT, Execution, ListFilter, NewExecution, TraceLink};
+pub use summaries::{SpanSummary, StoredSummary};
 
 /// The store: a pool of connections to one database.
 #[derive(Clone)]
@@ -96,5 +98,21 @@ impl Store {
     /// The tenant an execution belongs to (`None`: no such execution), for authorization.
     pub fn execution_tenant(&self, id: &ExecutionId) -> Result<Option<String>, StoreError> {
         executions::tenant(&mut *self.conn()?, id)
+    }
+
+    /// Records span summaries in one transaction (idempotent by execution and span id); returns
+    /// the last sequence number given.
+    pub fn record_summaries(&self, summaries: &[SpanSummary]) -> Result<u64, StoreError> {
+        summaries::record(&mut *self.conn()?, summaries)
+    }
+
+    /// An execution's summaries written after sequence `after` (0: from the start), oldest first.
+    pub fn summaries_after(
+        &self,
+        execution: &ExecutionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredSummary>, StoreError> {
+        summaries::after(&mut *self.conn()?, execution, after, limit)
     }
 }

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::Connection as _;
 use diesel::RunQueryDsl as _;
-use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
+use orcheo_trace_model::{ExecutionId, ExecutionStatus, SpanId, StatusCode, Timestamp, TraceId};
 use orcheo_trace_store::{
-    Cursor, ListFilter, NewExecution, PoolConfig, Store, StoreError, TraceLink,
+    Cursor, ListFilter, NewExecution, PoolConfig, SpanSummary, Store, StoreError, TraceLink,
 };
 
 /// A migrated store, and what keeps its database alive.
@@ -364,4 +364,107 @@ fn bad_urls_are_refused() {
     for url in ["mysql://x", "sqlite://", "", "orcheo.db"] {
         assert!(Store::open(url, PoolConfig::default()).is_err(), "{url}");
     }
+}
+
+fn summary(exec: &str, span: u64, end: u64) -> SpanSummary {
+    SpanSummary {
+        execution_id: id(exec),
+        span_id: SpanId::from_bytes(span.to_be_bytes()).unwrap(),
+        parent_span_id: (span > 1).then(|| SpanId::from_hex("1").unwrap()),
+        name: format!("node {span}"),
+        kind: "llm".into(),
+        start_time: at(end.saturating_sub(1)),
+        end_time: Some(at(end)),
+        status_code: StatusCode::Ok,
+        status_message: None,
+        input_tokens: Some(10),
+        output_tokens: Some(5),
+    }
+}
+
+#[test]
+fn summaries_upsert_and_resume_after_a_sequence_without_gaps_or_repeats() {
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        store.start_execution(&new("exec_2", "wf", 0)).unwrap();
+        let first = store
+            .record_summaries(&[summary("exec_1", 2, 1), summary("exec_1", 3, 2)])
+            .unwrap();
+        store.record_summaries(&[summary("exec_2", 2, 1)]).unwrap();
+        let all = store.summaries_after(&id("exec_1"), 0, 100).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].seq, first);
+        assert_eq!(all[0].summary, summary("exec_1", 2, 1));
+
+        // A span reported again (say, with its final status) moves to the end; nothing doubles.
+        let mut again = summary("exec_1", 2, 1);
+        again.status_code = StatusCode::Error;
+        again.status_message = Some("late error".into());
+        let last = store
+            .record_summaries(&[again.clone(), summary("exec_1", 4, 9)])
+            .unwrap();
+        let resumed = store.summaries_after(&id("exec_1"), first, 100).unwrap();
+        assert_eq!(
+            resumed
+                .iter()
+                .map(|s| s.summary.span_id)
+                .collect::<Vec<_>>(),
+            [again.span_id, summary("exec_1", 4, 9).span_id]
+        );
+        assert_eq!(resumed[0].summary.status_code, StatusCode::Error);
+        assert_eq!(resumed[1].seq, last);
+        assert_eq!(
+            store.summaries_after(&id("exec_1"), 0, 100).unwrap().len(),
+            3
+        );
+        assert_eq!(
+            store.summaries_after(&id("exec_1"), last, 100).unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            store
+                .execution(&id("exec_1"))
+                .unwrap()
+                .unwrap()
+                .trace_last_span_at,
+            Some(at(9))
+        );
+
+        assert!(matches!(
+            store.record_summaries(&[summary("ghost", 2, 1)]),
+            Err(StoreError::UnknownExecution(_))
+        ));
+        let mut long = summary("exec_1", 5, 1);
+        long.name = "n".repeat(1025);
+        assert!(matches!(
+            store.record_summaries(&[long]),
+            Err(StoreError::Invalid { field: "name", .. })
+        ));
+        assert_eq!(store.record_summaries(&[]).unwrap(), 0);
+    });
+}
+
+#[test]
+fn eight_writers_recording_summaries_for_one_execution_lose_nothing() {
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        std::thread::scope(|scope| {
+            for writer in 0..8u64 {
+                scope.spawn(move || {
+                    for batch in 0..10u64 {
+                        let spans: Vec<_> = (0..5u64)
+                            .map(|i| summary("exec_1", 1000 * (writer + 1) + batch * 10 + i, 1))
+                            .collect();
+                        store.record_summaries(&spans).unwrap();
+                    }
+                });
+            }
+        });
+        let all = store.summaries_after(&id("exec_1"), 0, 1000).unwrap();
+        assert_eq!(all.len(), 400);
+        let mut seqs: Vec<u64> = all.iter().map(|s| s.seq).collect();
+        seqs.dedup();
+        assert_eq!(seqs.len(), 400, "every write has its own sequence number");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    });
 }

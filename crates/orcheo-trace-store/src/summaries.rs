@@ -1,0 +1,204 @@
+//! `workflow_trace_summary`: one row per ended span, each write stamped with a sequence number
+//! taken from `trace_seq` in the same transaction, so that a reader resuming after sequence N sees
+//! every later write exactly once (sequence order is commit order).
+
+use diesel::prelude::*;
+use orcheo_trace_model::{ExecutionId, SpanId, StatusCode, Timestamp};
+
+use crate::connection::AnyConnection;
+use crate::error::StoreError;
+use crate::executions::{nanos, time};
+use crate::schema::{trace_seq, workflow_executions as we, workflow_trace_summary as ts};
+
+/// What the store keeps of an ended span (enough for live updates and a degraded tree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanSummary {
+    pub execution_id: ExecutionId,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub name: String,
+    /// The node kind (`llm`, `tool`, `workflow`…).
+    pub kind: String,
+    pub start_time: Timestamp,
+    pub end_time: Option<Timestamp>,
+    pub status_code: StatusCode,
+    pub status_message: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+}
+
+/// A stored summary with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSummary {
+    pub summary: SpanSummary,
+    pub seq: u64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ts)]
+struct Row {
+    execution_id: String,
+    span_id: String,
+    parent_span_id: Option<String>,
+    name: String,
+    kind: String,
+    start_time: i64,
+    end_time: Option<i64>,
+    status_code: String,
+    status_message: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    updated_seq: i64,
+}
+
+const MAX_NAME: usize = 1024;
+const MAX_MESSAGE: usize = 4096;
+
+fn tokens(n: Option<u64>) -> Result<Option<i64>, StoreError> {
+    n.map(|n| {
+        i64::try_from(n).map_err(|_| StoreError::Invalid {
+            field: "tokens",
+            reason: "too large".into(),
+        })
+    })
+    .transpose()
+}
+
+/// Records summaries (an upsert by execution and span id, so a repeated report changes nothing but
+/// the sequence); returns the last sequence number given. All in one transaction.
+pub(crate) fn record(
+    conn: &mut AnyConnection,
+    summaries: &[SpanSummary],
+) -> Result<u64, StoreError> {
+    if summaries.is_empty() {
+        return Ok(0);
+    }
+    for s in summaries {
+        if s.name.chars().count() > MAX_NAME {
+            return Err(StoreError::Invalid {
+                field: "name",
+                reason: format!("longer than {MAX_NAME} characters"),
+            });
+        }
+        if s.kind.is_empty() || s.kind.len() > 64 {
+            return Err(StoreError::Invalid {
+                field: "kind",
+                reason: "empty or longer than 64 bytes".into(),
+            });
+        }
+    }
+    let count = i64::try_from(summaries.len()).map_err(|_| StoreError::Invalid {
+        field: "summaries",
+        reason: "too many".into(),
+    })?;
+    conn.transaction(|conn| {
+        // Taking the block first locks the counter row until commit: writers queue here, and
+        // numbers are handed out in commit order.
+        let last: i64 = diesel::update(trace_seq::table.find(1))
+            .set(trace_seq::value.eq(trace_seq::value + count))
+            .returning(trace_seq::value)
+            .get_result(conn)?;
+        let first = last - count + 1;
+        for (offset, s) in summaries.iter().enumerate() {
+            let seq = first + i64::try_from(offset).unwrap_or(0);
+            let message = s
+                .status_message
+                .as_deref()
+                .map(|m| m.chars().take(MAX_MESSAGE).collect::<String>());
+            let start_time = nanos(s.start_time)?;
+            let end_time = s.end_time.map(nanos).transpose()?;
+            let (input, output) = (tokens(s.input_tokens)?, tokens(s.output_tokens)?);
+            let fields = (
+                ts::parent_span_id.eq(s.parent_span_id.map(|p| p.to_string())),
+                ts::name.eq(&s.name),
+                ts::kind.eq(&s.kind),
+                ts::start_time.eq(start_time),
+                ts::end_time.eq(end_time),
+                ts::status_code.eq(s.status_code.to_string()),
+                ts::status_message.eq(message),
+                ts::input_tokens.eq(input),
+                ts::output_tokens.eq(output),
+                ts::updated_seq.eq(seq),
+            );
+            // An upsert without ON CONFLICT (which the two-backend connection cannot express):
+            // writers are serialized by the counter row above, so update-then-insert cannot race.
+            let key = ts::table.find((s.execution_id.as_str(), s.span_id.to_string()));
+            let updated = diesel::update(key).set(fields.clone()).execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(ts::table)
+                    .values((
+                        ts::execution_id.eq(s.execution_id.as_str()),
+                        ts::span_id.eq(s.span_id.to_string()),
+                        fields,
+                    ))
+                    .execute(conn)
+                    .map_err(|e| match e {
+                        diesel::result::Error::DatabaseError(
+                            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                            _,
+                        ) => StoreError::UnknownExecution(s.execution_id.to_string()),
+                        other => other.into(),
+                    })?;
+            }
+            if let Some(end) = s.end_time {
+                let end = nanos(end)?;
+                diesel::update(we::table.find(s.execution_id.as_str()))
+                    .filter(
+                        we::trace_last_span_at
+                            .is_null()
+                            .or(we::trace_last_span_at.lt(end)),
+                    )
+                    .set(we::trace_last_span_at.eq(end))
+                    .execute(conn)?;
+            }
+        }
+        Ok(u64::try_from(last).unwrap_or(0))
+    })
+}
+
+/// The summaries of an execution written after sequence `after`, in sequence order.
+pub(crate) fn after(
+    conn: &mut AnyConnection,
+    execution: &ExecutionId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<StoredSummary>, StoreError> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit.clamp(1, 10_000)).unwrap_or(10_000);
+    let rows: Vec<Row> = ts::table
+        .filter(ts::execution_id.eq(execution.as_str()))
+        .filter(ts::updated_seq.gt(after))
+        .order(ts::updated_seq.asc())
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)?;
+    rows.into_iter().map(StoredSummary::try_from).collect()
+}
+
+impl TryFrom<Row> for StoredSummary {
+    type Error = StoreError;
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            table: "workflow_trace_summary",
+            reason,
+        };
+        let span = |text: &str| SpanId::from_hex(text).map_err(|e| corrupt(e.to_string()));
+        Ok(Self {
+            seq: u64::try_from(row.updated_seq).unwrap_or(0),
+            summary: SpanSummary {
+                execution_id: ExecutionId::new(row.execution_id)
+                    .map_err(|e| corrupt(e.to_string()))?,
+                span_id: span(&row.span_id)?,
+                parent_span_id: row.parent_span_id.as_deref().map(span).transpose()?,
+                name: row.name,
+                kind: row.kind,
+                start_time: time(row.start_time),
+                end_time: row.end_time.map(time),
+                status_code: StatusCode::from_name(&row.status_code),
+                status_message: row.status_message,
+                input_tokens: row.input_tokens.and_then(|n| u64::try_from(n).ok()),
+                output_tokens: row.output_tokens.and_then(|n| u64::try_from(n).ok()),
+            },
+        })
+    }
+}
