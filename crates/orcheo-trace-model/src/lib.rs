@@ -5,6 +5,7 @@
 //! - [`raw`]: [`RawSpan`], a span as any trace store or wire format describes it;
 //! - [`tree`]: the normalized [`TraceTree`] that the API serves;
 //! - [`execution`]: [`ExecutionStatus`], an execution's lifecycle;
+//! - [`run`]: what an executor reports of a run for the metadata store;
 //! - [`semconv`]: every attribute and event key, the single source of truth for the writer
 //!   (instrumentation) and the reader (normalization);
 //! - [`content`]: the default redaction patterns and the markers shared by writer and reader.
@@ -17,6 +18,7 @@ pub mod content;
 pub mod execution;
 pub mod ids;
 pub mod raw;
+pub mod run;
 pub mod semconv;
 pub mod time;
 pub mod tree;
@@ -27,6 +29,7 @@ pub use raw::{
     AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent, SpanKind,
     SpanLink, StatusCode,
 };
+pub use run::{RunFinished, RunStarted, SpanSummary};
 pub use time::Timestamp;
 pub use tree::{
     Anomaly, AnomalyKind, Artifact, ContentItem, ModelInfo, NodeKind, SpanError, SpanNode,

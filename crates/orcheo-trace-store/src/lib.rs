@@ -12,6 +12,7 @@ mod connection;
 mod error;
 mod executions;
 mod schema;
+mod sink;
 mod summaries;
 
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
@@ -19,7 +20,8 @@ use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 pub use connection::{AnyConnection, Backend, PoolConfig, parse_url};
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{Cursor, DEFAULT_TENANT, Execution, ListFilter, NewExecution, TraceLink};
-pub use summaries::{SpanSummary, StoredSummary};
+pub use orcheo_trace_model::SpanSummary;
+pub use summaries::StoredSummary;
 
 /// The store: a pool of connections to one database.
 #[derive(Clone)]

@@ -3,29 +3,12 @@
 //! every later write exactly once (sequence order is commit order).
 
 use diesel::prelude::*;
-use orcheo_trace_model::{ExecutionId, SpanId, StatusCode, Timestamp};
+use orcheo_trace_model::{ExecutionId, SpanId, SpanSummary, StatusCode};
 
 use crate::connection::AnyConnection;
 use crate::error::StoreError;
 use crate::executions::{nanos, time};
 use crate::schema::{trace_seq, workflow_executions as we, workflow_trace_summary as ts};
-
-/// What the store keeps of an ended span (enough for live updates and a degraded tree).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpanSummary {
-    pub execution_id: ExecutionId,
-    pub span_id: SpanId,
-    pub parent_span_id: Option<SpanId>,
-    pub name: String,
-    /// The node kind (`llm`, `tool`, `workflow`…).
-    pub kind: String,
-    pub start_time: Timestamp,
-    pub end_time: Option<Timestamp>,
-    pub status_code: StatusCode,
-    pub status_message: Option<String>,
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-}
 
 /// A stored summary with its sequence number.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -468,3 +468,49 @@ fn eight_writers_recording_summaries_for_one_execution_lose_nothing() {
         assert!(seqs.windows(2).all(|w| w[0] < w[1]));
     });
 }
+
+#[test]
+fn the_store_records_a_run_through_the_instrumentation_sink() {
+    use orcheo_trace_model::{RunFinished, RunStarted};
+    use orcheo_tracing::TraceMetadataSink;
+    on_each_backend(|store| {
+        let sink: &dyn TraceMetadataSink = store;
+        sink.run_started(&RunStarted {
+            execution_id: id("exec_sink"),
+            workflow_id: Some("wf_1".into()),
+            workflow_version: None,
+            tenant: Some("acme".into()),
+            triggered_by: Some("schedule".into()),
+            started_at: at(0),
+            trace_id: TraceId::from_hex(TRACE).unwrap(),
+            traceparent: format!("00-{TRACE}-00f067aa0ba902b7-01"),
+        })
+        .unwrap();
+        sink.spans_ended(&[summary("exec_sink", 2, 1), summary("exec_sink", 3, 2)])
+            .unwrap();
+        sink.run_finished(&RunFinished {
+            execution_id: id("exec_sink"),
+            status: ExecutionStatus::Completed,
+            error: None,
+            finished_at: at(3),
+        })
+        .unwrap();
+        let execution = store
+            .execution_by_trace_id(TraceId::from_hex(TRACE).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (execution.status, execution.tenant.as_str()),
+            (ExecutionStatus::Completed, "acme")
+        );
+        assert_eq!(
+            store
+                .summaries_after(&id("exec_sink"), 0, 10)
+                .unwrap()
+                .len(),
+            2
+        );
+        let err = sink.spans_ended(&[summary("ghost", 2, 1)]).unwrap_err();
+        assert!(err.to_string().contains("no execution ghost"), "{err}");
+    });
+}
