@@ -354,3 +354,25 @@ pub(crate) fn tenant(
         .first(conn)
         .optional()?)
 }
+
+/// Deletes executions started before `cutoff` (their summaries and artifacts go with them).
+pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize, StoreError> {
+    let cutoff = nanos(cutoff)?;
+    conn.transaction(|conn| {
+        // Children first: SQLite only cascades with foreign keys on, and this does not rely on it.
+        let old = we::table
+            .filter(we::started_at.lt(cutoff))
+            .select(we::execution_id);
+        diesel::delete(
+            crate::schema::workflow_trace_summary::table
+                .filter(crate::schema::workflow_trace_summary::execution_id.eq_any(old)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            crate::schema::artifacts::table
+                .filter(crate::schema::artifacts::execution_id.eq_any(old)),
+        )
+        .execute(conn)?;
+        Ok(diesel::delete(we::table.filter(we::started_at.lt(cutoff))).execute(conn)?)
+    })
+}

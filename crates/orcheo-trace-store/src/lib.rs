@@ -8,18 +8,22 @@
 //! caller runs them on a blocking thread (`spawn_blocking`, actix's `web::block`).
 #![forbid(unsafe_code)]
 
+mod artifacts;
 mod connection;
 mod error;
 mod executions;
+mod local_spans;
 mod schema;
 mod sink;
 mod summaries;
 
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 
+pub use artifacts::ArtifactRecord;
 pub use connection::{AnyConnection, Backend, PoolConfig, parse_url};
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{Cursor, DEFAULT_TENANT, Execution, ListFilter, NewExecution, TraceLink};
+pub use local_spans::{LocalSpan, LocalSpanLimits, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
 pub use summaries::StoredSummary;
 
@@ -117,4 +121,45 @@ impl Store {
     ) -> Result<Vec<StoredSummary>, StoreError> {
         summaries::after(&mut *self.conn()?, execution, after, limit)
     }
+
+    /// Keeps received spans, within `limits`; what does not fit is refused and counted.
+    pub fn store_local_spans(
+        &self,
+        spans: &[LocalSpan],
+        received_at: Timestamp,
+        limits: LocalSpanLimits,
+    ) -> Result<StoreReport, StoreError> {
+        local_spans::store(&mut *self.conn()?, spans, received_at, limits)
+    }
+
+    /// The stored spans of a trace, by start time, at most `limit`.
+    pub fn local_spans(&self, trace_id: TraceId, limit: u64) -> Result<Vec<LocalSpan>, StoreError> {
+        local_spans::of_trace(&mut *self.conn()?, trace_id, limit)
+    }
+
+    /// Records an artifact of an execution (again: replaces the record).
+    pub fn register_artifact(&self, artifact: &ArtifactRecord) -> Result<(), StoreError> {
+        artifacts::register(&mut *self.conn()?, artifact)
+    }
+
+    pub fn artifact(&self, artifact_id: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+        artifacts::get(&mut *self.conn()?, artifact_id)
+    }
+
+    /// Deletes everything older than `cutoff`: executions started before it (with their
+    /// summaries and artifacts) and local spans received before it.
+    pub fn prune(&self, cutoff: Timestamp) -> Result<PruneReport, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(PruneReport {
+            executions: executions::prune(&mut conn, cutoff)?,
+            local_spans: local_spans::prune(&mut conn, cutoff)?,
+        })
+    }
+}
+
+/// What a prune deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub executions: usize,
+    pub local_spans: usize,
 }

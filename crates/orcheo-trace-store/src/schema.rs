@@ -55,6 +55,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    local_span_total (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
     artifacts (artifact_id) {
         artifact_id -> Text,
         execution_id -> Text,
@@ -75,5 +82,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     trace_seq,
     workflow_trace_summary,
     local_spans,
+    local_span_total,
     artifacts,
 );

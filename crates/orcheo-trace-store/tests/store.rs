@@ -514,3 +514,157 @@ fn the_store_records_a_run_through_the_instrumentation_sink() {
         assert!(err.to_string().contains("no execution ghost"), "{err}");
     });
 }
+
+fn local(trace: u128, span: u64, start: u64) -> orcheo_trace_store::LocalSpan {
+    orcheo_trace_store::LocalSpan {
+        trace_id: TraceId::from_bytes(trace.to_be_bytes()).unwrap(),
+        span_id: SpanId::from_bytes(span.to_be_bytes()).unwrap(),
+        execution_id: Some(id("exec_1")),
+        start_time: at(start),
+        payload: vec![u8::try_from(span % 256).unwrap(); 16],
+    }
+}
+
+#[test]
+fn local_spans_are_bounded_per_trace_and_in_total_and_refusals_are_reported() {
+    use orcheo_trace_store::{LocalSpanLimits, StoreReport};
+    on_each_backend(|store| {
+        let limits = LocalSpanLimits {
+            per_trace: 3,
+            total: 5,
+            max_payload_bytes: 64,
+        };
+        let report = store
+            .store_local_spans(
+                &[
+                    local(1, 3, 3),
+                    local(1, 1, 1),
+                    local(1, 2, 2),
+                    local(1, 4, 4),
+                ],
+                at(0),
+                limits,
+            )
+            .unwrap();
+        assert_eq!(
+            report,
+            StoreReport {
+                stored: 3,
+                refused_trace_full: 1,
+                ..Default::default()
+            }
+        );
+        // The same span again replaces its payload and counts against nothing.
+        let mut again = local(1, 1, 1);
+        again.payload = vec![9; 8];
+        let mut big = local(2, 9, 0);
+        big.payload = vec![0; 65];
+        let report = store
+            .store_local_spans(
+                &[again, local(2, 1, 0), local(2, 2, 0), local(3, 1, 0), big],
+                at(1),
+                limits,
+            )
+            .unwrap();
+        assert_eq!(
+            report,
+            StoreReport {
+                stored: 2,
+                replaced: 1,
+                refused_store_full: 1,
+                refused_too_large: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(report.refused(), 2);
+        let trace = store
+            .local_spans(TraceId::from_bytes(1u128.to_be_bytes()).unwrap(), 100)
+            .unwrap();
+        assert_eq!(
+            trace.iter().map(|s| s.start_time).collect::<Vec<_>>(),
+            [at(1), at(2), at(3)]
+        );
+        assert_eq!(trace[0].payload, vec![9; 8]);
+        assert_eq!(trace[0].execution_id, Some(id("exec_1")));
+        // Retention frees room: spans received at 0 go, those received at 1 stay.
+        assert_eq!(store.prune(at(1)).unwrap().local_spans, 2);
+        let report = store
+            .store_local_spans(&[local(3, 1, 0), local(3, 2, 0)], at(2), limits)
+            .unwrap();
+        assert_eq!(report.stored, 2);
+    });
+}
+
+#[test]
+fn artifacts_are_registered_replaced_and_found() {
+    use orcheo_trace_store::ArtifactRecord;
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        let mut record = ArtifactRecord {
+            artifact_id: "a1".into(),
+            execution_id: id("exec_1"),
+            span_id: Some(SpanId::from_hex("3").unwrap()),
+            name: Some("email.txt".into()),
+            content_type: Some("text/plain".into()),
+            size_bytes: Some(2048),
+            storage_uri: "file:exec_1/email.txt".into(),
+            created_at: at(5),
+        };
+        store.register_artifact(&record).unwrap();
+        assert_eq!(store.artifact("a1").unwrap().as_ref(), Some(&record));
+        record.size_bytes = Some(4096);
+        store.register_artifact(&record).unwrap();
+        assert_eq!(
+            store.artifact("a1").unwrap().unwrap().size_bytes,
+            Some(4096)
+        );
+        assert_eq!(store.artifact("nope").unwrap(), None);
+        record.artifact_id = "a2".into();
+        record.execution_id = id("ghost");
+        assert!(matches!(
+            store.register_artifact(&record),
+            Err(StoreError::UnknownExecution(_))
+        ));
+        record.execution_id = id("exec_1");
+        record.storage_uri = String::new();
+        assert!(matches!(
+            store.register_artifact(&record),
+            Err(StoreError::Invalid {
+                field: "storage_uri",
+                ..
+            })
+        ));
+    });
+}
+
+#[test]
+fn prune_removes_old_executions_with_their_summaries_and_artifacts() {
+    use orcheo_trace_store::ArtifactRecord;
+    on_each_backend(|store| {
+        for (exec, started) in [("old", 0), ("new", 100)] {
+            store.start_execution(&new(exec, "wf", started)).unwrap();
+            store
+                .record_summaries(&[summary(exec, 2, started + 1)])
+                .unwrap();
+            store
+                .register_artifact(&ArtifactRecord {
+                    artifact_id: format!("art_{exec}"),
+                    execution_id: id(exec),
+                    span_id: None,
+                    name: None,
+                    content_type: None,
+                    size_bytes: None,
+                    storage_uri: format!("file:{exec}"),
+                    created_at: at(started),
+                })
+                .unwrap();
+        }
+        assert_eq!(store.prune(at(50)).unwrap().executions, 1);
+        assert!(store.execution(&id("old")).unwrap().is_none());
+        assert!(store.summaries_after(&id("old"), 0, 10).unwrap().is_empty());
+        assert!(store.artifact("art_old").unwrap().is_none());
+        assert!(store.execution(&id("new")).unwrap().is_some());
+        assert_eq!(store.summaries_after(&id("new"), 0, 10).unwrap().len(), 1);
+        assert!(store.artifact("art_new").unwrap().is_some());
+    });
+}

@@ -57,6 +57,14 @@ CREATE TABLE local_spans (
 );
 CREATE INDEX local_spans_received ON local_spans (received_at);
 
+-- One row: how many local spans are stored, kept with every insert and delete, so the total cap
+-- is checked without counting a large table.
+CREATE TABLE local_span_total (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    value BIGINT NOT NULL
+);
+INSERT INTO local_span_total (id, value) VALUES (1, 0);
+
 CREATE TABLE artifacts (
     artifact_id TEXT PRIMARY KEY NOT NULL CHECK (length(artifact_id) BETWEEN 1 AND 256),
     execution_id TEXT NOT NULL REFERENCES workflow_executions (execution_id) ON DELETE CASCADE,

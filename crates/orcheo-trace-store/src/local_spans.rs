@@ -1,0 +1,189 @@
+//! `local_spans`: the embedded mode's own trace store. Spans arrive over OTLP and are kept as
+//! encoded payloads, bounded per trace and in total; what does not fit is refused and reported,
+//! never silently lost.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId};
+
+use crate::connection::AnyConnection;
+use crate::error::StoreError;
+use crate::executions::{nanos, time};
+use crate::schema::{local_span_total as total, local_spans as ls};
+
+/// One received span, encoded (the receiver chooses the encoding; OTLP protobuf in practice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSpan {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub execution_id: Option<ExecutionId>,
+    pub start_time: Timestamp,
+    pub payload: Vec<u8>,
+}
+
+/// How many spans the local store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalSpanLimits {
+    pub per_trace: u64,
+    pub total: u64,
+    /// Larger payloads are refused.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for LocalSpanLimits {
+    fn default() -> Self {
+        Self {
+            per_trace: 10_000,
+            total: 2_000_000,
+            max_payload_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreReport {
+    /// New spans written.
+    pub stored: usize,
+    /// Spans received again, their payload replaced.
+    pub replaced: usize,
+    /// Refused: their trace already holds `per_trace` spans.
+    pub refused_trace_full: usize,
+    /// Refused: the store holds `total` spans.
+    pub refused_store_full: usize,
+    /// Refused: payload over `max_payload_bytes`.
+    pub refused_too_large: usize,
+}
+
+impl StoreReport {
+    pub fn refused(&self) -> usize {
+        self.refused_trace_full + self.refused_store_full + self.refused_too_large
+    }
+}
+
+pub(crate) fn store(
+    conn: &mut AnyConnection,
+    spans: &[LocalSpan],
+    received_at: Timestamp,
+    limits: LocalSpanLimits,
+) -> Result<StoreReport, StoreError> {
+    let received_at = nanos(received_at)?;
+    conn.transaction(|conn| {
+        // The counter row first: it serializes writers, so the caps hold under concurrency.
+        let mut count: i64 = diesel::update(total::table.find(1))
+            .set(total::value.eq(total::value))
+            .returning(total::value)
+            .get_result(conn)?;
+        let mut report = StoreReport::default();
+        let mut per_trace: HashMap<TraceId, i64> = HashMap::new();
+        for span in spans {
+            if span.payload.len() > limits.max_payload_bytes {
+                report.refused_too_large += 1;
+                continue;
+            }
+            let (trace, id) = (span.trace_id.to_string(), span.span_id.to_string());
+            let replaced = diesel::update(ls::table.find((&trace, &id)))
+                .set((
+                    ls::payload.eq(&span.payload),
+                    ls::received_at.eq(received_at),
+                ))
+                .execute(conn)?;
+            if replaced > 0 {
+                report.replaced += 1;
+                continue;
+            }
+            let in_trace = if let Some(n) = per_trace.get(&span.trace_id) {
+                *n
+            } else {
+                let n: i64 = ls::table
+                    .filter(ls::trace_id.eq(&trace))
+                    .count()
+                    .get_result(conn)?;
+                per_trace.insert(span.trace_id, n);
+                n
+            };
+            if u64::try_from(in_trace).unwrap_or(u64::MAX) >= limits.per_trace {
+                report.refused_trace_full += 1;
+                continue;
+            }
+            if u64::try_from(count).unwrap_or(u64::MAX) >= limits.total {
+                report.refused_store_full += 1;
+                continue;
+            }
+            diesel::insert_into(ls::table)
+                .values((
+                    ls::trace_id.eq(&trace),
+                    ls::span_id.eq(&id),
+                    ls::execution_id.eq(span.execution_id.as_ref().map(ExecutionId::as_str)),
+                    ls::received_at.eq(received_at),
+                    ls::start_time.eq(nanos(span.start_time)?),
+                    ls::payload.eq(&span.payload),
+                ))
+                .execute(conn)?;
+            per_trace.insert(span.trace_id, in_trace + 1);
+            count += 1;
+            report.stored += 1;
+        }
+        diesel::update(total::table.find(1))
+            .set(total::value.eq(count))
+            .execute(conn)?;
+        Ok(report)
+    })
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ls)]
+struct Row {
+    trace_id: String,
+    span_id: String,
+    execution_id: Option<String>,
+    start_time: i64,
+    payload: Vec<u8>,
+}
+
+/// The stored spans of a trace, by start time (at most `limit`).
+pub(crate) fn of_trace(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+    limit: u64,
+) -> Result<Vec<LocalSpan>, StoreError> {
+    let rows: Vec<Row> = ls::table
+        .filter(ls::trace_id.eq(trace_id.to_string()))
+        .order((ls::start_time.asc(), ls::span_id.asc()))
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .select(Row::as_select())
+        .load(conn)?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: "local_spans",
+        reason,
+    };
+    rows.into_iter()
+        .map(|row| {
+            Ok(LocalSpan {
+                trace_id: TraceId::from_hex(&row.trace_id).map_err(|e| corrupt(e.to_string()))?,
+                span_id: SpanId::from_hex(&row.span_id).map_err(|e| corrupt(e.to_string()))?,
+                execution_id: row
+                    .execution_id
+                    .map(ExecutionId::new)
+                    .transpose()
+                    .map_err(|e| corrupt(e.to_string()))?,
+                start_time: time(row.start_time),
+                payload: row.payload,
+            })
+        })
+        .collect()
+}
+
+/// Deletes spans received before `cutoff`; returns how many.
+pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize, StoreError> {
+    let cutoff = nanos(cutoff)?;
+    conn.transaction(|conn| {
+        let deleted = diesel::delete(ls::table.filter(ls::received_at.lt(cutoff))).execute(conn)?;
+        let removed = i64::try_from(deleted).unwrap_or(i64::MAX);
+        diesel::update(total::table.find(1))
+            .set(total::value.eq(total::value - removed))
+            .execute(conn)?;
+        Ok(deleted)
+    })
+}
