@@ -668,3 +668,238 @@ fn prune_removes_old_executions_with_their_summaries_and_artifacts() {
         assert!(store.artifact("art_new").unwrap().is_some());
     });
 }
+
+/// The committed `schema.rs`, read as (table, column, type, nullable) rows.
+fn declared_schema() -> Vec<(String, String, String, bool)> {
+    let text = include_str!("../src/schema.rs");
+    let mut rows = Vec::new();
+    let mut table = None;
+    for line in text.lines().map(str::trim) {
+        if let Some((name, _)) = line.split_once(" (").filter(|_| line.ends_with('{')) {
+            table = Some(name.to_owned());
+        } else if line == "}" {
+            table = None;
+        } else if let (Some(t), Some((column, ty))) =
+            (&table, line.trim_end_matches(',').split_once(" -> "))
+        {
+            let nullable = ty.starts_with("Nullable<");
+            let ty = ty
+                .trim_start_matches("Nullable<")
+                .trim_end_matches('>')
+                .to_owned();
+            rows.push((t.clone(), column.to_owned(), ty, nullable));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The migrated database's columns, in `schema.rs` terms.
+fn migrated_schema(
+    store_url_kind: &str,
+    conn: &mut diesel::pg::PgConnection,
+) -> Vec<(String, String, String, bool)> {
+    #[derive(diesel::QueryableByName)]
+    #[allow(clippy::struct_field_names, reason = "information_schema's names")]
+    struct Column {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        column_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        data_type: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        is_nullable: String,
+    }
+    assert_eq!(store_url_kind, "postgres");
+    let columns: Vec<Column> = diesel::sql_query(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
+         FROM information_schema.columns WHERE table_schema = 'public' \
+         AND table_name <> '__diesel_schema_migrations'",
+    )
+    .load(conn)
+    .unwrap();
+    let mut rows: Vec<_> = columns
+        .into_iter()
+        .map(|c| {
+            let ty = match c.data_type.as_str() {
+                "text" => "Text",
+                "bigint" => "BigInt",
+                "integer" => "Integer",
+                "bytea" => "Binary",
+                other => panic!("unmapped type {other}"),
+            };
+            (
+                c.table_name,
+                c.column_name,
+                ty.to_owned(),
+                c.is_nullable == "YES",
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn migrations_and_schema_rs_agree_on_every_column() {
+    #[derive(diesel::QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[diesel(column_name = "type")]
+        ty: String,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        notnull: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pk: i32,
+    }
+    let declared = declared_schema();
+    assert!(declared.len() > 30, "schema.rs was read: {declared:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("drift.db");
+    Store::open(
+        &format!("sqlite://{}", path.display()),
+        PoolConfig::default(),
+    )
+    .unwrap()
+    .migrate()
+    .unwrap();
+    let mut sqlite = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let tables: Vec<String> = declared
+        .iter()
+        .map(|r| r.0.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut migrated = Vec::new();
+    for table in &tables {
+        let columns: Vec<Column> = diesel::sql_query(format!("PRAGMA table_info({table})"))
+            .load(&mut sqlite)
+            .unwrap();
+        assert!(
+            !columns.is_empty(),
+            "table {table} missing from the SQLite migrations"
+        );
+        for c in columns {
+            let ty = match c.ty.as_str() {
+                "TEXT" => "Text",
+                "BIGINT" => "BigInt",
+                "INTEGER" => "Integer",
+                "BLOB" => "Binary",
+                other => panic!("unmapped type {other}"),
+            };
+            // SQLite reports primary-key columns of composite keys as nullable unless declared otherwise.
+            migrated.push((
+                table.clone(),
+                c.name,
+                ty.to_owned(),
+                c.notnull == 0 && c.pk == 0,
+            ));
+        }
+    }
+    migrated.sort();
+    assert_eq!(migrated, declared, "SQLite migrations and schema.rs differ");
+
+    if let Some(db) = postgres() {
+        let _ = &db.store;
+        let (admin_url, name) = db.pg_drop.clone().unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let mut pg = diesel::pg::PgConnection::establish(&format!("{base}/{name}")).unwrap();
+        assert_eq!(
+            migrated_schema("postgres", &mut pg),
+            declared,
+            "PostgreSQL migrations and schema.rs differ"
+        );
+    }
+}
+
+/// Not a test of its own: the child process of `a_process_killed_mid_run_leaves_consistent_rows`.
+/// It writes until it is killed.
+#[test]
+fn crash_child() {
+    let Ok(url) = std::env::var("ORCHEO_CRASH_CHILD_URL") else {
+        return;
+    };
+    let store = Store::open(&url, PoolConfig::default()).unwrap();
+    store.start_execution(&new("exec_crash", "wf", 0)).unwrap();
+    for batch in 0u64.. {
+        let spans: Vec<_> = (0..20u64)
+            .map(|i| summary("exec_crash", 2 + batch * 20 + i, 1))
+            .collect();
+        store.record_summaries(&spans).unwrap();
+    }
+}
+
+#[test]
+fn a_process_killed_mid_run_leaves_consistent_rows() {
+    let sqlite = sqlite_url();
+    let pg = postgres();
+    let mut urls = vec![sqlite.1.clone()];
+    if let Some(db) = &pg {
+        let (admin_url, name) = db.pg_drop.clone().unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        urls.push(format!("{base}/{name}"));
+    }
+    for url in urls {
+        let store = Store::open(&url, PoolConfig::default()).unwrap();
+        store.migrate().unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("ORCHEO_CRASH_CHILD_URL", &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it write for a while, then kill it (SIGKILL: no destructor, no rollback of its own).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while store
+            .summaries_after(&id("exec_crash"), 0, 10_000)
+            .map_or(0, |s| s.len())
+            < 200
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never wrote"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let execution = store.execution(&id("exec_crash")).unwrap().unwrap();
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Running,
+            "a crashed run reads as still running"
+        );
+        let rows = store
+            .summaries_after(&id("exec_crash"), 0, 100_000)
+            .unwrap();
+        assert_eq!(rows.len() % 20, 0, "batches are whole: {} rows", rows.len());
+        let last = rows.iter().map(|r| r.seq).max().unwrap();
+        // The counter survived the crash consistent with the rows: new writes come after them.
+        let next = store
+            .record_summaries(&[summary("exec_crash", 1_000_000, 1)])
+            .unwrap();
+        assert!(next > last);
+        store
+            .finish_execution(
+                &id("exec_crash"),
+                ExecutionStatus::Cancelled,
+                Some("executor died"),
+                at(9),
+            )
+            .unwrap();
+    }
+    drop(sqlite);
+}
+
+/// A temporary SQLite database URL and the folder that holds it.
+fn sqlite_url() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    (dir, url)
+}
