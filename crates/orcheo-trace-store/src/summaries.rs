@@ -82,61 +82,114 @@ pub(crate) fn record(
             .returning(trace_seq::value)
             .get_result(conn)?;
         let first = last - count + 1;
-        for (offset, s) in summaries.iter().enumerate() {
-            let seq = first + i64::try_from(offset).unwrap_or(0);
-            let message = s
-                .status_message
-                .as_deref()
-                .map(|m| m.chars().take(MAX_MESSAGE).collect::<String>());
-            let start_time = nanos(s.start_time)?;
-            let end_time = s.end_time.map(nanos).transpose()?;
-            let (input, output) = (tokens(s.input_tokens)?, tokens(s.output_tokens)?);
-            let fields = (
-                ts::parent_span_id.eq(s.parent_span_id.map(|p| p.to_string())),
-                ts::name.eq(&s.name),
-                ts::kind.eq(&s.kind),
-                ts::start_time.eq(start_time),
-                ts::end_time.eq(end_time),
-                ts::status_code.eq(s.status_code.to_string()),
-                ts::status_message.eq(message),
-                ts::input_tokens.eq(input),
-                ts::output_tokens.eq(output),
-                ts::updated_seq.eq(seq),
-            );
-            // An upsert without ON CONFLICT (which the two-backend connection cannot express):
-            // writers are serialized by the counter row above, so update-then-insert cannot race.
-            let key = ts::table.find((s.execution_id.as_str(), s.span_id.to_string()));
-            let updated = diesel::update(key).set(fields.clone()).execute(conn)?;
-            if updated == 0 {
-                diesel::insert_into(ts::table)
-                    .values((
-                        ts::execution_id.eq(s.execution_id.as_str()),
-                        ts::span_id.eq(s.span_id.to_string()),
-                        fields,
-                    ))
-                    .execute(conn)
-                    .map_err(|e| match e {
-                        diesel::result::Error::DatabaseError(
-                            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                            _,
-                        ) => StoreError::UnknownExecution(s.execution_id.to_string()),
-                        other => other.into(),
-                    })?;
-            }
-            if let Some(end) = s.end_time {
-                let end = nanos(end)?;
-                diesel::update(we::table.find(s.execution_id.as_str()))
-                    .filter(
-                        we::trace_last_span_at
-                            .is_null()
-                            .or(we::trace_last_span_at.lt(end)),
-                    )
-                    .set(we::trace_last_span_at.eq(end))
-                    .execute(conn)?;
-            }
+        // A batch usually belongs to one execution; a handful of statements per execution, not
+        // several per span (each is a round trip to PostgreSQL).
+        let mut executions: Vec<&ExecutionId> = summaries.iter().map(|s| &s.execution_id).collect();
+        executions.sort();
+        executions.dedup();
+        for execution in executions {
+            let batch: Vec<(i64, &SpanSummary)> = summaries
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| &s.execution_id == execution)
+                .map(|(offset, s)| (first + i64::try_from(offset).unwrap_or(0), s))
+                .collect();
+            write_batch(conn, execution, &batch)?;
         }
         Ok(u64::try_from(last).unwrap_or(0))
     })
+}
+
+fn write_batch(
+    conn: &mut AnyConnection,
+    execution: &ExecutionId,
+    batch: &[(i64, &SpanSummary)],
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = batch.iter().map(|(_, s)| s.span_id.to_string()).collect();
+    let existing: Vec<String> = ts::table
+        .filter(ts::execution_id.eq(execution.as_str()))
+        .filter(ts::span_id.eq_any(&ids))
+        .select(ts::span_id)
+        .load(conn)?;
+    let mut new_rows = Vec::with_capacity(batch.len());
+    let mut latest_end: Option<i64> = None;
+    for ((seq, s), span_id) in batch.iter().zip(&ids) {
+        let message = s
+            .status_message
+            .as_deref()
+            .map(|m| m.chars().take(MAX_MESSAGE).collect::<String>());
+        let end_time = s.end_time.map(nanos).transpose()?;
+        latest_end = latest_end.max(end_time);
+        let fields = (
+            ts::parent_span_id.eq(s.parent_span_id.map(|p| p.to_string())),
+            ts::name.eq(s.name.clone()),
+            ts::kind.eq(s.kind.clone()),
+            ts::start_time.eq(nanos(s.start_time)?),
+            ts::end_time.eq(end_time),
+            ts::status_code.eq(s.status_code.to_string()),
+            ts::status_message.eq(message),
+            ts::input_tokens.eq(tokens(s.input_tokens)?),
+            ts::output_tokens.eq(tokens(s.output_tokens)?),
+            ts::updated_seq.eq(*seq),
+        );
+        // Reported again (say, with its final status): updated in place with its new sequence.
+        if existing.contains(span_id) {
+            diesel::update(ts::table.find((execution.as_str(), span_id)))
+                .set(fields)
+                .execute(conn)?;
+        } else if !new_rows.iter().any(|(_, id): &(_, String)| id == span_id) {
+            new_rows.push((
+                (
+                    ts::execution_id.eq(execution.as_str().to_owned()),
+                    ts::span_id.eq(span_id.clone()),
+                    fields,
+                ),
+                span_id.clone(),
+            ));
+        } else {
+            // The same span twice in one batch: the later report wins, as it would across batches.
+            let at = new_rows
+                .iter()
+                .position(|(_, id)| id == span_id)
+                .unwrap_or(0);
+            new_rows[at] = (
+                (
+                    ts::execution_id.eq(execution.as_str().to_owned()),
+                    ts::span_id.eq(span_id.clone()),
+                    fields,
+                ),
+                span_id.clone(),
+            );
+        }
+    }
+    if !new_rows.is_empty() {
+        let values: Vec<_> = new_rows.into_iter().map(|(row, _)| row).collect();
+        // One statement for the whole batch. The two-backend connection cannot express a
+        // multi-row insert, each backend can: the same query runs on whichever is connected.
+        let insert = diesel::insert_into(ts::table).values(values);
+        let inserted = match conn {
+            AnyConnection::Postgresql(pg) => insert.execute(pg),
+            AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+        };
+        inserted.map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ) => StoreError::UnknownExecution(execution.to_string()),
+            other => other.into(),
+        })?;
+    }
+    if let Some(end) = latest_end {
+        diesel::update(we::table.find(execution.as_str()))
+            .filter(
+                we::trace_last_span_at
+                    .is_null()
+                    .or(we::trace_last_span_at.lt(end)),
+            )
+            .set(we::trace_last_span_at.eq(end))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The summaries of an execution written after sequence `after`, in sequence order.

@@ -430,6 +430,19 @@ fn summaries_upsert_and_resume_after_a_sequence_without_gaps_or_repeats() {
             Some(at(9))
         );
 
+        // The same span twice in one batch: stored once, the later report wins.
+        let mut later = summary("exec_2", 7, 3);
+        later.name = "later".into();
+        store
+            .record_summaries(&[summary("exec_2", 7, 2), later])
+            .unwrap();
+        let exec_2 = store.summaries_after(&id("exec_2"), 0, 100).unwrap();
+        let seven = summary("exec_2", 7, 0).span_id;
+        assert_eq!(
+            exec_2.iter().filter(|s| s.summary.span_id == seven).count(),
+            1
+        );
+        assert_eq!(exec_2.last().unwrap().summary.name, "later");
         assert!(matches!(
             store.record_summaries(&[summary("ghost", 2, 1)]),
             Err(StoreError::UnknownExecution(_))
