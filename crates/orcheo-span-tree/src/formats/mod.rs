@@ -222,16 +222,7 @@ fn decode_tempo_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             message: e.to_string(),
         }
     })?;
-    if decoded.partial {
-        let detail = decoded
-            .message
-            .clone()
-            .unwrap_or_else(|| "the source returned a partial trace".to_owned());
-        decoded
-            .anomalies
-            .push(Anomaly::new(AnomalyKind::Partial, None, detail));
-    }
-    Ok(decoded)
+    Ok(with_partial_noted(decoded))
 }
 
 fn decode_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {
@@ -317,6 +308,11 @@ fn decode_json(bytes: &[u8], requested: Format) -> Result<Decoded, DecodeError> 
         });
     }
     jaeger_v1::convert(traces, &mut decoded.spans, &mut decoded.anomalies);
+    Ok(with_partial_noted(decoded))
+}
+
+/// A trace the source called partial carries that as an anomaly, with the source's message.
+fn with_partial_noted(mut decoded: Decoded) -> Decoded {
     if decoded.partial {
         let detail = decoded
             .message
@@ -326,7 +322,7 @@ fn decode_json(bytes: &[u8], requested: Format) -> Result<Decoded, DecodeError> 
             .anomalies
             .push(Anomaly::new(AnomalyKind::Partial, None, detail));
     }
-    Ok(decoded)
+    decoded
 }
 
 fn detect(envelope: &Envelope) -> Option<Format> {
