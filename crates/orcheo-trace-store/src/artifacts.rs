@@ -70,16 +70,28 @@ pub(crate) fn register(conn: &mut AnyConnection, a: &ArtifactRecord) -> Result<(
             .set(values.clone())
             .execute(conn)?;
         if updated == 0 {
-            diesel::insert_into(ar::table)
-                .values((ar::artifact_id.eq(&a.artifact_id), values))
-                .execute(conn)
-                .map_err(|e| match e {
-                    diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                        _,
-                    ) => StoreError::UnknownExecution(a.execution_id.to_string()),
-                    other => other.into(),
-                })?;
+            let inserted = diesel::insert_into(ar::table)
+                .values((ar::artifact_id.eq(&a.artifact_id), values.clone()))
+                .execute(conn);
+            // Registered at this moment by another writer too (PostgreSQL lets both see no row):
+            // the record exists now, so this one updates it.
+            if let Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) = inserted
+            {
+                diesel::update(ar::table.find(&a.artifact_id))
+                    .set(values)
+                    .execute(conn)?;
+                return Ok(());
+            }
+            inserted.map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                ) => StoreError::UnknownExecution(a.execution_id.to_string()),
+                other => other.into(),
+            })?;
         }
         Ok(())
     })

@@ -47,7 +47,22 @@ pub fn parse_url(url: &str) -> Result<(Backend, String), OpenError> {
     }
     match url.strip_prefix("sqlite://") {
         Some(path) if !path.is_empty() => Ok((Backend::Sqlite, path.to_owned())),
-        _ => Err(OpenError::BadUrl(url.to_owned())),
+        _ => Err(OpenError::BadUrl(redact_password(url))),
+    }
+}
+
+/// A URL fit for a message: `postgres://user:secret@host` loses the secret (an unencoded `@` in
+/// the password included).
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -77,8 +92,8 @@ impl diesel::r2d2::ManageConnection for Manager {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -133,8 +148,22 @@ pub(crate) fn pool(url: &str, config: PoolConfig) -> Result<(Backend, Connection
     } else {
         config.max_size
     };
+    let memory = target == ":memory:";
     let pool = Pool::builder()
         .max_size(max_size)
+        // An in-memory database lives and dies with its one connection: never recycle it.
+        .idle_timeout(if memory {
+            None
+        } else {
+            Some(Duration::from_mins(10))
+        })
+        .max_lifetime(if memory {
+            None
+        } else {
+            Some(Duration::from_mins(30))
+        })
+        // Broken connections are caught by `has_broken`; a ping per checkout would cost a round trip.
+        .test_on_check_out(false)
         .connection_timeout(config.connection_timeout)
         .connection_customizer(Box::new(SqliteSettings {
             busy_timeout: config.busy_timeout,

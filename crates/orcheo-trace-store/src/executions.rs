@@ -187,6 +187,9 @@ pub(crate) fn finish(
     error: Option<&str>,
     finished_at: Timestamp,
 ) -> Result<(), StoreError> {
+    if let Some(error) = error {
+        check_len("error", error, 4096)?;
+    }
     if !status.is_final() {
         return Err(StoreError::Invalid {
             field: "status",
@@ -236,6 +239,8 @@ pub(crate) fn by_trace_id(
 ) -> Result<Option<Execution>, StoreError> {
     we::table
         .filter(we::trace_id.eq(trace_id.to_string()))
+        // A trace should name one execution; if two claim it, the newest answers, every time.
+        .order((we::started_at.desc(), we::execution_id.desc()))
         .select(Row::as_select())
         .first(conn)
         .optional()?
@@ -316,7 +321,8 @@ pub(crate) fn list(
         None => {}
     }
     if let Some(c) = after {
-        query = query.filter(
+        // The first filter is implied by the second but lets both backends seek the index.
+        query = query.filter(we::started_at.le(c.started_at)).filter(
             we::started_at.lt(c.started_at).or(we::started_at
                 .eq(c.started_at)
                 .and(we::execution_id.lt(c.id.clone()))),
@@ -359,6 +365,10 @@ pub(crate) fn tenant(
 pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize, StoreError> {
     let cutoff = nanos(cutoff)?;
     conn.transaction(|conn| {
+        // Summary writers lock the counter row first; so does this, or the two could deadlock.
+        diesel::update(crate::schema::trace_seq::table.find(1))
+            .set(crate::schema::trace_seq::value.eq(crate::schema::trace_seq::value))
+            .execute(conn)?;
         // Children first: SQLite only cascades with foreign keys on, and this does not rely on it.
         let old = we::table
             .filter(we::started_at.lt(cutoff))

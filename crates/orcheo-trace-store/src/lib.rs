@@ -20,7 +20,7 @@ mod summaries;
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 
 pub use artifacts::ArtifactRecord;
-pub use connection::{AnyConnection, Backend, PoolConfig, parse_url};
+pub use connection::{AnyConnection, Backend, PoolConfig, parse_url, redact_password};
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{Cursor, DEFAULT_TENANT, Execution, ListFilter, NewExecution, TraceLink};
 pub use local_spans::{LocalSpan, LocalSpanLimits, StoreReport};

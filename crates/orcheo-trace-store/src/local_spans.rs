@@ -179,6 +179,10 @@ pub(crate) fn of_trace(
 pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize, StoreError> {
     let cutoff = nanos(cutoff)?;
     conn.transaction(|conn| {
+        // The counter row first, as writers take it, so the two cannot deadlock.
+        diesel::update(total::table.find(1))
+            .set(total::value.eq(total::value))
+            .execute(conn)?;
         let deleted = diesel::delete(ls::table.filter(ls::received_at.lt(cutoff))).execute(conn)?;
         let removed = i64::try_from(deleted).unwrap_or(i64::MAX);
         diesel::update(total::table.find(1))

@@ -163,21 +163,26 @@ fn write_batch(
         }
     }
     if !new_rows.is_empty() {
-        let values: Vec<_> = new_rows.into_iter().map(|(row, _)| row).collect();
-        // One statement for the whole batch. The two-backend connection cannot express a
-        // multi-row insert, each backend can: the same query runs on whichever is connected.
-        let insert = diesel::insert_into(ts::table).values(values);
-        let inserted = match conn {
-            AnyConnection::Postgresql(pg) => insert.execute(pg),
-            AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
-        };
-        inserted.map_err(|e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-                _,
-            ) => StoreError::UnknownExecution(execution.to_string()),
-            other => other.into(),
-        })?;
+        let mut values: Vec<_> = new_rows.into_iter().map(|(row, _)| row).collect();
+        // One statement per 1,000 rows (12 parameters a row stays under both backends' limits).
+        // The two-backend connection cannot express a multi-row insert, each backend can: the
+        // same query runs on whichever is connected.
+        while !values.is_empty() {
+            let rest = values.split_off(values.len().min(1_000));
+            let insert =
+                diesel::insert_into(ts::table).values(std::mem::replace(&mut values, rest));
+            let inserted = match conn {
+                AnyConnection::Postgresql(pg) => insert.execute(pg),
+                AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+            };
+            inserted.map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                ) => StoreError::UnknownExecution(execution.to_string()),
+                other => other.into(),
+            })?;
+        }
     }
     if let Some(end) = latest_end {
         diesel::update(we::table.find(execution.as_str()))

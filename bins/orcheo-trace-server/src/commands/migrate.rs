@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use orcheo_trace_store::{PoolConfig, Store};
+use orcheo_trace_store::{PoolConfig, Store, redact_password};
 
 use crate::cli::MigrateArgs;
 
@@ -30,20 +30,6 @@ pub(crate) fn run(args: &MigrateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A URL fit for a message: `postgres://user:secret@host` loses the secret.
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) if credentials.contains(':') => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
