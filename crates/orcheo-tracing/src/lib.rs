@@ -1,12 +1,17 @@
 //! Instrumentation for Orcheo workflow executors.
 //!
-//! So far this crate holds the [`TraceMetadataSink`] contract between the instrumentation and
-//! whatever persists run metadata (the `orcheo-trace-store` implements it); the tracer, run and
-//! node spans, exporters and content handling come with the instrumentation work.
+//! So far this crate holds [`TracingConfig`] (the environment of the design, validated) and the
+//! [`TraceMetadataSink`] contract between the instrumentation and whatever persists run metadata
+//! (the `orcheo-trace-store` implements it); the tracer, run and node spans, exporters and
+//! content handling come with the rest of the instrumentation work.
 //!
 //! Invariant: a sink failure never reaches the workflow. The instrumentation logs and counts it
 //! and carries on; that is why the sink's errors are a plain message, not something to match on.
 #![forbid(unsafe_code)]
+
+pub mod config;
+
+pub use config::{ConfigError, Exporter, Protocol, TracingConfig};
 
 use orcheo_trace_model::{RunFinished, RunStarted, SpanSummary};
 
