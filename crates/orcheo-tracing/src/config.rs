@@ -485,3 +485,30 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs {
+    /// Every variable this module reads is documented in `docs/configuration.md`.
+    #[test]
+    fn every_variable_is_documented() {
+        let code = include_str!("config.rs");
+        let docs = include_str!("../../../docs/configuration.md");
+        let mut names: Vec<&str> = code
+            .split('"')
+            .filter(|s| {
+                (s.starts_with("ORCHEO_TRACING_") || s.starts_with("OTEL_"))
+                    && !s.ends_with('_')
+                    && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 15, "{names:?}");
+        for name in names {
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "{name} is read but not in docs/configuration.md"
+            );
+        }
+    }
+}
