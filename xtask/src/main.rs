@@ -180,6 +180,7 @@ fn layering(root: &Path) -> Result<(), Failure> {
     // The library crates stay away from the stacks they must not use.
     for (package, forbidden) in [
         ("orcheo-span-tree", SPAN_TREE_FORBIDDEN),
+        ("orcheo-content", SPAN_TREE_FORBIDDEN),
         ("orcheo-tracing", TRACING_FORBIDDEN),
         ("orcheo-collector-client", COLLECTOR_FORBIDDEN),
     ] {

@@ -2,11 +2,12 @@
 //! and cut to a preview length. Applied in that order, so a secret cut in half by truncation has
 //! already been redacted whole.
 
-use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
+use orcheo_trace_model::content::{REDACTED, WITHHELD};
 use orcheo_trace_model::semconv::{self, CONTENT_ATTR_ROLE, CONTENT_EVENT_NAMES};
 use orcheo_trace_model::{AttributeValue, ContentItem, KeyValue, SpanNode, TraceTree};
 
-use crate::redact::Redactor;
+use orcheo_content::Redactor;
+pub use orcheo_content::truncate_str;
 
 /// The content policy for one response.
 #[derive(Debug, Clone, Copy, Default)]
@@ -133,22 +134,6 @@ fn truncate_item(item: &mut ContentItem, max: usize) {
     }
 }
 
-/// Cuts `text` to at most `max` characters, the last being `…`; never splits a character.
-/// Returns whether it cut.
-pub fn truncate_str(text: &mut String, max: usize) -> bool {
-    let max = max.max(1);
-    let Some((cut, _)) = text.char_indices().nth(max - 1) else {
-        return false;
-    };
-    // Exactly `max` characters stay as they are.
-    if text[cut..].chars().nth(1).is_none() {
-        return false;
-    }
-    text.truncate(cut);
-    text.push(ELLIPSIS);
-    true
-}
-
 fn visit_strings(value: &mut AttributeValue, f: &mut impl FnMut(&mut String)) {
     // Attribute values nest at most as deep as the decoders allow (serde_json and prost both
     // bound recursion), so recursion here is bounded.
@@ -159,23 +144,5 @@ fn visit_strings(value: &mut AttributeValue, f: &mut impl FnMut(&mut String)) {
             .iter_mut()
             .for_each(|KeyValue { value, .. }| visit_strings(value, f)),
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_keeps_exact_lengths_and_whole_characters() {
-        let mut s = "héllo".to_owned();
-        assert!(!truncate_str(&mut s, 5));
-        assert_eq!(s, "héllo");
-        assert!(truncate_str(&mut s, 3));
-        assert_eq!(s, "hé…");
-        assert_eq!(s.chars().count(), 3);
-        let mut emoji = "😀😀😀😀".to_owned();
-        assert!(truncate_str(&mut emoji, 2));
-        assert_eq!(emoji, "😀…");
     }
 }

@@ -15,7 +15,8 @@
 pub mod filter;
 pub mod formats;
 pub mod normalize;
-pub mod redact;
+/// Redaction, from the shared content crate (the instrumentation uses the same engine).
+pub use orcheo_content::redact;
 pub mod render;
 
 pub use formats::{DecodeError, Decoded, Format, decode};

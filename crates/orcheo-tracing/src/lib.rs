@@ -10,8 +10,10 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod content;
 
 pub use config::{ConfigError, Exporter, Protocol, TracingConfig};
+pub use content::{ContentPolicy, Prepared};
 
 use orcheo_trace_model::{RunFinished, RunStarted, SpanSummary};
 
