@@ -11,9 +11,13 @@
 
 pub mod config;
 pub mod content;
+pub mod telemetry;
+pub mod workflow;
 
 pub use config::{ConfigError, Exporter, Protocol, TracingConfig};
 pub use content::{ContentPolicy, Prepared};
+pub use telemetry::{InitError, Telemetry};
+pub use workflow::{ArtifactInfo, Node, NodeError, NodeInfo, Run, RunInfo, WorkflowTracer};
 
 use orcheo_trace_model::{RunFinished, RunStarted, SpanSummary};
 

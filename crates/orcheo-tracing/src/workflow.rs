@@ -1,0 +1,399 @@
+//! [`WorkflowTracer`]: a run is a root span `workflow.execution`, each node a child span with real
+//! start and end around its work; prompts, responses, messages, tokens, model, artifacts and errors
+//! are recorded on the node with the keys of `orcheo_trace_model::semconv`. Runs and nodes are
+//! `Send`: a node may start, be recorded and end on other threads or tasks than its run.
+
+use std::sync::Arc;
+
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::{SdkTracer, Span};
+use orcheo_content::PatternError;
+use orcheo_trace_model::semconv as k;
+use orcheo_trace_model::{ExecutionId, TraceId};
+
+use crate::TracingConfig;
+use crate::content::ContentPolicy;
+use crate::telemetry::Telemetry;
+
+/// Starts runs.
+#[derive(Debug, Clone)]
+pub struct WorkflowTracer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tracer: SdkTracer,
+    content: ContentPolicy,
+    high_token_threshold: u64,
+}
+
+/// What is known of a run when it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunInfo {
+    pub execution_id: Option<ExecutionId>,
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<String>,
+    pub trigger: Option<String>,
+    pub user: Option<String>,
+    pub tenant: Option<String>,
+    pub input_keys: Vec<String>,
+    pub tags: Vec<String>,
+    pub run_name: Option<String>,
+}
+
+/// What is known of a node when it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub id: String,
+    pub display_name: String,
+    /// `llm`, `tool`, `agent`…
+    pub kind: Option<String>,
+}
+
+/// A node's failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeError {
+    pub error_type: String,
+    pub message: String,
+    pub stack_trace: Option<String>,
+    /// `orcheo.error.code`
+    pub code: Option<String>,
+    /// `orcheo.error.hint`: what to do about it.
+    pub hint: Option<String>,
+}
+
+/// An artifact a node produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub content_type: Option<String>,
+    pub size: Option<u64>,
+}
+
+fn strings(values: &[String]) -> Value {
+    Value::Array(Array::String(
+        values
+            .iter()
+            .map(|v| StringValue::from(v.clone()))
+            .collect(),
+    ))
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn tokens(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl WorkflowTracer {
+    /// The tracer of a provider, with the content policy of the configuration.
+    pub fn new(telemetry: &Telemetry, config: &TracingConfig) -> Result<Self, PatternError> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tracer: telemetry.provider().tracer("orcheo.tracing"),
+                content: ContentPolicy::from_config(config)?,
+                high_token_threshold: config.high_token_threshold,
+            }),
+        })
+    }
+
+    /// Starts a run: its root span, trace id and `traceparent`.
+    pub fn start_run(&self, info: &RunInfo) -> Run {
+        let mut attributes = Vec::new();
+        let mut text = |key: &'static str, value: &Option<String>| {
+            if let Some(v) = value {
+                attributes.push(KeyValue::new(key, v.clone()));
+            }
+        };
+        text(
+            k::EXECUTION_ID,
+            &info.execution_id.as_ref().map(ToString::to_string),
+        );
+        text(k::WORKFLOW_ID, &info.workflow_id);
+        text(k::WORKFLOW_VERSION, &info.workflow_version);
+        text(k::EXECUTION_TRIGGER, &info.trigger);
+        text(k::EXECUTION_USER, &info.user);
+        text(k::EXECUTION_TENANT, &info.tenant);
+        text(k::EXECUTION_RUN_NAME, &info.run_name);
+        if !info.input_keys.is_empty() {
+            attributes.push(KeyValue::new(
+                k::EXECUTION_INPUT_KEYS,
+                strings(&info.input_keys),
+            ));
+            attributes.push(KeyValue::new(
+                k::EXECUTION_INPUT_COUNT,
+                count(info.input_keys.len()),
+            ));
+        }
+        if !info.tags.is_empty() {
+            attributes.push(KeyValue::new(k::EXECUTION_TAGS, strings(&info.tags)));
+            attributes.push(KeyValue::new(
+                k::EXECUTION_TAG_COUNT,
+                count(info.tags.len()),
+            ));
+        }
+        let tracer = &self.inner.tracer;
+        let span = tracer
+            .span_builder(k::WORKFLOW_SPAN_NAME)
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attributes)
+            .start(tracer);
+        let context = span.span_context().clone();
+        let traceparent = format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        );
+        let trace_id = TraceId::from_bytes(context.trace_id().to_bytes()).ok();
+        Run {
+            tracer: self.clone(),
+            context: Context::current_with_span(span),
+            execution_id: info.execution_id.clone(),
+            trace_id,
+            traceparent,
+        }
+    }
+}
+
+/// A running workflow: the root span, shared by its nodes.
+#[derive(Debug)]
+pub struct Run {
+    tracer: WorkflowTracer,
+    context: Context,
+    execution_id: Option<ExecutionId>,
+    trace_id: Option<TraceId>,
+    traceparent: String,
+}
+
+impl Run {
+    /// The run's trace id, to store with the execution (always real, even when not exported;
+    /// `None` only for the invalid all-zero id of a disabled SDK).
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.trace_id
+    }
+
+    /// The W3C `traceparent` of the run's root span.
+    pub fn traceparent(&self) -> &str {
+        &self.traceparent
+    }
+
+    /// Starts a node as a child of the run, now.
+    pub fn start_node(&self, info: &NodeInfo) -> Node {
+        let mut attributes = vec![
+            KeyValue::new(k::NODE_ID, info.id.clone()),
+            KeyValue::new(k::NODE_DISPLAY_NAME, info.display_name.clone()),
+        ];
+        if let Some(kind) = &info.kind {
+            attributes.push(KeyValue::new(k::NODE_KIND, kind.clone()));
+        }
+        if let Some(id) = &self.execution_id {
+            // On every span, so a receiver can place a node before the run's root has ended.
+            attributes.push(KeyValue::new(k::EXECUTION_ID, id.to_string()));
+        }
+        let tracer = &self.tracer.inner.tracer;
+        let span = tracer.build_with_context(
+            tracer
+                .span_builder(info.display_name.clone())
+                .with_kind(SpanKind::Internal)
+                .with_attributes(attributes),
+            &self.context,
+        );
+        Node {
+            span,
+            inner: Arc::clone(&self.tracer.inner),
+        }
+    }
+
+    fn end(self, status: Status, event: &'static str, attributes: Vec<KeyValue>) {
+        let span = self.context.span();
+        span.add_event(event, attributes);
+        span.set_status(status);
+        span.end();
+    }
+
+    /// The run completed.
+    pub fn complete(self) {
+        self.end(
+            Status::Ok,
+            k::EVENT_WORKFLOW_COMPLETED,
+            vec![KeyValue::new(k::EVENT_ATTR_STATUS, "completed")],
+        );
+    }
+
+    /// The run failed.
+    pub fn fail(self, error_type: &str, message: &str) {
+        let message = self
+            .tracer
+            .inner
+            .content
+            .prepare(message)
+            .preview
+            .unwrap_or_default();
+        self.end(
+            Status::error(message.clone()),
+            k::EVENT_WORKFLOW_FAILED,
+            vec![
+                KeyValue::new(k::EXCEPTION_TYPE, error_type.to_owned()),
+                KeyValue::new(k::EXCEPTION_MESSAGE, message),
+            ],
+        );
+    }
+
+    /// The run was cancelled.
+    pub fn cancel(self, reason: &str) {
+        self.end(
+            Status::error(reason.to_owned()),
+            k::EVENT_WORKFLOW_CANCELLED,
+            vec![KeyValue::new(k::EVENT_ATTR_REASON, reason.to_owned())],
+        );
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    span: Span,
+    inner: Arc<Inner>,
+}
+
+impl Node {
+    fn content_event(&mut self, name: &'static str, role: Option<&str>, text: &str) {
+        let mut attributes: Vec<KeyValue> = Vec::with_capacity(5);
+        if let Some(role) = role {
+            attributes.push(KeyValue::new(k::CONTENT_ATTR_ROLE, role.to_owned()));
+        }
+        for kv in self.inner.content.prepare(text).event_attributes() {
+            attributes.push(to_otel(kv));
+        }
+        self.span.add_event(name, attributes);
+    }
+
+    /// A prompt sent to a model (redacted and cut to the preview length, or withheld).
+    pub fn prompt(&mut self, text: &str) {
+        self.content_event(k::EVENT_PROMPT, Some("user"), text);
+    }
+
+    /// A model's response.
+    pub fn response(&mut self, text: &str) {
+        self.content_event(k::EVENT_RESPONSE, None, text);
+    }
+
+    /// A chat message.
+    pub fn message(&mut self, role: &str, text: &str) {
+        self.content_event(k::EVENT_MESSAGE, Some(role), text);
+    }
+
+    /// Token usage, under Orcheo's and the GenAI keys; a `token.chunk` event above the threshold.
+    pub fn tokens(&mut self, input: u64, output: u64) {
+        for (key, value) in [
+            (k::TOKEN_INPUT, input),
+            (k::TOKEN_OUTPUT, output),
+            (k::GEN_AI_USAGE_INPUT_TOKENS, input),
+            (k::GEN_AI_USAGE_OUTPUT_TOKENS, output),
+        ] {
+            self.span.set_attribute(KeyValue::new(key, tokens(value)));
+        }
+        if input > self.inner.high_token_threshold || output > self.inner.high_token_threshold {
+            self.span.add_event(
+                k::EVENT_TOKEN_CHUNK,
+                vec![
+                    KeyValue::new(k::TOKEN_CHUNK_ATTR_INPUT, tokens(input)),
+                    KeyValue::new(k::TOKEN_CHUNK_ATTR_OUTPUT, tokens(output)),
+                    KeyValue::new(k::TOKEN_CHUNK_ATTR_REASON, "high_usage"),
+                ],
+            );
+        }
+    }
+
+    /// The model called.
+    pub fn model(&mut self, request: &str, response: Option<&str>, provider: &str) {
+        self.span
+            .set_attribute(KeyValue::new(k::GEN_AI_REQUEST_MODEL, request.to_owned()));
+        if let Some(response) = response {
+            self.span
+                .set_attribute(KeyValue::new(k::GEN_AI_RESPONSE_MODEL, response.to_owned()));
+        }
+        self.span
+            .set_attribute(KeyValue::new(k::GEN_AI_PROVIDER_NAME, provider.to_owned()));
+    }
+
+    /// An artifact the node produced: an `artifact` event (ids accumulate in `orcheo.artifact.ids`
+    /// when the node ends).
+    pub fn artifact(&mut self, artifact: &ArtifactInfo) {
+        let mut attributes = vec![KeyValue::new(k::ARTIFACT_ID, artifact.id.clone())];
+        for (key, value) in [
+            (k::ARTIFACT_NAME, &artifact.name),
+            (k::ARTIFACT_URL, &artifact.url),
+            (k::ARTIFACT_CONTENT_TYPE, &artifact.content_type),
+        ] {
+            if let Some(v) = value {
+                attributes.push(KeyValue::new(key, v.clone()));
+            }
+        }
+        if let Some(size) = artifact.size {
+            attributes.push(KeyValue::new(k::ARTIFACT_SIZE, tokens(size)));
+        }
+        self.span.add_event(k::EVENT_ARTIFACT, attributes);
+    }
+
+    /// The node succeeded: status OK, `orcheo.node.status = success`, and the span ends now.
+    pub fn succeed(mut self) {
+        self.span
+            .set_attribute(KeyValue::new(k::NODE_STATUS, "success"));
+        self.span.set_status(Status::Ok);
+        self.span.end();
+    }
+
+    /// The node failed: the standard `exception` event (with stack trace), an `error.detail`
+    /// event, the error code and hint, status ERROR; the span ends now.
+    pub fn fail(mut self, error: &NodeError) {
+        let content = &self.inner.content;
+        let message = content.prepare(&error.message).preview.unwrap_or_default();
+        let mut exception = vec![
+            KeyValue::new(k::EXCEPTION_TYPE, error.error_type.clone()),
+            KeyValue::new(k::EXCEPTION_MESSAGE, message.clone()),
+        ];
+        if let Some(stack) = &error.stack_trace {
+            exception.push(KeyValue::new(k::EXCEPTION_STACKTRACE, stack.clone()));
+        }
+        self.span.add_event(k::EVENT_EXCEPTION, exception);
+        self.span.add_event(
+            k::EVENT_ERROR_DETAIL,
+            vec![KeyValue::new(k::ERROR_DETAIL_ATTR_MESSAGE, message.clone())],
+        );
+        if let Some(code) = &error.code {
+            self.span
+                .set_attribute(KeyValue::new(k::ERROR_CODE, code.clone()));
+        }
+        if let Some(hint) = &error.hint {
+            self.span
+                .set_attribute(KeyValue::new(k::ERROR_HINT, hint.clone()));
+        }
+        self.span
+            .set_attribute(KeyValue::new(k::NODE_STATUS, "error"));
+        self.span.set_status(Status::error(message));
+        self.span.end();
+    }
+}
+
+/// A model key-value as an OpenTelemetry one (content events carry only text, integers, booleans).
+fn to_otel(kv: orcheo_trace_model::KeyValue) -> KeyValue {
+    use orcheo_trace_model::AttributeValue as A;
+    let value = match kv.value {
+        A::String(s) => Value::from(s),
+        A::Int(i) => Value::I64(i),
+        A::Bool(b) => Value::Bool(b),
+        A::Double(d) => Value::F64(d),
+        other => Value::from(format!("{other:?}")),
+    };
+    KeyValue::new(kv.key, value)
+}
