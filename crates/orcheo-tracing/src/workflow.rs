@@ -12,10 +12,14 @@ use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 use orcheo_content::PatternError;
 use orcheo_trace_model::semconv as k;
-use orcheo_trace_model::{ExecutionId, TraceId};
+use orcheo_trace_model::{
+    ExecutionId, ExecutionStatus, RunFinished, RunStarted, SpanId, SpanSummary, StatusCode,
+    Timestamp, TraceId,
+};
 
 use crate::TracingConfig;
 use crate::content::ContentPolicy;
+use crate::sink_worker::{SinkEvent, SinkStats, SinkWorker};
 use crate::telemetry::Telemetry;
 
 /// Starts runs.
@@ -29,6 +33,18 @@ struct Inner {
     tracer: SdkTracer,
     content: ContentPolicy,
     high_token_threshold: u64,
+    sink: Option<SinkWorker>,
+}
+
+fn now() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_unix_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn span_id(span: &impl opentelemetry::trace::Span) -> Option<SpanId> {
+    SpanId::from_bytes(span.span_context().span_id().to_bytes()).ok()
 }
 
 /// What is known of a run when it starts.
@@ -101,8 +117,37 @@ impl WorkflowTracer {
                 tracer: telemetry.provider().tracer("orcheo.tracing"),
                 content: ContentPolicy::from_config(config)?,
                 high_token_threshold: config.high_token_threshold,
+                sink: None,
             }),
         })
+    }
+
+    /// Reports every run's start, ended spans and outcome to `sink` (a metadata store), from a
+    /// thread of its own through a queue of `capacity` events: the workflow never waits for it.
+    pub fn with_sink(
+        self,
+        sink: Arc<dyn crate::TraceMetadataSink>,
+        capacity: usize,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tracer: self.inner.tracer.clone(),
+                content: self.inner.content.clone(),
+                high_token_threshold: self.inner.high_token_threshold,
+                sink: Some(SinkWorker::start(sink, capacity)?),
+            }),
+        })
+    }
+
+    /// Waits until the sink has received everything reported so far (at most `timeout`); `false`
+    /// on time-out or without a sink.
+    pub fn flush_sink(&self, timeout: std::time::Duration) -> bool {
+        self.inner.sink.as_ref().is_some_and(|s| s.flush(timeout))
+    }
+
+    /// What did not reach the sink (dropped when its queue was full, or refused by it).
+    pub fn sink_stats(&self) -> Option<&SinkStats> {
+        self.inner.sink.as_ref().map(SinkWorker::stats)
     }
 
     /// Starts a run: its root span, trace id and `traceparent`.
@@ -154,12 +199,29 @@ impl WorkflowTracer {
             context.trace_flags().to_u8()
         );
         let trace_id = TraceId::from_bytes(context.trace_id().to_bytes()).ok();
+        let started_at = now();
+        if let (Some(sink), Some(execution_id), Some(trace_id)) =
+            (&self.inner.sink, &info.execution_id, trace_id)
+        {
+            sink.send(SinkEvent::RunStarted(RunStarted {
+                execution_id: execution_id.clone(),
+                workflow_id: info.workflow_id.clone(),
+                workflow_version: info.workflow_version.clone(),
+                tenant: info.tenant.clone(),
+                triggered_by: info.trigger.clone(),
+                started_at,
+                trace_id,
+                traceparent: traceparent.clone(),
+            }));
+        }
         Run {
             tracer: self.clone(),
+            root_span_id: span_id(&span),
             context: Context::current_with_span(span),
             execution_id: info.execution_id.clone(),
             trace_id,
             traceparent,
+            started_at,
         }
     }
 }
@@ -169,9 +231,11 @@ impl WorkflowTracer {
 pub struct Run {
     tracer: WorkflowTracer,
     context: Context,
+    root_span_id: Option<SpanId>,
     execution_id: Option<ExecutionId>,
     trace_id: Option<TraceId>,
     traceparent: String,
+    started_at: Timestamp,
 }
 
 impl Run {
@@ -208,16 +272,67 @@ impl Run {
             &self.context,
         );
         Node {
+            summary: self.execution_id.clone().and_then(|execution_id| {
+                Some(SpanSummary {
+                    execution_id,
+                    span_id: span_id(&span)?,
+                    parent_span_id: self.root_span_id,
+                    name: info.display_name.clone(),
+                    kind: info.kind.clone().unwrap_or_else(|| "node".to_owned()),
+                    start_time: now(),
+                    end_time: None,
+                    status_code: StatusCode::Unset,
+                    status_message: None,
+                    input_tokens: None,
+                    output_tokens: None,
+                })
+            }),
             span,
             inner: Arc::clone(&self.tracer.inner),
         }
     }
 
-    fn end(self, status: Status, event: &'static str, attributes: Vec<KeyValue>) {
+    fn end(
+        self,
+        status: Status,
+        event: &'static str,
+        attributes: Vec<KeyValue>,
+        outcome: (ExecutionStatus, Option<String>),
+    ) {
         let span = self.context.span();
         span.add_event(event, attributes);
+        let (code, message) = match &status {
+            Status::Ok => (StatusCode::Ok, None),
+            Status::Error { description } => (StatusCode::Error, Some(description.to_string())),
+            Status::Unset => (StatusCode::Unset, None),
+        };
         span.set_status(status);
         span.end();
+        let (Some(sink), Some(execution_id)) = (&self.tracer.inner.sink, self.execution_id) else {
+            return;
+        };
+        let finished_at = now();
+        if let Some(root) = self.root_span_id {
+            sink.send(SinkEvent::SpansEnded(vec![SpanSummary {
+                execution_id: execution_id.clone(),
+                span_id: root,
+                parent_span_id: None,
+                name: k::WORKFLOW_SPAN_NAME.to_owned(),
+                kind: "workflow".to_owned(),
+                start_time: self.started_at,
+                end_time: Some(finished_at),
+                status_code: code,
+                status_message: message,
+                input_tokens: None,
+                output_tokens: None,
+            }]));
+        }
+        sink.send(SinkEvent::RunFinished(RunFinished {
+            execution_id,
+            status: outcome.0,
+            error: outcome.1,
+            finished_at,
+        }));
     }
 
     /// The run completed.
@@ -226,6 +341,7 @@ impl Run {
             Status::Ok,
             k::EVENT_WORKFLOW_COMPLETED,
             vec![KeyValue::new(k::EVENT_ATTR_STATUS, "completed")],
+            (ExecutionStatus::Completed, None),
         );
     }
 
@@ -243,8 +359,9 @@ impl Run {
             k::EVENT_WORKFLOW_FAILED,
             vec![
                 KeyValue::new(k::EXCEPTION_TYPE, error_type.to_owned()),
-                KeyValue::new(k::EXCEPTION_MESSAGE, message),
+                KeyValue::new(k::EXCEPTION_MESSAGE, message.clone()),
             ],
+            (ExecutionStatus::Error, Some(message)),
         );
     }
 
@@ -254,6 +371,7 @@ impl Run {
             Status::error(reason.to_owned()),
             k::EVENT_WORKFLOW_CANCELLED,
             vec![KeyValue::new(k::EVENT_ATTR_REASON, reason.to_owned())],
+            (ExecutionStatus::Cancelled, Some(reason.to_owned())),
         );
     }
 }
@@ -263,6 +381,8 @@ impl Run {
 pub struct Node {
     span: Span,
     inner: Arc<Inner>,
+    /// What the sink will be told when the node ends (`None` without an execution id).
+    summary: Option<SpanSummary>,
 }
 
 impl Node {
@@ -301,6 +421,10 @@ impl Node {
             (k::GEN_AI_USAGE_OUTPUT_TOKENS, output),
         ] {
             self.span.set_attribute(KeyValue::new(key, tokens(value)));
+        }
+        if let Some(summary) = &mut self.summary {
+            summary.input_tokens = Some(input);
+            summary.output_tokens = Some(output);
         }
         if input > self.inner.high_token_threshold || output > self.inner.high_token_threshold {
             self.span.add_event(
@@ -351,6 +475,16 @@ impl Node {
             .set_attribute(KeyValue::new(k::NODE_STATUS, "success"));
         self.span.set_status(Status::Ok);
         self.span.end();
+        self.report(StatusCode::Ok, None);
+    }
+
+    fn report(self, code: StatusCode, message: Option<String>) {
+        if let (Some(sink), Some(mut summary)) = (&self.inner.sink, self.summary) {
+            summary.end_time = Some(now());
+            summary.status_code = code;
+            summary.status_message = message;
+            sink.send(SinkEvent::SpansEnded(vec![summary]));
+        }
     }
 
     /// The node failed: the standard `exception` event (with stack trace), an `error.detail`
@@ -380,8 +514,9 @@ impl Node {
         }
         self.span
             .set_attribute(KeyValue::new(k::NODE_STATUS, "error"));
-        self.span.set_status(Status::error(message));
+        self.span.set_status(Status::error(message.clone()));
         self.span.end();
+        self.report(StatusCode::Error, Some(message));
     }
 }
 

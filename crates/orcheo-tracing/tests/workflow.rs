@@ -365,3 +365,151 @@ fn a_collector_that_is_down_costs_the_workflow_nothing_but_dropped_spans() {
         run.complete();
     }
 }
+
+/// A sink that keeps what it is told, and can be made to fail or to stall.
+#[derive(Default)]
+struct Recording {
+    started: std::sync::Mutex<Vec<orcheo_trace_model::RunStarted>>,
+    spans: std::sync::Mutex<Vec<orcheo_trace_model::SpanSummary>>,
+    finished: std::sync::Mutex<Vec<orcheo_trace_model::RunFinished>>,
+    fail: bool,
+    stall: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl orcheo_tracing::TraceMetadataSink for Recording {
+    fn run_started(
+        &self,
+        run: &orcheo_trace_model::RunStarted,
+    ) -> Result<(), orcheo_tracing::SinkError> {
+        if let Some(stall) = &self.stall {
+            let _ = stall.lock().unwrap().recv();
+        }
+        if self.fail {
+            return Err(orcheo_tracing::SinkError("database down".into()));
+        }
+        self.started.lock().unwrap().push(run.clone());
+        Ok(())
+    }
+    fn spans_ended(
+        &self,
+        summaries: &[orcheo_trace_model::SpanSummary],
+    ) -> Result<(), orcheo_tracing::SinkError> {
+        if self.fail {
+            return Err(orcheo_tracing::SinkError("database down".into()));
+        }
+        self.spans.lock().unwrap().extend_from_slice(summaries);
+        Ok(())
+    }
+    fn run_finished(
+        &self,
+        run: &orcheo_trace_model::RunFinished,
+    ) -> Result<(), orcheo_tracing::SinkError> {
+        if self.fail {
+            return Err(orcheo_tracing::SinkError("database down".into()));
+        }
+        self.finished.lock().unwrap().push(run.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_sink_hears_of_the_run_its_spans_and_its_outcome() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let h = harness(&TracingConfig::default(), Sampler::AlwaysOn);
+    let sink = std::sync::Arc::new(Recording::default());
+    let tracer = h.tracer.clone().with_sink(sink.clone(), 64).unwrap();
+    let run = tracer.start_run(&run_info());
+    let mut draft = run.start_node(&node("draft", "Draft Email", "llm"));
+    draft.tokens(1234, 678);
+    draft.succeed();
+    run.start_node(&node("send", "Send Email", "tool"))
+        .fail(&NodeError {
+            error_type: "DeliveryError".into(),
+            message: "refused".into(),
+            ..NodeError::default()
+        });
+    let trace_id = run.trace_id().unwrap();
+    let traceparent = run.traceparent().to_owned();
+    run.fail("DeliveryError", "refused");
+    assert!(tracer.flush_sink(Duration::from_secs(5)));
+
+    let started = sink.started.lock().unwrap();
+    assert_eq!(
+        (started[0].trace_id, started[0].traceparent.as_str()),
+        (trace_id, traceparent.as_str())
+    );
+    assert_eq!(started[0].tenant.as_deref(), Some("acme"));
+    let spans = sink.spans.lock().unwrap();
+    assert_eq!(
+        spans.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["Draft Email", "Send Email", "workflow.execution"]
+    );
+    assert_eq!(
+        (spans[0].input_tokens, spans[0].output_tokens),
+        (Some(1234), Some(678))
+    );
+    assert_eq!(spans[1].status_code, orcheo_trace_model::StatusCode::Error);
+    assert_eq!(spans[0].parent_span_id, Some(spans[2].span_id));
+    let finished = sink.finished.lock().unwrap();
+    assert_eq!(
+        finished[0].status,
+        orcheo_trace_model::ExecutionStatus::Error
+    );
+    // The summaries match the exported spans.
+    let exported = h.spans();
+    let draft_span = exported.iter().find(|s| s.name == "Draft Email").unwrap();
+    assert_eq!(
+        draft_span.span_context.span_id().to_string(),
+        spans[0].span_id.to_string()
+    );
+    let stats = tracer.sink_stats().unwrap();
+    assert_eq!(
+        (
+            stats.dropped.load(Ordering::Relaxed),
+            stats.failed.load(Ordering::Relaxed)
+        ),
+        (0, 0)
+    );
+}
+
+#[test]
+fn a_failing_or_stalled_sink_is_counted_and_never_reaches_the_workflow() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let h = harness(&TracingConfig::default(), Sampler::AlwaysOn);
+    let failing = std::sync::Arc::new(Recording {
+        fail: true,
+        ..Recording::default()
+    });
+    let tracer = h.tracer.clone().with_sink(failing, 64).unwrap();
+    let run = tracer.start_run(&run_info());
+    run.start_node(&node("n", "N", "llm")).succeed();
+    run.complete();
+    assert!(tracer.flush_sink(Duration::from_secs(5)));
+    assert_eq!(
+        tracer.sink_stats().unwrap().failed.load(Ordering::Relaxed),
+        4,
+        "start, node, root, outcome"
+    );
+
+    // A sink stuck on its first call: the queue (2 events) fills, the rest is dropped and counted,
+    // and the workflow goes on.
+    let (release, stall) = std::sync::mpsc::channel();
+    let stalled = std::sync::Arc::new(Recording {
+        stall: Some(std::sync::Mutex::new(stall)),
+        ..Recording::default()
+    });
+    let tracer = h.tracer.clone().with_sink(stalled.clone(), 2).unwrap();
+    for _ in 0..5 {
+        let run = tracer.start_run(&run_info());
+        run.start_node(&node("n", "N", "llm")).succeed();
+        run.complete();
+    }
+    assert!(tracer.sink_stats().unwrap().dropped.load(Ordering::Relaxed) > 0);
+    for _ in 0..10 {
+        let _ = release.send(());
+    }
+    assert!(tracer.flush_sink(Duration::from_secs(5)));
+    assert!(!stalled.started.lock().unwrap().is_empty());
+}
