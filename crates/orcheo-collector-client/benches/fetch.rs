@@ -12,6 +12,9 @@
 mod fake_http;
 #[path = "../../orcheo-span-tree/benches/support/mod.rs"]
 mod support;
+#[allow(unreachable_pub, reason = "shared with the tests")]
+#[path = "../tests/helpers/tempo_wire.rs"]
+mod tempo_wire;
 
 use std::time::Duration;
 
@@ -23,26 +26,13 @@ use orcheo_trace_model::TraceId;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
-/// Tempo's `TraceByIDResponse { trace = 1 }` around a protobuf `Trace`.
-fn tempo_response(trace: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x0a];
-    let mut len = trace.len();
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend_from_slice(trace);
-    out
-}
-
 fn fetch(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let fake = runtime.block_on(FakeHttp::start());
-    let body = tempo_response(&support::otlp_protobuf(&support::spans(1_000)));
+    let body = tempo_wire::tempo_response(&support::otlp_protobuf(&support::spans(1_000)), None);
     fake.route(
         &format!("/api/v2/traces/{TRACE_ID}"),
         vec![Canned::new(200, body).header("content-type", "application/protobuf")],

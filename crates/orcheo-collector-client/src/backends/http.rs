@@ -27,9 +27,7 @@ pub(crate) struct Http {
 impl Http {
     pub(crate) fn new(config: &ClientConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        // reqwest is built without a default crypto provider; ring is installed once per process
-        // (an error only means some other part of the process installed one first).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_crypto_provider();
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())

@@ -68,7 +68,8 @@ pub struct JaegerGrpc {
 impl JaegerGrpc {
     pub fn new(config: &ClientConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        super::install_crypto_provider();
         let mut endpoint = Endpoint::from_shared(config.base_url.clone())
             .map_err(|_| ConfigError::BadUrl(config.base_url.clone()))?
             .connect_timeout(config.attempt_timeout.min(Duration::from_secs(5)));

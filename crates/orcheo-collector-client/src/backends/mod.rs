@@ -45,6 +45,12 @@ pub fn connect(
     })
 }
 
+/// reqwest and tonic are built without a default crypto provider; ring is installed once per
+/// process (an error only means another part of the process installed one first).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A decoded answer as a fetched trace; no spans at all means the store has no such trace.
 fn found(decoded: orcheo_span_tree::Decoded) -> Result<FetchedTrace, crate::FetchError> {
     if decoded.spans.is_empty() && decoded.anomalies.is_empty() {

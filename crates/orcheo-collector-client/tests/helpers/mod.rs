@@ -8,6 +8,9 @@
 
 pub mod fake_grpc;
 pub mod fake_http;
+pub mod tempo_wire;
+
+pub use tempo_wire::tempo_response;
 
 use std::path::PathBuf;
 
@@ -39,28 +42,6 @@ pub fn traces_data(json: &[u8]) -> opentelemetry_proto::tonic::trace::v1::Traces
 
 #[path = "../../../orcheo-span-tree/tests/helpers/proto.rs"]
 pub mod proto;
-
-/// Tempo's `TraceByIDResponse { trace = 1; status = 3; message = 4 }` around a `Trace`.
-pub fn tempo_response(trace: &[u8], partial_message: Option<&str>) -> Vec<u8> {
-    let mut out = Vec::new();
-    field(&mut out, 1, trace);
-    if let Some(message) = partial_message {
-        out.extend_from_slice(&[0x18, 0x01]);
-        field(&mut out, 4, message.as_bytes());
-    }
-    out
-}
-
-fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
-    out.push(number << 3 | 2);
-    let mut len = bytes.len();
-    while len >= 0x80 {
-        out.push((len as u8) | 0x80);
-        len >>= 7;
-    }
-    out.push(len as u8);
-    out.extend_from_slice(bytes);
-}
 
 pub const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 

@@ -120,6 +120,13 @@ struct Known<'a> {
     has_content: bool,
 }
 
+/// How specific a key is: its place in a semconv list (most specific first).
+fn rank(keys: &[&str], key: &str) -> u8 {
+    keys.iter()
+        .position(|k| *k == key)
+        .map_or(u8::MAX, |i| u8::try_from(i).unwrap_or(u8::MAX))
+}
+
 fn keep<T>(slot: &mut Option<(u8, T)>, rank: u8, value: Option<T>) {
     if let Some(value) = value
         && slot.as_ref().is_none_or(|(r, _)| rank < *r)
@@ -135,14 +142,16 @@ impl<'a> Known<'a> {
             let v = &kv.value;
             let text = v.as_str().filter(|s| !s.is_empty());
             match kv.key.as_str() {
-                k::TOKEN_INPUT => keep(&mut k.input_tokens, 0, Some(v)),
-                k::GEN_AI_USAGE_INPUT_TOKENS => keep(&mut k.input_tokens, 1, Some(v)),
-                k::GEN_AI_USAGE_PROMPT_TOKENS => keep(&mut k.input_tokens, 2, Some(v)),
-                k::LLM_TOKEN_COUNT_PROMPT => keep(&mut k.input_tokens, 3, Some(v)),
-                k::TOKEN_OUTPUT => keep(&mut k.output_tokens, 0, Some(v)),
-                k::GEN_AI_USAGE_OUTPUT_TOKENS => keep(&mut k.output_tokens, 1, Some(v)),
-                k::GEN_AI_USAGE_COMPLETION_TOKENS => keep(&mut k.output_tokens, 2, Some(v)),
-                k::LLM_TOKEN_COUNT_COMPLETION => keep(&mut k.output_tokens, 3, Some(v)),
+                key if k::INPUT_TOKEN_KEYS.contains(&key) => {
+                    keep(&mut k.input_tokens, rank(k::INPUT_TOKEN_KEYS, key), Some(v));
+                }
+                key if k::OUTPUT_TOKEN_KEYS.contains(&key) => {
+                    keep(
+                        &mut k.output_tokens,
+                        rank(k::OUTPUT_TOKEN_KEYS, key),
+                        Some(v),
+                    );
+                }
                 k::NODE_KIND => keep(&mut k.node_kind, 0, text),
                 k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
                 k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
