@@ -14,6 +14,14 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the trace API server: traces by execution id, executions, artifacts, `/healthz`,
+    /// `/readyz`, `/metrics` and the OpenAPI document at `/api/openapi.json`.
+    ///
+    /// Every option is also an environment variable (shown with each). Defaults are the
+    /// embedded set-up: SQLite in the working directory, traces from the server's own span
+    /// store, loopback only and no authentication.
+    Serve(orcheo_trace_server::config::ServeArgs),
+
     /// Read a trace payload (Tempo, Jaeger or OTLP) and print its normalized span tree as JSON.
     ///
     /// Anomalies (orphans, duplicate ids, cycles, clock skew, unreadable spans) are listed in

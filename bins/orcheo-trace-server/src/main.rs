@@ -11,6 +11,7 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
+        cli::Command::Serve(args) => commands::serve::run(&args),
         cli::Command::Normalize(args) => commands::normalize::run(&args),
         cli::Command::Migrate(args) => commands::migrate::run(&args),
     };

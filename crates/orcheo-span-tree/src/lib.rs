@@ -20,7 +20,7 @@ pub use orcheo_content::redact;
 pub mod render;
 
 pub use formats::{DecodeError, Decoded, Format, decode};
-pub use normalize::{normalize, normalize_decoded};
+pub use normalize::{normalize, normalize_decoded, normalize_with_anomalies};
 pub use orcheo_trace_model::{RawSpan, TraceTree};
 
 use orcheo_trace_model::{Anomaly, AnomalyKind};

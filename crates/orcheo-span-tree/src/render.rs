@@ -16,6 +16,9 @@ pub struct RenderOptions {
     /// Levels below the starting node to include; deeper nodes are left out, and their parent's
     /// `child_count` still says how many children it has.
     pub max_depth: Option<u32>,
+    /// Leave out nodes at this index of the tree's depth-first order and after (a page ends
+    /// there); their parent's `child_count` still counts them.
+    pub end: Option<u32>,
 }
 
 /// The nested JSON of the tree from its root; `null` for an empty tree.
@@ -56,7 +59,7 @@ pub fn write_subtree(
             .max_depth
             .is_none_or(|max| node.depth - base_depth < max);
         match node.children.get(top.1) {
-            Some(&child) if within => {
+            Some(&child) if within && options.end.is_none_or(|end| child < end) => {
                 if top.1 > 0 {
                     out.push(b',');
                 }

@@ -69,7 +69,14 @@ fn ten_thousand_deep_chain_builds_renders_and_drops() {
         10_000
     );
     assert!(json.ends_with(&b"]}".repeat(10_000)));
-    let limited = render::tree_json(&tree, &RenderOptions { max_depth: Some(3) }).unwrap();
+    let limited = render::tree_json(
+        &tree,
+        &RenderOptions {
+            max_depth: Some(3),
+            ..RenderOptions::default()
+        },
+    )
+    .unwrap();
     let parsed: serde_json::Value = serde_json::from_slice(&limited).unwrap();
     assert_eq!(
         parsed["children"][0]["children"][0]["children"][0]["child_count"],

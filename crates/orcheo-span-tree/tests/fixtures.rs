@@ -223,7 +223,14 @@ fn redaction_withholding_and_truncation_apply_to_the_tree() {
 #[test]
 fn depth_limit_keeps_child_counts() {
     let tree = tree(ORCHEO_RUN);
-    let json = render::tree_json(&tree, &RenderOptions { max_depth: Some(1) }).unwrap();
+    let json = render::tree_json(
+        &tree,
+        &RenderOptions {
+            max_depth: Some(1),
+            ..RenderOptions::default()
+        },
+    )
+    .unwrap();
     let root: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(root["child_count"], 4);
     let draft = &root["children"][1];

@@ -58,6 +58,12 @@ impl Store {
         Ok(self.pool.get()?)
     }
 
+    /// Runs a trivial statement: whether the database answers (for readiness checks).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        use diesel::connection::SimpleConnection as _;
+        Ok(self.conn()?.batch_execute("SELECT 1")?)
+    }
+
     /// Applies pending migrations; returns the versions applied (empty when up to date).
     pub fn migrate(&self) -> Result<Vec<String>, MigrateError> {
         let mut conn = self.pool.get().map_err(|e| MigrateError(e.to_string()))?;

@@ -2,3 +2,4 @@
 
 pub(crate) mod migrate;
 pub(crate) mod normalize;
+pub(crate) mod serve;

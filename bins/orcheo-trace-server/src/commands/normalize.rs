@@ -33,6 +33,7 @@ pub(crate) fn run(args: &NormalizeArgs) -> anyhow::Result<()> {
             &tree,
             &RenderOptions {
                 max_depth: args.depth,
+                ..RenderOptions::default()
             },
         )?,
         View::Flat => render::flat_json(&tree)?,

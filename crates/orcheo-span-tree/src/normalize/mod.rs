@@ -43,6 +43,12 @@ pub fn normalize(spans: Vec<RawSpan>) -> TraceTree {
     build(spans, Vec::new())
 }
 
+/// Normalizes spans that came with anomalies of their own (a fetch's decoding problems, a
+/// store's warnings); those lead the tree's list.
+pub fn normalize_with_anomalies(spans: Vec<RawSpan>, anomalies: Vec<Anomaly>) -> TraceTree {
+    build(spans, anomalies)
+}
+
 fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
     let deduped = ids::dedupe(spans, &mut anomalies);
     let refs = parents::resolve(&deduped, &mut anomalies);

@@ -1,0 +1,478 @@
+//! Who is calling: a bearer token (a JWT signed HS256 or RS256, or a static token kept as a
+//! SHA-256 hash) becomes a [`Caller`] with a tenant and scopes. The tenant rule is that of
+//! execution history: a caller sees an execution iff it belongs to the caller's tenant, or the
+//! caller holds `traces:admin`.
+//!
+//! With no authentication configured every caller is the local operator (all tenants, all
+//! content); the configuration only allows that on a loopback address.
+
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// `traces:read`: see executions and their traces.
+pub const SCOPE_READ: &str = "traces:read";
+/// `traces:read_content`: see prompt, response and message text.
+pub const SCOPE_READ_CONTENT: &str = "traces:read_content";
+/// `traces:admin`: every tenant, and the operational endpoints when they are protected.
+pub const SCOPE_ADMIN: &str = "traces:admin";
+
+/// The tenant of executions that name none, and of tokens that name none.
+pub use orcheo_trace_store::DEFAULT_TENANT;
+
+/// Authentication settings.
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    pub jwt_secret: Option<Vec<u8>>,
+    pub jwt_public_key_pem: Option<Vec<u8>>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub static_tokens: Vec<StaticToken>,
+    /// `/metrics` and `/readyz` require `traces:admin`.
+    pub protect_ops: bool,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("jwt_public_key", &self.jwt_public_key_pem.is_some())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("static_tokens", &self.static_tokens.len())
+            .field("protect_ops", &self.protect_ops)
+            .finish()
+    }
+}
+
+impl AuthConfig {
+    /// Whether any way of authenticating is configured.
+    pub fn is_enabled(&self) -> bool {
+        self.jwt_secret.is_some()
+            || self.jwt_public_key_pem.is_some()
+            || !self.static_tokens.is_empty()
+    }
+}
+
+/// A static token, as the tokens file lists it.
+#[derive(Clone, Debug)]
+pub struct StaticToken {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub tenant: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    name: String,
+    sha256: String,
+    #[serde(default)]
+    tenant: Option<String>,
+    scopes: Vec<String>,
+}
+
+impl StaticToken {
+    /// Reads the tokens file: a JSON array of `{name, sha256, tenant?, scopes}`.
+    pub fn parse_file(bytes: &[u8]) -> Result<Vec<Self>, String> {
+        let entries: Vec<TokenEntry> =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a JSON list of tokens: {e}"))?;
+        entries
+            .into_iter()
+            .map(|e| {
+                let hex = e.sha256.trim();
+                let mut sha256 = [0u8; 32];
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!("token {:?}: sha256 must be 64 hex digits", e.name));
+                }
+                for (i, byte) in sha256.iter_mut().enumerate() {
+                    *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+                        .map_err(|_| format!("token {:?}: bad hex", e.name))?;
+                }
+                if let Some(unknown) = e.scopes.iter().find(|s| !is_known_scope(s)) {
+                    return Err(format!("token {:?}: unknown scope {unknown:?}", e.name));
+                }
+                Ok(Self {
+                    name: e.name,
+                    sha256,
+                    tenant: e.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
+                    scopes: e.scopes,
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_known_scope(scope: &str) -> bool {
+    [SCOPE_READ, SCOPE_READ_CONTENT, SCOPE_ADMIN].contains(&scope)
+}
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes {
+    pub read: bool,
+    pub read_content: bool,
+    pub admin: bool,
+}
+
+impl Scopes {
+    fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut s = Self::default();
+        for name in names {
+            match name {
+                SCOPE_READ => s.read = true,
+                SCOPE_READ_CONTENT => s.read_content = true,
+                SCOPE_ADMIN => s.admin = true,
+                _ => {}
+            }
+        }
+        // Admin implies reading; reading content implies reading.
+        s.read |= s.admin || s.read_content;
+        s
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+    pub tenant: String,
+    pub scopes: Scopes,
+}
+
+impl Caller {
+    /// The caller when no authentication is configured: the local operator.
+    fn local_operator() -> Self {
+        Self {
+            subject: "local".to_owned(),
+            tenant: DEFAULT_TENANT.to_owned(),
+            scopes: Scopes {
+                read: true,
+                read_content: true,
+                admin: true,
+            },
+        }
+    }
+
+    /// Whether the caller may see an execution of `tenant`.
+    pub fn can_see(&self, tenant: &str) -> bool {
+        self.scopes.admin || self.tenant == tenant
+    }
+
+    /// The tenant to list executions of: the caller's own, or any one an admin names.
+    pub fn list_tenant(&self, requested: Option<&str>) -> Option<String> {
+        if self.scopes.admin {
+            requested.map(str::to_owned)
+        } else {
+            Some(self.tenant.clone())
+        }
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("a bearer token is required")]
+    Missing,
+    #[error("the bearer token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token lacks the scope {0}")]
+    MissingScope(&'static str),
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Checks tokens.
+pub struct Authenticator {
+    enabled: bool,
+    protect_ops: bool,
+    hs256: Option<(DecodingKey, Validation)>,
+    rs256: Option<(DecodingKey, Validation)>,
+    tokens: HashMap<[u8; 32], Arc<Caller>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("enabled", &self.enabled)
+            .field("hs256", &self.hs256.is_some())
+            .field("rs256", &self.rs256.is_some())
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig) -> Result<Self, String> {
+        let validation = |alg| {
+            let mut v = Validation::new(alg);
+            v.set_required_spec_claims(&["exp", "sub"]);
+            v.leeway = 30;
+            match &config.issuer {
+                Some(iss) => v.set_issuer(&[iss]),
+                None => v.iss = None,
+            }
+            match &config.audience {
+                Some(aud) => v.set_audience(&[aud]),
+                None => v.validate_aud = false,
+            }
+            v
+        };
+        let hs256 = config.jwt_secret.as_ref().map(|secret| {
+            (
+                DecodingKey::from_secret(secret),
+                validation(Algorithm::HS256),
+            )
+        });
+        let rs256 = config
+            .jwt_public_key_pem
+            .as_ref()
+            .map(|pem| {
+                DecodingKey::from_rsa_pem(pem)
+                    .map(|key| (key, validation(Algorithm::RS256)))
+                    .map_err(|e| format!("not an RSA public key in PEM: {e}"))
+            })
+            .transpose()?;
+        let tokens = config
+            .static_tokens
+            .iter()
+            .map(|t| {
+                let caller = Caller {
+                    subject: t.name.clone(),
+                    tenant: t.tenant.clone(),
+                    scopes: Scopes::parse(t.scopes.iter().map(String::as_str)),
+                };
+                (t.sha256, Arc::new(caller))
+            })
+            .collect();
+        Ok(Self {
+            enabled: config.is_enabled(),
+            protect_ops: config.protect_ops,
+            hs256,
+            rs256,
+            tokens,
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The caller a request's `Authorization` value (or another carrier of the token) names.
+    pub fn authenticate(&self, token: Option<&str>) -> Result<Caller, AuthError> {
+        if !self.enabled {
+            return Ok(Caller::local_operator());
+        }
+        let token = token.ok_or(AuthError::Missing)?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        if let Some(caller) = <[u8; 32]>::try_from(digest.as_ref())
+            .ok()
+            .and_then(|hash| self.tokens.get(&hash))
+        {
+            return Ok((**caller).clone());
+        }
+        self.jwt(token)
+    }
+
+    fn jwt(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Invalid("neither a known token nor a JWT".to_owned()))?;
+        let (key, validation) = match header.alg {
+            Algorithm::HS256 => self.hs256.as_ref(),
+            Algorithm::RS256 => self.rs256.as_ref(),
+            _ => None,
+        }
+        .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)))?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        Ok(Caller {
+            subject: claims.sub,
+            tenant: claims
+                .tenant
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
+            scopes: Scopes::parse(claims.scope.as_deref().unwrap_or("").split_whitespace()),
+        })
+    }
+
+    /// The caller of an operational endpoint (`/metrics`, `/readyz`): anyone unless protected.
+    pub fn authorize_ops(&self, req: &HttpRequest) -> Result<(), AuthError> {
+        if !self.protect_ops {
+            return Ok(());
+        }
+        let caller = self.authenticate(bearer(req))?;
+        if caller.scopes.admin {
+            Ok(())
+        } else {
+            Err(AuthError::MissingScope(SCOPE_ADMIN))
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// A caller with `traces:read`, taken from the request.
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(auth) = req.app_data::<web::Data<Authenticator>>() else {
+            return ready(Err(ApiError::Internal("authenticator missing".to_owned())));
+        };
+        let result = auth
+            .authenticate(bearer(req))
+            .and_then(|caller| {
+                if caller.scopes.read {
+                    Ok(caller)
+                } else {
+                    Err(AuthError::MissingScope(SCOPE_READ))
+                }
+            })
+            .map_err(ApiError::from);
+        ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn hs(config: &AuthConfig, claims: &serde_json::Value) -> Result<Caller, AuthError> {
+        let token = jsonwebtoken::encode(
+            &Header::default(),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        Authenticator::new(config)
+            .unwrap()
+            .authenticate(Some(&token))
+    }
+
+    fn exp(offset: i64) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        now + offset
+    }
+
+    #[test]
+    fn hs256_token_gives_tenant_and_scopes() {
+        let config = AuthConfig {
+            jwt_secret: Some(SECRET.to_vec()),
+            ..AuthConfig::default()
+        };
+        let caller = hs(&config, &json!({"sub": "ada", "tenant": "acme", "scope": "traces:read traces:read_content", "exp": exp(600)})).unwrap();
+        assert_eq!(caller.tenant, "acme");
+        assert!(caller.scopes.read && caller.scopes.read_content && !caller.scopes.admin);
+        assert!(caller.can_see("acme") && !caller.can_see("globex"));
+        let no_tenant = hs(
+            &config,
+            &json!({"sub": "x", "scope": "traces:read", "exp": exp(600)}),
+        )
+        .unwrap();
+        assert_eq!(no_tenant.tenant, DEFAULT_TENANT);
+    }
+
+    #[test]
+    fn expired_unsigned_or_claimless_tokens_are_refused() {
+        let config = AuthConfig {
+            jwt_secret: Some(SECRET.to_vec()),
+            issuer: Some("https://auth.orcheo".into()),
+            ..AuthConfig::default()
+        };
+        let expired = hs(
+            &config,
+            &json!({"sub": "a", "iss": "https://auth.orcheo", "exp": exp(-3600)}),
+        );
+        assert!(matches!(expired, Err(AuthError::Invalid(m)) if m.contains("Expired")));
+        let no_exp = hs(&config, &json!({"sub": "a", "iss": "https://auth.orcheo"}));
+        assert!(matches!(no_exp, Err(AuthError::Invalid(_))));
+        let wrong_iss = hs(
+            &config,
+            &json!({"sub": "a", "iss": "https://evil", "exp": exp(60)}),
+        );
+        assert!(matches!(wrong_iss, Err(AuthError::Invalid(_))));
+        let auth = Authenticator::new(&config).unwrap();
+        assert_eq!(auth.authenticate(None), Err(AuthError::Missing));
+        assert!(matches!(
+            auth.authenticate(Some("garbage")),
+            Err(AuthError::Invalid(_))
+        ));
+        // `alg: none` and algorithms not configured are refused.
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
+        assert!(matches!(
+            auth.authenticate(Some(none)),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn static_tokens_match_by_hash() {
+        let hash = ring::digest::digest(&ring::digest::SHA256, b"s3cret-token");
+        let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let file = format!(
+            r#"[{{"name": "canvas", "sha256": "{hex}", "tenant": "acme", "scopes": ["traces:read"]}}]"#
+        );
+        let config = AuthConfig {
+            static_tokens: StaticToken::parse_file(file.as_bytes()).unwrap(),
+            ..AuthConfig::default()
+        };
+        let auth = Authenticator::new(&config).unwrap();
+        let caller = auth.authenticate(Some("s3cret-token")).unwrap();
+        assert_eq!(
+            (caller.subject.as_str(), caller.tenant.as_str()),
+            ("canvas", "acme")
+        );
+        assert!(!caller.scopes.read_content);
+        assert!(auth.authenticate(Some("other")).is_err());
+        assert!(
+            StaticToken::parse_file(b"[{\"name\":\"x\",\"sha256\":\"zz\",\"scopes\":[]}]").is_err()
+        );
+        assert!(
+            StaticToken::parse_file(
+                format!(r#"[{{"name":"x","sha256":"{hex}","scopes":["traces:write"]}}]"#)
+                    .as_bytes()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn without_configuration_everyone_is_the_local_operator() {
+        let auth = Authenticator::new(&AuthConfig::default()).unwrap();
+        let caller = auth.authenticate(None).unwrap();
+        assert!(caller.scopes.admin && caller.can_see("anyone"));
+    }
+}

@@ -1,0 +1,534 @@
+//! The server's settings: every option is an environment variable and a flag of the same name
+//! (`ORCHEO_HTTP_ADDR` ⇔ `--http-addr`). [`ServeArgs`] is what clap reads; [`ServerConfig`] is
+//! the validated result the application is built from. A bad value stops the server before it
+//! binds anything, with an error naming the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use orcheo_collector_client::config::parse_headers;
+use orcheo_collector_client::{BackendKind, ClientConfig};
+
+use crate::auth::{AuthConfig, StaticToken};
+
+/// `serve`'s options.
+#[derive(Debug, Clone, Args)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each flag is an independent on/off option"
+)]
+pub struct ServeArgs {
+    /// Address of the HTTP API and `/metrics`.
+    #[arg(long, env = "ORCHEO_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+
+    /// Metadata database: `sqlite://PATH` (embedded default) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "ORCHEO_DATABASE_URL",
+        default_value = "sqlite://orcheo-trace.db",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Where traces are read from: `embedded` (this server's own span store), `tempo`,
+    /// `jaeger` (API v3 over HTTP), `jaeger-v1` (query JSON) or `jaeger-grpc` (API v3 over gRPC).
+    #[arg(long, env = "ORCHEO_TRACE_BACKEND", default_value = "embedded")]
+    pub trace_backend: String,
+
+    /// Base URL of the trace store's query API (`http://tempo:3200`); required unless embedded.
+    #[arg(long, env = "ORCHEO_TRACE_BACKEND_URL")]
+    pub trace_backend_url: Option<String>,
+
+    /// Headers sent to the trace store, `name=value,name2=value2` (a tenant, an API key).
+    #[arg(long, env = "ORCHEO_TRACE_BACKEND_HEADERS", hide_env_values = true)]
+    pub trace_backend_headers: Option<String>,
+
+    /// Time limit of one request to the trace store, in milliseconds (the whole fetch, retries
+    /// included, may take twice this).
+    #[arg(long, env = "ORCHEO_TRACE_BACKEND_TIMEOUT_MS", default_value = "5000")]
+    pub trace_backend_timeout_ms: String,
+
+    /// Dashboard links added to every trace: `name=URL-template,…` with `{trace_id}` in each
+    /// template (`tempo=https://grafana.example.com/explore?traceId={trace_id}`).
+    #[arg(long, env = "ORCHEO_DASHBOARD_URLS")]
+    pub dashboard_urls: Option<String>,
+
+    /// HS256 secret that signs accepted JWTs.
+    #[arg(long, env = "ORCHEO_AUTH_JWT_SECRET", hide_env_values = true)]
+    pub auth_jwt_secret: Option<String>,
+
+    /// PEM file with the RSA public key that verifies accepted RS256 JWTs.
+    #[arg(long, env = "ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE")]
+    pub auth_jwt_public_key_file: Option<PathBuf>,
+
+    /// Required `iss` claim of JWTs (not checked when unset).
+    #[arg(long, env = "ORCHEO_AUTH_JWT_ISSUER")]
+    pub auth_jwt_issuer: Option<String>,
+
+    /// Required `aud` claim of JWTs (not checked when unset).
+    #[arg(long, env = "ORCHEO_AUTH_JWT_AUDIENCE")]
+    pub auth_jwt_audience: Option<String>,
+
+    /// JSON file of static tokens, stored as SHA-256 hashes:
+    /// `[{"name": "canvas", "sha256": "<hex>", "tenant": "acme", "scopes": ["traces:read"]}]`.
+    #[arg(long, env = "ORCHEO_AUTH_TOKENS_FILE")]
+    pub auth_tokens_file: Option<PathBuf>,
+
+    /// Require a token with `traces:admin` for `/metrics` and `/readyz` too (`/healthz` stays
+    /// open for liveness probes).
+    #[arg(long, env = "ORCHEO_AUTH_PROTECT_OPS", default_value = "false")]
+    pub auth_protect_ops: String,
+
+    /// Serve without authentication on a non-loopback address. Anyone who can reach the
+    /// address reads every trace: only behind a proxy that authenticates.
+    #[arg(
+        long,
+        env = "ORCHEO_AUTH_ALLOW_UNAUTHENTICATED",
+        default_value = "false"
+    )]
+    pub auth_allow_unauthenticated: String,
+
+    /// Days to keep executions, summaries and received spans (0: keep everything).
+    #[arg(long, env = "ORCHEO_RETENTION_DAYS", default_value = "30")]
+    pub retention_days: String,
+
+    /// Directory that `file:` artifact locations are relative to.
+    #[arg(long, env = "ORCHEO_ARTIFACT_DIR", default_value = "artifacts")]
+    pub artifact_dir: PathBuf,
+
+    /// Finished traces kept in memory, by execution (0: no cache).
+    #[arg(long, env = "ORCHEO_TRACE_CACHE_ENTRIES", default_value = "256")]
+    pub trace_cache_entries: String,
+
+    /// Most spans in one response page (a larger trace pages with a cursor).
+    #[arg(long, env = "ORCHEO_TRACE_PAGE_MAX_SPANS", default_value = "2000")]
+    pub trace_page_max_spans: String,
+
+    /// Time limit of one HTTP request, in milliseconds.
+    #[arg(long, env = "ORCHEO_HTTP_REQUEST_TIMEOUT_MS", default_value = "30000")]
+    pub http_request_timeout_ms: String,
+
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "ORCHEO_HTTP_WORKERS", default_value = "0")]
+    pub http_workers: String,
+
+    /// Log format: `json` (one object per line, for log pipelines), `text`, or `auto` (text on
+    /// a terminal, JSON otherwise). The level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "ORCHEO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+/// Where traces are read from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceBackend {
+    /// The local span store of this server's own database.
+    Embedded,
+    /// A trace store's query API.
+    Remote(ClientConfig),
+}
+
+impl TraceBackend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Remote(c) => c.backend.name(),
+        }
+    }
+}
+
+/// The validated settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub http_addr: SocketAddr,
+    pub database_url: String,
+    pub backend: TraceBackend,
+    /// `(name, template)`, in the configured order.
+    pub dashboards: Vec<(String, String)>,
+    pub auth: AuthConfig,
+    /// Serve without authentication on a non-loopback address.
+    pub allow_unauthenticated: bool,
+    /// `None`: keep everything.
+    pub retention: Option<Duration>,
+    pub artifact_dir: PathBuf,
+    pub cache_entries: usize,
+    pub page_max_spans: usize,
+    pub request_timeout: Duration,
+    /// 0: one per core.
+    pub workers: usize,
+    pub log_format: LogFormat,
+}
+
+/// A setting that cannot work; names the variable (and its flag).
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} (--{flag}): {message}", flag = flag_of(variable))]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// `ORCHEO_HTTP_ADDR` → `http-addr`.
+fn flag_of(variable: &str) -> String {
+    variable
+        .trim_start_matches("ORCHEO_")
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+fn number(
+    variable: &'static str,
+    text: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let n: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| bad(variable, format!("{text:?} is not a whole number")))?;
+    if !range.contains(&n) {
+        return Err(bad(
+            variable,
+            format!("{n} is outside {}..={}", range.start(), range.end()),
+        ));
+    }
+    Ok(n)
+}
+
+fn boolean(variable: &'static str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(bad(variable, format!("{text:?} is not true or false"))),
+    }
+}
+
+impl ServerConfig {
+    /// Validates the options; reads the key and token files they name.
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let http_addr: SocketAddr = args.http_addr.trim().parse().map_err(|_| {
+            bad(
+                "ORCHEO_HTTP_ADDR",
+                format!("{:?} is not an address like 127.0.0.1:8080", args.http_addr),
+            )
+        })?;
+        let backend = Self::backend(args)?;
+        let dashboards = parse_dashboards(args.dashboard_urls.as_deref().unwrap_or(""))?;
+        let auth = Self::auth(args)?;
+        let allow_unauthenticated = boolean(
+            "ORCHEO_AUTH_ALLOW_UNAUTHENTICATED",
+            &args.auth_allow_unauthenticated,
+        )?;
+        if !auth.is_enabled() && !http_addr.ip().is_loopback() && !allow_unauthenticated {
+            return Err(bad(
+                "ORCHEO_HTTP_ADDR",
+                format!(
+                    "{http_addr} is not a loopback address and no authentication is configured; \
+                     set ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE or \
+                     ORCHEO_AUTH_TOKENS_FILE, or ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true if a proxy \
+                     in front authenticates"
+                ),
+            ));
+        }
+        let retention_days = number("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
+        Ok(Self {
+            http_addr,
+            database_url: args.database_url.trim().to_owned(),
+            backend,
+            dashboards,
+            auth,
+            allow_unauthenticated,
+            retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
+            artifact_dir: args.artifact_dir.clone(),
+            cache_entries: number(
+                "ORCHEO_TRACE_CACHE_ENTRIES",
+                &args.trace_cache_entries,
+                0..=100_000,
+            )? as usize,
+            page_max_spans: number(
+                "ORCHEO_TRACE_PAGE_MAX_SPANS",
+                &args.trace_page_max_spans,
+                1..=100_000,
+            )? as usize,
+            request_timeout: Duration::from_millis(number(
+                "ORCHEO_HTTP_REQUEST_TIMEOUT_MS",
+                &args.http_request_timeout_ms,
+                100..=600_000,
+            )?),
+            workers: number("ORCHEO_HTTP_WORKERS", &args.http_workers, 0..=256)? as usize,
+            log_format: args.log_format,
+        })
+    }
+
+    fn backend(args: &ServeArgs) -> Result<TraceBackend, ConfigError> {
+        let name = args.trace_backend.trim();
+        if name == "embedded" {
+            return Ok(TraceBackend::Embedded);
+        }
+        let kind: BackendKind = name.parse().map_err(|_| {
+            bad(
+                "ORCHEO_TRACE_BACKEND",
+                format!("{name:?} is not one of embedded, tempo, jaeger, jaeger-v1, jaeger-grpc"),
+            )
+        })?;
+        let url = args
+            .trace_backend_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                bad(
+                    "ORCHEO_TRACE_BACKEND_URL",
+                    format!("required by the {name} backend"),
+                )
+            })?;
+        let mut client = ClientConfig::new(kind, url);
+        client.headers = parse_headers(args.trace_backend_headers.as_deref().unwrap_or(""))
+            .map_err(|e| bad("ORCHEO_TRACE_BACKEND_HEADERS", e.to_string()))?;
+        let timeout = number(
+            "ORCHEO_TRACE_BACKEND_TIMEOUT_MS",
+            &args.trace_backend_timeout_ms,
+            1..=600_000,
+        )?;
+        client.attempt_timeout = Duration::from_millis(timeout);
+        client.overall_timeout = Duration::from_millis(timeout * 2);
+        client.validate().map_err(|e| {
+            let variable = match e {
+                orcheo_collector_client::ConfigError::BadUrl(_) => "ORCHEO_TRACE_BACKEND_URL",
+                orcheo_collector_client::ConfigError::BadHeader(_) => {
+                    "ORCHEO_TRACE_BACKEND_HEADERS"
+                }
+                _ => "ORCHEO_TRACE_BACKEND",
+            };
+            bad(variable, e.to_string())
+        })?;
+        Ok(TraceBackend::Remote(client))
+    }
+
+    fn auth(args: &ServeArgs) -> Result<AuthConfig, ConfigError> {
+        let jwt_secret = args
+            .auth_jwt_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                if s.len() < 32 {
+                    Err(bad(
+                        "ORCHEO_AUTH_JWT_SECRET",
+                        "shorter than 32 bytes: too easy to guess",
+                    ))
+                } else {
+                    Ok(s.as_bytes().to_vec())
+                }
+            })
+            .transpose()?;
+        let jwt_public_key_pem = args
+            .auth_jwt_public_key_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| {
+                    bad(
+                        "ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(pem) = &jwt_public_key_pem {
+            jsonwebtoken::DecodingKey::from_rsa_pem(pem).map_err(|e| {
+                bad(
+                    "ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE",
+                    format!("not an RSA public key in PEM: {e}"),
+                )
+            })?;
+        }
+        let static_tokens = match &args.auth_tokens_file {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read(path).map_err(|e| {
+                    bad(
+                        "ORCHEO_AUTH_TOKENS_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                StaticToken::parse_file(&text).map_err(|e| {
+                    bad(
+                        "ORCHEO_AUTH_TOKENS_FILE",
+                        format!("{}: {e}", path.display()),
+                    )
+                })?
+            }
+        };
+        Ok(AuthConfig {
+            jwt_secret,
+            jwt_public_key_pem,
+            issuer: args.auth_jwt_issuer.clone().filter(|s| !s.is_empty()),
+            audience: args.auth_jwt_audience.clone().filter(|s| !s.is_empty()),
+            static_tokens,
+            protect_ops: boolean("ORCHEO_AUTH_PROTECT_OPS", &args.auth_protect_ops)?,
+        })
+    }
+}
+
+/// `name=template,…`; each template must hold `{trace_id}`.
+pub fn parse_dashboards(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let variable = "ORCHEO_DASHBOARD_URLS";
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, template) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(variable, format!("{pair:?} is not name=URL-template")))?;
+            let (name, template) = (name.trim(), template.trim());
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
+                return Err(bad(
+                    variable,
+                    format!("{name:?} is not a name of letters, digits, - and _"),
+                ));
+            }
+            if !(template.starts_with("http://") || template.starts_with("https://")) {
+                return Err(bad(
+                    variable,
+                    format!("{name}: {template:?} is not an http(s) URL"),
+                ));
+            }
+            if !template.contains("{trace_id}") {
+                return Err(bad(
+                    variable,
+                    format!("{name}: the template has no {{trace_id}}"),
+                ));
+            }
+            Ok((name.to_owned(), template.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        let mut all = vec!["serve"];
+        all.extend_from_slice(flags);
+        Cli::try_parse_from(all).unwrap().args
+    }
+
+    #[test]
+    fn defaults_are_embedded_on_loopback() {
+        let config = ServerConfig::from_args(&args(&[])).unwrap();
+        assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.backend, TraceBackend::Embedded);
+        assert!(!config.auth.is_enabled());
+        assert_eq!(config.retention, Some(Duration::from_secs(30 * 86_400)));
+    }
+
+    #[test]
+    fn public_address_without_auth_is_refused_unless_allowed() {
+        let e = ServerConfig::from_args(&args(&["--http-addr", "0.0.0.0:8080"])).unwrap_err();
+        assert_eq!(e.variable, "ORCHEO_HTTP_ADDR");
+        assert!(e.to_string().contains("not a loopback address"), "{e}");
+        let ok = ServerConfig::from_args(&args(&[
+            "--http-addr",
+            "0.0.0.0:8080",
+            "--auth-allow-unauthenticated",
+            "true",
+        ]));
+        assert!(ok.is_ok());
+        let with_auth = ServerConfig::from_args(&args(&[
+            "--http-addr",
+            "[::]:8080",
+            "--auth-jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+        ]));
+        assert!(with_auth.is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--http-addr", "localhost"], "ORCHEO_HTTP_ADDR"),
+            (&["--trace-backend", "zipkin"], "ORCHEO_TRACE_BACKEND"),
+            (&["--trace-backend", "tempo"], "ORCHEO_TRACE_BACKEND_URL"),
+            (
+                &[
+                    "--trace-backend",
+                    "tempo",
+                    "--trace-backend-url",
+                    "tempo:3200",
+                ],
+                "ORCHEO_TRACE_BACKEND_URL",
+            ),
+            (
+                &[
+                    "--trace-backend",
+                    "tempo",
+                    "--trace-backend-url",
+                    "http://t",
+                    "--trace-backend-headers",
+                    "x",
+                ],
+                "ORCHEO_TRACE_BACKEND_HEADERS",
+            ),
+            (
+                &["--trace-backend-timeout-ms", "0"],
+                "ORCHEO_TRACE_BACKEND_TIMEOUT_MS",
+            ),
+            (
+                &["--dashboard-urls", "tempo=https://t/x"],
+                "ORCHEO_DASHBOARD_URLS",
+            ),
+            (&["--auth-jwt-secret", "short"], "ORCHEO_AUTH_JWT_SECRET"),
+            (
+                &["--auth-tokens-file", "/nonexistent/tokens.json"],
+                "ORCHEO_AUTH_TOKENS_FILE",
+            ),
+            (&["--retention-days", "-1"], "ORCHEO_RETENTION_DAYS"),
+            (&["--auth-protect-ops", "maybe"], "ORCHEO_AUTH_PROTECT_OPS"),
+            (
+                &["--trace-page-max-spans", "0"],
+                "ORCHEO_TRACE_PAGE_MAX_SPANS",
+            ),
+        ];
+        for (flags, variable) in cases {
+            let e = ServerConfig::from_args(&args(flags)).unwrap_err();
+            assert_eq!(e.variable, *variable, "{flags:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn dashboards_parse_in_order() {
+        let d = parse_dashboards(
+            "tempo=https://grafana/explore?traceId={trace_id}, jaeger=http://jaeger:16686/trace/{trace_id}",
+        )
+        .unwrap();
+        assert_eq!(d[0].0, "tempo");
+        assert_eq!(d[1].1, "http://jaeger:16686/trace/{trace_id}");
+    }
+}

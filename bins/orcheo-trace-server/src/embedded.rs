@@ -1,0 +1,84 @@
+//! The `embedded` trace source: traces read from this server's own local span store, where
+//! the OTLP receiver keeps what executors send.
+//!
+//! Each stored payload is an OTLP protobuf `TracesData` holding one span with its resource and
+//! scope. Protobuf appends repeated fields when messages are concatenated, so a trace's payloads
+//! laid end to end are one valid `TracesData`: decoding the trace is one call to the OTLP
+//! decoder.
+
+use orcheo_collector_client::{BoxFuture, FetchError, FetchRequest, FetchedTrace, TraceSource};
+use orcheo_span_tree::Format;
+use orcheo_trace_store::Store;
+
+/// Most spans read for one trace (the local store's per-trace bound is lower by default).
+pub const MAX_SPANS_PER_TRACE: u64 = 100_000;
+
+/// Reads the local span store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSource {
+    store: Store,
+}
+
+impl EmbeddedSource {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+impl TraceSource for EmbeddedSource {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        request: &'a FetchRequest,
+    ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
+        let store = self.store.clone();
+        let trace_id = request.trace_id;
+        Box::pin(async move {
+            let task = tokio::task::spawn_blocking(move || -> Result<FetchedTrace, FetchError> {
+                let stored = store
+                    .local_spans(trace_id, MAX_SPANS_PER_TRACE)
+                    .map_err(|e| unavailable(&e.to_string()))?;
+                if stored.is_empty() {
+                    return Err(FetchError::NotFound);
+                }
+                let mut bytes = Vec::with_capacity(stored.iter().map(|s| s.payload.len()).sum());
+                for span in &stored {
+                    bytes.extend_from_slice(&span.payload);
+                }
+                let decoded = orcheo_span_tree::decode(&bytes, Format::OtlpProto).map_err(|e| {
+                    FetchError::BadResponse {
+                        detail: format!("stored spans of trace {trace_id} do not decode: {e}"),
+                    }
+                })?;
+                Ok(FetchedTrace {
+                    spans: decoded.spans,
+                    partial: decoded.partial,
+                    anomalies: decoded.anomalies,
+                })
+            });
+            task.await
+                .map_err(|e| unavailable(&format!("reader task failed: {e}")))?
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.ping())
+                .await
+                .map_err(|e| unavailable(&e.to_string()))?
+                .map_err(|e| unavailable(&e.to_string()))
+        })
+    }
+}
+
+fn unavailable(detail: &str) -> FetchError {
+    FetchError::Unavailable {
+        reason: orcheo_collector_client::UnavailableReason::Connect,
+        retry_after: None,
+        detail: format!("the local span store is unavailable: {detail}"),
+    }
+}

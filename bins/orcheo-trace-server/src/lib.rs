@@ -1,0 +1,28 @@
+//! The Orcheo Trace server: what Canvas calls and operators deploy.
+//!
+//! - [`config`]: the server's settings (env vars and flags), validated before anything starts;
+//! - [`startup`]: [`startup::Application`] binds, wires the state and runs the HTTP server;
+//! - [`auth`]: bearer tokens (JWT, static) → a [`auth::Caller`] with a tenant and scopes;
+//! - [`traces`]: execution id → trace: metadata lookup, fetch, normalize, cache, degraded mode;
+//! - `routes`: one module per group of endpoints; [`error`]: the one error envelope;
+//! - [`observe`]: request ids, logs and HTTP metrics around every request.
+//!
+//! Invariants: handlers never block an async worker (database calls and normalization run on
+//! the blocking pool); every answer, errors included, carries the request id; a caller never
+//! learns that another tenant's execution exists.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod embedded;
+pub mod error;
+pub mod metrics;
+pub mod observe;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod traces;
+
+pub use config::ServerConfig;
+pub use startup::Application;

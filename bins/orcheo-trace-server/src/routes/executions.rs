@@ -1,0 +1,124 @@
+//! `GET /api/executions`: the caller's executions, newest first, filtered and cursor-paged.
+
+use actix_web::{HttpResponse, get, web};
+use orcheo_trace_model::{ExecutionStatus, Timestamp};
+use orcheo_trace_store::{Cursor, ListFilter};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::{AppState, ExecutionView, PageInfo};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+/// Filters and paging of the list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub workflow_id: Option<String>,
+    /// `running`, `completed`, `error` or `cancelled`.
+    pub status: Option<String>,
+    /// Started at or after (RFC 3339).
+    pub started_after: Option<String>,
+    /// Started before (RFC 3339).
+    pub started_before: Option<String>,
+    /// Only executions that ended in error (`true`) or did not (`false`).
+    pub has_error: Option<bool>,
+    /// Another tenant's executions (callers with `traces:admin` only; others always see their
+    /// own tenant's).
+    pub tenant: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    pub limit: Option<u32>,
+    /// The `page_info.cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of executions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExecutionList {
+    pub executions: Vec<ExecutionView>,
+    pub page_info: PageInfo,
+}
+
+fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|t| {
+        Timestamp::parse_rfc3339(t).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("{name}: {t:?} is not an RFC 3339 time"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// Lists executions.
+#[utoipa::path(
+    get,
+    path = "/api/executions",
+    tag = "executions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of executions, newest first.", body = ExecutionList),
+        (status = 400, description = "A malformed filter or cursor.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "The database is unavailable.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+#[get("/api/executions")]
+pub(crate) async fn list_executions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<ExecutionStatus>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("status: {s:?} is not running, completed, error or cancelled"),
+                )
+            })
+        })
+        .transpose()?;
+    let filter = ListFilter {
+        tenant: caller.list_tenant(query.tenant.as_deref()),
+        workflow_id: query.workflow_id,
+        status,
+        started_after: time("started_after", query.started_after.as_deref())?,
+        started_before: time("started_before", query.started_before.as_deref())?,
+        has_error: query.has_error,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("limit must be within 1..={MAX_LIMIT}"),
+        ));
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Cursor::decode(c).map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
+        })
+        .transpose()?;
+    let store = state.traces.store().clone();
+    let (rows, next) =
+        web::block(move || store.list_executions(&filter, cursor.as_ref(), limit as usize))
+            .await??;
+    Ok(HttpResponse::Ok().json(ExecutionList {
+        executions: rows.iter().map(|e| ExecutionView::new(e, None)).collect(),
+        page_info: PageInfo {
+            has_next_page: next.is_some(),
+            cursor: next.map(|c| c.encode()),
+        },
+    }))
+}

@@ -1,0 +1,119 @@
+//! The HTTP routes, one module per group, and what they share.
+
+pub mod artifacts;
+pub mod executions;
+pub mod ops;
+pub mod traces;
+
+use std::path::PathBuf;
+
+use actix_web::web;
+use orcheo_trace_model::{TokenUsage, TraceId, TraceTree};
+use orcheo_trace_store::Execution;
+use serde::Serialize;
+
+use crate::metrics::ServerMetrics;
+use crate::traces::{TraceService, now};
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    pub traces: TraceService,
+    /// `(name, template)`.
+    pub dashboards: Vec<(String, String)>,
+    pub page_max_spans: usize,
+    pub artifact_dir: PathBuf,
+    pub metrics: ServerMetrics,
+    /// The configured trace backend's name (`embedded`, `tempo`…).
+    pub backend: &'static str,
+}
+
+impl AppState {
+    /// The dashboard links of a trace.
+    pub fn dashboards(
+        &self,
+        trace_id: Option<TraceId>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let Some(trace_id) = trace_id else {
+            return serde_json::Map::new();
+        };
+        let id = trace_id.to_string();
+        self.dashboards
+            .iter()
+            .map(|(name, template)| (name.clone(), template.replace("{trace_id}", &id).into()))
+            .collect()
+    }
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(traces::get_trace)
+        .service(traces::get_span)
+        .service(executions::list_executions)
+        .service(artifacts::get_artifact)
+        .service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::metrics)
+        .service(ops::openapi);
+}
+
+/// Where a page ends.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    /// Pass as `cursor` to get the next page; `null` on the last.
+    pub cursor: Option<String>,
+}
+
+/// An execution as the API shows it; the trace's totals when the trace was read.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExecutionView {
+    pub id: String,
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<String>,
+    pub tenant: String,
+    /// `running`, `completed`, `error` or `cancelled`.
+    pub status: &'static str,
+    /// What started the run (`manual`, `schedule`, `webhook`…).
+    pub trigger: Option<String>,
+    /// RFC 3339.
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: orcheo_trace_model::Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<orcheo_trace_model::Timestamp>,
+    /// Until now for a running execution.
+    pub duration_ms: Option<f64>,
+    pub error: Option<String>,
+    /// 32 hex digits; `null` when no trace was recorded.
+    #[schema(value_type = Option<String>)]
+    pub trace_id: Option<TraceId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::TokenUsageSchema>)]
+    pub token_usage: Option<TokenUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<u64>,
+}
+
+impl ExecutionView {
+    pub fn new(e: &Execution, tree: Option<&TraceTree>) -> Self {
+        let end = e.finished_at.unwrap_or_else(now);
+        Self {
+            id: e.id.as_str().to_owned(),
+            workflow_id: e.workflow_id.clone(),
+            workflow_version: e.workflow_version.clone(),
+            tenant: e.tenant.clone(),
+            status: e.status.as_str(),
+            trigger: e.triggered_by.clone(),
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+            duration_ms: Some(e.started_at.millis_until(end).max(0.0)),
+            error: e.error.clone(),
+            trace_id: e.trace_id,
+            token_usage: tree.map(|t| t.stats.token_usage),
+            span_count: tree.map(|t| t.stats.span_count),
+            error_count: tree.map(|t| t.stats.error_count),
+        }
+    }
+}

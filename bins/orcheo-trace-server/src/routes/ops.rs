@@ -1,0 +1,155 @@
+//! Operational endpoints: `/healthz` (alive), `/readyz` (database and trace backend),
+//! `/metrics` (Prometheus), `/api/openapi.json`.
+
+use std::time::Duration;
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use orcheo_collector_client::CircuitState;
+use serde::Serialize;
+
+use crate::auth::Authenticator;
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+/// Longest a readiness check waits for the trace store.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The server is alive.", body = Health)))]
+#[get("/healthz")]
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// `{"status": "ok"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// The state of one dependency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Check {
+    /// `ok` or `failing`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The trace backend's state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BackendCheck {
+    pub backend: &'static str,
+    /// `ok` or `failing`.
+    pub status: &'static str,
+    /// `closed`, `half_open` or `open` (remote backends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Readiness: `ready` when the database answers and the trace backend is reachable.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    pub database: Check,
+    pub trace_backend: BackendCheck,
+}
+
+fn circuit_state(state: &AppState) -> Option<CircuitState> {
+    if state.backend == "embedded" {
+        return None;
+    }
+    let value = state
+        .metrics
+        .fetch
+        .circuit_state
+        .with_label_values(&[state.traces.source().name()])
+        .get();
+    Some(match value {
+        1 => CircuitState::HalfOpen,
+        2 => CircuitState::Open,
+        _ => CircuitState::Closed,
+    })
+}
+
+/// Ready to serve traces.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "A dependency is failing.", body = Readiness),
+    ))]
+#[get("/readyz")]
+pub(crate) async fn readyz(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+) -> Result<HttpResponse, ApiError> {
+    auth.authorize_ops(&req)?;
+    let store = state.traces.store().clone();
+    let database = match web::block(move || store.ping()).await? {
+        Ok(()) => Check {
+            status: "ok",
+            detail: None,
+        },
+        Err(e) => Check {
+            status: "failing",
+            detail: Some(e.to_string()),
+        },
+    };
+    let circuit = circuit_state(&state);
+    let probe = tokio::time::timeout(PROBE_TIMEOUT, state.traces.source().probe()).await;
+    let (backend_ok, detail) = match probe {
+        Ok(Ok(())) => (true, None),
+        Ok(Err(e)) => (false, Some(e.to_string())),
+        Err(_) => (false, Some("the probe timed out".to_owned())),
+    };
+    let backend_ok = backend_ok && circuit != Some(CircuitState::Open);
+    let ready = database.status == "ok" && backend_ok;
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        database,
+        trace_backend: BackendCheck {
+            backend: state.backend,
+            status: if backend_ok { "ok" } else { "failing" },
+            circuit: circuit.map(CircuitState::label),
+            detail,
+        },
+    };
+    Ok(if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    })
+}
+
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics in the Prometheus text format.", content_type = "text/plain", body = String)))]
+#[get("/metrics")]
+pub(crate) async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    auth: web::Data<Authenticator>,
+) -> Result<HttpResponse, ApiError> {
+    auth.authorize_ops(&req)?;
+    let body = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::Internal(format!("cannot encode metrics: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body))
+}
+
+/// This API's OpenAPI document.
+#[get("/api/openapi.json")]
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(crate::openapi::document())
+}

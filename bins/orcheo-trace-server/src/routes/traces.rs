@@ -1,0 +1,286 @@
+//! `GET /api/executions/{execution_id}/trace` and `…/trace/spans/{span_id}`.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, get, web};
+use orcheo_span_tree::render::{self, FlatSpan, RenderOptions};
+use orcheo_trace_model::{SpanId, TraceTree};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::{AppState, ExecutionView, PageInfo};
+use crate::traces::SourceInfo;
+
+/// `tree`: the nested span tree; `flat`: Orcheo's flat span list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    #[default]
+    Tree,
+    Flat,
+}
+
+/// Query of the trace route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TraceQuery {
+    /// `tree` (default) or `flat`.
+    #[serde(default)]
+    pub view: View,
+    /// `false` withholds prompt, response and message text (counts and markers stay). Content
+    /// is withheld anyway without the `traces:read_content` scope.
+    #[serde(default)]
+    pub include_content: Option<bool>,
+    /// Levels below the root to include in the tree view (deeper spans are counted in
+    /// `child_count`, not shown).
+    #[serde(default)]
+    pub depth: Option<u32>,
+    /// Most spans in this page (capped by the server's page size).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `page_info.cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A page's bounds over the tree's depth-first order.
+fn page(query: &TraceQuery, max: usize, total: usize) -> Result<(usize, usize), ApiError> {
+    let start = match &query.cursor {
+        None => 0,
+        Some(text) => text
+            .strip_prefix('o')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0 && n <= total)
+            .ok_or_else(|| {
+                ApiError::bad_request("invalid_cursor", "not a cursor this trace gave")
+            })?,
+    };
+    let limit = match query.limit {
+        Some(0) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "limit must be at least 1",
+            ));
+        }
+        Some(n) => (n as usize).min(max),
+        None => max,
+    };
+    Ok((start, start.saturating_add(limit).min(total)))
+}
+
+fn page_info(end: usize, total: usize) -> PageInfo {
+    PageInfo {
+        has_next_page: end < total,
+        cursor: (end < total).then(|| format!("o{end}")),
+    }
+}
+
+fn withhold(caller: &Caller, query: &TraceQuery) -> bool {
+    !caller.scopes.read_content || query.include_content == Some(false)
+}
+
+fn json(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(body)
+}
+
+fn to_internal(e: &serde_json::Error) -> ApiError {
+    ApiError::Internal(format!("cannot render the trace: {e}"))
+}
+
+/// The execution's trace, normalized.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{execution_id}/trace",
+    tag = "traces",
+    params(
+        ("execution_id" = String, Path, description = "The execution's id."),
+        TraceQuery
+    ),
+    responses(
+        (status = 200, description = "The trace (`view=tree`: `TraceResponse`; `view=flat`: `FlatTraceResponse`).", body = crate::openapi::TraceResponse),
+        (status = 400, description = "Malformed id or query.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "`not_found`: no such execution (or another tenant's); `trace_unavailable`: no trace recorded.", body = crate::openapi::ErrorResponse),
+        (status = 502, description = "The trace store answered something unusable.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "The trace store is down and no summary is cached; see `Retry-After`.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+#[get("/api/executions/{execution_id}/trace")]
+pub(crate) async fn get_trace(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<TraceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let execution = state.traces.execution(&caller, &path).await?;
+    let loaded = state
+        .traces
+        .trace(&execution, withhold(&caller, &query))
+        .await?;
+    let view = ExecutionView::new(&execution, Some(&loaded.tree));
+    let dashboards = state.dashboards(execution.trace_id);
+    let max = state.page_max_spans;
+    let query = query.into_inner();
+    let body = web::block(move || -> Result<Vec<u8>, ApiError> {
+        let tree = &loaded.tree;
+        match query.view {
+            View::Tree => tree_body(tree, &query, max, &view, &dashboards, &loaded.source),
+            View::Flat => flat_body(tree, &query, max, &view),
+        }
+    })
+    .await??;
+    Ok(json(body))
+}
+
+fn tree_body(
+    tree: &TraceTree,
+    query: &TraceQuery,
+    max: usize,
+    execution: &ExecutionView,
+    dashboards: &serde_json::Map<String, serde_json::Value>,
+    source: &SourceInfo,
+) -> Result<Vec<u8>, ApiError> {
+    let total = tree.nodes.len();
+    let (start, end) = page(query, max, total)?;
+    let mut out = Vec::with_capacity(256 + (end - start) * 512);
+    out.extend_from_slice(b"{\"execution\":");
+    serde_json::to_writer(&mut out, execution).map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"root\":");
+    let end_index = u32::try_from(end).ok();
+    if start == 0 {
+        let options = RenderOptions {
+            max_depth: query.depth,
+            end: end_index,
+        };
+        render::write_subtree(&mut out, tree, tree.root, &options).map_err(|e| to_internal(&e))?;
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    // Later pages: the page's spans as subtrees, each under a parent an earlier page gave.
+    out.extend_from_slice(b",\"subtrees\":[");
+    let mut first = true;
+    for index in start..end {
+        let node = &tree.nodes[index];
+        let starts_subtree = start > 0 && node.parent.is_none_or(|p| (p as usize) < start);
+        let within_depth = query.depth.is_none_or(|d| node.depth <= d);
+        if !starts_subtree || !within_depth {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let options = RenderOptions {
+            max_depth: query.depth.map(|d| d - node.depth),
+            end: end_index,
+        };
+        render::write_subtree(&mut out, tree, u32::try_from(index).ok(), &options)
+            .map_err(|e| to_internal(&e))?;
+    }
+    out.extend_from_slice(b"],\"anomalies\":");
+    serde_json::to_writer(&mut out, &tree.anomalies).map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"dashboards\":");
+    serde_json::to_writer(&mut out, dashboards).map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"source\":");
+    serde_json::to_writer(&mut out, source).map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"page_info\":");
+    serde_json::to_writer(&mut out, &page_info(end, total)).map_err(|e| to_internal(&e))?;
+    out.push(b'}');
+    Ok(out)
+}
+
+fn flat_body(
+    tree: &TraceTree,
+    query: &TraceQuery,
+    max: usize,
+    execution: &ExecutionView,
+) -> Result<Vec<u8>, ApiError> {
+    #[derive(Serialize)]
+    struct Flat<'a> {
+        execution: &'a ExecutionView,
+        spans: Vec<FlatSpan<'a>>,
+        page_info: PageInfo,
+    }
+    let spans: Vec<_> = tree.nodes.iter().filter(|n| !n.synthetic).collect();
+    let (start, end) = page(query, max, spans.len())?;
+    let body = Flat {
+        execution,
+        spans: spans[start..end].iter().map(|n| FlatSpan::new(n)).collect(),
+        page_info: page_info(end, spans.len()),
+    };
+    serde_json::to_vec(&body).map_err(|e| to_internal(&e))
+}
+
+/// Query of the span route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SpanQuery {
+    /// `false` withholds prompt, response and message text.
+    #[serde(default)]
+    pub include_content: Option<bool>,
+}
+
+/// One span in full: content, attributes, events; its children are counted, not included.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{execution_id}/trace/spans/{span_id}",
+    tag = "traces",
+    params(
+        ("execution_id" = String, Path, description = "The execution's id."),
+        ("span_id" = String, Path, description = "The span's id (16 hex digits)."),
+        SpanQuery
+    ),
+    responses(
+        (status = 200, description = "The span.", body = crate::openapi::SpanResponse),
+        (status = 400, description = "Malformed id.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "No such execution or span.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "The trace store is down; see `Retry-After`.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+#[get("/api/executions/{execution_id}/trace/spans/{span_id}")]
+pub(crate) async fn get_span(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    query: web::Query<SpanQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (execution_id, span_id) = path.into_inner();
+    let span_id: SpanId = span_id
+        .parse()
+        .map_err(|e| ApiError::bad_request("invalid_span_id", format!("invalid span id: {e}")))?;
+    let execution = state.traces.execution(&caller, &execution_id).await?;
+    let withhold = !caller.scopes.read_content || query.include_content == Some(false);
+    let loaded = state.traces.trace(&execution, withhold).await?;
+    let tree = &loaded.tree;
+    let index = tree
+        .nodes
+        .iter()
+        .position(|n| n.span_id == span_id && !n.synthetic)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no span {span_id} in this execution's trace"))
+        })?;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"execution_id\":");
+    serde_json::to_writer(&mut out, &execution.id).map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"trace_id\":");
+    serde_json::to_writer(&mut out, &tree.trace_id).map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"span\":");
+    let options = RenderOptions {
+        max_depth: Some(0),
+        end: None,
+    };
+    render::write_subtree(&mut out, tree, u32::try_from(index).ok(), &options)
+        .map_err(|e| to_internal(&e))?;
+    out.extend_from_slice(b",\"source\":");
+    serde_json::to_writer(&mut out, &loaded.source).map_err(|e| to_internal(&e))?;
+    out.push(b'}');
+    Ok(json(out))
+}

@@ -1,0 +1,160 @@
+//! Building the application from its configuration: open and migrate the database, connect the
+//! trace source, register the metrics, bind, and run — with retention running beside it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use orcheo_collector_client::TraceSource;
+use orcheo_trace_store::{PoolConfig, Store, redact_password};
+
+use crate::auth::Authenticator;
+use crate::config::{ServerConfig, TraceBackend};
+use crate::embedded::EmbeddedSource;
+use crate::metrics::ServerMetrics;
+use crate::observe::{Observer, observe};
+use crate::routes::{self, AppState};
+use crate::traces::{TraceService, now};
+
+/// How often expired data is deleted.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+/// Largest request body accepted (the API reads no bodies; this bounds what is buffered).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A built, bound application, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+    retention: Option<Duration>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the database (migrating it), connects the trace source and binds the address
+    /// (port 0 picks a free port: see [`Application::port`]).
+    pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
+        let url = config.database_url.clone();
+        let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
+            let store = Store::open(&url, PoolConfig::default())
+                .with_context(|| format!("cannot open the database {}", redact_password(&url)))?;
+            let applied = store.migrate()?;
+            if !applied.is_empty() {
+                tracing::info!(migrations = ?applied, "database migrated");
+            }
+            Ok(store)
+        })
+        .await
+        .context("database set-up task failed")??;
+        let metrics = ServerMetrics::new().context("cannot register the metrics")?;
+        let source: Arc<dyn TraceSource> = match &config.backend {
+            TraceBackend::Embedded => Arc::new(EmbeddedSource::new(store.clone())),
+            TraceBackend::Remote(client) => {
+                orcheo_collector_client::backends::connect(client, metrics.fetch.clone())
+                    .context("cannot set up the trace backend client")?
+            }
+        };
+        let authenticator =
+            Authenticator::new(&config.auth).map_err(|e| anyhow::anyhow!("authentication: {e}"))?;
+        if !authenticator.is_enabled() {
+            tracing::warn!(
+                http.addr = %config.http_addr,
+                "NO AUTHENTICATION CONFIGURED: every caller reads every trace. Set \
+                 ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE or ORCHEO_AUTH_TOKENS_FILE \
+                 before exposing this server."
+            );
+        }
+        let state = web::Data::new(AppState {
+            traces: TraceService::new(store.clone(), source, config.cache_entries),
+            dashboards: config.dashboards.clone(),
+            page_max_spans: config.page_max_spans,
+            artifact_dir: config.artifact_dir.clone(),
+            metrics: metrics.clone(),
+            backend: config.backend.name(),
+        });
+        let authenticator = web::Data::new(authenticator);
+        let observer = web::Data::new(Observer {
+            metrics,
+            request_timeout: config.request_timeout,
+        });
+        let listener = TcpListener::bind(config.http_addr)
+            .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(authenticator.clone())
+                .app_data(observer.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .wrap(from_fn(observe))
+                .configure(routes::configure)
+        })
+        .client_request_timeout(Duration::from_secs(10))
+        .shutdown_timeout(10);
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(
+            http.addr = %config.http_addr,
+            http.port = port,
+            trace.backend = config.backend.name(),
+            database = %redact_password(&config.database_url),
+            "serving"
+        );
+        Ok(Self {
+            port,
+            server,
+            store,
+            retention: config.retention,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (SIGINT / SIGTERM).
+    pub async fn run(self) -> std::io::Result<()> {
+        if let Some(retention) = self.retention {
+            let store = self.store.clone();
+            tokio::spawn(prune_forever(store, retention));
+        }
+        self.server.await
+    }
+}
+
+/// Deletes data older than the retention period, once an hour.
+async fn prune_forever(store: Store, retention: Duration) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    loop {
+        tick.tick().await;
+        let cutoff = orcheo_trace_model::Timestamp::from_unix_nanos(
+            now()
+                .unix_nanos()
+                .saturating_sub(u64::try_from(retention.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+            Ok(Ok(report)) => tracing::info!(
+                executions = report.executions,
+                local_spans = report.local_spans,
+                "retention: expired data deleted"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention: prune failed"),
+            Err(e) => tracing::warn!(error = %e, "retention: prune task failed"),
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! From an execution id to the tree a caller may see: authorize against the execution's tenant,
+//! fetch its trace from the configured source, normalize, keep finished traces in a small cache,
+//! and — when the trace store is down — fall back to a degraded tree built from the span
+//! summaries the metadata store holds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use actix_web::web;
+use orcheo_collector_client::{FetchError, FetchRequest, TimeWindow, TraceSource};
+use orcheo_span_tree::filter::{self, ContentPolicy};
+use orcheo_span_tree::normalize_with_anomalies;
+use orcheo_trace_model::semconv;
+use orcheo_trace_model::{
+    ExecutionId, KeyValue, RawSpan, RawStatus, StatusCode, Timestamp, TraceId, TraceTree,
+};
+use orcheo_trace_store::{Execution, Store, StoredSummary};
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Most summaries a degraded tree is built from.
+const DEGRADED_MAX_SPANS: usize = 10_000;
+/// How long to tell a client to wait when the store gave no hint.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Searched around an execution's times (clocks of executor and store differ).
+const WINDOW_SLACK_NANOS: u64 = 10 * 60 * 1_000_000_000;
+
+/// Where a tree came from.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SourceInfo {
+    /// `embedded`, `tempo`, `jaeger`…
+    pub backend: &'static str,
+    /// `true`: the trace store could not answer; the tree was built from span summaries
+    /// (names, times, status, tokens — no content, attributes or events).
+    pub degraded: bool,
+    /// Why the tree is degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The trace store said its answer is incomplete.
+    pub partial: bool,
+}
+
+/// A tree ready to render, already filtered for the caller.
+#[derive(Debug, Clone)]
+pub struct LoadedTrace {
+    pub tree: Arc<TraceTree>,
+    pub source: SourceInfo,
+}
+
+/// Normalizes, caches and degrades.
+pub struct TraceService {
+    store: Store,
+    source: Arc<dyn TraceSource>,
+    cache: TraceCache,
+}
+
+impl std::fmt::Debug for TraceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceService")
+            .field("source", &self.source.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceService {
+    pub fn new(store: Store, source: Arc<dyn TraceSource>, cache_entries: usize) -> Self {
+        Self {
+            store,
+            source,
+            cache: TraceCache::new(cache_entries),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn source(&self) -> &Arc<dyn TraceSource> {
+        &self.source
+    }
+
+    /// The execution, if it exists and the caller may see it; otherwise the same 404 whether
+    /// it does not exist or belongs to another tenant.
+    pub async fn execution(&self, caller: &Caller, id: &str) -> Result<Execution, ApiError> {
+        let id = ExecutionId::new(id).map_err(|e| {
+            ApiError::bad_request("invalid_execution_id", format!("invalid execution id: {e}"))
+        })?;
+        tracing::Span::current().record("execution.id", id.as_str());
+        let store = self.store.clone();
+        let lookup = id.clone();
+        let execution = web::block(move || store.execution(&lookup)).await??;
+        match execution {
+            Some(e) if caller.can_see(&e.tenant) => {
+                if let Some(trace_id) = e.trace_id {
+                    tracing::Span::current().record("trace.id", tracing::field::display(trace_id));
+                }
+                Ok(e)
+            }
+            _ => Err(ApiError::NotFound(format!("no execution {id}"))),
+        }
+    }
+
+    /// The execution's trace, with content withheld when `withhold_content`.
+    pub async fn trace(
+        &self,
+        execution: &Execution,
+        withhold_content: bool,
+    ) -> Result<LoadedTrace, ApiError> {
+        let trace_id = execution.trace_id.ok_or_else(|| {
+            ApiError::TraceUnavailable(format!(
+                "no trace was recorded for execution {} (tracing was off or the run was sampled out)",
+                execution.id
+            ))
+        })?;
+        let backend = self.source.name();
+        let fresh = SourceInfo {
+            backend,
+            degraded: false,
+            reason: None,
+            partial: false,
+        };
+        if let Some(entry) = self.cache.get(execution.id.as_str()) {
+            return Ok(LoadedTrace {
+                tree: entry.view(withhold_content).await?,
+                source: fresh,
+            });
+        }
+        let request = FetchRequest {
+            trace_id,
+            window: Some(window(execution)),
+        };
+        match self.source.fetch(&request).await {
+            Ok(fetched) => {
+                let partial = fetched.partial;
+                let tree =
+                    web::block(move || normalize_with_anomalies(fetched.spans, fetched.anomalies))
+                        .await?;
+                let entry = Arc::new(CacheEntry::new(tree));
+                // Only what can no longer change is kept.
+                if execution.status.is_final() && !partial {
+                    self.cache.insert(execution.id.as_str(), Arc::clone(&entry));
+                }
+                Ok(LoadedTrace {
+                    tree: entry.view(withhold_content).await?,
+                    source: SourceInfo { partial, ..fresh },
+                })
+            }
+            Err(error) => self.degraded(execution, trace_id, error).await,
+        }
+    }
+
+    async fn degraded(
+        &self,
+        execution: &Execution,
+        trace_id: TraceId,
+        error: FetchError,
+    ) -> Result<LoadedTrace, ApiError> {
+        let store = self.store.clone();
+        let id = execution.id.clone();
+        let summaries = web::block(move || store.summaries_after(&id, 0, DEGRADED_MAX_SPANS)).await;
+        let summaries = match summaries {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "span summaries unavailable for a degraded tree");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !summaries.is_empty() {
+            tracing::warn!(error = %error, "trace store failed; answering from span summaries");
+            let tree = web::block(move || summary_tree(trace_id, &summaries)).await?;
+            return Ok(LoadedTrace {
+                tree: Arc::new(tree),
+                source: SourceInfo {
+                    backend: self.source.name(),
+                    degraded: true,
+                    reason: Some(error.to_string()),
+                    partial: false,
+                },
+            });
+        }
+        match error {
+            // A run that has just started may have exported nothing yet.
+            FetchError::NotFound if !execution.status.is_final() => Ok(LoadedTrace {
+                tree: Arc::new(TraceTree {
+                    trace_id: Some(trace_id),
+                    ..TraceTree::default()
+                }),
+                source: SourceInfo {
+                    backend: self.source.name(),
+                    degraded: false,
+                    reason: None,
+                    partial: true,
+                },
+            }),
+            FetchError::NotFound => Err(ApiError::TraceUnavailable(format!(
+                "the trace store has no trace {trace_id} for execution {} (not exported, or \
+                 past the store's retention)",
+                execution.id
+            ))),
+            FetchError::Unavailable {
+                retry_after,
+                detail,
+                reason,
+            } => Err(ApiError::TraceStoreUnavailable {
+                message: format!(
+                    "the trace store is unavailable ({}): {detail}",
+                    reason.label()
+                ),
+                retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+            }),
+            e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => {
+                Err(ApiError::TraceStoreError(e.to_string()))
+            }
+        }
+    }
+}
+
+/// The search window for an execution's trace.
+fn window(execution: &Execution) -> TimeWindow {
+    let end = execution.finished_at.unwrap_or_else(now);
+    TimeWindow {
+        start: Timestamp::from_unix_nanos(
+            execution
+                .started_at
+                .unix_nanos()
+                .saturating_sub(WINDOW_SLACK_NANOS),
+        ),
+        end: Timestamp::from_unix_nanos(end.unix_nanos().saturating_add(WINDOW_SLACK_NANOS)),
+    }
+}
+
+pub fn now() -> Timestamp {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_nanos(nanos)
+}
+
+/// A tree from span summaries: names, times, status, kinds and tokens.
+pub fn summary_tree(trace_id: TraceId, summaries: &[StoredSummary]) -> TraceTree {
+    let spans = summaries
+        .iter()
+        .map(|stored| {
+            let s = &stored.summary;
+            let mut span = RawSpan::new(trace_id, s.span_id, s.name.clone());
+            span.parent_span_id = s.parent_span_id;
+            span.start_time = s.start_time;
+            span.end_time = s.end_time;
+            span.status = RawStatus {
+                code: s.status_code,
+                message: s.status_message.clone(),
+            };
+            let mut attributes = vec![KeyValue::new(
+                semconv::EXECUTION_ID,
+                s.execution_id.as_str().to_owned(),
+            )];
+            if !s.kind.is_empty() {
+                attributes.push(KeyValue::new(semconv::NODE_KIND, s.kind.clone()));
+            }
+            let tokens = |n: Option<u64>| n.and_then(|n| i64::try_from(n).ok());
+            if let Some(n) = tokens(s.input_tokens) {
+                attributes.push(KeyValue::new(semconv::TOKEN_INPUT, n));
+            }
+            if let Some(n) = tokens(s.output_tokens) {
+                attributes.push(KeyValue::new(semconv::TOKEN_OUTPUT, n));
+            }
+            if s.status_code == StatusCode::Error {
+                attributes.push(KeyValue::new(semconv::NODE_STATUS, "error"));
+            }
+            span.attributes = attributes;
+            span
+        })
+        .collect();
+    orcheo_span_tree::normalize(spans)
+}
+
+/// A cached tree, with its content-withheld form made on first need.
+#[derive(Debug)]
+struct CacheEntry {
+    full: Arc<TraceTree>,
+    withheld: OnceLock<Arc<TraceTree>>,
+}
+
+impl CacheEntry {
+    fn new(tree: TraceTree) -> Self {
+        Self {
+            full: Arc::new(tree),
+            withheld: OnceLock::new(),
+        }
+    }
+
+    async fn view(self: &Arc<Self>, withhold_content: bool) -> Result<Arc<TraceTree>, ApiError> {
+        if !withhold_content {
+            return Ok(Arc::clone(&self.full));
+        }
+        if let Some(tree) = self.withheld.get() {
+            return Ok(Arc::clone(tree));
+        }
+        let entry = Arc::clone(self);
+        let tree = web::block(move || {
+            Arc::clone(entry.withheld.get_or_init(|| {
+                let mut tree = (*entry.full).clone();
+                filter::apply(
+                    &mut tree,
+                    &ContentPolicy {
+                        withhold_content: true,
+                        ..ContentPolicy::default()
+                    },
+                );
+                Arc::new(tree)
+            }))
+        })
+        .await?;
+        Ok(tree)
+    }
+}
+
+/// Finished traces by execution id, the least recently used dropped first.
+#[derive(Debug)]
+struct TraceCache {
+    capacity: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    entries: HashMap<String, (Arc<CacheEntry>, u64)>,
+    tick: u64,
+}
+
+impl TraceCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(CacheInner::default()),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<CacheEntry>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.tick += 1;
+        let tick = inner.tick;
+        inner.entries.get_mut(key).map(|(entry, used)| {
+            *used = tick;
+            Arc::clone(entry)
+        })
+    }
+
+    fn insert(&self, key: &str, entry: Arc<CacheEntry>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.tick += 1;
+        let tick = inner.tick;
+        if inner.entries.len() >= self.capacity && !inner.entries.contains_key(key) {
+            let oldest = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                inner.entries.remove(&oldest);
+            }
+        }
+        inner.entries.insert(key.to_owned(), (entry, tick));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Arc<CacheEntry> {
+        Arc::new(CacheEntry::new(TraceTree::default()))
+    }
+
+    #[test]
+    fn cache_keeps_the_most_recently_used() {
+        let cache = TraceCache::new(2);
+        cache.insert("a", entry());
+        cache.insert("b", entry());
+        assert!(cache.get("a").is_some());
+        cache.insert("c", entry());
+        assert!(cache.get("a").is_some());
+        assert!(cache.get("b").is_none(), "b was the least recently used");
+        assert!(cache.get("c").is_some());
+        let off = TraceCache::new(0);
+        off.insert("a", entry());
+        assert!(off.get("a").is_none());
+    }
+}
