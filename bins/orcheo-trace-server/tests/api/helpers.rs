@@ -1,0 +1,594 @@
+//! `spawn_app()`: the real application on port 0 with a temporary database (SQLite, or a fresh
+//! PostgreSQL database) and a fake Tempo, plus typed request helpers and data builders.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use diesel::{Connection as _, RunQueryDsl as _};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use jsonwebtoken::{EncodingKey, Header};
+use orcheo_collector_client::{BackendKind, ClientConfig, RetryConfig};
+use orcheo_trace_model::{
+    ExecutionId, ExecutionStatus, SpanId, SpanSummary, StatusCode, Timestamp, TraceId,
+};
+use orcheo_trace_server::Application;
+use orcheo_trace_server::auth::{AuthConfig, StaticToken};
+use orcheo_trace_server::config::{LogFormat, ServerConfig, TraceBackend};
+use orcheo_trace_store::{ArtifactRecord, NewExecution, PoolConfig, Store, TraceLink};
+use serde_json::{Value, json};
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const STATIC_TOKEN: &str = "static-token-of-acme-canvas";
+
+/// Which database the app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// How the fake Tempo answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Up,
+    /// 503 to everything.
+    Down,
+    /// 200 with a body that is not a trace.
+    Garbage,
+}
+
+/// A fake Tempo on its own thread: `/api/v2/traces/{id}` answers from a map.
+#[derive(Clone)]
+pub struct FakeTempo {
+    pub addr: SocketAddr,
+    traces: Arc<Mutex<HashMap<String, Value>>>,
+    mode: Arc<Mutex<StoreMode>>,
+    pub fetches: Arc<AtomicUsize>,
+}
+
+impl FakeTempo {
+    fn start() -> Self {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let fake = Self {
+            addr: std_listener.local_addr().unwrap(),
+            traces: Arc::default(),
+            mode: Arc::new(Mutex::new(StoreMode::Up)),
+            fetches: Arc::default(),
+        };
+        let server = fake.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                while let Ok((socket, _)) = listener.accept().await {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        let service =
+                            hyper::service::service_fn(move |req| server.clone().answer(req));
+                        let io = hyper_util::rt::TokioIo::new(socket);
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await;
+                    });
+                }
+            });
+        });
+        fake
+    }
+
+    pub fn put(&self, trace_id: TraceId, otlp: Value) {
+        self.traces
+            .lock()
+            .unwrap()
+            .insert(trace_id.to_string(), json!({ "trace": otlp }));
+    }
+
+    pub fn set_mode(&self, mode: StoreMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    async fn answer(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let path = req.uri().path().to_owned();
+        let mode = *self.mode.lock().unwrap();
+        let (status, body) = match mode {
+            StoreMode::Down => (503, Bytes::from_static(b"tempo is restarting")),
+            StoreMode::Garbage => (200, Bytes::from_static(b"<html>proxy error</html>")),
+            StoreMode::Up => {
+                if path == "/ready" || path == "/api/echo" {
+                    (200, Bytes::from_static(b"ready"))
+                } else if let Some(id) = path.strip_prefix("/api/v2/traces/") {
+                    self.fetches.fetch_add(1, Ordering::SeqCst);
+                    match self.traces.lock().unwrap().get(id) {
+                        Some(body) => (200, Bytes::from(body.to_string())),
+                        // Tempo v2's answer for a trace it does not have.
+                        None => (200, Bytes::from_static(b"{\"trace\":{}}")),
+                    }
+                } else {
+                    (404, Bytes::from_static(b"404 page not found"))
+                }
+            }
+        };
+        let response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .unwrap();
+        Ok(response)
+    }
+}
+
+/// A fresh database; dropped with the test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.pg_drop {
+            if let Ok(mut admin) = diesel::pg::PgConnection::establish(admin_url) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut admin);
+            }
+        }
+    }
+}
+
+fn database(db: Db) -> Option<TestDb> {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("trace.db").display());
+            Some(TestDb {
+                url,
+                _dir: Some(dir),
+                pg_drop: None,
+            })
+        }
+        Db::Postgres => {
+            static COUNTER: AtomicU32 = AtomicU32::new(0);
+            let Ok(admin_url) = std::env::var("ORCHEO_TEST_DATABASE_URL") else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must set ORCHEO_TEST_DATABASE_URL"
+                );
+                return None;
+            };
+            let name = format!(
+                "orcheo_api_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            let mut admin = diesel::pg::PgConnection::establish(&admin_url).unwrap();
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut admin)
+                .unwrap();
+            let (base, _) = admin_url.rsplit_once('/').unwrap();
+            Some(TestDb {
+                url: format!("{base}/{name}"),
+                _dir: None,
+                pg_drop: Some((admin_url, name)),
+            })
+        }
+    }
+}
+
+/// What to change from the test defaults.
+#[derive(Default)]
+pub struct Options {
+    /// No authentication at all.
+    pub no_auth: bool,
+    pub protect_ops: bool,
+    pub embedded: bool,
+    pub cache_entries: Option<usize>,
+    pub page_max_spans: Option<usize>,
+}
+
+/// A running application.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub tempo: FakeTempo,
+    pub artifact_dir: PathBuf,
+    _artifacts: tempfile::TempDir,
+    _db: TestDb,
+}
+
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, Options::default()).await
+}
+
+pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
+    let test_db = database(db)?;
+    let tempo = FakeTempo::start();
+    let artifacts = tempfile::tempdir().unwrap();
+    let mut client = ClientConfig::new(BackendKind::Tempo, format!("http://{}", tempo.addr));
+    client.attempt_timeout = Duration::from_secs(2);
+    client.overall_timeout = Duration::from_secs(3);
+    client.retry = RetryConfig {
+        max_attempts: 2,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        jitter: false,
+    };
+    let hash = ring::digest::digest(&ring::digest::SHA256, STATIC_TOKEN.as_bytes());
+    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let tokens = format!(
+        r#"[{{"name": "canvas", "sha256": "{hex}", "tenant": "acme", "scopes": ["traces:read", "traces:read_content"]}}]"#
+    );
+    let auth = if options.no_auth {
+        AuthConfig::default()
+    } else {
+        AuthConfig {
+            jwt_secret: Some(SECRET.to_vec()),
+            static_tokens: StaticToken::parse_file(tokens.as_bytes()).unwrap(),
+            protect_ops: options.protect_ops,
+            ..AuthConfig::default()
+        }
+    };
+    let config = ServerConfig {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: test_db.url.clone(),
+        backend: if options.embedded {
+            TraceBackend::Embedded
+        } else {
+            TraceBackend::Remote(client)
+        },
+        dashboards: vec![(
+            "tempo".to_owned(),
+            "https://grafana.example.com/explore?traceId={trace_id}".to_owned(),
+        )],
+        auth,
+        allow_unauthenticated: false,
+        retention: None,
+        artifact_dir: artifacts.path().to_owned(),
+        cache_entries: options.cache_entries.unwrap_or(16),
+        page_max_spans: options.page_max_spans.unwrap_or(2000),
+        request_timeout: Duration::from_secs(20),
+        workers: 1,
+        log_format: LogFormat::Text,
+    };
+    let app = Application::build(config).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run());
+    let store = Store::open(&test_db.url, PoolConfig::default()).unwrap();
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        tempo,
+        artifact_dir: artifacts.path().to_owned(),
+        _artifacts: artifacts,
+        _db: test_db,
+    })
+}
+
+/// An answer, read whole.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error envelope's code.
+    pub fn error_code(&self) -> String {
+        let body = self.json();
+        assert!(
+            body["error"]["request_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{body}"
+        );
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    /// A trace of `children` nodes under a root, in the fake Tempo, and its execution.
+    pub fn seed(
+        &self,
+        execution: &str,
+        tenant: &str,
+        trace: u8,
+        children: usize,
+        status: ExecutionStatus,
+    ) -> TraceId {
+        let trace_id = trace_id(trace);
+        self.tempo
+            .put(trace_id, otlp_trace(trace_id, execution, children));
+        self.execution(execution, tenant, Some(trace_id), status);
+        trace_id
+    }
+
+    pub fn execution(
+        &self,
+        execution: &str,
+        tenant: &str,
+        trace_id: Option<TraceId>,
+        status: ExecutionStatus,
+    ) {
+        let id = ExecutionId::new(execution).unwrap();
+        self.store
+            .start_execution(&NewExecution {
+                id: id.clone(),
+                workflow_id: Some("wf_email".to_owned()),
+                workflow_version: Some("3".to_owned()),
+                tenant: Some(tenant.to_owned()),
+                triggered_by: Some("manual".to_owned()),
+                started_at: at(0),
+                trace: trace_id.map(|trace_id| TraceLink {
+                    trace_id,
+                    traceparent: format!("00-{trace_id}-{}-01", span_id(1)),
+                }),
+            })
+            .unwrap();
+        if status.is_final() {
+            self.store
+                .finish_execution(
+                    &id,
+                    status,
+                    (status == ExecutionStatus::Error).then_some("boom"),
+                    at(12),
+                )
+                .unwrap();
+        }
+    }
+
+    /// Span summaries of the seeded trace's root and first child.
+    pub fn summaries(&self, execution: &str) {
+        let id = ExecutionId::new(execution).unwrap();
+        let summary = |span: u64, parent: Option<u64>, name: &str, kind: &str| SpanSummary {
+            execution_id: id.clone(),
+            span_id: span_id(span),
+            parent_span_id: parent.map(span_id),
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            start_time: at(span),
+            end_time: Some(at(span + 1)),
+            status_code: StatusCode::Ok,
+            status_message: None,
+            input_tokens: (span > 1).then_some(100),
+            output_tokens: (span > 1).then_some(20),
+        };
+        self.store
+            .record_summaries(&[
+                summary(1, None, "workflow.execution", "workflow"),
+                summary(2, Some(1), "Draft Email", "llm"),
+            ])
+            .unwrap();
+    }
+
+    /// `children` node spans and a root, as the OTLP receiver stores them.
+    pub fn local_spans(&self, trace_id: TraceId, execution: &str, children: u64) {
+        use opentelemetry_proto::tonic::common::v1::{
+            AnyValue, InstrumentationScope, KeyValue, any_value,
+        };
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData};
+        use prost::Message as _;
+        let text = |key: &str, value: &str| KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.to_owned())),
+            }),
+            ..KeyValue::default()
+        };
+        let spans: Vec<orcheo_trace_store::LocalSpan> = (1..=children + 1)
+            .map(|n| {
+                let span = Span {
+                    trace_id: trace_id.as_bytes().to_vec(),
+                    span_id: span_id(n).as_bytes().to_vec(),
+                    parent_span_id: if n == 1 {
+                        Vec::new()
+                    } else {
+                        span_id(1).as_bytes().to_vec()
+                    },
+                    name: if n == 1 {
+                        "workflow.execution".to_owned()
+                    } else {
+                        format!("node {n}")
+                    },
+                    start_time_unix_nano: at(n).unix_nanos(),
+                    end_time_unix_nano: at(n + 1).unix_nanos(),
+                    attributes: vec![text("orcheo.execution.id", execution)],
+                    ..Span::default()
+                };
+                let data = TracesData {
+                    resource_spans: vec![ResourceSpans {
+                        resource: Some(Resource {
+                            attributes: vec![text("service.name", "orcheo-backend")],
+                            ..Resource::default()
+                        }),
+                        scope_spans: vec![ScopeSpans {
+                            scope: Some(InstrumentationScope {
+                                name: "orcheo.tracing".to_owned(),
+                                ..InstrumentationScope::default()
+                            }),
+                            spans: vec![span],
+                            ..ScopeSpans::default()
+                        }],
+                        ..ResourceSpans::default()
+                    }],
+                };
+                orcheo_trace_store::LocalSpan {
+                    trace_id,
+                    span_id: span_id(n),
+                    execution_id: Some(ExecutionId::new(execution).unwrap()),
+                    start_time: at(n),
+                    payload: data.encode_to_vec(),
+                }
+            })
+            .collect();
+        let report = self
+            .store
+            .store_local_spans(
+                &spans,
+                at(20),
+                orcheo_trace_store::LocalSpanLimits::default(),
+            )
+            .unwrap();
+        assert_eq!(report.stored, spans.len());
+    }
+
+    pub fn artifact(
+        &self,
+        artifact_id: &str,
+        execution: &str,
+        storage_uri: &str,
+        content_type: &str,
+    ) {
+        self.store
+            .register_artifact(&ArtifactRecord {
+                artifact_id: artifact_id.to_owned(),
+                execution_id: ExecutionId::new(execution).unwrap(),
+                span_id: Some(span_id(2)),
+                name: Some("email.txt".to_owned()),
+                content_type: Some(content_type.to_owned()),
+                size_bytes: Some(5),
+                storage_uri: storage_uri.to_owned(),
+                created_at: at(3),
+            })
+            .unwrap();
+    }
+}
+
+pub fn at(seconds: u64) -> Timestamp {
+    Timestamp::from_unix_nanos(1_790_000_000_000_000_000 + seconds * 1_000_000_000)
+}
+
+pub fn trace_id(n: u8) -> TraceId {
+    TraceId::from_bytes([n; 16]).unwrap()
+}
+
+pub fn span_id(n: u64) -> SpanId {
+    SpanId::from_bytes(n.to_be_bytes()).unwrap()
+}
+
+/// An OTLP/JSON trace: `workflow.execution` with `children` LLM nodes, each with a prompt,
+/// a response and tokens.
+pub fn otlp_trace(trace_id: TraceId, execution: &str, children: usize) -> Value {
+    let nanos = |s: u64| at(s).unix_nanos().to_string();
+    let mut spans = vec![json!({
+        "traceId": trace_id.to_string(),
+        "spanId": span_id(1).to_string(),
+        "name": "workflow.execution",
+        "kind": 1,
+        "startTimeUnixNano": nanos(0),
+        "endTimeUnixNano": nanos(12),
+        "attributes": [
+            {"key": "orcheo.execution.id", "value": {"stringValue": execution}},
+            {"key": "orcheo.workflow.id", "value": {"stringValue": "wf_email"}}
+        ],
+        "status": {"code": 1}
+    })];
+    for i in 0..children as u64 {
+        spans.push(json!({
+            "traceId": trace_id.to_string(),
+            "spanId": span_id(i + 2).to_string(),
+            "parentSpanId": span_id(1).to_string(),
+            "name": format!("Draft Email {i}"),
+            "kind": 1,
+            "startTimeUnixNano": nanos(1),
+            "endTimeUnixNano": nanos(2),
+            "attributes": [
+                {"key": "orcheo.execution.id", "value": {"stringValue": execution}},
+                {"key": "orcheo.node.kind", "value": {"stringValue": "llm"}},
+                {"key": "orcheo.token.input", "value": {"intValue": "100"}},
+                {"key": "orcheo.token.output", "value": {"intValue": "20"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}}
+            ],
+            "events": [
+                {"name": "prompt", "timeUnixNano": nanos(1), "attributes": [
+                    {"key": "preview", "value": {"stringValue": "Write to the customer"}},
+                    {"key": "role", "value": {"stringValue": "user"}}
+                ]},
+                {"name": "response", "timeUnixNano": nanos(2), "attributes": [
+                    {"key": "preview", "value": {"stringValue": "Dear customer"}}
+                ]}
+            ],
+            "status": {"code": 1}
+        }));
+    }
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "orcheo-backend"}}]},
+        "scopeSpans": [{"scope": {"name": "orcheo.tracing"}, "spans": spans}]
+    }]})
+}
+
+/// A JWT signed with the test secret.
+pub fn jwt(tenant: &str, scope: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    jsonwebtoken::encode(
+        &Header::default(),
+        &json!({"sub": "ada", "tenant": tenant, "scope": scope, "exp": exp}),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+/// Runs each named check on SQLite and on PostgreSQL (when configured; always in CI).
+macro_rules! on_each_backend {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $check() {
+                    super::$check(crate::helpers::Db::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $check() {
+                    super::$check(crate::helpers::Db::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_each_backend;

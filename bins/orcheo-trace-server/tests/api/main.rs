@@ -1,0 +1,17 @@
+//! The server as Canvas and operators use it: every route, every status code, tenant
+//! isolation, content scopes, degraded mode, metrics — on SQLite and on PostgreSQL.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    unreachable_pub,
+    reason = "a failed unwrap is a failed test"
+)]
+
+mod helpers;
+
+mod artifacts;
+mod auth;
+mod executions;
+mod ops;
+mod traces;

@@ -1,0 +1,211 @@
+//! `/healthz`, `/readyz`, `/metrics`, `/api/openapi.json`, and the unauthenticated mode.
+
+use orcheo_trace_model::ExecutionStatus;
+
+use crate::helpers::{Db, Options, StoreMode, jwt, on_each_backend, spawn_app, spawn_app_with};
+
+on_each_backend!(
+    health_and_readiness_report_dependencies,
+    metrics_are_valid_exposition_with_every_server_metric,
+    ops_endpoints_can_be_protected,
+    without_auth_every_caller_is_the_local_operator,
+    embedded_backend_reads_the_local_span_store,
+);
+
+async fn health_and_readiness_report_dependencies(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    assert_eq!(app.get("/healthz", None).await.json()["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    let body = ready.json();
+    assert_eq!(body["database"]["status"], "ok");
+    assert_eq!(body["trace_backend"]["backend"], "tempo");
+    assert_eq!(body["trace_backend"]["circuit"], "closed");
+    app.tempo.set_mode(StoreMode::Down);
+    let not_ready = app.get("/readyz", None).await;
+    assert_eq!(not_ready.status, 503, "{}", not_ready.text);
+    assert_eq!(not_ready.json()["trace_backend"]["status"], "failing");
+}
+
+/// Parses the text exposition: `name{labels} value` lines and `# TYPE` lines.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse::<f64>().unwrap())
+        })
+        .collect()
+}
+
+async fn metrics_are_valid_exposition_with_every_server_metric(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
+    let token = jwt("acme", "traces:read");
+    assert_eq!(
+        app.get("/api/executions/exec_1/trace", Some(&token))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get("/api/executions/nope/trace", Some(&token))
+            .await
+            .status,
+        404
+    );
+    let answer = app.get("/metrics", None).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let samples = samples(&answer.text);
+    let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
+    assert_eq!(
+        value(
+            r#"orcheo_http_requests_total{method="GET",route="/api/executions/{execution_id}/trace",status="200"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            r#"orcheo_http_requests_total{method="GET",route="/api/executions/{execution_id}/trace",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    for name in [
+        "orcheo_http_request_duration_seconds_bucket",
+        "orcheo_trace_fetch_duration_seconds_bucket",
+        "orcheo_trace_backend_circuit_state",
+    ] {
+        assert!(
+            samples.iter().any(|(s, _)| s.starts_with(name)),
+            "{name} missing:\n{}",
+            answer.text
+        );
+    }
+    // `promtool check metrics`, where Prometheus's tool is installed (CI installs it).
+    if let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have promtool");
+    }
+}
+
+async fn ops_endpoints_can_be_protected(db: Db) {
+    let options = Options {
+        protect_ops: true,
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    assert_eq!(
+        app.get("/healthz", None).await.status,
+        200,
+        "liveness stays open"
+    );
+    assert_eq!(app.get("/metrics", None).await.status, 401);
+    assert_eq!(
+        app.get("/readyz", Some(&jwt("acme", "traces:read")))
+            .await
+            .status,
+        403
+    );
+    let admin = jwt("acme", "traces:admin");
+    assert_eq!(app.get("/metrics", Some(&admin)).await.status, 200);
+    assert_eq!(app.get("/readyz", Some(&admin)).await.status, 200);
+}
+
+async fn without_auth_every_caller_is_the_local_operator(db: Db) {
+    let options = Options {
+        no_auth: true,
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    app.seed("exec_1", "globex", 1, 1, ExecutionStatus::Completed);
+    let body = app.get("/api/executions/exec_1/trace", None).await.json();
+    assert_eq!(
+        body["root"]["children"][0]["prompts"][0]["content"],
+        "Write to the customer"
+    );
+}
+
+async fn embedded_backend_reads_the_local_span_store(db: Db) {
+    let options = Options {
+        embedded: true,
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    let trace_id = crate::helpers::trace_id(5);
+    app.execution(
+        "exec_local",
+        "acme",
+        Some(trace_id),
+        ExecutionStatus::Completed,
+    );
+    app.local_spans(trace_id, "exec_local", 3);
+    let answer = app
+        .get(
+            "/api/executions/exec_local/trace",
+            Some(&jwt("acme", "traces:read")),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    assert_eq!(body["source"]["backend"], "embedded");
+    assert_eq!(body["root"]["name"], "workflow.execution");
+    assert_eq!(body["root"]["child_count"], 3);
+    assert_eq!(body["root"]["service"], "orcheo-backend");
+    let ready = app.get("/readyz", None).await.json();
+    assert_eq!(ready["trace_backend"]["backend"], "embedded");
+}
+
+/// The document is generated from the handlers; a change to the API shows up here for review.
+#[test]
+fn openapi_document_is_stable() {
+    let document = orcheo_trace_server::openapi::document();
+    let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+    for path in [
+        "/api/executions/{execution_id}/trace",
+        "/api/executions/{execution_id}/trace/spans/{span_id}",
+        "/api/executions",
+        "/api/artifacts/{artifact_id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(parsed["paths"].get(path).is_some(), "{path} missing");
+    }
+    insta::assert_snapshot!("openapi", document);
+}
