@@ -277,6 +277,12 @@ impl ServerConfig {
 
     fn backend(args: &ServeArgs) -> Result<TraceBackend, ConfigError> {
         let name = args.trace_backend.trim();
+        // Checked whatever the backend, so a bad value never waits for a backend change.
+        let timeout = number(
+            "ORCHEO_TRACE_BACKEND_TIMEOUT_MS",
+            &args.trace_backend_timeout_ms,
+            1..=600_000,
+        )?;
         if name == "embedded" {
             return Ok(TraceBackend::Embedded);
         }
@@ -300,11 +306,6 @@ impl ServerConfig {
         let mut client = ClientConfig::new(kind, url);
         client.headers = parse_headers(args.trace_backend_headers.as_deref().unwrap_or(""))
             .map_err(|e| bad("ORCHEO_TRACE_BACKEND_HEADERS", e.to_string()))?;
-        let timeout = number(
-            "ORCHEO_TRACE_BACKEND_TIMEOUT_MS",
-            &args.trace_backend_timeout_ms,
-            1..=600_000,
-        )?;
         client.attempt_timeout = Duration::from_millis(timeout);
         client.overall_timeout = Duration::from_millis(timeout * 2);
         client.validate().map_err(|e| {
@@ -509,7 +510,7 @@ mod tests {
                 &["--auth-tokens-file", "/nonexistent/tokens.json"],
                 "ORCHEO_AUTH_TOKENS_FILE",
             ),
-            (&["--retention-days", "-1"], "ORCHEO_RETENTION_DAYS"),
+            (&["--retention-days=-1"], "ORCHEO_RETENTION_DAYS"),
             (&["--auth-protect-ops", "maybe"], "ORCHEO_AUTH_PROTECT_OPS"),
             (
                 &["--trace-page-max-spans", "0"],

@@ -151,15 +151,12 @@ fn rewrite_error(
                 Some(api.to_response(request_id))
             } else {
                 let message = error.to_string();
-                let mut rebuilt = envelope(status, code_for_status(status), &message, request_id);
-                for (name, value) in response.headers() {
-                    if name == actix_web::http::header::ALLOW
-                        || name == actix_web::http::header::RETRY_AFTER
-                    {
-                        rebuilt.headers_mut().insert(name.clone(), value.clone());
-                    }
-                }
-                Some(rebuilt)
+                Some(envelope(
+                    status,
+                    code_for_status(status),
+                    &message,
+                    request_id,
+                ))
             }
         }
         // A response built without an error (the default 404 service, a 405 guard).
@@ -178,7 +175,19 @@ fn rewrite_error(
         }
     };
     match rebuilt {
-        Some(new) => {
+        Some(mut new) => {
+            // Headers that tell the client what to do next survive the rewrite.
+            for name in [
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::WWW_AUTHENTICATE,
+            ] {
+                if let Some(value) = response.headers().get(&name) {
+                    if !new.headers().contains_key(&name) {
+                        new.headers_mut().insert(name, value.clone());
+                    }
+                }
+            }
             let (req, _) = response.into_parts();
             ServiceResponse::new(req, new)
         }

@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use orcheo_trace_store::ArtifactRecord;
 
 use crate::auth::Caller;
@@ -44,16 +44,16 @@ fn resolve(root: &Path, storage_uri: &str) -> Result<PathBuf, ApiError> {
     get,
     path = "/api/artifacts/{artifact_id}",
     tag = "artifacts",
-    params(("artifact_id" = String, Path, description = "The artifact's id.")),
+    params(("artifact_id" = String, Path, description = "The artifact's id (1 to 256 characters).", min_length = 1, max_length = 256)),
     responses(
         (status = 200, description = "The file, with its content type.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "A malformed artifact id.", body = crate::openapi::ErrorResponse),
         (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
         (status = 404, description = "No such artifact (or another tenant's), or its file is gone.", body = crate::openapi::ErrorResponse),
         (status = 501, description = "The artifact is stored where this server cannot read.", body = crate::openapi::ErrorResponse),
     ),
     security(("bearer" = []), ())
 )]
-#[get("/api/artifacts/{artifact_id}")]
 pub(crate) async fn get_artifact(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -61,7 +61,7 @@ pub(crate) async fn get_artifact(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let artifact_id = path.into_inner();
-    if artifact_id.is_empty() || artifact_id.len() > 256 {
+    if artifact_id.is_empty() || artifact_id.chars().count() > 256 {
         return Err(ApiError::bad_request(
             "invalid_artifact_id",
             "artifact ids are 1 to 256 characters",

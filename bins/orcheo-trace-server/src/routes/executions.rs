@@ -1,6 +1,6 @@
 //! `GET /api/executions`: the caller's executions, newest first, filtered and cursor-paged.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use orcheo_trace_model::{ExecutionStatus, Timestamp};
 use orcheo_trace_store::{Cursor, ListFilter};
 use serde::{Deserialize, Serialize};
@@ -19,10 +19,13 @@ const MAX_LIMIT: u32 = 500;
 pub struct ListQuery {
     pub workflow_id: Option<String>,
     /// `running`, `completed`, `error` or `cancelled`.
+    #[param(pattern = "^(running|completed|error|cancelled)?$")]
     pub status: Option<String>,
     /// Started at or after (RFC 3339).
+    #[param(format = DateTime)]
     pub started_after: Option<String>,
     /// Started before (RFC 3339).
+    #[param(format = DateTime)]
     pub started_before: Option<String>,
     /// Only executions that ended in error (`true`) or did not (`false`).
     pub has_error: Option<bool>,
@@ -30,8 +33,10 @@ pub struct ListQuery {
     /// own tenant's).
     pub tenant: Option<String>,
     /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `page_info.cursor` of the previous page.
+    #[param(pattern = r"^([0-9]+\.[A-Za-z0-9._:-]{1,128})?$")]
     pub cursor: Option<String>,
 }
 
@@ -42,16 +47,26 @@ pub struct ExecutionList {
     pub page_info: PageInfo,
 }
 
+/// An RFC 3339 time; valid times outside what the store holds (before 1970, after 2262)
+/// clamp to the nearest end, so a filter never fails on a far-off bound.
 fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
-    text.map(|t| {
-        Timestamp::parse_rfc3339(t).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_request",
-                format!("{name}: {t:?} is not an RFC 3339 time"),
-            )
-        })
-    })
-    .transpose()
+    let Some(t) = text else { return Ok(None) };
+    let latest = Timestamp::from_unix_nanos(i64::MAX.unsigned_abs());
+    if let Some(time) = Timestamp::parse_rfc3339(t) {
+        return Ok(Some(time.min(latest)));
+    }
+    let year = t.get(..4).and_then(|y| y.parse::<u32>().ok());
+    let rest_valid = t
+        .get(4..)
+        .is_some_and(|rest| Timestamp::parse_rfc3339(&format!("2000{rest}")).is_some());
+    match year {
+        Some(y) if rest_valid && y < 1970 => Ok(Some(Timestamp::from_unix_nanos(0))),
+        Some(y) if rest_valid && y > 2200 => Ok(Some(latest)),
+        _ => Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{name}: {t:?} is not an RFC 3339 time"),
+        )),
+    }
 }
 
 /// Lists executions.
@@ -69,13 +84,23 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     ),
     security(("bearer" = []), ())
 )]
-#[get("/api/executions")]
 pub(crate) async fn list_executions(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let mut query = query.into_inner();
+    // `?status=` (an empty value) is the same as no filter.
+    for field in [
+        &mut query.workflow_id,
+        &mut query.status,
+        &mut query.tenant,
+        &mut query.cursor,
+    ] {
+        if field.as_deref() == Some("") {
+            *field = None;
+        }
+    }
     let status = query
         .status
         .as_deref()

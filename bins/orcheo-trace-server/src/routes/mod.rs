@@ -45,16 +45,39 @@ impl AppState {
     }
 }
 
-/// Registers every route.
+/// Registers every route. Each path answers GET (and HEAD for free from GET's body) and 405
+/// with `Allow: GET` to other methods.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(traces::get_trace)
-        .service(traces::get_span)
-        .service(executions::list_executions)
-        .service(artifacts::get_artifact)
-        .service(ops::healthz)
-        .service(ops::readyz)
-        .service(ops::metrics)
-        .service(ops::openapi);
+    fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        web::resource(path)
+            .route(web::get().to(handler))
+            .default_service(web::to(method_not_allowed))
+    }
+    cfg.service(get(
+        "/api/executions/{execution_id}/trace",
+        traces::get_trace,
+    ))
+    .service(get(
+        "/api/executions/{execution_id}/trace/spans/{span_id}",
+        traces::get_span,
+    ))
+    .service(get("/api/executions", executions::list_executions))
+    .service(get("/api/artifacts/{artifact_id}", artifacts::get_artifact))
+    .service(get("/healthz", ops::healthz))
+    .service(get("/readyz", ops::readyz))
+    .service(get("/metrics", ops::metrics))
+    .service(get("/api/openapi.json", ops::openapi));
+}
+
+async fn method_not_allowed() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, "GET"))
+        .finish()
 }
 
 /// Where a page ends.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use orcheo_collector_client::CircuitState;
 use serde::Serialize;
 
@@ -18,7 +18,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Alive: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The server is alive.", body = Health)))]
-#[get("/healthz")]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
@@ -83,7 +82,6 @@ fn circuit_state(state: &AppState) -> Option<CircuitState> {
         (status = 200, description = "Ready.", body = Readiness),
         (status = 503, description = "A dependency is failing.", body = Readiness),
     ))]
-#[get("/readyz")]
 pub(crate) async fn readyz(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -130,7 +128,6 @@ pub(crate) async fn readyz(
 /// Prometheus metrics, text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics in the Prometheus text format.", content_type = "text/plain", body = String)))]
-#[get("/metrics")]
 pub(crate) async fn metrics(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -147,7 +144,6 @@ pub(crate) async fn metrics(
 }
 
 /// This API's OpenAPI document.
-#[get("/api/openapi.json")]
 pub(crate) async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(ContentType::json())

@@ -1,7 +1,7 @@
 //! `GET /api/executions/{execution_id}/trace` and `…/trace/spans/{span_id}`.
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use orcheo_span_tree::render::{self, FlatSpan, RenderOptions};
 use orcheo_trace_model::{SpanId, TraceTree};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,7 @@ pub enum View {
 pub struct TraceQuery {
     /// `tree` (default) or `flat`.
     #[serde(default)]
+    #[param(inline)]
     pub view: View,
     /// `false` withholds prompt, response and message text (counts and markers stay). Content
     /// is withheld anyway without the `traces:read_content` scope.
@@ -38,9 +39,11 @@ pub struct TraceQuery {
     pub depth: Option<u32>,
     /// Most spans in this page (capped by the server's page size).
     #[serde(default)]
+    #[param(minimum = 1)]
     pub limit: Option<u32>,
     /// The `page_info.cursor` of the previous page.
     #[serde(default)]
+    #[param(pattern = "^o[1-9][0-9]{0,8}$")]
     pub cursor: Option<String>,
 }
 
@@ -96,7 +99,7 @@ fn to_internal(e: &serde_json::Error) -> ApiError {
     path = "/api/executions/{execution_id}/trace",
     tag = "traces",
     params(
-        ("execution_id" = String, Path, description = "The execution's id."),
+        ("execution_id" = String, Path, description = "The execution's id.", pattern = r"^[A-Za-z0-9._:-]{1,128}$"),
         TraceQuery
     ),
     responses(
@@ -110,7 +113,6 @@ fn to_internal(e: &serde_json::Error) -> ApiError {
     ),
     security(("bearer" = []), ())
 )]
-#[get("/api/executions/{execution_id}/trace")]
 pub(crate) async fn get_trace(
     state: web::Data<AppState>,
     caller: Caller,
@@ -232,8 +234,8 @@ pub struct SpanQuery {
     path = "/api/executions/{execution_id}/trace/spans/{span_id}",
     tag = "traces",
     params(
-        ("execution_id" = String, Path, description = "The execution's id."),
-        ("span_id" = String, Path, description = "The span's id (16 hex digits)."),
+        ("execution_id" = String, Path, description = "The execution's id.", pattern = r"^[A-Za-z0-9._:-]{1,128}$"),
+        ("span_id" = String, Path, description = "The span's id (16 hex digits, not all zero).", pattern = r"^(?!0+$)[0-9a-fA-F]{1,16}$"),
         SpanQuery
     ),
     responses(
@@ -245,7 +247,6 @@ pub struct SpanQuery {
     ),
     security(("bearer" = []), ())
 )]
-#[get("/api/executions/{execution_id}/trace/spans/{span_id}")]
 pub(crate) async fn get_span(
     state: web::Data<AppState>,
     caller: Caller,

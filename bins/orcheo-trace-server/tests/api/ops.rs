@@ -17,6 +17,16 @@ async fn health_and_readiness_report_dependencies(db: Db) {
         return;
     };
     assert_eq!(app.get("/healthz", None).await.json()["status"], "ok");
+    let post = app
+        .client
+        .post(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET");
+    let body: serde_json::Value = post.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, 200, "{}", ready.text);
     let body = ready.json();
