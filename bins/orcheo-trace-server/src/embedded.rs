@@ -6,9 +6,13 @@
 //! laid end to end are one valid `TracesData`: decoding the trace is one call to the OTLP
 //! decoder.
 
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, TracesData};
 use orcheo_collector_client::{BoxFuture, FetchError, FetchRequest, FetchedTrace, TraceSource};
 use orcheo_span_tree::Format;
-use orcheo_trace_store::Store;
+use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId, semconv};
+use orcheo_trace_store::{LocalSpan, Store};
+use prost::Message as _;
 
 /// Most spans read for one trace (the local store's per-trace bound is lower by default).
 pub const MAX_SPANS_PER_TRACE: u64 = 100_000;
@@ -81,4 +85,59 @@ fn unavailable(detail: &str) -> FetchError {
         retry_after: None,
         detail: format!("the local span store is unavailable: {detail}"),
     }
+}
+
+/// Received spans split for the local store: one payload per span, each a `TracesData` with
+/// the span's resource and scope. Spans whose ids cannot be read are counted, not kept.
+#[derive(Debug, Default)]
+pub struct Split {
+    pub spans: Vec<LocalSpan>,
+    pub invalid: usize,
+}
+
+/// Splits an export's spans into local-store rows.
+pub fn split(data: TracesData) -> Split {
+    let mut out = Split::default();
+    for resource_spans in data.resource_spans {
+        for scope_spans in resource_spans.scope_spans {
+            for span in scope_spans.spans {
+                let (Ok(trace_id), Ok(span_id)) = (
+                    TraceId::from_slice(&span.trace_id),
+                    SpanId::from_slice(&span.span_id),
+                ) else {
+                    out.invalid += 1;
+                    continue;
+                };
+                let execution_id = span.attributes.iter().find_map(|kv| {
+                    if kv.key != semconv::EXECUTION_ID {
+                        return None;
+                    }
+                    match kv.value.as_ref()?.value.as_ref()? {
+                        any_value::Value::StringValue(s) => ExecutionId::new(s.as_str()).ok(),
+                        _ => None,
+                    }
+                });
+                let start_time = Timestamp::from_unix_nanos(span.start_time_unix_nano);
+                let one = TracesData {
+                    resource_spans: vec![ResourceSpans {
+                        resource: resource_spans.resource.clone(),
+                        schema_url: resource_spans.schema_url.clone(),
+                        scope_spans: vec![ScopeSpans {
+                            scope: scope_spans.scope.clone(),
+                            schema_url: scope_spans.schema_url.clone(),
+                            spans: vec![span],
+                        }],
+                    }],
+                };
+                out.spans.push(LocalSpan {
+                    trace_id,
+                    span_id,
+                    execution_id,
+                    start_time,
+                    payload: one.encode_to_vec(),
+                });
+            }
+        }
+    }
+    out
 }

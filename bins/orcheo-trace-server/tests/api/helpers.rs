@@ -214,6 +214,8 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
+    // The test's own HTTP client needs a TLS provider even when the app built none.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let test_db = database(db)?;
     let tempo = FakeTempo::start();
     let artifacts = tempfile::tempdir().unwrap();
@@ -405,7 +407,6 @@ impl TestApp {
         };
         use opentelemetry_proto::tonic::resource::v1::Resource;
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData};
-        use prost::Message as _;
         let text = |key: &str, value: &str| KeyValue {
             key: key.to_owned(),
             value: Some(AnyValue {
@@ -413,61 +414,65 @@ impl TestApp {
             }),
             ..KeyValue::default()
         };
-        let spans: Vec<orcheo_trace_store::LocalSpan> = (1..=children + 1)
-            .map(|n| {
-                let span = Span {
-                    trace_id: trace_id.as_bytes().to_vec(),
-                    span_id: span_id(n).as_bytes().to_vec(),
-                    parent_span_id: if n == 1 {
-                        Vec::new()
-                    } else {
-                        span_id(1).as_bytes().to_vec()
-                    },
-                    name: if n == 1 {
-                        "workflow.execution".to_owned()
-                    } else {
-                        format!("node {n}")
-                    },
-                    start_time_unix_nano: at(n).unix_nanos(),
-                    end_time_unix_nano: at(n + 1).unix_nanos(),
-                    attributes: vec![text("orcheo.execution.id", execution)],
-                    ..Span::default()
-                };
-                let data = TracesData {
-                    resource_spans: vec![ResourceSpans {
-                        resource: Some(Resource {
-                            attributes: vec![text("service.name", "orcheo-backend")],
-                            ..Resource::default()
-                        }),
-                        scope_spans: vec![ScopeSpans {
-                            scope: Some(InstrumentationScope {
-                                name: "orcheo.tracing".to_owned(),
-                                ..InstrumentationScope::default()
-                            }),
-                            spans: vec![span],
-                            ..ScopeSpans::default()
-                        }],
-                        ..ResourceSpans::default()
-                    }],
-                };
-                orcheo_trace_store::LocalSpan {
-                    trace_id,
-                    span_id: span_id(n),
-                    execution_id: Some(ExecutionId::new(execution).unwrap()),
-                    start_time: at(n),
-                    payload: data.encode_to_vec(),
-                }
+        let mut spans: Vec<Span> = (1..=children + 1)
+            .map(|n| Span {
+                trace_id: trace_id.as_bytes().to_vec(),
+                span_id: span_id(n).as_bytes().to_vec(),
+                parent_span_id: if n == 1 {
+                    Vec::new()
+                } else {
+                    span_id(1).as_bytes().to_vec()
+                },
+                name: if n == 1 {
+                    "workflow.execution".to_owned()
+                } else {
+                    format!("node {n}")
+                },
+                start_time_unix_nano: at(n).unix_nanos(),
+                end_time_unix_nano: at(n + 1).unix_nanos(),
+                attributes: vec![text("orcheo.execution.id", execution)],
+                ..Span::default()
             })
             .collect();
+        // One span the receiver cannot place: counted, not stored.
+        spans.push(Span {
+            trace_id: vec![1, 2, 3],
+            ..Span::default()
+        });
+        let data = TracesData {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![text("service.name", "orcheo-backend")],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "orcheo.tracing".to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let split = orcheo_trace_server::embedded::split(data);
+        assert_eq!(split.invalid, 1);
+        assert!(
+            split
+                .spans
+                .iter()
+                .all(|s| s.execution_id.as_ref().map(ExecutionId::as_str) == Some(execution))
+        );
         let report = self
             .store
             .store_local_spans(
-                &spans,
+                &split.spans,
                 at(20),
                 orcheo_trace_store::LocalSpanLimits::default(),
             )
             .unwrap();
-        assert_eq!(report.stored, spans.len());
+        assert_eq!(report.stored, split.spans.len());
     }
 
     pub fn artifact(
