@@ -4,10 +4,12 @@
 //! summaries the metadata store holds.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use actix_web::web;
+use actix_web::web::Bytes;
 use orcheo_collector_client::{FetchError, FetchRequest, TimeWindow, TraceSource};
 use orcheo_span_tree::filter::{self, ContentPolicy};
 use orcheo_span_tree::normalize_with_anomalies;
@@ -25,6 +27,10 @@ use crate::error::ApiError;
 const DEGRADED_MAX_SPANS: usize = 10_000;
 /// How long to tell a client to wait when the store gave no hint.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Rendered answers kept per cached trace (views × content policy).
+const MAX_BODIES_PER_TRACE: usize = 4;
+/// Bytes of rendered answers kept in all.
+const RENDERED_BYTES_BUDGET: usize = 64 * 1024 * 1024;
 /// Searched around an execution's times (clocks of executor and store differ).
 const WINDOW_SLACK_NANOS: u64 = 10 * 60 * 1_000_000_000;
 
@@ -48,6 +54,50 @@ pub struct SourceInfo {
 pub struct LoadedTrace {
     pub tree: Arc<TraceTree>,
     pub source: SourceInfo,
+    /// Set when the tree is a cached, finished trace: answers rendered from it can be kept.
+    cached: Option<Arc<CacheEntry>>,
+}
+
+impl LoadedTrace {
+    fn uncached(tree: Arc<TraceTree>, source: SourceInfo) -> Self {
+        Self {
+            tree,
+            source,
+            cached: None,
+        }
+    }
+
+    /// A body rendered earlier for the same request (`key` names everything it depends on).
+    pub fn rendered(&self, key: &str) -> Option<Bytes> {
+        let entry = self.cached.as_ref()?;
+        let bodies = entry.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        bodies
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Keeps a rendered body of a finished trace, within the cache's byte budget.
+    pub fn keep_rendered(&self, key: String, body: Bytes) {
+        let Some(entry) = &self.cached else { return };
+        let len = body.len();
+        let budget = &entry.budget;
+        let reserved = budget
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + len <= budget.limit).then_some(used + len)
+            })
+            .is_ok();
+        if !reserved {
+            return;
+        }
+        let mut bodies = entry.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        if bodies.len() >= MAX_BODIES_PER_TRACE || bodies.iter().any(|(k, _)| *k == key) {
+            budget.used.fetch_sub(len, Ordering::AcqRel);
+            return;
+        }
+        bodies.push((key, body));
+    }
 }
 
 /// Normalizes, caches and degrades.
@@ -126,6 +176,7 @@ impl TraceService {
             return Ok(LoadedTrace {
                 tree: entry.view(withhold_content).await?,
                 source: fresh,
+                cached: Some(entry),
             });
         }
         let request = FetchRequest {
@@ -138,14 +189,16 @@ impl TraceService {
                 let tree =
                     web::block(move || normalize_with_anomalies(fetched.spans, fetched.anomalies))
                         .await?;
-                let entry = Arc::new(CacheEntry::new(tree));
+                let entry = Arc::new(CacheEntry::new(tree, Arc::clone(&self.cache.budget)));
                 // Only what can no longer change is kept.
-                if execution.status.is_final() && !partial {
+                let keep = execution.status.is_final() && !partial;
+                if keep {
                     self.cache.insert(execution.id.as_str(), Arc::clone(&entry));
                 }
                 Ok(LoadedTrace {
                     tree: entry.view(withhold_content).await?,
                     source: SourceInfo { partial, ..fresh },
+                    cached: keep.then_some(entry),
                 })
             }
             Err(error) => self.degraded(execution, trace_id, error).await,
@@ -172,30 +225,30 @@ impl TraceService {
         if !summaries.is_empty() {
             tracing::warn!(error = %error, "trace store failed; answering from span summaries");
             let tree = web::block(move || summary_tree(trace_id, &summaries)).await?;
-            return Ok(LoadedTrace {
-                tree: Arc::new(tree),
-                source: SourceInfo {
+            return Ok(LoadedTrace::uncached(
+                Arc::new(tree),
+                SourceInfo {
                     backend: self.source.name(),
                     degraded: true,
                     reason: Some(error.to_string()),
                     partial: false,
                 },
-            });
+            ));
         }
         match error {
             // A run that has just started may have exported nothing yet.
-            FetchError::NotFound if !execution.status.is_final() => Ok(LoadedTrace {
-                tree: Arc::new(TraceTree {
+            FetchError::NotFound if !execution.status.is_final() => Ok(LoadedTrace::uncached(
+                Arc::new(TraceTree {
                     trace_id: Some(trace_id),
                     ..TraceTree::default()
                 }),
-                source: SourceInfo {
+                SourceInfo {
                     backend: self.source.name(),
                     degraded: false,
                     reason: None,
                     partial: true,
                 },
-            }),
+            )),
             FetchError::NotFound => Err(ApiError::TraceUnavailable(format!(
                 "the trace store has no trace {trace_id} for execution {} (not exported, or \
                  past the store's retention)",
@@ -278,18 +331,41 @@ pub fn summary_tree(trace_id: TraceId, summaries: &[StoredSummary]) -> TraceTree
     orcheo_span_tree::normalize(spans)
 }
 
-/// A cached tree, with its content-withheld form made on first need.
+/// Bytes of rendered answers kept across all cached traces.
+#[derive(Debug)]
+struct BodyBudget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+/// A cached tree, with its content-withheld form made on first need, and a few answers
+/// rendered from it (the default views are asked for again and again).
 #[derive(Debug)]
 struct CacheEntry {
     full: Arc<TraceTree>,
     withheld: OnceLock<Arc<TraceTree>>,
+    bodies: Mutex<Vec<(String, Bytes)>>,
+    budget: Arc<BodyBudget>,
+}
+
+impl Drop for CacheEntry {
+    fn drop(&mut self) {
+        let bodies = self
+            .bodies
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let bytes: usize = bodies.iter().map(|(_, b)| b.len()).sum();
+        self.budget.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 impl CacheEntry {
-    fn new(tree: TraceTree) -> Self {
+    fn new(tree: TraceTree, budget: Arc<BodyBudget>) -> Self {
         Self {
             full: Arc::new(tree),
             withheld: OnceLock::new(),
+            bodies: Mutex::new(Vec::new()),
+            budget,
         }
     }
 
@@ -324,6 +400,7 @@ impl CacheEntry {
 struct TraceCache {
     capacity: usize,
     inner: Mutex<CacheInner>,
+    budget: Arc<BodyBudget>,
 }
 
 #[derive(Debug, Default)]
@@ -337,6 +414,10 @@ impl TraceCache {
         Self {
             capacity,
             inner: Mutex::new(CacheInner::default()),
+            budget: Arc::new(BodyBudget {
+                used: AtomicUsize::new(0),
+                limit: RENDERED_BYTES_BUDGET,
+            }),
         }
     }
 
@@ -385,7 +466,11 @@ mod tests {
     use super::*;
 
     fn entry() -> Arc<CacheEntry> {
-        Arc::new(CacheEntry::new(TraceTree::default()))
+        let budget = Arc::new(BodyBudget {
+            used: AtomicUsize::new(0),
+            limit: 10,
+        });
+        Arc::new(CacheEntry::new(TraceTree::default(), budget))
     }
 
     #[test]
@@ -398,6 +483,27 @@ mod tests {
         assert!(cache.get("a").is_some());
         assert!(cache.get("b").is_none(), "b was the least recently used");
         assert!(cache.get("c").is_some());
+        let loaded = LoadedTrace {
+            tree: Arc::default(),
+            source: SourceInfo {
+                backend: "test",
+                degraded: false,
+                reason: None,
+                partial: false,
+            },
+            cached: Some(entry()),
+        };
+        loaded.keep_rendered("a".into(), Bytes::from_static(b"123456"));
+        loaded.keep_rendered("b".into(), Bytes::from_static(b"123456"));
+        assert_eq!(loaded.rendered("a").as_deref(), Some(&b"123456"[..]));
+        assert_eq!(loaded.rendered("b"), None, "over the byte budget");
+        let budget = Arc::clone(&loaded.cached.as_ref().unwrap().budget);
+        drop(loaded);
+        assert_eq!(
+            budget.used.load(Ordering::SeqCst),
+            0,
+            "dropping an entry frees its bytes"
+        );
         let off = TraceCache::new(0);
         off.insert("a", entry());
         assert!(off.get("a").is_none());

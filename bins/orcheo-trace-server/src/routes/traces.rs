@@ -1,6 +1,7 @@
 //! `GET /api/executions/{execution_id}/trace` and `…/trace/spans/{span_id}`.
 
 use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use orcheo_span_tree::render::{self, FlatSpan, RenderOptions};
 use orcheo_trace_model::{SpanId, TraceTree};
@@ -83,10 +84,10 @@ fn withhold(caller: &Caller, query: &TraceQuery) -> bool {
     !caller.scopes.read_content || query.include_content == Some(false)
 }
 
-fn json(body: Vec<u8>) -> HttpResponse {
+fn json(body: impl Into<Bytes>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(ContentType::json())
-        .body(body)
+        .body(body.into())
 }
 
 fn to_internal(e: &serde_json::Error) -> ApiError {
@@ -120,20 +121,28 @@ pub(crate) async fn get_trace(
     query: web::Query<TraceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let execution = state.traces.execution(&caller, &path).await?;
-    let loaded = state
-        .traces
-        .trace(&execution, withhold(&caller, &query))
-        .await?;
+    let withhold = withhold(&caller, &query);
+    let loaded = state.traces.trace(&execution, withhold).await?;
+    // Everything the body depends on besides the (finished, cached) trace itself.
+    let key = format!(
+        "{:?}|{withhold}|{:?}|{:?}|{:?}",
+        query.view, query.depth, query.limit, query.cursor
+    );
+    if let Some(body) = loaded.rendered(&key) {
+        return Ok(json(body));
+    }
     let view = ExecutionView::new(&execution, Some(&loaded.tree));
     let dashboards = state.dashboards(execution.trace_id);
     let max = state.page_max_spans;
     let query = query.into_inner();
-    let body = web::block(move || -> Result<Vec<u8>, ApiError> {
+    let body = web::block(move || -> Result<Bytes, ApiError> {
         let tree = &loaded.tree;
-        match query.view {
-            View::Tree => tree_body(tree, &query, max, &view, &dashboards, &loaded.source),
-            View::Flat => flat_body(tree, &query, max, &view),
-        }
+        let body = Bytes::from(match query.view {
+            View::Tree => tree_body(tree, &query, max, &view, &dashboards, &loaded.source)?,
+            View::Flat => flat_body(tree, &query, max, &view)?,
+        });
+        loaded.keep_rendered(key, body.clone());
+        Ok(body)
     })
     .await??;
     Ok(json(body))
