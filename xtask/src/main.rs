@@ -26,7 +26,8 @@ commands:
   conformance DIR      run the conformance test over a fixtures folder
   fuzz-smoke [SECONDS] fuzz decode_normalize briefly (default 60 s)
   fuzz [SECONDS]       fuzz decode_normalize (default 300 s)
-  bench [-- ARGS]      run the normalize benchmark (ARGS go to criterion)";
+  bench [-- ARGS]      run the normalize benchmark (ARGS go to criterion)
+  api-fuzz [EXAMPLES]  Schemathesis against a running server's OpenAPI document (default 50)";
 
 /// Where the fixtures shared between projects live, relative to the workspace root.
 const SHARED_FIXTURES: &str = "../shared/fixtures";
@@ -63,6 +64,7 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         Some("fuzz-smoke") => fuzz(&root, seconds_arg(rest, 60)?),
         Some("fuzz") => fuzz(&root, seconds_arg(rest, 300)?),
         Some("bench") => bench(&root, rest),
+        Some("api-fuzz") => api_fuzz(&root, seconds_arg(rest, 50)?),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -106,6 +108,13 @@ fn ci(root: &Path) -> Result<(), Failure> {
         conformance(root, &fixtures)?;
     } else {
         println!("skipped: {} does not exist", fixtures.display());
+    }
+
+    step("api-fuzz");
+    if command_exists("st") {
+        api_fuzz(root, 50)?;
+    } else {
+        println!("skipped: Schemathesis is not installed (`pip install schemathesis`)");
     }
 
     step("fuzz-smoke");
@@ -544,6 +553,89 @@ fn bench(root: &Path, args: &[String]) -> Result<(), Failure> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// api-fuzz
+
+/// Starts the server (embedded defaults, a fresh SQLite file, one seeded execution), runs
+/// Schemathesis with every check against its OpenAPI document, and stops it.
+fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
+    run(cargo(root).args([
+        "build",
+        "--locked",
+        "-p",
+        "orcheo-trace-server",
+        "--bin",
+        "orcheo-trace-server",
+        "--example",
+        "seed_trace",
+    ]))?;
+    let dir = env::temp_dir().join(format!("orcheo-api-fuzz-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create a temporary folder", &e))?;
+    let url = format!("sqlite://{}", dir.join("trace.db").display());
+    let target = root.join("target/debug");
+    run(Command::new(target.join("examples/seed_trace")).args([url.as_str(), "exec_fuzz", "25"]))?;
+    let port = free_port()?;
+    let address = format!("127.0.0.1:{port}");
+    print_command(Command::new("orcheo-trace-server").args(["serve", "--http-addr", &address]));
+    let mut server = Command::new(target.join("orcheo-trace-server"))
+        .args(["serve", "--http-addr", &address, "--database-url", &url])
+        .args([
+            "--artifact-dir",
+            &dir.join("artifacts").display().to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| Failure::io("cannot start the server", &e))?;
+    let result = wait_for_port(&address).and_then(|()| {
+        let schema = format!("http://{address}/api/openapi.json");
+        run(Command::new("st").args([
+            "run",
+            &schema,
+            "--checks",
+            "all",
+            "--max-examples",
+            &examples.to_string(),
+            "--seed",
+            "1",
+            "--no-color",
+        ]))
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = fs::remove_dir_all(&dir);
+    result
+}
+
+fn free_port() -> Result<u16, Failure> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Failure::io("cannot find a free port", &e))
+}
+
+/// Waits up to 30 s for something to listen on `address`.
+fn wait_for_port(address: &str) -> Result<(), Failure> {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(address).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(Failure::new(format!(
+        "the server did not listen on {address} within 30 s"
+    )))
+}
+
+fn command_exists(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+// ---------------------------------------------------------------------------------------------
 // helpers
 
 /// The workspace root: the parent of this package's folder.
@@ -671,6 +763,10 @@ impl Failure {
             message: format!("{message}\n\n{USAGE}"),
             code: 2,
         }
+    }
+
+    fn io(what: &str, error: &io::Error) -> Self {
+        Self::new(format!("{what}: {error}"))
     }
 
     fn spawn(command: &Command, error: &io::Error) -> Self {

@@ -37,25 +37,8 @@ fn int(key: &str, value: i64) -> KeyValue {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, execution, count] = args.as_slice() else {
-        anyhow::bail!("usage: seed_trace DATABASE_URL EXECUTION_ID SPAN_COUNT");
-    };
-    let count: u64 = count.parse().context("SPAN_COUNT")?;
-    let execution_id = ExecutionId::new(execution.as_str())?;
-    let store = Store::open(url, PoolConfig::default())?;
-    store.migrate()?;
-    // A trace id derived from the execution id, so reseeding replaces rather than adds.
-    let digest = ring::digest::digest(&ring::digest::SHA256, execution.as_bytes());
-    let trace_id = TraceId::from_slice(&digest.as_ref()[..16])?;
-    // An hour ago: inside any retention period.
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos()
-        .try_into()
-        .unwrap_or(u64::MAX)
-        .saturating_sub(3_600_000_000_000);
+/// The root and `count - 1` LLM nodes, in groups of ten.
+fn workflow_trace(execution: &str, trace_id: TraceId, t0: u64, count: u64) -> TracesData {
     let span_id = |n: u64| (n + 1).to_be_bytes().to_vec();
     let mut spans = vec![Span {
         trace_id: trace_id.as_bytes().to_vec(),
@@ -113,7 +96,7 @@ fn main() -> anyhow::Result<()> {
             ..Span::default()
         });
     }
-    let data = TracesData {
+    TracesData {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![text("service.name", "orcheo-backend")],
@@ -129,7 +112,29 @@ fn main() -> anyhow::Result<()> {
             }],
             ..ResourceSpans::default()
         }],
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, execution, count] = args.as_slice() else {
+        anyhow::bail!("usage: seed_trace DATABASE_URL EXECUTION_ID SPAN_COUNT");
     };
+    let count: u64 = count.parse().context("SPAN_COUNT")?;
+    let execution_id = ExecutionId::new(execution.as_str())?;
+    let store = Store::open(url, PoolConfig::default())?;
+    store.migrate()?;
+    // A trace id derived from the execution id, so reseeding replaces rather than adds.
+    let digest = ring::digest::digest(&ring::digest::SHA256, execution.as_bytes());
+    let trace_id = TraceId::from_slice(&digest.as_ref()[..16])?;
+    // An hour ago: inside any retention period.
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos()
+        .try_into()
+        .unwrap_or(u64::MAX)
+        .saturating_sub(3_600_000_000_000);
+    let data = workflow_trace(execution, trace_id, t0, count);
     let split = orcheo_trace_server::embedded::split(data);
     if store.execution(&execution_id)?.is_none() {
         store.start_execution(&NewExecution {

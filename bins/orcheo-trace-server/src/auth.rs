@@ -383,7 +383,8 @@ mod tests {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs() as i64;
+            .as_secs()
+            .cast_signed();
         now + offset
     }
 
@@ -441,7 +442,12 @@ mod tests {
     #[test]
     fn static_tokens_match_by_hash() {
         let hash = ring::digest::digest(&ring::digest::SHA256, b"s3cret-token");
-        let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = hash
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .concat();
         let file = format!(
             r#"[{{"name": "canvas", "sha256": "{hex}", "tenant": "acme", "scopes": ["traces:read"]}}]"#
         );

@@ -20,7 +20,7 @@ pub(crate) enum Command {
     /// Every option is also an environment variable (shown with each). Defaults are the
     /// embedded set-up: SQLite in the working directory, traces from the server's own span
     /// store, loopback only and no authentication.
-    Serve(orcheo_trace_server::config::ServeArgs),
+    Serve(Box<orcheo_trace_server::config::ServeArgs>),
 
     /// Read a trace payload (Tempo, Jaeger or OTLP) and print its normalized span tree as JSON.
     ///

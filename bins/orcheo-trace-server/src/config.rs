@@ -135,7 +135,7 @@ pub enum TraceBackend {
     /// The local span store of this server's own database.
     Embedded,
     /// A trace store's query API.
-    Remote(ClientConfig),
+    Remote(Box<ClientConfig>),
 }
 
 impl TraceBackend {
@@ -318,7 +318,7 @@ impl ServerConfig {
             };
             bad(variable, e.to_string())
         })?;
-        Ok(TraceBackend::Remote(client))
+        Ok(TraceBackend::Remote(Box::new(client)))
     }
 
     fn auth(args: &ServeArgs) -> Result<AuthConfig, ConfigError> {
@@ -447,7 +447,7 @@ mod tests {
         assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.backend, TraceBackend::Embedded);
         assert!(!config.auth.is_enabled());
-        assert_eq!(config.retention, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(config.retention, Some(Duration::from_hours(30 * 24)));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! a `tracing` span carrying it (handlers add `execution.id` and `trace.id`), the time limit,
 //! the HTTP metrics, one log line, and error answers rewritten into the envelope.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -32,7 +33,10 @@ fn new_request_id() -> String {
     let mut bytes = [0u8; 8];
     // A failed draw leaves zeros: the id is for correlation, not security.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::with_capacity(16), |mut id, b| {
+        let _ = write!(id, "{b:02x}");
+        id
+    })
 }
 
 fn incoming_request_id(req: &ServiceRequest) -> Option<String> {
@@ -86,7 +90,7 @@ pub async fn observe(
                     http.status = 503,
                     timeout_ms = timeout.as_millis(),
                     "request timed out"
-                )
+                );
             });
             return Err(TimedOut {
                 request_id,
@@ -140,39 +144,36 @@ fn rewrite_error(
     span: &tracing::Span,
 ) -> ServiceResponse<BoxBody> {
     let status = response.status();
-    let rebuilt: Option<HttpResponse> = match response.response().error() {
-        Some(error) => {
-            if let Some(api) = error.as_error::<ApiError>() {
-                if status.is_server_error() {
-                    span.in_scope(
-                        || tracing::error!(error.code = api.code(), error = %api, "request error"),
-                    );
-                }
-                Some(api.to_response(request_id))
-            } else {
-                let message = error.to_string();
-                Some(envelope(
-                    status,
-                    code_for_status(status),
-                    &message,
-                    request_id,
-                ))
+    let rebuilt: Option<HttpResponse> = if let Some(error) = response.response().error() {
+        if let Some(api) = error.as_error::<ApiError>() {
+            if status.is_server_error() {
+                span.in_scope(
+                    || tracing::error!(error.code = api.code(), error = %api, "request error"),
+                );
             }
+            Some(api.to_response(request_id))
+        } else {
+            let message = error.to_string();
+            Some(envelope(
+                status,
+                code_for_status(status),
+                &message,
+                request_id,
+            ))
         }
-        // A response built without an error (the default 404 service, a 405 guard).
-        None => {
-            let is_json = response
-                .headers()
-                .get(actix_web::http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-            (!is_json).then(|| {
-                let message = status
-                    .canonical_reason()
-                    .unwrap_or("error")
-                    .to_ascii_lowercase();
-                envelope(status, code_for_status(status), &message, request_id)
-            })
-        }
+    } else {
+        // A response built without an error (the default 404 service, a 405 answer).
+        let is_json = response
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        (!is_json).then(|| {
+            let message = status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase();
+            envelope(status, code_for_status(status), &message, request_id)
+        })
     };
     match rebuilt {
         Some(mut new) => {
@@ -182,10 +183,10 @@ fn rewrite_error(
                 actix_web::http::header::RETRY_AFTER,
                 actix_web::http::header::WWW_AUTHENTICATE,
             ] {
-                if let Some(value) = response.headers().get(&name) {
-                    if !new.headers().contains_key(&name) {
-                        new.headers_mut().insert(name, value.clone());
-                    }
+                if let Some(value) = response.headers().get(&name)
+                    && !new.headers().contains_key(&name)
+                {
+                    new.headers_mut().insert(name, value.clone());
                 }
             }
             let (req, _) = response.into_parts();

@@ -201,6 +201,19 @@ pub struct FlatTraceResponse {
     pub page_info: PageInfo,
 }
 
+/// `view=tree` or `view=flat`.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    clippy::large_enum_variant,
+    reason = "a schema, never built"
+)]
+#[serde(untagged)]
+pub enum TraceBody {
+    Tree(TraceResponse),
+    Flat(FlatTraceResponse),
+}
+
 /// One span.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code, reason = "a schema, never built")]

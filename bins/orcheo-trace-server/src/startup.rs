@@ -21,7 +21,7 @@ use crate::routes::{self, AppState};
 use crate::traces::{TraceService, now};
 
 /// How often expired data is deleted.
-const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+const RETENTION_INTERVAL: Duration = Duration::from_hours(1);
 /// Largest request body accepted (the API reads no bodies; this bounds what is buffered).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 

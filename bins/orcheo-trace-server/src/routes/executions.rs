@@ -36,7 +36,7 @@ pub struct ListQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `page_info.cursor` of the previous page.
-    #[param(pattern = r"^([0-9]+\.[A-Za-z0-9._:-]{1,128})?$")]
+    #[param(pattern = r"^([0-9]{1,18}\.[A-Za-z0-9._:-]{1,128})?$")]
     pub cursor: Option<String>,
 }
 

@@ -37,10 +37,11 @@ pub struct TraceQuery {
     /// Levels below the root to include in the tree view (deeper spans are counted in
     /// `child_count`, not shown).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1_000_000)]
     pub depth: Option<u32>,
     /// Most spans in this page (capped by the server's page size).
     #[serde(default)]
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<u32>,
     /// The `page_info.cursor` of the previous page.
     #[serde(default)]
@@ -48,23 +49,29 @@ pub struct TraceQuery {
     pub cursor: Option<String>,
 }
 
-/// A page's bounds over the tree's depth-first order.
+/// A page's bounds over the tree's depth-first order; a cursor past the end gives an empty
+/// last page (the trace it came from may have been replaced by a shorter one).
 fn page(query: &TraceQuery, max: usize, total: usize) -> Result<(usize, usize), ApiError> {
     let start = match &query.cursor {
         None => 0,
         Some(text) => text
             .strip_prefix('o')
             .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n > 0 && n <= total)
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_cursor", "not a cursor this trace gave")
-            })?,
+            .filter(|&n| n > 0)
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "not a cursor this trace gave"))?
+            .min(total),
     };
+    if query.depth.is_some_and(|d| d > 1_000_000) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "depth must be within 0..=1000000",
+        ));
+    }
     let limit = match query.limit {
-        Some(0) => {
+        Some(0 | 100_001..) => {
             return Err(ApiError::bad_request(
                 "invalid_request",
-                "limit must be at least 1",
+                "limit must be within 1..=100000",
             ));
         }
         Some(n) => (n as usize).min(max),
@@ -104,7 +111,7 @@ fn to_internal(e: &serde_json::Error) -> ApiError {
         TraceQuery
     ),
     responses(
-        (status = 200, description = "The trace (`view=tree`: `TraceResponse`; `view=flat`: `FlatTraceResponse`).", body = crate::openapi::TraceResponse),
+        (status = 200, description = "The trace (`view=tree`: `TraceResponse`; `view=flat`: `FlatTraceResponse`).", body = crate::openapi::TraceBody),
         (status = 400, description = "Malformed id or query.", body = crate::openapi::ErrorResponse),
         (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
         (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),

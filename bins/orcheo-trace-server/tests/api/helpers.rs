@@ -75,8 +75,9 @@ impl FakeTempo {
                 while let Ok((socket, _)) = listener.accept().await {
                     let server = server.clone();
                     tokio::spawn(async move {
-                        let service =
-                            hyper::service::service_fn(move |req| server.clone().answer(req));
+                        let service = hyper::service::service_fn(move |req| {
+                            std::future::ready(Ok::<_, Infallible>(server.answer(&req)))
+                        });
                         let io = hyper_util::rt::TokioIo::new(socket);
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(io, service)
@@ -88,7 +89,7 @@ impl FakeTempo {
         fake
     }
 
-    pub fn put(&self, trace_id: TraceId, otlp: Value) {
+    pub fn put(&self, trace_id: TraceId, otlp: &Value) {
         self.traces
             .lock()
             .unwrap()
@@ -99,7 +100,7 @@ impl FakeTempo {
         *self.mode.lock().unwrap() = mode;
     }
 
-    async fn answer(self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let mode = *self.mode.lock().unwrap();
         let (status, body) = match mode {
@@ -120,12 +121,11 @@ impl FakeTempo {
                 }
             }
         };
-        let response = Response::builder()
+        Response::builder()
             .status(status)
             .header("content-type", "application/json")
             .body(Full::new(body))
-            .unwrap();
-        Ok(response)
+            .unwrap()
     }
 }
 
@@ -138,12 +138,11 @@ pub struct TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some((admin_url, name)) = &self.pg_drop {
-            if let Ok(mut admin) = diesel::pg::PgConnection::establish(admin_url) {
-                let _ =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin);
-            }
+        if let Some((admin_url, name)) = &self.pg_drop
+            && let Ok(mut admin) = diesel::pg::PgConnection::establish(admin_url)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
@@ -229,7 +228,12 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         jitter: false,
     };
     let hash = ring::digest::digest(&ring::digest::SHA256, STATIC_TOKEN.as_bytes());
-    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = hash
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .concat();
     let tokens = format!(
         r#"[{{"name": "canvas", "sha256": "{hex}", "tenant": "acme", "scopes": ["traces:read", "traces:read_content"]}}]"#
     );
@@ -249,7 +253,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         backend: if options.embedded {
             TraceBackend::Embedded
         } else {
-            TraceBackend::Remote(client)
+            TraceBackend::Remote(Box::new(client))
         },
         dashboards: vec![(
             "tempo".to_owned(),
@@ -337,7 +341,7 @@ impl TestApp {
     ) -> TraceId {
         let trace_id = trace_id(trace);
         self.tempo
-            .put(trace_id, otlp_trace(trace_id, execution, children));
+            .put(trace_id, &otlp_trace(trace_id, execution, children));
         self.execution(execution, tenant, Some(trace_id), status);
         trace_id
     }

@@ -129,12 +129,22 @@ async fn malformed_ids_are_400(db: Db) {
         (400, "invalid_request")
     );
     let answer = app
-        .get("/api/executions/exec_1/trace?cursor=o999", Some(&token))
+        .get("/api/executions/exec_1/trace?cursor=x1", Some(&token))
         .await;
     assert_eq!(
         (answer.status, answer.error_code().as_str()),
         (400, "invalid_cursor")
     );
+    // Past the end: an empty last page.
+    let past = app
+        .get(
+            "/api/executions/exec_1/trace?view=flat&cursor=o999",
+            Some(&token),
+        )
+        .await
+        .json();
+    assert_eq!(past["spans"].as_array().unwrap().len(), 0);
+    assert_eq!(past["page_info"]["has_next_page"], false);
     let answer = app
         .get("/api/executions/exec_1/trace?limit=0", Some(&token))
         .await;
