@@ -523,6 +523,26 @@ mod tests {
         }
     }
 
+    /// Every variable `serve` reads is documented in `docs/configuration.md`.
+    #[test]
+    fn every_variable_is_documented() {
+        use clap::CommandFactory as _;
+        let docs = include_str!("../../../docs/configuration.md");
+        let command = Cli::command();
+        let mut seen = 0;
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let name = env.to_string_lossy();
+                assert!(
+                    docs.contains(&format!("| `{name}` |")),
+                    "{name} is read but not in docs/configuration.md"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 20, "only {seen} variables found");
+    }
+
     #[test]
     fn dashboards_parse_in_order() {
         let d = parse_dashboards(
