@@ -11,6 +11,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use orcheo_collector_client::TraceSource;
 use orcheo_trace_store::{PoolConfig, Store, redact_password};
+use orcheo_tracing::ExportStats;
 
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
@@ -45,6 +46,15 @@ impl Application {
     /// Opens the database (migrating it), connects the trace source and binds the address
     /// (port 0 picks a free port: see [`Application::port`]).
     pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
+        Self::build_with_exporter(config, None).await
+    }
+
+    /// As [`Application::build`], reporting on the exporter of the server's own spans (its
+    /// name and counters) in `/readyz` and `/metrics`.
+    pub async fn build_with_exporter(
+        config: ServerConfig,
+        exporter: Option<(&'static str, Arc<ExportStats>)>,
+    ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
             let store = Store::open(&url, PoolConfig::default())
@@ -82,6 +92,7 @@ impl Application {
             artifact_dir: config.artifact_dir.clone(),
             metrics: metrics.clone(),
             backend: config.backend.name(),
+            exporter,
         });
         let authenticator = web::Data::new(authenticator);
         let observer = web::Data::new(Observer {

@@ -5,6 +5,7 @@
 //! collector that is down costs dropped spans, not latency (`span.end()` only queues).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
@@ -14,6 +15,7 @@ use opentelemetry_sdk::trace::{
 };
 
 use crate::config::{Exporter, Protocol, TracingConfig};
+use crate::export_stats::{Counted, ExportStats};
 
 /// The provider could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,8 @@ pub enum InitError {
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    exporter: Exporter,
+    stats: Arc<ExportStats>,
     /// tonic needs a runtime to connect and export; one small one of our own, so the executor's
     /// own runtime (if it has one) never carries our export work.
     runtime: Option<tokio::runtime::Runtime>,
@@ -49,19 +53,26 @@ impl Telemetry {
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
                 config.sample_ratio,
             ))));
+        let stats = Arc::new(ExportStats::default());
         let (builder, runtime) = match config.exporter {
             Exporter::None => (builder, None),
             Exporter::Console => (
-                builder.with_simple_exporter(opentelemetry_stdout::SpanExporter::default()),
+                builder.with_simple_exporter(Counted::new(
+                    opentelemetry_stdout::SpanExporter::default(),
+                    Arc::clone(&stats),
+                )),
                 None,
             ),
             Exporter::Otlp => {
                 let (exporter, runtime) = otlp_exporter(config)?;
+                let exporter = Counted::new(exporter, Arc::clone(&stats));
                 (builder.with_span_processor(batch(exporter)), runtime)
             }
         };
         Ok(Self {
             provider: builder.build(),
+            exporter: config.exporter,
+            stats,
             runtime,
         })
     }
@@ -70,8 +81,20 @@ impl Telemetry {
     pub fn from_provider(provider: SdkTracerProvider) -> Self {
         Self {
             provider,
+            exporter: Exporter::None,
+            stats: Arc::default(),
             runtime: None,
         }
+    }
+
+    /// The configured exporter.
+    pub fn exporter(&self) -> Exporter {
+        self.exporter
+    }
+
+    /// What the exporter has done so far (shared: it keeps counting).
+    pub fn export_stats(&self) -> Arc<ExportStats> {
+        Arc::clone(&self.stats)
     }
 
     pub fn provider(&self) -> &SdkTracerProvider {
@@ -95,7 +118,7 @@ impl Drop for Telemetry {
     }
 }
 
-fn batch(exporter: opentelemetry_otlp::SpanExporter) -> BatchSpanProcessor {
+fn batch(exporter: Counted<opentelemetry_otlp::SpanExporter>) -> BatchSpanProcessor {
     let config = BatchConfigBuilder::default()
         .with_max_queue_size(8192)
         .with_scheduled_delay(Duration::from_millis(500))

@@ -1,14 +1,44 @@
-//! `serve`: validate the configuration, set up logging, build the application and run it.
+//! `serve`: validate the configuration, set up logs and the server's own spans, build the
+//! application and run it.
 
+use opentelemetry::trace::TracerProvider as _;
 use orcheo_trace_server::config::ServeArgs;
 use orcheo_trace_server::{Application, ServerConfig, telemetry};
+use orcheo_tracing::{Exporter, Telemetry, TracingConfig};
+
+/// The server's own spans are `orcheo-trace-server`'s unless the environment names them.
+const SERVICE_NAME: &str = "orcheo-trace-server";
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(args)?;
-    telemetry::init(config.log_format);
+    let tracing_config = TracingConfig::from_lookup(&|name| {
+        std::env::var(name).ok().or_else(|| {
+            (name == "ORCHEO_TRACING_SERVICE_NAME"
+                && std::env::var_os("OTEL_SERVICE_NAME").is_none())
+            .then(|| SERVICE_NAME.to_owned())
+        })
+    })?;
+    let own = Telemetry::init(&tracing_config)?;
+    let exporting = own.exporter() != Exporter::None;
+    telemetry::init(
+        config.log_format,
+        exporting.then(|| own.provider().tracer(SERVICE_NAME)),
+    );
+    let exporter = exporting.then(|| (exporter_name(own.exporter()), own.export_stats()));
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(config).await?;
+        let app = Application::build_with_exporter(config, exporter).await?;
         app.run().await?;
-        Ok(())
-    })
+        anyhow::Ok(())
+    })?;
+    // Outside the runtime: the last export at shutdown must not wait on it.
+    drop(own);
+    Ok(())
+}
+
+fn exporter_name(exporter: Exporter) -> &'static str {
+    match exporter {
+        Exporter::None => "none",
+        Exporter::Console => "console",
+        Exporter::Otlp => "otlp",
+    }
 }

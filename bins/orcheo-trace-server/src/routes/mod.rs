@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: ServerMetrics,
     /// The configured trace backend's name (`embedded`, `tempo`…).
     pub backend: &'static str,
+    /// The exporter of the server's own spans, when it exports them.
+    pub exporter: Option<(&'static str, std::sync::Arc<orcheo_tracing::ExportStats>)>,
 }
 
 impl AppState {

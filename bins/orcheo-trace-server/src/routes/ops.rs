@@ -50,6 +50,20 @@ pub struct BackendCheck {
     pub detail: Option<String>,
 }
 
+/// The exporter of the server's own spans. Reported, not counted against readiness: a server
+/// that cannot export its own spans still serves traces.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExporterCheck {
+    /// `none`, `console` or `otlp`.
+    pub exporter: &'static str,
+    /// `ok`, `failing` (the last export failed) or `disabled`.
+    pub status: &'static str,
+    pub spans_exported: u64,
+    pub spans_failed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 /// Readiness: `ready` when the database answers and the trace backend is reachable.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
@@ -57,6 +71,32 @@ pub struct Readiness {
     pub status: &'static str,
     pub database: Check,
     pub trace_backend: BackendCheck,
+    pub exporter: ExporterCheck,
+}
+
+fn exporter_check(state: &AppState) -> ExporterCheck {
+    match &state.exporter {
+        None => ExporterCheck {
+            exporter: "none",
+            status: "disabled",
+            spans_exported: 0,
+            spans_failed: 0,
+            detail: None,
+        },
+        Some((name, counters)) => ExporterCheck {
+            exporter: name,
+            status: if counters.is_healthy() {
+                "ok"
+            } else {
+                "failing"
+            },
+            spans_exported: counters.exported_spans(),
+            spans_failed: counters.failed_spans(),
+            detail: (!counters.is_healthy())
+                .then(|| counters.last_error())
+                .flatten(),
+        },
+    }
 }
 
 fn circuit_state(state: &AppState) -> Option<CircuitState> {
@@ -117,6 +157,7 @@ pub(crate) async fn readyz(
             circuit: circuit.map(CircuitState::label),
             detail,
         },
+        exporter: exporter_check(&state),
     };
     Ok(if ready {
         HttpResponse::Ok().json(body)
@@ -134,6 +175,9 @@ pub(crate) async fn metrics(
     auth: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
     auth.authorize_ops(&req)?;
+    if let Some((_, stats)) = &state.exporter {
+        state.metrics.sync_exporter(stats);
+    }
     let body = state
         .metrics
         .render()

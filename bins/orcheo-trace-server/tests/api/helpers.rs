@@ -43,6 +43,8 @@ pub enum StoreMode {
     Down,
     /// 200 with a body that is not a trace.
     Garbage,
+    /// Connections accepted, answers never sent.
+    Hanging,
 }
 
 /// A fake Tempo on its own thread: `/api/v2/traces/{id}` answers from a map.
@@ -74,6 +76,14 @@ impl FakeTempo {
                 let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
                 while let Ok((socket, _)) = listener.accept().await {
                     let server = server.clone();
+                    if *server.mode.lock().unwrap() == StoreMode::Hanging {
+                        // Keep the connection open and say nothing.
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            drop(socket);
+                        });
+                        continue;
+                    }
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| {
                             std::future::ready(Ok::<_, Infallible>(server.answer(&req)))
@@ -104,7 +114,9 @@ impl FakeTempo {
         let path = req.uri().path().to_owned();
         let mode = *self.mode.lock().unwrap();
         let (status, body) = match mode {
-            StoreMode::Down => (503, Bytes::from_static(b"tempo is restarting")),
+            StoreMode::Down | StoreMode::Hanging => {
+                (503, Bytes::from_static(b"tempo is restarting"))
+            }
             StoreMode::Garbage => (200, Bytes::from_static(b"<html>proxy error</html>")),
             StoreMode::Up => {
                 if path == "/ready" || path == "/api/echo" {
@@ -195,6 +207,9 @@ pub struct Options {
     pub embedded: bool,
     pub cache_entries: Option<usize>,
     pub page_max_spans: Option<usize>,
+    /// The exporter of the server's own spans to report on.
+    pub exporter: Option<(&'static str, std::sync::Arc<orcheo_tracing::ExportStats>)>,
+    pub request_timeout: Option<Duration>,
 }
 
 /// A running application.
@@ -265,11 +280,13 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         artifact_dir: artifacts.path().to_owned(),
         cache_entries: options.cache_entries.unwrap_or(16),
         page_max_spans: options.page_max_spans.unwrap_or(2000),
-        request_timeout: Duration::from_secs(20),
+        request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(20)),
         workers: 1,
         log_format: LogFormat::Text,
     };
-    let app = Application::build(config).await.unwrap();
+    let app = Application::build_with_exporter(config, options.exporter)
+        .await
+        .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run());
     let store = Store::open(&test_db.url, PoolConfig::default()).unwrap();

@@ -14,4 +14,5 @@ mod artifacts;
 mod auth;
 mod executions;
 mod ops;
+mod own_spans;
 mod traces;

@@ -10,6 +10,7 @@ on_each_backend!(
     ops_endpoints_can_be_protected,
     without_auth_every_caller_is_the_local_operator,
     embedded_backend_reads_the_local_span_store,
+    a_failing_exporter_of_our_own_spans_shows_in_readiness_and_metrics,
 );
 
 async fn health_and_readiness_report_dependencies(db: Db) {
@@ -218,4 +219,55 @@ fn openapi_document_is_stable() {
         assert!(parsed["paths"].get(path).is_some(), "{path} missing");
     }
     insta::assert_snapshot!("openapi", document);
+}
+
+async fn a_failing_exporter_of_our_own_spans_shows_in_readiness_and_metrics(db: Db) {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    // An OTLP exporter aimed at a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = orcheo_tracing::TracingConfig {
+        exporter: orcheo_tracing::Exporter::Otlp,
+        endpoint: format!("http://{closed}/v1/traces"),
+        export_timeout: std::time::Duration::from_secs(2),
+        ..orcheo_tracing::TracingConfig::default()
+    };
+    let telemetry = std::sync::Arc::new(orcheo_tracing::Telemetry::init(&config).unwrap());
+    telemetry
+        .provider()
+        .tracer("test")
+        .in_span("http.request", |_| {});
+    let flushing = std::sync::Arc::clone(&telemetry);
+    let flushed = tokio::task::spawn_blocking(move || flushing.flush())
+        .await
+        .unwrap();
+    assert!(flushed.is_err(), "nothing listens there");
+    let options = Options {
+        exporter: Some(("otlp", telemetry.export_stats())),
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(
+        ready.status, 200,
+        "our own exporter does not decide readiness: {}",
+        ready.text
+    );
+    let exporter = &ready.json()["exporter"];
+    assert_eq!(exporter["exporter"], "otlp");
+    assert_eq!(exporter["status"], "failing");
+    assert_eq!(exporter["spans_failed"], 1);
+    assert!(exporter["detail"].as_str().is_some());
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(
+        metrics.contains("orcheo_tracing_export_failures_total 1"),
+        "{metrics}"
+    );
+    tokio::task::spawn_blocking(move || drop(telemetry))
+        .await
+        .unwrap();
 }

@@ -20,6 +20,7 @@ on_each_backend!(
     store_down_with_summaries_is_degraded,
     store_down_without_summaries_is_503_with_retry_after,
     store_garbage_is_502,
+    a_request_past_its_time_limit_is_503_timeout,
     finished_traces_are_cached,
     running_execution_with_nothing_exported_yet_is_empty,
     huge_trace_pages_without_gaps_or_repeats,
@@ -541,4 +542,30 @@ async fn one_span_in_full(db: Db) {
         (missing.status, missing.error_code().as_str()),
         (404, "not_found")
     );
+}
+
+async fn a_request_past_its_time_limit_is_503_timeout(db: Db) {
+    let options = Options {
+        request_timeout: Some(std::time::Duration::from_millis(500)),
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
+    app.tempo.set_mode(StoreMode::Hanging);
+    let answer = app
+        .get(
+            "/api/executions/exec_1/trace",
+            Some(&jwt("acme", "traces:read")),
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (503, "timeout")
+    );
+    assert!(answer.header("x-request-id").is_some());
+    // The server goes on serving.
+    app.tempo.set_mode(StoreMode::Up);
+    assert_eq!(app.get("/healthz", None).await.status, 200);
 }
