@@ -79,7 +79,7 @@ impl FakeTempo {
                     if *server.mode.lock().unwrap() == StoreMode::Hanging {
                         // Keep the connection open and say nothing.
                         tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            tokio::time::sleep(Duration::from_mins(1)).await;
                             drop(socket);
                         });
                         continue;
