@@ -381,6 +381,9 @@ fn deny(root: &Path) -> Result<(), Failure> {
             "cargo-deny is not installed: run `cargo install cargo-deny --locked`".to_owned(),
         ));
     }
+    // cargo-deny reads the metadata of every platform's dependencies; a build downloads only
+    // this platform's, so fetch the rest (from the lock file) before going offline.
+    run(cargo(root).args(["fetch", "--locked"]))?;
     let archive = root.join(ADVISORY_ARCHIVE);
     if archive.is_file() {
         ensure_advisory_db(&archive)?;
