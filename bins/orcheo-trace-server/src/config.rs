@@ -42,6 +42,19 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_TRACE_BACKEND_URL")]
     pub trace_backend_url: Option<String>,
 
+    /// OTLP/gRPC receiver address (embedded backend only); `off` disables it.
+    #[arg(long, env = "ORCHEO_OTLP_GRPC_ADDR", default_value = "127.0.0.1:4317")]
+    pub otlp_grpc_addr: String,
+
+    /// OTLP/HTTP receiver address, `POST /v1/traces` (embedded backend only); `off` disables it.
+    #[arg(long, env = "ORCHEO_OTLP_HTTP_ADDR", default_value = "127.0.0.1:4318")]
+    pub otlp_http_addr: String,
+
+    /// Bearer token the OTLP receivers require (`Authorization: Bearer …`); needed when a
+    /// receiver listens beyond loopback.
+    #[arg(long, env = "ORCHEO_OTLP_INGEST_TOKEN", hide_env_values = true)]
+    pub otlp_ingest_token: Option<String>,
+
     /// Headers sent to the trace store, `name=value,name2=value2` (a tenant, an API key).
     #[arg(long, env = "ORCHEO_TRACE_BACKEND_HEADERS", hide_env_values = true)]
     pub trace_backend_headers: Option<String>,
@@ -151,6 +164,12 @@ impl TraceBackend {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub http_addr: SocketAddr,
+    /// `None`: no OTLP/gRPC receiver (off, or a backend other than embedded).
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    /// `None`: no OTLP/HTTP receiver.
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// Required from OTLP exporters when set.
+    pub otlp_ingest_token: Option<String>,
     pub database_url: String,
     pub backend: TraceBackend,
     /// `(name, template)`, in the configured order.
@@ -228,6 +247,32 @@ impl ServerConfig {
             )
         })?;
         let backend = Self::backend(args)?;
+        let receiver =
+            |variable: &'static str, text: &str| -> Result<Option<SocketAddr>, ConfigError> {
+                let text = text.trim();
+                if text.eq_ignore_ascii_case("off") || text.is_empty() {
+                    return Ok(None);
+                }
+                let addr: SocketAddr = text.parse().map_err(|_| {
+                    bad(
+                        variable,
+                        format!("{text:?} is not an address like 127.0.0.1:4317, or off"),
+                    )
+                })?;
+                // Spans go to the trace store operators run; the server only receives in embedded mode.
+                Ok((backend == TraceBackend::Embedded).then_some(addr))
+            };
+        let otlp_grpc_addr = receiver("ORCHEO_OTLP_GRPC_ADDR", &args.otlp_grpc_addr)?;
+        let otlp_http_addr = receiver("ORCHEO_OTLP_HTTP_ADDR", &args.otlp_http_addr)?;
+        let otlp_ingest_token = args.otlp_ingest_token.clone().filter(|t| !t.is_empty());
+        if let Some(token) = &otlp_ingest_token
+            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(bad(
+                "ORCHEO_OTLP_INGEST_TOKEN",
+                "must be at least 16 printable characters without spaces",
+            ));
+        }
         let dashboards = parse_dashboards(args.dashboard_urls.as_deref().unwrap_or(""))?;
         let auth = Self::auth(args)?;
         let allow_unauthenticated = boolean(
@@ -245,9 +290,31 @@ impl ServerConfig {
                 ),
             ));
         }
+        for (variable, addr) in [
+            ("ORCHEO_OTLP_GRPC_ADDR", otlp_grpc_addr),
+            ("ORCHEO_OTLP_HTTP_ADDR", otlp_http_addr),
+        ] {
+            if let Some(addr) = addr
+                && !addr.ip().is_loopback()
+                && otlp_ingest_token.is_none()
+                && !allow_unauthenticated
+            {
+                return Err(bad(
+                    variable,
+                    format!(
+                        "{addr} is not a loopback address and ORCHEO_OTLP_INGEST_TOKEN is not set: \
+                         anyone could write spans; set a token, or \
+                         ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true on a trusted network"
+                    ),
+                ));
+            }
+        }
         let retention_days = number("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
         Ok(Self {
             http_addr,
+            otlp_grpc_addr,
+            otlp_http_addr,
+            otlp_ingest_token,
             database_url: args.database_url.trim().to_owned(),
             backend,
             dashboards,
@@ -448,6 +515,28 @@ mod tests {
         assert_eq!(config.backend, TraceBackend::Embedded);
         assert!(!config.auth.is_enabled());
         assert_eq!(config.retention, Some(Duration::from_hours(30 * 24)));
+        assert_eq!(
+            config.otlp_grpc_addr.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:4317")
+        );
+        assert_eq!(
+            config.otlp_http_addr.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:4318")
+        );
+        let tempo = ServerConfig::from_args(&args(&[
+            "--trace-backend",
+            "tempo",
+            "--trace-backend-url",
+            "http://t:3200",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (tempo.otlp_grpc_addr, tempo.otlp_http_addr),
+            (None, None),
+            "no receivers beside a trace store"
+        );
+        let off = ServerConfig::from_args(&args(&["--otlp-grpc-addr", "off"])).unwrap();
+        assert!(off.otlp_grpc_addr.is_none() && off.otlp_http_addr.is_some());
     }
 
     #[test]
@@ -475,6 +564,15 @@ mod tests {
     fn bad_values_name_their_variable() {
         let cases: &[(&[&str], &str)] = &[
             (&["--http-addr", "localhost"], "ORCHEO_HTTP_ADDR"),
+            (&["--otlp-grpc-addr", "4317"], "ORCHEO_OTLP_GRPC_ADDR"),
+            (
+                &["--otlp-http-addr", "0.0.0.0:4318"],
+                "ORCHEO_OTLP_HTTP_ADDR",
+            ),
+            (
+                &["--otlp-ingest-token", "short"],
+                "ORCHEO_OTLP_INGEST_TOKEN",
+            ),
             (&["--trace-backend", "zipkin"], "ORCHEO_TRACE_BACKEND"),
             (&["--trace-backend", "tempo"], "ORCHEO_TRACE_BACKEND_URL"),
             (

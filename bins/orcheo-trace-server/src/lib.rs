@@ -5,7 +5,8 @@
 //! - [`auth`]: bearer tokens (JWT, static) → a [`auth::Caller`] with a tenant and scopes;
 //! - [`traces`]: execution id → trace: metadata lookup, fetch, normalize, cache, degraded mode;
 //! - `routes`: one module per group of endpoints; [`error`]: the one error envelope;
-//! - [`observe`]: request ids, logs and HTTP metrics around every request.
+//! - [`observe`]: request ids, logs and HTTP metrics around every request;
+//! - [`ingest`]: the embedded mode's OTLP receivers (gRPC and HTTP) and the span writer.
 //!
 //! Invariants: handlers never block an async worker (database calls and normalization run on
 //! the blocking pool); every answer, errors included, carries the request id; a caller never
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod embedded;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

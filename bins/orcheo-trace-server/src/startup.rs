@@ -16,6 +16,7 @@ use orcheo_tracing::ExportStats;
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
+use crate::ingest::{self, Ingest, IngestLimits, IngestMetrics};
 use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
 use crate::routes::{self, AppState};
@@ -32,6 +33,8 @@ pub struct Application {
     server: Server,
     store: Store,
     retention: Option<Duration>,
+    otlp_http: Option<(u16, Server)>,
+    otlp_grpc: Option<(TcpListener, Ingest)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -68,6 +71,7 @@ impl Application {
         .await
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
+        let metrics_for_ingest = metrics.clone();
         let source: Arc<dyn TraceSource> = match &config.backend {
             TraceBackend::Embedded => Arc::new(EmbeddedSource::new(store.clone())),
             TraceBackend::Remote(client) => {
@@ -117,6 +121,7 @@ impl Application {
             server = server.workers(config.workers);
         }
         let server = server.listen(listener)?.run();
+        let (otlp_http, otlp_grpc) = receivers(&config, &store, &metrics_for_ingest)?;
         tracing::info!(
             http.addr = %config.http_addr,
             http.port = port,
@@ -129,6 +134,8 @@ impl Application {
             server,
             store,
             retention: config.retention,
+            otlp_http,
+            otlp_grpc,
         })
     }
 
@@ -137,14 +144,100 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT / SIGTERM).
+    /// The OTLP/HTTP receiver's port, when it runs.
+    pub fn otlp_http_port(&self) -> Option<u16> {
+        self.otlp_http.as_ref().map(|(port, _)| *port)
+    }
+
+    /// The OTLP/gRPC receiver's port, when it runs.
+    pub fn otlp_grpc_port(&self) -> Option<u16> {
+        self.otlp_grpc
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+            .map(|a| a.port())
+    }
+
+    /// Serves until the server is stopped (SIGINT / SIGTERM); the receivers stop with it.
     pub async fn run(self) -> std::io::Result<()> {
         if let Some(retention) = self.retention {
             let store = self.store.clone();
             tokio::spawn(prune_forever(store, retention));
         }
-        self.server.await
+        let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+        if let Some((listener, ingest)) = self.otlp_grpc {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = grpc_stopped.await;
+                };
+                if let Err(e) = ingest::grpc::serve(listener, ingest, shutdown).await {
+                    tracing::error!(error = %e, "the OTLP/gRPC receiver stopped");
+                }
+            });
+        }
+        let result = match self.otlp_http {
+            Some((_, otlp)) => {
+                let (api, otlp) = futures_util::future::join(self.server, otlp).await;
+                api.and(otlp)
+            }
+            None => self.server.await,
+        };
+        let _ = stop_grpc.send(());
+        result
     }
+}
+
+/// The OTLP/HTTP server and its port, and the OTLP/gRPC listener with the writer's handle.
+type Receivers = (Option<(u16, Server)>, Option<(TcpListener, Ingest)>);
+
+/// The OTLP receivers of the embedded mode, bound (the gRPC one is started by `run`).
+fn receivers(
+    config: &ServerConfig,
+    store: &Store,
+    metrics: &ServerMetrics,
+) -> anyhow::Result<Receivers> {
+    if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
+        return Ok((None, None));
+    }
+    let ingest_metrics = IngestMetrics::register(&metrics.registry)
+        .context("cannot register the receiver's metrics")?;
+    let ingest = Ingest::start(
+        store.clone(),
+        IngestLimits::new(config.otlp_ingest_token.as_deref()),
+        ingest_metrics,
+    )
+    .context("cannot start the span writer")?;
+    let http = match config.otlp_http_addr {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen for OTLP/HTTP on {addr}"))?;
+            let port = listener.local_addr()?.port();
+            let data = web::Data::new(ingest.clone());
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .configure(ingest::http::configure)
+            })
+            .workers(2)
+            .shutdown_timeout(10)
+            .listen(listener)?
+            .run();
+            tracing::info!(otlp.http.addr = %addr, otlp.http.port = port, "receiving OTLP/HTTP at POST /v1/traces");
+            Some((port, server))
+        }
+    };
+    let grpc = match config.otlp_grpc_addr {
+        None => None,
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen for OTLP/gRPC on {addr}"))?;
+            tracing::info!(otlp.grpc.addr = %addr, "receiving OTLP/gRPC");
+            Some((listener, ingest))
+        }
+    };
+    Ok((http, grpc))
 }
 
 /// Deletes data older than the retention period, once an hour.

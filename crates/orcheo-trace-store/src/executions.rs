@@ -180,6 +180,68 @@ pub(crate) fn start(conn: &mut AnyConnection, new: &NewExecution) -> Result<(), 
     }
 }
 
+/// What a run's root span says about its execution; each given value replaces the stored one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionDetails {
+    pub workflow_id: Option<String>,
+    pub workflow_version: Option<String>,
+    pub tenant: Option<String>,
+    pub triggered_by: Option<String>,
+    /// The run's start (the root span's), earlier than a child's that registered it.
+    pub started_at: Option<Timestamp>,
+    /// W3C `traceparent` of the root span.
+    pub traceparent: Option<String>,
+}
+
+pub(crate) fn describe(
+    conn: &mut AnyConnection,
+    id: &ExecutionId,
+    details: &ExecutionDetails,
+) -> Result<(), StoreError> {
+    for (field, value, max) in [
+        ("workflow_id", &details.workflow_id, 256),
+        ("workflow_version", &details.workflow_version, 64),
+        ("tenant", &details.tenant, 128),
+        ("triggered_by", &details.triggered_by, 256),
+    ] {
+        if let Some(v) = value {
+            check_len(field, v, max)?;
+        }
+    }
+    let started_at = details.started_at.map(nanos).transpose()?;
+    let current = get(conn, id)?.ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+    if let (Some(traceparent), Some(trace_id)) = (&details.traceparent, current.trace_id) {
+        check_traceparent(&TraceLink {
+            trace_id,
+            traceparent: traceparent.clone(),
+        })?;
+    }
+    diesel::update(we::table.find(id.as_str()))
+        .set((
+            we::workflow_id.eq(details
+                .workflow_id
+                .as_deref()
+                .or(current.workflow_id.as_deref())),
+            we::workflow_version.eq(details
+                .workflow_version
+                .as_deref()
+                .or(current.workflow_version.as_deref())),
+            we::tenant_id.eq(details.tenant.as_deref().unwrap_or(&current.tenant)),
+            we::triggered_by.eq(details
+                .triggered_by
+                .as_deref()
+                .or(current.triggered_by.as_deref())),
+            we::started_at.eq(started_at.unwrap_or(nanos(current.started_at)?)),
+            we::traceparent.eq(details
+                .traceparent
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .or(current.traceparent)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub(crate) fn finish(
     conn: &mut AnyConnection,
     id: &ExecutionId,

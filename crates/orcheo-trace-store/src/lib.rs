@@ -22,7 +22,9 @@ use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 pub use artifacts::ArtifactRecord;
 pub use connection::{AnyConnection, Backend, PoolConfig, parse_url, redact_password};
 pub use error::{MigrateError, OpenError, StoreError};
-pub use executions::{Cursor, DEFAULT_TENANT, Execution, ListFilter, NewExecution, TraceLink};
+pub use executions::{
+    Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter, NewExecution, TraceLink,
+};
 pub use local_spans::{LocalSpan, LocalSpanLimits, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
 pub use summaries::StoredSummary;
@@ -73,6 +75,16 @@ impl Store {
     /// Records a started execution, with its trace link when given, in one transaction.
     pub fn start_execution(&self, new: &NewExecution) -> Result<(), StoreError> {
         executions::start(&mut *self.conn()?, new)
+    }
+
+    /// Fills in an execution's details from its run's root span (each given value replaces the
+    /// stored one).
+    pub fn describe_execution(
+        &self,
+        id: &ExecutionId,
+        details: &ExecutionDetails,
+    ) -> Result<(), StoreError> {
+        executions::describe(&mut *self.conn()?, id, details)
     }
 
     /// Ends a running execution; a finished one keeps its first outcome.

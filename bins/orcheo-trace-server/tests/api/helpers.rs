@@ -210,11 +210,15 @@ pub struct Options {
     /// The exporter of the server's own spans to report on.
     pub exporter: Option<(&'static str, std::sync::Arc<orcheo_tracing::ExportStats>)>,
     pub request_timeout: Option<Duration>,
+    pub ingest_token: Option<String>,
 }
 
 /// A running application.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the OTLP receivers (embedded mode).
+    pub otlp_http: Option<String>,
+    pub otlp_grpc: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     pub tempo: FakeTempo,
@@ -262,8 +266,12 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             ..AuthConfig::default()
         }
     };
+    let receiver = options.embedded.then(|| "127.0.0.1:0".parse().unwrap());
     let config = ServerConfig {
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        otlp_grpc_addr: receiver,
+        otlp_http_addr: receiver,
+        otlp_ingest_token: options.ingest_token.clone(),
         database_url: test_db.url.clone(),
         backend: if options.embedded {
             TraceBackend::Embedded
@@ -288,10 +296,18 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let otlp_http = app
+        .otlp_http_port()
+        .map(|p| format!("http://127.0.0.1:{p}"));
+    let otlp_grpc = app
+        .otlp_grpc_port()
+        .map(|p| format!("http://127.0.0.1:{p}"));
     actix_web::rt::spawn(app.run());
     let store = Store::open(&test_db.url, PoolConfig::default()).unwrap();
     Some(TestApp {
         address,
+        otlp_http,
+        otlp_grpc,
         client: reqwest::Client::new(),
         store,
         tempo,
@@ -423,60 +439,14 @@ impl TestApp {
 
     /// `children` node spans and a root, as the OTLP receiver stores them.
     pub fn local_spans(&self, trace_id: TraceId, execution: &str, children: u64) {
-        use opentelemetry_proto::tonic::common::v1::{
-            AnyValue, InstrumentationScope, KeyValue, any_value,
-        };
-        use opentelemetry_proto::tonic::resource::v1::Resource;
-        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData};
-        let text = |key: &str, value: &str| KeyValue {
-            key: key.to_owned(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value.to_owned())),
-            }),
-            ..KeyValue::default()
-        };
-        let mut spans: Vec<Span> = (1..=children + 1)
-            .map(|n| Span {
-                trace_id: trace_id.as_bytes().to_vec(),
-                span_id: span_id(n).as_bytes().to_vec(),
-                parent_span_id: if n == 1 {
-                    Vec::new()
-                } else {
-                    span_id(1).as_bytes().to_vec()
-                },
-                name: if n == 1 {
-                    "workflow.execution".to_owned()
-                } else {
-                    format!("node {n}")
-                },
-                start_time_unix_nano: at(n).unix_nanos(),
-                end_time_unix_nano: at(n + 1).unix_nanos(),
-                attributes: vec![text("orcheo.execution.id", execution)],
-                ..Span::default()
-            })
-            .collect();
+        use opentelemetry_proto::tonic::trace::v1::{Span, TracesData};
+        let mut resource_spans = otlp_proto_trace(trace_id, execution, children);
         // One span the receiver cannot place: counted, not stored.
-        spans.push(Span {
+        resource_spans[0].scope_spans[0].spans.push(Span {
             trace_id: vec![1, 2, 3],
             ..Span::default()
         });
-        let data = TracesData {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![text("service.name", "orcheo-backend")],
-                    ..Resource::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "orcheo.tracing".to_owned(),
-                        ..InstrumentationScope::default()
-                    }),
-                    spans,
-                    ..ScopeSpans::default()
-                }],
-                ..ResourceSpans::default()
-            }],
-        };
+        let data = TracesData { resource_spans };
         let split = orcheo_trace_server::embedded::split(data);
         assert_eq!(split.invalid, 1);
         assert!(
@@ -516,6 +486,69 @@ impl TestApp {
             })
             .unwrap();
     }
+}
+
+/// A root and `children` nodes as OTLP protobuf, the way an exporter sends them.
+pub fn otlp_proto_trace(
+    trace_id: TraceId,
+    execution: &str,
+    children: u64,
+) -> Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans> {
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, InstrumentationScope, KeyValue, any_value,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    let text = |key: &str, value: &str| KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..KeyValue::default()
+    };
+    let spans = (1..=children + 1)
+        .map(|n| Span {
+            trace_id: trace_id.as_bytes().to_vec(),
+            span_id: span_id(n).as_bytes().to_vec(),
+            parent_span_id: if n == 1 {
+                Vec::new()
+            } else {
+                span_id(1).as_bytes().to_vec()
+            },
+            name: if n == 1 {
+                "workflow.execution".to_owned()
+            } else {
+                format!("node {n}")
+            },
+            start_time_unix_nano: at(n).unix_nanos(),
+            end_time_unix_nano: at(n + 1).unix_nanos(),
+            attributes: vec![text("orcheo.execution.id", execution)],
+            ..Span::default()
+        })
+        .collect();
+    vec![ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![text("service.name", "orcheo-backend")],
+            ..Resource::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: "orcheo.tracing".to_owned(),
+                ..InstrumentationScope::default()
+            }),
+            spans,
+            ..ScopeSpans::default()
+        }],
+        ..ResourceSpans::default()
+    }]
+}
+
+/// The message of an OTLP/HTTP `Status` body (protobuf).
+pub fn rpc_status(body: &[u8]) -> String {
+    use prost::Message as _;
+    orcheo_trace_server::ingest::http::RpcStatus::decode(body)
+        .unwrap()
+        .message
 }
 
 pub fn at(seconds: u64) -> Timestamp {

@@ -13,6 +13,7 @@ mod helpers;
 mod artifacts;
 mod auth;
 mod executions;
+mod ingest;
 mod ops;
 mod own_spans;
 mod traces;

@@ -1,0 +1,264 @@
+//! What received spans say about executions. The first span carrying `orcheo.execution.id`
+//! registers its execution (status `running`, the trace id); the run's root span
+//! (`workflow.execution`, no parent) fills in the workflow, tenant and trigger and, once ended,
+//! the outcome; every ended span becomes a span summary (for live updates and degraded answers).
+
+use std::collections::HashMap;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::span::Event;
+use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, status};
+use orcheo_trace_model::{
+    ExecutionId, ExecutionStatus, NodeKind, SpanId, SpanSummary, StatusCode, Timestamp, TraceId,
+    semconv,
+};
+use orcheo_trace_store::{ExecutionDetails, NewExecution, Store, StoreError, TraceLink};
+
+/// A run's end, as its root span tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootEnd {
+    pub status: ExecutionStatus,
+    pub error: Option<String>,
+    pub finished_at: Timestamp,
+}
+
+/// Everything one export says about executions.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// One per execution seen, from its earliest span in the export.
+    pub registrations: Vec<NewExecution>,
+    pub roots: Vec<(ExecutionId, ExecutionDetails, Option<RootEnd>)>,
+    pub summaries: Vec<SpanSummary>,
+}
+
+fn text(value: Option<&AnyValue>) -> Option<&str> {
+    match value?.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| text(kv.value.as_ref()))
+        .filter(|s| !s.is_empty())
+}
+
+fn count(attributes: &[KeyValue], keys: &[&str]) -> Option<u64> {
+    keys.iter().find_map(|key| {
+        let value = attributes
+            .iter()
+            .find(|kv| kv.key == *key)?
+            .value
+            .as_ref()?;
+        match value.value.as_ref()? {
+            any_value::Value::IntValue(n) => u64::try_from(*n).ok(),
+            // Whole, non-negative and in range: the cast is exact.
+            #[allow(clippy::cast_sign_loss, reason = "checked non-negative just before")]
+            any_value::Value::DoubleValue(d) if *d >= 0.0 && *d < 1e18 && d.fract() == 0.0 => {
+                Some(*d as u64)
+            }
+            any_value::Value::StringValue(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    })
+}
+
+fn owned(s: Option<&str>) -> Option<String> {
+    s.map(str::to_owned)
+}
+
+fn event_attr<'a>(event: &'a Event, key: &str) -> Option<&'a str> {
+    attr(&event.attributes, key)
+}
+
+/// The run's outcome from its root span: the workflow events first, then the span status.
+fn root_end(span: &Span) -> Option<RootEnd> {
+    if span.end_time_unix_nano == 0 {
+        return None;
+    }
+    let finished_at = Timestamp::from_unix_nanos(span.end_time_unix_nano);
+    let event = |name: &str| span.events.iter().find(|e| e.name == name);
+    let (status, error) = if let Some(failed) = event(semconv::EVENT_WORKFLOW_FAILED) {
+        let message = event_attr(failed, semconv::EXCEPTION_MESSAGE)
+            .or_else(|| event_attr(failed, semconv::EXCEPTION_TYPE));
+        (ExecutionStatus::Error, owned(message))
+    } else if let Some(cancelled) = event(semconv::EVENT_WORKFLOW_CANCELLED) {
+        (
+            ExecutionStatus::Cancelled,
+            owned(event_attr(cancelled, semconv::EVENT_ATTR_REASON)),
+        )
+    } else if span
+        .status
+        .as_ref()
+        .is_some_and(|s| s.code == status::StatusCode::Error as i32)
+    {
+        let message = span
+            .status
+            .as_ref()
+            .map(|s| s.message.as_str())
+            .filter(|m| !m.is_empty());
+        (ExecutionStatus::Error, owned(message))
+    } else {
+        (ExecutionStatus::Completed, None)
+    };
+    // Stored error texts are bounded.
+    let error = error.map(|mut e| {
+        orcheo_span_tree::filter::truncate_str(&mut e, 4000);
+        e
+    });
+    Some(RootEnd {
+        status,
+        error,
+        finished_at,
+    })
+}
+
+fn status_code(span: &Span) -> StatusCode {
+    match span.status.as_ref().map(|s| s.code) {
+        Some(c) if c == status::StatusCode::Ok as i32 => StatusCode::Ok,
+        Some(c) if c == status::StatusCode::Error as i32 => StatusCode::Error,
+        _ => StatusCode::Unset,
+    }
+}
+
+/// Reads the facts of one export.
+pub fn facts(data: &TracesData) -> Facts {
+    let mut facts = Facts::default();
+    let mut registered: HashMap<ExecutionId, usize> = HashMap::new();
+    for resource_spans in &data.resource_spans {
+        for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+            let Some(execution) = attr(&span.attributes, semconv::EXECUTION_ID)
+                .and_then(|id| ExecutionId::new(id).ok())
+            else {
+                continue;
+            };
+            let (Ok(trace_id), Ok(span_id)) = (
+                TraceId::from_slice(&span.trace_id),
+                SpanId::from_slice(&span.span_id),
+            ) else {
+                continue;
+            };
+            let parent = SpanId::from_slice(&span.parent_span_id).ok();
+            let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
+            let start = Timestamp::from_unix_nanos(span.start_time_unix_nano);
+            // The run's traceparent names its root: the span itself when it is the root, else
+            // the parent of the first span seen (a node's parent is the root in Orcheo runs).
+            let traceparent_of = |id: SpanId| format!("00-{trace_id}-{id}-01");
+            if let Some(&i) = registered.get(&execution) {
+                let known = &mut facts.registrations[i];
+                if start < known.started_at {
+                    known.started_at = start;
+                }
+            } else {
+                registered.insert(execution.clone(), facts.registrations.len());
+                facts.registrations.push(NewExecution {
+                    id: execution.clone(),
+                    workflow_id: owned(attr(&span.attributes, semconv::WORKFLOW_ID)),
+                    workflow_version: owned(attr(&span.attributes, semconv::WORKFLOW_VERSION)),
+                    tenant: owned(attr(&span.attributes, semconv::EXECUTION_TENANT)),
+                    triggered_by: owned(attr(&span.attributes, semconv::EXECUTION_TRIGGER)),
+                    started_at: start,
+                    trace: Some(TraceLink {
+                        trace_id,
+                        traceparent: traceparent_of(parent.unwrap_or(span_id)),
+                    }),
+                });
+            }
+            if is_root {
+                facts.roots.push((
+                    execution.clone(),
+                    ExecutionDetails {
+                        workflow_id: owned(attr(&span.attributes, semconv::WORKFLOW_ID)),
+                        workflow_version: owned(attr(&span.attributes, semconv::WORKFLOW_VERSION)),
+                        tenant: owned(attr(&span.attributes, semconv::EXECUTION_TENANT)),
+                        triggered_by: owned(attr(&span.attributes, semconv::EXECUTION_TRIGGER)),
+                        started_at: Some(start),
+                        traceparent: Some(traceparent_of(span_id)),
+                    },
+                    root_end(span),
+                ));
+            }
+            if span.end_time_unix_nano != 0 {
+                let kind = attr(&span.attributes, semconv::NODE_KIND).map_or_else(
+                    || {
+                        if is_root {
+                            "workflow".to_owned()
+                        } else {
+                            "span".to_owned()
+                        }
+                    },
+                    |k| NodeKind::from_name(k).as_str().to_owned(),
+                );
+                let mut name = span.name.clone();
+                orcheo_span_tree::filter::truncate_str(&mut name, 1000);
+                let mut message = span
+                    .status
+                    .as_ref()
+                    .map(|s| s.message.clone())
+                    .filter(|m| !m.is_empty());
+                if let Some(m) = message.as_mut() {
+                    orcheo_span_tree::filter::truncate_str(m, 4000);
+                }
+                facts.summaries.push(SpanSummary {
+                    execution_id: execution,
+                    span_id,
+                    parent_span_id: parent,
+                    name,
+                    kind,
+                    start_time: start,
+                    end_time: Some(Timestamp::from_unix_nanos(span.end_time_unix_nano)),
+                    status_code: status_code(span),
+                    status_message: message,
+                    input_tokens: count(&span.attributes, semconv::INPUT_TOKEN_KEYS),
+                    output_tokens: count(&span.attributes, semconv::OUTPUT_TOKEN_KEYS),
+                });
+            }
+        }
+    }
+    facts
+}
+
+/// Writes the facts: registrations (known executions are left alone), root details and
+/// outcomes, summaries.
+pub fn apply(store: &Store, facts: &Facts) -> Result<(), StoreError> {
+    let mut unregistered = std::collections::HashSet::new();
+    for new in &facts.registrations {
+        match store.start_execution(new) {
+            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Err(StoreError::Invalid { field, reason }) => {
+                tracing::warn!(execution.id = %new.id, field, reason, "execution not registered from its spans");
+                unregistered.insert(&new.id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for (id, details, end) in facts
+        .roots
+        .iter()
+        .filter(|(id, ..)| !unregistered.contains(id))
+    {
+        match store.describe_execution(id, details) {
+            Ok(()) => {}
+            Err(StoreError::Invalid { field, reason }) => {
+                tracing::warn!(execution.id = %id, field, reason, "root span details not recorded");
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(end) = end {
+            store.finish_execution(id, end.status, end.error.as_deref(), end.finished_at)?;
+        }
+    }
+    let summaries: Vec<SpanSummary> = facts
+        .summaries
+        .iter()
+        .filter(|s| !unregistered.contains(&s.execution_id))
+        .cloned()
+        .collect();
+    if !summaries.is_empty() {
+        store.record_summaries(&summaries)?;
+    }
+    Ok(())
+}

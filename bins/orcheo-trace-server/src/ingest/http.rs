@@ -1,0 +1,251 @@
+//! OTLP over HTTP: `POST /v1/traces`, protobuf (`application/x-protobuf`) or JSON
+//! (`application/json`), optionally gzip-compressed, answered as the OTLP specification says: an
+//! `ExportTraceServiceResponse` (with partial success) in the request's encoding, 400 with a
+//! `Status` for a malformed request, 413 for one too large, 415 for another media type, 503 with
+//! `Retry-After` when the writer is behind.
+
+use std::io::Read as _;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt as _;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message as _;
+
+use super::{BUSY_RETRY_AFTER, Ingest, IngestError};
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error answers.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+fn answer_status(
+    encoding: Encoding,
+    status: StatusCode,
+    grpc_code: i32,
+    message: String,
+) -> HttpResponse {
+    let body = RpcStatus {
+        code: grpc_code,
+        message,
+    };
+    let bytes = match encoding {
+        Encoding::Protobuf => body.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&body).unwrap_or_default(),
+    };
+    HttpResponse::build(status)
+        .content_type(encoding.content_type())
+        .body(bytes)
+}
+
+const INVALID_ARGUMENT: i32 = 3;
+const RESOURCE_EXHAUSTED: i32 = 8;
+const UNAVAILABLE: i32 = 14;
+const UNAUTHENTICATED: i32 = 16;
+
+/// Reads the body, at most `max` bytes before and after decompression.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    max: usize,
+) -> Result<Vec<u8>, (StatusCode, i32, String, &'static str)> {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RESOURCE_EXHAUSTED,
+            format!("the request is larger than {max} bytes"),
+            "too_large",
+        )
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                format!("cannot read the body: {e}"),
+                "malformed",
+            )
+        })?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let encoding = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(body),
+        Some("gzip") => {
+            let mut inflated = Vec::new();
+            // One byte past the limit tells "too large" from "exactly the limit".
+            flate2::read::GzDecoder::new(body.as_slice())
+                .take(max as u64 + 1)
+                .read_to_end(&mut inflated)
+                .map_err(|e| {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        INVALID_ARGUMENT,
+                        format!("not valid gzip: {e}"),
+                        "malformed",
+                    )
+                })?;
+            if inflated.len() > max {
+                return Err(too_large());
+            }
+            Ok(inflated)
+        }
+        Some(other) => Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            INVALID_ARGUMENT,
+            format!("content encoding {other:?} is not supported; use gzip or none"),
+            "unsupported_encoding",
+        )),
+    }
+}
+
+/// `POST /v1/traces`.
+pub async fn export(
+    req: HttpRequest,
+    payload: web::Payload,
+    ingest: web::Data<Ingest>,
+) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !ingest.authorized(authorization) {
+        ingest.metrics.reject("unauthenticated");
+        return answer_status(
+            Encoding::Json,
+            StatusCode::UNAUTHORIZED,
+            UNAUTHENTICATED,
+            "this receiver needs `Authorization: Bearer <ORCHEO_OTLP_INGEST_TOKEN>`".to_owned(),
+        );
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let encoding = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            ingest.metrics.reject("unsupported_media_type");
+            return answer_status(
+                Encoding::Json,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                INVALID_ARGUMENT,
+                format!(
+                    "content type {other:?} is not OTLP; use application/x-protobuf or application/json"
+                ),
+            );
+        }
+    };
+    let body = match read_body(&req, payload, ingest.limits().max_request_bytes).await {
+        Ok(body) => body,
+        Err((status, code, message, reason)) => {
+            ingest.metrics.reject(reason);
+            return answer_status(encoding, status, code, message);
+        }
+    };
+    let request = match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body.as_slice())
+            .map_err(|e| format!("not an OTLP protobuf ExportTraceServiceRequest: {e}")),
+        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&body)
+            .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}")),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(message) => {
+            ingest.metrics.reject("malformed");
+            return answer_status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, message);
+        }
+    };
+    match ingest.submit(request, "http").await {
+        Ok(outcome) => {
+            let response = ExportTraceServiceResponse {
+                partial_success: (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
+                    rejected_spans: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
+                    error_message: outcome.message.unwrap_or_default(),
+                }),
+            };
+            let bytes = match encoding {
+                Encoding::Protobuf => response.encode_to_vec(),
+                Encoding::Json => serde_json::to_vec(&response).unwrap_or_default(),
+            };
+            HttpResponse::Ok()
+                .content_type(encoding.content_type())
+                .body(bytes)
+        }
+        Err(e @ (IngestError::Busy | IngestError::Store(_) | IngestError::Stopped)) => {
+            let mut response = answer_status(
+                encoding,
+                StatusCode::SERVICE_UNAVAILABLE,
+                UNAVAILABLE,
+                e.to_string(),
+            );
+            if let Ok(value) = HeaderValue::from_str(&BUSY_RETRY_AFTER.as_secs().to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}
+
+/// The OTLP/HTTP app: one route, and 404/405 in the same `Status` shape for anything else.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/traces")
+            .route(web::post().to(export))
+            .default_service(web::to(|| async {
+                answer_status(
+                    Encoding::Json,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    INVALID_ARGUMENT,
+                    "use POST".to_owned(),
+                )
+            })),
+    )
+    .default_service(web::to(|| async {
+        answer_status(
+            Encoding::Json,
+            StatusCode::NOT_FOUND,
+            INVALID_ARGUMENT,
+            "this port receives OTLP traces at POST /v1/traces".to_owned(),
+        )
+    }));
+}

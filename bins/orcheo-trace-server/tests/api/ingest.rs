@@ -1,0 +1,313 @@
+//! The embedded mode end to end: `orcheo-tracing` → OTLP (gRPC and HTTP) → the receiver → the
+//! local span store → `GET /api/executions/{id}/trace`; and what the receiver refuses.
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use orcheo_trace_model::ExecutionId;
+use orcheo_tracing::{
+    ArtifactInfo, Exporter, NodeError, NodeInfo, Protocol, RunInfo, Telemetry, TracingConfig,
+    WorkflowTracer,
+};
+use prost::Message as _;
+use serde_json::Value;
+
+use crate::helpers::{Db, Options, TestApp, jwt, on_each_backend, spawn_app_with};
+
+on_each_backend!(
+    runs_exported_over_http_and_grpc_come_back_as_trees,
+    garbage_oversized_and_unauthenticated_exports_are_refused,
+    exports_with_invalid_spans_are_partial_successes,
+);
+
+fn embedded() -> Options {
+    Options {
+        embedded: true,
+        ..Options::default()
+    }
+}
+
+/// Runs a two-node workflow through `orcheo-tracing`, exporting to `endpoint`, and waits until
+/// the exporter has delivered it.
+async fn run_workflow(
+    protocol: Protocol,
+    endpoint: String,
+    execution: &str,
+    headers: Vec<(String, String)>,
+) {
+    let config = TracingConfig {
+        exporter: Exporter::Otlp,
+        protocol,
+        endpoint,
+        headers,
+        ..TracingConfig::default()
+    };
+    let execution = execution.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let telemetry = Telemetry::init(&config).unwrap();
+        let tracer = WorkflowTracer::new(&telemetry, &config).unwrap();
+        let run = tracer.start_run(&RunInfo {
+            execution_id: Some(ExecutionId::new(execution).unwrap()),
+            workflow_id: Some("wf_support".to_owned()),
+            workflow_version: Some("7".to_owned()),
+            trigger: Some("webhook".to_owned()),
+            tenant: Some("acme".to_owned()),
+            ..RunInfo::default()
+        });
+        let mut draft = run.start_node(&NodeInfo {
+            id: "draft".to_owned(),
+            display_name: "Draft Reply".to_owned(),
+            kind: Some("llm".to_owned()),
+        });
+        draft.prompt("Reply to ada@example.com about order 1042");
+        draft.response("Dear Ada, your order ships today.");
+        draft.tokens(120, 45);
+        draft.model("gpt-4o-mini", Some("gpt-4o-mini-2024-07-18"), "openai");
+        draft.artifact(&ArtifactInfo {
+            id: "art_reply".to_owned(),
+            name: Some("reply.txt".to_owned()),
+            content_type: Some("text/plain".to_owned()),
+            size: Some(34),
+            ..ArtifactInfo::default()
+        });
+        draft.succeed();
+        run.start_node(&NodeInfo {
+            id: "send".to_owned(),
+            display_name: "Send Email".to_owned(),
+            kind: Some("tool".to_owned()),
+        })
+        .fail(&NodeError {
+            error_type: "SmtpError".to_owned(),
+            message: "connection refused".to_owned(),
+            code: Some("SMTP_DOWN".to_owned()),
+            hint: Some("check the mail relay".to_owned()),
+            ..NodeError::default()
+        });
+        run.fail("SmtpError", "connection refused");
+        telemetry.flush().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+async fn check_trace(app: &TestApp, execution: &str) {
+    let token = jwt("acme", "traces:read traces:read_content");
+    let answer = app
+        .get(&format!("/api/executions/{execution}/trace"), Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    let e = &body["execution"];
+    assert_eq!(e["status"], "error", "{e}");
+    assert_eq!(e["error"], "connection refused");
+    assert_eq!(e["workflow_id"], "wf_support");
+    assert_eq!(e["workflow_version"], "7");
+    assert_eq!(e["trigger"], "webhook");
+    assert_eq!(e["tenant"], "acme");
+    assert_eq!(e["token_usage"]["total"], 165);
+    assert_eq!(body["source"]["backend"], "embedded");
+    let root = &body["root"];
+    assert_eq!(root["name"], "workflow.execution");
+    let children = root["children"].as_array().unwrap();
+    let names: Vec<&str> = children
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Draft Reply", "Send Email"]);
+    let draft = &children[0];
+    assert_eq!(draft["kind"], "llm");
+    assert_eq!(draft["model"]["provider"], "openai");
+    let prompt = &draft["prompts"][0];
+    assert_eq!(prompt["redacted"], true, "{prompt}");
+    assert!(
+        !prompt["content"]
+            .as_str()
+            .unwrap()
+            .contains("ada@example.com")
+    );
+    assert_eq!(draft["artifacts"][0]["id"], "art_reply");
+    let send = &children[1];
+    assert_eq!(send["status"]["code"], "ERROR");
+    assert_eq!(send["error"]["type"], "SmtpError");
+    assert_eq!(send["error"]["code"], "SMTP_DOWN");
+    assert_eq!(send["error"]["hint"], "check the mail relay");
+    // The summaries were derived too: the degraded path has them.
+    let summaries = app
+        .store
+        .summaries_after(&ExecutionId::new(execution).unwrap(), 0, 100)
+        .unwrap();
+    assert_eq!(summaries.len(), 3);
+    // Another tenant does not see it.
+    let other = app
+        .get(
+            &format!("/api/executions/{execution}/trace"),
+            Some(&jwt("globex", "traces:read")),
+        )
+        .await;
+    assert_eq!(other.status, 404);
+}
+
+async fn runs_exported_over_http_and_grpc_come_back_as_trees(db: Db) {
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let http = format!("{}/v1/traces", app.otlp_http.as_deref().unwrap());
+    run_workflow(Protocol::HttpProtobuf, http, "exec_over_http", Vec::new()).await;
+    check_trace(&app, "exec_over_http").await;
+    let grpc = app.otlp_grpc.clone().unwrap();
+    run_workflow(Protocol::Grpc, grpc, "exec_over_grpc", Vec::new()).await;
+    check_trace(&app, "exec_over_grpc").await;
+    let metrics = app.get("/metrics", None).await.text;
+    for transport in ["http", "grpc"] {
+        assert!(
+            metrics.contains(&format!(
+                "orcheo_otlp_spans_received_total{{transport=\"{transport}\"}} 3"
+            )),
+            "{metrics}"
+        );
+    }
+}
+
+async fn post(
+    app: &TestApp,
+    content_type: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<u8>, reqwest::header::HeaderMap) {
+    let mut request = app
+        .client
+        .post(format!("{}/v1/traces", app.otlp_http.as_deref().unwrap()))
+        .header("content-type", content_type)
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.bytes().await.unwrap().to_vec(), headers)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn garbage_oversized_and_unauthenticated_exports_are_refused(db: Db) {
+    let options = Options {
+        ingest_token: Some("ingest-token-0123456789".to_owned()),
+        ..embedded()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    let auth = [("authorization", "Bearer ingest-token-0123456789")];
+    // No token.
+    let (status, _, _) = post(&app, "application/x-protobuf", Vec::new(), &[]).await;
+    assert_eq!(status, 401);
+    // Garbage protobuf and JSON: 400 with a Status message.
+    let (status, body, _) = post(&app, "application/x-protobuf", vec![0xff; 64], &auth).await;
+    assert_eq!(status, 400);
+    let message = crate::helpers::rpc_status(&body);
+    assert!(message.contains("protobuf"), "{message}");
+    let (status, body, _) = post(
+        &app,
+        "application/json",
+        b"{\"resourceSpans\": 7}".to_vec(),
+        &auth,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let status_json: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status_json["code"], 3);
+    // Not OTLP at all.
+    let (status, _, _) = post(&app, "text/plain", b"hello".to_vec(), &auth).await;
+    assert_eq!(status, 415);
+    // Over the limit, plainly and as a gzip bomb.
+    let huge = vec![b'a'; 17 * 1024 * 1024];
+    let (status, _, _) = post(&app, "application/x-protobuf", huge.clone(), &auth).await;
+    assert_eq!(status, 413);
+    let (status, _, _) = post(
+        &app,
+        "application/x-protobuf",
+        gzip(&huge),
+        &[auth[0], ("content-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(status, 413);
+    let metrics = app.get("/metrics", None).await.text;
+    for reason in [
+        "unauthenticated",
+        "malformed",
+        "too_large",
+        "unsupported_media_type",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "orcheo_otlp_requests_rejected_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason}: {metrics}"
+        );
+    }
+}
+
+async fn exports_with_invalid_spans_are_partial_successes(db: Db) {
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    // A valid JSON export, gzip-compressed, with one span whose id is invalid: partial success.
+    let trace = crate::helpers::otlp_trace(crate::helpers::trace_id(3), "exec_json", 1);
+    let mut export = trace.clone();
+    export["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "traceId": crate::helpers::trace_id(3).to_string(),
+            "spanId": "0000000000000000",
+            "name": "broken"
+        }));
+    let (status, body, _) = post(
+        &app,
+        "application/json",
+        gzip(&serde_json::to_vec(&export).unwrap()),
+        &[("content-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let response: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(response["partialSuccess"]["rejectedSpans"], 1, "{response}");
+    let stored = app
+        .get(
+            "/api/executions/exec_json/trace",
+            Some(&jwt("default", "traces:read")),
+        )
+        .await
+        .json();
+    assert_eq!(stored["execution"]["span_count"], 2, "{stored}");
+    // Protobuf with an all-zero span id: partial success, the rest stored.
+    let mut request = ExportTraceServiceRequest::default();
+    let good = crate::helpers::otlp_proto_trace(crate::helpers::trace_id(4), "exec_proto", 2);
+    request.resource_spans = good;
+    request.resource_spans[0].scope_spans[0].spans[1].span_id = vec![0; 8];
+    let (status, body, _) =
+        post(&app, "application/x-protobuf", request.encode_to_vec(), &[]).await;
+    assert_eq!(status, 200);
+    let response = ExportTraceServiceResponse::decode(body.as_slice()).unwrap();
+    let partial = response.partial_success.unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(
+        partial.error_message.contains("invalid"),
+        "{}",
+        partial.error_message
+    );
+    let trace = app
+        .get(
+            "/api/executions/exec_proto/trace",
+            Some(&jwt("default", "traces:read")),
+        )
+        .await
+        .json();
+    assert_eq!(trace["execution"]["span_count"], 2);
+}
