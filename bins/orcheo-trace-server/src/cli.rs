@@ -22,6 +22,14 @@ pub(crate) enum Command {
     /// store, loopback only and no authentication.
     Serve(Box<orcheo_trace_server::config::ServeArgs>),
 
+    /// Run the server on its embedded defaults, run three demo workflows through the
+    /// instrumentation (exporting OTLP to the server itself), print where to see their traces,
+    /// and keep serving.
+    ///
+    /// Takes the same options as `serve`; the trace backend must be `embedded` and the OTLP/gRPC
+    /// receiver on.
+    Demo(Box<orcheo_trace_server::config::ServeArgs>),
+
     /// Read a trace payload (Tempo, Jaeger or OTLP) and print its normalized span tree as JSON.
     ///
     /// Anomalies (orphans, duplicate ids, cycles, clock skew, unreadable spans) are listed in

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod embedded;
 pub mod error;
 pub mod ingest;

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Serve(args) => commands::serve::run(&args),
+        cli::Command::Demo(args) => commands::demo::run(&args),
         cli::Command::Normalize(args) => commands::normalize::run(&args),
         cli::Command::Migrate(args) => commands::migrate::run(&args),
     };
