@@ -574,7 +574,7 @@ fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
     let dir = env::temp_dir().join(format!("orcheo-api-fuzz-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create a temporary folder", &e))?;
     let url = format!("sqlite://{}", dir.join("trace.db").display());
-    let target = root.join("target/debug");
+    let target = target_dir(root).join("debug");
     run(Command::new(target.join("examples/seed_trace")).args([url.as_str(), "exec_fuzz", "25"]))?;
     let port = free_port()?;
     let address = format!("127.0.0.1:{port}");
@@ -607,6 +607,11 @@ fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
     let _ = server.wait();
     let _ = fs::remove_dir_all(&dir);
     result
+}
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace) or `target`.
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
 fn free_port() -> Result<u16, Failure> {
