@@ -124,6 +124,23 @@ fn status_code(span: &Span) -> StatusCode {
     }
 }
 
+impl Facts {
+    /// Adds another export's facts (a writer round handles several at once).
+    pub fn extend(&mut self, other: Self) {
+        for new in other.registrations {
+            match self.registrations.iter_mut().find(|r| r.id == new.id) {
+                Some(known) if new.started_at < known.started_at => {
+                    known.started_at = new.started_at;
+                }
+                Some(_) => {}
+                None => self.registrations.push(new),
+            }
+        }
+        self.roots.extend(other.roots);
+        self.summaries.extend(other.summaries);
+    }
+}
+
 /// Reads the facts of one export.
 pub fn facts(data: &TracesData) -> Facts {
     let mut facts = Facts::default();
@@ -221,13 +238,22 @@ pub fn facts(data: &TracesData) -> Facts {
     facts
 }
 
-/// Writes the facts: registrations (known executions are left alone), root details and
-/// outcomes, summaries.
-pub fn apply(store: &Store, facts: &Facts) -> Result<(), StoreError> {
+/// Writes the facts: registrations (executions in `known`, or already stored, are left alone),
+/// root details and outcomes, summaries. Registered executions are added to `known`.
+pub fn apply<S: std::hash::BuildHasher>(
+    store: &Store,
+    facts: &Facts,
+    known: &mut std::collections::HashSet<ExecutionId, S>,
+) -> Result<(), StoreError> {
     let mut unregistered = std::collections::HashSet::new();
     for new in &facts.registrations {
+        if known.contains(&new.id) {
+            continue;
+        }
         match store.start_execution(new) {
-            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Ok(()) | Err(StoreError::Duplicate(_)) => {
+                known.insert(new.id.clone());
+            }
             Err(StoreError::Invalid { field, reason }) => {
                 tracing::warn!(execution.id = %new.id, field, reason, "execution not registered from its spans");
                 unregistered.insert(&new.id);

@@ -228,13 +228,18 @@ impl Ingest {
     }
 }
 
-/// The writer: takes what is queued (up to a round's worth), writes it, answers each export.
+/// Executions the writer registered lately; their spans skip the registration insert.
+const KNOWN_EXECUTIONS: usize = 10_000;
+
+/// The writer: takes what is queued (up to a round's worth), stores each export's spans, then
+/// what the round's spans say about executions in one go, and answers each export.
 fn write_forever(
     store: &Store,
     jobs: &mpsc::Receiver<Job>,
     queued: &AtomicUsize,
     limits: LocalSpanLimits,
 ) {
+    let mut known = std::collections::HashSet::new();
     while let Ok(first) = jobs.recv() {
         let mut round = vec![first];
         while round.len() < MAX_JOBS_PER_ROUND {
@@ -243,22 +248,41 @@ fn write_forever(
                 Err(_) => break,
             }
         }
+        let mut facts = derive::Facts::default();
+        let mut answers = Vec::with_capacity(round.len());
         for job in round {
-            let result = write(store, job.data, limits);
-            queued.fetch_sub(job.spans, Ordering::AcqRel);
+            let result = store_spans(store, job.data, limits, &mut facts);
+            answers.push((job.reply, job.spans, result));
+        }
+        if known.len() > KNOWN_EXECUTIONS {
+            known.clear();
+        }
+        // Executions and summaries are derived data: a failure here is logged, and the spans —
+        // the record itself — stay acknowledged.
+        if let Err(e) = derive::apply(store, &facts, &mut known) {
+            tracing::warn!(error = %e, "could not update executions from received spans");
+        }
+        for (reply, spans, result) in answers {
+            queued.fetch_sub(spans, Ordering::AcqRel);
             // The exporter may have given up waiting; its spans are stored all the same.
-            let _ = job.reply.send(result);
+            let _ = reply.send(result);
         }
     }
 }
 
-/// Stores one export's spans, then what they say about executions.
-fn write(store: &Store, data: TracesData, limits: LocalSpanLimits) -> Result<Outcome, IngestError> {
-    let facts = derive::facts(&data);
+/// Stores one export's spans; adds what they say about executions to `facts`.
+fn store_spans(
+    store: &Store,
+    data: TracesData,
+    limits: LocalSpanLimits,
+    facts: &mut derive::Facts,
+) -> Result<Outcome, IngestError> {
+    let these = derive::facts(&data);
     let split = embedded::split(data);
     let report = store
         .store_local_spans(&split.spans, now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
+    facts.extend(these);
     let rejected = split.invalid + report.refused();
     let mut reasons = Vec::new();
     if split.invalid > 0 {
@@ -281,11 +305,6 @@ fn write(store: &Store, data: TracesData, limits: LocalSpanLimits) -> Result<Out
     }
     if report.refused_too_large > 0 {
         reasons.push(format!("{} too large", report.refused_too_large));
-    }
-    // Executions and summaries are derived data: a failure here is logged, and the spans —
-    // the record itself — stay acknowledged.
-    if let Err(e) = derive::apply(store, &facts) {
-        tracing::warn!(error = %e, "could not update executions from received spans");
     }
     Ok(Outcome {
         accepted: report.stored + report.replaced,
