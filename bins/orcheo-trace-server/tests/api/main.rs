@@ -17,4 +17,5 @@ mod executions;
 mod ingest;
 mod ops;
 mod own_spans;
+mod restart;
 mod traces;
