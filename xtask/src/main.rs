@@ -27,7 +27,8 @@ commands:
   fuzz-smoke [SECONDS] fuzz decode_normalize briefly (default 60 s)
   fuzz [SECONDS]       fuzz decode_normalize (default 300 s)
   bench [-- ARGS]      run the normalize benchmark (ARGS go to criterion)
-  api-fuzz [EXAMPLES]  Schemathesis against a running server's OpenAPI document (default 50)";
+  api-fuzz [EXAMPLES]  Schemathesis against a running server's OpenAPI document (default 50)
+  otlp-interop         the Python OpenTelemetry SDK exporting to the server (gRPC and HTTP)";
 
 /// Where the fixtures shared between projects live, relative to the workspace root.
 const SHARED_FIXTURES: &str = "../shared/fixtures";
@@ -65,6 +66,7 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         Some("fuzz") => fuzz(&root, seconds_arg(rest, 300)?),
         Some("bench") => bench(&root, rest),
         Some("api-fuzz") => api_fuzz(&root, seconds_arg(rest, 50)?),
+        Some("otlp-interop") => no_more_args(rest).and_then(|()| otlp_interop(&root)),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -115,6 +117,13 @@ fn ci(root: &Path) -> Result<(), Failure> {
         api_fuzz(root, 50)?;
     } else {
         println!("skipped: Schemathesis is not installed (`pip install schemathesis`)");
+    }
+
+    step("otlp-interop");
+    if command_exists("python3") {
+        otlp_interop(root)?;
+    } else {
+        println!("skipped: python3 is not installed");
     }
 
     step("fuzz-smoke");
@@ -612,6 +621,73 @@ fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
 /// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace) or `target`.
 fn target_dir(root: &Path) -> PathBuf {
     env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
+// ---------------------------------------------------------------------------------------------
+// otlp-interop
+
+/// The Python SDK's packages, pinned to what was tried together.
+const PYTHON_OTEL: &[&str] = &[
+    "opentelemetry-sdk==1.45.2",
+    "opentelemetry-exporter-otlp-proto-grpc==1.45.2",
+    "opentelemetry-exporter-otlp-proto-http==1.45.2",
+];
+
+/// Starts the server on fresh ports and a fresh database, has the Python OpenTelemetry SDK
+/// export two runs to it (gRPC and HTTP), and lets the script check them through the API.
+fn otlp_interop(root: &Path) -> Result<(), Failure> {
+    let venv = target_dir(root).join("otlp-interop-venv");
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(PYTHON_OTEL))?;
+    run(cargo(root).args([
+        "build",
+        "--locked",
+        "-p",
+        "orcheo-trace-server",
+        "--bin",
+        "orcheo-trace-server",
+    ]))?;
+    let dir = env::temp_dir().join(format!("orcheo-otlp-interop-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create a temporary folder", &e))?;
+    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    let mut server = Command::new(target_dir(root).join("debug/orcheo-trace-server"))
+        .arg("serve")
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", dir.join("trace.db").display()),
+        ])
+        .args(["--http-addr", &address(api)])
+        .args(["--otlp-grpc-addr", &address(grpc)])
+        .args(["--otlp-http-addr", &address(http)])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| Failure::io("cannot start the server", &e))?;
+    let result = wait_for_port(&address(api))
+        .and_then(|()| wait_for_port(&address(grpc)))
+        .and_then(|()| {
+            run(Command::new(&python)
+                .arg(root.join("xtask/interop/python_sdk.py"))
+                .env("ORCHEO_API", format!("http://{}", address(api)))
+                .env("OTLP_GRPC", format!("http://{}", address(grpc)))
+                .env("OTLP_HTTP", format!("http://{}", address(http))))
+        });
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = fs::remove_dir_all(&dir);
+    result
 }
 
 fn free_port() -> Result<u16, Failure> {
