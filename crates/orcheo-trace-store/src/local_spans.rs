@@ -2,7 +2,7 @@
 //! encoded payloads, bounded per trace and in total; what does not fit is refused and reported,
 //! never silently lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId};
@@ -76,34 +76,46 @@ pub(crate) fn store(
             .returning(total::value)
             .get_result(conn)?;
         let mut report = StoreReport::default();
-        let mut per_trace: HashMap<TraceId, i64> = HashMap::new();
+        // Each trace's stored span ids, read once per batch: replacements and the per-trace
+        // count come from them.
+        let mut stored: HashMap<TraceId, HashSet<String>> = HashMap::new();
+        let mut new_rows = Vec::new();
         for span in spans {
             if span.payload.len() > limits.max_payload_bytes {
                 report.refused_too_large += 1;
                 continue;
             }
             let (trace, id) = (span.trace_id.to_string(), span.span_id.to_string());
-            let replaced = diesel::update(ls::table.find((&trace, &id)))
-                .set((
-                    ls::payload.eq(&span.payload),
-                    ls::received_at.eq(received_at),
-                ))
-                .execute(conn)?;
-            if replaced > 0 {
+            let ids = match stored.entry(span.trace_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    ls::table
+                        .filter(ls::trace_id.eq(&trace))
+                        .select(ls::span_id)
+                        .load::<String>(conn)?
+                        .into_iter()
+                        .collect(),
+                ),
+            };
+            if ids.contains(&id) {
+                // Received again (an exporter's retry): the later payload wins.
+                if let Some(at) = new_rows
+                    .iter()
+                    .position(|(t, s, ..): &(String, String, _, _, _)| *t == trace && *s == id)
+                {
+                    new_rows[at].4 = span.payload.clone();
+                } else {
+                    diesel::update(ls::table.find((&trace, &id)))
+                        .set((
+                            ls::payload.eq(&span.payload),
+                            ls::received_at.eq(received_at),
+                        ))
+                        .execute(conn)?;
+                }
                 report.replaced += 1;
                 continue;
             }
-            let in_trace = if let Some(n) = per_trace.get(&span.trace_id) {
-                *n
-            } else {
-                let n: i64 = ls::table
-                    .filter(ls::trace_id.eq(&trace))
-                    .count()
-                    .get_result(conn)?;
-                per_trace.insert(span.trace_id, n);
-                n
-            };
-            if u64::try_from(in_trace).unwrap_or(u64::MAX) >= limits.per_trace {
+            if u64::try_from(ids.len()).unwrap_or(u64::MAX) >= limits.per_trace {
                 report.refused_trace_full += 1;
                 continue;
             }
@@ -111,19 +123,40 @@ pub(crate) fn store(
                 report.refused_store_full += 1;
                 continue;
             }
-            diesel::insert_into(ls::table)
-                .values((
-                    ls::trace_id.eq(&trace),
-                    ls::span_id.eq(&id),
-                    ls::execution_id.eq(span.execution_id.as_ref().map(ExecutionId::as_str)),
-                    ls::received_at.eq(received_at),
-                    ls::start_time.eq(nanos(span.start_time)?),
-                    ls::payload.eq(&span.payload),
-                ))
-                .execute(conn)?;
-            per_trace.insert(span.trace_id, in_trace + 1);
+            ids.insert(id.clone());
+            new_rows.push((
+                trace,
+                id,
+                span.execution_id.as_ref().map(|e| e.as_str().to_owned()),
+                nanos(span.start_time)?,
+                span.payload.clone(),
+            ));
             count += 1;
             report.stored += 1;
+        }
+        let mut values: Vec<_> = new_rows
+            .into_iter()
+            .map(|(trace, id, execution, start, payload)| {
+                (
+                    ls::trace_id.eq(trace),
+                    ls::span_id.eq(id),
+                    ls::execution_id.eq(execution),
+                    ls::received_at.eq(received_at),
+                    ls::start_time.eq(start),
+                    ls::payload.eq(payload),
+                )
+            })
+            .collect();
+        // One statement per 1,000 rows (6 parameters a row stays under both backends' limits);
+        // the two-backend connection cannot express a multi-row insert, each backend can.
+        while !values.is_empty() {
+            let rest = values.split_off(values.len().min(1_000));
+            let insert =
+                diesel::insert_into(ls::table).values(std::mem::replace(&mut values, rest));
+            match conn {
+                AnyConnection::Postgresql(pg) => insert.execute(pg),
+                AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+            }?;
         }
         diesel::update(total::table.find(1))
             .set(total::value.eq(count))

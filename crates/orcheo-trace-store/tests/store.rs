@@ -612,6 +612,24 @@ fn local_spans_are_bounded_per_trace_and_in_total_and_refusals_are_reported() {
             .store_local_spans(&[local(3, 1, 0), local(3, 2, 0)], at(2), limits)
             .unwrap();
         assert_eq!(report.stored, 2);
+        // The same new span twice in one batch: stored once, with the later payload.
+        let mut first = local(4, 1, 0);
+        first.payload = vec![1];
+        let mut second = local(4, 1, 0);
+        second.payload = vec![2];
+        let limits = LocalSpanLimits {
+            total: 100,
+            ..limits
+        };
+        let report = store
+            .store_local_spans(&[first, second], at(2), limits)
+            .unwrap();
+        assert_eq!((report.stored, report.replaced), (1, 1));
+        let trace = store
+            .local_spans(TraceId::from_bytes(4u128.to_be_bytes()).unwrap(), 100)
+            .unwrap();
+        assert_eq!(trace.len(), 1);
+        assert_eq!(trace[0].payload, vec![2]);
     });
 }
 
