@@ -42,15 +42,11 @@ impl TraceSource for EmbeddedSource {
         let trace_id = request.trace_id;
         Box::pin(async move {
             let task = tokio::task::spawn_blocking(move || -> Result<FetchedTrace, FetchError> {
-                let stored = store
-                    .local_spans(trace_id, MAX_SPANS_PER_TRACE)
+                let (count, bytes) = store
+                    .local_span_payloads(trace_id, MAX_SPANS_PER_TRACE)
                     .map_err(|e| unavailable(&e.to_string()))?;
-                if stored.is_empty() {
+                if count == 0 {
                     return Err(FetchError::NotFound);
-                }
-                let mut bytes = Vec::with_capacity(stored.iter().map(|s| s.payload.len()).sum());
-                for span in &stored {
-                    bytes.extend_from_slice(&span.payload);
                 }
                 let decoded = orcheo_span_tree::decode(&bytes, Format::OtlpProto).map_err(|e| {
                     FetchError::BadResponse {

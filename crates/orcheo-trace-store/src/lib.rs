@@ -155,6 +155,16 @@ impl Store {
         local_spans::of_trace(&mut *self.conn()?, trace_id, limit)
     }
 
+    /// A trace's stored payloads laid end to end, by start time, at most `limit` of them, with
+    /// their count (a reader that decodes them as one message needs nothing else).
+    pub fn local_span_payloads(
+        &self,
+        trace_id: TraceId,
+        limit: u64,
+    ) -> Result<(usize, Vec<u8>), StoreError> {
+        local_spans::payloads_of_trace(&mut *self.conn()?, trace_id, limit)
+    }
+
     /// Records an artifact of an execution (again: replaces the record).
     pub fn register_artifact(&self, artifact: &ArtifactRecord) -> Result<(), StoreError> {
         artifacts::register(&mut *self.conn()?, artifact)

@@ -62,6 +62,9 @@ impl StoreReport {
     }
 }
 
+/// A span to insert: trace id, span id, execution id, start time, payload.
+type NewRow = (String, String, Option<String>, i64, Vec<u8>);
+
 pub(crate) fn store(
     conn: &mut AnyConnection,
     spans: &[LocalSpan],
@@ -79,7 +82,7 @@ pub(crate) fn store(
         // Each trace's stored span ids, read once per batch: replacements and the per-trace
         // count come from them.
         let mut stored: HashMap<TraceId, HashSet<String>> = HashMap::new();
-        let mut new_rows = Vec::new();
+        let mut new_rows: Vec<NewRow> = Vec::new();
         for span in spans {
             if span.payload.len() > limits.max_payload_bytes {
                 report.refused_too_large += 1;
@@ -101,9 +104,9 @@ pub(crate) fn store(
                 // Received again (an exporter's retry): the later payload wins.
                 if let Some(at) = new_rows
                     .iter()
-                    .position(|(t, s, ..): &(String, String, _, _, _)| *t == trace && *s == id)
+                    .position(|(t, s, ..)| *t == trace && *s == id)
                 {
-                    new_rows[at].4 = span.payload.clone();
+                    new_rows[at].4.clone_from(&span.payload);
                 } else {
                     diesel::update(ls::table.find((&trace, &id)))
                         .set((
@@ -176,6 +179,25 @@ struct Row {
 }
 
 /// The stored spans of a trace, by start time (at most `limit`).
+/// The payloads alone, concatenated in start order: what a reader decodes as one message.
+pub(crate) fn payloads_of_trace(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+    limit: u64,
+) -> Result<(usize, Vec<u8>), StoreError> {
+    let payloads: Vec<Vec<u8>> = ls::table
+        .filter(ls::trace_id.eq(trace_id.to_string()))
+        .order((ls::start_time.asc(), ls::span_id.asc()))
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .select(ls::payload)
+        .load(conn)?;
+    let mut out = Vec::with_capacity(payloads.iter().map(Vec::len).sum());
+    for payload in &payloads {
+        out.extend_from_slice(payload);
+    }
+    Ok((payloads.len(), out))
+}
+
 pub(crate) fn of_trace(
     conn: &mut AnyConnection,
     trace_id: TraceId,

@@ -73,16 +73,26 @@ pub(crate) fn decode_into(
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
     let mut sink = SpanSink::new(out, anomalies);
+    let mut shared = Shared::default();
     let mut r = Reader::new(bytes);
     while let Some((number, wire)) = r.field()? {
         if number == field::TRACES_DATA_RESOURCE_SPANS {
             r.expect("resource_spans", wire, WireType::Len)?;
-            resource_spans(r.len()?, &mut sink)?;
+            resource_spans(r.len()?, &mut sink, &mut shared)?;
         } else {
             r.skip(wire)?;
         }
     }
     Ok(())
+}
+
+/// The last resource and scope decoded, by their encoded bytes. Blocks that repeat the same
+/// resource (a store that keeps one block per span, an exporter that sends one per batch) share
+/// one decoded copy instead of decoding it again.
+#[derive(Default)]
+struct Shared<'a> {
+    resource: Option<(&'a [u8], Arc<Resource>)>,
+    scope: Option<(&'a [u8], Arc<Scope>)>,
 }
 
 /// What Tempo's `/api/v2/traces/{id}` answers with `Accept: application/protobuf`:
@@ -112,14 +122,33 @@ pub(crate) fn decode_tempo_response_into(
     Ok(())
 }
 
-fn resource_spans(mut r: Reader<'_>, sink: &mut SpanSink<'_>) -> Result<(), WireError> {
-    // Fields may come in any order: the resource is read first, then the span blocks.
-    let mut resource = Resource::default();
+fn resource_spans<'a>(
+    mut r: Reader<'a>,
+    sink: &mut SpanSink<'_>,
+    shared: &mut Shared<'a>,
+) -> Result<(), WireError> {
+    // Fields may come in any order: the resource is read first, then the span blocks. A block
+    // with one resource message whose bytes match the last one's reuses it.
+    let mut encoded: Vec<&'a [u8]> = Vec::new();
     let all = r;
     while let Some((number, wire)) = r.field()? {
         if number == field::RESOURCE_SPANS_RESOURCE {
             r.expect("resource", wire, WireType::Len)?;
-            let mut res = r.len()?;
+            encoded.push(r.bytes()?);
+        } else {
+            r.skip(wire)?;
+        }
+    }
+    let reused = match (encoded.as_slice(), &shared.resource) {
+        ([one], Some((bytes, resource))) if one == bytes => Some(Arc::clone(resource)),
+        _ => None,
+    };
+    let resource = if let Some(resource) = reused {
+        resource
+    } else {
+        let mut resource = Resource::default();
+        for bytes in &encoded {
+            let mut res = Reader::new(bytes);
             while let Some((number, wire)) = res.field()? {
                 if number == field::RESOURCE_ATTRIBUTES {
                     res.expect("resource.attributes", wire, WireType::Len)?;
@@ -128,18 +157,20 @@ fn resource_spans(mut r: Reader<'_>, sink: &mut SpanSink<'_>) -> Result<(), Wire
                     res.skip(wire)?;
                 }
             }
-        } else {
-            r.skip(wire)?;
         }
-    }
-    let resource = Arc::new(resource);
+        let resource = Arc::new(resource);
+        if let [one] = encoded.as_slice() {
+            shared.resource = Some((one, Arc::clone(&resource)));
+        }
+        resource
+    };
     let mut r = all;
     while let Some((number, wire)) = r.field()? {
         if number == field::RESOURCE_SPANS_SCOPE_SPANS
             || number == field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS
         {
             r.expect("scope_spans", wire, WireType::Len)?;
-            scope_spans(r.len()?, &resource, sink)?;
+            scope_spans(r.len()?, &resource, sink, shared)?;
         } else {
             r.skip(wire)?;
         }
@@ -147,17 +178,28 @@ fn resource_spans(mut r: Reader<'_>, sink: &mut SpanSink<'_>) -> Result<(), Wire
     Ok(())
 }
 
-fn scope_spans(
-    mut r: Reader<'_>,
+fn scope_spans<'a>(
+    mut r: Reader<'a>,
     resource: &Arc<Resource>,
     sink: &mut SpanSink<'_>,
+    shared: &mut Shared<'a>,
 ) -> Result<(), WireError> {
     let all = r;
     let mut scope = None;
+    let mut scope_messages = 0;
     while let Some((number, wire)) = r.field()? {
         if number == field::SCOPE_SPANS_SCOPE {
             r.expect("scope", wire, WireType::Len)?;
-            let mut s = r.len()?;
+            let bytes = r.bytes()?;
+            scope_messages += 1;
+            if scope_messages == 1
+                && let Some((last, shared_scope)) = &shared.scope
+                && *last == bytes
+            {
+                scope = Some(Arc::clone(shared_scope));
+                continue;
+            }
+            let mut s = Reader::new(bytes);
             // A repeated singular message merges, as protobuf specifies.
             let (mut name, mut version) =
                 scope.take().map_or((String::new(), None), |s: Arc<Scope>| {
@@ -170,7 +212,11 @@ fn scope_spans(
                     _ => s.skip(wire)?,
                 }
             }
-            scope = Some(Arc::new(Scope { name, version }));
+            let decoded = Arc::new(Scope { name, version });
+            if scope_messages == 1 {
+                shared.scope = Some((bytes, Arc::clone(&decoded)));
+            }
+            scope = Some(decoded);
         } else {
             r.skip(wire)?;
         }
@@ -483,5 +529,75 @@ fn from_proto_any_value(v: AnyValue) -> AttributeValue {
         Some(any_value::Value::StringValueStrindex(i)) => {
             AttributeValue::Map(vec![KeyValue::new("string_value_strindex", i64::from(i))])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, InstrumentationScope, KeyValue, any_value,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData};
+    use prost::Message as _;
+
+    use super::*;
+
+    fn block(service: &str, span: u8) -> ResourceSpans {
+        ResourceSpans {
+            resource: Some(ProtoResource {
+                attributes: vec![KeyValue {
+                    key: "service.name".to_owned(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(service.to_owned())),
+                    }),
+                    ..KeyValue::default()
+                }],
+                ..ProtoResource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "scope".to_owned(),
+                    ..InstrumentationScope::default()
+                }),
+                spans: vec![Span {
+                    trace_id: vec![1; 16],
+                    span_id: vec![span; 8],
+                    name: format!("s{span}"),
+                    ..Span::default()
+                }],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }
+    }
+
+    #[test]
+    fn blocks_repeating_a_resource_share_one_decoded_copy() {
+        // One block per span, as the embedded store keeps them; the third has another service.
+        let bytes: Vec<u8> = [block("a", 1), block("a", 2), block("b", 3)]
+            .into_iter()
+            .flat_map(|b| {
+                TracesData {
+                    resource_spans: vec![b],
+                }
+                .encode_to_vec()
+            })
+            .collect();
+        let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
+        decode_into(&bytes, &mut spans, &mut anomalies).unwrap();
+        assert_eq!(spans.len(), 3);
+        assert!(Arc::ptr_eq(&spans[0].resource, &spans[1].resource));
+        assert!(!Arc::ptr_eq(&spans[1].resource, &spans[2].resource));
+        assert_eq!(
+            spans[2].resource.attributes[0].value,
+            AttributeValue::String("b".into())
+        );
+        let (first, second) = (
+            spans[0].scope.as_ref().unwrap(),
+            spans[1].scope.as_ref().unwrap(),
+        );
+        assert!(Arc::ptr_eq(first, second));
+        assert_eq!(first.name, "scope");
     }
 }
