@@ -440,6 +440,58 @@ mod tests {
     }
 
     #[test]
+    fn rs256_tokens_verify_with_the_public_key_only() {
+        let private = include_bytes!("../tests/data/jwt-test-rsa.key.pem");
+        let public = include_bytes!("../tests/data/jwt-test-rsa.pub.pem");
+        let config = AuthConfig {
+            jwt_public_key_pem: Some(public.to_vec()),
+            audience: Some("orcheo-trace".into()),
+            ..AuthConfig::default()
+        };
+        let auth = Authenticator::new(&config).unwrap();
+        let claims = json!({"sub": "canvas", "tenant": "acme", "scope": "traces:read", "aud": "orcheo-trace", "exp": exp(600)});
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(private).unwrap(),
+        )
+        .unwrap();
+        let caller = auth.authenticate(Some(&token)).unwrap();
+        assert_eq!(
+            (caller.subject.as_str(), caller.tenant.as_str()),
+            ("canvas", "acme")
+        );
+        // Wrong audience; an HS256 token when only RS256 is configured.
+        let wrong_aud = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &json!({"sub": "x", "aud": "other", "exp": exp(600)}),
+            &EncodingKey::from_rsa_pem(private).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            auth.authenticate(Some(&wrong_aud)),
+            Err(AuthError::Invalid(_))
+        ));
+        let hs = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(
+            matches!(auth.authenticate(Some(&hs)), Err(AuthError::Invalid(m)) if m.contains("not accepted"))
+        );
+        // A bad key file is refused at start.
+        assert!(
+            Authenticator::new(&AuthConfig {
+                jwt_public_key_pem: Some(b"not a key".to_vec()),
+                ..AuthConfig::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
     fn static_tokens_match_by_hash() {
         let hash = ring::digest::digest(&ring::digest::SHA256, b"s3cret-token");
         let hex: String = hash
