@@ -580,42 +580,39 @@ fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
         "--example",
         "seed_trace",
     ]))?;
-    let dir = env::temp_dir().join(format!("orcheo-api-fuzz-{}", std::process::id()));
-    fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create a temporary folder", &e))?;
-    let url = format!("sqlite://{}", dir.join("trace.db").display());
+    let mut scratch = Scratch::new("api-fuzz")?;
     let target = target_dir(root).join("debug");
-    run(Command::new(target.join("examples/seed_trace")).args([url.as_str(), "exec_fuzz", "25"]))?;
-    let port = free_port()?;
-    let address = format!("127.0.0.1:{port}");
-    print_command(Command::new("orcheo-trace-server").args(["serve", "--http-addr", &address]));
-    let mut server = Command::new(target.join("orcheo-trace-server"))
-        .args(["serve", "--http-addr", &address, "--database-url", &url])
-        .args([
-            "--artifact-dir",
-            &dir.join("artifacts").display().to_string(),
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| Failure::io("cannot start the server", &e))?;
-    let result = wait_for_port(&address).and_then(|()| {
-        let schema = format!("http://{address}/api/openapi.json");
-        run(Command::new("st").args([
-            "run",
-            &schema,
-            "--checks",
-            "all",
-            "--max-examples",
-            &examples.to_string(),
-            "--seed",
-            "1",
-            "--no-color",
-        ]))
-    });
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = fs::remove_dir_all(&dir);
-    result
+    run(Command::new(target.join("examples/seed_trace")).args([
+        scratch.database_url().as_str(),
+        "exec_fuzz",
+        "25",
+    ]))?;
+    let address = format!("127.0.0.1:{}", free_port()?);
+    // No receivers: their default ports may be taken, and the API is what is fuzzed.
+    scratch.serve(
+        root,
+        &[
+            "--http-addr",
+            &address,
+            "--otlp-grpc-addr",
+            "off",
+            "--otlp-http-addr",
+            "off",
+        ],
+    )?;
+    wait_for_port(&address)?;
+    let schema = format!("http://{address}/api/openapi.json");
+    run(Command::new("st").args([
+        "run",
+        &schema,
+        "--checks",
+        "all",
+        "--max-examples",
+        &examples.to_string(),
+        "--seed",
+        "1",
+        "--no-color",
+    ]))
 }
 
 /// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace) or `target`.
@@ -658,36 +655,75 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
         "--bin",
         "orcheo-trace-server",
     ]))?;
-    let dir = env::temp_dir().join(format!("orcheo-otlp-interop-{}", std::process::id()));
-    fs::create_dir_all(&dir).map_err(|e| Failure::io("cannot create a temporary folder", &e))?;
+    let mut scratch = Scratch::new("otlp-interop")?;
     let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let address = |port: u16| format!("127.0.0.1:{port}");
-    let mut server = Command::new(target_dir(root).join("debug/orcheo-trace-server"))
-        .arg("serve")
-        .args([
-            "--database-url",
-            &format!("sqlite://{}", dir.join("trace.db").display()),
-        ])
-        .args(["--http-addr", &address(api)])
-        .args(["--otlp-grpc-addr", &address(grpc)])
-        .args(["--otlp-http-addr", &address(http)])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| Failure::io("cannot start the server", &e))?;
-    let result = wait_for_port(&address(api))
-        .and_then(|()| wait_for_port(&address(grpc)))
-        .and_then(|()| {
-            run(Command::new(&python)
-                .arg(root.join("xtask/interop/python_sdk.py"))
-                .env("ORCHEO_API", format!("http://{}", address(api)))
-                .env("OTLP_GRPC", format!("http://{}", address(grpc)))
-                .env("OTLP_HTTP", format!("http://{}", address(http))))
-        });
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = fs::remove_dir_all(&dir);
-    result
+    scratch.serve(
+        root,
+        &[
+            "--http-addr",
+            &address(api),
+            "--otlp-grpc-addr",
+            &address(grpc),
+            "--otlp-http-addr",
+            &address(http),
+        ],
+    )?;
+    wait_for_port(&address(api))?;
+    wait_for_port(&address(grpc))?;
+    run(Command::new(&python)
+        .arg(root.join("xtask/interop/python_sdk.py"))
+        .env("ORCHEO_API", format!("http://{}", address(api)))
+        .env("OTLP_GRPC", format!("http://{}", address(grpc)))
+        .env("OTLP_HTTP", format!("http://{}", address(http))))
+}
+
+/// A temporary folder with a database, and the server run on it; both go when it is dropped.
+struct Scratch {
+    dir: PathBuf,
+    server: Option<std::process::Child>,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Result<Self, Failure> {
+        let dir = env::temp_dir().join(format!("orcheo-{name}-{}", std::process::id()));
+        fs::create_dir_all(&dir)
+            .map_err(|e| Failure::io("cannot create a temporary folder", &e))?;
+        Ok(Self { dir, server: None })
+    }
+
+    fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("trace.db").display())
+    }
+
+    /// Starts `orcheo-trace-server serve` on the folder's database with `args`.
+    fn serve(&mut self, root: &Path, args: &[&str]) -> Result<(), Failure> {
+        let mut command = Command::new(target_dir(root).join("debug/orcheo-trace-server"));
+        command
+            .args(["serve", "--database-url", &self.database_url()])
+            .arg("--artifact-dir")
+            .arg(self.dir.join("artifacts"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        print_command(&command);
+        self.server = Some(
+            command
+                .spawn()
+                .map_err(|e| Failure::io("cannot start the server", &e))?,
+        );
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 fn free_port() -> Result<u16, Failure> {
