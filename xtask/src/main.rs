@@ -570,16 +570,7 @@ fn bench(root: &Path, args: &[String]) -> Result<(), Failure> {
 /// Starts the server (embedded defaults, a fresh SQLite file, one seeded execution), runs
 /// Schemathesis with every check against its OpenAPI document, and stops it.
 fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
-    run(cargo(root).args([
-        "build",
-        "--locked",
-        "-p",
-        "orcheo-trace-server",
-        "--bin",
-        "orcheo-trace-server",
-        "--example",
-        "seed_trace",
-    ]))?;
+    build_server(root)?;
     let mut scratch = Scratch::new("api-fuzz")?;
     let target = target_dir(root).join("debug");
     run(Command::new(target.join("examples/seed_trace")).args([
@@ -647,14 +638,7 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
             "--disable-pip-version-check",
         ])
         .args(PYTHON_OTEL))?;
-    run(cargo(root).args([
-        "build",
-        "--locked",
-        "-p",
-        "orcheo-trace-server",
-        "--bin",
-        "orcheo-trace-server",
-    ]))?;
+    build_server(root)?;
     let mut scratch = Scratch::new("otlp-interop")?;
     let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let address = |port: u16| format!("127.0.0.1:{port}");
@@ -676,6 +660,21 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
         .env("ORCHEO_API", format!("http://{}", address(api)))
         .env("OTLP_GRPC", format!("http://{}", address(grpc)))
         .env("OTLP_HTTP", format!("http://{}", address(http))))
+}
+
+/// The server and the seeding example, built the same way by every step that needs them (one
+/// feature set, so the second step reuses the first one's build).
+fn build_server(root: &Path) -> Result<(), Failure> {
+    run(cargo(root).args([
+        "build",
+        "--locked",
+        "-p",
+        "orcheo-trace-server",
+        "--bin",
+        "orcheo-trace-server",
+        "--example",
+        "seed_trace",
+    ]))
 }
 
 /// A temporary folder with a database, and the server run on it; both go when it is dropped.
