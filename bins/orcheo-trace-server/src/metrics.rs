@@ -1,10 +1,10 @@
-//! The server's Prometheus registry: its own HTTP metrics and the collector client's fetch
-//! metrics, all under DESIGN.md's names, exposed at `/metrics`.
+//! The server's Prometheus registry: its own HTTP metrics, the collector client's fetch metrics,
+//! the OTLP receiver's and the instrumentation's of its own spans, all under DESIGN.md's names,
+//! exposed at `/metrics`.
 
 use orcheo_collector_client::FetchMetrics;
 use prometheus::{
-    Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the server exposes; cloning shares them.
@@ -17,10 +17,6 @@ pub struct ServerMetrics {
     pub http_duration: HistogramVec,
     /// The collector client's (`orcheo_trace_fetch_*`, `orcheo_trace_backend_*`).
     pub fetch: FetchMetrics,
-    /// `orcheo_tracing_spans_exported_total`: the server's own spans exported.
-    pub own_spans_exported: IntCounter,
-    /// `orcheo_tracing_export_failures_total`: the server's own spans that failed to export.
-    pub own_export_failures: IntCounter,
 }
 
 impl ServerMetrics {
@@ -47,34 +43,12 @@ impl ServerMetrics {
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         let fetch = FetchMetrics::register(&registry)?;
-        let own_spans_exported = IntCounter::new(
-            "orcheo_tracing_spans_exported_total",
-            "The server's own spans exported by its OpenTelemetry exporter.",
-        )?;
-        let own_export_failures = IntCounter::new(
-            "orcheo_tracing_export_failures_total",
-            "The server's own spans its OpenTelemetry exporter failed to export.",
-        )?;
-        registry.register(Box::new(own_spans_exported.clone()))?;
-        registry.register(Box::new(own_export_failures.clone()))?;
         Ok(Self {
             registry,
             http_requests,
             http_duration,
             fetch,
-            own_spans_exported,
-            own_export_failures,
         })
-    }
-
-    /// Brings the exporter counters up to the exporter's own numbers (they only grow).
-    pub fn sync_exporter(&self, stats: &orcheo_tracing::ExportStats) {
-        let exported = stats.exported_spans();
-        let failed = stats.failed_spans();
-        self.own_spans_exported
-            .inc_by(exported.saturating_sub(self.own_spans_exported.get()));
-        self.own_export_failures
-            .inc_by(failed.saturating_sub(self.own_export_failures.get()));
     }
 
     /// The text exposition format.

@@ -11,7 +11,6 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use orcheo_collector_client::TraceSource;
 use orcheo_trace_store::{PoolConfig, Store, redact_password};
-use orcheo_tracing::ExportStats;
 
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
@@ -20,6 +19,7 @@ use crate::ingest::{self, Ingest, IngestLimits, IngestMetrics};
 use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
 use crate::routes::{self, AppState};
+use crate::telemetry::OwnTelemetry;
 use crate::traces::{TraceService, now};
 
 /// How often expired data is deleted.
@@ -56,7 +56,7 @@ impl Application {
     /// name and counters) in `/readyz` and `/metrics`.
     pub async fn build_with_exporter(
         config: ServerConfig,
-        exporter: Option<(&'static str, Arc<ExportStats>)>,
+        exporter: Option<OwnTelemetry>,
     ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
@@ -72,6 +72,10 @@ impl Application {
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
         let metrics_for_ingest = metrics.clone();
+        if let Some(own) = exporter.as_ref().and_then(|o| o.metrics.as_ref()) {
+            own.register(&metrics.registry)
+                .context("cannot register the instrumentation's metrics")?;
+        }
         let source: Arc<dyn TraceSource> = match &config.backend {
             TraceBackend::Embedded => Arc::new(EmbeddedSource::new(store.clone())),
             TraceBackend::Remote(client) => {

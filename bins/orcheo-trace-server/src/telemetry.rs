@@ -14,6 +14,16 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
+/// What the server reports about the exporter of its own spans.
+#[derive(Debug, Clone)]
+pub struct OwnTelemetry {
+    /// `console` or `otlp`.
+    pub exporter: &'static str,
+    pub stats: std::sync::Arc<orcheo_tracing::ExportStats>,
+    /// Registered in the server's registry (`orcheo_tracing_*`).
+    pub metrics: Option<orcheo_tracing::TracingMetrics>,
+}
+
 /// Installs the global subscriber; a second call does nothing (tests build many apps).
 pub fn init(format: LogFormat, tracer: Option<SdkTracer>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -10,6 +10,8 @@ use std::time::Duration;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
+use crate::metrics::{InFlight, TracingMetrics};
+
 /// Counters of one exporter; shared between the exporter and whoever reports on it.
 #[derive(Debug, Default)]
 pub struct ExportStats {
@@ -69,16 +71,31 @@ impl ExportStats {
     }
 }
 
-/// An exporter that counts what the one inside does.
+/// An exporter that counts what the one inside does (and, when given, feeds the metrics and
+/// frees the batch queue's room).
 #[derive(Debug)]
 pub(crate) struct Counted<E> {
     inner: E,
     stats: Arc<ExportStats>,
+    metrics: Option<(TracingMetrics, Arc<InFlight>)>,
 }
 
 impl<E> Counted<E> {
     pub(crate) fn new(inner: E, stats: Arc<ExportStats>) -> Self {
-        Self { inner, stats }
+        Self {
+            inner,
+            stats,
+            metrics: None,
+        }
+    }
+
+    pub(crate) fn with_metrics(
+        mut self,
+        metrics: TracingMetrics,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
+        self.metrics = Some((metrics, in_flight));
+        self
     }
 }
 
@@ -89,10 +106,20 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
     ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
         let spans = batch.len();
         let stats = Arc::clone(&self.stats);
+        let metrics = self.metrics.clone();
         let export = self.inner.export(batch);
         async move {
             let result = export.await;
             stats.record(spans, &result);
+            if let Some((metrics, in_flight)) = metrics {
+                let counter = if result.is_ok() {
+                    &metrics.spans_exported
+                } else {
+                    &metrics.export_failures
+                };
+                counter.inc_by(spans as u64);
+                in_flight.done(spans);
+            }
             result
         }
     }

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod content;
 pub mod export_stats;
+pub mod metrics;
 mod sink_worker;
 pub mod telemetry;
 pub mod workflow;
@@ -19,6 +20,7 @@ pub mod workflow;
 pub use config::{ConfigError, Exporter, Protocol, TracingConfig};
 pub use content::{ContentPolicy, Prepared};
 pub use export_stats::ExportStats;
+pub use metrics::TracingMetrics;
 pub use sink_worker::SinkStats;
 pub use telemetry::{InitError, Telemetry};
 pub use workflow::{ArtifactInfo, Node, NodeError, NodeInfo, Run, RunInfo, WorkflowTracer};

@@ -16,6 +16,7 @@ use opentelemetry_sdk::trace::{
 
 use crate::config::{Exporter, Protocol, TracingConfig};
 use crate::export_stats::{Counted, ExportStats};
+use crate::metrics::{Admitting, CountingSampler, InFlight, TracingMetrics};
 
 /// The provider could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,12 @@ pub enum InitError {
     Exporter { endpoint: String, message: String },
     #[error("header {0:?} cannot be sent as gRPC metadata")]
     Metadata(String),
+    #[error(
+        "the trace collector at {endpoint} does not answer and ORCHEO_TRACING_REQUIRED is true"
+    )]
+    CollectorUnreachable { endpoint: String },
+    #[error("cannot create the instrumentation's metrics: {0}")]
+    Metrics(String),
     #[error("cannot start the runtime the gRPC exporter needs: {0}")]
     Runtime(String),
 }
@@ -34,6 +41,8 @@ pub struct Telemetry {
     provider: SdkTracerProvider,
     exporter: Exporter,
     stats: Arc<ExportStats>,
+    /// `None` only for a provider made elsewhere ([`Telemetry::from_provider`]).
+    metrics: Option<TracingMetrics>,
     /// tonic needs a runtime to connect and export; one small one of our own, so the executor's
     /// own runtime (if it has one) never carries our export work.
     runtime: Option<tokio::runtime::Runtime>,
@@ -43,6 +52,23 @@ impl Telemetry {
     /// Builds the provider the configuration asks for. `Exporter::None` still creates real
     /// trace ids (executions always get one) and records nothing.
     pub fn init(config: &TracingConfig) -> Result<Self, InitError> {
+        let metrics = TracingMetrics::new().map_err(|e| InitError::Metrics(e.to_string()))?;
+        if config.exporter == Exporter::Otlp {
+            let up = probe(&config.endpoint, PROBE_TIMEOUT);
+            metrics.collector_up.set(i64::from(up));
+            if !up {
+                if config.required {
+                    return Err(InitError::CollectorUnreachable {
+                        endpoint: config.endpoint.clone(),
+                    });
+                }
+                tracing::warn!(
+                    collector.endpoint = config.endpoint.as_str(),
+                    "the trace collector did not answer; spans are dropped (and counted) until it \
+                     does; ORCHEO_TRACING_REQUIRED=true refuses to start instead"
+                );
+            }
+        }
         let builder = SdkTracerProvider::builder()
             .with_resource(
                 // `builder_empty`: the environment is read by `TracingConfig`, not a second time here.
@@ -50,29 +76,37 @@ impl Telemetry {
                     .with_service_name(config.service_name.clone())
                     .build(),
             )
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                config.sample_ratio,
-            ))));
+            .with_sampler(CountingSampler::new(
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))),
+                metrics.clone(),
+            ));
         let stats = Arc::new(ExportStats::default());
         let (builder, runtime) = match config.exporter {
             Exporter::None => (builder, None),
             Exporter::Console => (
-                builder.with_simple_exporter(Counted::new(
-                    opentelemetry_stdout::SpanExporter::default(),
-                    Arc::clone(&stats),
-                )),
+                builder.with_simple_exporter(
+                    Counted::new(
+                        opentelemetry_stdout::SpanExporter::default(),
+                        Arc::clone(&stats),
+                    )
+                    .with_metrics(metrics.clone(), InFlight::new(usize::MAX)),
+                ),
                 None,
             ),
             Exporter::Otlp => {
                 let (exporter, runtime) = otlp_exporter(config)?;
-                let exporter = Counted::new(exporter, Arc::clone(&stats));
-                (builder.with_span_processor(batch(exporter)), runtime)
+                let in_flight = InFlight::new(QUEUE_SIZE);
+                let exporter = Counted::new(exporter, Arc::clone(&stats))
+                    .with_metrics(metrics.clone(), Arc::clone(&in_flight));
+                let processor = Admitting::new(batch(exporter), in_flight, metrics.clone());
+                (builder.with_span_processor(processor), runtime)
             }
         };
         Ok(Self {
             provider: builder.build(),
             exporter: config.exporter,
             stats,
+            metrics: Some(metrics),
             runtime,
         })
     }
@@ -83,6 +117,7 @@ impl Telemetry {
             provider,
             exporter: Exporter::None,
             stats: Arc::default(),
+            metrics: None,
             runtime: None,
         }
     }
@@ -90,6 +125,12 @@ impl Telemetry {
     /// The configured exporter.
     pub fn exporter(&self) -> Exporter {
         self.exporter
+    }
+
+    /// The instrumentation's metrics, to register in the executor's registry
+    /// ([`TracingMetrics::register`]); `None` for a provider made elsewhere.
+    pub fn metrics(&self) -> Option<&TracingMetrics> {
+        self.metrics.as_ref()
     }
 
     /// What the exporter has done so far (shared: it keeps counting).
@@ -118,9 +159,38 @@ impl Drop for Telemetry {
     }
 }
 
+/// Spans waiting for export; past it, spans are dropped (and counted).
+const QUEUE_SIZE: usize = 8192;
+/// How long the start-up probe waits for the collector.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether something accepts TCP connections at the endpoint's host and port.
+fn probe(endpoint: &str, timeout: Duration) -> bool {
+    use std::net::ToSocketAddrs as _;
+    let (rest, default_port) = if let Some(rest) = endpoint.strip_prefix("https://") {
+        (rest, 443)
+    } else {
+        (endpoint.strip_prefix("http://").unwrap_or(endpoint), 80)
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    let target = if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{default_port}")
+    };
+    target.to_socket_addrs().is_ok_and(|addrs| {
+        addrs
+            .into_iter()
+            .any(|addr| std::net::TcpStream::connect_timeout(&addr, timeout).is_ok())
+    })
+}
+
 fn batch(exporter: Counted<opentelemetry_otlp::SpanExporter>) -> BatchSpanProcessor {
     let config = BatchConfigBuilder::default()
-        .with_max_queue_size(8192)
+        .with_max_queue_size(QUEUE_SIZE)
         .with_scheduled_delay(Duration::from_millis(500))
         .with_max_export_batch_size(512)
         .build();

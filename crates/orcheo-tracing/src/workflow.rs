@@ -19,6 +19,7 @@ use orcheo_trace_model::{
 
 use crate::TracingConfig;
 use crate::content::ContentPolicy;
+use crate::metrics::TracingMetrics;
 use crate::sink_worker::{SinkEvent, SinkStats, SinkWorker};
 use crate::telemetry::Telemetry;
 
@@ -34,6 +35,7 @@ struct Inner {
     content: ContentPolicy,
     high_token_threshold: u64,
     sink: Option<SinkWorker>,
+    metrics: Option<TracingMetrics>,
 }
 
 fn now() -> Timestamp {
@@ -110,6 +112,20 @@ fn tokens(n: u64) -> i64 {
 }
 
 impl WorkflowTracer {
+    fn count_started(&self, kind: &str) {
+        if let Some(metrics) = &self.inner.metrics {
+            // Kinds come from the executor's code; bounded to keep the label set small.
+            let kind = if kind.len() <= 32
+                && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                kind
+            } else {
+                "other"
+            };
+            metrics.spans_started.with_label_values(&[kind]).inc();
+        }
+    }
+
     /// The tracer of a provider, with the content policy of the configuration.
     pub fn new(telemetry: &Telemetry, config: &TracingConfig) -> Result<Self, PatternError> {
         Ok(Self {
@@ -118,6 +134,7 @@ impl WorkflowTracer {
                 content: ContentPolicy::from_config(config)?,
                 high_token_threshold: config.high_token_threshold,
                 sink: None,
+                metrics: telemetry.metrics().cloned(),
             }),
         })
     }
@@ -135,6 +152,7 @@ impl WorkflowTracer {
                 content: self.inner.content.clone(),
                 high_token_threshold: self.inner.high_token_threshold,
                 sink: Some(SinkWorker::start(sink, capacity)?),
+                metrics: self.inner.metrics.clone(),
             }),
         })
     }
@@ -152,6 +170,7 @@ impl WorkflowTracer {
 
     /// Starts a run: its root span, trace id and `traceparent`.
     pub fn start_run(&self, info: &RunInfo) -> Run {
+        self.count_started("workflow");
         let mut attributes = Vec::new();
         let mut text = |key: &'static str, value: &Option<String>| {
             if let Some(v) = value {
@@ -252,6 +271,8 @@ impl Run {
 
     /// Starts a node as a child of the run, now.
     pub fn start_node(&self, info: &NodeInfo) -> Node {
+        self.tracer
+            .count_started(info.kind.as_deref().unwrap_or("node"));
         let mut attributes = vec![
             KeyValue::new(k::NODE_ID, info.id.clone()),
             KeyValue::new(k::NODE_DISPLAY_NAME, info.display_name.clone()),

@@ -349,6 +349,56 @@ fn a_collector_that_is_down_costs_the_workflow_nothing_but_dropped_spans() {
         // Flushing and shutting down against a closed port must return, not hang (export failures
         // are the SDK's to report; the workflow never sees them).
         let _ = telemetry.flush();
+        // Every span is accounted for: failed to export, or dropped when the queue was full.
+        let metrics = telemetry.metrics().unwrap().clone();
+        assert_eq!(
+            metrics.collector_up.get(),
+            0,
+            "{protocol:?}: the start-up probe failed"
+        );
+        assert_eq!(
+            metrics.spans_started.with_label_values(&["workflow"]).get(),
+            1
+        );
+        assert_eq!(
+            metrics.spans_started.with_label_values(&["llm"]).get(),
+            1_000
+        );
+        assert_eq!(
+            metrics
+                .sampling_decisions
+                .with_label_values(&["sampled"])
+                .get(),
+            1_001
+        );
+        assert_eq!(metrics.spans_exported.get(), 0);
+        assert_eq!(
+            metrics.export_failures.get() + metrics.spans_dropped.get(),
+            1_001,
+            "{protocol:?}: failed {} dropped {}",
+            metrics.export_failures.get(),
+            metrics.spans_dropped.get()
+        );
+        let stats = telemetry.export_stats();
+        assert!(!stats.is_healthy());
+        // The executor exposes them in its own registry.
+        let registry = prometheus::Registry::new();
+        metrics.register(&registry).unwrap();
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        for name in [
+            "orcheo_tracing_spans_started_total",
+            "orcheo_tracing_spans_exported_total",
+            "orcheo_tracing_export_failures_total",
+            "orcheo_tracing_spans_dropped_total",
+            "orcheo_tracing_sampling_decisions_total",
+            "orcheo_tracing_collector_up",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+        }
         drop(telemetry);
     }
     // The other exporters build and shut down too.
@@ -364,6 +414,60 @@ fn a_collector_that_is_down_costs_the_workflow_nothing_but_dropped_spans() {
         assert!(run.trace_id().is_some());
         run.complete();
     }
+}
+
+#[test]
+fn a_required_collector_that_does_not_answer_stops_start_up() {
+    use orcheo_tracing::{Exporter, InitError};
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = TracingConfig {
+        exporter: Exporter::Otlp,
+        endpoint: format!("http://{closed}/v1/traces"),
+        required: true,
+        ..TracingConfig::default()
+    };
+    let error = Telemetry::init(&config).unwrap_err();
+    assert!(
+        matches!(error, InitError::CollectorUnreachable { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("ORCHEO_TRACING_REQUIRED"));
+    // A collector that answers (anything listening) passes the probe.
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.endpoint = format!("http://{}/v1/traces", listening.local_addr().unwrap());
+    let telemetry = Telemetry::init(&config).unwrap();
+    assert_eq!(telemetry.metrics().unwrap().collector_up.get(), 1);
+}
+
+#[test]
+fn sampling_decisions_are_counted() {
+    use orcheo_tracing::Exporter;
+    let config = TracingConfig {
+        exporter: Exporter::None,
+        sample_ratio: 0.0,
+        ..TracingConfig::default()
+    };
+    let telemetry = Telemetry::init(&config).unwrap();
+    let tracer = WorkflowTracer::new(&telemetry, &config).unwrap();
+    tracer.start_run(&run_info()).complete();
+    let metrics = telemetry.metrics().unwrap();
+    assert_eq!(
+        metrics
+            .sampling_decisions
+            .with_label_values(&["dropped"])
+            .get(),
+        1
+    );
+    assert_eq!(
+        metrics
+            .sampling_decisions
+            .with_label_values(&["sampled"])
+            .get(),
+        0
+    );
 }
 
 /// A sink that keeps what it is told, and can be made to fail or to stall.

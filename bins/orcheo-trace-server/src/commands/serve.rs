@@ -3,6 +3,7 @@
 
 use opentelemetry::trace::TracerProvider as _;
 use orcheo_trace_server::config::ServeArgs;
+use orcheo_trace_server::telemetry::OwnTelemetry;
 use orcheo_trace_server::{Application, ServerConfig, telemetry};
 use orcheo_tracing::{Exporter, Telemetry, TracingConfig};
 
@@ -24,7 +25,11 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         config.log_format,
         exporting.then(|| own.provider().tracer(SERVICE_NAME)),
     );
-    let exporter = exporting.then(|| (exporter_name(own.exporter()), own.export_stats()));
+    let exporter = exporting.then(|| OwnTelemetry {
+        exporter: exporter_name(own.exporter()),
+        stats: own.export_stats(),
+        metrics: own.metrics().cloned(),
+    });
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build_with_exporter(config, exporter).await?;
         app.run().await?;

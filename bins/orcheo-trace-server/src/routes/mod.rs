@@ -27,7 +27,7 @@ pub struct AppState {
     /// The configured trace backend's name (`embedded`, `tempo`…).
     pub backend: &'static str,
     /// The exporter of the server's own spans, when it exports them.
-    pub exporter: Option<(&'static str, std::sync::Arc<orcheo_tracing::ExportStats>)>,
+    pub exporter: Option<crate::telemetry::OwnTelemetry>,
 }
 
 impl AppState {

@@ -83,17 +83,17 @@ fn exporter_check(state: &AppState) -> ExporterCheck {
             spans_failed: 0,
             detail: None,
         },
-        Some((name, counters)) => ExporterCheck {
-            exporter: name,
-            status: if counters.is_healthy() {
+        Some(own) => ExporterCheck {
+            exporter: own.exporter,
+            status: if own.stats.is_healthy() {
                 "ok"
             } else {
                 "failing"
             },
-            spans_exported: counters.exported_spans(),
-            spans_failed: counters.failed_spans(),
-            detail: (!counters.is_healthy())
-                .then(|| counters.last_error())
+            spans_exported: own.stats.exported_spans(),
+            spans_failed: own.stats.failed_spans(),
+            detail: (!own.stats.is_healthy())
+                .then(|| own.stats.last_error())
                 .flatten(),
         },
     }
@@ -175,9 +175,6 @@ pub(crate) async fn metrics(
     auth: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
     auth.authorize_ops(&req)?;
-    if let Some((_, stats)) = &state.exporter {
-        state.metrics.sync_exporter(stats);
-    }
     let body = state
         .metrics
         .render()

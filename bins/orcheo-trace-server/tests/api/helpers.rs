@@ -208,7 +208,7 @@ pub struct Options {
     pub cache_entries: Option<usize>,
     pub page_max_spans: Option<usize>,
     /// The exporter of the server's own spans to report on.
-    pub exporter: Option<(&'static str, std::sync::Arc<orcheo_tracing::ExportStats>)>,
+    pub exporter: Option<orcheo_trace_server::telemetry::OwnTelemetry>,
     pub request_timeout: Option<Duration>,
     pub ingest_token: Option<String>,
 }

@@ -245,7 +245,11 @@ async fn a_failing_exporter_of_our_own_spans_shows_in_readiness_and_metrics(db: 
         .unwrap();
     assert!(flushed.is_err(), "nothing listens there");
     let options = Options {
-        exporter: Some(("otlp", telemetry.export_stats())),
+        exporter: Some(orcheo_trace_server::telemetry::OwnTelemetry {
+            exporter: "otlp",
+            stats: telemetry.export_stats(),
+            metrics: telemetry.metrics().cloned(),
+        }),
         ..Options::default()
     };
     let Some(app) = spawn_app_with(db, options).await else {
