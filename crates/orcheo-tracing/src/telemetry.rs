@@ -53,6 +53,18 @@ impl Telemetry {
     /// trace ids (executions always get one) and records nothing.
     pub fn init(config: &TracingConfig) -> Result<Self, InitError> {
         let metrics = TracingMetrics::new().map_err(|e| InitError::Metrics(e.to_string()))?;
+        if config.disabled {
+            // `OTEL_SDK_DISABLED=true`: nothing is recorded or exported; runs still get trace ids.
+            return Ok(Self {
+                provider: SdkTracerProvider::builder()
+                    .with_sampler(Sampler::AlwaysOff)
+                    .build(),
+                exporter: Exporter::None,
+                stats: Arc::default(),
+                metrics: Some(metrics),
+                runtime: None,
+            });
+        }
         if config.exporter == Exporter::Otlp {
             let up = probe(&config.endpoint, PROBE_TIMEOUT);
             metrics.collector_up.set(i64::from(up));

@@ -408,6 +408,11 @@ pub struct Node {
 
 impl Node {
     fn content_event(&mut self, name: &'static str, role: Option<&str>, text: &str) {
+        // A span that is not recorded (sampled out, SDK disabled) keeps nothing: skip the
+        // redaction and truncation work.
+        if !self.span.is_recording() {
+            return;
+        }
         let mut attributes: Vec<KeyValue> = Vec::with_capacity(5);
         if let Some(role) = role {
             attributes.push(KeyValue::new(k::CONTENT_ATTR_ROLE, role.to_owned()));

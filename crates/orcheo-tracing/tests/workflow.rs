@@ -443,6 +443,26 @@ fn a_required_collector_that_does_not_answer_stops_start_up() {
 }
 
 #[test]
+fn a_disabled_sdk_records_nothing_and_still_gives_trace_ids() {
+    use orcheo_tracing::Exporter;
+    let config = TracingConfig {
+        disabled: true,
+        exporter: Exporter::Otlp,
+        endpoint: "http://127.0.0.1:9/v1/traces".into(),
+        required: true,
+        ..TracingConfig::default()
+    };
+    // Disabled wins: no probe (the collector is not required), no exporter.
+    let telemetry = Telemetry::init(&config).unwrap();
+    assert_eq!(telemetry.exporter(), Exporter::None);
+    let run = WorkflowTracer::new(&telemetry, &config)
+        .unwrap()
+        .start_run(&run_info());
+    assert!(run.trace_id().is_some());
+    run.complete();
+}
+
+#[test]
 fn sampling_decisions_are_counted() {
     use orcheo_tracing::Exporter;
     let config = TracingConfig {
