@@ -407,6 +407,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// Makes this node the current OpenTelemetry context until the guard is dropped: spans
+    /// started meanwhile on this thread — with the OpenTelemetry API, or with the `tracing` crate
+    /// through `tracing-opentelemetry` and this provider's tracer — become the node's children.
+    #[must_use = "the node is current only while the guard lives"]
+    pub fn enter(&self) -> opentelemetry::ContextGuard {
+        Context::new()
+            .with_remote_span_context(self.span.span_context().clone())
+            .attach()
+    }
+
     fn content_event(&mut self, name: &'static str, role: Option<&str>, text: &str) {
         // A span that is not recorded (sampled out, SDK disabled) keeps nothing: skip the
         // redaction and truncation work.

@@ -637,3 +637,36 @@ fn a_failing_or_stalled_sink_is_counted_and_never_reaches_the_workflow() {
     assert!(tracer.flush_sink(Duration::from_secs(5)));
     assert!(!stalled.started.lock().unwrap().is_empty());
 }
+
+#[test]
+fn spans_made_with_the_tracing_crate_inside_a_node_become_its_children() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let h = harness(&TracingConfig::default(), Sampler::AlwaysOn);
+    let layer =
+        tracing_opentelemetry::layer().with_tracer(h.telemetry.provider().tracer("executor"));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let run = h.tracer.start_run(&run_info());
+    let retrieve = run.start_node(&node("retrieve", "Retrieve Documents", "retriever"));
+    tracing::subscriber::with_default(subscriber, || {
+        let _current = retrieve.enter();
+        tracing::info_span!("vector_search").in_scope(|| {
+            tracing::info_span!("embed_query").in_scope(|| {});
+        });
+    });
+    retrieve.succeed();
+    run.complete();
+    let spans = h.spans();
+    let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    let node_span = by_name("Retrieve Documents");
+    let search = by_name("vector_search");
+    assert_eq!(search.parent_span_id, node_span.span_context.span_id());
+    assert_eq!(
+        search.span_context.trace_id(),
+        node_span.span_context.trace_id()
+    );
+    assert_eq!(
+        by_name("embed_query").parent_span_id,
+        search.span_context.span_id()
+    );
+}
