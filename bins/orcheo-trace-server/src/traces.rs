@@ -421,16 +421,19 @@ impl TraceCache {
         }
     }
 
+    /// The entries, and the next use's tick.
+    fn lock_and_tick(&self) -> (std::sync::MutexGuard<'_, CacheInner>, u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.tick += 1;
+        let tick = inner.tick;
+        (inner, tick)
+    }
+
     fn get(&self, key: &str) -> Option<Arc<CacheEntry>> {
         if self.capacity == 0 {
             return None;
         }
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.tick += 1;
-        let tick = inner.tick;
+        let (mut inner, tick) = self.lock_and_tick();
         inner.entries.get_mut(key).map(|(entry, used)| {
             *used = tick;
             Arc::clone(entry)
@@ -441,12 +444,7 @@ impl TraceCache {
         if self.capacity == 0 {
             return;
         }
-        let mut inner = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        inner.tick += 1;
-        let tick = inner.tick;
+        let (mut inner, tick) = self.lock_and_tick();
         if inner.entries.len() >= self.capacity && !inner.entries.contains_key(key) {
             let oldest = inner
                 .entries

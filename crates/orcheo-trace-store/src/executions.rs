@@ -138,17 +138,33 @@ fn check_traceparent(link: &TraceLink) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) fn start(conn: &mut AnyConnection, new: &NewExecution) -> Result<(), StoreError> {
+/// The limits of an execution's descriptive columns.
+fn check_descriptions(
+    workflow_id: Option<&str>,
+    workflow_version: Option<&str>,
+    tenant: Option<&str>,
+    triggered_by: Option<&str>,
+) -> Result<(), StoreError> {
     for (field, value, max) in [
-        ("workflow_id", &new.workflow_id, 256),
-        ("workflow_version", &new.workflow_version, 64),
-        ("tenant", &new.tenant, 128),
-        ("triggered_by", &new.triggered_by, 256),
+        ("workflow_id", workflow_id, 256),
+        ("workflow_version", workflow_version, 64),
+        ("tenant", tenant, 128),
+        ("triggered_by", triggered_by, 256),
     ] {
         if let Some(v) = value {
             check_len(field, v, max)?;
         }
     }
+    Ok(())
+}
+
+pub(crate) fn start(conn: &mut AnyConnection, new: &NewExecution) -> Result<(), StoreError> {
+    check_descriptions(
+        new.workflow_id.as_deref(),
+        new.workflow_version.as_deref(),
+        new.tenant.as_deref(),
+        new.triggered_by.as_deref(),
+    )?;
     if let Some(link) = &new.trace {
         check_traceparent(link)?;
     }
@@ -198,16 +214,12 @@ pub(crate) fn describe(
     id: &ExecutionId,
     details: &ExecutionDetails,
 ) -> Result<(), StoreError> {
-    for (field, value, max) in [
-        ("workflow_id", &details.workflow_id, 256),
-        ("workflow_version", &details.workflow_version, 64),
-        ("tenant", &details.tenant, 128),
-        ("triggered_by", &details.triggered_by, 256),
-    ] {
-        if let Some(v) = value {
-            check_len(field, v, max)?;
-        }
-    }
+    check_descriptions(
+        details.workflow_id.as_deref(),
+        details.workflow_version.as_deref(),
+        details.tenant.as_deref(),
+        details.triggered_by.as_deref(),
+    )?;
     let started_at = details.started_at.map(nanos).transpose()?;
     let current = get(conn, id)?.ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
     if let (Some(traceparent), Some(trace_id)) = (&details.traceparent, current.trace_id) {
