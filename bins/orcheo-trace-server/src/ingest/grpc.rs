@@ -51,8 +51,31 @@ impl TraceService for GrpcReceiver {
     }
 }
 
+/// tonic refuses a message over the size limit with `OUT_OF_RANGE` and one it cannot decode
+/// with `INTERNAL`; OTLP says `RESOURCE_EXHAUSTED` and `INVALID_ARGUMENT` (codes exporters know
+/// not to retry unchanged). Either refusal is a trailers-only answer: the code is in the headers.
+fn otlp_status_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
+    const OUT_OF_RANGE: &str = "11";
+    const INTERNAL: &str = "13";
+    let headers = response.headers_mut();
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .map(|m| m.replace("%20", " "))
+        .unwrap_or_default();
+    let code = match headers.get("grpc-status").and_then(|v| v.to_str().ok()) {
+        Some(OUT_OF_RANGE) if message.contains("too large") => Some("8"),
+        Some(INTERNAL) if message.contains("failed to decode") => Some("3"),
+        _ => None,
+    };
+    if let Some(code) = code {
+        headers.insert("grpc-status", http::HeaderValue::from_static(code));
+    }
+    response
+}
+
 /// Serves the receiver on `listener` until `shutdown` resolves. Messages larger than the
-/// receiver's request limit are refused with `RESOURCE_EXHAUSTED` (tonic's own check).
+/// receiver's request limit are refused with `RESOURCE_EXHAUSTED`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ingest: Ingest,
@@ -62,6 +85,9 @@ pub async fn serve(
     let service = TraceServiceServer::new(GrpcReceiver { ingest })
         .max_decoding_message_size(max)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let service = tower::ServiceBuilder::new()
+        .map_response(otlp_status_codes)
+        .service(service);
     tonic::transport::Server::builder()
         .serve_with_incoming_shutdown(
             service,

@@ -18,6 +18,7 @@ on_each_backend!(
     runs_exported_over_http_and_grpc_come_back_as_trees,
     garbage_oversized_and_unauthenticated_exports_are_refused,
     exports_with_invalid_spans_are_partial_successes,
+    grpc_refusals_use_the_otlp_status_codes,
 );
 
 fn embedded() -> Options {
@@ -310,4 +311,107 @@ async fn exports_with_invalid_spans_are_partial_successes(db: Db) {
         .await
         .json();
     assert_eq!(trace["execution"]["span_count"], 2);
+}
+
+async fn grpc_refusals_use_the_otlp_status_codes(db: Db) {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let options = Options {
+        ingest_token: Some("ingest-token-0123456789".to_owned()),
+        ..embedded()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    let mut client = TraceServiceClient::connect(app.otlp_grpc.clone().unwrap())
+        .await
+        .unwrap()
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let request = |resource_spans| {
+        let mut request = tonic::Request::new(ExportTraceServiceRequest { resource_spans });
+        request.metadata_mut().insert(
+            "authorization",
+            "Bearer ingest-token-0123456789".parse().unwrap(),
+        );
+        request
+    };
+    // Without the token.
+    let status = client
+        .export(ExportTraceServiceRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    // Too large: 17 MiB of span names.
+    let mut big = crate::helpers::otlp_proto_trace(crate::helpers::trace_id(6), "exec_big_grpc", 1);
+    big[0].scope_spans[0].spans[1].name = "x".repeat(17 * 1024 * 1024);
+    let status = client.export(request(big)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // Bytes that are not an ExportTraceServiceRequest.
+    let status = raw_export(app.otlp_grpc.clone().unwrap(), vec![0xff; 32]).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    // A valid export still works on the same connection.
+    let ok = client
+        .export(request(crate::helpers::otlp_proto_trace(
+            crate::helpers::trace_id(7),
+            "exec_grpc_ok",
+            1,
+        )))
+        .await
+        .unwrap();
+    assert!(ok.into_inner().partial_success.is_none());
+}
+
+/// Sends `bytes` as the body of an OTLP gRPC export, whatever they are.
+async fn raw_export(endpoint: String, bytes: Vec<u8>) -> tonic::Status {
+    use bytes::Buf as _;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Default)]
+    struct Raw;
+    struct RawEncoder;
+    struct RawDecoder;
+    impl Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            use bytes::BufMut as _;
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+    impl Decoder for RawDecoder {
+        type Item = ();
+        type Error = tonic::Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+            src.advance(src.remaining());
+            Ok(Some(()))
+        }
+    }
+    impl Codec for Raw {
+        type Encode = Vec<u8>;
+        type Decode = ();
+        type Encoder = RawEncoder;
+        type Decoder = RawDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> RawDecoder {
+            RawDecoder
+        }
+    }
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(bytes);
+    request.metadata_mut().insert(
+        "authorization",
+        "Bearer ingest-token-0123456789".parse().unwrap(),
+    );
+    let path = http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
+    grpc.unary(request, path, Raw).await.unwrap_err()
 }
