@@ -415,3 +415,59 @@ async fn raw_export(endpoint: String, bytes: Vec<u8>) -> tonic::Status {
     );
     grpc.unary(request, path, Raw).await.unwrap_err()
 }
+
+/// A writer held up by the database: exports beyond the queue's bound are refused as busy at
+/// once, the queued ones complete when the database frees up.
+#[actix_web::test]
+async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bound() {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    use orcheo_trace_server::ingest::{Ingest, IngestError, IngestLimits, IngestMetrics};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let url = format!("sqlite://{}", path.display());
+    let store =
+        orcheo_trace_store::Store::open(&url, orcheo_trace_store::PoolConfig::default()).unwrap();
+    store.migrate().unwrap();
+    // Another process holds the write lock.
+    let mut holder = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let limits = IngestLimits {
+        max_queued_spans: 10,
+        ..IngestLimits::new(None)
+    };
+    let metrics = IngestMetrics::register(&prometheus::Registry::new()).unwrap();
+    let ingest = Ingest::start(store, limits, metrics).unwrap();
+    let export = |n: u8| ExportTraceServiceRequest {
+        resource_spans: crate::helpers::otlp_proto_trace(
+            crate::helpers::trace_id(n),
+            &format!("exec_busy_{n}"),
+            4,
+        ),
+    };
+    let first = tokio::spawn({
+        let ingest = ingest.clone();
+        let request = export(1);
+        async move { ingest.submit(request, "http").await }
+    });
+    let second = tokio::spawn({
+        let ingest = ingest.clone();
+        let request = export(2);
+        async move { ingest.submit(request, "http").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // 10 spans are waiting: a third export of 5 is refused without waiting.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        ingest.submit(export(3), "http").await,
+        Err(IngestError::Busy)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(100));
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(first.await.unwrap().unwrap().accepted, 5);
+    assert_eq!(second.await.unwrap().unwrap().accepted, 5);
+    assert_eq!(
+        ingest.metrics.rejected.with_label_values(&["busy"]).get(),
+        1
+    );
+}
