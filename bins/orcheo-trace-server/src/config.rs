@@ -104,6 +104,16 @@ pub struct ServeArgs {
     )]
     pub auth_allow_unauthenticated: String,
 
+    /// Redact e-mail addresses, SSN- and card-like numbers and `api_key=…`-style secrets in every
+    /// trace served (spans from instrumentation that did not redact them), before any caller
+    /// sees them.
+    #[arg(long, env = "ORCHEO_REDACT", default_value = "true")]
+    pub redact: String,
+
+    /// Extra redaction patterns (regular expressions), `;`-separated.
+    #[arg(long, env = "ORCHEO_REDACT_PATTERNS")]
+    pub redact_patterns: Option<String>,
+
     /// Days to keep executions, summaries and received spans (0: keep everything).
     #[arg(long, env = "ORCHEO_RETENTION_DAYS", default_value = "30")]
     pub retention_days: String,
@@ -177,6 +187,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// Serve without authentication on a non-loopback address.
     pub allow_unauthenticated: bool,
+    /// Redaction applied to served traces: `None` is off; otherwise the extra patterns.
+    pub redaction: Option<Vec<String>>,
     /// `None`: keep everything.
     pub retention: Option<Duration>,
     pub artifact_dir: PathBuf,
@@ -264,15 +276,6 @@ impl ServerConfig {
             };
         let otlp_grpc_addr = receiver("ORCHEO_OTLP_GRPC_ADDR", &args.otlp_grpc_addr)?;
         let otlp_http_addr = receiver("ORCHEO_OTLP_HTTP_ADDR", &args.otlp_http_addr)?;
-        let otlp_ingest_token = args.otlp_ingest_token.clone().filter(|t| !t.is_empty());
-        if let Some(token) = &otlp_ingest_token
-            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            return Err(bad(
-                "ORCHEO_OTLP_INGEST_TOKEN",
-                "must be at least 16 printable characters without spaces",
-            ));
-        }
         let dashboards = parse_dashboards(args.dashboard_urls.as_deref().unwrap_or(""))?;
         let auth = Self::auth(args)?;
         let allow_unauthenticated = boolean(
@@ -290,25 +293,15 @@ impl ServerConfig {
                 ),
             ));
         }
-        for (variable, addr) in [
-            ("ORCHEO_OTLP_GRPC_ADDR", otlp_grpc_addr),
-            ("ORCHEO_OTLP_HTTP_ADDR", otlp_http_addr),
-        ] {
-            if let Some(addr) = addr
-                && !addr.ip().is_loopback()
-                && otlp_ingest_token.is_none()
-                && !allow_unauthenticated
-            {
-                return Err(bad(
-                    variable,
-                    format!(
-                        "{addr} is not a loopback address and ORCHEO_OTLP_INGEST_TOKEN is not set: \
-                         anyone could write spans; set a token, or \
-                         ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true on a trusted network"
-                    ),
-                ));
-            }
-        }
+        let otlp_ingest_token = Self::ingest_token(
+            args,
+            [
+                ("ORCHEO_OTLP_GRPC_ADDR", otlp_grpc_addr),
+                ("ORCHEO_OTLP_HTTP_ADDR", otlp_http_addr),
+            ],
+            allow_unauthenticated,
+        )?;
+        let redaction = Self::redaction(args)?;
         let retention_days = number("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
         Ok(Self {
             http_addr,
@@ -320,6 +313,7 @@ impl ServerConfig {
             dashboards,
             auth,
             allow_unauthenticated,
+            redaction,
             retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
             artifact_dir: args.artifact_dir.clone(),
             cache_entries: number(
@@ -340,6 +334,60 @@ impl ServerConfig {
             workers: number("ORCHEO_HTTP_WORKERS", &args.http_workers, 0..=256)? as usize,
             log_format: args.log_format,
         })
+    }
+
+    /// The OTLP ingest token, checked; a receiver beyond loopback needs one (or the explicit
+    /// permission to run without).
+    fn ingest_token(
+        args: &ServeArgs,
+        receivers: [(&'static str, Option<SocketAddr>); 2],
+        allow_unauthenticated: bool,
+    ) -> Result<Option<String>, ConfigError> {
+        let token = args.otlp_ingest_token.clone().filter(|t| !t.is_empty());
+        if let Some(token) = &token
+            && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(bad(
+                "ORCHEO_OTLP_INGEST_TOKEN",
+                "must be at least 16 printable characters without spaces",
+            ));
+        }
+        for (variable, addr) in receivers {
+            if let Some(addr) = addr
+                && !addr.ip().is_loopback()
+                && token.is_none()
+                && !allow_unauthenticated
+            {
+                return Err(bad(
+                    variable,
+                    format!(
+                        "{addr} is not a loopback address and ORCHEO_OTLP_INGEST_TOKEN is not set: \
+                         anyone could write spans; set a token, or \
+                         ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true on a trusted network"
+                    ),
+                ));
+            }
+        }
+        Ok(token)
+    }
+
+    /// `None`: redaction off; otherwise the extra patterns (checked to compile).
+    fn redaction(args: &ServeArgs) -> Result<Option<Vec<String>>, ConfigError> {
+        if !boolean("ORCHEO_REDACT", &args.redact)? {
+            return Ok(None);
+        }
+        let patterns: Vec<String> = args
+            .redact_patterns
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        orcheo_span_tree::redact::Redactor::new(&patterns)
+            .map_err(|e| bad("ORCHEO_REDACT_PATTERNS", e.to_string()))?;
+        Ok(Some(patterns))
     }
 
     fn backend(args: &ServeArgs) -> Result<TraceBackend, ConfigError> {

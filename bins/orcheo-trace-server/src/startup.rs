@@ -94,7 +94,17 @@ impl Application {
             );
         }
         let state = web::Data::new(AppState {
-            traces: TraceService::new(store.clone(), source, config.cache_entries),
+            traces: TraceService::new(
+                store.clone(),
+                source,
+                config.cache_entries,
+                config
+                    .redaction
+                    .as_deref()
+                    .map(orcheo_span_tree::redact::Redactor::new)
+                    .transpose()
+                    .context("redaction patterns")?,
+            ),
             dashboards: config.dashboards.clone(),
             page_max_spans: config.page_max_spans,
             artifact_dir: config.artifact_dir.clone(),

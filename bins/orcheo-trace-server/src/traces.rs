@@ -13,6 +13,7 @@ use actix_web::web::Bytes;
 use orcheo_collector_client::{FetchError, FetchRequest, TimeWindow, TraceSource};
 use orcheo_span_tree::filter::{self, ContentPolicy};
 use orcheo_span_tree::normalize_with_anomalies;
+use orcheo_span_tree::redact::Redactor;
 use orcheo_trace_model::semconv;
 use orcheo_trace_model::{
     ExecutionId, KeyValue, RawSpan, RawStatus, StatusCode, Timestamp, TraceId, TraceTree,
@@ -105,6 +106,8 @@ pub struct TraceService {
     store: Store,
     source: Arc<dyn TraceSource>,
     cache: TraceCache,
+    /// Applied to every tree before it is kept or served.
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl std::fmt::Debug for TraceService {
@@ -116,11 +119,17 @@ impl std::fmt::Debug for TraceService {
 }
 
 impl TraceService {
-    pub fn new(store: Store, source: Arc<dyn TraceSource>, cache_entries: usize) -> Self {
+    pub fn new(
+        store: Store,
+        source: Arc<dyn TraceSource>,
+        cache_entries: usize,
+        redactor: Option<Redactor>,
+    ) -> Self {
         Self {
             store,
             source,
             cache: TraceCache::new(cache_entries),
+            redactor: redactor.map(Arc::new),
         }
     }
 
@@ -186,9 +195,13 @@ impl TraceService {
         match self.source.fetch(&request).await {
             Ok(fetched) => {
                 let partial = fetched.partial;
-                let tree =
-                    web::block(move || normalize_with_anomalies(fetched.spans, fetched.anomalies))
-                        .await?;
+                let redactor = self.redactor.clone();
+                let tree = web::block(move || {
+                    let mut tree = normalize_with_anomalies(fetched.spans, fetched.anomalies);
+                    redact(&mut tree, redactor.as_deref());
+                    tree
+                })
+                .await?;
                 let entry = Arc::new(CacheEntry::new(tree, Arc::clone(&self.cache.budget)));
                 // Only what can no longer change is kept.
                 let keep = execution.status.is_final() && !partial;
@@ -224,7 +237,13 @@ impl TraceService {
         };
         if !summaries.is_empty() {
             tracing::warn!(error = %error, "trace store failed; answering from span summaries");
-            let tree = web::block(move || summary_tree(trace_id, &summaries)).await?;
+            let redactor = self.redactor.clone();
+            let tree = web::block(move || {
+                let mut tree = summary_tree(trace_id, &summaries);
+                redact(&mut tree, redactor.as_deref());
+                tree
+            })
+            .await?;
             return Ok(LoadedTrace::uncached(
                 Arc::new(tree),
                 SourceInfo {
@@ -269,6 +288,19 @@ impl TraceService {
                 Err(ApiError::TraceStoreError(e.to_string()))
             }
         }
+    }
+}
+
+/// Redacts every string of the tree that can carry content (a no-op without a redactor).
+fn redact(tree: &mut TraceTree, redactor: Option<&Redactor>) {
+    if redactor.is_some() {
+        filter::apply(
+            tree,
+            &ContentPolicy {
+                redactor,
+                ..ContentPolicy::default()
+            },
+        );
     }
 }
 

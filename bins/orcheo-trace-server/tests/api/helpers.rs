@@ -284,6 +284,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         )],
         auth,
         allow_unauthenticated: false,
+        redaction: Some(vec!["ORDER-[0-9]+".to_owned()]),
         retention: None,
         artifact_dir: artifacts.path().to_owned(),
         cache_entries: options.cache_entries.unwrap_or(16),

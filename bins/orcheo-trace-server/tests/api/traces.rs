@@ -26,6 +26,7 @@ on_each_backend!(
     huge_trace_pages_without_gaps_or_repeats,
     depth_limits_the_tree_and_keeps_child_counts,
     one_span_in_full,
+    foreign_content_is_redacted_before_it_is_served,
 );
 
 async fn finished_trace_is_served_as_a_tree(db: Db) {
@@ -568,4 +569,49 @@ async fn a_request_past_its_time_limit_is_503_timeout(db: Db) {
     // The server goes on serving.
     app.tempo.set_mode(StoreMode::Up);
     assert_eq!(app.get("/healthz", None).await.status, 200);
+}
+
+async fn foreign_content_is_redacted_before_it_is_served(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let trace_id = crate::helpers::trace_id(8);
+    let mut trace = crate::helpers::otlp_trace(trace_id, "exec_raw", 1);
+    let child = &mut trace["resourceSpans"][0]["scopeSpans"][0]["spans"][1];
+    child["events"][0]["attributes"][0]["value"]["stringValue"] =
+        "Write to ada@example.com about ORDER-1042".into();
+    child["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"key": "input.value", "value": {"stringValue": "api_key=sk-live-123456"}}));
+    app.tempo.put(trace_id, &trace);
+    app.execution(
+        "exec_raw",
+        "acme",
+        Some(trace_id),
+        ExecutionStatus::Completed,
+    );
+    let answer = app
+        .get(
+            "/api/executions/exec_raw/trace",
+            Some(&jwt("acme", "traces:read_content")),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    for secret in ["ada@example.com", "ORDER-1042", "sk-live-123456"] {
+        assert!(
+            !answer.text.contains(secret),
+            "{secret} served: {}",
+            answer.text
+        );
+    }
+    let body = answer.json();
+    let prompts = body["root"]["children"][0]["prompts"].as_array().unwrap();
+    assert!(prompts.iter().all(|p| p["redacted"] == true), "{prompts:?}");
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p["content"].as_str().unwrap().starts_with("Write to ")),
+        "the rest of the text stays: {prompts:?}"
+    );
 }
