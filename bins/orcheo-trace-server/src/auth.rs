@@ -24,7 +24,7 @@ pub const SCOPE_READ_CONTENT: &str = "traces:read_content";
 pub const SCOPE_ADMIN: &str = "traces:admin";
 
 /// The tenant of executions that name none, and of tokens that name none.
-pub use orcheo_trace_store::DEFAULT_TENANT;
+pub use orcheo_trace_store::{DEFAULT_TENANT, UNASSIGNED_TENANT};
 
 /// Authentication settings.
 #[derive(Clone, Default)]
@@ -98,6 +98,12 @@ impl StaticToken {
                 }
                 if let Some(unknown) = e.scopes.iter().find(|s| !is_known_scope(s)) {
                     return Err(format!("token {:?}: unknown scope {unknown:?}", e.name));
+                }
+                if e.tenant.as_deref() == Some(UNASSIGNED_TENANT) {
+                    return Err(format!(
+                        "token {:?}: tenant {UNASSIGNED_TENANT:?} is reserved",
+                        e.name
+                    ));
                 }
                 Ok(Self {
                     name: e.name,
@@ -221,6 +227,7 @@ impl Authenticator {
         let validation = |alg| {
             let mut v = Validation::new(alg);
             v.set_required_spec_claims(&["exp", "sub"]);
+            v.validate_nbf = true;
             v.leeway = 30;
             match &config.issuer {
                 Some(iss) => v.set_issuer(&[iss]),
@@ -300,6 +307,11 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, key, validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
+        if claims.tenant.as_deref() == Some(UNASSIGNED_TENANT) {
+            return Err(AuthError::Invalid(format!(
+                "tenant {UNASSIGNED_TENANT:?} is reserved"
+            )));
+        }
         Ok(Caller {
             subject: claims.sub,
             tenant: claims

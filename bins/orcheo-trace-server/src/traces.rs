@@ -28,6 +28,8 @@ use crate::error::ApiError;
 const DEGRADED_MAX_SPANS: usize = 10_000;
 /// How long to tell a client to wait when the store gave no hint.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long after a run ends its trace may still grow (late exports): not cached before.
+const CACHE_GRACE_NANOS: u64 = 30 * 1_000_000_000;
 /// Rendered answers kept per cached trace (views × content policy).
 const MAX_BODIES_PER_TRACE: usize = 4;
 /// Bytes of rendered answers kept in all.
@@ -203,8 +205,12 @@ impl TraceService {
                 })
                 .await?;
                 let entry = Arc::new(CacheEntry::new(tree, Arc::clone(&self.cache.budget)));
-                // Only what can no longer change is kept.
-                let keep = execution.status.is_final() && !partial;
+                // Only what can no longer change is kept: a finished run, past a grace period in
+                // which spans exported late (retried after a busy answer) may still arrive.
+                let settled = execution.finished_at.is_some_and(|finished| {
+                    now().unix_nanos().saturating_sub(finished.unix_nanos()) > CACHE_GRACE_NANOS
+                });
+                let keep = execution.status.is_final() && settled && !partial;
                 if keep {
                     self.cache.insert(execution.id.as_str(), Arc::clone(&entry));
                 }

@@ -10,6 +10,11 @@ use crate::schema::workflow_executions as we;
 /// The tenant of executions that name none.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// The tenant of an execution known only from spans that do not say whose it is (a node seen
+/// before its run's root): only administrators see it until the root says. No caller may claim
+/// it.
+pub const UNASSIGNED_TENANT: &str = "__unassigned";
+
 /// A new execution, as the executor starts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewExecution {

@@ -24,6 +24,7 @@ pub use connection::{AnyConnection, Backend, PoolConfig, parse_url, redact_passw
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{
     Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter, NewExecution, TraceLink,
+    UNASSIGNED_TENANT,
 };
 pub use local_spans::{LocalSpan, LocalSpanLimits, StoreReport};
 pub use orcheo_trace_model::SpanSummary;

@@ -238,6 +238,7 @@ impl WorkflowTracer {
             root_span_id: span_id(&span),
             context: Context::current_with_span(span),
             execution_id: info.execution_id.clone(),
+            tenant: info.tenant.clone(),
             trace_id,
             traceparent,
             started_at,
@@ -252,6 +253,9 @@ pub struct Run {
     context: Context,
     root_span_id: Option<SpanId>,
     execution_id: Option<ExecutionId>,
+    /// Repeated on every node, so a receiver that sees a node before the root knows whose run
+    /// it is.
+    tenant: Option<String>,
     trace_id: Option<TraceId>,
     traceparent: String,
     started_at: Timestamp,
@@ -283,6 +287,9 @@ impl Run {
         if let Some(id) = &self.execution_id {
             // On every span, so a receiver can place a node before the run's root has ended.
             attributes.push(KeyValue::new(k::EXECUTION_ID, id.to_string()));
+        }
+        if let Some(tenant) = &self.tenant {
+            attributes.push(KeyValue::new(k::EXECUTION_TENANT, tenant.clone()));
         }
         let tracer = &self.tracer.inner.tracer;
         let span = tracer.build_with_context(

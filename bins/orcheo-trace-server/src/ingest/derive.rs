@@ -12,7 +12,9 @@ use orcheo_trace_model::{
     ExecutionId, ExecutionStatus, NodeKind, SpanId, SpanSummary, StatusCode, Timestamp, TraceId,
     semconv,
 };
-use orcheo_trace_store::{ExecutionDetails, NewExecution, Store, StoreError, TraceLink};
+use orcheo_trace_store::{
+    DEFAULT_TENANT, ExecutionDetails, NewExecution, Store, StoreError, TraceLink, UNASSIGNED_TENANT,
+};
 
 /// A run's end, as its root span tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +177,17 @@ pub fn facts(data: &TracesData) -> Facts {
                     id: execution.clone(),
                     workflow_id: owned(attr(&span.attributes, semconv::WORKFLOW_ID)),
                     workflow_version: owned(attr(&span.attributes, semconv::WORKFLOW_VERSION)),
-                    tenant: owned(attr(&span.attributes, semconv::EXECUTION_TENANT)),
+                    // Whose run this is: the span says, or the root (which always decides) is
+                    // this span; otherwise nobody but administrators sees it until the root comes.
+                    tenant: Some(
+                        attr(&span.attributes, semconv::EXECUTION_TENANT)
+                            .unwrap_or(if is_root {
+                                DEFAULT_TENANT
+                            } else {
+                                UNASSIGNED_TENANT
+                            })
+                            .to_owned(),
+                    ),
                     triggered_by: owned(attr(&span.attributes, semconv::EXECUTION_TRIGGER)),
                     started_at: start,
                     trace: Some(TraceLink {
@@ -190,7 +202,11 @@ pub fn facts(data: &TracesData) -> Facts {
                     ExecutionDetails {
                         workflow_id: owned(attr(&span.attributes, semconv::WORKFLOW_ID)),
                         workflow_version: owned(attr(&span.attributes, semconv::WORKFLOW_VERSION)),
-                        tenant: owned(attr(&span.attributes, semconv::EXECUTION_TENANT)),
+                        tenant: Some(
+                            attr(&span.attributes, semconv::EXECUTION_TENANT)
+                                .unwrap_or(DEFAULT_TENANT)
+                                .to_owned(),
+                        ),
                         triggered_by: owned(attr(&span.attributes, semconv::EXECUTION_TRIGGER)),
                         started_at: Some(start),
                         traceparent: Some(traceparent_of(span_id)),

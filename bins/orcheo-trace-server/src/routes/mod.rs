@@ -47,8 +47,8 @@ impl AppState {
     }
 }
 
-/// Registers every route. Each path answers GET (and HEAD for free from GET's body) and 405
-/// with `Allow: GET` to other methods.
+/// Registers every route. Each path answers GET and HEAD (the same handler; actix leaves the
+/// body out of a HEAD answer) and 405 with `Allow: GET, HEAD` to other methods.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
     where
@@ -57,7 +57,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         F::Output: actix_web::Responder + 'static,
     {
         web::resource(path)
-            .route(web::get().to(handler))
+            .route(
+                web::route()
+                    .guard(
+                        actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()),
+                    )
+                    .to(handler),
+            )
             .default_service(web::to(method_not_allowed))
     }
     cfg.service(get(
@@ -78,7 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn method_not_allowed() -> actix_web::HttpResponse {
     actix_web::HttpResponse::MethodNotAllowed()
-        .insert_header((actix_web::http::header::ALLOW, "GET"))
+        .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
         .finish()
 }
 

@@ -19,6 +19,7 @@ on_each_backend!(
     garbage_oversized_and_unauthenticated_exports_are_refused,
     exports_with_invalid_spans_are_partial_successes,
     grpc_refusals_use_the_otlp_status_codes,
+    a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is,
 );
 
 fn embedded() -> Options {
@@ -470,4 +471,60 @@ async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bo
         ingest.metrics.rejected.with_label_values(&["busy"]).get(),
         1
     );
+}
+
+async fn a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is(db: Db) {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let spans = crate::helpers::otlp_proto_trace(crate::helpers::trace_id(9), "exec_early", 1);
+    let mut nodes = spans.clone();
+    nodes[0].scope_spans[0].spans.remove(0);
+    let mut root = spans;
+    root[0].scope_spans[0].spans.truncate(1);
+    root[0].scope_spans[0].spans[0].attributes.push(KeyValue {
+        key: "orcheo.execution.tenant".to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue("acme".to_owned())),
+        }),
+        ..KeyValue::default()
+    });
+    let send = |resource_spans| ExportTraceServiceRequest { resource_spans }.encode_to_vec();
+    let (status, _, _) = post(&app, "application/x-protobuf", send(nodes), &[]).await;
+    assert_eq!(status, 200);
+    let path = "/api/executions/exec_early/trace";
+    // Not the default tenant's, nor anyone's but an administrator's, while its owner is unknown.
+    for token in [jwt("default", "traces:read"), jwt("acme", "traces:read")] {
+        assert_eq!(app.get(path, Some(&token)).await.status, 404);
+    }
+    assert_eq!(
+        app.get(path, Some(&jwt("x", "traces:admin"))).await.status,
+        200
+    );
+    let (status, _, _) = post(&app, "application/x-protobuf", send(root), &[]).await;
+    assert_eq!(status, 200);
+    let body = app
+        .get(path, Some(&jwt("acme", "traces:read")))
+        .await
+        .json();
+    assert_eq!(body["execution"]["tenant"], "acme");
+    assert_eq!(body["execution"]["span_count"], 2);
+    assert_eq!(
+        app.get(path, Some(&jwt("default", "traces:read")))
+            .await
+            .status,
+        404
+    );
+    // Nobody can claim the placeholder tenant.
+    let reserved = app
+        .get(
+            path,
+            Some(&jwt(
+                orcheo_trace_server::auth::UNASSIGNED_TENANT,
+                "traces:read",
+            )),
+        )
+        .await;
+    assert_eq!(reserved.status, 401);
 }

@@ -25,7 +25,14 @@ async fn health_and_readiness_report_dependencies(db: Db) {
         .await
         .unwrap();
     assert_eq!(post.status(), 405);
-    assert_eq!(post.headers()["allow"], "GET");
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+    let head = app
+        .client
+        .head(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
     let body: serde_json::Value = post.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
     let ready = app.get("/readyz", None).await;
