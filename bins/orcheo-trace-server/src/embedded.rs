@@ -12,10 +12,12 @@ use orcheo_collector_client::{BoxFuture, FetchError, FetchRequest, FetchedTrace,
 use orcheo_span_tree::Format;
 use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId, semconv};
 use orcheo_trace_store::{LocalSpan, Store};
-use prost::Message as _;
+use prost::Message;
 
 /// Most spans read for one trace (the local store's per-trace bound is lower by default).
 pub const MAX_SPANS_PER_TRACE: u64 = 100_000;
+/// Most bytes of stored payloads read for one trace; past it the answer is marked partial.
+pub const MAX_BYTES_PER_TRACE: usize = 256 * 1024 * 1024;
 
 /// Reads the local span store.
 #[derive(Debug, Clone)]
@@ -42,21 +44,43 @@ impl TraceSource for EmbeddedSource {
         let trace_id = request.trace_id;
         Box::pin(async move {
             let task = tokio::task::spawn_blocking(move || -> Result<FetchedTrace, FetchError> {
-                let (count, bytes) = store
-                    .local_span_payloads(trace_id, MAX_SPANS_PER_TRACE)
+                let read = store
+                    .local_span_payloads(trace_id, MAX_SPANS_PER_TRACE, MAX_BYTES_PER_TRACE)
                     .map_err(|e| unavailable(&e.to_string()))?;
-                if count == 0 {
+                if read.count == 0 && !read.cut {
                     return Err(FetchError::NotFound);
                 }
-                let decoded = orcheo_span_tree::decode(&bytes, Format::OtlpProto).map_err(|e| {
-                    FetchError::BadResponse {
-                        detail: format!("stored spans of trace {trace_id} do not decode: {e}"),
+                let bytes = read.bytes;
+                let decoded = if bytes.is_empty() {
+                    orcheo_span_tree::Decoded {
+                        format: Format::OtlpProto,
+                        spans: Vec::new(),
+                        partial: false,
+                        message: None,
+                        anomalies: Vec::new(),
                     }
-                })?;
+                } else {
+                    orcheo_span_tree::decode(&bytes, Format::OtlpProto).map_err(|e| {
+                        FetchError::BadResponse {
+                            detail: format!("stored spans of trace {trace_id} do not decode: {e}"),
+                        }
+                    })?
+                };
+                let mut anomalies = decoded.anomalies;
+                if read.cut {
+                    anomalies.push(orcheo_trace_model::Anomaly::new(
+                        orcheo_trace_model::AnomalyKind::Partial,
+                        None,
+                        format!(
+                            "the trace is larger than {MAX_BYTES_PER_TRACE} bytes; its first {} spans are shown",
+                            read.count
+                        ),
+                    ));
+                }
                 Ok(FetchedTrace {
                     spans: decoded.spans,
-                    partial: decoded.partial,
-                    anomalies: decoded.anomalies,
+                    partial: decoded.partial || read.cut,
+                    anomalies,
                 })
             });
             task.await
@@ -89,14 +113,41 @@ fn unavailable(detail: &str) -> FetchError {
 pub struct Split {
     pub spans: Vec<LocalSpan>,
     pub invalid: usize,
+    /// Refused before any copy was made: one payload over `max_payload`, or the export's
+    /// payloads together over `max_total`.
+    pub too_large: usize,
 }
 
-/// Splits an export's spans into local-store rows.
+/// Splits an export's spans into local-store rows, with the defaults of [`split_within`].
 pub fn split(data: TracesData) -> Split {
+    split_within(data, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOTAL)
+}
+
+/// Largest payload of one span (its resource and scope included).
+pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+/// Largest sum of one export's payloads: each span carries its own copy of its resource, so a
+/// large resource repeated over many spans is bounded here, not after it is copied.
+pub const DEFAULT_MAX_TOTAL: usize = 64 * 1024 * 1024;
+
+/// Splits an export's spans into local-store rows; sizes are checked before anything is copied.
+pub fn split_within(data: TracesData, max_payload: usize, max_total: usize) -> Split {
     let mut out = Split::default();
+    let mut total = 0usize;
     for resource_spans in data.resource_spans {
+        let resource_len = resource_spans
+            .resource
+            .as_ref()
+            .map_or(0, Message::encoded_len);
         for scope_spans in resource_spans.scope_spans {
+            let scope_len = scope_spans.scope.as_ref().map_or(0, Message::encoded_len);
             for span in scope_spans.spans {
+                // Framing adds a few bytes a level: 32 covers the three levels.
+                let size = resource_len + scope_len + span.encoded_len() + 32;
+                if size > max_payload || total + size > max_total {
+                    out.too_large += 1;
+                    continue;
+                }
+                total += size;
                 let (Ok(trace_id), Ok(span_id)) = (
                     TraceId::from_slice(&span.trace_id),
                     SpanId::from_slice(&span.span_id),
@@ -104,6 +155,11 @@ pub fn split(data: TracesData) -> Split {
                     out.invalid += 1;
                     continue;
                 };
+                // The store keeps times as signed 64-bit nanoseconds (until 2262).
+                if i64::try_from(span.start_time_unix_nano).is_err() {
+                    out.invalid += 1;
+                    continue;
+                }
                 let execution_id = span.attributes.iter().find_map(|kv| {
                     if kv.key != semconv::EXECUTION_ID {
                         return None;

@@ -26,7 +26,7 @@ pub use executions::{
     Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter, NewExecution, TraceLink,
     UNASSIGNED_TENANT,
 };
-pub use local_spans::{LocalSpan, LocalSpanLimits, StoreReport};
+pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
 pub use summaries::StoredSummary;
 
@@ -156,14 +156,15 @@ impl Store {
         local_spans::of_trace(&mut *self.conn()?, trace_id, limit)
     }
 
-    /// A trace's stored payloads laid end to end, by start time, at most `limit` of them, with
-    /// their count (a reader that decodes them as one message needs nothing else).
+    /// A trace's stored payloads laid end to end, by start time, at most `limit` of them and
+    /// `max_bytes` in all (a reader that decodes them as one message needs nothing else).
     pub fn local_span_payloads(
         &self,
         trace_id: TraceId,
         limit: u64,
-    ) -> Result<(usize, Vec<u8>), StoreError> {
-        local_spans::payloads_of_trace(&mut *self.conn()?, trace_id, limit)
+        max_bytes: usize,
+    ) -> Result<Payloads, StoreError> {
+        local_spans::payloads_of_trace(&mut *self.conn()?, trace_id, limit, max_bytes)
     }
 
     /// Records an artifact of an execution (again: replaces the record).

@@ -179,23 +179,62 @@ struct Row {
 }
 
 /// The stored spans of a trace, by start time (at most `limit`).
-/// The payloads alone, concatenated in start order: what a reader decodes as one message.
+/// A trace's payloads laid end to end in start order, at most `limit` of them and at most
+/// `max_bytes` in all (sizes are read first, so nothing past the budget is loaded).
 pub(crate) fn payloads_of_trace(
     conn: &mut AnyConnection,
     trace_id: TraceId,
     limit: u64,
-) -> Result<(usize, Vec<u8>), StoreError> {
-    let payloads: Vec<Vec<u8>> = ls::table
-        .filter(ls::trace_id.eq(trace_id.to_string()))
+    max_bytes: usize,
+) -> Result<Payloads, StoreError> {
+    let trace = trace_id.to_string();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sizes: Vec<i64> = ls::table
+        .filter(ls::trace_id.eq(&trace))
         .order((ls::start_time.asc(), ls::span_id.asc()))
-        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-        .select(ls::payload)
+        .limit(limit)
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "CAST(length(payload) AS BIGINT)",
+        ))
         .load(conn)?;
-    let mut out = Vec::with_capacity(payloads.iter().map(Vec::len).sum());
+    let mut total = 0usize;
+    let fit = sizes
+        .iter()
+        .take_while(|&&size| {
+            total = total.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+            total <= max_bytes
+        })
+        .count();
+    let payloads: Vec<Vec<u8>> = if fit == 0 {
+        Vec::new()
+    } else {
+        ls::table
+            .filter(ls::trace_id.eq(&trace))
+            .order((ls::start_time.asc(), ls::span_id.asc()))
+            .limit(i64::try_from(fit).unwrap_or(i64::MAX))
+            .select(ls::payload)
+            .load(conn)?
+    };
+    let mut bytes = Vec::with_capacity(payloads.iter().map(Vec::len).sum());
     for payload in &payloads {
-        out.extend_from_slice(payload);
+        bytes.extend_from_slice(payload);
     }
-    Ok((payloads.len(), out))
+    Ok(Payloads {
+        count: payloads.len(),
+        cut: fit < sizes.len(),
+        bytes,
+    })
+}
+
+/// What [`payloads_of_trace`] read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Payloads {
+    /// Spans read.
+    pub count: usize,
+    /// Spans were left out to stay within the byte budget.
+    pub cut: bool,
+    /// Their payloads, end to end.
+    pub bytes: Vec<u8>,
 }
 
 pub(crate) fn of_trace(

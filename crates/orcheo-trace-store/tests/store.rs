@@ -630,6 +630,13 @@ fn local_spans_are_bounded_per_trace_and_in_total_and_refusals_are_reported() {
             .unwrap();
         assert_eq!(trace.len(), 1);
         assert_eq!(trace[0].payload, vec![2]);
+        // Payloads read for a reader stay within a byte budget: trace 3 holds two spans of 16
+        // bytes each; 20 bytes allowed gives the first.
+        let trace_3 = TraceId::from_bytes(3u128.to_be_bytes()).unwrap();
+        let read = store.local_span_payloads(trace_3, 100, 20).unwrap();
+        assert_eq!((read.count, read.cut, read.bytes.len()), (1, true, 16));
+        let all = store.local_span_payloads(trace_3, 100, 1 << 20).unwrap();
+        assert_eq!((all.count, all.cut, all.bytes.len()), (2, false, 32));
     });
 }
 

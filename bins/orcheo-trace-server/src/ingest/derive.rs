@@ -48,7 +48,15 @@ fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The largest number the store holds (a signed 64-bit column): times in nanoseconds, tokens.
+const MAX_STORED: u64 = i64::MAX.unsigned_abs();
+
+/// A token count, within what the store holds.
 fn count(attributes: &[KeyValue], keys: &[&str]) -> Option<u64> {
+    raw_count(attributes, keys).map(|n| n.min(MAX_STORED))
+}
+
+fn raw_count(attributes: &[KeyValue], keys: &[&str]) -> Option<u64> {
     keys.iter().find_map(|key| {
         let value = attributes
             .iter()
@@ -143,6 +151,43 @@ impl Facts {
     }
 }
 
+/// What the store keeps of an ended span.
+fn summary(
+    span: &Span,
+    execution: ExecutionId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    is_root: bool,
+) -> SpanSummary {
+    let kind = attr(&span.attributes, semconv::NODE_KIND).map_or_else(
+        || if is_root { "workflow" } else { "span" }.to_owned(),
+        |k| NodeKind::from_name(k).as_str().to_owned(),
+    );
+    let mut name = span.name.clone();
+    orcheo_span_tree::filter::truncate_str(&mut name, 1000);
+    let mut message = span
+        .status
+        .as_ref()
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty());
+    if let Some(m) = message.as_mut() {
+        orcheo_span_tree::filter::truncate_str(m, 4000);
+    }
+    SpanSummary {
+        execution_id: execution,
+        span_id,
+        parent_span_id: parent,
+        name,
+        kind,
+        start_time: Timestamp::from_unix_nanos(span.start_time_unix_nano),
+        end_time: Some(Timestamp::from_unix_nanos(span.end_time_unix_nano)),
+        status_code: status_code(span),
+        status_message: message,
+        input_tokens: count(&span.attributes, semconv::INPUT_TOKEN_KEYS),
+        output_tokens: count(&span.attributes, semconv::OUTPUT_TOKEN_KEYS),
+    }
+}
+
 /// Reads the facts of one export.
 pub fn facts(data: &TracesData) -> Facts {
     let mut facts = Facts::default();
@@ -160,6 +205,11 @@ pub fn facts(data: &TracesData) -> Facts {
             ) else {
                 continue;
             };
+            // Times past what the store holds (year 2262) make the span unusable for the
+            // execution's record; the span itself is still stored (or refused) by the writer.
+            if span.start_time_unix_nano > MAX_STORED || span.end_time_unix_nano > MAX_STORED {
+                continue;
+            }
             let parent = SpanId::from_slice(&span.parent_span_id).ok();
             let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
             let start = Timestamp::from_unix_nanos(span.start_time_unix_nano);
@@ -215,39 +265,9 @@ pub fn facts(data: &TracesData) -> Facts {
                 ));
             }
             if span.end_time_unix_nano != 0 {
-                let kind = attr(&span.attributes, semconv::NODE_KIND).map_or_else(
-                    || {
-                        if is_root {
-                            "workflow".to_owned()
-                        } else {
-                            "span".to_owned()
-                        }
-                    },
-                    |k| NodeKind::from_name(k).as_str().to_owned(),
-                );
-                let mut name = span.name.clone();
-                orcheo_span_tree::filter::truncate_str(&mut name, 1000);
-                let mut message = span
-                    .status
-                    .as_ref()
-                    .map(|s| s.message.clone())
-                    .filter(|m| !m.is_empty());
-                if let Some(m) = message.as_mut() {
-                    orcheo_span_tree::filter::truncate_str(m, 4000);
-                }
-                facts.summaries.push(SpanSummary {
-                    execution_id: execution,
-                    span_id,
-                    parent_span_id: parent,
-                    name,
-                    kind,
-                    start_time: start,
-                    end_time: Some(Timestamp::from_unix_nanos(span.end_time_unix_nano)),
-                    status_code: status_code(span),
-                    status_message: message,
-                    input_tokens: count(&span.attributes, semconv::INPUT_TOKEN_KEYS),
-                    output_tokens: count(&span.attributes, semconv::OUTPUT_TOKEN_KEYS),
-                });
+                facts
+                    .summaries
+                    .push(summary(span, execution, span_id, parent, is_root));
             }
         }
     }
@@ -290,7 +310,14 @@ pub fn apply<S: std::hash::BuildHasher>(
             Err(e) => return Err(e),
         }
         if let Some(end) = end {
-            store.finish_execution(id, end.status, end.error.as_deref(), end.finished_at)?;
+            match store.finish_execution(id, end.status, end.error.as_deref(), end.finished_at) {
+                Ok(()) => {}
+                // One run's bad value must not cost the others in this round their outcome.
+                Err(StoreError::Invalid { field, reason }) => {
+                    tracing::warn!(execution.id = %id, field, reason, "run outcome not recorded");
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     let summaries: Vec<SpanSummary> = facts
@@ -299,8 +326,18 @@ pub fn apply<S: std::hash::BuildHasher>(
         .filter(|s| !unregistered.contains(&s.execution_id))
         .cloned()
         .collect();
-    if !summaries.is_empty() {
-        store.record_summaries(&summaries)?;
+    if !summaries.is_empty()
+        && let Err(e) = store.record_summaries(&summaries)
+    {
+        // A batch refused for one bad value is written span by span, so only that one is lost.
+        if !matches!(e, StoreError::Invalid { .. }) {
+            return Err(e);
+        }
+        for one in &summaries {
+            if let Err(e) = store.record_summaries(std::slice::from_ref(one)) {
+                tracing::warn!(execution.id = %one.execution_id, span.id = %one.span_id, error = %e, "span summary not recorded");
+            }
+        }
     }
     Ok(())
 }

@@ -39,6 +39,7 @@ impl TraceService for GrpcReceiver {
                     error_message: outcome.message.unwrap_or_default(),
                 }),
             })),
+            Err(e @ IngestError::TooManySpans(_)) => Err(Status::resource_exhausted(e.to_string())),
             Err(e @ (IngestError::Busy | IngestError::Store(_) | IngestError::Stopped)) => {
                 // OTLP exporters retry UNAVAILABLE, honouring the retry delay when given.
                 let mut status = Status::unavailable(e.to_string());

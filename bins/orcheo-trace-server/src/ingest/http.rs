@@ -211,6 +211,12 @@ pub async fn export(
                 .content_type(encoding.content_type())
                 .body(bytes)
         }
+        Err(e @ IngestError::TooManySpans(_)) => answer_status(
+            encoding,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RESOURCE_EXHAUSTED,
+            e.to_string(),
+        ),
         Err(e @ (IngestError::Busy | IngestError::Store(_) | IngestError::Stopped)) => {
             let mut response = answer_status(
                 encoding,

@@ -44,12 +44,13 @@ pub struct IngestLimits {
 }
 
 impl IngestLimits {
-    /// The defaults: 200,000 spans queued, 16 MiB a request, the local store's default bounds.
+    /// The defaults: 200,000 spans queued, 4 MiB a request, the local store's default bounds.
     pub fn new(token: Option<&str>) -> Self {
         Self {
             token_sha256: token.map(sha256),
             max_queued_spans: 200_000,
-            max_request_bytes: 16 * 1024 * 1024,
+            // The gRPC default, and the OpenTelemetry Collector's: exporters split larger batches.
+            max_request_bytes: 4 * 1024 * 1024,
             local_spans: LocalSpanLimits::default(),
         }
     }
@@ -84,6 +85,11 @@ pub enum IngestError {
     /// The receiver is shutting down.
     #[error("the receiver is stopping")]
     Stopped,
+    /// One export holds more spans than the receiver queues in all: split the batch.
+    #[error(
+        "{0} spans in one export is more than the receiver takes at once; send smaller batches"
+    )]
+    TooManySpans(usize),
 }
 
 /// Counters of the receiver (DESIGN.md's names).
@@ -200,6 +206,10 @@ impl Ingest {
         if spans == 0 {
             return Ok(Outcome::default());
         }
+        if spans > self.limits.max_queued_spans {
+            self.metrics.reject("too_large");
+            return Err(IngestError::TooManySpans(spans));
+        }
         let queued = self.queued_spans.fetch_add(spans, Ordering::AcqRel);
         if queued + spans > self.limits.max_queued_spans && queued > 0 {
             self.queued_spans.fetch_sub(spans, Ordering::AcqRel);
@@ -278,13 +288,21 @@ fn store_spans(
     facts: &mut derive::Facts,
 ) -> Result<Outcome, IngestError> {
     let these = derive::facts(&data);
-    let split = embedded::split(data);
+    let split = embedded::split_within(data, limits.max_payload_bytes, embedded::DEFAULT_MAX_TOTAL);
     let report = store
         .store_local_spans(&split.spans, now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
     facts.extend(these);
-    let rejected = split.invalid + report.refused();
+    let rejected = split.invalid + split.too_large + report.refused();
     let mut reasons = Vec::new();
+    if split.too_large > 0 {
+        reasons.push(format!(
+            "{} too large (one span over {} bytes, or the export over {} bytes)",
+            split.too_large,
+            limits.max_payload_bytes,
+            embedded::DEFAULT_MAX_TOTAL
+        ));
+    }
     if split.invalid > 0 {
         reasons.push(format!(
             "{} with an invalid trace or span id",

@@ -20,6 +20,8 @@ on_each_backend!(
     exports_with_invalid_spans_are_partial_successes,
     grpc_refusals_use_the_otlp_status_codes,
     a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is,
+    out_of_range_values_cost_only_their_span,
+    a_large_resource_repeated_over_many_spans_is_bounded_before_it_is_copied,
 );
 
 fn embedded() -> Options {
@@ -527,4 +529,108 @@ async fn a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is(d
         )
         .await;
     assert_eq!(reserved.status, 401);
+}
+
+fn int_attr(key: &str, value: i64) -> opentelemetry_proto::tonic::common::v1::KeyValue {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+async fn out_of_range_values_cost_only_their_span(db: Db) {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let mut spans = crate::helpers::otlp_proto_trace(crate::helpers::trace_id(10), "exec_odd", 3);
+    let list = &mut spans[0].scope_spans[0].spans;
+    // A start time past 2262: refused alone.
+    list[1].start_time_unix_nano = u64::MAX;
+    // A token count past what a column holds: clamped.
+    list[2].attributes.push(KeyValue {
+        key: "gen_ai.usage.input_tokens".to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(
+                "9223372036854775808".to_owned(),
+            )),
+        }),
+        ..KeyValue::default()
+    });
+    list[3]
+        .attributes
+        .push(int_attr("gen_ai.usage.output_tokens", 7));
+    let body = ExportTraceServiceRequest {
+        resource_spans: spans,
+    }
+    .encode_to_vec();
+    let (status, answer, _) = post(&app, "application/x-protobuf", body, &[]).await;
+    assert_eq!(status, 200);
+    let partial = ExportTraceServiceResponse::decode(answer.as_slice())
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(partial.rejected_spans, 1);
+    let trace = app
+        .get(
+            "/api/executions/exec_odd/trace",
+            Some(&jwt("default", "traces:read")),
+        )
+        .await
+        .json();
+    assert_eq!(
+        trace["execution"]["status"], "completed",
+        "the root's outcome is kept: {trace}"
+    );
+    assert_eq!(trace["execution"]["span_count"], 3);
+    let summaries = app
+        .store
+        .summaries_after(
+            &orcheo_trace_model::ExecutionId::new("exec_odd").unwrap(),
+            0,
+            10,
+        )
+        .unwrap();
+    assert_eq!(summaries.len(), 3, "the other spans' summaries are kept");
+}
+
+async fn a_large_resource_repeated_over_many_spans_is_bounded_before_it_is_copied(db: Db) {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let mut spans = crate::helpers::otlp_proto_trace(crate::helpers::trace_id(11), "exec_fat", 199);
+    // 600 KB of resource, repeated in each of 200 stored payloads, would be 120 MB.
+    spans[0]
+        .resource
+        .as_mut()
+        .unwrap()
+        .attributes
+        .push(KeyValue {
+            key: "host.notes".to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("n".repeat(600 * 1024))),
+            }),
+            ..KeyValue::default()
+        });
+    let body = ExportTraceServiceRequest {
+        resource_spans: spans,
+    }
+    .encode_to_vec();
+    let (status, answer, _) = post(&app, "application/x-protobuf", body, &[]).await;
+    assert_eq!(status, 200);
+    let partial = ExportTraceServiceResponse::decode(answer.as_slice())
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert!(partial.rejected_spans > 50, "{partial:?}");
+    assert!(
+        partial.error_message.contains("too large"),
+        "{}",
+        partial.error_message
+    );
 }
