@@ -6,7 +6,8 @@
 //! - [`traces`]: execution id → trace: metadata lookup, fetch, normalize, cache, degraded mode;
 //! - `routes`: one module per group of endpoints; [`error`]: the one error envelope;
 //! - [`observe`]: request ids, logs and HTTP metrics around every request;
-//! - [`ingest`]: the embedded mode's OTLP receivers (gRPC and HTTP) and the span writer.
+//! - [`ingest`]: the embedded mode's OTLP receivers (gRPC and HTTP) and the span writer;
+//! - [`live`]: live trace updates over WebSocket.
 //!
 //! Invariants: handlers never block an async worker (database calls and normalization run on
 //! the blocking pool); every answer, errors included, carries the request id; a caller never
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod embedded;
 pub mod error;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

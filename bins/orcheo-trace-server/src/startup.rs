@@ -16,6 +16,7 @@ use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
 use crate::ingest::{self, Ingest, IngestLimits, IngestMetrics};
+use crate::live::{LiveHub, LiveLimits};
 use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
 use crate::routes::{self, AppState};
@@ -72,6 +73,8 @@ impl Application {
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
         let metrics_for_ingest = metrics.clone();
+        let hub = LiveHub::new(LiveLimits::default(), &metrics.registry)
+            .context("cannot register the live-update metrics")?;
         if let Some(own) = exporter.as_ref().and_then(|o| o.metrics.as_ref()) {
             own.register(&metrics.registry)
                 .context("cannot register the instrumentation's metrics")?;
@@ -117,6 +120,7 @@ impl Application {
             metrics,
             request_timeout: config.request_timeout,
         });
+        let hub_data = web::Data::new(Arc::clone(&hub));
         let listener = TcpListener::bind(config.http_addr)
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let port = listener.local_addr()?.port();
@@ -125,6 +129,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(authenticator.clone())
                 .app_data(observer.clone())
+                .app_data(hub_data.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .wrap(from_fn(observe))
                 .configure(routes::configure)
@@ -135,7 +140,7 @@ impl Application {
             server = server.workers(config.workers);
         }
         let server = server.listen(listener)?.run();
-        let (otlp_http, otlp_grpc) = receivers(&config, &store, &metrics_for_ingest)?;
+        let (otlp_http, otlp_grpc) = receivers(&config, &store, &metrics_for_ingest, &hub)?;
         tracing::info!(
             http.addr = %config.http_addr,
             http.port = port,
@@ -210,6 +215,7 @@ fn receivers(
     config: &ServerConfig,
     store: &Store,
     metrics: &ServerMetrics,
+    hub: &Arc<LiveHub>,
 ) -> anyhow::Result<Receivers> {
     if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
         return Ok((None, None));
@@ -220,6 +226,7 @@ fn receivers(
         store.clone(),
         IngestLimits::new(config.otlp_ingest_token.as_deref()),
         ingest_metrics,
+        Some(Arc::clone(hub)),
     )
     .context("cannot start the span writer")?;
     let http = match config.otlp_http_addr {

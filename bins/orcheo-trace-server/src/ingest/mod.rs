@@ -151,11 +151,12 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer thread.
+    /// Starts the writer thread; `hub` (if any) is told of executions with new spans.
     pub fn start(
         store: Store,
         limits: IngestLimits,
         metrics: IngestMetrics,
+        hub: Option<Arc<crate::live::LiveHub>>,
     ) -> std::io::Result<Self> {
         // The span bound is what limits memory; the job bound only keeps the channel finite.
         let (queue, jobs) = mpsc::sync_channel::<Job>(4096);
@@ -163,7 +164,15 @@ impl Ingest {
         let writer_queued = Arc::clone(&queued_spans);
         std::thread::Builder::new()
             .name("orcheo-otlp-writer".to_owned())
-            .spawn(move || write_forever(&store, &jobs, &writer_queued, limits.local_spans))?;
+            .spawn(move || {
+                write_forever(
+                    &store,
+                    &jobs,
+                    &writer_queued,
+                    limits.local_spans,
+                    hub.as_deref(),
+                );
+            })?;
         Ok(Self {
             queue,
             queued_spans,
@@ -248,6 +257,7 @@ fn write_forever(
     jobs: &mpsc::Receiver<Job>,
     queued: &AtomicUsize,
     limits: LocalSpanLimits,
+    hub: Option<&crate::live::LiveHub>,
 ) {
     let mut known = std::collections::HashSet::new();
     while let Ok(first) = jobs.recv() {
@@ -271,6 +281,14 @@ fn write_forever(
         // the record itself — stay acknowledged.
         if let Err(e) = derive::apply(store, &facts, &mut known) {
             tracing::warn!(error = %e, "could not update executions from received spans");
+        }
+        if let Some(hub) = hub {
+            let mut touched: Vec<&orcheo_trace_model::ExecutionId> =
+                facts.summaries.iter().map(|s| &s.execution_id).collect();
+            touched.extend(facts.roots.iter().map(|(id, ..)| id));
+            touched.sort_unstable_by_key(|id| id.as_str());
+            touched.dedup();
+            hub.notify(touched);
         }
         for (reply, spans, result) in answers {
             queued.fetch_sub(spans, Ordering::AcqRel);

@@ -79,7 +79,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(get("/healthz", ops::healthz))
     .service(get("/readyz", ops::readyz))
     .service(get("/metrics", ops::metrics))
-    .service(get("/api/openapi.json", ops::openapi));
+    .service(get("/api/openapi.json", ops::openapi))
+    .service(
+        web::resource("/api/executions/{execution_id}/trace/live")
+            .route(web::get().to(crate::live::live))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 async fn method_not_allowed() -> actix_web::HttpResponse {

@@ -440,7 +440,7 @@ async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bo
         ..IngestLimits::new(None)
     };
     let metrics = IngestMetrics::register(&prometheus::Registry::new()).unwrap();
-    let ingest = Ingest::start(store, limits, metrics).unwrap();
+    let ingest = Ingest::start(store, limits, metrics, None).unwrap();
     let export = |n: u8| ExportTraceServiceRequest {
         resource_spans: crate::helpers::otlp_proto_trace(
             crate::helpers::trace_id(n),

@@ -15,6 +15,7 @@ mod auth;
 mod demo;
 mod executions;
 mod ingest;
+mod live;
 mod ops;
 mod own_spans;
 mod restart;

@@ -1,0 +1,281 @@
+//! `GET /api/executions/{id}/trace/live`: the WebSocket feed of a run's spans.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use orcheo_trace_model::{ExecutionId, ExecutionStatus, SpanSummary, StatusCode};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::helpers::{Db, TestApp, at, jwt, on_each_backend, span_id, spawn_app};
+
+on_each_backend!(
+    a_subscriber_gets_every_span_once_in_order_and_complete_last,
+    a_finished_run_answers_at_once_and_a_cursor_resumes_without_gaps,
+    subscriptions_need_a_token_of_the_tenant_by_any_of_three_carriers,
+    many_subscribers_all_get_every_update,
+);
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn summary(execution: &str, n: u64) -> SpanSummary {
+    SpanSummary {
+        execution_id: ExecutionId::new(execution).unwrap(),
+        span_id: span_id(n),
+        parent_span_id: (n > 1).then(|| span_id(1)),
+        name: format!("node {n}"),
+        kind: "llm".to_owned(),
+        start_time: at(n),
+        end_time: Some(at(n + 1)),
+        status_code: StatusCode::Ok,
+        status_message: None,
+        input_tokens: Some(10),
+        output_tokens: Some(n),
+    }
+}
+
+fn url(app: &TestApp, execution: &str, query: &str) -> String {
+    format!(
+        "{}/api/executions/{execution}/trace/live{query}",
+        app.address.replace("http://", "ws://")
+    )
+}
+
+async fn connect(app: &TestApp, execution: &str, query: &str, token: &str) -> Socket {
+    let mut request = url(app, execution, query).into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Reads updates until `complete: true`; returns them.
+async fn until_complete(socket: &mut Socket) -> Vec<Value> {
+    let mut updates = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an update within 10 s")
+            .expect("the socket stays open until complete")
+            .unwrap();
+        match message {
+            Message::Text(text) => {
+                let update: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(update["type"], "trace:update");
+                let complete = update["complete"] == true;
+                updates.push(update);
+                if complete {
+                    return updates;
+                }
+            }
+            Message::Ping(bytes) => socket.send(Message::Pong(bytes)).await.unwrap(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn span_names(updates: &[Value]) -> Vec<String> {
+    updates
+        .iter()
+        .flat_map(|u| u["spans"].as_array().unwrap().iter())
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn names(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    range.map(|n| format!("node {n}")).collect()
+}
+
+fn write_later(app: &TestApp, execution: &'static str) {
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        for batch in [1..=3, 4..=6, 7..=9] {
+            std::thread::sleep(Duration::from_millis(150));
+            let rows: Vec<_> = batch.map(|n| summary(execution, n)).collect();
+            store.record_summaries(&rows).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        store
+            .finish_execution(
+                &ExecutionId::new(execution).unwrap(),
+                ExecutionStatus::Completed,
+                None,
+                at(20),
+            )
+            .unwrap();
+    });
+}
+
+async fn a_subscriber_gets_every_span_once_in_order_and_complete_last(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.execution(
+        "exec_live",
+        "acme",
+        Some(crate::helpers::trace_id(1)),
+        ExecutionStatus::Running,
+    );
+    let mut socket = connect(&app, "exec_live", "", &jwt("acme", "traces:read")).await;
+    write_later(&app, "exec_live");
+    let updates = until_complete(&mut socket).await;
+    assert_eq!(
+        span_names(&updates),
+        names(1..=9),
+        "every span once, in order of ending"
+    );
+    assert!(
+        updates.len() >= 2,
+        "spans arrive as they end, not all at the end"
+    );
+    let last = updates.last().unwrap();
+    assert_eq!(last["complete"], true);
+    assert_eq!(last["execution_id"], "exec_live");
+    assert_eq!(last["trace_id"], crate::helpers::trace_id(1).to_string());
+    let cursors: Vec<u64> = updates
+        .iter()
+        .map(|u| u["cursor"].as_u64().unwrap())
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[0] <= w[1]), "{cursors:?}");
+    let span = &updates[0]["spans"][0];
+    for key in [
+        "span_id",
+        "parent_span_id",
+        "name",
+        "start_time",
+        "end_time",
+        "attributes",
+        "events",
+        "status",
+        "links",
+    ] {
+        assert!(span.get(key).is_some(), "{key} missing: {span}");
+    }
+    assert_eq!(span["attributes"]["orcheo.token.input"], 10);
+    // The server closes the socket after the last update.
+    let close = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(close, Some(Ok(Message::Close(_))) | None),
+        "{close:?}"
+    );
+}
+
+async fn a_finished_run_answers_at_once_and_a_cursor_resumes_without_gaps(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.execution(
+        "exec_done",
+        "acme",
+        Some(crate::helpers::trace_id(2)),
+        ExecutionStatus::Running,
+    );
+    let first: Vec<_> = (1..=4).map(|n| summary("exec_done", n)).collect();
+    let cursor = app.store.record_summaries(&first).unwrap();
+    let rest: Vec<_> = (5..=7).map(|n| summary("exec_done", n)).collect();
+    app.store.record_summaries(&rest).unwrap();
+    app.store
+        .finish_execution(
+            &ExecutionId::new("exec_done").unwrap(),
+            ExecutionStatus::Completed,
+            None,
+            at(20),
+        )
+        .unwrap();
+    let token = jwt("acme", "traces:read");
+    let mut all = connect(&app, "exec_done", "", &token).await;
+    let updates = until_complete(&mut all).await;
+    assert_eq!(span_names(&updates), names(1..=7));
+    let mut resumed = connect(&app, "exec_done", &format!("?after={cursor}"), &token).await;
+    let updates = until_complete(&mut resumed).await;
+    assert_eq!(
+        span_names(&updates),
+        names(5..=7),
+        "no gap, no repeat after the cursor"
+    );
+}
+
+async fn subscriptions_need_a_token_of_the_tenant_by_any_of_three_carriers(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.execution(
+        "exec_t",
+        "acme",
+        Some(crate::helpers::trace_id(3)),
+        ExecutionStatus::Completed,
+    );
+    let refused = |result: Result<_, tungstenite::Error>| match result {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => 101,
+    };
+    let bare = tokio_tungstenite::connect_async(url(&app, "exec_t", "")).await;
+    assert_eq!(refused(bare), 401);
+    let other = tokio_tungstenite::connect_async(url(
+        &app,
+        "exec_t",
+        &format!("?access_token={}", jwt("globex", "traces:read")),
+    ))
+    .await;
+    assert_eq!(refused(other), 404);
+    // `access_token` in the query (browsers cannot set headers on a WebSocket).
+    let (mut by_query, _) = tokio_tungstenite::connect_async(url(
+        &app,
+        "exec_t",
+        &format!("?access_token={}", jwt("acme", "traces:read")),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        until_complete(&mut by_query).await.last().unwrap()["complete"],
+        true
+    );
+    // The subprotocols Canvas sends: ["orcheo-auth", "bearer.<token>"].
+    let mut request = url(&app, "exec_t", "").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("orcheo-auth, bearer.{}", jwt("acme", "traces:read"))
+            .parse()
+            .unwrap(),
+    );
+    let (mut by_protocol, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "orcheo-auth");
+    assert_eq!(
+        until_complete(&mut by_protocol).await.last().unwrap()["complete"],
+        true
+    );
+}
+
+async fn many_subscribers_all_get_every_update(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.execution(
+        "exec_many",
+        "acme",
+        Some(crate::helpers::trace_id(4)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let mut sockets = Vec::new();
+    for _ in 0..200 {
+        sockets.push(connect(&app, "exec_many", "", &token).await);
+    }
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(metrics.contains("orcheo_live_subscribers 200"), "{metrics}");
+    write_later(&app, "exec_many");
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move { span_names(&until_complete(&mut socket).await) })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.await.unwrap(), names(1..=9));
+    }
+}
