@@ -5,8 +5,8 @@
 //! The feed is the span summaries' sequence numbers (`workflow_trace_summary.updated_seq`, commit
 //! order): a subscriber reads what was written after its cursor, so it sees every span exactly
 //! once and can resume after a reconnect. Writers in this process (the OTLP receiver) wake the
-//! subscribers of an execution at once; writers in other processes are picked up by polling at a
-//! short interval (ADR 0003).
+//! subscribers of an execution at once; writers in other processes are picked up by one poller
+//! per watched execution at a short interval (ADR 0003).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,8 +31,11 @@ use crate::routes::AppState;
 pub struct LiveLimits {
     pub max_subscribers: usize,
     pub max_per_execution: usize,
-    /// How often a subscriber looks for spans written by other processes.
+    /// How often an execution with subscribers is checked for spans written by other
+    /// processes (one check per execution, however many subscribers it has).
     pub poll_interval: Duration,
+    /// How often a subscriber looks by itself, in case a wake-up was lost.
+    pub fallback_poll: Duration,
     /// Spans ending within this window go out in one message.
     pub batch_window: Duration,
     pub heartbeat: Duration,
@@ -50,7 +53,8 @@ impl Default for LiveLimits {
         Self {
             max_subscribers: 2_000,
             max_per_execution: 500,
-            poll_interval: Duration::from_millis(250),
+            poll_interval: Duration::from_millis(100),
+            fallback_poll: Duration::from_secs(5),
             batch_window: Duration::from_millis(20),
             heartbeat: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
@@ -65,7 +69,9 @@ impl Default for LiveLimits {
 #[derive(Debug)]
 pub struct LiveHub {
     limits: LiveLimits,
+    store: Store,
     total: AtomicUsize,
+    /// Subscribers per execution; an execution listed here has its poller running.
     per_execution: Mutex<HashMap<String, usize>>,
     wake: tokio::sync::broadcast::Sender<String>,
     /// `orcheo_live_subscribers`
@@ -88,11 +94,9 @@ impl Drop for Place {
             .per_execution
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // The entry stays at 0 until the poller sees it and leaves (then it removes it).
         if let Some(n) = map.get_mut(&self.execution) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.execution);
-            }
+            *n = n.saturating_sub(1);
         }
     }
 }
@@ -100,6 +104,7 @@ impl Drop for Place {
 impl LiveHub {
     pub fn new(
         limits: LiveLimits,
+        store: Store,
         registry: &prometheus::Registry,
     ) -> Result<Arc<Self>, prometheus::Error> {
         let gauge = IntGauge::new(
@@ -110,6 +115,7 @@ impl LiveHub {
         let (wake, _) = tokio::sync::broadcast::channel(1024);
         Ok(Arc::new(Self {
             limits,
+            store,
             total: AtomicUsize::new(0),
             per_execution: Mutex::new(HashMap::new()),
             wake,
@@ -125,6 +131,39 @@ impl LiveHub {
         }
     }
 
+    /// Watches an execution for writes from other processes while it has subscribers, and wakes
+    /// them when its newest sequence or its status changes.
+    fn spawn_poller(self: &Arc<Self>, execution: ExecutionId) {
+        let hub = Arc::clone(self);
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(hub.limits.poll_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last = None;
+            loop {
+                tick.tick().await;
+                {
+                    let mut map = hub
+                        .per_execution
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if map.get(execution.as_str()).is_none_or(|&n| n == 0) {
+                        map.remove(execution.as_str());
+                        return;
+                    }
+                }
+                let store = hub.store.clone();
+                let id = execution.clone();
+                let Ok(Ok(state)) = web::block(move || store.live_state(&id)).await else {
+                    continue;
+                };
+                if last != Some(state) {
+                    let _ = hub.wake.send(execution.as_str().to_owned());
+                    last = Some(state);
+                }
+            }
+        });
+    }
+
     fn admit(self: &Arc<Self>, execution: &str) -> Option<Place> {
         let mut map = self
             .per_execution
@@ -136,7 +175,12 @@ impl LiveHub {
         {
             return None;
         }
+        let polled = map.contains_key(execution);
         map.insert(execution.to_owned(), here + 1);
+        drop(map);
+        if !polled && let Ok(id) = ExecutionId::new(execution) {
+            self.spawn_poller(id);
+        }
         self.total.fetch_add(1, Ordering::AcqRel);
         self.gauge.inc();
         Some(Place {
@@ -350,7 +394,7 @@ impl Feed {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break End::Gone,
                 },
-                () = tokio::time::sleep(self.limits.poll_interval) => true,
+                () = tokio::time::sleep(self.limits.fallback_poll) => true,
             };
             if woken {
                 // Let the spans ending together go out together.

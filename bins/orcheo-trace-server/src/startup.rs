@@ -73,7 +73,7 @@ impl Application {
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
         let metrics_for_ingest = metrics.clone();
-        let hub = LiveHub::new(LiveLimits::default(), &metrics.registry)
+        let hub = LiveHub::new(LiveLimits::default(), store.clone(), &metrics.registry)
             .context("cannot register the live-update metrics")?;
         if let Some(own) = exporter.as_ref().and_then(|o| o.metrics.as_ref()) {
             own.register(&metrics.registry)

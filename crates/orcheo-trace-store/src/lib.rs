@@ -141,6 +141,12 @@ impl Store {
         summaries::after(&mut *self.conn()?, execution, after, limit)
     }
 
+    /// An execution's newest summary sequence (0: none) and whether it has ended: cheap enough
+    /// to poll for live updates.
+    pub fn live_state(&self, execution: &ExecutionId) -> Result<(u64, bool), StoreError> {
+        summaries::live_state(&mut *self.conn()?, execution)
+    }
+
     /// Keeps received spans, within `limits`; what does not fit is refused and counted.
     pub fn store_local_spans(
         &self,

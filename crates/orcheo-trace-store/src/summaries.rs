@@ -216,6 +216,28 @@ pub(crate) fn after(
     rows.into_iter().map(StoredSummary::try_from).collect()
 }
 
+/// An execution's newest summary sequence (0: none yet) and whether it has ended: what a live
+/// feed watches, in two indexed look-ups.
+pub(crate) fn live_state(
+    conn: &mut AnyConnection,
+    execution: &ExecutionId,
+) -> Result<(u64, bool), StoreError> {
+    let newest: Option<i64> = ts::table
+        .filter(ts::execution_id.eq(execution.as_str()))
+        .select(diesel::dsl::max(ts::updated_seq))
+        .first(conn)?;
+    let status: Option<String> = we::table
+        .find(execution.as_str())
+        .select(we::status)
+        .first(conn)
+        .optional()?;
+    let ended = status.is_some_and(|s| s != orcheo_trace_model::ExecutionStatus::Running.as_str());
+    Ok((
+        newest.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+        ended,
+    ))
+}
+
 impl TryFrom<Row> for StoredSummary {
     type Error = StoreError;
     fn try_from(row: Row) -> Result<Self, StoreError> {
