@@ -198,6 +198,8 @@ pub struct ServerConfig {
     /// 0: one per core.
     pub workers: usize,
     pub log_format: LogFormat,
+    /// Limits and timings of live updates (their defaults; set in code).
+    pub live: crate::live::LiveLimits,
 }
 
 /// A setting that cannot work; names the variable (and its flag).
@@ -333,6 +335,7 @@ impl ServerConfig {
             )?),
             workers: number("ORCHEO_HTTP_WORKERS", &args.http_workers, 0..=256)? as usize,
             log_format: args.log_format,
+            live: crate::live::LiveLimits::default(),
         })
     }
 

@@ -16,7 +16,7 @@ use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
 use crate::ingest::{self, Ingest, IngestLimits, IngestMetrics};
-use crate::live::{LiveHub, LiveLimits};
+use crate::live::LiveHub;
 use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
 use crate::routes::{self, AppState};
@@ -73,7 +73,7 @@ impl Application {
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
         let metrics_for_ingest = metrics.clone();
-        let hub = LiveHub::new(LiveLimits::default(), store.clone(), &metrics.registry)
+        let hub = LiveHub::new(config.live, store.clone(), &metrics.registry)
             .context("cannot register the live-update metrics")?;
         if let Some(own) = exporter.as_ref().and_then(|o| o.metrics.as_ref()) {
             own.register(&metrics.registry)

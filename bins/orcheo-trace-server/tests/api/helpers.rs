@@ -211,6 +211,7 @@ pub struct Options {
     pub exporter: Option<orcheo_trace_server::telemetry::OwnTelemetry>,
     pub request_timeout: Option<Duration>,
     pub ingest_token: Option<String>,
+    pub live: Option<orcheo_trace_server::live::LiveLimits>,
 }
 
 /// A running application.
@@ -292,6 +293,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(20)),
         workers: 1,
         log_format: LogFormat::Text,
+        live: options.live.unwrap_or_default(),
     };
     let app = Application::build_with_exporter(config, options.exporter)
         .await

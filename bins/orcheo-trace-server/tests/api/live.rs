@@ -15,6 +15,7 @@ on_each_backend!(
     a_finished_run_answers_at_once_and_a_cursor_resumes_without_gaps,
     subscriptions_need_a_token_of_the_tenant_by_any_of_three_carriers,
     many_subscribers_all_get_every_update,
+    a_slow_consumer_is_cut_off_without_hurting_the_others,
 );
 
 type Socket =
@@ -278,4 +279,73 @@ async fn many_subscribers_all_get_every_update(db: Db) {
     for reader in readers {
         assert_eq!(reader.await.unwrap(), names(1..=9));
     }
+}
+
+async fn a_slow_consumer_is_cut_off_without_hurting_the_others(db: Db) {
+    // Small messages, so that many of them queue; a short send limit.
+    let options = crate::helpers::Options {
+        live: Some(orcheo_trace_server::live::LiveLimits {
+            page: 20,
+            send_timeout: Duration::from_secs(2),
+            ..orcheo_trace_server::live::LiveLimits::default()
+        }),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    app.execution(
+        "exec_flood",
+        "acme",
+        Some(crate::helpers::trace_id(5)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let mut good = connect(&app, "exec_flood", "", &token).await;
+    let mut slow = connect(&app, "exec_flood", "", &token).await;
+    // 20,000 spans with long status messages: 1,000 updates, about 90 MB, more than the
+    // session's queue and the sockets' buffers hold.
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        for page in 0..40u64 {
+            let rows: Vec<_> = (1..=500u64)
+                .map(|i| {
+                    let mut s = summary("exec_flood", page * 500 + i);
+                    s.status_message = Some("x".repeat(4000));
+                    s
+                })
+                .collect();
+            store.record_summaries(&rows).unwrap();
+        }
+        store
+            .finish_execution(
+                &ExecutionId::new("exec_flood").unwrap(),
+                ExecutionStatus::Completed,
+                None,
+                at(20),
+            )
+            .unwrap();
+    });
+    // The good subscriber reads along and gets everything.
+    let updates = until_complete(&mut good).await;
+    assert_eq!(span_names(&updates).len(), 20_000);
+    // The slow one reads nothing for longer than the send limit, then finds itself closed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut closed_with = None;
+    while let Some(Ok(message)) = slow.next().await {
+        if let Message::Close(frame) = message {
+            closed_with = frame.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(
+        closed_with,
+        Some(1008),
+        "closed as a policy violation (too slow)"
+    );
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(
+        metrics.contains("orcheo_live_subscribers 0"),
+        "both places freed: {metrics}"
+    );
 }
