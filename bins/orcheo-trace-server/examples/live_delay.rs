@@ -9,6 +9,9 @@
 //! cargo run --release -p orcheo-trace-server --example live_delay -- store postgres://…
 //! ```
 //!
+//! `live_delay hold N` opens N subscribers (over four runs) and keeps them until Enter, to measure
+//! what the server holds per subscriber.
+//!
 //! Environment: `API` (default `http://127.0.0.1:8080`), `OTLP_HTTP` (`http://127.0.0.1:4318`).
 #![allow(clippy::print_stdout, reason = "an example reports what it measured")]
 
@@ -64,6 +67,48 @@ fn span(trace_id: [u8; 16], n: u64, execution: &str) -> ExportTraceServiceReques
             ..ResourceSpans::default()
         }],
     }
+}
+
+/// Opens `n` subscribers over four runs, reports, and waits for a line on standard input.
+async fn hold(
+    client: &reqwest::Client,
+    api: &str,
+    otlp: &str,
+    stamp: u64,
+    n: usize,
+) -> anyhow::Result<()> {
+    let mut sockets = Vec::with_capacity(n);
+    for run in 0..4u8 {
+        let execution = format!("hold-{stamp}-{run}");
+        let mut trace_id = [run + 1; 16];
+        trace_id[..8].copy_from_slice(&stamp.to_be_bytes());
+        let response = client
+            .post(otlp)
+            .header("content-type", "application/x-protobuf")
+            .body(span(trace_id, 0, &execution).encode_to_vec())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "export: {}",
+            response.status()
+        );
+        let ws = format!(
+            "{}/api/executions/{execution}/trace/live",
+            api.replace("http://", "ws://")
+        );
+        for _ in 0..n / 4 {
+            sockets.push(tokio_tungstenite::connect_async(ws.as_str()).await?.0);
+        }
+    }
+    println!(
+        "holding {} subscribers; press Enter to close them",
+        sockets.len()
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    drop(sockets);
+    Ok(())
 }
 
 /// The execution, as an executor in another process records it.
@@ -127,6 +172,10 @@ async fn main() -> anyhow::Result<()> {
     trace_id[..8].copy_from_slice(&stamp.to_be_bytes());
     let client = reqwest::Client::new();
     let store = match args.first().map(String::as_str) {
+        Some("hold") => {
+            let n: usize = args.get(1).context("hold needs a count")?.parse()?;
+            return hold(&client, &api, &otlp, stamp, n).await;
+        }
         Some("otlp") => None,
         Some("store") => {
             let url = args.get(1).context("store mode needs a DATABASE_URL")?;
