@@ -16,6 +16,7 @@ on_each_backend!(
     subscriptions_need_a_token_of_the_tenant_by_any_of_three_carriers,
     many_subscribers_all_get_every_update,
     a_slow_consumer_is_cut_off_without_hurting_the_others,
+    subscriber_caps_and_silent_clients_are_enforced,
 );
 
 type Socket =
@@ -348,4 +349,53 @@ async fn a_slow_consumer_is_cut_off_without_hurting_the_others(db: Db) {
         metrics.contains("orcheo_live_subscribers 0"),
         "both places freed: {metrics}"
     );
+}
+
+async fn subscriber_caps_and_silent_clients_are_enforced(db: Db) {
+    let options = crate::helpers::Options {
+        live: Some(orcheo_trace_server::live::LiveLimits {
+            max_per_execution: 2,
+            heartbeat: Duration::from_millis(200),
+            idle_timeout: Duration::from_millis(500),
+            ..orcheo_trace_server::live::LiveLimits::default()
+        }),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    app.execution(
+        "exec_cap",
+        "acme",
+        Some(crate::helpers::trace_id(6)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let mut first = connect(&app, "exec_cap", "", &token).await;
+    let _second = connect(&app, "exec_cap", "", &token).await;
+    let third =
+        tokio_tungstenite::connect_async(url(&app, "exec_cap", &format!("?access_token={token}")))
+            .await;
+    match third {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("a third subscriber must be refused: {other:?}"),
+    }
+    // A client that answers no ping (its socket is not read) is closed as gone away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match first.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                // The server may drop the connection right after its close frame.
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the server closes a silent client");
+    assert!(ended.is_none_or(|code| code == 1001), "{ended:?}");
 }
