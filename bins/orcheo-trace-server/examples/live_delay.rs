@@ -82,17 +82,7 @@ async fn hold(
         let execution = format!("hold-{stamp}-{run}");
         let mut trace_id = [run + 1; 16];
         trace_id[..8].copy_from_slice(&stamp.to_be_bytes());
-        let response = client
-            .post(otlp)
-            .header("content-type", "application/x-protobuf")
-            .body(span(trace_id, 0, &execution).encode_to_vec())
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "export: {}",
-            response.status()
-        );
+        post(client, otlp, span(trace_id, 0, &execution).encode_to_vec()).await?;
         let ws = format!(
             "{}/api/executions/{execution}/trace/live",
             api.replace("http://", "ws://")
@@ -153,6 +143,22 @@ fn write_summary(store: &orcheo_trace_store::Store, execution: &str, n: u64) -> 
     Ok(())
 }
 
+/// Sends one OTLP/HTTP protobuf export.
+async fn post(client: &reqwest::Client, otlp: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    let response = client
+        .post(otlp)
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "export: {}",
+        response.status()
+    );
+    Ok(())
+}
+
 fn percentile(sorted: &[Duration], pct: usize) -> Duration {
     let i = (sorted.len().saturating_sub(1) * pct).div_ceil(100);
     sorted.get(i).copied().unwrap_or_default()
@@ -189,20 +195,7 @@ async fn main() -> anyhow::Result<()> {
         let client = client.clone();
         let otlp = otlp.clone();
         let body = span(trace_id, n, &execution).encode_to_vec();
-        async move {
-            let response = client
-                .post(otlp)
-                .header("content-type", "application/x-protobuf")
-                .body(body)
-                .send()
-                .await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "export: {}",
-                response.status()
-            );
-            anyhow::Ok(())
-        }
+        async move { post(&client, &otlp, body).await }
     };
     // The execution must exist before anyone can subscribe.
     match &store {

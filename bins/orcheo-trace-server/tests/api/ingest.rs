@@ -564,16 +564,7 @@ async fn out_of_range_values_cost_only_their_span(db: Db) {
     list[3]
         .attributes
         .push(int_attr("gen_ai.usage.output_tokens", 7));
-    let body = ExportTraceServiceRequest {
-        resource_spans: spans,
-    }
-    .encode_to_vec();
-    let (status, answer, _) = post(&app, "application/x-protobuf", body, &[]).await;
-    assert_eq!(status, 200);
-    let partial = ExportTraceServiceResponse::decode(answer.as_slice())
-        .unwrap()
-        .partial_success
-        .unwrap();
+    let partial = export_partially(&app, spans).await;
     assert_eq!(partial.rejected_spans, 1);
     let trace = app
         .get(
@@ -617,20 +608,28 @@ async fn a_large_resource_repeated_over_many_spans_is_bounded_before_it_is_copie
             }),
             ..KeyValue::default()
         });
-    let body = ExportTraceServiceRequest {
-        resource_spans: spans,
-    }
-    .encode_to_vec();
-    let (status, answer, _) = post(&app, "application/x-protobuf", body, &[]).await;
-    assert_eq!(status, 200);
-    let partial = ExportTraceServiceResponse::decode(answer.as_slice())
-        .unwrap()
-        .partial_success
-        .unwrap();
+    let partial = export_partially(&app, spans).await;
     assert!(partial.rejected_spans > 50, "{partial:?}");
     assert!(
         partial.error_message.contains("too large"),
         "{}",
         partial.error_message
     );
+}
+
+/// Exports `spans` over OTLP/HTTP protobuf; the answer must be a partial success.
+async fn export_partially(
+    app: &TestApp,
+    spans: Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans>,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+    let body = ExportTraceServiceRequest {
+        resource_spans: spans,
+    }
+    .encode_to_vec();
+    let (status, answer, _) = post(app, "application/x-protobuf", body, &[]).await;
+    assert_eq!(status, 200);
+    ExportTraceServiceResponse::decode(answer.as_slice())
+        .unwrap()
+        .partial_success
+        .expect("a partial success")
 }
