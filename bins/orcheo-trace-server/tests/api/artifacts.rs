@@ -54,10 +54,12 @@ async fn artifacts_stream_with_their_type_to_their_tenant_only(db: Db) {
         app.get("/api/artifacts/gone", Some(&acme)).await.status,
         404
     );
-    let remote = app.get("/api/artifacts/remote", Some(&acme)).await;
-    assert_eq!(
-        (remote.status, remote.error_code().as_str()),
-        (501, "artifact_storage_unsupported")
-    );
+    app.expect_error(
+        "/api/artifacts/remote",
+        Some(&acme),
+        501,
+        "artifact_storage_unsupported",
+    )
+    .await;
     assert_eq!(app.get("/api/artifacts/a1", None).await.status, 401);
 }

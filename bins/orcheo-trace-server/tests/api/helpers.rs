@@ -366,6 +366,24 @@ impl TestApp {
         }
     }
 
+    /// GETs `path`; the answer must be the error `code` with `status`.
+    pub async fn expect_error(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        status: u16,
+        code: &str,
+    ) -> Answer {
+        let answer = self.get(path, token).await;
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (status, code),
+            "{path}: {}",
+            answer.text
+        );
+        answer
+    }
+
     /// A trace of `children` nodes under a root, in the fake Tempo, and its execution.
     pub fn seed(
         &self,

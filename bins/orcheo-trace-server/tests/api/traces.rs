@@ -109,34 +109,34 @@ async fn malformed_ids_are_400(db: Db) {
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
     let token = jwt("acme", "traces:read");
     let long = "x".repeat(300);
-    let answer = app
-        .get(&format!("/api/executions/{long}/trace"), Some(&token))
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (400, "invalid_execution_id")
-    );
-    let answer = app
-        .get("/api/executions/exec_1/trace/spans/not-hex", Some(&token))
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (400, "invalid_span_id")
-    );
-    let answer = app
-        .get("/api/executions/exec_1/trace?view=sideways", Some(&token))
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (400, "invalid_request")
-    );
-    let answer = app
-        .get("/api/executions/exec_1/trace?cursor=x1", Some(&token))
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (400, "invalid_cursor")
-    );
+    app.expect_error(
+        &format!("/api/executions/{long}/trace"),
+        Some(&token),
+        400,
+        "invalid_execution_id",
+    )
+    .await;
+    app.expect_error(
+        "/api/executions/exec_1/trace/spans/not-hex",
+        Some(&token),
+        400,
+        "invalid_span_id",
+    )
+    .await;
+    app.expect_error(
+        "/api/executions/exec_1/trace?view=sideways",
+        Some(&token),
+        400,
+        "invalid_request",
+    )
+    .await;
+    app.expect_error(
+        "/api/executions/exec_1/trace?cursor=x1",
+        Some(&token),
+        400,
+        "invalid_cursor",
+    )
+    .await;
     // Past the end: an empty last page.
     let past = app
         .get(
@@ -212,13 +212,13 @@ async fn execution_without_trace_is_trace_unavailable(db: Db) {
     };
     app.execution("exec_untraced", "acme", None, ExecutionStatus::Completed);
     let token = jwt("acme", "traces:read");
-    let answer = app
-        .get("/api/executions/exec_untraced/trace", Some(&token))
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (404, "trace_unavailable")
-    );
+    app.expect_error(
+        "/api/executions/exec_untraced/trace",
+        Some(&token),
+        404,
+        "trace_unavailable",
+    )
+    .await;
     // A trace id the store does not know, on a finished run: also unavailable.
     app.execution(
         "exec_lost",
@@ -226,13 +226,13 @@ async fn execution_without_trace_is_trace_unavailable(db: Db) {
         Some(crate::helpers::trace_id(9)),
         ExecutionStatus::Completed,
     );
-    let answer = app
-        .get("/api/executions/exec_lost/trace", Some(&token))
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (404, "trace_unavailable")
-    );
+    app.expect_error(
+        "/api/executions/exec_lost/trace",
+        Some(&token),
+        404,
+        "trace_unavailable",
+    )
+    .await;
 }
 
 async fn content_is_withheld_without_the_scope_or_when_asked(db: Db) {
