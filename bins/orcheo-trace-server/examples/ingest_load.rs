@@ -40,9 +40,7 @@ fn export(run: &str, seq: u64) -> ExportTraceServiceRequest {
     let mut trace_id = [0u8; 16];
     trace_id[..8].copy_from_slice(&seq.to_be_bytes());
     trace_id[8..].copy_from_slice(&(u64::from(std::process::id()) | 1 << 63).to_be_bytes());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let now = orcheo_trace_model::Timestamp::now().unix_nanos();
     let spans = (0..SPANS_PER_TRACE)
         .map(|n| Span {
             trace_id: trace_id.to_vec(),
@@ -140,9 +138,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         other => anyhow::bail!("unknown transport {other:?}"),
     };
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let stamp = orcheo_trace_model::Timestamp::now().unix_nanos() / 1_000_000_000;
     // Throughput: `concurrency` exporters share the traces.
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();

@@ -28,9 +28,7 @@ use prost::Message as _;
 const SAMPLES: u64 = 100;
 
 fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    Timestamp::now().unix_nanos()
 }
 
 fn span(trace_id: [u8; 16], n: u64, execution: &str) -> ExportTraceServiceRequest {

@@ -128,11 +128,8 @@ fn main() -> anyhow::Result<()> {
     let digest = ring::digest::digest(&ring::digest::SHA256, execution.as_bytes());
     let trace_id = TraceId::from_slice(&digest.as_ref()[..16])?;
     // An hour ago: inside any retention period.
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos()
-        .try_into()
-        .unwrap_or(u64::MAX)
+    let t0 = Timestamp::now()
+        .unix_nanos()
         .saturating_sub(3_600_000_000_000);
     let data = workflow_trace(execution, trace_id, t0, count);
     let split = orcheo_trace_server::embedded::split(data);

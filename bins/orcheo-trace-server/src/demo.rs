@@ -14,8 +14,6 @@ use orcheo_tracing::{
     TracingConfig, WorkflowTracer,
 };
 
-use crate::traces::now;
-
 /// Where the demo executor sends its spans.
 #[derive(Debug, Clone)]
 pub struct DemoTarget {
@@ -119,7 +117,7 @@ fn support_reply(
         content_type: Some("text/plain; charset=utf-8".to_owned()),
         size_bytes: Some(reply.len() as u64),
         storage_uri: format!("file:{relative}"),
-        created_at: now(),
+        created_at: orcheo_trace_model::Timestamp::now(),
     })
 }
 
@@ -210,7 +208,7 @@ pub fn run(target: &DemoTarget, store: &Store) -> anyhow::Result<Vec<DemoRun>> {
     let telemetry = Telemetry::init(&config)?;
     let tracer =
         WorkflowTracer::new(&telemetry, &config)?.with_sink(Arc::new(store.clone()), 1024)?;
-    let stamp = now().unix_nanos() / 1_000_000_000;
+    let stamp = orcheo_trace_model::Timestamp::now().unix_nanos() / 1_000_000_000;
     let id = |n: u32| ExecutionId::new(format!("demo-{stamp}-{n}"));
     let runs = vec![
         DemoRun {

@@ -426,9 +426,7 @@ impl Feed {
             let (cursor, page) = (self.cursor, self.limits.page);
             // The status is read before the spans: a run seen ended has all its spans below.
             let read = web::block(move || -> Result<_, orcheo_trace_store::StoreError> {
-                let ended = store
-                    .execution(&execution)?
-                    .is_some_and(|e| e.status.is_final());
+                let (_, ended) = store.live_state(&execution)?;
                 let rows = store.summaries_after(&execution, cursor, page)?;
                 Ok((ended, rows))
             })

@@ -10,15 +10,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage as _, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use tracing::Instrument as _;
 
 use crate::error::{ApiError, code_for_status, envelope};
 use crate::metrics::ServerMetrics;
-
-/// The request's id, in the request's extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -57,7 +53,6 @@ pub async fn observe(
     let started = Instant::now();
     let observer = req.app_data::<web::Data<Observer>>().cloned();
     let request_id = incoming_request_id(&req).unwrap_or_else(new_request_id);
-    req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
     let span = tracing::info_span!(
         "http.request",

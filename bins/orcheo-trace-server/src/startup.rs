@@ -21,7 +21,7 @@ use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
 use crate::routes::{self, AppState};
 use crate::telemetry::OwnTelemetry;
-use crate::traces::{TraceService, now};
+use crate::traces::TraceService;
 
 /// How often expired data is deleted.
 const RETENTION_INTERVAL: Duration = Duration::from_hours(1);
@@ -267,7 +267,7 @@ async fn prune_forever(store: Store, retention: Duration) {
     loop {
         tick.tick().await;
         let cutoff = orcheo_trace_model::Timestamp::from_unix_nanos(
-            now()
+            orcheo_trace_model::Timestamp::now()
                 .unix_nanos()
                 .saturating_sub(u64::try_from(retention.as_nanos()).unwrap_or(u64::MAX)),
         );

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use actix_web::web;
 use actix_web::web::Bytes;
@@ -208,7 +208,10 @@ impl TraceService {
                 // Only what can no longer change is kept: a finished run, past a grace period in
                 // which spans exported late (retried after a busy answer) may still arrive.
                 let settled = execution.finished_at.is_some_and(|finished| {
-                    now().unix_nanos().saturating_sub(finished.unix_nanos()) > CACHE_GRACE_NANOS
+                    Timestamp::now()
+                        .unix_nanos()
+                        .saturating_sub(finished.unix_nanos())
+                        > CACHE_GRACE_NANOS
                 });
                 let keep = execution.status.is_final() && settled && !partial;
                 if keep {
@@ -312,7 +315,7 @@ fn redact(tree: &mut TraceTree, redactor: Option<&Redactor>) {
 
 /// The search window for an execution's trace.
 fn window(execution: &Execution) -> TimeWindow {
-    let end = execution.finished_at.unwrap_or_else(now);
+    let end = execution.finished_at.unwrap_or_else(Timestamp::now);
     TimeWindow {
         start: Timestamp::from_unix_nanos(
             execution
@@ -322,13 +325,6 @@ fn window(execution: &Execution) -> TimeWindow {
         ),
         end: Timestamp::from_unix_nanos(end.unix_nanos().saturating_add(WINDOW_SLACK_NANOS)),
     }
-}
-
-pub fn now() -> Timestamp {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    Timestamp::from_unix_nanos(nanos)
 }
 
 /// A tree from span summaries: names, times, status, kinds and tokens.

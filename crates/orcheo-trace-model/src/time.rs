@@ -15,6 +15,14 @@ impl Timestamp {
         Self(nanos)
     }
 
+    /// The current time (the system clock; the epoch if it is set before 1970).
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+    }
+
     /// From microseconds since the epoch (Jaeger), saturating.
     pub const fn from_unix_micros(micros: u64) -> Self {
         Self(micros.saturating_mul(1_000))

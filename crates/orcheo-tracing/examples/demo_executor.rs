@@ -30,9 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = TracingConfig::from_env()?;
     let telemetry = Telemetry::init(&config)?;
     let tracer = WorkflowTracer::new(&telemetry, &config)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let stamp = orcheo_trace_model::Timestamp::now().unix_nanos() / 1_000_000_000;
     let execution = ExecutionId::new(format!("example-{stamp}"))?;
     let run = tracer.start_run(&RunInfo {
         execution_id: Some(execution.clone()),

@@ -38,13 +38,6 @@ struct Inner {
     metrics: Option<TracingMetrics>,
 }
 
-fn now() -> Timestamp {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_unix_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
-}
-
 fn span_id(span: &impl opentelemetry::trace::Span) -> Option<SpanId> {
     SpanId::from_bytes(span.span_context().span_id().to_bytes()).ok()
 }
@@ -218,7 +211,7 @@ impl WorkflowTracer {
             context.trace_flags().to_u8()
         );
         let trace_id = TraceId::from_bytes(context.trace_id().to_bytes()).ok();
-        let started_at = now();
+        let started_at = Timestamp::now();
         if let (Some(sink), Some(execution_id), Some(trace_id)) =
             (&self.inner.sink, &info.execution_id, trace_id)
         {
@@ -307,7 +300,7 @@ impl Run {
                     parent_span_id: self.root_span_id,
                     name: info.display_name.clone(),
                     kind: info.kind.clone().unwrap_or_else(|| "node".to_owned()),
-                    start_time: now(),
+                    start_time: Timestamp::now(),
                     end_time: None,
                     status_code: StatusCode::Unset,
                     status_message: None,
@@ -339,7 +332,7 @@ impl Run {
         let (Some(sink), Some(execution_id)) = (&self.tracer.inner.sink, self.execution_id) else {
             return;
         };
-        let finished_at = now();
+        let finished_at = Timestamp::now();
         if let Some(root) = self.root_span_id {
             sink.send(SinkEvent::SpansEnded(vec![SpanSummary {
                 execution_id: execution_id.clone(),
@@ -523,7 +516,7 @@ impl Node {
 
     fn report(self, code: StatusCode, message: Option<String>) {
         if let (Some(sink), Some(mut summary)) = (&self.inner.sink, self.summary) {
-            summary.end_time = Some(now());
+            summary.end_time = Some(Timestamp::now());
             summary.status_code = code;
             summary.status_message = message;
             sink.send(SinkEvent::SpansEnded(vec![summary]));

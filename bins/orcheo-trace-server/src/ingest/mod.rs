@@ -24,7 +24,6 @@ use orcheo_trace_store::{LocalSpanLimits, Store};
 use prometheus::IntCounterVec;
 
 use crate::embedded;
-use crate::traces::now;
 
 /// How long a client is told to wait when the writer is behind.
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -308,7 +307,7 @@ fn store_spans(
     let these = derive::facts(&data);
     let split = embedded::split_within(data, limits.max_payload_bytes, embedded::DEFAULT_MAX_TOTAL);
     let report = store
-        .store_local_spans(&split.spans, now(), limits)
+        .store_local_spans(&split.spans, orcheo_trace_model::Timestamp::now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
     facts.extend(these);
     let rejected = split.invalid + split.too_large + report.refused();

@@ -13,7 +13,7 @@ use orcheo_trace_store::Execution;
 use serde::Serialize;
 
 use crate::metrics::ServerMetrics;
-use crate::traces::{TraceService, now};
+use crate::traces::TraceService;
 
 /// What every handler can reach.
 #[derive(Debug)]
@@ -134,7 +134,9 @@ pub struct ExecutionView {
 
 impl ExecutionView {
     pub fn new(e: &Execution, tree: Option<&TraceTree>) -> Self {
-        let end = e.finished_at.unwrap_or_else(now);
+        let end = e
+            .finished_at
+            .unwrap_or_else(orcheo_trace_model::Timestamp::now);
         Self {
             id: e.id.as_str().to_owned(),
             workflow_id: e.workflow_id.clone(),
