@@ -28,7 +28,7 @@ pub use executions::{
 };
 pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
-pub use summaries::StoredSummary;
+pub use summaries::{StoredSummary, SummaryTotals};
 
 /// The store: a pool of connections to one database.
 #[derive(Clone)]
@@ -145,6 +145,14 @@ impl Store {
     /// to poll for live updates.
     pub fn live_state(&self, execution: &ExecutionId) -> Result<(u64, bool), StoreError> {
         summaries::live_state(&mut *self.conn()?, execution)
+    }
+
+    /// Token, span and error totals of each listed execution that has span summaries.
+    pub fn summary_totals(
+        &self,
+        executions: &[ExecutionId],
+    ) -> Result<Vec<(ExecutionId, SummaryTotals)>, StoreError> {
+        summaries::totals(&mut *self.conn()?, executions)
     }
 
     /// Keeps received spans, within `limits`; what does not fit is refused and counted.

@@ -265,3 +265,58 @@ impl TryFrom<Row> for StoredSummary {
         })
     }
 }
+
+/// What an execution's recorded spans add up to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SummaryTotals {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub span_count: u64,
+    pub error_count: u64,
+}
+
+/// The totals of each of `executions` that has summaries, in one grouped query: the figures an
+/// executions list shows without reading any trace.
+pub(crate) fn totals(
+    conn: &mut AnyConnection,
+    executions: &[ExecutionId],
+) -> Result<Vec<(ExecutionId, SummaryTotals)>, StoreError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    if executions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = executions.iter().map(ExecutionId::as_str).collect();
+    let error = StatusCode::Error.to_string();
+    let rows: Vec<(String, i64, i64, i64, i64)> = ts::table
+        .filter(ts::execution_id.eq_any(&ids))
+        .group_by(ts::execution_id)
+        .select((
+            ts::execution_id,
+            sql::<BigInt>("CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT)"),
+            sql::<BigInt>("CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT)"),
+            sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(CASE WHEN status_code = ")
+                .bind::<diesel::sql_types::Text, _>(error)
+                .sql(" THEN 1 ELSE 0 END) AS BIGINT)"),
+        ))
+        .load(conn)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    rows.into_iter()
+        .map(|(id, input, output, spans, errors)| {
+            let id = ExecutionId::new(id).map_err(|e| StoreError::Corrupt {
+                table: "workflow_trace_summary",
+                reason: e.to_string(),
+            })?;
+            Ok((
+                id,
+                SummaryTotals {
+                    input_tokens: count(input),
+                    output_tokens: count(output),
+                    span_count: count(spans),
+                    error_count: count(errors),
+                },
+            ))
+        })
+        .collect()
+}

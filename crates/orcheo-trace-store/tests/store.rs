@@ -12,7 +12,8 @@ use diesel::Connection as _;
 use diesel::RunQueryDsl as _;
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, SpanId, StatusCode, Timestamp, TraceId};
 use orcheo_trace_store::{
-    Cursor, ListFilter, NewExecution, PoolConfig, SpanSummary, Store, StoreError, TraceLink,
+    Cursor, ListFilter, NewExecution, PoolConfig, SpanSummary, Store, StoreError, SummaryTotals,
+    TraceLink,
 };
 
 /// A migrated store, and what keeps its database alive.
@@ -461,6 +462,50 @@ fn summaries_upsert_and_resume_after_a_sequence_without_gaps_or_repeats() {
             Err(StoreError::Invalid { field: "name", .. })
         ));
         assert_eq!(store.record_summaries(&[]).unwrap(), 0);
+    });
+}
+
+#[test]
+fn summary_totals_add_up_tokens_spans_and_errors_per_execution() {
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        store.start_execution(&new("exec_2", "wf", 0)).unwrap();
+        store.start_execution(&new("exec_3", "wf", 0)).unwrap();
+        let mut failed = summary("exec_1", 4, 3);
+        failed.status_code = StatusCode::Error;
+        failed.input_tokens = None;
+        store
+            .record_summaries(&[summary("exec_1", 2, 1), summary("exec_1", 3, 2), failed])
+            .unwrap();
+        store.record_summaries(&[summary("exec_2", 2, 1)]).unwrap();
+        let mut totals = store
+            .summary_totals(&[id("exec_1"), id("exec_2"), id("exec_3"), id("ghost")])
+            .unwrap();
+        totals.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        assert_eq!(
+            totals,
+            [
+                (
+                    id("exec_1"),
+                    SummaryTotals {
+                        input_tokens: 20,
+                        output_tokens: 15,
+                        span_count: 3,
+                        error_count: 1
+                    }
+                ),
+                (
+                    id("exec_2"),
+                    SummaryTotals {
+                        input_tokens: 10,
+                        output_tokens: 5,
+                        span_count: 1,
+                        error_count: 0
+                    }
+                ),
+            ]
+        );
+        assert_eq!(store.summary_totals(&[]).unwrap(), []);
     });
 }
 

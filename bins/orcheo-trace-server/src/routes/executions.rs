@@ -1,4 +1,7 @@
-//! `GET /api/executions`: the caller's executions, newest first, filtered and cursor-paged.
+//! `GET /api/executions`: the caller's executions, newest first, filtered and cursor-paged, each
+//! with the token, span and error totals of its recorded span summaries.
+
+use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use orcheo_trace_model::{ExecutionStatus, Timestamp};
@@ -136,11 +139,18 @@ pub(crate) async fn list_executions(
         })
         .transpose()?;
     let store = state.traces.store().clone();
-    let (rows, next) =
-        web::block(move || store.list_executions(&filter, cursor.as_ref(), limit as usize))
-            .await??;
+    let (rows, next, totals) = web::block(move || {
+        let (rows, next) = store.list_executions(&filter, cursor.as_ref(), limit as usize)?;
+        let ids: Vec<_> = rows.iter().map(|e| e.id.clone()).collect();
+        let totals: HashMap<_, _> = store.summary_totals(&ids)?.into_iter().collect();
+        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals))
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(ExecutionList {
-        executions: rows.iter().map(|e| ExecutionView::new(e, None)).collect(),
+        executions: rows
+            .iter()
+            .map(|e| ExecutionView::new(e, None).with_totals(totals.get(&e.id)))
+            .collect(),
         page_info: PageInfo {
             has_next_page: next.is_some(),
             cursor: next.map(|c| c.encode()),

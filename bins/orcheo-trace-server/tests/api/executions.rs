@@ -4,7 +4,44 @@ use orcheo_trace_model::ExecutionStatus;
 
 use crate::helpers::{Db, jwt, on_each_backend, spawn_app};
 
-on_each_backend!(list_is_tenant_scoped_filtered_and_paged);
+on_each_backend!(
+    list_is_tenant_scoped_filtered_and_paged,
+    list_carries_token_span_and_error_totals_of_recorded_spans,
+);
+
+async fn list_carries_token_span_and_error_totals_of_recorded_spans(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.execution("with_spans", "default", None, ExecutionStatus::Completed);
+    app.execution("no_spans", "default", None, ExecutionStatus::Running);
+    app.summaries("with_spans");
+    let body = app
+        .get("/api/executions", Some(&jwt("default", "traces:read")))
+        .await
+        .json();
+    let by_id = |id: &str| {
+        body["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let with = by_id("with_spans");
+    assert_eq!(
+        with["token_usage"],
+        serde_json::json!({"input": 100, "output": 20, "total": 120})
+    );
+    assert_eq!(
+        (with["span_count"].as_u64(), with["error_count"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let without = by_id("no_spans");
+    assert!(without.get("token_usage").is_none(), "{without}");
+    assert!(without.get("span_count").is_none(), "{without}");
+}
 
 async fn list_is_tenant_scoped_filtered_and_paged(db: Db) {
     let Some(app) = spawn_app(db).await else {
