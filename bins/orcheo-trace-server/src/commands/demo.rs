@@ -63,19 +63,21 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "Orcheo Trace is running at http://{api} with {} demo runs:",
+            "Orcheo Trace is running. Open the Trace tab: http://{api}/\n\n{} demo runs:",
             runs.len()
         )?;
         for run in &runs {
             writeln!(
                 out,
-                "  {} [{}]\n    http://{api}/api/executions/{}/trace",
-                run.title, run.status, run.execution_id
+                "  {} [{}]\n    viewer: http://{api}/executions/{id}\n    JSON:   http://{api}/api/executions/{id}/trace",
+                run.title,
+                run.status,
+                id = run.execution_id
             )?;
         }
         writeln!(
             out,
-            "Executions: http://{api}/api/executions  ·  API: http://{api}/api/openapi.json\n\
+            "\nExecutions: http://{api}/api/executions  ·  API: http://{api}/api/openapi.json\n\
              Send your own spans over OTLP to http://{grpc} (gRPC){http_receiver}. Ctrl-C stops."
         )?;
         drop(out);

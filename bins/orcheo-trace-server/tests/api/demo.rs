@@ -24,14 +24,19 @@ fn demo_serves_the_traces_it_prints() {
     let outcome = std::panic::catch_unwind(move || {
         let started = Instant::now();
         let mut urls = Vec::new();
+        let mut pages = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let line = line.unwrap();
             if let Some(url) = line
                 .trim()
-                .strip_prefix("http://")
-                .filter(|u| u.ends_with("/trace"))
+                .strip_prefix("JSON:")
+                .map(str::trim)
+                .filter(|u| u.starts_with("http://") && u.ends_with("/trace"))
             {
-                urls.push(format!("http://{url}"));
+                urls.push(url.to_owned());
+            }
+            if let Some(url) = line.trim().strip_prefix("viewer:").map(str::trim) {
+                pages.push(url.to_owned());
             }
             if line.contains("Ctrl-C stops") {
                 break;
@@ -42,6 +47,8 @@ fn demo_serves_the_traces_it_prints() {
             );
         }
         assert_eq!(urls.len(), 3, "{urls:?}");
+        assert_eq!(pages.len(), 3, "{pages:?}");
+        assert!(urls[0].contains(pages[0].rsplit('/').next().unwrap()));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -74,6 +81,9 @@ fn demo_serves_the_traces_it_prints() {
                 .unwrap();
             assert_eq!(reply.status(), 200);
             assert!(reply.text().await.unwrap().starts_with("Dear Ada"));
+            let page = client.get(&pages[0]).send().await.unwrap();
+            assert_eq!(page.status(), 200);
+            assert!(page.text().await.unwrap().contains("/ui/app.js"));
             let invoice = get(urls[1].clone()).await;
             assert_eq!(invoice["execution"]["status"], "error");
             assert_eq!(
