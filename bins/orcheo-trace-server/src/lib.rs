@@ -7,7 +7,8 @@
 //! - `routes`: one module per group of endpoints; [`error`]: the one error envelope;
 //! - [`observe`]: request ids, logs and HTTP metrics around every request;
 //! - [`ingest`]: the embedded mode's OTLP receivers (gRPC and HTTP) and the span writer;
-//! - [`live`]: live trace updates over WebSocket.
+//! - [`live`]: live trace updates over WebSocket;
+//! - [`viewer`]: the Trace tab, a page compiled into the binary and served at `/`.
 //!
 //! Invariants: handlers never block an async worker (database calls and normalization run on
 //! the blocking pool); every answer, errors included, carries the request id; a caller never
@@ -28,6 +29,7 @@ pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod traces;
+pub mod viewer;
 
 pub use config::ServerConfig;
 pub use startup::Application;

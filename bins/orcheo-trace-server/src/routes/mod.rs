@@ -80,6 +80,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(get("/readyz", ops::readyz))
     .service(get("/metrics", ops::metrics))
     .service(get("/api/openapi.json", ops::openapi))
+    .service(get("/", crate::viewer::page))
+    .service(get("/executions/{execution_id}", crate::viewer::page))
+    .service(get("/ui/{file}", crate::viewer::file))
     .service(
         web::resource("/api/executions/{execution_id}/trace/live")
             .route(web::get().to(crate::live::live))
@@ -153,5 +156,16 @@ impl ExecutionView {
             span_count: tree.map(|t| t.stats.span_count),
             error_count: tree.map(|t| t.stats.error_count),
         }
+    }
+
+    /// The totals of the execution's span summaries, for a list that reads no trace.
+    #[must_use]
+    pub fn with_totals(mut self, totals: Option<&orcheo_trace_store::SummaryTotals>) -> Self {
+        if let Some(t) = totals {
+            self.token_usage = Some(TokenUsage::new(t.input_tokens, t.output_tokens));
+            self.span_count = Some(t.span_count);
+            self.error_count = Some(t.error_count);
+        }
+        self
     }
 }

@@ -20,3 +20,4 @@ mod ops;
 mod own_spans;
 mod restart;
 mod traces;
+mod viewer;

@@ -1,0 +1,110 @@
+// @ts-check
+/** The server's JSON API as the page calls it: one place for the token and for errors. */
+
+const TOKEN_KEY = 'orcheo-trace.token';
+
+/** The bearer token kept for this browser session ('' when none). */
+export function token() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+/** @param {string} value '' forgets the token. */
+export function setToken(value) {
+  try {
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage refused (private mode): the token lasts until the page is left.
+  }
+}
+
+/** An answer that was not a success, with the server's error code when it gave one. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status 0 when the server could not be reached
+   * @param {string} code
+   * @param {string} message
+   * @param {string | null} requestId
+   * @param {number | null} retryAfter seconds
+   */
+  constructor(status, code, message, requestId = null, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+    this.retryAfter = retryAfter;
+  }
+}
+
+function headers() {
+  /** @type {Record<string, string>} */
+  const h = { Accept: 'application/json' };
+  const t = token();
+  if (t) h.Authorization = `Bearer ${t}`;
+  return h;
+}
+
+/** @param {string} path @param {AbortSignal} [signal] */
+async function request(path, signal) {
+  let response;
+  try {
+    response = await fetch(path, { headers: headers(), signal });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'The server could not be reached.');
+  }
+  if (response.ok) return response;
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // Not our envelope (a proxy's page, say): the status says enough.
+  }
+  const error = body && typeof body === 'object' ? body.error : null;
+  const retry = Number(response.headers.get('Retry-After'));
+  throw new ApiError(
+    response.status,
+    (error && error.code) || `http_${response.status}`,
+    (error && error.message) || response.statusText || `HTTP ${response.status}`,
+    (error && error.request_id) || response.headers.get('x-request-id'),
+    Number.isFinite(retry) && retry > 0 ? retry : null,
+  );
+}
+
+/** @param {string} path @param {AbortSignal} [signal] */
+export async function getJson(path, signal) {
+  const response = await request(path, signal);
+  try {
+    return await response.json();
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(response.status, 'bad_response', 'The server answered something that is not JSON.');
+  }
+}
+
+/** A download (an artifact), fetched with the token so it works behind authentication. @param {string} path */
+export async function getBlob(path) {
+  const response = await request(path);
+  return response.blob();
+}
+
+/** @param {string} executionId */
+export function tracePath(executionId) {
+  return `/api/executions/${encodeURIComponent(executionId)}/trace`;
+}
+
+/**
+ * The live feed of an execution. Browsers cannot set headers on a WebSocket, so the token
+ * travels as the `bearer.<token>` subprotocol, as Canvas sends it.
+ * @param {string} executionId
+ */
+export function liveSocket(executionId) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const url = `${scheme}//${location.host}${tracePath(executionId)}/live`;
+  const t = token();
+  return t ? new WebSocket(url, ['orcheo-auth', `bearer.${t}`]) : new WebSocket(url);
+}

@@ -1,0 +1,203 @@
+// @ts-check
+/** The details panel: everything about one span, and the run's token chart at its root. */
+import { ApiError, getBlob } from './api.js';
+import { announce, copyButton, h, srOnly } from './dom.js';
+import { bytes, duration, number, time, toMillis } from './format.js';
+import { flagText, spanName, statusBadge } from './tree-view.js';
+
+/** @typedef {import('./tree-model.js').TraceModel} TraceModel */
+/** @typedef {import('./tree-model.js').Span} Span */
+
+/** Largest text artifact shown inline. */
+const PREVIEW_BYTES = 256 * 1024;
+
+/** @param {string} title @param {...import('./dom.js').Child} content */
+function section(title, ...content) {
+  return h('section', { class: 'detail-section', 'aria-label': title }, h('h3', { text: title }), ...content);
+}
+
+/** Term and description pairs; `null` entries are left out. @param {Array<[string, any] | null>} pairs */
+function facts(pairs) {
+  return h('dl', { class: 'facts' }, pairs.filter((p) => p !== null).flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, v)]));
+}
+
+/**
+ * A prompt, response or message: a drawer with its markers and a copy button.
+ * @param {string} label
+ * @param {{content?: string | null, role?: string, truncated?: boolean, redacted?: boolean, withheld?: boolean, length?: number}} item
+ */
+function drawer(label, item) {
+  const markers = [];
+  if (item.withheld) markers.push(h('span', { class: 'marker withheld', text: 'withheld' }));
+  if (item.redacted) markers.push(h('span', { class: 'marker redacted', text: 'redacted' }));
+  if (item.truncated) markers.push(h('span', { class: 'marker truncated', text: 'truncated' }));
+  const content = item.content || '';
+  const body = item.withheld
+    ? h('p', { class: 'muted', text: 'The content is withheld: your token lacks the traces:read_content scope, or it was asked for without content.' })
+    : h('pre', { class: 'content', text: content });
+  const length = typeof item.length === 'number' ? ` · ${number(item.length)} characters` : '';
+  return h('details', { class: 'drawer' },
+    h('summary', null, h('span', { text: `${label}${item.role ? ` (${item.role})` : ''}${length}` }), ...markers),
+    body,
+    item.withheld ? null : h('div', { class: 'actions' }, copyButton(() => content, `Copy ${label.toLowerCase()}`)));
+}
+
+/** @param {Span} span */
+function errorSection(span) {
+  const e = span.error;
+  if (!e) return null;
+  return section('Error',
+    h('div', { class: 'error-box', role: 'group', 'aria-label': 'Error' },
+      h('p', { class: 'error-title' }, h('strong', { text: e.type || 'Error' }), e.code ? h('code', { text: ` ${e.code}` }) : null),
+      h('p', { class: 'error-message', text: e.message || '' }),
+      e.hint ? h('p', { class: 'hint' }, h('strong', { text: 'Hint: ' }), e.hint) : null,
+      e.stack_trace
+        ? h('details', { class: 'drawer' }, h('summary', { text: 'Stack trace' }), h('pre', { class: 'content', text: e.stack_trace }),
+          h('div', { class: 'actions' }, copyButton(() => e.stack_trace, 'Copy stack trace')))
+        : null));
+}
+
+/** @param {any} artifact */
+function artifactItem(artifact) {
+  const preview = h('div', { class: 'preview' });
+  const type = String(artifact.content_type || '');
+  const previewable = type.startsWith('text/') || type.startsWith('image/') || type.includes('json');
+  const status = h('span', { class: 'muted', role: 'status' });
+  const fetchIt = async () => {
+    status.textContent = 'Loading…';
+    try {
+      const blob = await getBlob(artifact.url);
+      status.textContent = '';
+      return blob;
+    } catch (e) {
+      status.textContent = e instanceof ApiError ? `Could not load: ${e.message}` : 'Could not load the artifact.';
+      return null;
+    }
+  };
+  const download = h('button', { type: 'button', class: 'small', text: 'Download', 'aria-label': `Download ${artifact.name || artifact.id}` });
+  download.addEventListener('click', async () => {
+    const blob = await fetchIt();
+    if (!blob) return;
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: artifact.name || artifact.id, class: 'sr-only' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    announce(`Downloading ${artifact.name || artifact.id}`);
+  });
+  const show = previewable
+    ? h('button', { type: 'button', class: 'small', text: 'Preview', 'aria-label': `Preview ${artifact.name || artifact.id}` })
+    : null;
+  show?.addEventListener('click', async () => {
+    if (preview.childElementCount) {
+      preview.replaceChildren();
+      return;
+    }
+    const blob = await fetchIt();
+    if (!blob) return;
+    if (type.startsWith('image/')) {
+      preview.append(h('img', { src: URL.createObjectURL(blob), alt: `Preview of ${artifact.name || artifact.id}` }));
+    } else {
+      const text = await blob.slice(0, PREVIEW_BYTES).text();
+      preview.append(h('pre', { class: 'content', text }));
+      if (blob.size > PREVIEW_BYTES) preview.append(h('p', { class: 'muted', text: `First ${bytes(PREVIEW_BYTES)} of ${bytes(blob.size)} shown.` }));
+    }
+  });
+  return h('li', { class: 'artifact' },
+    h('div', null, h('strong', { text: artifact.name || artifact.id }), ' ',
+      h('span', { class: 'muted', text: `${type || 'unknown type'} · ${bytes(artifact.size_bytes)}` })),
+    h('div', { class: 'actions' }, download, show, status),
+    preview);
+}
+
+/** @param {Record<string, any>} attributes */
+function attributeTable(attributes) {
+  const keys = Object.keys(attributes || {}).sort();
+  if (!keys.length) return h('p', { class: 'muted', text: 'None.' });
+  return h('table', { class: 'attributes' },
+    h('thead', null, h('tr', null, h('th', { scope: 'col', text: 'Key' }), h('th', { scope: 'col', text: 'Value' }))),
+    h('tbody', null, keys.map((k) => h('tr', null, h('th', { scope: 'row', text: k }),
+      h('td', null, h('code', { text: typeof attributes[k] === 'string' ? attributes[k] : JSON.stringify(attributes[k]) }))))));
+}
+
+/** @param {Span} span */
+function events(span) {
+  if (!span.events || !span.events.length) return h('p', { class: 'muted', text: 'None.' });
+  const start = toMillis(span.start_time);
+  return h('ol', { class: 'events' }, span.events.map((e) => {
+    const at = toMillis(e.time) - start;
+    return h('li', null,
+      h('p', null, h('strong', { text: e.name }), h('span', { class: 'muted', text: ` +${duration(at)}` })),
+      Object.keys(e.attributes || {}).length ? attributeTable(e.attributes) : null);
+  }));
+}
+
+/** The run's per-node token chart. @param {TraceModel} model @param {(index: number) => void} onPick */
+function tokenChart(model, onPick) {
+  const leaders = model.tokenLeaders();
+  if (!leaders.length) return null;
+  const max = Math.max(...leaders.map((n) => n.span.self_token_usage?.total || 0), 1);
+  return section('Tokens by node',
+    h('p', { class: 'legend' }, h('span', { class: 'swatch input', 'aria-hidden': 'true' }), ' input ',
+      h('span', { class: 'swatch output', 'aria-hidden': 'true' }), ' output'),
+    h('ol', { class: 'token-chart' }, leaders.map((node) => {
+      const usage = node.span.self_token_usage || { input: 0, output: 0, total: 0 };
+      const input = h('span', { class: 'seg input' });
+      input.style.width = `${(usage.input / max) * 100}%`;
+      const output = h('span', { class: 'seg output' });
+      output.style.width = `${(usage.output / max) * 100}%`;
+      const pick = h('button', { type: 'button', class: 'link', text: spanName(node.span) });
+      pick.addEventListener('click', () => onPick(node.index));
+      return h('li', null, pick,
+        h('span', { class: 'chart-bar', 'aria-hidden': 'true' }, input, output),
+        h('span', { class: 'chart-value', text: `${number(usage.input)} in · ${number(usage.output)} out` }));
+    })));
+}
+
+/**
+ * @param {TraceModel} model
+ * @param {number} index
+ * @param {{onPick: (index: number) => void}} ctx
+ */
+export function renderDetails(model, index, ctx) {
+  const node = model.nodes[index];
+  const span = node.span;
+  const usage = span.token_usage;
+  const own = span.self_token_usage;
+  const title = h('h2', { id: 'details-title', tabindex: '-1' }, statusBadge(span.status.code, span.in_progress), ' ', spanName(span));
+  const raw = JSON.stringify(span, null, 2);
+  const modelName = span.model ? [span.model.request, span.model.response && span.model.response !== span.model.request ? `→ ${span.model.response}` : null, span.model.provider ? `(${span.model.provider})` : null].filter(Boolean).join(' ') : null;
+  return h('div', { class: 'details-body' },
+    title,
+    facts([
+      ['Kind', `${span.kind}${span.synthetic ? ' (placeholder)' : ''}`],
+      ['Status', `${span.in_progress ? 'running' : span.status.code}${span.status.message ? `: ${span.status.message}` : ''}`],
+      ['Duration', duration(span.duration_ms)],
+      ['Start', time(span.start_time)],
+      ['Span id', h('code', { text: span.span_id })],
+      modelName ? ['Model', modelName] : null,
+    ]),
+    span.flags && span.flags.length
+      ? h('ul', { class: 'anomaly-list', 'aria-label': 'Anomalies of this span' }, span.flags.map((f) => h('li', null, '⚠ ', flagText(f))))
+      : null,
+    usage && usage.total > 0
+      ? section('Token usage', facts([
+        ['Input', number(usage.input)],
+        ['Output', number(usage.output)],
+        ['Total', number(usage.total)],
+        own && usage.total !== own.total ? ['Own', `${number(own.input)} in · ${number(own.output)} out`] : null,
+      ]))
+      : null,
+    index === model.root ? tokenChart(model, ctx.onPick) : null,
+    errorSection(span),
+    span.prompts.length ? section('Prompts', span.prompts.map((p, i) => drawer(`Prompt ${i + 1}`, p))) : null,
+    span.messages.length ? section('Messages', span.messages.map((m, i) => drawer(`Message ${i + 1}`, m))) : null,
+    span.responses.length ? section('Responses', span.responses.map((r, i) => drawer(`Response ${i + 1}`, r))) : null,
+    span.artifacts.length ? section('Artifacts', h('ul', { class: 'artifacts' }, span.artifacts.map(artifactItem))) : null,
+    section('Attributes', attributeTable(span.attributes)),
+    section('Events', events(span)),
+    h('details', { class: 'drawer' }, h('summary', { text: 'Raw JSON' }), h('pre', { class: 'content', text: raw }),
+      h('div', { class: 'actions' }, copyButton(() => raw, 'Copy raw JSON'))),
+    srOnly(''));
+}

@@ -1,0 +1,424 @@
+// @ts-check
+/**
+ * The span tree on screen: a WAI-ARIA tree (flat tree items with level, position and set size)
+ * of which only the rows in view exist in the DOM, so a 10,000-span trace scrolls smoothly.
+ * Focus stays on the tree and moves with `aria-activedescendant`; Enter or a click selects.
+ */
+import { h, srOnly } from './dom.js';
+import { compact, duration, number } from './format.js';
+
+const ROW_HEIGHT = 30;
+const OVERSCAN = 8;
+/** Deeper spans are drawn at this indent, with their depth written out. */
+const MAX_INDENT = 24;
+
+/** @typedef {import('./tree-model.js').TraceModel} TraceModel */
+/** @typedef {import('./tree-model.js').TreeNode} TreeNode */
+
+/** @param {string} code @param {boolean} inProgress */
+export function statusBadge(code, inProgress) {
+  if (inProgress) return h('span', { class: 'status status-running', title: 'running' }, '◔', srOnly(' running'));
+  if (code === 'ERROR') return h('span', { class: 'status status-error', title: 'error' }, '✕', srOnly(' error'));
+  if (code === 'OK') return h('span', { class: 'status status-ok', title: 'ok' }, '✓', srOnly(' ok'));
+  return h('span', { class: 'status status-unset', title: 'status unset' }, '○', srOnly(' status unset'));
+}
+
+const FLAG_TEXT = {
+  orphan: 'parent missing from the trace: shown under the root',
+  clock_skew: 'starts before its parent (clocks disagree)',
+  ends_after_parent: 'ends after its parent',
+  multiple_roots: 'another root span: shown under the first',
+  duplicate_span_id: 'shared its id with another span',
+  shared_span_id: 'shared its id with a client span',
+  cycle: 'parent references formed a cycle',
+  negative_duration: 'ends before it starts',
+  source_warning: 'the trace store attached a warning',
+  missing_root: 'stands for a root span the trace lacks',
+};
+
+/** @param {string} flag */
+export function flagText(flag) {
+  return /** @type {Record<string, string>} */ (FLAG_TEXT)[flag] || flag.replace(/_/g, ' ');
+}
+
+export class TreeView {
+  /**
+   * @param {{onSelect: (index: number) => void, label: string}} options
+   */
+  constructor(options) {
+    this.options = options;
+    /** @type {TraceModel | null} */
+    this.model = null;
+    /** @type {Set<string>} */
+    this.collapsed = new Set();
+    /** @type {{matches: Set<number>, keep: Set<number>} | null} */
+    this.filter = null;
+    this.rows = new Int32Array(0);
+    this.last = new Uint8Array(0);
+    /** Row position of each shown node. @type {Map<number, number>} */
+    this.position = new Map();
+    this.active = -1;
+    this.selected = -1;
+    /** @type {Map<number, HTMLElement>} */
+    this.rendered = new Map();
+    this.frame = 0;
+
+    this.ticks = h('div', { class: 'timeline-ticks', 'aria-hidden': 'true' });
+    this.header = h('div', { class: 'tree-columns', 'aria-hidden': 'true' },
+      h('span', { class: 'col-name', text: 'Span' }),
+      h('span', { class: 'col-tokens', text: 'Tokens in → out' }),
+      h('span', { class: 'col-bar' }, this.ticks));
+    this.spacer = h('div', { class: 'tree-spacer', role: 'none' });
+    this.element = h('div', {
+      class: 'tree',
+      role: 'tree',
+      tabindex: '0',
+      'aria-label': options.label,
+      'aria-busy': 'true',
+    }, this.spacer);
+    this.element.addEventListener('scroll', () => this.schedule());
+    this.element.addEventListener('keydown', (e) => this.onKey(e));
+    this.element.addEventListener('click', (e) => this.onClick(e));
+    this.element.addEventListener('focus', () => {
+      if (this.active < 0 && this.rows.length) this.setActive(this.rows[0]);
+    });
+    new ResizeObserver(() => this.schedule()).observe(this.element);
+  }
+
+  /**
+   * Shows `model`, keeping what the user had: collapsed spans, selection, focus and scroll
+   * position all follow span ids, so a tree that grows (live) does not jump.
+   * @param {TraceModel} model
+   */
+  setModel(model) {
+    const activeId = this.model && this.active >= 0 ? this.model.nodes[this.active].span.span_id : null;
+    const selectedId = this.model && this.selected >= 0 ? this.model.nodes[this.selected].span.span_id : null;
+    this.model = model;
+    this.active = activeId ? model.find(activeId) : -1;
+    this.selected = selectedId ? model.find(selectedId) : -1;
+    this.relayout();
+  }
+
+  /** @param {{matches: Set<number>, keep: Set<number>} | null} filter */
+  setFilter(filter) {
+    this.filter = filter;
+    this.relayout();
+    if (filter && filter.matches.size) {
+      const first = this.rows.find((i) => filter.matches.has(i));
+      if (first !== undefined) this.setActive(first);
+    }
+  }
+
+  relayout() {
+    if (!this.model) return;
+    const { rows, last } = this.model.rows(this.collapsed, this.filter);
+    this.rows = rows;
+    this.last = last;
+    this.position = new Map();
+    rows.forEach((node, row) => this.position.set(node, row));
+    this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
+    this.drawTicks();
+    this.invalidate();
+  }
+
+  /** Forget the drawn rows (their content changed). */
+  invalidate() {
+    for (const el of this.rendered.values()) el.remove();
+    this.rendered.clear();
+    this.render();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.render();
+    });
+  }
+
+  render() {
+    if (!this.model) return;
+    const height = this.element.clientHeight || 600;
+    const top = this.element.scrollTop;
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+    const end = Math.min(this.rows.length, Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN);
+    const wanted = new Set();
+    for (let row = first; row < end; row++) wanted.add(this.rows[row]);
+    for (const [index, el] of this.rendered) {
+      if (!wanted.has(index)) {
+        el.remove();
+        this.rendered.delete(index);
+      }
+    }
+    for (let row = first; row < end; row++) {
+      const index = this.rows[row];
+      if (this.rendered.has(index)) continue;
+      const el = this.row(index, row);
+      this.rendered.set(index, el);
+      this.spacer.append(el);
+    }
+    this.element.setAttribute('aria-busy', 'false');
+    if (this.active >= 0 && this.rendered.has(this.active)) {
+      this.element.setAttribute('aria-activedescendant', rowId(this.model.nodes[this.active]));
+    } else {
+      this.element.removeAttribute('aria-activedescendant');
+    }
+  }
+
+  /** @param {number} index @param {number} row */
+  row(index, row) {
+    const model = /** @type {TraceModel} */ (this.model);
+    const node = model.nodes[index];
+    const span = node.span;
+    const hasChildren = node.children.length > 0;
+    const expanded = hasChildren && (this.filter ? true : !this.collapsed.has(span.span_id));
+    const parent = node.parent >= 0 ? model.nodes[node.parent] : null;
+    const el = h('div', {
+      id: rowId(node),
+      class: `row${index === this.selected ? ' selected' : ''}${index === this.active ? ' active' : ''}` +
+        `${span.status.code === 'ERROR' ? ' error' : ''}${this.filter && this.filter.matches.has(index) ? ' match' : ''}`,
+      role: 'treeitem',
+      'aria-level': node.depth + 1,
+      'aria-posinset': parent ? parent.children.indexOf(index) + 1 : 1,
+      'aria-setsize': parent ? parent.children.length : 1,
+      'aria-selected': index === this.selected ? 'true' : 'false',
+      'aria-expanded': hasChildren ? String(expanded) : null,
+      'data-index': index,
+      'data-span-id': span.span_id,
+    });
+    el.style.transform = `translateY(${row * ROW_HEIGHT}px)`;
+    const name = h('span', { class: 'col-name' }, this.guides(node));
+    name.append(
+      h('span', {
+        class: `twisty${hasChildren ? '' : ' leaf'}`,
+        'data-toggle': hasChildren ? 'true' : null,
+        'aria-hidden': 'true',
+        text: hasChildren ? (expanded ? '▾' : '▸') : '',
+      }),
+      statusBadge(span.status.code, span.in_progress),
+      h('span', { class: 'span-name', text: spanName(span) }),
+      h('span', { class: 'kind', text: span.kind }),
+    );
+    if (node.depth > MAX_INDENT) name.append(h('span', { class: 'depth', text: `depth ${node.depth}` }));
+    if (span.synthetic) name.append(h('span', { class: 'flag', text: 'placeholder' }));
+    if (span.flags && span.flags.length) {
+      const text = span.flags.map(flagText).join('; ');
+      name.append(h('span', { class: 'flag', title: text }, '⚠', srOnly(` anomaly: ${text}`)));
+    }
+    const usage = span.token_usage;
+    const tokens = h('span', { class: 'col-tokens' });
+    if (usage && usage.total > 0) {
+      tokens.append(
+        h('span', { title: `${number(usage.input)} input tokens`, text: compact(usage.input) }),
+        h('span', { class: 'arrow', 'aria-hidden': 'true', text: ' → ' }),
+        srOnly(' in, '),
+        h('span', { title: `${number(usage.output)} output tokens`, text: compact(usage.output) }),
+        srOnly(' out'),
+      );
+    }
+    el.append(name, tokens, this.bar(node));
+    return el;
+  }
+
+  /** The connectors: a line for each ancestor level that continues below, an elbow for this row. @param {TreeNode} node */
+  guides(node) {
+    const model = /** @type {TraceModel} */ (this.model);
+    const levels = Math.min(node.depth, MAX_INDENT);
+    const wrap = h('span', { class: 'guides', 'aria-hidden': 'true' });
+    if (levels === 0) return wrap;
+    const cells = new Array(levels);
+    let current = node;
+    for (let level = node.depth; level >= 1; level--) {
+      const continues = !this.last[current.index];
+      if (level <= levels) {
+        cells[level - 1] = level === node.depth ? (continues ? 'g tee' : 'g elbow') : (continues ? 'g line' : 'g');
+      }
+      if (current.parent < 0) break;
+      current = model.nodes[current.parent];
+    }
+    for (const c of cells) wrap.append(h('span', { class: c || 'g' }));
+    return wrap;
+  }
+
+  /** The span's place on the trace's timeline. @param {TreeNode} node */
+  bar(node) {
+    const model = /** @type {TraceModel} */ (this.model);
+    const total = Math.max(model.end - model.start, 1e-6);
+    const left = Number.isFinite(node.start) ? ((node.start - model.start) / total) * 100 : 0;
+    const width = Math.max(((node.end - node.start) / total) * 100, 0.3);
+    const bar = h('span', { class: `bar${node.span.in_progress ? ' running' : ''}` });
+    bar.style.left = `${Math.min(Math.max(left, 0), 99.7)}%`;
+    bar.style.width = `${Math.min(width, 100 - Math.min(Math.max(left, 0), 99.7))}%`;
+    // The duration goes after the bar, before it when the bar ends near the right edge, or
+    // inside it when the bar fills the timeline.
+    const label = h('span', { class: 'duration', text: duration(node.span.duration_ms) });
+    const right = left + width;
+    if (right < 82) label.style.left = `${right}%`;
+    else if (left > 18) label.style.right = `${100 - left}%`;
+    else {
+      label.classList.add('inside');
+      label.style.right = `${Math.max(100 - right, 0)}%`;
+    }
+    return h('span', { class: 'col-bar' }, bar, label);
+  }
+
+  drawTicks() {
+    const model = /** @type {TraceModel} */ (this.model);
+    const total = Math.max(model.end - model.start, 0);
+    this.ticks.replaceChildren();
+    for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+      const tick = h('span', { class: 'tick', text: duration(total * f) });
+      tick.style.left = `${f * 100}%`;
+      this.ticks.append(tick);
+    }
+  }
+
+  /** @param {number} index */
+  toggle(index) {
+    const model = /** @type {TraceModel} */ (this.model);
+    const node = model.nodes[index];
+    if (!node.children.length || this.filter) return;
+    const id = node.span.span_id;
+    if (this.collapsed.has(id)) this.collapsed.delete(id);
+    else this.collapsed.add(id);
+    this.relayout();
+  }
+
+  /** @param {boolean} expand */
+  setAll(expand) {
+    const model = /** @type {TraceModel} */ (this.model);
+    this.collapsed = new Set();
+    if (!expand) {
+      for (const node of model.nodes) {
+        if (node.children.length && node.index !== model.root) this.collapsed.add(node.span.span_id);
+      }
+      // The active or selected span may now be hidden: move to its shown ancestor.
+    }
+    this.relayout();
+    if (this.active >= 0 && !this.position.has(this.active)) this.setActive(this.visibleAncestor(this.active));
+  }
+
+  /** @param {number} index */
+  visibleAncestor(index) {
+    const model = /** @type {TraceModel} */ (this.model);
+    let i = index;
+    while (i >= 0 && !this.position.has(i)) i = model.nodes[i].parent;
+    return i < 0 ? model.root : i;
+  }
+
+  /** Opens every ancestor of a span and scrolls it into view. @param {number} index */
+  reveal(index) {
+    const model = /** @type {TraceModel} */ (this.model);
+    let changed = false;
+    for (const a of model.ancestors(index)) {
+      if (this.collapsed.delete(model.nodes[a].span.span_id)) changed = true;
+    }
+    if (this.filter && !this.filter.keep.has(index)) {
+      this.filter = null;
+      changed = true;
+    }
+    if (changed) this.relayout();
+    this.setActive(index);
+  }
+
+  /** @param {number} index */
+  setActive(index) {
+    if (index < 0) return;
+    const previous = this.active;
+    this.active = index;
+    this.scrollTo(index);
+    for (const i of [previous, index]) this.redraw(i);
+    this.render();
+  }
+
+  /** @param {number} index */
+  select(index) {
+    const previous = this.selected;
+    this.selected = index;
+    this.setActive(index);
+    this.redraw(previous);
+    this.redraw(index);
+    this.render();
+    this.options.onSelect(index);
+  }
+
+  /** @param {number} index */
+  redraw(index) {
+    const el = this.rendered.get(index);
+    if (el) {
+      el.remove();
+      this.rendered.delete(index);
+    }
+  }
+
+  /** @param {number} index */
+  scrollTo(index) {
+    const row = this.position.get(index);
+    if (row === undefined) return;
+    const top = row * ROW_HEIGHT;
+    const view = this.element.clientHeight;
+    if (top < this.element.scrollTop) this.element.scrollTop = top;
+    else if (top + ROW_HEIGHT > this.element.scrollTop + view) this.element.scrollTop = top + ROW_HEIGHT - view;
+  }
+
+  /** @param {KeyboardEvent} e */
+  onKey(e) {
+    if (!this.model || !this.rows.length) return;
+    const model = this.model;
+    const row = this.position.has(this.active) ? /** @type {number} */ (this.position.get(this.active)) : -1;
+    const node = row >= 0 ? model.nodes[this.active] : null;
+    const page = Math.max(1, Math.floor(this.element.clientHeight / ROW_HEIGHT) - 1);
+    const at = (/** @type {number} */ r) => this.rows[Math.min(Math.max(r, 0), this.rows.length - 1)];
+    let handled = true;
+    switch (e.key) {
+      case 'ArrowDown': this.setActive(row < 0 ? at(0) : at(row + 1)); break;
+      case 'ArrowUp': this.setActive(row < 0 ? at(0) : at(row - 1)); break;
+      case 'PageDown': this.setActive(at(row + page)); break;
+      case 'PageUp': this.setActive(at(row - page)); break;
+      case 'Home': this.setActive(at(0)); break;
+      case 'End': this.setActive(at(this.rows.length - 1)); break;
+      case 'ArrowRight':
+        if (node && node.children.length) {
+          if (!this.filter && this.collapsed.has(node.span.span_id)) this.toggle(node.index);
+          else this.setActive(at(row + 1));
+        }
+        break;
+      case 'ArrowLeft':
+        if (node && node.children.length && !this.filter && !this.collapsed.has(node.span.span_id)) this.toggle(node.index);
+        else if (node && node.parent >= 0) this.setActive(this.visibleAncestor(node.parent));
+        break;
+      case 'Enter':
+      case ' ':
+        if (node) this.select(node.index);
+        break;
+      default:
+        handled = false;
+    }
+    if (handled) e.preventDefault();
+  }
+
+  /** @param {MouseEvent} e */
+  onClick(e) {
+    const target = /** @type {HTMLElement} */ (e.target);
+    const row = target.closest('[role="treeitem"]');
+    if (!(row instanceof HTMLElement)) return;
+    const index = Number(row.dataset.index);
+    if (target.closest('[data-toggle]')) {
+      this.active = index;
+      this.toggle(index);
+      return;
+    }
+    this.select(index);
+  }
+}
+
+/** A span's name, or what stands for it. @param {import('./tree-model.js').Span} span */
+export function spanName(span) {
+  if (span.name) return span.name;
+  return span.synthetic ? '(missing span)' : '(unnamed span)';
+}
+
+/** @param {TreeNode} node */
+function rowId(node) {
+  return `span-${node.index}`;
+}
