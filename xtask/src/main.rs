@@ -28,7 +28,9 @@ commands:
   fuzz [SECONDS]       fuzz decode_normalize (default 300 s)
   bench [-- ARGS]      run the normalize benchmark (ARGS go to criterion)
   api-fuzz [EXAMPLES]  Schemathesis against a running server's OpenAPI document (default 50)
-  otlp-interop         the Python OpenTelemetry SDK exporting to the server (gRPC and HTTP)";
+  otlp-interop         the Python OpenTelemetry SDK exporting to the server (gRPC and HTTP)
+  browser [--release]  type-check the Trace tab and test it in Chromium (--release: timings
+                       from a release build, written to target/browser-timings.json)";
 
 /// Where the fixtures shared between projects live, relative to the workspace root.
 const SHARED_FIXTURES: &str = "../shared/fixtures";
@@ -67,6 +69,11 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         Some("bench") => bench(&root, rest),
         Some("api-fuzz") => api_fuzz(&root, seconds_arg(rest, 50)?),
         Some("otlp-interop") => no_more_args(rest).and_then(|()| otlp_interop(&root)),
+        Some("browser") => match rest {
+            [] => browser(&root, false),
+            [flag] if flag == "--release" => browser(&root, true),
+            _ => Err(Failure::usage("browser takes only --release")),
+        },
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -124,6 +131,16 @@ fn ci(root: &Path) -> Result<(), Failure> {
         otlp_interop(root)?;
     } else {
         println!("skipped: python3 is not installed");
+    }
+
+    step("browser");
+    if command_exists("node") && Path::new(&chromium()).is_file() {
+        browser(root, false)?;
+    } else {
+        println!(
+            "skipped: the browser tests need Node.js and Chromium at {} (`apt-get install chromium`)",
+            chromium()
+        );
     }
 
     step("fuzz-smoke");
@@ -604,6 +621,59 @@ fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
         "1",
         "--no-color",
     ]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// browser
+
+/// The Chromium the browser tests drive: `CHROMIUM`, or Debian's.
+fn chromium() -> String {
+    env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
+}
+
+/// Type-checks the Trace tab's modules and runs the browser tests (`browser-tests/`) against
+/// servers started by the tests themselves; they save the user guide's screenshots.
+fn browser(root: &Path, release: bool) -> Result<(), Failure> {
+    let tests = root.join("browser-tests");
+    if !tests.join("node_modules").is_dir() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&tests))?;
+    }
+    run(Command::new(tests.join("node_modules/.bin/tsc"))
+        .args(["-p", "bins/orcheo-trace-server/ui/tsconfig.json"])
+        .current_dir(root))?;
+    let mut build = cargo(root);
+    build.args([
+        "build",
+        "--locked",
+        "-p",
+        "orcheo-trace-server",
+        "--bin",
+        "orcheo-trace-server",
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let profile = if release { "release" } else { "debug" };
+    let mut command = Command::new("node");
+    command
+        .args(["--test", "--test-concurrency=1", "tests/viewer.test.mjs"])
+        .current_dir(&tests)
+        .env(
+            "ORCHEO_SERVER_BIN",
+            target_dir(root).join(profile).join("orcheo-trace-server"),
+        )
+        .env("ORCHEO_SCREENSHOT_DIR", root.join("docs/images"))
+        .env("CHROMIUM", chromium());
+    if release {
+        command.env(
+            "ORCHEO_BENCH_OUT",
+            target_dir(root).join("browser-timings.json"),
+        );
+    }
+    run(&mut command)
 }
 
 /// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace) or `target`.
