@@ -92,7 +92,7 @@ class TraceView {
   skeleton() {
     this.main.replaceChildren(
       h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/', 'data-nav': true, text: 'Executions' }), ' / ', this.executionId),
-      h('div', { class: 'skeleton', 'aria-busy': 'true', 'aria-label': 'Loading the trace' },
+      h('div', { class: 'skeleton', role: 'status', 'aria-busy': 'true', 'aria-label': 'Loading the trace' },
         Array.from({ length: 8 }, (_, i) => h('div', { class: `skeleton-row w${i % 4}` }))));
   }
 
