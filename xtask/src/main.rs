@@ -587,7 +587,7 @@ fn bench(root: &Path, args: &[String]) -> Result<(), Failure> {
 /// Starts the server (embedded defaults, a fresh SQLite file, one seeded execution), runs
 /// Schemathesis with every check against its OpenAPI document, and stops it.
 fn api_fuzz(root: &Path, examples: u64) -> Result<(), Failure> {
-    build_server(root)?;
+    build_server(root, false)?;
     let mut scratch = Scratch::new("api-fuzz")?;
     let target = target_dir(root).join("debug");
     run(Command::new(target.join("examples/seed_trace")).args([
@@ -643,19 +643,7 @@ fn browser(root: &Path, release: bool) -> Result<(), Failure> {
     run(Command::new(tests.join("node_modules/.bin/tsc"))
         .args(["-p", "bins/orcheo-trace-server/ui/tsconfig.json"])
         .current_dir(root))?;
-    let mut build = cargo(root);
-    build.args([
-        "build",
-        "--locked",
-        "-p",
-        "orcheo-trace-server",
-        "--bin",
-        "orcheo-trace-server",
-    ]);
-    if release {
-        build.arg("--release");
-    }
-    run(&mut build)?;
+    build_server(root, release)?;
     let profile = if release { "release" } else { "debug" };
     let mut command = Command::new("node");
     command
@@ -708,7 +696,7 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
             "--disable-pip-version-check",
         ])
         .args(PYTHON_OTEL))?;
-    build_server(root)?;
+    build_server(root, false)?;
     let mut scratch = Scratch::new("otlp-interop")?;
     let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let address = |port: u16| format!("127.0.0.1:{port}");
@@ -733,9 +721,10 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
 }
 
 /// The server and the seeding example, built the same way by every step that needs them (one
-/// feature set, so the second step reuses the first one's build).
-fn build_server(root: &Path) -> Result<(), Failure> {
-    run(cargo(root).args([
+/// feature set, so the second step reuses the first one's build); `release` for timings.
+fn build_server(root: &Path, release: bool) -> Result<(), Failure> {
+    let mut build = cargo(root);
+    build.args([
         "build",
         "--locked",
         "-p",
@@ -744,7 +733,11 @@ fn build_server(root: &Path) -> Result<(), Failure> {
         "orcheo-trace-server",
         "--example",
         "seed_trace",
-    ]))
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    run(&mut build)
 }
 
 /// A temporary folder with a database, and the server run on it; both go when it is dropped.
