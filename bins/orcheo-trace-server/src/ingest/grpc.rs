@@ -1,14 +1,27 @@
 //! OTLP over gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+//!
+//! The service is written out here rather than taken from the generated server, whose codec
+//! decodes whatever fits the size limit: ours first reads what decoding would cost
+//! ([`super::wire`]) and refuses an export that would decode into too much memory.
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message as _;
+use tonic::codec::{
+    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
+};
 use tonic::{Request, Response, Status};
 
-use super::{BUSY_RETRY_AFTER, Ingest, IngestError};
+use super::{BUSY_RETRY_AFTER, Ingest, IngestError, IngestMetrics, wire};
+
+/// The path of the one method.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// The gRPC service.
 #[derive(Debug, Clone)]
@@ -16,8 +29,7 @@ pub struct GrpcReceiver {
     ingest: Ingest,
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcReceiver {
+impl GrpcReceiver {
     async fn export(
         &self,
         request: Request<ExportTraceServiceRequest>,
@@ -75,17 +87,137 @@ fn otlp_status_codes<B>(mut response: http::Response<B>) -> http::Response<B> {
     response
 }
 
+/// Protobuf both ways; an export is decoded only once its footprint is known to fit.
+#[derive(Debug, Clone)]
+struct BoundedCodec {
+    metrics: IngestMetrics,
+}
+
+impl Codec for BoundedCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = ExportTraceServiceRequest;
+    type Encoder = ResponseEncoder;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        self.clone()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ResponseEncoder;
+
+impl Encoder for ResponseEncoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("cannot encode the answer: {e}")))
+    }
+}
+
+impl Decoder for BoundedCodec {
+    type Item = ExportTraceServiceRequest;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
+        use prost::bytes::Buf as _;
+        let bytes = src.copy_to_bytes(src.remaining());
+        let malformed = |e: &dyn std::fmt::Display| {
+            self.metrics.reject("malformed");
+            Status::invalid_argument(format!(
+                "not an OTLP protobuf ExportTraceServiceRequest: {e}"
+            ))
+        };
+        let footprint = wire::protobuf_footprint(&bytes).map_err(|e| malformed(&e))?;
+        if footprint.bytes > wire::MAX_DECODED_BYTES {
+            self.metrics.reject("too_large");
+            return Err(Status::resource_exhausted(wire::too_large_message(
+                footprint,
+            )));
+        }
+        ExportTraceServiceRequest::decode(bytes)
+            .map(Some)
+            .map_err(|e| malformed(&e))
+    }
+}
+
+/// The `Export` method, for tonic's unary plumbing.
+struct ExportMethod(Arc<GrpcReceiver>);
+
+impl tonic::server::UnaryService<ExportTraceServiceRequest> for ExportMethod {
+    type Response = ExportTraceServiceResponse;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<Response<Self::Response>, Status>> + Send + 'static>>;
+
+    fn call(&mut self, request: Request<ExportTraceServiceRequest>) -> Self::Future {
+        let receiver = Arc::clone(&self.0);
+        Box::pin(async move { receiver.export(request).await })
+    }
+}
+
+/// `TraceService` as a tower service: `Export`, and `UNIMPLEMENTED` for any other path.
+#[derive(Debug, Clone)]
+struct TraceServiceEndpoint {
+    receiver: Arc<GrpcReceiver>,
+    max_request_bytes: usize,
+}
+
+impl tonic::server::NamedService for TraceServiceEndpoint {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl<B> tower::Service<http::Request<B>> for TraceServiceEndpoint
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let endpoint = self.clone();
+        Box::pin(async move {
+            if request.uri().path() != EXPORT_PATH {
+                return Ok(
+                    Status::unimplemented("this port receives OTLP trace exports only").into_http(),
+                );
+            }
+            let codec = BoundedCodec {
+                metrics: endpoint.receiver.ingest.metrics.clone(),
+            };
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            let mut grpc = tonic::server::Grpc::new(codec)
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(endpoint.max_request_bytes), None);
+            Ok(grpc.unary(ExportMethod(endpoint.receiver), request).await)
+        })
+    }
+}
+
 /// Serves the receiver on `listener` until `shutdown` resolves. Messages larger than the
-/// receiver's request limit are refused with `RESOURCE_EXHAUSTED`.
+/// receiver's request limit, or that would decode into more than
+/// [`wire::MAX_DECODED_BYTES`], are refused with `RESOURCE_EXHAUSTED`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ingest: Ingest,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let max = ingest.limits().max_request_bytes;
-    let service = TraceServiceServer::new(GrpcReceiver { ingest })
-        .max_decoding_message_size(max)
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let service = TraceServiceEndpoint {
+        max_request_bytes: ingest.limits().max_request_bytes,
+        receiver: Arc::new(GrpcReceiver { ingest }),
+    };
     let service = tower::ServiceBuilder::new()
         .map_response(otlp_status_codes)
         .service(service);

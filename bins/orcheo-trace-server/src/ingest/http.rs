@@ -182,6 +182,9 @@ pub async fn export(
             return answer_status(encoding, status, code, message);
         }
     };
+    if let Some(refusal) = refuse_before_decoding(encoding, &body, &ingest) {
+        return refusal;
+    }
     let request = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body.as_slice())
             .map_err(|e| format!("not an OTLP protobuf ExportTraceServiceRequest: {e}")),
@@ -228,6 +231,41 @@ pub async fn export(
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
             response
+        }
+    }
+}
+
+/// The answer to an export that would decode into too much memory, or whose protobuf is
+/// malformed, found before decoding it.
+fn refuse_before_decoding(
+    encoding: Encoding,
+    body: &[u8],
+    ingest: &Ingest,
+) -> Option<HttpResponse> {
+    let footprint = match encoding {
+        Encoding::Protobuf => super::wire::protobuf_footprint(body)
+            .map_err(|e| format!("not an OTLP protobuf ExportTraceServiceRequest: {e}")),
+        Encoding::Json => Ok(super::wire::json_footprint(body)),
+    };
+    match footprint {
+        Ok(footprint) if footprint.bytes > super::wire::MAX_DECODED_BYTES => {
+            ingest.metrics.reject("too_large");
+            Some(answer_status(
+                encoding,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                RESOURCE_EXHAUSTED,
+                super::wire::too_large_message(footprint),
+            ))
+        }
+        Ok(_) => None,
+        Err(message) => {
+            ingest.metrics.reject("malformed");
+            Some(answer_status(
+                encoding,
+                StatusCode::BAD_REQUEST,
+                INVALID_ARGUMENT,
+                message,
+            ))
         }
     }
 }

@@ -7,11 +7,13 @@
 //!   batch before its export is acknowledged, so an acknowledged span survives a restart, and a
 //!   writer that lags answers "busy, retry later" instead of growing memory;
 //! - [`derive`]: executions and span summaries read off the spans, so an executor that only
-//!   emits OpenTelemetry spans appears, live, with no other integration.
+//!   emits OpenTelemetry spans appears, live, with no other integration;
+//! - [`wire`]: what an export would cost to decode, read before decoding it.
 
 pub mod derive;
 pub mod grpc;
 pub mod http;
+pub mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -241,6 +241,18 @@ async fn garbage_oversized_and_unauthenticated_exports_are_refused(db: Db) {
     )
     .await;
     assert_eq!(status, 413);
+    // Within the size limit, but empty spans (2 bytes each on the wire, hundreds in memory)
+    // would decode into gigabytes: refused before decoding.
+    let (status, body, _) = post(&app, "application/x-protobuf", empty_spans(), &auth).await;
+    assert_eq!(status, 413);
+    let message = crate::helpers::rpc_status(&body);
+    assert!(message.contains("send smaller batches"), "{message}");
+    let empty_json = format!(
+        "{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[{}]}}]}}]}}",
+        vec!["{}"; 1_300_000].join(",")
+    );
+    let (status, _, _) = post(&app, "application/json", empty_json.into_bytes(), &auth).await;
+    assert_eq!(status, 413);
     let metrics = app.get("/metrics", None).await.text;
     for reason in [
         "unauthenticated",
@@ -348,6 +360,13 @@ async fn grpc_refusals_use_the_otlp_status_codes(db: Db) {
     big[0].scope_spans[0].spans[1].name = "x".repeat(17 * 1024 * 1024);
     let status = client.export(request(big)).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // Within the size limit, but it would decode into gigabytes.
+    let status = raw_export(app.otlp_grpc.clone().unwrap(), empty_spans()).await;
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("send smaller batches"),
+        "{status:?}"
+    );
     // Bytes that are not an ExportTraceServiceRequest.
     let status = raw_export(app.otlp_grpc.clone().unwrap(), vec![0xff; 32]).await;
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
@@ -361,6 +380,19 @@ async fn grpc_refusals_use_the_otlp_status_codes(db: Db) {
         .await
         .unwrap();
     assert!(ok.into_inner().partial_success.is_none());
+}
+
+/// An export of nearly 4 MiB of empty spans, written by hand (no encoder writes empty spans).
+fn empty_spans() -> Vec<u8> {
+    let field = |tag: u8, inner: &[u8]| {
+        let mut out = vec![tag];
+        prost::encoding::encode_varint(inner.len() as u64, &mut out);
+        out.extend_from_slice(inner);
+        out
+    };
+    let spans = [0x12u8, 0x00].repeat(1_900_000);
+    // ExportTraceServiceRequest.resource_spans (1) → ResourceSpans.scope_spans (2) → spans (2).
+    field(0x0a, &field(0x12, &spans))
 }
 
 /// Sends `bytes` as the body of an OTLP gRPC export, whatever they are.

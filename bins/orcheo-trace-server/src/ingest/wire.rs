@@ -1,0 +1,345 @@
+//! What decoding an OTLP export would cost, read off its bytes before it is decoded.
+//!
+//! A request's size limit does not bound its decoded size: an empty span is 2 bytes on the wire
+//! and a few hundred in memory, so 4 MiB of them would decode into gigabytes. The receivers
+//! walk the protobuf (or scan the JSON) first, estimate the memory the decoded message takes, and
+//! refuse an export over [`MAX_DECODED_BYTES`] before decoding it.
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+/// The most memory one decoded export may take: 16 times the default request limit, far above
+/// what real spans need (about 3 bytes in memory for each on the wire).
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Nesting of attribute values (arrays and maps in arrays and maps) that decoding accepts.
+const MAX_DEPTH: usize = 64;
+
+/// Why the bytes are not a protobuf message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("the message is cut short at byte {0}")]
+    Truncated(usize),
+    #[error("field of wire type {0} at byte {1}, which OTLP does not use")]
+    WireType(u64, usize),
+    #[error("attribute values nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// The message types whose size is counted, by where they sit in an export.
+#[derive(Clone, Copy)]
+enum Kind {
+    Request,
+    ResourceSpans,
+    Resource,
+    ScopeSpans,
+    Scope,
+    Span,
+    Event,
+    Link,
+    Status,
+    KeyValue,
+    AnyValue,
+    /// `ArrayValue` or `KeyValueList`: a list of values or of key-values.
+    Values,
+    KeyValues,
+}
+
+impl Kind {
+    /// The message type a length-delimited field holds, for the fields that are messages.
+    fn child(self, field: u64) -> Option<Self> {
+        let child = match self {
+            Self::Request if field == 1 => Self::ResourceSpans,
+            Self::ResourceSpans if field == 1 => Self::Resource,
+            Self::ResourceSpans if field == 2 => Self::ScopeSpans,
+            Self::ScopeSpans if field == 1 => Self::Scope,
+            Self::ScopeSpans if field == 2 => Self::Span,
+            Self::Span => match field {
+                9 => Self::KeyValue,
+                11 => Self::Event,
+                13 => Self::Link,
+                15 => Self::Status,
+                _ => return None,
+            },
+            Self::Resource | Self::KeyValues if field == 1 => Self::KeyValue,
+            Self::Scope | Self::Event if field == 3 => Self::KeyValue,
+            Self::Link if field == 4 => Self::KeyValue,
+            Self::KeyValue if field == 2 => Self::AnyValue,
+            Self::Values if field == 1 => Self::AnyValue,
+            Self::AnyValue if field == 5 => Self::Values,
+            Self::AnyValue if field == 6 => Self::KeyValues,
+            _ => return None,
+        };
+        Some(child)
+    }
+
+    /// What one decoded element takes in its parent's list (or box), without its heap data.
+    fn size(self) -> usize {
+        use std::mem::size_of;
+        match self {
+            Self::Request => 0,
+            Self::ResourceSpans => size_of::<ResourceSpans>(),
+            Self::ScopeSpans => size_of::<ScopeSpans>(),
+            Self::Span => size_of::<Span>(),
+            Self::Event => size_of::<Event>(),
+            Self::Link => size_of::<Link>(),
+            Self::KeyValue => size_of::<KeyValue>(),
+            Self::AnyValue => size_of::<AnyValue>(),
+            // Held inline by their parents, or small boxes.
+            Self::Resource | Self::Scope | Self::Status | Self::Values | Self::KeyValues => 32,
+        }
+    }
+}
+
+/// What decoding an export would hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub spans: usize,
+    /// A lower bound of the bytes the decoded message takes.
+    pub bytes: usize,
+}
+
+fn varint(buf: &[u8], at: &mut usize) -> Result<u64, WireError> {
+    let start = *at;
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*at).ok_or(WireError::Truncated(start))?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(WireError::Truncated(start))
+}
+
+/// The footprint of a protobuf `ExportTraceServiceRequest` (the same bytes as `TracesData`).
+pub fn protobuf_footprint(buf: &[u8]) -> Result<Footprint, WireError> {
+    let mut footprint = Footprint::default();
+    // (kind, end of its bytes); an explicit stack, so nesting costs no recursion.
+    let mut stack: Vec<(Kind, usize)> = vec![(Kind::Request, buf.len())];
+    let mut at = 0;
+    while let Some(&(kind, end)) = stack.last() {
+        if at >= end {
+            stack.pop();
+            continue;
+        }
+        let key = varint(buf, &mut at)?;
+        let (field, wire_type) = (key >> 3, key & 7);
+        match wire_type {
+            0 => {
+                varint(buf, &mut at)?;
+            }
+            1 => at += 8,
+            5 => at += 4,
+            2 => {
+                let len = usize::try_from(varint(buf, &mut at)?).unwrap_or(usize::MAX);
+                let field_end = at.checked_add(len).filter(|&e| e <= end);
+                let field_end = field_end.ok_or(WireError::Truncated(at))?;
+                if let Some(child) = kind.child(field) {
+                    if stack.len() > MAX_DEPTH {
+                        return Err(WireError::TooDeep);
+                    }
+                    footprint.bytes = footprint.bytes.saturating_add(child.size());
+                    if matches!(child, Kind::Span) {
+                        footprint.spans += 1;
+                    }
+                    stack.push((child, field_end));
+                } else {
+                    // Strings and bytes are copied out whole.
+                    footprint.bytes = footprint.bytes.saturating_add(len);
+                    at = field_end;
+                }
+            }
+            other => return Err(WireError::WireType(other, at)),
+        }
+        if at > end {
+            return Err(WireError::Truncated(end));
+        }
+    }
+    Ok(footprint)
+}
+
+/// What a refused export is told.
+pub fn too_large_message(footprint: Footprint) -> String {
+    format!(
+        "decoding this export ({} spans) would take at least {} MiB, more than the receiver's {} MiB; send smaller batches",
+        footprint.spans,
+        footprint.bytes.div_ceil(1024 * 1024),
+        MAX_DECODED_BYTES / (1024 * 1024)
+    )
+}
+
+/// The footprint of an OTLP/JSON export, bounded from above: every JSON object (outside strings)
+/// is counted as a span, the largest thing an object decodes into, and every byte of text as
+/// copied. Exact for nothing, safe for everything.
+pub fn json_footprint(body: &[u8]) -> Footprint {
+    let mut objects = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if byte == b'{' {
+            objects += 1;
+        }
+    }
+    Footprint {
+        spans: objects,
+        bytes: objects
+            .saturating_mul(std::mem::size_of::<Span>())
+            .saturating_add(body.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, any_value};
+    use prost::Message as _;
+
+    use super::*;
+
+    fn request(spans: usize, attributes: usize) -> ExportTraceServiceRequest {
+        let value = |n: usize| AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(any_value::Value::StringValue(format!("v{n}"))),
+                }],
+            })),
+        };
+        let span = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "node".into(),
+            attributes: (0..attributes)
+                .map(|n| KeyValue {
+                    key: format!("k{n}"),
+                    value: Some(value(n)),
+                    ..KeyValue::default()
+                })
+                .collect(),
+            events: vec![Event::default()],
+            ..Span::default()
+        };
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span; spans],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn real_spans_are_counted_and_cost_a_few_times_their_wire_size() {
+        let bytes = request(500, 8).encode_to_vec();
+        let footprint = protobuf_footprint(&bytes).unwrap();
+        assert_eq!(footprint.spans, 500);
+        assert!(
+            footprint.bytes > bytes.len(),
+            "{footprint:?} for {}",
+            bytes.len()
+        );
+        assert!(footprint.bytes < 30 * bytes.len(), "{footprint:?}");
+    }
+
+    #[test]
+    fn four_mebibytes_of_empty_spans_would_decode_far_past_the_limit() {
+        // Field 2 of ScopeSpans (a span), empty, over and over.
+        let field = |tag: u8, inner: &[u8]| {
+            let mut out = vec![tag];
+            prost::encoding::encode_varint(inner.len() as u64, &mut out);
+            out.extend_from_slice(inner);
+            out
+        };
+        // Request.resource_spans → ResourceSpans.scope_spans → ScopeSpans.spans, empty.
+        let spans = [0x12u8, 0x00].repeat(2 * 1024 * 1024 - 8);
+        let body = field(0x0a, &field(0x12, &spans));
+        let footprint = protobuf_footprint(&body).unwrap();
+        assert_eq!(footprint.spans, 2 * 1024 * 1024 - 8);
+        assert!(footprint.bytes > MAX_DECODED_BYTES);
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused_not_overrun() {
+        let bytes = request(3, 2).encode_to_vec();
+        for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(protobuf_footprint(&bytes[..cut]).is_err(), "{cut}");
+        }
+        assert_eq!(protobuf_footprint(&[0x0b]), Err(WireError::WireType(3, 1)));
+        assert_eq!(
+            protobuf_footprint(&[0x08, 0xff]),
+            Err(WireError::Truncated(1))
+        );
+        assert_eq!(protobuf_footprint(&[]), Ok(Footprint::default()));
+    }
+
+    #[test]
+    fn arbitrary_bytes_give_an_answer_never_a_panic() {
+        // Mutations of a real export (xorshift, fixed seed) and plain noise.
+        let real = request(4, 3).encode_to_vec();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut bytes = real.clone();
+            for _ in 0..=next() % 4 {
+                let at = usize::try_from(next() % bytes.len() as u64).unwrap();
+                bytes[at] = (next() & 0xff) as u8;
+            }
+            let _ = protobuf_footprint(&bytes);
+            let _ =
+                protobuf_footprint(&bytes[..usize::try_from(next() % bytes.len() as u64).unwrap()]);
+            let noise: Vec<u8> = (0..next() % 64).map(|_| (next() & 0xff) as u8).collect();
+            let _ = protobuf_footprint(&noise);
+            let _ = json_footprint(&noise);
+        }
+    }
+
+    #[test]
+    fn deeply_nested_values_are_refused() {
+        let mut value = AnyValue::default();
+        for _ in 0..100 {
+            value = AnyValue {
+                value: Some(any_value::Value::ArrayValue(ArrayValue {
+                    values: vec![value],
+                })),
+            };
+        }
+        let mut req = request(1, 0);
+        req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![KeyValue {
+            key: "deep".into(),
+            value: Some(value),
+            ..KeyValue::default()
+        }];
+        assert_eq!(
+            protobuf_footprint(&req.encode_to_vec()),
+            Err(WireError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn json_objects_outside_strings_bound_the_decoded_size() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{},{},{"name":"{{\"{"}]}]}]}"#;
+        let footprint = json_footprint(body);
+        assert_eq!(footprint.spans, 6);
+        let empty_spans = format!("{{\"spans\":[{}]}}", vec!["{}"; 1_400_000].join(","));
+        assert!(json_footprint(empty_spans.as_bytes()).bytes > MAX_DECODED_BYTES);
+    }
+}
