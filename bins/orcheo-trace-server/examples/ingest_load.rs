@@ -10,6 +10,12 @@
 //! Arguments: transport (`grpc` or `http`), traces, concurrent exporters; environment:
 //! `API` (default `http://127.0.0.1:8080`), `OTLP_GRPC` (`http://127.0.0.1:4317`), `OTLP_HTTP`
 //! (`http://127.0.0.1:4318`).
+//!
+//! The same load against another OTLP receiver, for comparison: with `PHOENIX_GRAPHQL` set
+//! (Arize Phoenix's `http://HOST:PORT/graphql`), spans are counted back through Phoenix's GraphQL
+//! `recordCount` (every 100 ms: Phoenix answers from the process that stores the spans) instead
+//! of this server's API (every 2 ms). Phoenix acknowledges an export before it stores
+//! the spans, so its report has two rates: acknowledged, and stored (every span countable).
 #![allow(clippy::print_stdout, reason = "an example reports what it measured")]
 
 use std::sync::Arc;
@@ -41,15 +47,17 @@ fn export(run: &str, seq: u64) -> ExportTraceServiceRequest {
     trace_id[..8].copy_from_slice(&seq.to_be_bytes());
     trace_id[8..].copy_from_slice(&(u64::from(std::process::id()) | 1 << 63).to_be_bytes());
     let now = orcheo_trace_model::Timestamp::now().unix_nanos();
+    // Span ids unique across traces too, as random ids are: some stores key spans by id alone.
+    let span_id = |n: u64| {
+        ((u64::from(std::process::id()) & 0xffff) << 48 | seq << 12 | (n + 1))
+            .to_be_bytes()
+            .to_vec()
+    };
     let spans = (0..SPANS_PER_TRACE)
         .map(|n| Span {
             trace_id: trace_id.to_vec(),
-            span_id: (n + 1).to_be_bytes().to_vec(),
-            parent_span_id: if n == 0 {
-                Vec::new()
-            } else {
-                1u64.to_be_bytes().to_vec()
-            },
+            span_id: span_id(n),
+            parent_span_id: if n == 0 { Vec::new() } else { span_id(0) },
             name: if n == 0 {
                 "workflow.execution".to_owned()
             } else {
@@ -90,23 +98,127 @@ enum Exporter {
     Http(reqwest::Client, String),
 }
 
+/// Exports the receiver asked to be retried ("busy"), across all exporters.
+static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Exporter {
+    /// Sends one export, retrying while the receiver says it is busy (gRPC `UNAVAILABLE`,
+    /// HTTP 503 or 429), as OTLP exporters do: after its `Retry-After`, or 50 ms.
     async fn send(&mut self, request: ExportTraceServiceRequest) -> anyhow::Result<()> {
-        match self {
-            Self::Grpc(client) => {
-                client.export(request).await?;
-            }
-            Self::Http(client, url) => {
-                let response = client
-                    .post(url.as_str())
-                    .header("content-type", "application/x-protobuf")
-                    .body(request.encode_to_vec())
-                    .send()
-                    .await?;
-                anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
-            }
+        let bytes = request.encode_to_vec();
+        for _ in 0..600 {
+            let busy = match self {
+                Self::Grpc(client) => match client.export(request.clone()).await {
+                    Ok(_) => return Ok(()),
+                    Err(status) if status.code() == tonic::Code::Unavailable => {
+                        Duration::from_millis(50)
+                    }
+                    Err(status) => anyhow::bail!("gRPC {status}"),
+                },
+                Self::Http(client, url) => {
+                    let response = client
+                        .post(url.as_str())
+                        .header("content-type", "application/x-protobuf")
+                        .body(bytes.clone())
+                        .send()
+                        .await?;
+                    let status = response.status();
+                    if status.is_success() {
+                        return Ok(());
+                    }
+                    anyhow::ensure!(
+                        status.as_u16() == 503 || status.as_u16() == 429,
+                        "HTTP {status}"
+                    );
+                    response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.parse().ok())
+                        .map_or(Duration::from_millis(50), Duration::from_secs)
+                }
+            };
+            RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(busy).await;
         }
-        Ok(())
+        anyhow::bail!("the receiver stayed busy")
+    }
+}
+
+/// Where the loaded spans are read back.
+enum Reader {
+    /// This server: a run is there when its trace is served with every span.
+    Orcheo { api: String },
+    /// Arize Phoenix: spans are there when its span count has grown by them.
+    Phoenix { graphql: String },
+}
+
+impl Reader {
+    /// Spans Phoenix holds, over every project.
+    async fn phoenix_count(client: &reqwest::Client, graphql: &str) -> anyhow::Result<u64> {
+        let body: serde_json::Value = client
+            .post(graphql)
+            .json(&serde_json::json!({
+                "query": "{ projects { edges { node { recordCount } } } }"
+            }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let edges = body["data"]["projects"]["edges"]
+            .as_array()
+            .context("no projects in Phoenix's answer")?;
+        Ok(edges
+            .iter()
+            .filter_map(|e| e["node"]["recordCount"].as_u64())
+            .sum())
+    }
+
+    /// How many spans the store holds now (Phoenix), to wait for more.
+    async fn baseline(&self, client: &reqwest::Client) -> anyhow::Result<u64> {
+        match self {
+            Self::Orcheo { .. } => Ok(0),
+            Self::Phoenix { graphql } => Self::phoenix_count(client, graphql).await,
+        }
+    }
+
+    /// Waits until `run` (or, in Phoenix, `spans` more than `baseline`) can be read back.
+    async fn wait(
+        &self,
+        client: &reqwest::Client,
+        run: &str,
+        baseline: u64,
+        spans: u64,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        loop {
+            let there = match self {
+                Self::Orcheo { api } => {
+                    let response = client
+                        .get(format!(
+                            "{api}/api/executions/{run}/trace?view=flat&limit=1"
+                        ))
+                        .send()
+                        .await?;
+                    response.status().is_success() && {
+                        let body: serde_json::Value = response.json().await?;
+                        body["execution"]["span_count"] == spans
+                    }
+                }
+                Self::Phoenix { graphql } => {
+                    Self::phoenix_count(client, graphql).await? >= baseline + spans
+                }
+            };
+            if there {
+                return Ok(());
+            }
+            anyhow::ensure!(t0.elapsed() < limit, "{run} never appeared");
+            let poll = match self {
+                Self::Orcheo { .. } => Duration::from_millis(2),
+                Self::Phoenix { .. } => Duration::from_millis(100),
+            };
+            tokio::time::sleep(poll).await;
+        }
     }
 }
 
@@ -127,7 +239,14 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: u64 = concurrency.parse().context("CONCURRENCY")?;
     let env =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    let api = env("API", "http://127.0.0.1:8080");
+    let reader = match std::env::var("PHOENIX_GRAPHQL") {
+        Ok(graphql) => Reader::Phoenix { graphql },
+        Err(_) => Reader::Orcheo {
+            api: env("API", "http://127.0.0.1:8080"),
+        },
+    };
+    let client = reqwest::Client::new();
+    let before = reader.baseline(&client).await?;
     let exporter = match transport.as_str() {
         "grpc" => Exporter::Grpc(
             TraceServiceClient::connect(env("OTLP_GRPC", "http://127.0.0.1:4317")).await?,
@@ -164,38 +283,44 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     let spans = traces * SPANS_PER_TRACE;
     println!(
-        "{transport}: {traces} traces × {SPANS_PER_TRACE} spans with {concurrency} exporters in {:.2} s: {:.0} spans/s",
+        "{transport}: {traces} traces × {SPANS_PER_TRACE} spans with {concurrency} exporters acknowledged in {:.2} s: {:.0} spans/s",
         elapsed.as_secs_f64(),
         spans as f64 / elapsed.as_secs_f64()
     );
-    // Delay from export to the API serving the whole trace, one run at a time.
-    let client = reqwest::Client::new();
+    let retries = RETRIES.load(std::sync::atomic::Ordering::Relaxed);
+    if retries > 0 {
+        println!("  ({retries} exports retried after a busy answer)");
+    }
+    if let Reader::Phoenix { .. } = reader {
+        let last = format!("load-{stamp}-{}", traces - 1);
+        reader
+            .wait(&client, &last, before, spans, Duration::from_mins(10))
+            .await?;
+        let stored = started.elapsed();
+        println!(
+            "stored (every span countable) after {:.2} s: {:.0} spans/s",
+            stored.as_secs_f64(),
+            spans as f64 / stored.as_secs_f64()
+        );
+    }
+    // Delay from export to the whole trace being readable, one run at a time.
     let mut delays = Vec::new();
     let mut exporter = exporter;
     for n in 0..50u64 {
         let seq = traces + 1_000_000 + n;
         let run = format!("delay-{stamp}-{seq}");
+        let baseline = reader.baseline(&client).await?;
         let t0 = Instant::now();
         exporter.send(export(&run, seq)).await?;
-        loop {
-            let response = client
-                .get(format!(
-                    "{api}/api/executions/{run}/trace?view=flat&limit=1"
-                ))
-                .send()
-                .await?;
-            if response.status().is_success() {
-                let body: serde_json::Value = response.json().await?;
-                if body["execution"]["span_count"] == SPANS_PER_TRACE {
-                    break;
-                }
-            }
-            anyhow::ensure!(
-                t0.elapsed() < Duration::from_secs(10),
-                "run {run} never appeared"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        reader
+            .wait(
+                &client,
+                &run,
+                baseline,
+                SPANS_PER_TRACE,
+                Duration::from_secs(10),
+            )
+            .await?;
         delays.push(t0.elapsed());
     }
     delays.sort();
