@@ -1,10 +1,13 @@
 // The servers and the browser the Trace tab is tested against, all on loopback:
 // - the demo server (embedded defaults, the demo's three runs, OTLP/HTTP for the tests' own spans);
 // - a second server on the same database whose trace store (Tempo) is down and which requires
-//   a token: the degraded banner and the token field.
-import { spawn } from 'node:child_process';
+//   a token: the degraded banner and the token field;
+// - a third, on a database of its own, whose trace store is up and holds no trace, and which
+//   has no span summaries to fall back on: "no trace was recorded".
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -98,17 +101,45 @@ export async function start() {
   const degraded = `http://127.0.0.1:${degradedHttp}`;
   await waitFor('the degraded server', async () => (await fetch(`${degraded}/healthz`)).ok);
 
+  // A trace store that is up but has no trace at all: every trace is "not found".
+  const emptyTempo = createHttpServer((req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('trace not found');
+  });
+  await new Promise((done) => emptyTempo.listen(0, '127.0.0.1', done));
+  const emptyPort = /** @type {import('node:net').AddressInfo} */ (emptyTempo.address()).port;
+  // Its own database, with one execution (and its spans in the local store, which this server
+  // does not read) but no span summaries to fall back on.
+  const seed = process.env.ORCHEO_SEED_BIN;
+  if (!seed) throw new Error('ORCHEO_SEED_BIN must name the seed_trace example');
+  const noTracesDb = `sqlite://${join(dir, 'no-traces.db')}`;
+  const seeded = spawnSync(seed, [noTracesDb, 'exec_without_trace', '10'], { encoding: 'utf8' });
+  if (seeded.status !== 0) throw new Error(`seed_trace failed: ${seeded.stderr}`);
+  const noTracesHttp = await freePort();
+  launch(['serve'], {
+    ORCHEO_DATABASE_URL: noTracesDb,
+    ORCHEO_HTTP_ADDR: `127.0.0.1:${noTracesHttp}`,
+    ORCHEO_OTLP_GRPC_ADDR: 'off',
+    ORCHEO_OTLP_HTTP_ADDR: 'off',
+    ORCHEO_TRACE_BACKEND: 'tempo',
+    ORCHEO_TRACE_BACKEND_URL: `http://127.0.0.1:${emptyPort}`,
+  }, 'server over an empty trace store');
+  const noTraces = `http://127.0.0.1:${noTracesHttp}`;
+  await waitFor('the server over an empty trace store', async () => (await fetch(`${noTraces}/healthz`)).ok);
+
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
   mkdirSync(SCREENSHOTS, { recursive: true });
   return {
     base,
     degraded,
+    noTraces,
     otlp: `http://127.0.0.1:${otlpHttp}/v1/traces`,
     browser,
     dir,
     async stop() {
       await browser.close().catch(() => {});
       for (const child of children) child.kill('SIGTERM');
+      emptyTempo.close();
       await new Promise((r) => setTimeout(r, 300));
       rmSync(dir, { recursive: true, force: true });
     },

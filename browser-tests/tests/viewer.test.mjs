@@ -211,6 +211,14 @@ test('with the trace store down the page asks for the token, then shows the degr
   await page.evaluate(() => sessionStorage.clear());
 });
 
+test('an execution whose trace the store does not have is explained', async () => {
+  await page.goto(`${env.noTraces}/executions/exec_without_trace`);
+  const panel = page.locator('.state-panel', { hasText: 'No trace was recorded' });
+  await panel.waitFor();
+  assert.match(await panel.innerText(), /sampled out/);
+  await axe(page, 'trace unavailable');
+});
+
 test('an unknown execution is explained, not a blank page', async () => {
   await page.goto(`${env.base}/executions/no-such-run`);
   await page.locator('.state-panel h1', { hasText: 'No such execution' }).waitFor();

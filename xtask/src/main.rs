@@ -653,6 +653,10 @@ fn browser(root: &Path, release: bool) -> Result<(), Failure> {
             "ORCHEO_SERVER_BIN",
             target_dir(root).join(profile).join("orcheo-trace-server"),
         )
+        .env(
+            "ORCHEO_SEED_BIN",
+            target_dir(root).join(profile).join("examples/seed_trace"),
+        )
         .env("ORCHEO_SCREENSHOT_DIR", root.join("docs/images"))
         .env("CHROMIUM", chromium());
     if release {
