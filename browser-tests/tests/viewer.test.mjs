@@ -178,9 +178,14 @@ test('a running execution is live: the tree grows in place and completes', async
   await page.locator('#details-title', { hasText: 'Fetch Inputs' }).waitFor();
   await axe(page, 'live');
 
+  // What the user opened or focused survives the updates: the anomalies list, the Refresh button.
+  await page.click('.anomaly-panel summary');
+  await page.focus('.header-actions button');
   await sendSpans(env.otlp, [span({ trace, parent: rootId, name: 'Call Model', execution, start: ms(45), end: ms(120),
     attributes: { 'gen_ai.usage.input_tokens': 300, 'gen_ai.usage.output_tokens': 40 } })]);
   await row('Call Model').waitFor();
+  assert.ok(await page.locator('details.anomaly-panel').evaluate((d) => d.open), 'the anomalies list stays open');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Refresh');
   await shot('live');
   assert.equal(await row('Fetch Inputs').getAttribute('aria-selected'), 'true', 'the selection survives an update');
 
@@ -269,11 +274,19 @@ test('timings: 100- and 10,000-span traces to an interactive tree, and scrolling
       lengths.push(now - last);
       last = now;
     }
+    const slow = lengths.flatMap((l, i) => (l > 50 ? [i] : []));
     lengths.sort((a, b) => a - b);
-    return { frames: lengths.length, p50_ms: lengths[Math.floor(lengths.length / 2)], p95_ms: lengths[Math.floor(lengths.length * 0.95)],
+    return { frames: lengths.length, over_50_ms: slow.length, slow_frames_at: slow, p50_ms: lengths[Math.floor(lengths.length / 2)], p95_ms: lengths[Math.floor(lengths.length * 0.95)],
       max_ms: lengths[lengths.length - 1], rows_in_dom: document.querySelectorAll('[role="treeitem"]').length };
   });
   timings.scroll_10000_spans = frames;
+
+  // A link to a span on the trace's last page opens on that span once the page has arrived.
+  const last = large.spans[large.spans.length - 1];
+  await page.goto(`${env.base}/executions/${encodeURIComponent(large.execution)}?span=${last.spanId}`);
+  await page.locator('#details-title', { hasText: last.name }).waitFor();
+  assert.equal(await row(last.name).getAttribute('aria-selected'), 'true');
+  assert.match(page.url(), new RegExp(`span=${last.spanId}$`));
   assert.ok(frames.frames > 250);
   assert.ok(frames.rows_in_dom < 100, 'only the rows in view are in the DOM');
   await shot('large-trace');

@@ -97,14 +97,22 @@ export function tracePath(executionId) {
   return `/api/executions/${encodeURIComponent(executionId)}/trace`;
 }
 
+/** What a WebSocket subprotocol may hold (an HTTP token). */
+const SUBPROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /**
- * The live feed of an execution. Browsers cannot set headers on a WebSocket, so the token
- * travels as the `bearer.<token>` subprotocol, as Canvas sends it.
+ * The live feed of an execution, from after `cursor` (0: from the start). Browsers cannot set
+ * headers on a WebSocket, so the token travels as the `bearer.<token>` subprotocol, as Canvas
+ * sends it, or, when it holds characters a subprotocol cannot, as `access_token`.
  * @param {string} executionId
+ * @param {number} cursor
  */
-export function liveSocket(executionId) {
+export function liveSocket(executionId, cursor) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const url = `${scheme}//${location.host}${tracePath(executionId)}/live`;
+  const query = new URLSearchParams();
+  if (cursor > 0) query.set('after', String(cursor));
   const t = token();
-  return t ? new WebSocket(url, ['orcheo-auth', `bearer.${t}`]) : new WebSocket(url);
+  if (t && !SUBPROTOCOL.test(t)) query.set('access_token', t);
+  const url = `${scheme}//${location.host}${tracePath(executionId)}/live${query.size ? `?${query}` : ''}`;
+  return t && SUBPROTOCOL.test(t) ? new WebSocket(url, ['orcheo-auth', `bearer.${t}`]) : new WebSocket(url);
 }

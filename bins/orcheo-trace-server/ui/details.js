@@ -1,7 +1,7 @@
 // @ts-check
 /** The details panel: everything about one span, and the run's token chart at its root. */
 import { ApiError, getBlob } from './api.js';
-import { announce, copyButton, h, srOnly } from './dom.js';
+import { announce, copyButton, h, srOnly, textBlock } from './dom.js';
 import { bytes, duration, number, time, toMillis } from './format.js';
 import { flagText, spanName, statusBadge } from './tree-view.js';
 
@@ -34,7 +34,7 @@ function drawer(label, item) {
   const content = item.content || '';
   const body = item.withheld
     ? h('p', { class: 'muted', text: 'The content is withheld: your token lacks the traces:read_content scope, or it was asked for without content.' })
-    : h('pre', { class: 'content', text: content });
+    : textBlock(content, `${label}${item.role ? ` (${item.role})` : ''}`);
   const length = typeof item.length === 'number' ? ` · ${number(item.length)} characters` : '';
   return h('details', { class: 'drawer' },
     h('summary', null, h('span', { text: `${label}${item.role ? ` (${item.role})` : ''}${length}` }), ...markers),
@@ -52,7 +52,7 @@ function errorSection(span) {
       h('p', { class: 'error-message', text: e.message || '' }),
       e.hint ? h('p', { class: 'hint' }, h('strong', { text: 'Hint: ' }), e.hint) : null,
       e.stack_trace
-        ? h('details', { class: 'drawer' }, h('summary', { text: 'Stack trace' }), h('pre', { class: 'content', text: e.stack_trace }),
+        ? h('details', { class: 'drawer' }, h('summary', { text: 'Stack trace' }), textBlock(e.stack_trace, 'Stack trace'),
           h('div', { class: 'actions' }, copyButton(() => e.stack_trace, 'Copy stack trace')))
         : null));
 }
@@ -64,6 +64,11 @@ function artifactItem(artifact) {
   const previewable = type.startsWith('text/') || type.startsWith('image/') || type.includes('json');
   const status = h('span', { class: 'muted', role: 'status' });
   const fetchIt = async () => {
+    // The bearer token goes only to this server's artifact route.
+    if (typeof artifact.url !== 'string' || !artifact.url.startsWith('/api/artifacts/')) {
+      status.textContent = 'This artifact has no download on this server.';
+      return null;
+    }
     status.textContent = 'Loading…';
     try {
       const blob = await getBlob(artifact.url);
@@ -100,7 +105,7 @@ function artifactItem(artifact) {
       preview.append(h('img', { src: URL.createObjectURL(blob), alt: `Preview of ${artifact.name || artifact.id}` }));
     } else {
       const text = await blob.slice(0, PREVIEW_BYTES).text();
-      preview.append(h('pre', { class: 'content', text }));
+      preview.append(textBlock(text, `Preview of ${artifact.name || artifact.id}`));
       if (blob.size > PREVIEW_BYTES) preview.append(h('p', { class: 'muted', text: `First ${bytes(PREVIEW_BYTES)} of ${bytes(blob.size)} shown.` }));
     }
   });
@@ -197,7 +202,7 @@ export function renderDetails(model, index, ctx) {
     span.artifacts.length ? section('Artifacts', h('ul', { class: 'artifacts' }, span.artifacts.map(artifactItem))) : null,
     section('Attributes', attributeTable(span.attributes)),
     section('Events', events(span)),
-    h('details', { class: 'drawer' }, h('summary', { text: 'Raw JSON' }), h('pre', { class: 'content', text: raw }),
+    h('details', { class: 'drawer' }, h('summary', { text: 'Raw JSON' }), textBlock(raw, 'Raw JSON of the span'),
       h('div', { class: 'actions' }, copyButton(() => raw, 'Copy raw JSON'))),
     srOnly(''));
 }

@@ -77,10 +77,11 @@ export async function copy(text, button) {
     done = document.execCommand('copy');
     area.remove();
   }
-  const label = button.textContent;
+  // The label to come back to, kept the first time (a second click shows "Copied").
+  button.dataset.label ??= button.textContent || '';
   button.textContent = done ? 'Copied' : 'Copy failed';
   announce(done ? 'Copied to the clipboard' : 'Could not copy');
-  window.setTimeout(() => { button.textContent = label; }, 1500);
+  window.setTimeout(() => { button.textContent = button.dataset.label || ''; }, 1500);
 }
 
 /** A button that copies what `text()` gives. @param {() => string} text @param {string} label */
@@ -88,4 +89,13 @@ export function copyButton(text, label) {
   const button = h('button', { type: 'button', class: 'small', 'aria-label': label, text: 'Copy' });
   button.addEventListener('click', () => { copy(text(), button); });
   return button;
+}
+
+/**
+ * Text that may be long: a scrolling block that keyboard users can reach and scroll.
+ * @param {string} text
+ * @param {string} label
+ */
+export function textBlock(text, label) {
+  return h('pre', { class: 'content', tabindex: '0', role: 'region', 'aria-label': label, text });
 }

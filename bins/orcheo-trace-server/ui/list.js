@@ -59,8 +59,12 @@ export function showList(main, app) {
     h('div', { class: 'list-controls' }, filters, find),
     state, h('div', { class: 'table-wrap' }, table), more);
 
+  /** Loads started; an answer to an older one (before a refresh) is dropped. */
+  let generation = 0;
+
   /** @param {string | null} cursor */
   async function load(cursor) {
+    const mine = ++generation;
     const query = new URLSearchParams();
     for (const key of ['workflow_id', 'status', 'has_error']) {
       const v = params.get(key);
@@ -68,10 +72,12 @@ export function showList(main, app) {
     }
     query.set('limit', String(PAGE));
     if (cursor) query.set('cursor', cursor);
-    more.hidden = true;
+    // Disabled rather than hidden while loading, so it keeps the focus.
+    more.disabled = true;
     state.replaceChildren(h('span', { class: 'muted', text: 'Loading…' }));
     try {
       const page = await getJson(`/api/executions?${query}`, controller.signal);
+      if (mine !== generation) return;
       state.replaceChildren();
       table.setAttribute('aria-busy', 'false');
       for (const e of page.executions) rows.append(row(e));
@@ -81,9 +87,11 @@ export function showList(main, app) {
           : 'No executions yet. Point an executor’s OTLP exporter at this server, or run the demo.' }));
       }
       more.hidden = !page.page_info.has_next_page;
+      more.disabled = false;
       more.onclick = () => load(page.page_info.cursor);
     } catch (e) {
-      if (e instanceof DOMException && e.name === 'AbortError') return;
+      if ((e instanceof DOMException && e.name === 'AbortError') || mine !== generation) return;
+      more.disabled = false;
       const error = e instanceof ApiError ? e : new ApiError(0, 'client', String(e));
       const retry = h('button', { type: 'button', text: 'Retry' });
       retry.addEventListener('click', () => load(cursor));

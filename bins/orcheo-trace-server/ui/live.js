@@ -18,6 +18,8 @@ export class LiveFeed {
     /** @type {WebSocket | null} */
     this.socket = null;
     this.timer = 0;
+    /** The last span sequence received: a reconnection resumes after it. */
+    this.cursor = 0;
     this.connect();
   }
 
@@ -25,7 +27,7 @@ export class LiveFeed {
     if (this.stopped) return;
     let socket;
     try {
-      socket = liveSocket(this.executionId);
+      socket = liveSocket(this.executionId, this.cursor);
     } catch {
       this.retry();
       return;
@@ -43,6 +45,7 @@ export class LiveFeed {
         return;
       }
       if (!message || message.type !== 'trace:update') return;
+      if (Number.isSafeInteger(message.cursor) && message.cursor > this.cursor) this.cursor = message.cursor;
       if (Array.isArray(message.spans) && message.spans.length) this.handlers.onSpans(message.spans);
       if (message.complete) {
         this.stop();

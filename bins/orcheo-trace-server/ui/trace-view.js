@@ -52,16 +52,32 @@ class TraceView {
     this.live = null;
     /** @type {TraceModel | null} */
     this.model = null;
-    /** @type {any} */
-    this.response = null;
-    this.selectedJson = '';
+    /** Whether the trace's page (header, tree, details) is on screen. */
+    this.mounted = false;
+    this.disposed = false;
+    /** What the details panel shows, to redraw it only when that changes. */
+    this.detailsKey = '';
+    /** A `?span=` of the address not found yet: it may be on a later page. */
+    this.wantedSpan = new URLSearchParams(location.search).get('span');
+    this.lastQuery = '';
+    this.anomaliesKey = '';
+    this.dashboardsKey = '';
     this.loading = false;
     this.reloadAgain = false;
     this.reloadTimer = 0;
     this.lastReload = 0;
     this.tree = new TreeView({ label: `Spans of execution ${executionId}`, onSelect: (i) => this.onSelect(i) });
-    this.header = h('header', { class: 'trace-header' });
+    // The header's controls are made once and kept, so a reload never takes focus from them.
+    this.headerInfo = h('div', { class: 'header-info' });
+    this.dashboardLinks = h('span', { class: 'dashboard-links' });
+    const refresh = h('button', { type: 'button', text: 'Refresh' });
+    refresh.addEventListener('click', () => { this.load(false); announce('Refreshing the trace'); });
+    this.header = h('header', { class: 'trace-header' }, this.headerInfo,
+      h('div', { class: 'header-actions' }, this.dashboardLinks, refresh));
+    this.liveBadge = h('span', { class: 'badge badge-live', hidden: true },
+      h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live');
     this.banner = h('div', { class: 'banners' });
+    this.reloadError = h('div', { class: 'banner refresh-failed', role: 'alert', hidden: true });
     this.search = h('input', { type: 'search', id: 'span-search', placeholder: 'name, kind, model, span id', spellcheck: 'false' });
     this.searchCount = h('span', { class: 'muted', role: 'status', 'aria-live': 'polite' });
     this.details = h('aside', { class: 'details', 'aria-labelledby': 'details-heading' },
@@ -89,14 +105,24 @@ class TraceView {
     this.skeleton();
   }
 
+  crumbs() {
+    return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+      h('a', { href: '/', 'data-nav': true, text: 'Executions' }), ' / ', this.executionId);
+  }
+
   skeleton() {
+    this.mounted = false;
     this.main.replaceChildren(
-      h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/', 'data-nav': true, text: 'Executions' }), ' / ', this.executionId),
+      this.crumbs(),
       h('div', { class: 'skeleton', role: 'status', 'aria-busy': 'true', 'aria-label': 'Loading the trace' },
         Array.from({ length: 8 }, (_, i) => h('div', { class: `skeleton-row w${i % 4}` }))));
   }
 
-  /** @param {boolean} first */
+  /**
+   * Loads the trace, every page of it. The first page goes on screen at once when the page is
+   * not shown yet; a reload keeps the tree on screen until the new one is whole.
+   * @param {boolean} first whether this is the navigation's own load (timed by the page's marks)
+   */
   async load(first) {
     if (this.loading) {
       this.reloadAgain = true;
@@ -109,37 +135,32 @@ class TraceView {
       const response = await getJson(path, this.signal);
       const model = new TraceModel();
       model.addPage(response.root, response.subtrees);
-      let interactive = false;
-      const showFirst = () => {
-        this.show(response, model, first);
+      let shown = false;
+      const showNow = () => {
+        this.show(response, model);
         if (first) performance.mark('orcheo:tree-interactive');
-        interactive = true;
+        shown = true;
       };
-      // A large trace: show the first page now, the rest as it comes (a reload keeps the old
-      // tree on screen until the new one is whole).
-      if (first || !response.page_info.has_next_page) showFirst();
+      if (!this.mounted || !response.page_info.has_next_page) showNow();
       let info = response.page_info;
       while (info && info.has_next_page && info.cursor) {
         const next = await getJson(`${path}?cursor=${encodeURIComponent(info.cursor)}`, this.signal);
         model.addPage(next.root, next.subtrees);
         info = next.page_info;
-        if (interactive) this.tree.setModel(model);
+        if (shown) this.tree.setModel(model, this.searchFilter(model));
       }
-      if (!interactive) showFirst();
-      else if (response.page_info.has_next_page) {
-        this.tree.setModel(model);
-        // The run's totals and token chart now cover every page.
-        this.refreshDetails();
-      }
-      this.model = model;
+      if (!shown) showNow();
+      else if (response.page_info.has_next_page) this.afterAllPages(response);
       this.tree.element.dataset.spans = String(model.size);
+      this.reloadError.hidden = true;
       if (first) performance.mark('orcheo:trace-loaded');
     } catch (e) {
       if (e instanceof DOMException && e.name === 'AbortError') return;
-      if (first || !(e instanceof ApiError) || e.status !== 0) this.failed(e);
+      if (!this.mounted) this.failed(e);
+      else this.reloadFailed(e);
     } finally {
       this.loading = false;
-      if (this.reloadAgain) {
+      if (this.reloadAgain && !this.disposed) {
         this.reloadAgain = false;
         this.scheduleReload();
       }
@@ -147,27 +168,27 @@ class TraceView {
   }
 
   /**
+   * Puts a loaded trace on screen (mounting the page the first time).
    * @param {any} response
    * @param {TraceModel} model
-   * @param {boolean} first
    */
-  show(response, model, first) {
-    this.response = response;
+  show(response, model) {
     this.model = model;
     const execution = response.execution;
     this.renderHeader(execution, response);
     this.renderBanners(response);
     this.renderAnomalies(response.anomalies || []);
-    if (first) {
-      this.main.replaceChildren(
-        h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/', 'data-nav': true, text: 'Executions' }), ' / ', execution.id),
-        this.header, this.banner, this.body);
+    const mounting = !this.mounted;
+    if (mounting) {
+      this.main.replaceChildren(this.crumbs(), this.header, this.banner, this.reloadError, this.body);
+      this.mounted = true;
     }
     this.empty.hidden = model.root >= 0;
-    this.tree.setModel(model);
-    this.applySearch();
-    if (first) {
-      const wanted = model.find(new URLSearchParams(location.search).get('span'));
+    this.tree.setModel(model, this.searchFilter(model));
+    this.updateSearchCount();
+    if (mounting) {
+      const wanted = model.find(this.wantedSpan);
+      if (wanted >= 0) this.wantedSpan = null;
       const index = wanted >= 0 ? wanted : model.root;
       if (index >= 0) {
         this.tree.reveal(index);
@@ -178,18 +199,29 @@ class TraceView {
     }
     if (execution.status === 'running' && !this.live) this.startLive();
     if (execution.status !== 'running' && this.live) this.stopLive();
+    this.liveBadge.hidden = execution.status !== 'running';
+  }
+
+  /** Once a paged trace is whole: what depends on every span (deep link, search, anomalies, totals). @param {any} response */
+  afterAllPages(response) {
+    const model = /** @type {TraceModel} */ (this.model);
+    this.renderAnomalies(response.anomalies || []);
+    this.updateSearchCount();
+    const wanted = model.find(this.wantedSpan);
+    if (wanted >= 0) {
+      this.wantedSpan = null;
+      this.tree.reveal(wanted);
+      this.tree.select(wanted);
+    } else {
+      this.refreshDetails();
+    }
   }
 
   /** @param {any} execution @param {any} response */
   renderHeader(execution, response) {
     const tokens = execution.token_usage;
-    const dashboards = Object.entries(response.dashboards || {});
-    const refresh = h('button', { type: 'button', text: 'Refresh' });
-    refresh.addEventListener('click', () => { this.load(false); announce('Refreshing the trace'); });
-    this.liveBadge = h('span', { class: 'badge badge-live', hidden: execution.status !== 'running' },
-      h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live');
-    this.header.replaceChildren();
-    append(this.header, [
+    this.headerInfo.replaceChildren();
+    append(this.headerInfo, [
       h('div', { class: 'title-line' },
         h('h1', null, execution.workflow_id || 'Execution', ' ', h('span', { class: 'muted', text: execution.id })),
         executionBadge(execution.status), this.liveBadge),
@@ -200,10 +232,14 @@ class TraceView {
         stat('Errors', number(execution.error_count)),
         stat('Started', time(execution.started_at)),
         stat('Trigger', execution.trigger || '—')),
-      h('div', { class: 'header-actions' },
-        dashboards.map(([name, url]) => h('a', { class: 'button', href: String(url), target: '_blank', rel: 'noopener noreferrer', text: `Open in ${name}` })),
-        refresh),
       execution.error ? h('p', { class: 'run-error', role: 'note' }, h('strong', { text: 'Run error: ' }), execution.error) : null]);
+    const dashboards = Object.entries(response.dashboards || {});
+    const key = JSON.stringify(dashboards);
+    if (key !== this.dashboardsKey) {
+      this.dashboardsKey = key;
+      this.dashboardLinks.replaceChildren(...dashboards.map(([name, url]) =>
+        h('a', { class: 'button', href: String(url), target: '_blank', rel: 'noopener noreferrer', text: `Open in ${name}` })));
+    }
   }
 
   /** @param {any} response */
@@ -224,15 +260,21 @@ class TraceView {
 
   /** @param {any[]} anomalies */
   renderAnomalies(anomalies) {
+    const model = this.model;
+    // Rebuilt only when they change, so an open list stays open through live reloads.
+    const key = `${JSON.stringify(anomalies)}|${anomalies.filter((a) => model && model.find(a.span_id) >= 0).length}`;
+    if (key === this.anomaliesKey) return;
+    this.anomaliesKey = key;
+    const open = this.anomalies.querySelector('details')?.open ?? false;
     if (!anomalies.length) {
       this.anomalies.replaceChildren();
       return;
     }
-    this.anomalies.replaceChildren(h('details', { class: 'anomaly-panel' },
+    this.anomalies.replaceChildren(h('details', { class: 'anomaly-panel', open },
       h('summary', null, `⚠ ${anomalies.length} ${anomalies.length === 1 ? 'anomaly' : 'anomalies'} in this trace`),
       h('ul', null, anomalies.map((a) => {
         const item = h('li', null, h('strong', { text: flagText(a.kind) }), ` — ${a.detail} `);
-        if (a.span_id && this.model && this.model.find(a.span_id) >= 0) {
+        if (a.span_id && model && model.find(a.span_id) >= 0) {
           const go = h('button', { type: 'button', class: 'link', text: 'show span' });
           go.addEventListener('click', () => this.pick(/** @type {TraceModel} */ (this.model).find(a.span_id)));
           item.append(go);
@@ -241,11 +283,25 @@ class TraceView {
       }))));
   }
 
+  /** The search box's filter over `model`. @param {TraceModel} model */
+  searchFilter(model) {
+    return model.search(this.search.value);
+  }
+
+  /** The user changed the search: filter, and go to the first match. */
   applySearch() {
     if (!this.model) return;
-    const filter = this.model.search(this.search.value);
-    this.tree.setFilter(filter);
-    this.searchCount.textContent = filter ? `${filter.matches.size} ${filter.matches.size === 1 ? 'match' : 'matches'}` : '';
+    const query = this.search.value.trim();
+    if (query === this.lastQuery) return;
+    this.lastQuery = query;
+    this.tree.setFilter(this.searchFilter(this.model));
+    this.updateSearchCount();
+  }
+
+  updateSearchCount() {
+    const filter = this.tree.filter;
+    const text = filter ? `${filter.matches.size} ${filter.matches.size === 1 ? 'match' : 'matches'}` : '';
+    if (this.searchCount.textContent !== text) this.searchCount.textContent = text;
   }
 
   /** @param {number} index */
@@ -260,31 +316,43 @@ class TraceView {
     const model = this.model;
     if (!model) return;
     const span = model.nodes[index].span;
-    const url = new URL(location.href);
-    if (index === model.root) url.searchParams.delete('span');
-    else url.searchParams.set('span', span.span_id);
-    history.replaceState(history.state, '', url);
-    this.selectedJson = JSON.stringify(span);
+    // While a deep-linked span is still loading, the address keeps naming it.
+    if (!this.wantedSpan) {
+      const url = new URL(location.href);
+      if (index === model.root) url.searchParams.delete('span');
+      else url.searchParams.set('span', span.span_id);
+      history.replaceState(history.state, '', url);
+    }
+    this.detailsKey = this.keyOfDetails(model, index);
     this.details.replaceChildren(
       h('h2', { id: 'details-heading', class: 'sr-only', text: 'Span details' }),
       renderDetails(model, index, { onPick: (i) => this.pick(i) }));
   }
 
-  /** After a reload: the selected span's panel is redrawn only if the span changed. */
+  /** What the details panel of a span depends on. @param {TraceModel} model @param {number} index */
+  keyOfDetails(model, index) {
+    const span = JSON.stringify(model.nodes[index].span);
+    if (index !== model.root) return span;
+    const chart = model.tokenLeaders().map((n) => [n.span.span_id, n.span.self_token_usage]);
+    return `${span}|${JSON.stringify(chart)}`;
+  }
+
+  /** After a reload: the selected span's panel is redrawn only if what it shows changed. */
   refreshDetails() {
     const model = this.model;
     if (!model) return;
     const index = this.tree.selected >= 0 ? this.tree.selected : model.root;
-    if (index < 0) return;
-    if (JSON.stringify(model.nodes[index].span) !== this.selectedJson || index === model.root) {
-      const open = [...this.details.querySelectorAll('details')].map((d) => d.open);
-      this.onSelect(index);
-      this.details.querySelectorAll('details').forEach((d, i) => { if (open[i]) d.open = true; });
-    }
+    if (index < 0 || this.keyOfDetails(model, index) === this.detailsKey) return;
+    const open = [...this.details.querySelectorAll('details')].map((d) => d.open);
+    const hadFocus = this.details.contains(document.activeElement);
+    this.onSelect(index);
+    this.details.querySelectorAll('details').forEach((d, i) => { if (open[i]) d.open = true; });
+    if (hadFocus) document.getElementById('details-title')?.focus();
   }
 
-  /** @param {unknown} e */
+  /** The first load failed: the page says why, with Retry. @param {unknown} e */
   failed(e) {
+    this.stopLive();
     const error = e instanceof ApiError ? e : new ApiError(0, 'client', String(e));
     const retry = h('button', { type: 'button', text: 'Retry' });
     retry.addEventListener('click', () => { this.skeleton(); this.load(true); });
@@ -306,12 +374,22 @@ class TraceView {
       text = `${error.message}${error.retryAfter ? ` Try again in ${error.retryAfter} s.` : ''}`;
     }
     this.main.replaceChildren(
-      h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/', 'data-nav': true, text: 'Executions' }), ' / ', this.executionId),
+      this.crumbs(),
       h('div', { class: `state-panel${error.code === 'trace_unavailable' ? ' info' : ' failure'}`, role: 'alert' },
         h('h1', { text: title }), h('p', { text }),
         error.requestId ? h('p', { class: 'muted', text: `Request id ${error.requestId}` }) : null,
         error.code === 'not_found' ? null : retry));
     if (error.status === 401) document.getElementById('token-input')?.focus();
+  }
+
+  /** A reload failed: the tree stays, and a banner says the refresh failed. @param {unknown} e */
+  reloadFailed(e) {
+    if (e instanceof ApiError && e.status === 0) return; // offline for a moment: the next update retries
+    const message = e instanceof ApiError ? e.message : String(e);
+    const retry = h('button', { type: 'button', class: 'small', text: 'Retry' });
+    retry.addEventListener('click', () => this.load(false));
+    this.reloadError.replaceChildren(h('strong', { text: 'Refreshing the trace failed. ' }), `${message} `, retry);
+    this.reloadError.hidden = false;
   }
 
   startLive() {
@@ -326,7 +404,6 @@ class TraceView {
         announce('The run is complete');
       },
       onState: (state) => {
-        if (!this.liveBadge) return;
         this.liveBadge.classList.toggle('reconnecting', state === 'reconnecting');
         this.liveBadge.title = state === 'reconnecting' ? 'reconnecting to the live feed' : 'receiving spans as they end';
       },
@@ -336,11 +413,11 @@ class TraceView {
   stopLive() {
     this.live?.stop();
     this.live = null;
-    if (this.liveBadge) this.liveBadge.hidden = true;
+    this.liveBadge.hidden = true;
   }
 
   scheduleReload() {
-    if (this.reloadTimer) return;
+    if (this.reloadTimer || this.disposed) return;
     const wait = Math.max(0, RELOAD_EVERY_MS - (performance.now() - this.lastReload));
     this.reloadTimer = window.setTimeout(() => {
       this.reloadTimer = 0;
@@ -349,6 +426,7 @@ class TraceView {
   }
 
   dispose() {
+    this.disposed = true;
     window.clearTimeout(this.reloadTimer);
     this.live?.stop();
   }

@@ -86,20 +86,34 @@ export class TreeView {
   }
 
   /**
-   * Shows `model`, keeping what the user had: collapsed spans, selection, focus and scroll
-   * position all follow span ids, so a tree that grows (live) does not jump.
+   * Shows `model` (with `filter`, the search computed on it), keeping what the user had:
+   * collapsed spans, selection, focus and the rows in view all follow span ids, so a tree that
+   * grows (live) does not jump.
    * @param {TraceModel} model
+   * @param {{matches: Set<number>, keep: Set<number>} | null} [filter]
    */
-  setModel(model) {
-    const activeId = this.model && this.active >= 0 ? this.model.nodes[this.active].span.span_id : null;
-    const selectedId = this.model && this.selected >= 0 ? this.model.nodes[this.selected].span.span_id : null;
+  setModel(model, filter = null) {
+    const old = this.model;
+    const id = (/** @type {number} */ i) => (old && i >= 0 && old.nodes[i] ? old.nodes[i].span.span_id : null);
+    const activeId = id(this.active);
+    const selectedId = id(this.selected);
+    // The first row in view and how far it is scrolled past, to put it back in the same place.
+    const topRow = Math.floor(this.element.scrollTop / ROW_HEIGHT);
+    const anchorId = id(this.rows[topRow] ?? -1);
+    const offset = this.element.scrollTop - topRow * ROW_HEIGHT;
     this.model = model;
+    this.filter = filter;
     this.active = activeId ? model.find(activeId) : -1;
     this.selected = selectedId ? model.find(selectedId) : -1;
     this.relayout();
+    const anchor = anchorId ? this.position.get(model.find(anchorId)) : undefined;
+    if (anchor !== undefined) this.element.scrollTop = anchor * ROW_HEIGHT + offset;
   }
 
-  /** @param {{matches: Set<number>, keep: Set<number>} | null} filter */
+  /**
+   * A new search: shows its matches and moves to the first one.
+   * @param {{matches: Set<number>, keep: Set<number>} | null} filter
+   */
   setFilter(filter) {
     this.filter = filter;
     this.relayout();
@@ -107,6 +121,12 @@ export class TreeView {
       const first = this.rows.find((i) => filter.matches.has(i));
       if (first !== undefined) this.setActive(first);
     }
+  }
+
+  /** The children of a node that are shown (all of them unless a search hides some). @param {TreeNode} node */
+  shownChildren(node) {
+    const filter = this.filter;
+    return filter ? node.children.filter((c) => filter.keep.has(c)) : node.children;
   }
 
   relayout() {
@@ -119,6 +139,9 @@ export class TreeView {
     this.spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
     this.drawTicks();
     this.invalidate();
+    // The focused span may now be hidden (collapsed away, or out of a search): move to what
+    // shows it, so the keys keep working.
+    if (this.active >= 0 && !this.position.has(this.active)) this.setActive(this.visibleAncestor(this.active));
   }
 
   /** Forget the drawn rows (their content changed). */
@@ -170,17 +193,18 @@ export class TreeView {
     const model = /** @type {TraceModel} */ (this.model);
     const node = model.nodes[index];
     const span = node.span;
-    const hasChildren = node.children.length > 0;
+    const hasChildren = this.shownChildren(node).length > 0;
     const expanded = hasChildren && (this.filter ? true : !this.collapsed.has(span.span_id));
     const parent = node.parent >= 0 ? model.nodes[node.parent] : null;
+    const siblings = parent ? this.shownChildren(parent) : [index];
     const el = h('div', {
       id: rowId(node),
       class: `row${index === this.selected ? ' selected' : ''}${index === this.active ? ' active' : ''}` +
         `${span.status.code === 'ERROR' ? ' error' : ''}${this.filter && this.filter.matches.has(index) ? ' match' : ''}`,
       role: 'treeitem',
       'aria-level': node.depth + 1,
-      'aria-posinset': parent ? parent.children.indexOf(index) + 1 : 1,
-      'aria-setsize': parent ? parent.children.length : 1,
+      'aria-posinset': siblings.indexOf(index) + 1,
+      'aria-setsize': siblings.length,
       'aria-selected': index === this.selected ? 'true' : 'false',
       'aria-expanded': hasChildren ? String(expanded) : null,
       'data-index': index,
@@ -313,8 +337,9 @@ export class TreeView {
     for (const a of model.ancestors(index)) {
       if (this.collapsed.delete(model.nodes[a].span.span_id)) changed = true;
     }
+    // A span the search hides is shown in its place, with its ancestors, search and all.
     if (this.filter && !this.filter.keep.has(index)) {
-      this.filter = null;
+      for (let i = index; i >= 0 && !this.filter.keep.has(i); i = model.nodes[i].parent) this.filter.keep.add(i);
       changed = true;
     }
     if (changed) this.relayout();
@@ -378,13 +403,13 @@ export class TreeView {
       case 'Home': this.setActive(at(0)); break;
       case 'End': this.setActive(at(this.rows.length - 1)); break;
       case 'ArrowRight':
-        if (node && node.children.length) {
+        if (node && this.shownChildren(node).length) {
           if (!this.filter && this.collapsed.has(node.span.span_id)) this.toggle(node.index);
-          else this.setActive(at(row + 1));
+          else if (row + 1 < this.rows.length && model.nodes[this.rows[row + 1]].parent === node.index) this.setActive(at(row + 1));
         }
         break;
       case 'ArrowLeft':
-        if (node && node.children.length && !this.filter && !this.collapsed.has(node.span.span_id)) this.toggle(node.index);
+        if (node && this.shownChildren(node).length && !this.filter && !this.collapsed.has(node.span.span_id)) this.toggle(node.index);
         else if (node && node.parent >= 0) this.setActive(this.visibleAncestor(node.parent));
         break;
       case 'Enter':
@@ -404,7 +429,7 @@ export class TreeView {
     if (!(row instanceof HTMLElement)) return;
     const index = Number(row.dataset.index);
     if (target.closest('[data-toggle]')) {
-      this.active = index;
+      this.setActive(index);
       this.toggle(index);
       return;
     }
