@@ -55,6 +55,18 @@ test('the executions list shows the demo runs newest first with status and token
   await axe(page, 'executions list');
   await shot('executions');
 
+  // Cursor paging, two at a time: every execution once, then no more pages.
+  await page.goto(`${env.base}/?limit=2`);
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
+  assert.equal(await rows.count(), 2);
+  await page.click('text=Load more');
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 3);
+  assert.ok(await page.locator('button', { hasText: 'Load more' }).isHidden());
+  const ids = await page.locator('table.executions tbody th').allTextContents();
+  assert.equal(new Set(ids).size, 3);
+
+  await page.goto(env.base);
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
   await page.selectOption('#filter-status', 'error');
   await page.click('text=Apply filters');
   await page.waitForURL(/status=error/);

@@ -5,6 +5,7 @@ import { h } from './dom.js';
 import { compact, duration, number, time } from './format.js';
 import { executionBadge } from './trace-view.js';
 
+/** Executions a page, unless the address says `?limit=` (1..=500). */
 const PAGE = 50;
 
 /**
@@ -32,6 +33,8 @@ export function showList(main, app) {
     if (workflow.value.trim()) next.set('workflow_id', workflow.value.trim());
     if (status.value) next.set('status', status.value);
     if (errors.value) next.set('has_error', errors.value);
+    const limit = params.get('limit');
+    if (limit) next.set('limit', limit);
     const query = next.toString();
     app.navigate(query ? `/?${query}` : '/');
   });
@@ -70,7 +73,8 @@ export function showList(main, app) {
       const v = params.get(key);
       if (v) query.set(key, v);
     }
-    query.set('limit', String(PAGE));
+    const limit = Number(params.get('limit'));
+    query.set('limit', String(Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE));
     if (cursor) query.set('cursor', cursor);
     // Disabled rather than hidden while loading, so it keeps the focus.
     more.disabled = true;
