@@ -328,15 +328,13 @@ async fn store_down_without_summaries_is_503_with_retry_after(db: Db) {
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
     app.tempo.set_mode(StoreMode::Down);
     let answer = app
-        .get(
+        .expect_error(
             "/api/executions/exec_1/trace",
             Some(&jwt("acme", "traces:read")),
+            503,
+            "trace_store_unavailable",
         )
         .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (503, "trace_store_unavailable")
-    );
     let retry: u64 = answer.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
 }
@@ -347,16 +345,13 @@ async fn store_garbage_is_502(db: Db) {
     };
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
     app.tempo.set_mode(StoreMode::Garbage);
-    let answer = app
-        .get(
-            "/api/executions/exec_1/trace",
-            Some(&jwt("acme", "traces:read")),
-        )
-        .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (502, "trace_store_error")
-    );
+    app.expect_error(
+        "/api/executions/exec_1/trace",
+        Some(&jwt("acme", "traces:read")),
+        502,
+        "trace_store_error",
+    )
+    .await;
 }
 
 async fn finished_traces_are_cached(db: Db) {
@@ -556,15 +551,13 @@ async fn a_request_past_its_time_limit_is_503_timeout(db: Db) {
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
     app.tempo.set_mode(StoreMode::Hanging);
     let answer = app
-        .get(
+        .expect_error(
             "/api/executions/exec_1/trace",
             Some(&jwt("acme", "traces:read")),
+            503,
+            "timeout",
         )
         .await;
-    assert_eq!(
-        (answer.status, answer.error_code().as_str()),
-        (503, "timeout")
-    );
     assert!(answer.header("x-request-id").is_some());
     // The server goes on serving.
     app.tempo.set_mode(StoreMode::Up);
