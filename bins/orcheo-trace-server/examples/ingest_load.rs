@@ -24,22 +24,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 
-const SPANS_PER_TRACE: u64 = 100;
+#[path = "support/otlp.rs"]
+mod otlp;
 
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_owned())),
-        }),
-        ..KeyValue::default()
-    }
-}
+use otlp::{percentile, resource_spans, text};
+
+const SPANS_PER_TRACE: u64 = 100;
 
 /// One run of `SPANS_PER_TRACE` spans, as an executor would export it.
 fn export(run: &str, seq: u64) -> ExportTraceServiceRequest {
@@ -74,21 +67,7 @@ fn export(run: &str, seq: u64) -> ExportTraceServiceRequest {
         })
         .collect();
     ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![text("service.name", "load-executor")],
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "load".to_owned(),
-                    ..InstrumentationScope::default()
-                }),
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
+        resource_spans: resource_spans("load-executor", "load", spans),
     }
 }
 
@@ -220,12 +199,6 @@ impl Reader {
             tokio::time::sleep(poll).await;
         }
     }
-}
-
-/// The `pct`-th percentile (0..=100) of sorted values, nearest rank.
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let i = (sorted.len().saturating_sub(1) * pct).div_ceil(100);
-    sorted.get(i).copied().unwrap_or_default()
 }
 
 #[tokio::main]

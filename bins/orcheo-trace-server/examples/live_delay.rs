@@ -20,10 +20,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use orcheo_trace_model::{ExecutionId, SpanId, SpanSummary, StatusCode, Timestamp, TraceId};
 use prost::Message as _;
+
+#[path = "support/otlp.rs"]
+mod otlp;
+
+use otlp::{percentile, text};
 
 const SAMPLES: u64 = 100;
 
@@ -51,13 +55,7 @@ fn span(trace_id: [u8; 16], n: u64, execution: &str) -> ExportTraceServiceReques
                     },
                     start_time_unix_nano: start,
                     end_time_unix_nano: start + 1_000,
-                    attributes: vec![KeyValue {
-                        key: "orcheo.execution.id".to_owned(),
-                        value: Some(AnyValue {
-                            value: Some(any_value::Value::StringValue(execution.to_owned())),
-                        }),
-                        ..KeyValue::default()
-                    }],
+                    attributes: vec![text("orcheo.execution.id", execution)],
                     ..Span::default()
                 }],
                 ..ScopeSpans::default()
@@ -155,11 +153,6 @@ async fn post(client: &reqwest::Client, otlp: &str, body: Vec<u8>) -> anyhow::Re
         response.status()
     );
     Ok(())
-}
-
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let i = (sorted.len().saturating_sub(1) * pct).div_ceil(100);
-    sorted.get(i).copied().unwrap_or_default()
 }
 
 #[tokio::main]

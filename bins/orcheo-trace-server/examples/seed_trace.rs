@@ -10,32 +10,15 @@
 #![allow(clippy::print_stdout, reason = "an example reports what it wrote")]
 
 use anyhow::Context as _;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, TracesData};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, TracesData};
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 use orcheo_trace_store::{LocalSpanLimits, NewExecution, PoolConfig, Store, TraceLink};
 
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_owned())),
-        }),
-        ..KeyValue::default()
-    }
-}
+#[path = "support/otlp.rs"]
+mod otlp;
 
-fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::IntValue(value)),
-        }),
-        ..KeyValue::default()
-    }
-}
+use otlp::{int, resource_spans, text};
 
 /// The root and `count - 1` LLM nodes, in groups of ten.
 fn workflow_trace(execution: &str, trace_id: TraceId, t0: u64, count: u64) -> TracesData {
@@ -97,21 +80,7 @@ fn workflow_trace(execution: &str, trace_id: TraceId, t0: u64, count: u64) -> Tr
         });
     }
     TracesData {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![text("service.name", "orcheo-backend")],
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "orcheo.tracing".to_owned(),
-                    ..InstrumentationScope::default()
-                }),
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
+        resource_spans: resource_spans("orcheo-backend", "orcheo.tracing", spans),
     }
 }
 
