@@ -128,22 +128,21 @@ impl Decoder for BoundedCodec {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
         use prost::bytes::Buf as _;
         let bytes = src.copy_to_bytes(src.remaining());
-        let malformed = |e: &dyn std::fmt::Display| {
-            self.metrics.reject("malformed");
-            Status::invalid_argument(format!(
-                "not an OTLP protobuf ExportTraceServiceRequest: {e}"
-            ))
-        };
-        let footprint = wire::protobuf_footprint(&bytes).map_err(|e| malformed(&e))?;
-        if footprint.bytes > wire::MAX_DECODED_BYTES {
-            self.metrics.reject("too_large");
-            return Err(Status::resource_exhausted(wire::too_large_message(
-                footprint,
-            )));
+        if let Err(refusal) = wire::admit(wire::protobuf_footprint(&bytes)) {
+            self.metrics.reject(refusal.reason());
+            return Err(match refusal {
+                wire::Refusal::Malformed(message) => Status::invalid_argument(message),
+                wire::Refusal::TooLarge(message) => Status::resource_exhausted(message),
+            });
         }
         ExportTraceServiceRequest::decode(bytes)
             .map(Some)
-            .map_err(|e| malformed(&e))
+            .map_err(|e| {
+                self.metrics.reject("malformed");
+                Status::invalid_argument(format!(
+                    "not an OTLP protobuf ExportTraceServiceRequest: {e}"
+                ))
+            })
     }
 }
 

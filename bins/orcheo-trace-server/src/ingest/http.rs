@@ -243,31 +243,22 @@ fn refuse_before_decoding(
     ingest: &Ingest,
 ) -> Option<HttpResponse> {
     let footprint = match encoding {
-        Encoding::Protobuf => super::wire::protobuf_footprint(body)
-            .map_err(|e| format!("not an OTLP protobuf ExportTraceServiceRequest: {e}")),
+        Encoding::Protobuf => super::wire::protobuf_footprint(body),
         Encoding::Json => Ok(super::wire::json_footprint(body)),
     };
-    match footprint {
-        Ok(footprint) if footprint.bytes > super::wire::MAX_DECODED_BYTES => {
-            ingest.metrics.reject("too_large");
-            Some(answer_status(
-                encoding,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                RESOURCE_EXHAUSTED,
-                super::wire::too_large_message(footprint),
-            ))
+    let refusal = super::wire::admit(footprint).err()?;
+    ingest.metrics.reject(refusal.reason());
+    Some(match refusal {
+        super::wire::Refusal::Malformed(message) => {
+            answer_status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, message)
         }
-        Ok(_) => None,
-        Err(message) => {
-            ingest.metrics.reject("malformed");
-            Some(answer_status(
-                encoding,
-                StatusCode::BAD_REQUEST,
-                INVALID_ARGUMENT,
-                message,
-            ))
-        }
-    }
+        super::wire::Refusal::TooLarge(message) => answer_status(
+            encoding,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RESOURCE_EXHAUSTED,
+            message,
+        ),
+    })
 }
 
 /// The OTLP/HTTP app: one route, and 404/405 in the same `Status` shape for anything else.

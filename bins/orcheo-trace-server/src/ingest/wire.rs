@@ -161,14 +161,39 @@ pub fn protobuf_footprint(buf: &[u8]) -> Result<Footprint, WireError> {
     Ok(footprint)
 }
 
-/// What a refused export is told.
-pub fn too_large_message(footprint: Footprint) -> String {
-    format!(
-        "decoding this export ({} spans) would take at least {} MiB, more than the receiver's {} MiB; send smaller batches",
-        footprint.spans,
-        footprint.bytes.div_ceil(1024 * 1024),
-        MAX_DECODED_BYTES / (1024 * 1024)
-    )
+/// Why an export is refused before it is decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a protobuf message: HTTP 400 / `INVALID_ARGUMENT`.
+    Malformed(String),
+    /// It would decode into more than [`MAX_DECODED_BYTES`]: HTTP 413 / `RESOURCE_EXHAUSTED`.
+    TooLarge(String),
+}
+
+impl Refusal {
+    /// The `reason` label of `orcheo_otlp_requests_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::TooLarge(_) => "too_large",
+        }
+    }
+}
+
+/// Whether an export whose bytes gave `footprint` may be decoded, and what it is told if not.
+pub fn admit(footprint: Result<Footprint, WireError>) -> Result<(), Refusal> {
+    match footprint {
+        Err(e) => Err(Refusal::Malformed(format!(
+            "not an OTLP protobuf ExportTraceServiceRequest: {e}"
+        ))),
+        Ok(footprint) if footprint.bytes > MAX_DECODED_BYTES => Err(Refusal::TooLarge(format!(
+            "decoding this export ({} spans) would take at least {} MiB, more than the receiver's {} MiB; send smaller batches",
+            footprint.spans,
+            footprint.bytes.div_ceil(1024 * 1024),
+            MAX_DECODED_BYTES / (1024 * 1024)
+        ))),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// The footprint of an OTLP/JSON export, bounded from above: every JSON object (outside strings)
