@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use orcheo_trace_model::{Anomaly, AnomalyKind, RawSpan, SpanId, SpanKind};
+use super::anomalies::Anomalies;
+use orcheo_trace_model::{AnomalyKind, RawSpan, SpanId, SpanKind};
 
 /// A server span that shared its id with a client span and was given a fresh one.
 pub(crate) struct SharedId {
@@ -20,7 +21,7 @@ pub(crate) struct Deduped {
     pub(crate) shared: Vec<SharedId>,
 }
 
-pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) -> Deduped {
+pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Anomalies) -> Deduped {
     let mut index: HashMap<SpanId, u32> = HashMap::with_capacity(spans.len());
     let mut kept: Vec<RawSpan> = Vec::with_capacity(spans.len());
     let mut shared = Vec::new();
@@ -32,11 +33,11 @@ pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) -> Dedup
         };
         let other = &mut kept[j as usize];
         if *other == span {
-            anomalies.push(Anomaly::new(
+            anomalies.report(
                 AnomalyKind::DuplicateSpan,
                 Some(span.span_id),
-                "identical span appears more than once; one copy kept",
-            ));
+                || "identical span appears more than once; one copy kept",
+            );
             continue;
         }
         let old = span.span_id;
@@ -54,11 +55,9 @@ pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) -> Dedup
                 new: fresh,
                 service: server.resource.service_name().map(str::to_owned),
             });
-            anomalies.push(Anomaly::new(
-                AnomalyKind::SharedSpanId,
-                Some(fresh),
-                format!("server span shared id {old} with its client span; given id {fresh}"),
-            ));
+            anomalies.report(AnomalyKind::SharedSpanId, Some(fresh), || {
+                format!("server span shared id {old} with its client span; given id {fresh}")
+            });
             if kept[j as usize].span_id == fresh {
                 // The already-kept span was the server: the client takes over the old id.
                 index.insert(fresh, j);
@@ -69,11 +68,9 @@ pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) -> Dedup
         } else {
             span.span_id = fresh;
             index.insert(fresh, kept.len() as u32);
-            anomalies.push(Anomaly::new(
-                AnomalyKind::DuplicateSpanId,
-                Some(fresh),
-                format!("another span already has id {old}; this one was given id {fresh}"),
-            ));
+            anomalies.report(AnomalyKind::DuplicateSpanId, Some(fresh), || {
+                format!("another span already has id {old}; this one was given id {fresh}")
+            });
         }
         kept.push(span);
     }

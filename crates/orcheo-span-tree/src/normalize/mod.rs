@@ -15,6 +15,7 @@
 //!
 //! Everything is iterative: a 10,000-deep chain costs no recursion.
 
+mod anomalies;
 mod extract;
 mod ids;
 mod parents;
@@ -28,6 +29,7 @@ use orcheo_trace_model::{
 };
 
 use crate::formats::Decoded;
+use anomalies::Anomalies;
 use parents::ParentRef;
 
 /// At most this many anomalies of one kind are listed; the rest are counted in one more entry.
@@ -49,13 +51,14 @@ pub fn normalize_with_anomalies(spans: Vec<RawSpan>, anomalies: Vec<Anomaly>) ->
     build(spans, anomalies)
 }
 
-fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
+fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
+    let mut anomalies = Anomalies::new(earlier);
     let deduped = ids::dedupe(spans, &mut anomalies);
     let refs = parents::resolve(&deduped, &mut anomalies);
     let spans = deduped.spans;
     if spans.is_empty() {
         return TraceTree {
-            anomalies: cap(anomalies),
+            anomalies: anomalies.finish(),
             ..TraceTree::default()
         };
     }
@@ -139,7 +142,7 @@ fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
         trace_id: nodes.first().map(|n| n.trace_id),
         root: Some(0),
         nodes,
-        anomalies: cap(anomalies),
+        anomalies: anomalies.finish(),
         stats,
     }
 }
@@ -148,7 +151,7 @@ fn build(spans: Vec<RawSpan>, mut anomalies: Vec<Anomaly>) -> TraceTree {
 fn node_of(
     mut span: RawSpan,
     interner: &mut extract::Interner,
-    anomalies: &mut Vec<Anomaly>,
+    anomalies: &mut Anomalies,
 ) -> SpanNode {
     let warnings = std::mem::take(&mut span.warnings);
     let mut node = extract::node(span, interner);
@@ -156,11 +159,7 @@ fn node_of(
         node.flags.push(AnomalyKind::SourceWarning);
     }
     for warning in warnings {
-        anomalies.push(Anomaly::new(
-            AnomalyKind::SourceWarning,
-            Some(node.span_id),
-            warning,
-        ));
+        anomalies.report(AnomalyKind::SourceWarning, Some(node.span_id), || warning);
     }
     node
 }
@@ -182,7 +181,7 @@ fn attach_under_root(
     refs: &[ParentRef],
     parent: &mut [Option<u32>],
     children: &mut [Vec<u32>],
-    anomalies: &mut Vec<Anomaly>,
+    anomalies: &mut Anomalies,
 ) -> Vec<Option<AnomalyKind>> {
     let mut attached: Vec<Option<AnomalyKind>> = vec![None; ids.len() + 1];
     for &top in t.spans.iter().filter(|&&top| top != t.root) {
@@ -192,19 +191,17 @@ fn attach_under_root(
             match refs[top as usize] {
                 ParentRef::Missing(missing) if Some(missing) == t.placeholder => None,
                 ParentRef::Missing(missing) => {
-                    anomalies.push(Anomaly::new(
-                        AnomalyKind::Orphan,
-                        Some(ids[top as usize]),
-                        format!("parent {missing} is not in the trace; shown under the root"),
-                    ));
+                    anomalies.report(AnomalyKind::Orphan, Some(ids[top as usize]), || {
+                        format!("parent {missing} is not in the trace; shown under the root")
+                    });
                     Some(AnomalyKind::Orphan)
                 }
                 _ => {
-                    anomalies.push(Anomaly::new(
+                    anomalies.report(
                         AnomalyKind::MultipleRoots,
                         Some(ids[top as usize]),
-                        "span has no parent but is not the root; shown under the root",
-                    ));
+                        || "span has no parent but is not the root; shown under the root",
+                    );
                     Some(AnomalyKind::MultipleRoots)
                 }
             }
@@ -233,7 +230,7 @@ fn cut_cycles(
     ids: &[SpanId],
     parent: &mut [Option<u32>],
     children: &mut [Vec<u32>],
-    anomalies: &mut Vec<Anomaly>,
+    anomalies: &mut Anomalies,
 ) -> Vec<bool> {
     let n = parent.len();
     let mut reached = vec![false; n];
@@ -263,14 +260,12 @@ fn cut_cycles(
         }
         if let Some(p) = parent[cur as usize].take() {
             children[p as usize].retain(|&c| c != cur);
-            anomalies.push(Anomaly::new(
-                AnomalyKind::Cycle,
-                Some(ids[cur as usize]),
+            anomalies.report(AnomalyKind::Cycle, Some(ids[cur as usize]), || {
                 format!(
                     "parent references form a cycle through {}; cut here, shown under the root",
                     ids[p as usize]
-                ),
-            ));
+                )
+            });
         }
         cut[cur as usize] = true;
         stack.push(cur);
@@ -288,7 +283,7 @@ fn choose_root(
     refs: &[ParentRef],
     tops: &[u32],
     is_cut: &[bool],
-    anomalies: &mut Vec<Anomaly>,
+    anomalies: &mut Anomalies,
 ) -> (u32, Option<SpanNode>) {
     let rank = |i: &u32| {
         let s = &spans[*i as usize];
@@ -330,11 +325,11 @@ fn choose_root(
         let cut = tops.iter().copied().filter(|&t| is_cut[t as usize]);
         return (cut.min_by_key(|i| rank(i)).unwrap_or(0), None);
     };
-    anomalies.push(Anomaly::new(
+    anomalies.report(
         AnomalyKind::MissingRoot,
         Some(id),
-        format!("no span is without a parent; a placeholder stands for span {id}, parent of {count} span(s)"),
-    ));
+        || format!("no span is without a parent; a placeholder stands for span {id}, parent of {count} span(s)"),
+    );
     let template = &spans[first as usize];
     let placeholder = SpanNode {
         span_id: id,
@@ -383,7 +378,7 @@ fn depth_first(children: &[Vec<u32>], root: u32) -> Vec<(u32, u32)> {
 }
 
 /// Reports clock skew and spans outliving their parent; times themselves are left as sent.
-fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut Vec<Anomaly>) {
+fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut Anomalies) {
     for i in 0..nodes.len() {
         if let Some(end) = nodes[i].end_time
             && end < nodes[i].start_time
@@ -392,11 +387,11 @@ fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut 
                 "ends {:.3} ms before it starts",
                 end.millis_until(nodes[i].start_time)
             );
-            anomalies.push(Anomaly::new(
+            anomalies.report(
                 AnomalyKind::NegativeDuration,
                 Some(nodes[i].span_id),
-                detail,
-            ));
+                || detail,
+            );
             nodes[i].flags.push(AnomalyKind::NegativeDuration);
             continue;
         }
@@ -413,29 +408,25 @@ fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut 
         }
         let mut flag = None;
         if child.start_time < par.start_time {
-            anomalies.push(Anomaly::new(
-                AnomalyKind::ClockSkew,
-                Some(child.span_id),
+            anomalies.report(AnomalyKind::ClockSkew, Some(child.span_id), || {
                 format!(
                     "starts {:.3} ms before its parent {}",
                     child.start_time.millis_until(par.start_time),
                     par.span_id
-                ),
-            ));
+                )
+            });
             flag = Some(AnomalyKind::ClockSkew);
         } else if let (Some(ce), Some(pe)) = (child.end_time, par.end_time)
             && ce > pe
             && !follows_from[i]
         {
-            anomalies.push(Anomaly::new(
-                AnomalyKind::EndsAfterParent,
-                Some(child.span_id),
+            anomalies.report(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
                 format!(
                     "ends {:.3} ms after its parent {}",
                     pe.millis_until(ce),
                     par.span_id
-                ),
-            ));
+                )
+            });
             flag = Some(AnomalyKind::EndsAfterParent);
         }
         if let Some(flag) = flag {
@@ -480,33 +471,4 @@ fn stats(nodes: &[SpanNode]) -> TraceStats {
         stats.duration_ms = Some(s.millis_until(e));
     }
     stats
-}
-
-/// Keeps the first [`MAX_ANOMALIES_PER_KIND`] of each kind and counts the rest.
-fn cap(anomalies: Vec<Anomaly>) -> Vec<Anomaly> {
-    let mut seen: HashMap<AnomalyKind, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(anomalies.len().min(1024));
-    for a in anomalies {
-        let count = seen.entry(a.kind).or_insert(0);
-        *count += 1;
-        if *count <= MAX_ANOMALIES_PER_KIND {
-            out.push(a);
-        }
-    }
-    let mut over: Vec<_> = seen
-        .into_iter()
-        .filter(|(_, c)| *c > MAX_ANOMALIES_PER_KIND)
-        .collect();
-    over.sort();
-    for (kind, count) in over {
-        out.push(Anomaly::new(
-            kind,
-            None,
-            format!(
-                "{} more of this kind not listed",
-                count - MAX_ANOMALIES_PER_KIND
-            ),
-        ));
-    }
-    out
 }

@@ -1,6 +1,7 @@
 //! Which span is each span's parent.
 
-use orcheo_trace_model::{Anomaly, AnomalyKind, LinkKind, RawSpan, SpanId};
+use super::anomalies::Anomalies;
+use orcheo_trace_model::{AnomalyKind, LinkKind, RawSpan, SpanId};
 
 use super::ids::Deduped;
 
@@ -31,7 +32,7 @@ impl ParentRef {
 
 /// The stated parent, else the first `CHILD_OF`, else the first `FOLLOWS_FROM` (references into
 /// other traces are links, never parents), taking the first candidate present in the trace.
-pub(crate) fn resolve(deduped: &Deduped, anomalies: &mut Vec<Anomaly>) -> Vec<ParentRef> {
+pub(crate) fn resolve(deduped: &Deduped, anomalies: &mut Anomalies) -> Vec<ParentRef> {
     deduped
         .spans
         .iter()
@@ -40,11 +41,11 @@ pub(crate) fn resolve(deduped: &Deduped, anomalies: &mut Vec<Anomaly>) -> Vec<Pa
             for (candidate, follows_from) in candidates(span) {
                 let candidate = repoint(deduped, span, candidate);
                 if candidate == span.span_id {
-                    anomalies.push(Anomaly::new(
+                    anomalies.report(
                         AnomalyKind::Cycle,
                         Some(span.span_id),
-                        "span names itself as its parent; reference ignored",
-                    ));
+                        || "span names itself as its parent; reference ignored",
+                    );
                     continue;
                 }
                 match deduped.index.get(&candidate) {

@@ -1,0 +1,103 @@
+//! The anomalies of one normalization, capped per kind as they are found: past the cap a problem
+//! is only counted, and its description is never written. A trace whose every span is skewed
+//! against its parent costs one counter increment per span, not one formatted message.
+
+use orcheo_trace_model::{Anomaly, AnomalyKind, SpanId};
+
+use super::MAX_ANOMALIES_PER_KIND;
+
+pub(crate) struct Anomalies {
+    list: Vec<Anomaly>,
+    /// How many of each kind were found, listed or not (a handful of kinds: a scan is cheapest).
+    counts: Vec<(AnomalyKind, usize)>,
+}
+
+impl Anomalies {
+    /// Starts from anomalies found earlier (by a decoder), which count against the cap too.
+    pub(crate) fn new(earlier: Vec<Anomaly>) -> Self {
+        let mut anomalies = Self {
+            list: Vec::with_capacity(earlier.len()),
+            counts: Vec::new(),
+        };
+        for a in earlier {
+            if anomalies.count(a.kind) {
+                anomalies.list.push(a);
+            }
+        }
+        anomalies
+    }
+
+    /// Counts one anomaly of `kind`; true while it is still to be listed.
+    fn count(&mut self, kind: AnomalyKind) -> bool {
+        let seen = if let Some((_, n)) = self.counts.iter_mut().find(|(k, _)| *k == kind) {
+            *n += 1;
+            *n
+        } else {
+            self.counts.push((kind, 1));
+            1
+        };
+        seen <= MAX_ANOMALIES_PER_KIND
+    }
+
+    /// Reports an anomaly; `detail` is called only when it will be listed.
+    pub(crate) fn report<D: Into<String>>(
+        &mut self,
+        kind: AnomalyKind,
+        span_id: Option<SpanId>,
+        detail: impl FnOnce() -> D,
+    ) {
+        if self.count(kind) {
+            self.list.push(Anomaly::new(kind, span_id, detail()));
+        }
+    }
+
+    /// The listed anomalies in the order found, then one entry per kind that went over the cap,
+    /// saying how many more there were.
+    pub(crate) fn finish(mut self) -> Vec<Anomaly> {
+        let mut over: Vec<_> = self
+            .counts
+            .into_iter()
+            .filter(|(_, c)| *c > MAX_ANOMALIES_PER_KIND)
+            .collect();
+        over.sort();
+        for (kind, count) in over {
+            self.list.push(Anomaly::new(
+                kind,
+                None,
+                format!(
+                    "{} more of this kind not listed",
+                    count - MAX_ANOMALIES_PER_KIND
+                ),
+            ));
+        }
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_cap_details_are_not_written_and_the_rest_is_counted() {
+        let mut anomalies = Anomalies::new(vec![Anomaly::new(AnomalyKind::Orphan, None, "early")]);
+        let mut written = 0;
+        for _ in 0..MAX_ANOMALIES_PER_KIND + 7 {
+            anomalies.report(AnomalyKind::Orphan, None, || {
+                written += 1;
+                "later".to_owned()
+            });
+        }
+        anomalies.report(AnomalyKind::Cycle, None, || "cycle".to_owned());
+        assert_eq!(written, MAX_ANOMALIES_PER_KIND - 1);
+        let list = anomalies.finish();
+        assert_eq!(list.len(), MAX_ANOMALIES_PER_KIND + 2);
+        assert_eq!(list[0].detail, "early");
+        assert_eq!(list[MAX_ANOMALIES_PER_KIND].kind, AnomalyKind::Cycle);
+        let summary = list.last().unwrap();
+        assert_eq!(
+            (summary.kind, summary.detail.as_str()),
+            (AnomalyKind::Orphan, "8 more of this kind not listed")
+        );
+    }
+}
