@@ -10,4 +10,4 @@ pub mod redact;
 mod truncate;
 
 pub use redact::{PatternError, Redactor};
-pub use truncate::truncate_str;
+pub use truncate::{cut_at, truncate_str};

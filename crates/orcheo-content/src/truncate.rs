@@ -5,17 +5,23 @@ use orcheo_trace_model::content::ELLIPSIS;
 /// Cuts `text` to at most `max` characters, the last being `…`; never splits a character.
 /// Returns whether it cut.
 pub fn truncate_str(text: &mut String, max: usize) -> bool {
-    let max = max.max(1);
-    let Some((cut, _)) = text.char_indices().nth(max - 1) else {
-        return false;
-    };
-    // Exactly `max` characters stay as they are.
-    if text[cut..].chars().nth(1).is_none() {
-        return false;
+    match cut_at(text, max) {
+        Some(cut) => {
+            text.truncate(cut);
+            text.push(ELLIPSIS);
+            true
+        }
+        None => false,
     }
-    text.truncate(cut);
-    text.push(ELLIPSIS);
-    true
+}
+
+/// Where [`truncate_str`] would cut `text` (a byte offset on a character boundary, after which
+/// `…` follows), or `None` when it fits in `max` characters.
+pub fn cut_at(text: &str, max: usize) -> Option<usize> {
+    let max = max.max(1);
+    let (cut, _) = text.char_indices().nth(max - 1)?;
+    // Exactly `max` characters stay as they are.
+    text[cut..].chars().nth(1).map(|_| cut)
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! and cut to a preview length. Applied in that order, so a secret cut in half by truncation has
 //! already been redacted whole.
 
-use orcheo_trace_model::content::{REDACTED, WITHHELD};
+use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::semconv::{self, CONTENT_ATTR_ROLE, CONTENT_EVENT_NAMES};
-use orcheo_trace_model::{AttributeValue, ContentItem, KeyValue, SpanNode, TraceTree};
+use orcheo_trace_model::{AttributeValue, ContentItem, KeyValue, SmolStr, SpanNode, TraceTree};
 
-use orcheo_content::Redactor;
 pub use orcheo_content::truncate_str;
+use orcheo_content::{Redactor, cut_at};
 
 /// The content policy for one response.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,7 +50,7 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
     if policy.withhold_content {
         for kv in &mut node.attributes {
             if semconv::is_content_attribute(&kv.key) {
-                kv.value = AttributeValue::String(WITHHELD.to_owned());
+                kv.value = AttributeValue::String(SmolStr::new_static(WITHHELD));
             }
         }
         for event in node
@@ -64,7 +64,7 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
                 .filter(|kv| kv.key != CONTENT_ATTR_ROLE)
             {
                 if matches!(kv.value, AttributeValue::String(_)) {
-                    kv.value = AttributeValue::String(WITHHELD.to_owned());
+                    kv.value = AttributeValue::String(SmolStr::new_static(WITHHELD));
                 }
             }
         }
@@ -78,10 +78,15 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
                 if let Some(r) = policy.redactor
                     && let std::borrow::Cow::Owned(red) = r.redact(s)
                 {
-                    *s = red;
+                    *s = SmolStr::from(red);
                 }
-                if let Some(max) = policy.attribute_max_chars {
-                    truncate_str(s, max);
+                if let Some(max) = policy.attribute_max_chars
+                    && let Some(cut) = cut_at(s, max)
+                {
+                    let mut kept = String::with_capacity(cut + ELLIPSIS.len_utf8());
+                    kept.push_str(&s[..cut]);
+                    kept.push(ELLIPSIS);
+                    *s = SmolStr::from(kept);
                 }
             });
         }
@@ -134,7 +139,7 @@ fn truncate_item(item: &mut ContentItem, max: usize) {
     }
 }
 
-fn visit_strings(value: &mut AttributeValue, f: &mut impl FnMut(&mut String)) {
+fn visit_strings(value: &mut AttributeValue, f: &mut impl FnMut(&mut SmolStr)) {
     // Attribute values nest at most as deep as the decoders allow (serde_json and prost both
     // bound recursion), so recursion here is bounded.
     match value {

@@ -10,7 +10,10 @@
 //!   (instrumentation) and the reader (normalization);
 //! - [`content`]: the default redaction patterns and the markers shared by writer and reader.
 //!
-//! Invariant: this crate does no I/O and depends on `serde` only. Values that come from outside
+//! Text that spans carry in bulk (attribute keys and string values, span and event names) is a
+//! [`SmolStr`]: inline up to 23 bytes, so most of it costs no allocation, and shared on clone.
+//!
+//! Invariant: this crate does no I/O and depends on `serde` and `smol_str` only. Values that come from outside
 //! are validated where they are constructed, never by panicking.
 #![forbid(unsafe_code)]
 
@@ -30,6 +33,7 @@ pub use raw::{
     SpanLink, StatusCode,
 };
 pub use run::{RunFinished, RunStarted, SpanSummary};
+pub use smol_str::SmolStr;
 pub use time::Timestamp;
 pub use tree::{
     Anomaly, AnomalyKind, Artifact, ContentItem, ModelInfo, NodeKind, SpanError, SpanNode,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
+use smol_str::SmolStr;
 
 use crate::ids::{SpanId, TraceId};
 use crate::time::Timestamp;
@@ -19,7 +20,7 @@ pub enum AttributeValue {
     /// No value (OTLP's empty `AnyValue`).
     #[default]
     Empty,
-    String(String),
+    String(SmolStr),
     Bool(bool),
     Int(i64),
     Double(f64),
@@ -74,12 +75,18 @@ impl AttributeValue {
 
 impl From<&str> for AttributeValue {
     fn from(value: &str) -> Self {
-        Self::String(value.to_owned())
+        Self::String(SmolStr::new(value))
     }
 }
 
 impl From<String> for AttributeValue {
     fn from(value: String) -> Self {
+        Self::String(SmolStr::from(value))
+    }
+}
+
+impl From<SmolStr> for AttributeValue {
+    fn from(value: SmolStr) -> Self {
         Self::String(value)
     }
 }
@@ -154,12 +161,12 @@ impl Serialize for AttributeValue {
 /// A key and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyValue {
-    pub key: String,
+    pub key: SmolStr,
     pub value: AttributeValue,
 }
 
 impl KeyValue {
-    pub fn new(key: impl Into<String>, value: impl Into<AttributeValue>) -> Self {
+    pub fn new(key: impl Into<SmolStr>, value: impl Into<AttributeValue>) -> Self {
         Self {
             key: key.into(),
             value: value.into(),
@@ -304,7 +311,7 @@ pub struct SpanLink {
 /// A timed event on a span (Jaeger: a log).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpanEvent {
-    pub name: String,
+    pub name: SmolStr,
     pub time: Option<Timestamp>,
     #[serde(serialize_with = "serialize_attributes")]
     pub attributes: Vec<KeyValue>,
@@ -338,7 +345,7 @@ pub struct RawSpan {
     /// The parent as the format states it directly (OTLP `parentSpanId`); formats that only have
     /// references (Jaeger) leave this empty and put them in `links`.
     pub parent_span_id: Option<SpanId>,
-    pub name: String,
+    pub name: SmolStr,
     pub kind: SpanKind,
     pub start_time: Timestamp,
     /// `None` while the span is still running.
@@ -356,7 +363,7 @@ pub struct RawSpan {
 
 impl RawSpan {
     /// A span with the given ids and name, and everything else empty.
-    pub fn new(trace_id: TraceId, span_id: SpanId, name: impl Into<String>) -> Self {
+    pub fn new(trace_id: TraceId, span_id: SpanId, name: impl Into<SmolStr>) -> Self {
         Self {
             trace_id,
             span_id,

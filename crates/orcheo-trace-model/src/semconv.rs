@@ -3,6 +3,8 @@
 //! Orcheo's own keys match the existing Python instrumentation, so spans from either read the
 //! same; GenAI and OpenInference keys let traces from generic LLM tooling be understood too.
 
+use smol_str::SmolStr;
+
 // --- Span names ------------------------------------------------------------------------------
 
 /// The root span of a workflow run.
@@ -187,3 +189,64 @@ pub const OTEL_STATUS_CODE: &str = "otel.status_code";
 pub const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
 /// The Jaeger log field that names the event.
 pub const JAEGER_LOG_EVENT: &str = "event";
+
+// --- Keys as spans hold them -----------------------------------------------------------------
+
+/// Keys of this vocabulary (and common OpenTelemetry ones) too long to be held inline.
+const LONG_KEYS: &[&str] = &[
+    EXECUTION_TRIGGER,
+    EXECUTION_INPUT_KEYS,
+    EXECUTION_INPUT_COUNT,
+    EXECUTION_TAG_COUNT,
+    EXECUTION_RUN_NAME,
+    NODE_DISPLAY_NAME,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_PROMPT_TOKENS,
+    GEN_AI_USAGE_COMPLETION_TOKENS,
+    LLM_TOKEN_COUNT_COMPLETION,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
+    EVENT_GEN_AI_ASSISTANT_MESSAGE,
+    "gen_ai.request.max_tokens",
+    "gen_ai.request.temperature",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "telemetry.distro.version",
+    "process.runtime.description",
+];
+
+/// An attribute key or event name as spans hold it. Text up to 23 bytes is stored inline; the
+/// longer keys of the vocabulary are shared statics: a known key never allocates.
+pub fn key(text: &str) -> SmolStr {
+    if text.len() > INLINE_CAP
+        && let Some(known) = LONG_KEYS.iter().find(|k| **k == text)
+    {
+        return SmolStr::new_static(known);
+    }
+    SmolStr::new(text)
+}
+
+/// The most text `SmolStr` holds without allocating.
+const INLINE_CAP: usize = 23;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_the_same_text_however_they_are_held() {
+        for text in [
+            "",
+            "service.name",
+            NODE_DISPLAY_NAME,
+            "an.unknown.and.rather.long.key",
+        ] {
+            assert_eq!(key(text), text);
+        }
+        assert!(!key(NODE_DISPLAY_NAME).is_heap_allocated());
+        assert!(!key(EXECUTION_ID).is_heap_allocated());
+        assert!(key("an.unknown.and.rather.long.key").is_heap_allocated());
+        assert!(LONG_KEYS.iter().all(|k| k.len() > INLINE_CAP));
+    }
+}

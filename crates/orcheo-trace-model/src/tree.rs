@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
+use smol_str::SmolStr;
 
 use crate::ids::{SpanId, TraceId};
 use crate::raw::{
@@ -149,12 +150,12 @@ pub struct SpanError {
     pub hint: Option<String>,
 }
 
-/// The model a span called. Names repeat across spans, so they are shared, not copied.
+/// The model a span called, as the span's attributes name it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ModelInfo {
-    pub request: Option<Arc<str>>,
-    pub response: Option<Arc<str>>,
-    pub provider: Option<Arc<str>>,
+    pub request: Option<SmolStr>,
+    pub response: Option<SmolStr>,
+    pub provider: Option<SmolStr>,
 }
 
 /// What kind of problem the normalizer found.
@@ -215,11 +216,11 @@ pub struct SpanNode {
     pub span_id: SpanId,
     pub parent_span_id: Option<SpanId>,
     pub trace_id: TraceId,
-    pub name: String,
+    pub name: SmolStr,
     pub kind: NodeKind,
     pub span_kind: SpanKind,
-    /// `service.name` of the span's resource, shared by every span of that resource.
-    pub service: Option<Arc<str>>,
+    /// `service.name` of the span's resource.
+    pub service: Option<SmolStr>,
     pub status: RawStatus,
     pub start_time: Timestamp,
     pub end_time: Option<Timestamp>,

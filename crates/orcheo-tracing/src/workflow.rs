@@ -560,11 +560,11 @@ impl Node {
 fn to_otel(kv: orcheo_trace_model::KeyValue) -> KeyValue {
     use orcheo_trace_model::AttributeValue as A;
     let value = match kv.value {
-        A::String(s) => Value::from(s),
+        A::String(s) => Value::from(s.to_string()),
         A::Int(i) => Value::I64(i),
         A::Bool(b) => Value::Bool(b),
         A::Double(d) => Value::F64(d),
         other => Value::from(format!("{other:?}")),
     };
-    KeyValue::new(kv.key, value)
+    KeyValue::new(kv.key.to_string(), value)
 }

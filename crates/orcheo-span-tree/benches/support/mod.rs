@@ -74,7 +74,7 @@ pub fn spans(n: usize) -> Vec<RawSpan> {
                 s.events = ["prompt", "response"]
                     .into_iter()
                     .map(|name| SpanEvent {
-                        name: name.to_owned(),
+                        name: name.into(),
                         time: Some(s.start_time),
                         attributes: vec![KeyValue::new("preview", text.clone())],
                     })

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use orcheo_trace_model::semconv;
 use orcheo_trace_model::{
     Anomaly, AnomalyKind, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource,
-    SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId,
+    SmolStr, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -163,7 +163,7 @@ fn convert_span(span: Span, resource: Arc<Resource>) -> Result<RawSpan, String> 
         trace_id,
         span_id,
         parent_span_id: None,
-        name: span.operation_name.unwrap_or_default(),
+        name: span.operation_name.map(SmolStr::from).unwrap_or_default(),
         kind: attributes
             .iter()
             .find(|kv| kv.key == semconv::JAEGER_SPAN_KIND)
@@ -217,7 +217,7 @@ fn log_event(log: Log) -> SpanEvent {
             },
             None => None,
         })
-        .unwrap_or_else(|| "log".to_owned());
+        .unwrap_or_else(|| SmolStr::new_static("log"));
     SpanEvent {
         name,
         time: log.timestamp.map(|t| Timestamp::from_unix_micros(t.0)),
@@ -242,7 +242,7 @@ fn tag(tag: Tag) -> KeyValue {
         (Some("string"), Value::String(_)) | (_, _) => None,
     };
     KeyValue {
-        key,
+        key: semconv::key(&key),
         value: typed.unwrap_or_else(|| json_value(value)),
     }
 }
@@ -256,12 +256,12 @@ fn json_value(value: Value) -> AttributeValue {
             .map(AttributeValue::Int)
             .or_else(|| n.as_f64().map(AttributeValue::Double))
             .unwrap_or(AttributeValue::Empty),
-        Value::String(s) => AttributeValue::String(s),
+        Value::String(s) => AttributeValue::String(SmolStr::from(s)),
         Value::Array(items) => AttributeValue::Array(items.into_iter().map(json_value).collect()),
         Value::Object(map) => AttributeValue::Map(
             map.into_iter()
                 .map(|(k, v)| KeyValue {
-                    key: k,
+                    key: semconv::key(&k),
                     value: json_value(v),
                 })
                 .collect(),

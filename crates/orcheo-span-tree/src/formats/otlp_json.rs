@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use orcheo_trace_model::{
-    Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent,
-    SpanKind, SpanLink, StatusCode, Timestamp,
+    Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SmolStr,
+    SpanEvent, SpanKind, SpanLink, StatusCode, Timestamp, semconv,
 };
 use std::fmt;
 
@@ -56,7 +56,7 @@ struct WireSpan {
     span_id: Option<String>,
     #[serde(alias = "parent_span_id")]
     parent_span_id: Option<String>,
-    name: Option<String>,
+    name: Option<SmolStr>,
     kind: Option<EnumRepr>,
     #[serde(alias = "start_time_unix_nano")]
     start_time_unix_nano: Option<U64>,
@@ -73,7 +73,7 @@ struct WireSpan {
 struct WireEvent {
     #[serde(alias = "time_unix_nano")]
     time_unix_nano: Option<U64>,
-    name: Option<String>,
+    name: Option<SmolStr>,
     attributes: Option<Vec<WireKeyValue>>,
 }
 
@@ -109,12 +109,17 @@ impl<'de> Deserialize<'de> for WireKeyValue {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireKeyValue, A::Error> {
                 let mut kv = KeyValue {
-                    key: String::new(),
+                    key: SmolStr::default(),
                     value: AttributeValue::Empty,
                 };
                 while let Some(field) = map.next_key::<FieldName<'de>>()? {
                     match field.0.as_ref() {
-                        "key" => kv.key = map.next_value::<Option<String>>()?.unwrap_or_default(),
+                        "key" => {
+                            kv.key = map
+                                .next_value::<Option<FieldName<'de>>>()?
+                                .map(|k| semconv::key(&k.0))
+                                .unwrap_or_default();
+                        }
                         "value" => {
                             kv.value = map
                                 .next_value::<Option<WireAnyValue>>()?
@@ -159,7 +164,7 @@ impl<'de> Deserialize<'de> for WireAnyValue {
                     let read =
                         match field.0.as_ref() {
                             "stringValue" | "string_value" => map
-                                .next_value::<Option<String>>()?
+                                .next_value::<Option<SmolStr>>()?
                                 .map(AttributeValue::String),
                             "boolValue" | "bool_value" => {
                                 map.next_value::<Option<bool>>()?.map(AttributeValue::Bool)
@@ -189,7 +194,7 @@ impl<'de> Deserialize<'de> for WireAnyValue {
                                 .next_value::<Option<String>>()?
                                 .map(|b| match wire::BASE64.decode(&b) {
                                     Ok(bytes) => AttributeValue::Bytes(bytes),
-                                    Err(_) => AttributeValue::String(b),
+                                    Err(_) => AttributeValue::String(SmolStr::from(b)),
                                 }),
                             _ => {
                                 map.next_value::<IgnoredAny>()?;

@@ -12,8 +12,8 @@ use super::proto_wire::{Reader, WireError, WireType, error as wire_error};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use orcheo_trace_model::{
-    Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SpanEvent,
-    SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId,
+    Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SmolStr,
+    SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId, semconv,
 };
 
 /// Field numbers of the OTLP trace messages (opentelemetry/proto/trace/v1/trace.proto and
@@ -72,6 +72,9 @@ pub(crate) fn decode_into(
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
+    // Spans are counted first (a walk over three levels of lengths, not into the spans) so the
+    // list is allocated once instead of growing, and copying, a dozen times.
+    out.reserve(count_spans(bytes)?);
     let mut sink = SpanSink::new(out, anomalies);
     let mut shared = Shared::default();
     let mut r = Reader::new(bytes);
@@ -84,6 +87,35 @@ pub(crate) fn decode_into(
         }
     }
     Ok(())
+}
+
+/// How many spans a `TracesData` holds.
+fn count_spans(bytes: &[u8]) -> Result<usize, WireError> {
+    let mut count = 0;
+    let mut r = Reader::new(bytes);
+    while let Some((number, wire)) = r.field()? {
+        if number != field::TRACES_DATA_RESOURCE_SPANS || wire != WireType::Len {
+            r.skip(wire)?;
+            continue;
+        }
+        let mut block = r.len()?;
+        while let Some((number, wire)) = block.field()? {
+            if !matches!(
+                number,
+                field::RESOURCE_SPANS_SCOPE_SPANS | field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS
+            ) || wire != WireType::Len
+            {
+                block.skip(wire)?;
+                continue;
+            }
+            let mut scope = block.len()?;
+            while let Some((number, wire)) = scope.field()? {
+                count += usize::from(number == field::SCOPE_SPANS_SPANS);
+                scope.skip(wire)?;
+            }
+        }
+    }
+    Ok(count)
 }
 
 /// The last resource and scope decoded, by their encoded bytes. Blocks that repeat the same
@@ -240,7 +272,7 @@ fn span(
     scope: Option<&Arc<Scope>>,
 ) -> Result<Result<RawSpan, String>, WireError> {
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
-    let mut name = String::new();
+    let mut name = SmolStr::default();
     let (mut kind, mut start, mut end) = (0u64, 0u64, 0u64);
     let (mut attributes, mut events, mut links) = (Vec::new(), Vec::new(), Vec::new());
     let mut status = RawStatus::default();
@@ -249,7 +281,7 @@ fn span(
             field::SPAN_TRACE_ID => trace_id = r.bytes()?,
             field::SPAN_SPAN_ID => span_id = r.bytes()?,
             field::SPAN_PARENT_SPAN_ID => parent = r.bytes()?,
-            field::SPAN_NAME => name = r.string()?,
+            field::SPAN_NAME => name = r.text()?,
             field::SPAN_KIND => kind = r.varint()?,
             field::SPAN_START => start = r.fixed64()?,
             field::SPAN_END => end = r.fixed64()?,
@@ -294,7 +326,7 @@ fn span(
 
 fn event(mut r: Reader<'_>) -> Result<SpanEvent, WireError> {
     let mut event = SpanEvent {
-        name: String::new(),
+        name: SmolStr::default(),
         time: None,
         attributes: Vec::new(),
     };
@@ -305,7 +337,7 @@ fn event(mut r: Reader<'_>) -> Result<SpanEvent, WireError> {
                     .filter(|t| *t != 0)
                     .map(Timestamp::from_unix_nanos);
             }
-            field::EVENT_NAME => event.name = r.string()?,
+            field::EVENT_NAME => event.name = r.key()?,
             field::EVENT_ATTRIBUTES => event.attributes.push(key_value(r.len()?, 0)?),
             _ => r.skip(wire)?,
         }
@@ -351,12 +383,12 @@ fn span_status(mut r: Reader<'_>, status: &mut RawStatus) -> Result<(), WireErro
 
 fn key_value(mut r: Reader<'_>, depth: u32) -> Result<KeyValue, WireError> {
     let mut kv = KeyValue {
-        key: String::new(),
+        key: SmolStr::default(),
         value: AttributeValue::Empty,
     };
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::KEY_VALUE_KEY => kv.key = r.string()?,
+            field::KEY_VALUE_KEY => kv.key = r.key()?,
             field::KEY_VALUE_VALUE => {
                 r.expect("value", wire, WireType::Len)?;
                 kv.value = any_value(r.len()?, depth)?;
@@ -377,7 +409,7 @@ fn any_value(mut r: Reader<'_>, depth: u32) -> Result<AttributeValue, WireError>
     // A oneof: when several members are sent, the last one wins.
     while let Some((number, wire)) = r.field()? {
         value = match number {
-            field::ANY_STRING => AttributeValue::String(r.string()?),
+            field::ANY_STRING => AttributeValue::String(r.text()?),
             field::ANY_BOOL => AttributeValue::Bool(r.varint()? != 0),
             field::ANY_INT => AttributeValue::Int(r.varint()?.cast_signed()),
             field::ANY_DOUBLE => AttributeValue::Double(f64::from_bits(r.fixed64()?)),
@@ -479,7 +511,7 @@ fn convert_span(
         trace_id,
         span_id,
         parent_span_id,
-        name: span.name,
+        name: SmolStr::from(span.name),
         kind: SpanKind::from_otlp(i64::from(span.kind)),
         start_time: Timestamp::from_unix_nanos(span.start_time_unix_nano),
         end_time: (span.end_time_unix_nano != 0)
@@ -490,7 +522,7 @@ fn convert_span(
             .events
             .into_iter()
             .map(|e| SpanEvent {
-                name: e.name,
+                name: semconv::key(&e.name),
                 time: (e.time_unix_nano != 0).then(|| Timestamp::from_unix_nanos(e.time_unix_nano)),
                 attributes: from_proto_key_values(e.attributes),
             })
@@ -505,7 +537,7 @@ fn convert_span(
 fn from_proto_key_values(list: Vec<ProtoKeyValue>) -> Vec<KeyValue> {
     list.into_iter()
         .map(|kv| KeyValue {
-            key: kv.key,
+            key: semconv::key(&kv.key),
             value: kv.value.map(from_proto_any_value).unwrap_or_default(),
         })
         .collect()
@@ -514,7 +546,7 @@ fn from_proto_key_values(list: Vec<ProtoKeyValue>) -> Vec<KeyValue> {
 fn from_proto_any_value(v: AnyValue) -> AttributeValue {
     match v.value {
         None => AttributeValue::Empty,
-        Some(any_value::Value::StringValue(s)) => AttributeValue::String(s),
+        Some(any_value::Value::StringValue(s)) => AttributeValue::String(SmolStr::from(s)),
         Some(any_value::Value::BoolValue(b)) => AttributeValue::Bool(b),
         Some(any_value::Value::IntValue(i)) => AttributeValue::Int(i),
         Some(any_value::Value::DoubleValue(d)) => AttributeValue::Double(d),

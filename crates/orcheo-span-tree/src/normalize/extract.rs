@@ -1,7 +1,6 @@
 //! One [`RawSpan`] → one [`SpanNode`]: what people look for, pulled out of attributes and events
 //! in every vocabulary we know (Orcheo, GenAI semantic conventions, OpenInference).
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -10,47 +9,39 @@ use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
     Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan, Resource,
-    SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
+    SmolStr, SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
 };
 use serde_json::Value;
 
-/// Strings many spans of one trace share (service and model names), kept once.
+/// The service of the last resource seen: spans of one resource arrive together, so its
+/// attributes are searched once per run of spans, not once per span.
 #[derive(Default)]
-pub(crate) struct Interner {
-    strings: HashSet<Arc<str>>,
-    last_resource: Option<(Arc<Resource>, Option<Arc<str>>)>,
+pub(crate) struct Services {
+    last: Option<(Arc<Resource>, Option<SmolStr>)>,
 }
 
-impl Interner {
-    fn get(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.strings.get(text) {
-            return Arc::clone(shared);
-        }
-        let shared: Arc<str> = Arc::from(text);
-        self.strings.insert(Arc::clone(&shared));
-        shared
-    }
-
-    /// The service of a resource; spans of one resource arrive together, so the last one is
-    /// remembered.
-    fn service(&mut self, resource: &Arc<Resource>) -> Option<Arc<str>> {
-        if let Some((last, service)) = &self.last_resource
+impl Services {
+    fn of(&mut self, resource: &Arc<Resource>) -> Option<SmolStr> {
+        if let Some((last, service)) = &self.last
             && Arc::ptr_eq(last, resource)
         {
             return service.clone();
         }
-        let service = resource.service_name().map(|s| self.get(s));
-        self.last_resource = Some((Arc::clone(resource), service.clone()));
+        let service = match find(&resource.attributes, k::SERVICE_NAME) {
+            Some(AttributeValue::String(name)) => Some(name.clone()),
+            _ => None,
+        };
+        self.last = Some((Arc::clone(resource), service.clone()));
         service
     }
 }
 
 /// Builds the node for a span (tree links are filled in later).
-pub(crate) fn node(span: RawSpan, interner: &mut Interner) -> SpanNode {
+pub(crate) fn node(span: RawSpan, services: &mut Services) -> SpanNode {
     let known = Known::index(&span.attributes);
     let kind = kind(&span, &known);
     let self_token_usage = tokens(&known);
-    let model = model(&known, interner);
+    let model = model(&known);
     let mut content = Content::default();
     if known.has_content {
         content.add_attributes(&span.attributes);
@@ -67,7 +58,7 @@ pub(crate) fn node(span: RawSpan, interner: &mut Interner) -> SpanNode {
         trace_id: span.trace_id,
         kind,
         span_kind: span.kind,
-        service: interner.service(&span.resource),
+        service: services.of(&span.resource),
         in_progress: span.end_time.is_none(),
         start_time: span.start_time,
         end_time: span.end_time,
@@ -110,9 +101,9 @@ struct Known<'a> {
     output_tokens: Option<(u8, &'a AttributeValue)>,
     node_kind: Option<(u8, &'a str)>,
     node_id: bool,
-    request_model: Option<(u8, &'a str)>,
-    response_model: Option<&'a str>,
-    provider: Option<(u8, &'a str)>,
+    request_model: Option<(u8, &'a SmolStr)>,
+    response_model: Option<&'a SmolStr>,
+    provider: Option<(u8, &'a SmolStr)>,
     artifact_ids: Option<&'a AttributeValue>,
     error_code: Option<&'a str>,
     error_hint: Option<&'a str>,
@@ -140,7 +131,11 @@ impl<'a> Known<'a> {
         let mut k = Self::default();
         for kv in attributes {
             let v = &kv.value;
-            let text = v.as_str().filter(|s| !s.is_empty());
+            let shared = match v {
+                AttributeValue::String(s) if !s.is_empty() => Some(s),
+                _ => None,
+            };
+            let text = shared.map(SmolStr::as_str);
             match kv.key.as_str() {
                 key if k::INPUT_TOKEN_KEYS.contains(&key) => {
                     keep(&mut k.input_tokens, rank(k::INPUT_TOKEN_KEYS, key), Some(v));
@@ -156,12 +151,12 @@ impl<'a> Known<'a> {
                 k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
                 k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
                 k::NODE_ID => k.node_id = true,
-                k::GEN_AI_REQUEST_MODEL => keep(&mut k.request_model, 0, text),
-                k::LLM_MODEL_NAME => keep(&mut k.request_model, 1, text),
-                k::GEN_AI_RESPONSE_MODEL => k.response_model = k.response_model.or(text),
-                k::GEN_AI_PROVIDER_NAME => keep(&mut k.provider, 0, text),
-                k::GEN_AI_SYSTEM => keep(&mut k.provider, 1, text),
-                k::LLM_PROVIDER => keep(&mut k.provider, 2, text),
+                k::GEN_AI_REQUEST_MODEL => keep(&mut k.request_model, 0, shared),
+                k::LLM_MODEL_NAME => keep(&mut k.request_model, 1, shared),
+                k::GEN_AI_RESPONSE_MODEL => k.response_model = k.response_model.or(shared),
+                k::GEN_AI_PROVIDER_NAME => keep(&mut k.provider, 0, shared),
+                k::GEN_AI_SYSTEM => keep(&mut k.provider, 1, shared),
+                k::LLM_PROVIDER => keep(&mut k.provider, 2, shared),
                 k::ARTIFACT_IDS => k.artifact_ids = k.artifact_ids.or(Some(v)),
                 k::ERROR_CODE => k.error_code = k.error_code.or(text),
                 k::ERROR_HINT => k.error_hint = k.error_hint.or(text),
@@ -203,14 +198,14 @@ fn tokens(known: &Known<'_>) -> Option<TokenUsage> {
     }
 }
 
-fn model(known: &Known<'_>, interner: &mut Interner) -> Option<Box<ModelInfo>> {
+fn model(known: &Known<'_>) -> Option<Box<ModelInfo>> {
     if known.request_model.is_none() && known.response_model.is_none() && known.provider.is_none() {
         return None;
     }
     Some(Box::new(ModelInfo {
-        request: known.request_model.map(|(_, s)| interner.get(s)),
-        response: known.response_model.map(|s| interner.get(s)),
-        provider: known.provider.map(|(_, s)| interner.get(s)),
+        request: known.request_model.map(|(_, s)| s.clone()),
+        response: known.response_model.cloned(),
+        provider: known.provider.map(|(_, s)| s.clone()),
     }))
 }
 

@@ -108,10 +108,10 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
     let mut follows_from = Vec::with_capacity(order.len());
-    let mut interner = extract::Interner::default();
+    let mut services = extract::Services::default();
     for &(old, depth) in &order {
         let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
-            Some(span) => node_of(span, &mut interner, &mut anomalies),
+            Some(span) => node_of(span, &mut services, &mut anomalies),
             None => match placeholder.take() {
                 Some(p) => p,
                 None => continue,
@@ -150,11 +150,11 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
 /// The node of a span, with the warnings its source attached reported as anomalies.
 fn node_of(
     mut span: RawSpan,
-    interner: &mut extract::Interner,
+    services: &mut extract::Services,
     anomalies: &mut Anomalies,
 ) -> SpanNode {
     let warnings = std::mem::take(&mut span.warnings);
-    let mut node = extract::node(span, interner);
+    let mut node = extract::node(span, services);
     if !warnings.is_empty() {
         node.flags.push(AnomalyKind::SourceWarning);
     }
@@ -335,7 +335,7 @@ fn choose_root(
         span_id: id,
         parent_span_id: None,
         trace_id: template.trace_id,
-        name: String::new(),
+        name: orcheo_trace_model::SmolStr::default(),
         kind: NodeKind::Span,
         span_kind: orcheo_trace_model::SpanKind::Unspecified,
         service: None,

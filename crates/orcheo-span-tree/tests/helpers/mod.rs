@@ -63,7 +63,7 @@ fn label(n: &SpanNode) -> String {
     if n.synthetic {
         format!("<placeholder {}>", n.span_id)
     } else {
-        n.name.clone()
+        n.name.to_string()
     }
 }
 

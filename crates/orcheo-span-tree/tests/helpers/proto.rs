@@ -38,7 +38,7 @@ fn span(s: &RawSpan) -> Span {
             .parent_span_id
             .map(|p| p.to_bytes().to_vec())
             .unwrap_or_default(),
-        name: s.name.clone(),
+        name: s.name.to_string(),
         kind: match s.kind {
             SpanKind::Unspecified => 0,
             SpanKind::Internal => 1,
@@ -55,7 +55,7 @@ fn span(s: &RawSpan) -> Span {
             .iter()
             .map(|e| span::Event {
                 time_unix_nano: e.time.map_or(0, Timestamp::unix_nanos),
-                name: e.name.clone(),
+                name: e.name.to_string(),
                 attributes: kvs(&e.attributes),
                 dropped_attributes_count: 0,
             })
@@ -75,7 +75,7 @@ fn span(s: &RawSpan) -> Span {
 pub fn kvs(list: &[KeyValue]) -> Vec<PKeyValue> {
     list.iter()
         .map(|kv| PKeyValue {
-            key: kv.key.clone(),
+            key: kv.key.to_string(),
             value: Some(any(&kv.value)),
             ..Default::default()
         })
@@ -87,7 +87,7 @@ fn any(v: &AttributeValue) -> AnyValue {
     AnyValue {
         value: match v {
             AttributeValue::Empty => None,
-            AttributeValue::String(s) => Some(Value::StringValue(s.clone())),
+            AttributeValue::String(s) => Some(Value::StringValue(s.to_string())),
             AttributeValue::Bool(b) => Some(Value::BoolValue(*b)),
             AttributeValue::Int(i) => Some(Value::IntValue(*i)),
             AttributeValue::Double(d) => Some(Value::DoubleValue(*d)),
