@@ -212,7 +212,12 @@ fn empty_input_gives_an_empty_tree() {
 
 #[test]
 fn malformed_payloads_are_decode_errors_that_name_the_format_and_place() {
-    let cases: [(&[u8], Format, &str); 6] = [
+    let cases: [(&[u8], Format, &str); 7] = [
+        (
+            b"{\"resourceSpans\": [\n  {\"x\": \"caf\xe9\"}]}",
+            Format::Auto,
+            "auto: invalid UTF-8 at line 2, column 13",
+        ),
         (
             b"{\"resourceSpans\": [",
             Format::Auto,

@@ -71,6 +71,24 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 /// Parses up to `2 * N` hex digits into `N` bytes, left-padding with zeros.
+/// Each byte's value as a hex digit, or 0xff.
+const HEX: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation, reason = "i < 256")]
+        let b = i as u8;
+        table[i] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
+        };
+        i += 1;
+    }
+    table
+};
+
 fn parse_hex<const N: usize>(what: &'static str, text: &str) -> Result<[u8; N], IdError> {
     let digits = text.as_bytes();
     if digits.is_empty() {
@@ -84,6 +102,19 @@ fn parse_hex<const N: usize>(what: &'static str, text: &str) -> Result<[u8; N], 
         });
     }
     let mut out = [0u8; N];
+    if digits.len() == 2 * N {
+        // The usual case, every digit present: two digits a byte, read through a table.
+        let mut bad = 0u8;
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+            bad |= hi | lo;
+            *byte = (hi << 4) | (lo & 0x0f);
+        }
+        if bad & 0xf0 == 0 {
+            return Ok(out);
+        }
+        out = [0u8; N];
+    }
     // Walk from the least significant digit so that a short id is left-padded.
     for (i, &d) in digits.iter().rev().enumerate() {
         let v = hex_value(d).ok_or(IdError::NotHex {

@@ -156,15 +156,18 @@ impl<'a> SpanSink<'a> {
 
 /// Every top-level key of every JSON format; deserializing into it decodes in one pass.
 #[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "resourceSpans", alias = "resource_spans")]
-    resource_spans: Option<Vec<otlp_json::ResourceSpans>>,
+struct Envelope<'a> {
+    #[serde(rename = "resourceSpans", alias = "resource_spans", borrow)]
+    resource_spans: Option<Vec<otlp_json::ResourceSpans<'a>>>,
     /// Tempo v1.
-    batches: Option<Vec<otlp_json::ResourceSpans>>,
+    #[serde(borrow)]
+    batches: Option<Vec<otlp_json::ResourceSpans<'a>>>,
     /// Tempo v2.
-    trace: Option<Body>,
+    #[serde(borrow)]
+    trace: Option<Body<'a>>,
     /// Jaeger v3.
-    result: Option<Body>,
+    #[serde(borrow)]
+    result: Option<Body<'a>>,
     /// Jaeger v1 envelope.
     data: Option<Vec<jaeger_v1::Trace>>,
     /// Jaeger v1 bare trace object (`{"traceID", "spans", "processes"}`).
@@ -180,11 +183,12 @@ struct Envelope {
 }
 
 #[derive(Deserialize)]
-struct Body {
-    #[serde(rename = "resourceSpans", alias = "resource_spans")]
-    resource_spans: Option<Vec<otlp_json::ResourceSpans>>,
+struct Body<'a> {
+    #[serde(rename = "resourceSpans", alias = "resource_spans", borrow)]
+    resource_spans: Option<Vec<otlp_json::ResourceSpans<'a>>>,
     /// Tempo v2 may nest a v1-style trace.
-    batches: Option<Vec<otlp_json::ResourceSpans>>,
+    #[serde(borrow)]
+    batches: Option<Vec<otlp_json::ResourceSpans<'a>>>,
 }
 
 /// Decodes a payload. Structurally broken payloads are an error; spans that cannot be read
@@ -240,7 +244,18 @@ fn decode_proto(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 }
 
 fn decode_json(bytes: &[u8], requested: Format) -> Result<Decoded, DecodeError> {
-    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json {
+    // JSON is UTF-8 throughout: checking the whole payload at once runs over it a word at a time,
+    // where checking each string as it is parsed costs a call and a slow start per string.
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_and_column(bytes, e.valid_up_to());
+        DecodeError::Json {
+            format: requested,
+            message: "invalid UTF-8".to_owned(),
+            line,
+            column,
+        }
+    })?;
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| DecodeError::Json {
         format: requested,
         message: strip_position(&e.to_string()),
         line: e.line(),
@@ -363,6 +378,17 @@ fn source_error(envelope: &Envelope) -> Option<String> {
         Value::Array(items) if items.is_empty() => None,
         other => Some(other.to_string()),
     }
+}
+
+/// The 1-based line and column of a byte offset, as `serde_json` reports positions.
+fn line_and_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.split(|b| *b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, offset - line_start + 1)
 }
 
 /// `serde_json` appends " at line L column C"; we report those as fields.

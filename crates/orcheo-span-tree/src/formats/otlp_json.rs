@@ -2,6 +2,7 @@
 //! enum names, v1 `batches` and v2 `trace` envelopes, legacy `instrumentationLibrarySpans`) and
 //! Jaeger v3's `{"result": …}`. One set of lenient wire types reads them all.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -19,12 +20,12 @@ use super::wire::{self, EnumRepr, F64, FieldName, I64, U64};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ResourceSpans {
+pub(crate) struct ResourceSpans<'a> {
     resource: Option<WireResource>,
-    #[serde(alias = "scope_spans")]
-    scope_spans: Option<Vec<ScopeSpans>>,
-    #[serde(alias = "instrumentation_library_spans")]
-    instrumentation_library_spans: Option<Vec<ScopeSpans>>,
+    #[serde(alias = "scope_spans", borrow)]
+    scope_spans: Option<Vec<ScopeSpans<'a>>>,
+    #[serde(alias = "instrumentation_library_spans", borrow)]
+    instrumentation_library_spans: Option<Vec<ScopeSpans<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,11 +35,12 @@ struct WireResource {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ScopeSpans {
+struct ScopeSpans<'a> {
     scope: Option<WireScope>,
     #[serde(alias = "instrumentation_library")]
     instrumentation_library: Option<WireScope>,
-    spans: Option<Vec<WireSpan>>,
+    #[serde(borrow)]
+    spans: Option<Vec<WireSpan<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,13 +51,14 @@ struct WireScope {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireSpan {
-    #[serde(alias = "trace_id")]
-    trace_id: Option<String>,
-    #[serde(alias = "span_id")]
-    span_id: Option<String>,
-    #[serde(alias = "parent_span_id")]
-    parent_span_id: Option<String>,
+struct WireSpan<'a> {
+    // Ids are read straight off the payload (no escapes in hex or base64).
+    #[serde(alias = "trace_id", borrow)]
+    trace_id: Option<Cow<'a, str>>,
+    #[serde(alias = "span_id", borrow)]
+    span_id: Option<Cow<'a, str>>,
+    #[serde(alias = "parent_span_id", borrow)]
+    parent_span_id: Option<Cow<'a, str>>,
     name: Option<SmolStr>,
     kind: Option<EnumRepr>,
     #[serde(alias = "start_time_unix_nano")]
@@ -64,7 +67,8 @@ struct WireSpan {
     end_time_unix_nano: Option<U64>,
     attributes: Option<Vec<WireKeyValue>>,
     events: Option<Vec<WireEvent>>,
-    links: Option<Vec<WireLink>>,
+    #[serde(borrow)]
+    links: Option<Vec<WireLink<'a>>>,
     status: Option<WireStatus>,
 }
 
@@ -79,11 +83,11 @@ struct WireEvent {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireLink {
-    #[serde(alias = "trace_id")]
-    trace_id: Option<String>,
-    #[serde(alias = "span_id")]
-    span_id: Option<String>,
+struct WireLink<'a> {
+    #[serde(alias = "trace_id", borrow)]
+    trace_id: Option<Cow<'a, str>>,
+    #[serde(alias = "span_id", borrow)]
+    span_id: Option<Cow<'a, str>>,
     attributes: Option<Vec<WireKeyValue>>,
 }
 
@@ -214,7 +218,7 @@ impl<'de> Deserialize<'de> for WireAnyValue {
 
 /// Converts decoded resource blocks into spans, reporting (not failing on) unreadable spans.
 pub(crate) fn convert(
-    blocks: Vec<ResourceSpans>,
+    blocks: Vec<ResourceSpans<'_>>,
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
 ) {
@@ -250,7 +254,7 @@ pub(crate) fn convert(
 }
 
 fn convert_span(
-    span: WireSpan,
+    span: WireSpan<'_>,
     resource: &Arc<Resource>,
     scope: Option<&Arc<Scope>>,
 ) -> Result<RawSpan, String> {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::SpanSink;
-use super::proto_wire::{Reader, WireError, WireType, error as wire_error};
+use super::proto_wire::{Reader, Recent, WireError, WireType, error as wire_error};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use orcheo_trace_model::{
@@ -125,6 +125,16 @@ fn count_spans(bytes: &[u8]) -> Result<usize, WireError> {
 struct Shared<'a> {
     resource: Option<(&'a [u8], Arc<Resource>)>,
     scope: Option<(&'a [u8], Arc<Scope>)>,
+    recent: Recent,
+}
+
+/// Where a span's text is remembered in [`Recent`]: the name, then each attribute's key and
+/// value, then event names and event attribute keys (event values are content, rarely repeated).
+mod slot {
+    pub(super) const NAME: usize = 0;
+    pub(super) const ATTRIBUTES: usize = 1;
+    pub(super) const EVENTS: usize = 48;
+    pub(super) const EVENT_KEYS: usize = 56;
 }
 
 /// What Tempo's `/api/v2/traces/{id}` answers with `Accept: application/protobuf`:
@@ -184,7 +194,7 @@ fn resource_spans<'a>(
             while let Some((number, wire)) = res.field()? {
                 if number == field::RESOURCE_ATTRIBUTES {
                     res.expect("resource.attributes", wire, WireType::Len)?;
-                    resource.attributes.push(key_value(res.len()?, 0)?);
+                    resource.attributes.push(key_value(res.len()?, 0, None)?);
                 } else {
                     res.skip(wire)?;
                 }
@@ -257,7 +267,12 @@ fn scope_spans<'a>(
     while let Some((number, wire)) = r.field()? {
         if number == field::SCOPE_SPANS_SPANS {
             r.expect("spans", wire, WireType::Len)?;
-            sink.push(span(r.len()?, resource, scope.as_ref())?);
+            sink.push(span(
+                r.len()?,
+                resource,
+                scope.as_ref(),
+                &mut shared.recent,
+            )?);
         } else {
             r.skip(wire)?;
         }
@@ -270,6 +285,7 @@ fn span(
     mut r: Reader<'_>,
     resource: &Arc<Resource>,
     scope: Option<&Arc<Scope>>,
+    recent: &mut Recent,
 ) -> Result<Result<RawSpan, String>, WireError> {
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name = SmolStr::default();
@@ -281,12 +297,19 @@ fn span(
             field::SPAN_TRACE_ID => trace_id = r.bytes()?,
             field::SPAN_SPAN_ID => span_id = r.bytes()?,
             field::SPAN_PARENT_SPAN_ID => parent = r.bytes()?,
-            field::SPAN_NAME => name = r.text()?,
+            field::SPAN_NAME => name = r.recent(recent, slot::NAME, false)?,
             field::SPAN_KIND => kind = r.varint()?,
             field::SPAN_START => start = r.fixed64()?,
             field::SPAN_END => end = r.fixed64()?,
-            field::SPAN_ATTRIBUTES => attributes.push(key_value(r.len()?, 0)?),
-            field::SPAN_EVENTS => events.push(event(r.len()?)?),
+            field::SPAN_ATTRIBUTES => {
+                let at = slot::ATTRIBUTES + 2 * attributes.len();
+                let remembered = (at < slot::EVENTS).then_some((&mut *recent, at));
+                attributes.push(key_value(r.len()?, 0, remembered)?);
+            }
+            field::SPAN_EVENTS => {
+                let at = slot::EVENTS + events.len().min(slot::EVENT_KEYS - slot::EVENTS - 1);
+                events.push(event(r.len()?, recent, at)?);
+            }
             field::SPAN_LINKS => links.extend(link(r.len()?)?),
             field::SPAN_STATUS => span_status(r.len()?, &mut status)?,
             _ => r.skip(wire)?,
@@ -324,7 +347,7 @@ fn span(
     }))
 }
 
-fn event(mut r: Reader<'_>) -> Result<SpanEvent, WireError> {
+fn event(mut r: Reader<'_>, recent: &mut Recent, name_slot: usize) -> Result<SpanEvent, WireError> {
     let mut event = SpanEvent {
         name: SmolStr::default(),
         time: None,
@@ -337,8 +360,13 @@ fn event(mut r: Reader<'_>) -> Result<SpanEvent, WireError> {
                     .filter(|t| *t != 0)
                     .map(Timestamp::from_unix_nanos);
             }
-            field::EVENT_NAME => event.name = r.key()?,
-            field::EVENT_ATTRIBUTES => event.attributes.push(key_value(r.len()?, 0)?),
+            field::EVENT_NAME => event.name = r.recent(recent, name_slot, true)?,
+            field::EVENT_ATTRIBUTES => {
+                let at = slot::EVENT_KEYS + event.attributes.len();
+                event
+                    .attributes
+                    .push(event_key_value(r.len()?, recent, at)?);
+            }
             _ => r.skip(wire)?,
         }
     }
@@ -353,7 +381,7 @@ fn link(mut r: Reader<'_>) -> Result<Option<SpanLink>, WireError> {
         match number {
             field::LINK_TRACE_ID => trace_id = r.bytes()?,
             field::LINK_SPAN_ID => span_id = r.bytes()?,
-            field::LINK_ATTRIBUTES => attributes.push(key_value(r.len()?, 0)?),
+            field::LINK_ATTRIBUTES => attributes.push(key_value(r.len()?, 0, None)?),
             _ => r.skip(wire)?,
         }
     }
@@ -381,22 +409,75 @@ fn span_status(mut r: Reader<'_>, status: &mut RawStatus) -> Result<(), WireErro
     Ok(())
 }
 
-fn key_value(mut r: Reader<'_>, depth: u32) -> Result<KeyValue, WireError> {
+/// A key-value; with a place in [`Recent`], its key (at that place) and a string value (at the
+/// next) are shared with the previous span's when equal.
+fn key_value(
+    mut r: Reader<'_>,
+    depth: u32,
+    mut recent: Option<(&mut Recent, usize)>,
+) -> Result<KeyValue, WireError> {
     let mut kv = KeyValue {
         key: SmolStr::default(),
         value: AttributeValue::Empty,
     };
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::KEY_VALUE_KEY => kv.key = r.key()?,
+            field::KEY_VALUE_KEY => {
+                kv.key = match recent.as_mut() {
+                    Some((recent, at)) => r.recent(recent, *at, true)?,
+                    None => r.key()?,
+                };
+            }
             field::KEY_VALUE_VALUE => {
                 r.expect("value", wire, WireType::Len)?;
-                kv.value = any_value(r.len()?, depth)?;
+                kv.value = match recent.as_mut() {
+                    Some((recent, at)) => string_or_any_value(r.len()?, depth, recent, *at + 1)?,
+                    None => any_value(r.len()?, depth)?,
+                };
             }
             _ => r.skip(wire)?,
         }
     }
     Ok(kv)
+}
+
+/// An event attribute: the key is remembered, the value (content, as a rule) is not.
+fn event_key_value(
+    mut r: Reader<'_>,
+    recent: &mut Recent,
+    at: usize,
+) -> Result<KeyValue, WireError> {
+    let mut kv = KeyValue {
+        key: SmolStr::default(),
+        value: AttributeValue::Empty,
+    };
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::KEY_VALUE_KEY => kv.key = r.recent(recent, at, true)?,
+            field::KEY_VALUE_VALUE => {
+                r.expect("value", wire, WireType::Len)?;
+                kv.value = any_value(r.len()?, 0)?;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(kv)
+}
+
+/// An `AnyValue` whose string member, the usual case, is shared through [`Recent`].
+fn string_or_any_value(
+    r: Reader<'_>,
+    depth: u32,
+    recent: &mut Recent,
+    at: usize,
+) -> Result<AttributeValue, WireError> {
+    let mut peek = r;
+    if let Some((field::ANY_STRING, WireType::Len)) = peek.field()?
+        && peek.is_empty_after_one_len()
+    {
+        return Ok(AttributeValue::String(peek.recent(recent, at, false)?));
+    }
+    any_value(r, depth)
 }
 
 fn any_value(mut r: Reader<'_>, depth: u32) -> Result<AttributeValue, WireError> {
@@ -431,7 +512,7 @@ fn any_value(mut r: Reader<'_>, depth: u32) -> Result<AttributeValue, WireError>
                 let mut items = Vec::new();
                 while let Some((number, wire)) = list.field()? {
                     if number == field::LIST_VALUES {
-                        items.push(key_value(list.len()?, depth + 1)?);
+                        items.push(key_value(list.len()?, depth + 1, None)?);
                     } else {
                         list.skip(wire)?;
                     }
@@ -602,6 +683,110 @@ mod tests {
             }],
             ..ResourceSpans::default()
         }
+    }
+
+    fn attribute(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..KeyValue::default()
+        }
+    }
+
+    #[test]
+    fn text_repeated_from_span_to_span_is_shared_and_changes_are_seen() {
+        use any_value::Value::{IntValue, StringValue};
+        let text = |s: &str| StringValue(s.to_owned());
+        let mut b = block("svc", 1);
+        let spans = &mut b.scope_spans[0].spans;
+        spans[0].attributes = vec![
+            attribute(
+                "orcheo.node.display_name",
+                text("a long display name, kept once"),
+            ),
+            attribute("model", text("gpt")),
+        ];
+        let mut second = spans[0].clone();
+        second.span_id = vec![2; 8];
+        second.attributes = vec![
+            attribute(
+                "orcheo.node.display_name",
+                text("a long display name, kept once"),
+            ),
+            attribute("model", text("gpt-4o")),
+            attribute("count", IntValue(3)),
+        ];
+        let mut third = spans[0].clone();
+        third.span_id = vec![3; 8];
+        // Same key at the same place, but an int now; then a map where a string was.
+        third.attributes = vec![
+            attribute("orcheo.node.display_name", IntValue(7)),
+            attribute("model", text("gpt-4o")),
+        ];
+        // An AnyValue with two members set: the last one read wins, as protobuf specifies.
+        let mut two_members = AnyValue {
+            value: Some(text("first")),
+        }
+        .encode_to_vec();
+        two_members.extend(
+            AnyValue {
+                value: Some(IntValue(9)),
+            }
+            .encode_to_vec(),
+        );
+        spans.extend([second, third]);
+        let mut bytes = TracesData {
+            resource_spans: vec![b],
+        }
+        .encode_to_vec();
+        // Append a fourth span by hand, its one attribute holding the two-member value.
+        let mut kv = Vec::new();
+        prost::encoding::string::encode(1, &"model".to_owned(), &mut kv);
+        prost::encoding::bytes::encode(2, &two_members, &mut kv);
+        let mut span_bytes = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![4; 8],
+            ..Span::default()
+        }
+        .encode_to_vec();
+        prost::encoding::bytes::encode(9, &kv, &mut span_bytes);
+        let mut scope = Vec::new();
+        prost::encoding::bytes::encode(2, &span_bytes, &mut scope);
+        let mut resource_spans = Vec::new();
+        prost::encoding::bytes::encode(2, &scope, &mut resource_spans);
+        prost::encoding::bytes::encode(1, &resource_spans, &mut bytes);
+
+        let (mut out, mut anomalies) = (Vec::new(), Vec::new());
+        decode_into(&bytes, &mut out, &mut anomalies).unwrap();
+        let values = |i: usize| -> Vec<(String, AttributeValue)> {
+            out[i]
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.to_string(), kv.value.clone()))
+                .collect()
+        };
+        let name = "orcheo.node.display_name".to_owned();
+        let long = AttributeValue::from("a long display name, kept once");
+        assert_eq!(
+            values(0),
+            [(name.clone(), long.clone()), ("model".into(), "gpt".into())]
+        );
+        assert_eq!(
+            values(1),
+            [
+                (name.clone(), long),
+                ("model".into(), "gpt-4o".into()),
+                ("count".into(), AttributeValue::Int(3)),
+            ]
+        );
+        assert_eq!(
+            values(2),
+            [
+                (name, AttributeValue::Int(7)),
+                ("model".into(), "gpt-4o".into())
+            ]
+        );
+        assert_eq!(values(3), [("model".into(), AttributeValue::Int(9))]);
     }
 
     #[test]

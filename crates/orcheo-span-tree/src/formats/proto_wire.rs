@@ -170,14 +170,55 @@ impl<'a> Reader<'a> {
         self.str().map(semconv::key)
     }
 
+    /// A string field read as [`Self::text`] (or [`Self::key`]), shared with the previous span's
+    /// text at `slot` when the bytes are the same.
     #[inline]
-    fn str(&mut self) -> Result<&'a str, WireError> {
-        let at = self.offset;
-        let bytes = self.bytes()?;
+    pub(crate) fn recent(
+        &mut self,
+        recent: &mut Recent,
+        slot: usize,
+        as_key: bool,
+    ) -> Result<SmolStr, WireError> {
+        let mut field = self.len()?;
+        if let Some(shared) = recent.get(slot, field.bytes) {
+            return Ok(shared);
+        }
+        let text = if as_key {
+            field.key_here()?
+        } else {
+            field.text_here()?
+        };
+        recent.remember(slot, &text);
+        Ok(text)
+    }
+
+    /// Whether the next length-delimited field is the last thing in this message.
+    pub(crate) fn is_empty_after_one_len(&self) -> bool {
+        let mut probe = *self;
+        probe.len().is_ok() && probe.bytes.is_empty()
+    }
+
+    /// The rest of this reader's bytes as text.
+    fn text_here(&mut self) -> Result<SmolStr, WireError> {
+        self.utf8_here().map(SmolStr::new)
+    }
+
+    fn key_here(&mut self) -> Result<SmolStr, WireError> {
+        self.utf8_here().map(semconv::key)
+    }
+
+    fn utf8_here(&mut self) -> Result<&'a str, WireError> {
+        let (at, bytes) = (self.offset, self.bytes);
+        self.advance(bytes.len());
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s),
             Err(_) => error(format!("invalid UTF-8 in a string at byte {at}")),
         }
+    }
+
+    #[inline]
+    fn str(&mut self) -> Result<&'a str, WireError> {
+        self.len()?.utf8_here()
     }
 
     /// Skips a field of the given type (unknown fields are ignored, as protobuf requires).
@@ -205,6 +246,36 @@ impl<'a> Reader<'a> {
                 "field {field} has wire type {got:?}, expected {want:?}"
             ))
         }
+    }
+}
+
+/// Text seen at the same place in the previous span. The spans of a trace repeat their keys in
+/// the same order, and many values (execution id, node kind, model, provider): text whose bytes
+/// equal the last span's at its place is shared with it, with no UTF-8 check and no copy.
+#[derive(Default)]
+pub(crate) struct Recent {
+    slots: Vec<SmolStr>,
+}
+
+impl Recent {
+    /// Places beyond this are not remembered.
+    pub(crate) const SLOTS: usize = 64;
+
+    fn get(&mut self, slot: usize, bytes: &[u8]) -> Option<SmolStr> {
+        self.slots
+            .get(slot)
+            .filter(|last| last.as_bytes() == bytes)
+            .cloned()
+    }
+
+    fn remember(&mut self, slot: usize, text: &SmolStr) {
+        if slot >= Self::SLOTS {
+            return;
+        }
+        if slot >= self.slots.len() {
+            self.slots.resize(slot + 1, SmolStr::default());
+        }
+        self.slots[slot] = text.clone();
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use super::anomalies::Anomalies;
 use orcheo_trace_model::{AnomalyKind, RawSpan, SpanId, SpanKind};
 
@@ -17,12 +19,28 @@ pub(crate) struct SharedId {
 /// Spans with unique ids, and an index from id to position.
 pub(crate) struct Deduped {
     pub(crate) spans: Vec<RawSpan>,
-    pub(crate) index: HashMap<SpanId, u32>,
+    pub(crate) index: IdMap<u32>,
     pub(crate) shared: Vec<SharedId>,
 }
 
+/// A map keyed by span id.
+pub(crate) type IdMap<V> = HashMap<SpanId, V, RandomState>;
+
 pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Anomalies) -> Deduped {
-    let mut index: HashMap<SpanId, u32> = HashMap::with_capacity(spans.len());
+    // Ids are unique in nearly every trace: then the spans stay where they are.
+    let mut index = IdMap::with_capacity_and_hasher(spans.len(), RandomState::default());
+    let unique = spans
+        .iter()
+        .enumerate()
+        .all(|(i, s)| index.insert(s.span_id, i as u32).is_none());
+    if unique {
+        return Deduped {
+            spans,
+            index,
+            shared: Vec::new(),
+        };
+    }
+    index.clear();
     let mut kept: Vec<RawSpan> = Vec::with_capacity(spans.len());
     let mut shared = Vec::new();
     for mut span in spans {
@@ -82,7 +100,7 @@ pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Anomalies) -> Deduped 
 }
 
 /// A deterministic id not yet in use, derived from the clashing one.
-fn fresh_id(old: SpanId, index: &HashMap<SpanId, u32>) -> SpanId {
+fn fresh_id(old: SpanId, index: &IdMap<u32>) -> SpanId {
     let mut x = u64::from_be_bytes(old.to_bytes());
     loop {
         x = x

@@ -20,8 +20,6 @@ mod extract;
 mod ids;
 mod parents;
 
-use std::collections::HashMap;
-
 use orcheo_trace_model::semconv::WORKFLOW_SPAN_NAME;
 use orcheo_trace_model::{
     Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TraceStats,
@@ -303,7 +301,7 @@ fn choose_root(
     if let Some(&root) = true_roots.min_by_key(|i| rank(i)) {
         return (root, None);
     }
-    let mut missing: HashMap<SpanId, (usize, u32)> = HashMap::new();
+    let mut missing: ids::IdMap<(usize, u32)> = ids::IdMap::default();
     for &t in tops {
         if let ParentRef::Missing(id) = refs[t as usize] {
             let entry = missing.entry(id).or_insert((0, t));
