@@ -80,13 +80,8 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
                 {
                     *s = SmolStr::from(red);
                 }
-                if let Some(max) = policy.attribute_max_chars
-                    && let Some(cut) = cut_at(s, max)
-                {
-                    let mut kept = String::with_capacity(cut + ELLIPSIS.len_utf8());
-                    kept.push_str(&s[..cut]);
-                    kept.push(ELLIPSIS);
-                    *s = SmolStr::from(kept);
+                if let Some(max) = policy.attribute_max_chars {
+                    truncate_text(s, max);
                 }
             });
         }
@@ -120,7 +115,7 @@ fn redact_item(item: &mut ContentItem, redactor: &Redactor) {
     if let Some(text) = item.content.as_mut()
         && let std::borrow::Cow::Owned(red) = redactor.redact(text)
     {
-        *text = red;
+        *text = SmolStr::from(red);
         item.redacted = true;
     }
     item.redacted |= item
@@ -132,11 +127,23 @@ fn redact_item(item: &mut ContentItem, redactor: &Redactor) {
 fn truncate_item(item: &mut ContentItem, max: usize) {
     if let Some(text) = item.content.as_mut() {
         let chars = text.chars().count();
-        if truncate_str(text, max) {
+        if truncate_text(text, max) {
             item.truncated = true;
             item.length.get_or_insert(chars as u64);
         }
     }
+}
+
+/// Cuts text to at most `max` characters, the last being `…`; returns whether it cut.
+fn truncate_text(text: &mut SmolStr, max: usize) -> bool {
+    let Some(cut) = cut_at(text, max) else {
+        return false;
+    };
+    let mut kept = String::with_capacity(cut + ELLIPSIS.len_utf8());
+    kept.push_str(&text[..cut]);
+    kept.push(ELLIPSIS);
+    *text = SmolStr::from(kept);
+    true
 }
 
 fn visit_strings(value: &mut AttributeValue, f: &mut impl FnMut(&mut SmolStr)) {

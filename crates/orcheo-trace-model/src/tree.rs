@@ -109,9 +109,9 @@ impl Serialize for NodeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ContentItem {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// `None` when withheld.
-    pub content: Option<String>,
+    pub role: Option<SmolStr>,
+    /// `None` when withheld. Shared with the attribute it was read from, not copied.
+    pub content: Option<SmolStr>,
     /// Cut to the preview length (by the instrumentation or the server).
     pub truncated: bool,
     /// A redaction pattern matched somewhere in the text.

@@ -302,6 +302,10 @@ fn span(
             field::SPAN_START => start = r.fixed64()?,
             field::SPAN_END => end = r.fixed64()?,
             field::SPAN_ATTRIBUTES => {
+                if attributes.capacity() == 0 {
+                    // Spans carry several attributes as a rule: one allocation, not 4 then 8.
+                    attributes.reserve_exact(8);
+                }
                 let at = slot::ATTRIBUTES + 2 * attributes.len();
                 let remembered = (at < slot::EVENTS).then_some((&mut *recent, at));
                 attributes.push(key_value(r.len()?, 0, remembered)?);

@@ -232,8 +232,10 @@ impl Content {
                 k::GEN_AI_OUTPUT_MESSAGES | k::GEN_AI_COMPLETION => {
                     self.responses.extend(genai_messages(text, None));
                 }
-                k::INPUT_VALUE => self.prompts.push(item(None, Some(text.to_owned()), &[])),
-                k::OUTPUT_VALUE => self.responses.push(item(None, Some(text.to_owned()), &[])),
+                k::INPUT_VALUE => self.prompts.push(item(None, shared_text(&kv.value), &[])),
+                k::OUTPUT_VALUE => {
+                    self.responses.push(item(None, shared_text(&kv.value), &[]));
+                }
                 _ => {}
             }
         }
@@ -255,19 +257,19 @@ impl Content {
                         .trim_start_matches("gen_ai.")
                         .trim_end_matches(".message");
                     let role = str_attr(a, k::CONTENT_ATTR_ROLE).unwrap_or(role);
-                    let text = str_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT).map(str::to_owned);
-                    self.messages.push(item(Some(role.to_owned()), text, a));
+                    let text = shared_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT);
+                    self.messages.push(item(Some(SmolStr::new(role)), text, a));
                 }
                 k::EVENT_GEN_AI_CHOICE => {
-                    let text = str_attr(a, k::GEN_AI_EVENT_ATTR_MESSAGE)
-                        .or_else(|| str_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT));
+                    let text = shared_attr(a, k::GEN_AI_EVENT_ATTR_MESSAGE)
+                        .or_else(|| shared_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT));
                     match text {
                         Some(t) if t.starts_with('{') || t.starts_with('[') => {
-                            self.responses.extend(genai_messages(t, Some("assistant")));
+                            self.responses.extend(genai_messages(&t, Some("assistant")));
                         }
                         other => self.responses.push(item(
-                            Some("assistant".to_owned()),
-                            other.map(str::to_owned),
+                            Some(SmolStr::new_static("assistant")),
+                            other,
                             a,
                         )),
                     }
@@ -281,22 +283,32 @@ impl Content {
 /// An Orcheo `prompt` / `response` / `message` event: text in `preview` (or `content`, or the
 /// first text attribute, as the Python instrumentation writes mapping payloads).
 fn orcheo_item(a: &[KeyValue]) -> ContentItem {
-    let text = str_attr(a, k::CONTENT_ATTR_PREVIEW)
-        .or_else(|| str_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT))
+    let text = shared_attr(a, k::CONTENT_ATTR_PREVIEW)
+        .or_else(|| shared_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT))
         .or_else(|| {
             a.iter()
                 .filter(|kv| kv.key != k::CONTENT_ATTR_ROLE)
-                .find_map(|kv| kv.value.as_str())
-        })
-        .map(str::to_owned);
-    item(
-        str_attr(a, k::CONTENT_ATTR_ROLE).map(str::to_owned),
-        text,
-        a,
-    )
+                .find_map(|kv| match &kv.value {
+                    AttributeValue::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+        });
+    item(shared_attr(a, k::CONTENT_ATTR_ROLE), text, a)
 }
 
-fn item(role: Option<String>, content: Option<String>, a: &[KeyValue]) -> ContentItem {
+/// A non-empty text attribute, shared with the attribute (long text is not copied).
+fn shared_attr(attributes: &[KeyValue], key: &str) -> Option<SmolStr> {
+    find(attributes, key).and_then(shared_text)
+}
+
+fn shared_text(value: &AttributeValue) -> Option<SmolStr> {
+    match value {
+        AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn item(role: Option<SmolStr>, content: Option<SmolStr>, a: &[KeyValue]) -> ContentItem {
     let flag = |key| find(a, key).and_then(AttributeValue::as_bool);
     let withheld = content.as_deref().is_none_or(|c| c == WITHHELD);
     let content = content.filter(|c| c != WITHHELD);
@@ -323,7 +335,7 @@ fn genai_messages(text: &str, default_role: Option<&str>) -> Vec<ContentItem> {
         v.get("role")
             .and_then(Value::as_str)
             .or(default_role)
-            .map(str::to_owned)
+            .map(SmolStr::new)
     };
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(entries)) => {
@@ -332,22 +344,26 @@ fn genai_messages(text: &str, default_role: Option<&str>) -> Vec<ContentItem> {
                 .all(|e| e.get("type").is_some() && e.get("role").is_none());
             if all_parts {
                 return vec![item(
-                    default_role.map(str::to_owned),
-                    Some(parts_text(&entries)),
+                    default_role.map(SmolStr::new),
+                    Some(parts_text(&entries).into()),
                     &[],
                 )];
             }
             entries
                 .iter()
-                .map(|entry| item(role_of(entry), Some(message_text(entry)), &[]))
+                .map(|entry| item(role_of(entry), Some(message_text(entry).into()), &[]))
                 .collect()
         }
         Ok(entry @ Value::Object(_)) => {
-            vec![item(role_of(&entry), Some(message_text(&entry)), &[])]
+            vec![item(
+                role_of(&entry),
+                Some(message_text(&entry).into()),
+                &[],
+            )]
         }
         _ => vec![item(
-            default_role.map(str::to_owned),
-            Some(text.to_owned()),
+            default_role.map(SmolStr::new),
+            Some(SmolStr::new(text)),
             &[],
         )],
     }

@@ -53,7 +53,9 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut anomalies = Anomalies::new(earlier);
     let deduped = ids::dedupe(spans, &mut anomalies);
     let refs = parents::resolve(&deduped, &mut anomalies);
-    let spans = deduped.spans;
+    // Only the spans go on: the id index is freed before the nodes are built, lowering the peak.
+    let ids::Deduped { spans, index, .. } = deduped;
+    drop(index);
     if spans.is_empty() {
         return TraceTree {
             anomalies: anomalies.finish(),
@@ -97,6 +99,7 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     for list in &mut children {
         list.sort_by_key(|&c| (spans[c as usize].start_time, ids[c as usize]));
     }
+    drop(ids);
 
     let order = depth_first(&children, root);
     let mut position = vec![u32::MAX; spans.len() + 1];
@@ -120,10 +123,12 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
         node.flags.extend(attached[old as usize]);
         node.depth = depth;
         node.parent = parent[old as usize].map(|p| position[p as usize]);
-        node.children = children[old as usize]
-            .iter()
-            .map(|&c| position[c as usize])
-            .collect();
+        // The child list is reused, its entries turned from input indices into positions.
+        let mut kids = std::mem::take(&mut children[old as usize]);
+        for c in &mut kids {
+            *c = position[*c as usize];
+        }
+        node.children = kids;
         follows_from.push(matches!(
             r,
             ParentRef::InTrace {
