@@ -308,7 +308,14 @@ fn span(
                 }
                 let at = slot::ATTRIBUTES + 2 * attributes.len();
                 let remembered = (at < slot::EVENTS).then_some((&mut *recent, at));
-                attributes.push(key_value(r.len()?, 0, remembered)?);
+                // Read in place: a key-value is moved once, not returned and pushed.
+                attributes.push(KeyValue {
+                    key: SmolStr::default(),
+                    value: AttributeValue::Empty,
+                });
+                if let Some(kv) = attributes.last_mut() {
+                    key_value_into(r.len()?, 0, remembered, kv)?;
+                }
             }
             field::SPAN_EVENTS => {
                 let at = slot::EVENTS + events.len().min(slot::EVENT_KEYS - slot::EVENTS - 1);
@@ -416,14 +423,24 @@ fn span_status(mut r: Reader<'_>, status: &mut RawStatus) -> Result<(), WireErro
 /// A key-value; with a place in [`Recent`], its key (at that place) and a string value (at the
 /// next) are shared with the previous span's when equal.
 fn key_value(
-    mut r: Reader<'_>,
+    r: Reader<'_>,
     depth: u32,
-    mut recent: Option<(&mut Recent, usize)>,
+    recent: Option<(&mut Recent, usize)>,
 ) -> Result<KeyValue, WireError> {
     let mut kv = KeyValue {
         key: SmolStr::default(),
         value: AttributeValue::Empty,
     };
+    key_value_into(r, depth, recent, &mut kv)?;
+    Ok(kv)
+}
+
+fn key_value_into(
+    mut r: Reader<'_>,
+    depth: u32,
+    mut recent: Option<(&mut Recent, usize)>,
+    kv: &mut KeyValue,
+) -> Result<(), WireError> {
     while let Some((number, wire)) = r.field()? {
         match number {
             field::KEY_VALUE_KEY => {
@@ -442,7 +459,7 @@ fn key_value(
             _ => r.skip(wire)?,
         }
     }
-    Ok(kv)
+    Ok(())
 }
 
 /// An event attribute: the key is remembered, the value (content, as a rule) is not.
