@@ -192,6 +192,97 @@ pub enum AnomalyKind {
     NegativeDuration,
 }
 
+impl AnomalyKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 14] = [
+        Self::DecodeError,
+        Self::InvalidSpan,
+        Self::Partial,
+        Self::DuplicateSpan,
+        Self::SharedSpanId,
+        Self::DuplicateSpanId,
+        Self::Orphan,
+        Self::MultipleRoots,
+        Self::MissingRoot,
+        Self::Cycle,
+        Self::ClockSkew,
+        Self::EndsAfterParent,
+        Self::SourceWarning,
+        Self::NegativeDuration,
+    ];
+
+    /// The kind's place in [`Self::ALL`].
+    const fn bit(self) -> u16 {
+        1 << match self {
+            Self::DecodeError => 0,
+            Self::InvalidSpan => 1,
+            Self::Partial => 2,
+            Self::DuplicateSpan => 3,
+            Self::SharedSpanId => 4,
+            Self::DuplicateSpanId => 5,
+            Self::Orphan => 6,
+            Self::MultipleRoots => 7,
+            Self::MissingRoot => 8,
+            Self::Cycle => 9,
+            Self::ClockSkew => 10,
+            Self::EndsAfterParent => 11,
+            Self::SourceWarning => 12,
+            Self::NegativeDuration => 13,
+        }
+    }
+}
+
+/// The anomaly kinds that concern one span: a set, two bytes, never an allocation. Serializes as
+/// a list of kind names in declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AnomalyFlags(u16);
+
+impl AnomalyFlags {
+    /// Marks the span with `kind` (once, however often it is added).
+    pub fn push(&mut self, kind: AnomalyKind) {
+        self.0 |= kind.bit();
+    }
+
+    pub fn contains(&self, kind: &AnomalyKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The kinds in the set, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = AnomalyKind> + '_ {
+        AnomalyKind::ALL.into_iter().filter(|k| self.contains(k))
+    }
+}
+
+impl Extend<AnomalyKind> for AnomalyFlags {
+    fn extend<I: IntoIterator<Item = AnomalyKind>>(&mut self, kinds: I) {
+        for kind in kinds {
+            self.push(kind);
+        }
+    }
+}
+
+impl FromIterator<AnomalyKind> for AnomalyFlags {
+    fn from_iter<I: IntoIterator<Item = AnomalyKind>>(kinds: I) -> Self {
+        let mut flags = Self::default();
+        flags.extend(kinds);
+        flags
+    }
+}
+
+impl Serialize for AnomalyFlags {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 /// A problem found while decoding or normalizing; never fatal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Anomaly {
@@ -247,7 +338,7 @@ pub struct SpanNode {
     #[serde(serialize_with = "serialize_scope")]
     pub scope: Option<Arc<Scope>>,
     /// Anomalies that concern this span, for marking it in a UI.
-    pub flags: Vec<AnomalyKind>,
+    pub flags: AnomalyFlags,
     /// A placeholder for a span the trace references but does not contain.
     pub synthetic: bool,
     /// Index of the parent in [`TraceTree::nodes`].
@@ -324,5 +415,35 @@ impl TraceTree {
         node.children
             .iter()
             .filter_map(|&i| self.nodes.get(i as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_flag_and_flags_list_in_declaration_order() {
+        let mut seen = 0u16;
+        for kind in AnomalyKind::ALL {
+            assert_eq!(seen & kind.bit(), 0, "{kind:?} shares a bit");
+            seen |= kind.bit();
+        }
+        let mut flags = AnomalyFlags::default();
+        assert!(flags.is_empty());
+        flags.extend([
+            AnomalyKind::Orphan,
+            AnomalyKind::DecodeError,
+            AnomalyKind::Orphan,
+        ]);
+        assert_eq!(flags.len(), 2);
+        assert!(flags.contains(&AnomalyKind::Orphan));
+        assert!(!flags.contains(&AnomalyKind::Cycle));
+        assert_eq!(
+            serde_json::to_string(&flags).unwrap(),
+            r#"["decode_error","orphan"]"#
+        );
+        let all: AnomalyFlags = AnomalyKind::ALL.into_iter().collect();
+        assert_eq!(all.iter().collect::<Vec<_>>(), AnomalyKind::ALL);
     }
 }

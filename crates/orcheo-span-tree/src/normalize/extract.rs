@@ -8,8 +8,8 @@ use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
-    Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan, Resource,
-    SmolStr, SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
+    AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan,
+    Resource, SmolStr, SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
 };
 use serde_json::Value;
 
@@ -78,7 +78,7 @@ pub(crate) fn node(span: RawSpan, services: &mut Services) -> SpanNode {
         links: span.links,
         resource: span.resource,
         scope: span.scope,
-        flags: Vec::new(),
+        flags: AnomalyFlags::default(),
         synthetic: false,
         parent: None,
         children: Vec::new(),

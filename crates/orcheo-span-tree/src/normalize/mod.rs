@@ -360,7 +360,7 @@ fn choose_root(
         links: Vec::new(),
         resource: std::sync::Arc::default(),
         scope: None,
-        flags: vec![AnomalyKind::MissingRoot],
+        flags: [AnomalyKind::MissingRoot].into_iter().collect(),
         synthetic: true,
         parent: None,
         children: Vec::new(),
