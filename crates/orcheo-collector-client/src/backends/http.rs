@@ -95,7 +95,12 @@ impl Http {
         {
             return Err(too_large(self.max_body_bytes));
         }
-        let mut body = Vec::new();
+        // Sized from the stated length (within the cap), so a large trace is not copied as the
+        // buffer doubles.
+        let stated = response
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok());
+        let mut body = Vec::with_capacity(stated.unwrap_or(0).min(self.max_body_bytes));
         while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(too_large(self.max_body_bytes));

@@ -297,7 +297,7 @@ fn span(
             field::SPAN_TRACE_ID => trace_id = r.bytes()?,
             field::SPAN_SPAN_ID => span_id = r.bytes()?,
             field::SPAN_PARENT_SPAN_ID => parent = r.bytes()?,
-            field::SPAN_NAME => name = r.recent(recent, slot::NAME, false)?,
+            field::SPAN_NAME => r.recent_into(recent, slot::NAME, false, &mut name)?,
             field::SPAN_KIND => kind = r.varint()?,
             field::SPAN_START => start = r.fixed64()?,
             field::SPAN_END => end = r.fixed64()?,
@@ -371,7 +371,7 @@ fn event(mut r: Reader<'_>, recent: &mut Recent, name_slot: usize) -> Result<Spa
                     .filter(|t| *t != 0)
                     .map(Timestamp::from_unix_nanos);
             }
-            field::EVENT_NAME => event.name = r.recent(recent, name_slot, true)?,
+            field::EVENT_NAME => r.recent_into(recent, name_slot, true, &mut event.name)?,
             field::EVENT_ATTRIBUTES => {
                 let at = slot::EVENT_KEYS + event.attributes.len();
                 event
@@ -443,18 +443,18 @@ fn key_value_into(
 ) -> Result<(), WireError> {
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::KEY_VALUE_KEY => {
-                kv.key = match recent.as_mut() {
-                    Some((recent, at)) => r.recent(recent, *at, true)?,
-                    None => r.key()?,
-                };
-            }
+            field::KEY_VALUE_KEY => match recent.as_mut() {
+                Some((recent, at)) => r.recent_into(recent, *at, true, &mut kv.key)?,
+                None => kv.key = r.key()?,
+            },
             field::KEY_VALUE_VALUE => {
                 r.expect("value", wire, WireType::Len)?;
-                kv.value = match recent.as_mut() {
-                    Some((recent, at)) => string_or_any_value(r.len()?, depth, recent, *at + 1)?,
-                    None => any_value(r.len()?, depth)?,
-                };
+                match recent.as_mut() {
+                    Some((recent, at)) => {
+                        string_or_any_value_into(r.len()?, depth, recent, *at + 1, &mut kv.value)?;
+                    }
+                    None => kv.value = any_value(r.len()?, depth)?,
+                }
             }
             _ => r.skip(wire)?,
         }
@@ -474,7 +474,7 @@ fn event_key_value(
     };
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::KEY_VALUE_KEY => kv.key = r.recent(recent, at, true)?,
+            field::KEY_VALUE_KEY => r.recent_into(recent, at, true, &mut kv.key)?,
             field::KEY_VALUE_VALUE => {
                 r.expect("value", wire, WireType::Len)?;
                 kv.value = any_value(r.len()?, 0)?;
@@ -485,20 +485,30 @@ fn event_key_value(
     Ok(kv)
 }
 
-/// An `AnyValue` whose string member, the usual case, is shared through [`Recent`].
-fn string_or_any_value(
+/// An `AnyValue` read into `out`; its string member, the usual case, is shared through
+/// [`Recent`] and written in place.
+fn string_or_any_value_into(
     r: Reader<'_>,
     depth: u32,
     recent: &mut Recent,
     at: usize,
-) -> Result<AttributeValue, WireError> {
+    out: &mut AttributeValue,
+) -> Result<(), WireError> {
     let mut peek = r;
-    if let Some((field::ANY_STRING, WireType::Len)) = peek.field()?
-        && peek.is_empty_after_one_len()
-    {
-        return Ok(AttributeValue::String(peek.recent(recent, at, false)?));
+    if let Some((field::ANY_STRING, WireType::Len)) = peek.field()? {
+        let text = peek.len()?;
+        if peek.is_empty() {
+            if !matches!(out, AttributeValue::String(_)) {
+                *out = AttributeValue::String(SmolStr::default());
+            }
+            if let AttributeValue::String(out) = out {
+                text.recent_into_here(recent, at, false, out)?;
+            }
+            return Ok(());
+        }
     }
-    any_value(r, depth)
+    *out = any_value(r, depth)?;
+    Ok(())
 }
 
 fn any_value(mut r: Reader<'_>, depth: u32) -> Result<AttributeValue, WireError> {

@@ -175,32 +175,47 @@ impl<'a> Reader<'a> {
         self.str().map(semconv::key)
     }
 
-    /// A string field read as [`Self::text`] (or [`Self::key`]), shared with the previous span's
-    /// text at `slot` when the bytes are the same.
+    /// A string field read as [`Self::text`] (or [`Self::key`]) into `out`, shared with the
+    /// previous span's text at `slot` when the bytes are the same. Written in place: a short
+    /// text built in a temporary and then moved costs a store-forwarding stall on every read.
     #[inline]
-    pub(crate) fn recent(
+    pub(crate) fn recent_into(
         &mut self,
         recent: &mut Recent,
         slot: usize,
         as_key: bool,
-    ) -> Result<SmolStr, WireError> {
-        let mut field = self.len()?;
-        if let Some(shared) = recent.get(slot, field.bytes) {
-            return Ok(shared);
-        }
-        let text = if as_key {
-            field.key_here()?
-        } else {
-            field.text_here()?
-        };
-        recent.remember(slot, &text);
-        Ok(text)
+        out: &mut SmolStr,
+    ) -> Result<(), WireError> {
+        self.len()?.recent_into_here(recent, slot, as_key, out)
     }
 
-    /// Whether the next length-delimited field is the last thing in this message.
-    pub(crate) fn is_empty_after_one_len(&self) -> bool {
-        let mut probe = *self;
-        probe.len().is_ok() && probe.bytes.is_empty()
+    /// [`Self::recent_into`] for a reader holding just the string's bytes.
+    #[inline]
+    pub(crate) fn recent_into_here(
+        mut self,
+        recent: &mut Recent,
+        slot: usize,
+        as_key: bool,
+        out: &mut SmolStr,
+    ) -> Result<(), WireError> {
+        if let Some(last) = recent.slots.get(slot)
+            && last.as_bytes() == self.bytes
+        {
+            out.clone_from(last);
+            return Ok(());
+        }
+        *out = if as_key {
+            self.key_here()?
+        } else {
+            self.text_here()?
+        };
+        recent.remember(slot, out);
+        Ok(())
+    }
+
+    /// Whether nothing is left to read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 
     /// The rest of this reader's bytes as text.
@@ -265,13 +280,6 @@ pub(crate) struct Recent {
 impl Recent {
     /// Places beyond this are not remembered.
     pub(crate) const SLOTS: usize = 64;
-
-    fn get(&mut self, slot: usize, bytes: &[u8]) -> Option<SmolStr> {
-        self.slots
-            .get(slot)
-            .filter(|last| last.as_bytes() == bytes)
-            .cloned()
-    }
 
     fn remember(&mut self, slot: usize, text: &SmolStr) {
         if slot >= Self::SLOTS {
