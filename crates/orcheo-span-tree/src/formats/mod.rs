@@ -141,16 +141,28 @@ impl<'a> SpanSink<'a> {
     }
 
     pub(crate) fn push(&mut self, converted: Result<RawSpan, String>) {
+        match converted {
+            Ok(span) => self.accept(span),
+            Err(detail) => self.reject(&detail),
+        }
+    }
+
+    /// Takes a readable span (inlined, so the span is built straight into the list).
+    #[inline]
+    pub(crate) fn accept(&mut self, span: RawSpan) {
+        self.seen += 1;
+        self.spans.push(span);
+    }
+
+    /// Reports an unreadable span by its position in the payload.
+    pub(crate) fn reject(&mut self, detail: &str) {
         let position = self.seen;
         self.seen += 1;
-        match converted {
-            Ok(span) => self.spans.push(span),
-            Err(detail) => self.anomalies.push(Anomaly::new(
-                AnomalyKind::InvalidSpan,
-                None,
-                format!("span #{position}: {detail}"),
-            )),
-        }
+        self.anomalies.push(Anomaly::new(
+            AnomalyKind::InvalidSpan,
+            None,
+            format!("span #{position}: {detail}"),
+        ));
     }
 }
 

@@ -267,12 +267,7 @@ fn scope_spans<'a>(
     while let Some((number, wire)) = r.field()? {
         if number == field::SCOPE_SPANS_SPANS {
             r.expect("spans", wire, WireType::Len)?;
-            sink.push(span(
-                r.len()?,
-                resource,
-                scope.as_ref(),
-                &mut shared.recent,
-            )?);
+            span(r.len()?, resource, scope.as_ref(), &mut shared.recent, sink)?;
         } else {
             r.skip(wire)?;
         }
@@ -280,13 +275,15 @@ fn scope_spans<'a>(
     Ok(())
 }
 
-/// One span. The outer error is a broken payload; the inner one a span whose ids are unusable.
+/// One span, into the sink: a span whose ids are unusable is reported there; the error is a
+/// broken payload.
 fn span(
     mut r: Reader<'_>,
     resource: &Arc<Resource>,
     scope: Option<&Arc<Scope>>,
     recent: &mut Recent,
-) -> Result<Result<RawSpan, String>, WireError> {
+    sink: &mut SpanSink<'_>,
+) -> Result<(), WireError> {
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name = SmolStr::default();
     let (mut kind, mut start, mut end) = (0u64, 0u64, 0u64);
@@ -338,9 +335,12 @@ fn span(
     })();
     let (trace_id, span_id, parent_span_id) = match ids {
         Ok(ids) => ids,
-        Err(detail) => return Ok(Err(detail)),
+        Err(detail) => {
+            sink.reject(&detail);
+            return Ok(());
+        }
     };
-    Ok(Ok(RawSpan {
+    sink.accept(RawSpan {
         trace_id,
         span_id,
         parent_span_id,
@@ -355,7 +355,8 @@ fn span(
         resource: Arc::clone(resource),
         scope: scope.cloned(),
         warnings: Vec::new(),
-    }))
+    });
+    Ok(())
 }
 
 fn event(mut r: Reader<'_>, recent: &mut Recent, name_slot: usize) -> Result<SpanEvent, WireError> {
