@@ -157,9 +157,11 @@ fn ci(root: &Path) -> Result<(), Failure> {
 // ---------------------------------------------------------------------------------------------
 // layering
 
-/// What the model crate's normal dependency tree may contain (serde and its derive macro).
+/// What the model crate's normal dependency tree may contain: serde (with its derive macro) and
+/// `smol_str` (ADR 0005).
 const MODEL_ALLOWED: &[&str] = &[
     "orcheo-trace-model",
+    "smol_str",
     "serde",
     "serde_core",
     "serde_derive",
@@ -199,14 +201,14 @@ fn layering(root: &Path) -> Result<(), Failure> {
         &mut violations,
     );
 
-    // The model depends on serde only.
+    // The model depends on serde and smol_str only.
     if let Some(deps) = normal_deps_of(root, &members, "orcheo-trace-model")? {
         let extra: Vec<String> = deps
             .into_iter()
             .filter(|name| !MODEL_ALLOWED.contains(&name.as_str()))
             .collect();
         report_check(
-            "orcheo-trace-model depends on serde only",
+            "orcheo-trace-model depends on serde and smol_str only",
             &extra,
             &mut violations,
         );
