@@ -304,7 +304,8 @@ fn span(
                     attributes.reserve_exact(8);
                 }
                 let at = slot::ATTRIBUTES + 2 * attributes.len();
-                let remembered = (at < slot::EVENTS).then_some((&mut *recent, at));
+                // The key takes `at`, a string value `at + 1`; both below the event slots.
+                let remembered = (at + 1 < slot::EVENTS).then_some((&mut *recent, at));
                 // Read in place: a key-value is moved once, not returned and pushed.
                 attributes.push(KeyValue {
                     key: SmolStr::default(),
