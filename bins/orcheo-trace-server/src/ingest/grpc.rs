@@ -221,10 +221,38 @@ pub async fn serve(
         .map_response(otlp_status_codes)
         .service(service);
     tonic::transport::Server::builder()
-        .serve_with_incoming_shutdown(
-            service,
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(service, accepted(listener), shutdown)
         .await
+}
+
+/// The listener's connections with `TCP_NODELAY` set. A response's headers, message and trailers
+/// go out as separate writes; without it Nagle's algorithm holds the last one back until the
+/// exporter's delayed ACK (about 40 ms), which capped an exporter waiting for its answers at a
+/// few dozen exports a second.
+fn accepted(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt as _;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY on an OTLP/gRPC connection");
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt as _;
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_wait_for_acks_to_send() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = Box::pin(super::accepted(listener));
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let server_side = incoming.next().await.unwrap().unwrap();
+        assert!(server_side.nodelay().unwrap());
+    }
 }
