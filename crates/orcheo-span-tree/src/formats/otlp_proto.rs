@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::SpanSink;
-use super::proto_wire::{Reader, Recent, WireError, WireType, error as wire_error};
+use super::proto_wire::{Reader, Recent, WireError, WireType, error as wire_error, text};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use orcheo_trace_model::{
@@ -294,7 +294,7 @@ fn span(
             field::SPAN_TRACE_ID => trace_id = r.bytes()?,
             field::SPAN_SPAN_ID => span_id = r.bytes()?,
             field::SPAN_PARENT_SPAN_ID => parent = r.bytes()?,
-            field::SPAN_NAME => r.recent_into(recent, slot::NAME, false, &mut name)?,
+            field::SPAN_NAME => r.recent_into(recent, slot::NAME, text, &mut name)?,
             field::SPAN_KIND => kind = r.varint()?,
             field::SPAN_START => start = r.fixed64()?,
             field::SPAN_END => end = r.fixed64()?,
@@ -305,14 +305,18 @@ fn span(
                 }
                 let at = slot::ATTRIBUTES + 2 * attributes.len();
                 // The key takes `at`, a string value `at + 1`; both below the event slots.
-                let remembered = (at + 1 < slot::EVENTS).then_some((&mut *recent, at));
+                let places = (at + 1 < slot::EVENTS).then_some(Places {
+                    recent: &mut *recent,
+                    key: at,
+                    value: Some(at + 1),
+                });
                 // Read in place: a key-value is moved once, not returned and pushed.
                 attributes.push(KeyValue {
                     key: SmolStr::default(),
                     value: AttributeValue::Empty,
                 });
                 if let Some(kv) = attributes.last_mut() {
-                    key_value_into(r.len()?, 0, remembered, kv)?;
+                    key_value_into(r.len()?, 0, places, kv)?;
                 }
             }
             field::SPAN_EVENTS => {
@@ -373,12 +377,17 @@ fn event(mut r: Reader<'_>, recent: &mut Recent, name_slot: usize) -> Result<Spa
                     .filter(|t| *t != 0)
                     .map(Timestamp::from_unix_nanos);
             }
-            field::EVENT_NAME => r.recent_into(recent, name_slot, true, &mut event.name)?,
+            field::EVENT_NAME => {
+                r.recent_into(recent, name_slot, semconv::key, &mut event.name)?;
+            }
             field::EVENT_ATTRIBUTES => {
-                let at = slot::EVENT_KEYS + event.attributes.len();
-                event
-                    .attributes
-                    .push(event_key_value(r.len()?, recent, at)?);
+                // The key is remembered, the value (content, as a rule) is not.
+                let places = Places {
+                    recent: &mut *recent,
+                    key: slot::EVENT_KEYS + event.attributes.len(),
+                    value: None,
+                };
+                event.attributes.push(key_value(r.len()?, 0, Some(places))?);
             }
             _ => r.skip(wire)?,
         }
@@ -422,69 +431,52 @@ fn span_status(mut r: Reader<'_>, status: &mut RawStatus) -> Result<(), WireErro
     Ok(())
 }
 
-/// A key-value; with a place in [`Recent`], its key (at that place) and a string value (at the
-/// next) are shared with the previous span's when equal.
-fn key_value(
-    r: Reader<'_>,
-    depth: u32,
-    recent: Option<(&mut Recent, usize)>,
-) -> Result<KeyValue, WireError> {
+/// Where a key-value's text is remembered in [`Recent`]: the key at `key`, a string value at
+/// `value` (when given).
+struct Places<'r> {
+    recent: &'r mut Recent,
+    key: usize,
+    value: Option<usize>,
+}
+
+/// A key-value; with places in [`Recent`], its key and string value are shared with the previous
+/// span's when equal.
+fn key_value(r: Reader<'_>, depth: u32, places: Option<Places<'_>>) -> Result<KeyValue, WireError> {
     let mut kv = KeyValue {
         key: SmolStr::default(),
         value: AttributeValue::Empty,
     };
-    key_value_into(r, depth, recent, &mut kv)?;
+    key_value_into(r, depth, places, &mut kv)?;
     Ok(kv)
 }
 
 fn key_value_into(
     mut r: Reader<'_>,
     depth: u32,
-    mut recent: Option<(&mut Recent, usize)>,
+    mut places: Option<Places<'_>>,
     kv: &mut KeyValue,
 ) -> Result<(), WireError> {
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::KEY_VALUE_KEY => match recent.as_mut() {
-                Some((recent, at)) => r.recent_into(recent, *at, true, &mut kv.key)?,
+            field::KEY_VALUE_KEY => match places.as_mut() {
+                Some(p) => r.recent_into(p.recent, p.key, semconv::key, &mut kv.key)?,
                 None => kv.key = r.key()?,
             },
             field::KEY_VALUE_VALUE => {
                 r.expect("value", wire, WireType::Len)?;
-                match recent.as_mut() {
-                    Some((recent, at)) => {
-                        string_or_any_value_into(r.len()?, depth, recent, *at + 1, &mut kv.value)?;
-                    }
-                    None => kv.value = any_value(r.len()?, depth)?,
+                match places.as_mut() {
+                    Some(Places {
+                        recent,
+                        value: Some(at),
+                        ..
+                    }) => string_or_any_value_into(r.len()?, depth, recent, *at, &mut kv.value)?,
+                    _ => kv.value = any_value(r.len()?, depth)?,
                 }
             }
             _ => r.skip(wire)?,
         }
     }
     Ok(())
-}
-
-/// An event attribute: the key is remembered, the value (content, as a rule) is not.
-fn event_key_value(
-    mut r: Reader<'_>,
-    recent: &mut Recent,
-    at: usize,
-) -> Result<KeyValue, WireError> {
-    let mut kv = KeyValue {
-        key: SmolStr::default(),
-        value: AttributeValue::Empty,
-    };
-    while let Some((number, wire)) = r.field()? {
-        match number {
-            field::KEY_VALUE_KEY => r.recent_into(recent, at, true, &mut kv.key)?,
-            field::KEY_VALUE_VALUE => {
-                r.expect("value", wire, WireType::Len)?;
-                kv.value = any_value(r.len()?, 0)?;
-            }
-            _ => r.skip(wire)?,
-        }
-    }
-    Ok(kv)
 }
 
 /// An `AnyValue` read into `out`; its string member, the usual case, is shared through
@@ -498,13 +490,13 @@ fn string_or_any_value_into(
 ) -> Result<(), WireError> {
     let mut peek = r;
     if let Some((field::ANY_STRING, WireType::Len)) = peek.field()? {
-        let text = peek.len()?;
+        let string = peek.len()?;
         if peek.is_empty() {
             if !matches!(out, AttributeValue::String(_)) {
                 *out = AttributeValue::String(SmolStr::default());
             }
             if let AttributeValue::String(out) = out {
-                text.recent_into_here(recent, at, false, out)?;
+                string.recent_into_here(recent, at, text, out)?;
             }
             return Ok(());
         }

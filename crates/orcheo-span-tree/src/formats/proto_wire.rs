@@ -175,18 +175,19 @@ impl<'a> Reader<'a> {
         self.str().map(semconv::key)
     }
 
-    /// A string field read as [`Self::text`] (or [`Self::key`]) into `out`, shared with the
-    /// previous span's text at `slot` when the bytes are the same. Written in place: a short
-    /// text built in a temporary and then moved costs a store-forwarding stall on every read.
+    /// A string field read into `out` (made by `make`: [`text`] for text,
+    /// [`semconv::key`] for keys and names), shared with the previous span's text at `slot` when
+    /// the bytes are the same. Written in place: a short text built in a temporary and then
+    /// moved costs a store-forwarding stall on every read.
     #[inline]
     pub(crate) fn recent_into(
         &mut self,
         recent: &mut Recent,
         slot: usize,
-        as_key: bool,
+        make: fn(&str) -> SmolStr,
         out: &mut SmolStr,
     ) -> Result<(), WireError> {
-        self.len()?.recent_into_here(recent, slot, as_key, out)
+        self.len()?.recent_into_here(recent, slot, make, out)
     }
 
     /// [`Self::recent_into`] for a reader holding just the string's bytes.
@@ -195,7 +196,7 @@ impl<'a> Reader<'a> {
         mut self,
         recent: &mut Recent,
         slot: usize,
-        as_key: bool,
+        make: fn(&str) -> SmolStr,
         out: &mut SmolStr,
     ) -> Result<(), WireError> {
         if let Some(last) = recent.slots.get(slot)
@@ -204,11 +205,7 @@ impl<'a> Reader<'a> {
             out.clone_from(last);
             return Ok(());
         }
-        *out = if as_key {
-            self.key_here()?
-        } else {
-            self.text_here()?
-        };
+        *out = make(self.utf8_here()?);
         recent.remember(slot, out);
         Ok(())
     }
@@ -218,15 +215,7 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
-    /// The rest of this reader's bytes as text.
-    fn text_here(&mut self) -> Result<SmolStr, WireError> {
-        self.utf8_here().map(SmolStr::new)
-    }
-
-    fn key_here(&mut self) -> Result<SmolStr, WireError> {
-        self.utf8_here().map(semconv::key)
-    }
-
+    /// The rest of this reader's bytes as UTF-8 text.
     fn utf8_here(&mut self) -> Result<&'a str, WireError> {
         let (at, bytes) = (self.offset, self.bytes);
         self.advance(bytes.len());
@@ -269,6 +258,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Text as a span holds it (inline when short): the maker [`Reader::recent_into`] takes for
+/// values and span names, as [`semconv::key`] is for keys.
+pub(crate) fn text(s: &str) -> SmolStr {
+    SmolStr::new(s)
+}
+
 /// Text seen at the same place in the previous span. The spans of a trace repeat their keys in
 /// the same order, and many values (execution id, node kind, model, provider): text whose bytes
 /// equal the last span's at its place is shared with it, with no UTF-8 check and no copy.
@@ -279,7 +274,7 @@ pub(crate) struct Recent {
 
 impl Recent {
     /// Places beyond this are not remembered.
-    pub(crate) const SLOTS: usize = 64;
+    const SLOTS: usize = 64;
 
     fn remember(&mut self, slot: usize, text: &SmolStr) {
         if slot >= Self::SLOTS {
