@@ -61,16 +61,6 @@ impl fmt::Display for IdError {
 
 impl std::error::Error for IdError {}
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Parses up to `2 * N` hex digits into `N` bytes, left-padding with zeros.
 /// Each byte's value as a hex digit, or 0xff.
 const HEX: [u8; 256] = {
     let mut table = [0xffu8; 256];
@@ -89,6 +79,11 @@ const HEX: [u8; 256] = {
     table
 };
 
+fn hex_value(b: u8) -> Option<u8> {
+    Some(HEX[usize::from(b)]).filter(|v| *v < 16)
+}
+
+/// Parses up to `2 * N` hex digits into `N` bytes, left-padding with zeros.
 fn parse_hex<const N: usize>(what: &'static str, text: &str) -> Result<[u8; N], IdError> {
     let digits = text.as_bytes();
     if digits.is_empty() {

@@ -32,6 +32,11 @@ pub enum AttributeValue {
 impl AttributeValue {
     /// The text of a string value.
     pub fn as_str(&self) -> Option<&str> {
+        self.as_text().map(SmolStr::as_str)
+    }
+
+    /// The text of a string value as held, to share rather than copy.
+    pub fn as_text(&self) -> Option<&SmolStr> {
         match self {
             Self::String(s) => Some(s),
             _ => None,

@@ -27,10 +27,9 @@ impl Services {
         {
             return service.clone();
         }
-        let service = match find(&resource.attributes, k::SERVICE_NAME) {
-            Some(AttributeValue::String(name)) => Some(name.clone()),
-            _ => None,
-        };
+        let service = find(&resource.attributes, k::SERVICE_NAME)
+            .and_then(AttributeValue::as_text)
+            .cloned();
         self.last = Some((Arc::clone(resource), service.clone()));
         service
     }
@@ -131,10 +130,7 @@ impl<'a> Known<'a> {
         let mut k = Self::default();
         for kv in attributes {
             let v = &kv.value;
-            let shared = match v {
-                AttributeValue::String(s) if !s.is_empty() => Some(s),
-                _ => None,
-            };
+            let shared = v.as_text().filter(|s| !s.is_empty());
             let text = shared.map(SmolStr::as_str);
             match kv.key.as_str() {
                 key if k::INPUT_TOKEN_KEYS.contains(&key) => {
@@ -288,10 +284,7 @@ fn orcheo_item(a: &[KeyValue]) -> ContentItem {
         .or_else(|| {
             a.iter()
                 .filter(|kv| kv.key != k::CONTENT_ATTR_ROLE)
-                .find_map(|kv| match &kv.value {
-                    AttributeValue::String(s) => Some(s.clone()),
-                    _ => None,
-                })
+                .find_map(|kv| kv.value.as_text().cloned())
         });
     item(shared_attr(a, k::CONTENT_ATTR_ROLE), text, a)
 }
@@ -302,10 +295,7 @@ fn shared_attr(attributes: &[KeyValue], key: &str) -> Option<SmolStr> {
 }
 
 fn shared_text(value: &AttributeValue) -> Option<SmolStr> {
-    match value {
-        AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
+    value.as_text().filter(|s| !s.is_empty()).cloned()
 }
 
 fn item(role: Option<SmolStr>, content: Option<SmolStr>, a: &[KeyValue]) -> ContentItem {
