@@ -211,24 +211,9 @@ impl AnomalyKind {
         Self::NegativeDuration,
     ];
 
-    /// The kind's place in [`Self::ALL`].
+    /// The kind's flag: its place in declaration order (and in [`Self::ALL`]).
     const fn bit(self) -> u16 {
-        1 << match self {
-            Self::DecodeError => 0,
-            Self::InvalidSpan => 1,
-            Self::Partial => 2,
-            Self::DuplicateSpan => 3,
-            Self::SharedSpanId => 4,
-            Self::DuplicateSpanId => 5,
-            Self::Orphan => 6,
-            Self::MultipleRoots => 7,
-            Self::MissingRoot => 8,
-            Self::Cycle => 9,
-            Self::ClockSkew => 10,
-            Self::EndsAfterParent => 11,
-            Self::SourceWarning => 12,
-            Self::NegativeDuration => 13,
-        }
+        1 << self as u16
     }
 }
 
