@@ -98,7 +98,9 @@ impl diesel::r2d2::ManageConnection for Manager {
 }
 
 /// SQLite needs its settings on every connection: write-ahead log (readers never wait for the
-/// writer), a busy timeout (writers wait for each other instead of failing), foreign keys on.
+/// writer), a busy timeout (writers wait for each other instead of failing), foreign keys on,
+/// and the log's automatic checkpoint moved far out (a thread of the store checkpoints,
+/// [`crate::checkpoint`]).
 #[derive(Debug, Clone, Copy)]
 struct SqliteSettings {
     busy_timeout: Duration,
@@ -110,8 +112,10 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteSettings 
             sqlite
                 .batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
-                    self.busy_timeout.as_millis()
+                     PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+                     PRAGMA wal_autocheckpoint = {};",
+                    self.busy_timeout.as_millis(),
+                    crate::checkpoint::BACKSTOP_PAGES
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }

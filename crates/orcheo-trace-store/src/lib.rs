@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod artifacts;
+mod checkpoint;
 mod connection;
 mod error;
 mod executions;
@@ -20,6 +21,7 @@ mod summaries;
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 
 pub use artifacts::ArtifactRecord;
+pub use checkpoint::CheckpointStats;
 pub use connection::{AnyConnection, Backend, PoolConfig, parse_url, redact_password};
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{
@@ -35,6 +37,9 @@ pub use summaries::{StoredSummary, SummaryTotals};
 pub struct Store {
     backend: Backend,
     pool: connection::ConnectionPool,
+    /// SQLite in a file: the thread that checkpoints its write-ahead log; it stops when the last
+    /// clone of the store is dropped.
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -50,7 +55,24 @@ impl Store {
     /// migrate: call [`Store::migrate`].
     pub fn open(url: &str, config: PoolConfig) -> Result<Self, OpenError> {
         let (backend, pool) = connection::pool(url, config)?;
-        Ok(Self { backend, pool })
+        let checkpointer = match connection::parse_url(url)? {
+            (Backend::Sqlite, path) if path != ":memory:" => Some(std::sync::Arc::new(
+                checkpoint::Checkpointer::start(path)
+                    .map_err(|e| OpenError::Connect(format!("cannot start a thread: {e}")))?,
+            )),
+            _ => None,
+        };
+        Ok(Self {
+            backend,
+            pool,
+            checkpointer,
+        })
+    }
+
+    /// What the background checkpointer of an SQLite database file has done (`None` for
+    /// PostgreSQL and in-memory SQLite, which have no such thread).
+    pub fn checkpoint_stats(&self) -> Option<CheckpointStats> {
+        self.checkpointer.as_ref().map(|c| c.stats())
     }
 
     pub fn backend(&self) -> Backend {
@@ -155,6 +177,19 @@ impl Store {
         summaries::totals(&mut *self.conn()?, executions)
     }
 
+    /// Runs several writes in one transaction, committed when `writes` returns `Ok` (and rolled
+    /// back when it returns `Err`). Each write of the [`Transaction`] is a savepoint of its own:
+    /// one that fails leaves the others in place. One commit instead of one a write: for
+    /// SQLite, one pass of the write-ahead log over the pages the writes share.
+    pub fn transaction<T>(
+        &self,
+        writes: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use diesel::Connection as _;
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| writes(&mut Transaction { conn }))
+    }
+
     /// Keeps received spans, within `limits`; what does not fit is refused and counted.
     pub fn store_local_spans(
         &self,
@@ -206,4 +241,70 @@ impl Store {
 pub struct PruneReport {
     pub executions: usize,
     pub local_spans: usize,
+}
+
+/// The writes of [`Store::transaction`], each in a savepoint of its own; they do what the
+/// store's methods of the same names do.
+pub struct Transaction<'c> {
+    conn: &'c mut AnyConnection,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction").finish_non_exhaustive()
+    }
+}
+
+impl Transaction<'_> {
+    /// Runs one write in a savepoint: on error it is undone alone (PostgreSQL would refuse every
+    /// later statement of the transaction otherwise).
+    fn savepoint<T>(
+        &mut self,
+        write: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use diesel::Connection as _;
+        self.conn.transaction(write)
+    }
+
+    /// See [`Store::start_execution`].
+    pub fn start_execution(&mut self, new: &NewExecution) -> Result<(), StoreError> {
+        self.savepoint(|c| executions::start(c, new))
+    }
+
+    /// See [`Store::describe_execution`].
+    pub fn describe_execution(
+        &mut self,
+        id: &ExecutionId,
+        details: &ExecutionDetails,
+    ) -> Result<(), StoreError> {
+        self.savepoint(|c| executions::describe(c, id, details))
+    }
+
+    /// See [`Store::finish_execution`].
+    pub fn finish_execution(
+        &mut self,
+        id: &ExecutionId,
+        status: ExecutionStatus,
+        error: Option<&str>,
+        finished_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.savepoint(|c| executions::finish(c, id, status, error, finished_at))
+    }
+
+    /// See [`Store::record_summaries`].
+    pub fn record_summaries(&mut self, summaries: &[SpanSummary]) -> Result<u64, StoreError> {
+        // A transaction of its own, so a savepoint here.
+        summaries::record(self.conn, summaries)
+    }
+
+    /// See [`Store::store_local_spans`].
+    pub fn store_local_spans(
+        &mut self,
+        spans: &[LocalSpan],
+        received_at: Timestamp,
+        limits: LocalSpanLimits,
+    ) -> Result<StoreReport, StoreError> {
+        // A transaction of its own, so a savepoint here.
+        local_spans::store(self.conn, spans, received_at, limits)
+    }
 }

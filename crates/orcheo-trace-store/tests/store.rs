@@ -1035,3 +1035,112 @@ fn an_in_memory_database_is_one_lasting_connection() {
         "the same database on the next checkout"
     );
 }
+
+#[test]
+fn a_transaction_keeps_the_writes_that_worked_and_undoes_the_one_that_failed() {
+    use orcheo_trace_store::LocalSpanLimits;
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_tx_old", "wf", 0)).unwrap();
+        let (summaries_seq, duplicate, unknown) = store
+            .transaction(|tx| {
+                tx.start_execution(&new("exec_tx", "wf", 1))?;
+                // Fails in SQL (a unique key): undone alone, the transaction goes on.
+                let duplicate = tx.start_execution(&new("exec_tx_old", "wf", 2));
+                // Fails in SQL part-way (a foreign key, after the sequence was taken).
+                let unknown = tx.record_summaries(&[summary("exec_tx_none", 2, 3)]);
+                let seq = tx.record_summaries(&[summary("exec_tx", 2, 3)])?;
+                tx.finish_execution(&id("exec_tx"), ExecutionStatus::Completed, None, at(4))?;
+                tx.store_local_spans(&[local(7, 1, 1)], at(5), LocalSpanLimits::default())?;
+                Ok((seq, duplicate, unknown))
+            })
+            .unwrap();
+        assert!(
+            matches!(duplicate, Err(StoreError::Duplicate(_))),
+            "{duplicate:?}"
+        );
+        assert!(
+            matches!(unknown, Err(StoreError::UnknownExecution(_))),
+            "{unknown:?}"
+        );
+        let stored = store.summaries_after(&id("exec_tx"), 0, 10).unwrap();
+        assert_eq!(stored.len(), 1);
+        // The failed write's sequence numbers were undone with it: no gap for a reader.
+        assert_eq!(stored[0].seq, summaries_seq);
+        assert_eq!(
+            store.execution(&id("exec_tx")).unwrap().unwrap().status,
+            ExecutionStatus::Completed
+        );
+        assert_eq!(
+            store
+                .execution(&id("exec_tx_old"))
+                .unwrap()
+                .unwrap()
+                .started_at,
+            at(0),
+            "the duplicate changed nothing"
+        );
+        let trace = TraceId::from_bytes(7u128.to_be_bytes()).unwrap();
+        assert_eq!(store.local_spans(trace, 10).unwrap().len(), 1);
+
+        // An error out of the closure undoes everything in it.
+        let failed: Result<(), StoreError> = store.transaction(|tx| {
+            tx.start_execution(&new("exec_tx_gone", "wf", 1))?;
+            tx.store_local_spans(&[local(8, 1, 1)], at(5), LocalSpanLimits::default())?;
+            Err(StoreError::UnknownExecution("stop".into()))
+        });
+        assert!(failed.is_err());
+        assert!(store.execution(&id("exec_tx_gone")).unwrap().is_none());
+        let trace = TraceId::from_bytes(8u128.to_be_bytes()).unwrap();
+        assert!(store.local_spans(trace, 10).unwrap().is_empty());
+    });
+}
+
+#[test]
+fn the_write_ahead_log_is_checkpointed_by_the_stores_own_thread() {
+    use orcheo_trace_store::LocalSpanLimits;
+    let (dir, url) = sqlite_url();
+    let store = Store::open(&url, PoolConfig::default()).unwrap();
+    store.migrate().unwrap();
+    let stats = store
+        .checkpoint_stats()
+        .expect("a file database has the thread");
+    assert_eq!(stats.frames, 0);
+    let database = dir.path().join("crash.db");
+    let size_before = std::fs::metadata(&database).unwrap().len();
+    // About 4 MB of spans: a thousand pages in the log, a tenth of what makes a writer
+    // checkpoint on its own.
+    let payload = vec![7u8; 4_000];
+    for batch in 0..10u64 {
+        let spans: Vec<_> = (0..100u64)
+            .map(|i| orcheo_trace_store::LocalSpan {
+                payload: payload.clone(),
+                ..local(9, batch * 100 + i + 1, 1)
+            })
+            .collect();
+        store
+            .store_local_spans(&spans, at(1), LocalSpanLimits::default())
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let stats = loop {
+        let stats = store.checkpoint_stats().unwrap();
+        if stats.frames >= 1_000 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(stats.frames >= 1_000, "{stats:?}");
+    assert_eq!(stats.last_error, None);
+    // The pages are in the database file itself, with every connection of the pool still open.
+    let size_after = std::fs::metadata(&database).unwrap().len();
+    assert!(
+        size_after > size_before + 3_000_000,
+        "{size_before} → {size_after}"
+    );
+    assert!(
+        Store::open("sqlite::memory:", PoolConfig::default())
+            .unwrap()
+            .checkpoint_stats()
+            .is_none()
+    );
+}
