@@ -13,7 +13,8 @@ use orcheo_trace_model::{
     semconv,
 };
 use orcheo_trace_store::{
-    DEFAULT_TENANT, ExecutionDetails, NewExecution, Store, StoreError, TraceLink, UNASSIGNED_TENANT,
+    DEFAULT_TENANT, ExecutionDetails, NewExecution, StoreError, TraceLink, Transaction,
+    UNASSIGNED_TENANT,
 };
 
 /// A run's end, as its root span tells it.
@@ -274,21 +275,24 @@ pub fn facts(data: &TracesData) -> Facts {
     facts
 }
 
-/// Writes the facts: registrations (executions in `known`, or already stored, are left alone),
-/// root details and outcomes, summaries. Registered executions are added to `known`.
+/// Writes the facts in `store`'s transaction: registrations (executions in `known`, or already
+/// stored, are left alone), root details and outcomes, summaries. Returns the executions
+/// registered, or found registered, for the caller to add to `known` once the transaction
+/// commits.
 pub fn apply<S: std::hash::BuildHasher>(
-    store: &Store,
+    store: &mut Transaction<'_>,
     facts: &Facts,
-    known: &mut std::collections::HashSet<ExecutionId, S>,
-) -> Result<(), StoreError> {
+    known: &std::collections::HashSet<ExecutionId, S>,
+) -> Result<Vec<ExecutionId>, StoreError> {
     let mut unregistered = std::collections::HashSet::new();
+    let mut registered = Vec::new();
     for new in &facts.registrations {
         if known.contains(&new.id) {
             continue;
         }
         match store.start_execution(new) {
             Ok(()) | Err(StoreError::Duplicate(_)) => {
-                known.insert(new.id.clone());
+                registered.push(new.id.clone());
             }
             Err(StoreError::Invalid { field, reason }) => {
                 tracing::warn!(execution.id = %new.id, field, reason, "execution not registered from its spans");
@@ -339,5 +343,5 @@ pub fn apply<S: std::hash::BuildHasher>(
             }
         }
     }
-    Ok(())
+    Ok(registered)
 }

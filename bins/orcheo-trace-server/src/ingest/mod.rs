@@ -128,8 +128,10 @@ impl IngestMetrics {
     }
 }
 
+/// An export made ready for the writer: split into stored rows, its facts read off.
 struct Job {
-    data: TracesData,
+    split: embedded::Split,
+    facts: derive::Facts,
     spans: usize,
     reply: tokio::sync::oneshot::Sender<Result<Outcome, IngestError>>,
 }
@@ -226,8 +228,21 @@ impl Ingest {
             self.metrics.reject("busy");
             return Err(IngestError::Busy);
         }
+        // Splitting and reading the facts need no database: done here, on the receivers'
+        // threads, the one writer thread only writes.
+        let facts = derive::facts(&data);
+        let split = embedded::split_within(
+            data,
+            self.limits.local_spans.max_payload_bytes,
+            embedded::DEFAULT_MAX_TOTAL,
+        );
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job { data, spans, reply };
+        let job = Job {
+            split,
+            facts,
+            spans,
+            reply,
+        };
         if let Err(e) = self.queue.try_send(job) {
             self.queued_spans.fetch_sub(spans, Ordering::AcqRel);
             self.metrics.reject("busy");
@@ -270,19 +285,47 @@ fn write_forever(
             }
         }
         let mut facts = derive::Facts::default();
-        let mut answers = Vec::with_capacity(round.len());
+        let mut replies = Vec::with_capacity(round.len());
+        let mut jobs_data = Vec::with_capacity(round.len());
         for job in round {
-            let result = store_spans(store, job.data, limits, &mut facts);
-            answers.push((job.reply, job.spans, result));
+            replies.push((job.reply, job.spans));
+            jobs_data.push((job.split, job.facts));
         }
         if known.len() > KNOWN_EXECUTIONS {
             known.clear();
         }
-        // Executions and summaries are derived data: a failure here is logged, and the spans —
-        // the record itself — stay acknowledged.
-        if let Err(e) = derive::apply(store, &facts, &mut known) {
-            tracing::warn!(error = %e, "could not update executions from received spans");
-        }
+        // The whole round is one transaction (one commit, one pass of the log over the pages
+        // the exports share); each export, and the derived writes, in a savepoint of its own.
+        let committed = store.transaction(|tx| {
+            let results: Vec<Result<Outcome, IngestError>> = jobs_data
+                .into_iter()
+                .map(|(split, these)| store_spans(tx, &split, these, limits, &mut facts))
+                .collect();
+            // Executions and summaries are derived data: a failure here is logged, and the
+            // spans — the record itself — stay acknowledged.
+            let registered = derive::apply(tx, &facts, &known).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not update executions from received spans");
+                Vec::new()
+            });
+            Ok((results, registered))
+        });
+        let results = match committed {
+            Ok((results, registered)) => {
+                known.extend(registered);
+                results
+            }
+            Err(e) => {
+                let message = e.to_string();
+                replies
+                    .iter()
+                    .map(|_| Err(IngestError::Store(message.clone())))
+                    .collect()
+            }
+        };
+        let answers = replies
+            .into_iter()
+            .zip(results)
+            .map(|((reply, spans), result)| (reply, spans, result));
         if let Some(hub) = hub {
             let mut touched: Vec<&orcheo_trace_model::ExecutionId> =
                 facts.summaries.iter().map(|s| &s.execution_id).collect();
@@ -299,15 +342,15 @@ fn write_forever(
     }
 }
 
-/// Stores one export's spans; adds what they say about executions to `facts`.
+/// Stores one export's spans; once they are stored, adds what they say about executions
+/// (`these`) to `facts`.
 fn store_spans(
-    store: &Store,
-    data: TracesData,
+    store: &mut orcheo_trace_store::Transaction<'_>,
+    split: &embedded::Split,
+    these: derive::Facts,
     limits: LocalSpanLimits,
     facts: &mut derive::Facts,
 ) -> Result<Outcome, IngestError> {
-    let these = derive::facts(&data);
-    let split = embedded::split_within(data, limits.max_payload_bytes, embedded::DEFAULT_MAX_TOTAL);
     let report = store
         .store_local_spans(&split.spans, orcheo_trace_model::Timestamp::now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
