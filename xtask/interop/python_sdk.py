@@ -2,6 +2,9 @@
 Trace server's embedded receivers over gRPC and over HTTP; then the server's API must give back
 each run as a tree, with its tokens, events and outcome.
 
+Each transport is tried plain and gzip-compressed (the compression an OpenTelemetry Collector's
+OTLP exporters use by default).
+
 Run by `cargo xtask otlp-interop` with ORCHEO_API, OTLP_GRPC and OTLP_HTTP set.
 """
 
@@ -11,7 +14,9 @@ import sys
 import time
 import urllib.request
 
+import grpc
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -89,9 +94,16 @@ def check(execution_id, fail):
 
 
 stamp = int(time.time())
+grpc_endpoint, http_endpoint = os.environ["OTLP_GRPC"], os.environ["OTLP_HTTP"] + "/v1/traces"
 runs = [
-    (GrpcExporter(endpoint=os.environ["OTLP_GRPC"], insecure=True), f"py-grpc-{stamp}", False),
-    (HttpExporter(endpoint=os.environ["OTLP_HTTP"] + "/v1/traces"), f"py-http-{stamp}", True),
+    (GrpcExporter(endpoint=grpc_endpoint, insecure=True), f"py-grpc-{stamp}", False),
+    (HttpExporter(endpoint=http_endpoint), f"py-http-{stamp}", True),
+    (
+        GrpcExporter(endpoint=grpc_endpoint, insecure=True, compression=grpc.Compression.Gzip),
+        f"py-grpc-gzip-{stamp}",
+        True,
+    ),
+    (HttpExporter(endpoint=http_endpoint, compression=HttpCompression.Gzip), f"py-http-gzip-{stamp}", False),
 ]
 for exporter, execution_id, fail in runs:
     run_workflow(exporter, execution_id, fail)

@@ -686,7 +686,8 @@ const PYTHON_OTEL: &[&str] = &[
 ];
 
 /// Starts the server on fresh ports and a fresh database, has the Python OpenTelemetry SDK
-/// export two runs to it (gRPC and HTTP), and lets the script check them through the API.
+/// export four runs to it (gRPC and HTTP, plain and gzip-compressed), and lets the script check
+/// them through the API.
 fn otlp_interop(root: &Path) -> Result<(), Failure> {
     let venv = target_dir(root).join("otlp-interop-venv");
     let python = venv.join("bin/python");
