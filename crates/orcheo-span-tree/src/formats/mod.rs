@@ -135,6 +135,20 @@ impl<'a> SpanSink<'a> {
         }
     }
 
+    /// A sink whose first span is the payload's span number `seen` (a run of a payload decoded
+    /// apart from the spans before it).
+    pub(crate) fn starting_at(
+        spans: &'a mut Vec<RawSpan>,
+        anomalies: &'a mut Vec<Anomaly>,
+        seen: usize,
+    ) -> Self {
+        Self {
+            spans,
+            anomalies,
+            seen,
+        }
+    }
+
     /// Reports a problem that is not about one span's encoding (a source warning).
     pub(crate) fn report(&mut self, anomaly: Anomaly) {
         self.anomalies.push(anomaly);

@@ -67,21 +67,41 @@ const MAX_VALUE_DEPTH: u32 = 64;
 
 /// Decodes protobuf bytes straight into spans; a span with unusable ids is reported in
 /// `anomalies` and skipped, a structurally broken payload is an error.
+///
+/// Two steps: a walk over the three levels above the spans (resources and scopes decoded, each
+/// span's bytes listed), then the spans themselves, on several threads when there are enough of
+/// them ([`threads_for`]): each takes a contiguous run of the list, so the spans keep their order.
 pub(crate) fn decode_into(
     bytes: &[u8],
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
-    // Spans are counted first (a walk over three levels of lengths, not into the spans) so the
-    // list is allocated once instead of growing, and copying, a dozen times.
-    out.reserve(count_spans(bytes)?);
-    let mut sink = SpanSink::new(out, anomalies);
-    let mut shared = Shared::default();
+    let mut listed = Listed::default();
+    let walked = walk(bytes, &mut listed);
+    // The list is allocated once instead of growing, and copying, a dozen times.
+    out.reserve(listed.spans.len());
+    // Spans listed before a broken part of the payload are decoded first: a broken span among
+    // them comes earlier in the payload, so its error is the one to report.
+    decode_listed(&listed, threads_for(listed.spans.len()), out, anomalies)?;
+    walked
+}
+
+/// The spans of a payload, each with the resource and scope it belongs to.
+#[derive(Default)]
+struct Listed<'a> {
+    /// (resource, scope) pairs, in the order their blocks came.
+    owners: Vec<(Arc<Resource>, Option<Arc<Scope>>)>,
+    /// Each span's bytes and its index in `owners`.
+    spans: Vec<(Reader<'a>, usize)>,
+    shared: Shared<'a>,
+}
+
+fn walk<'a>(bytes: &'a [u8], listed: &mut Listed<'a>) -> Result<(), WireError> {
     let mut r = Reader::new(bytes);
     while let Some((number, wire)) = r.field()? {
         if number == field::TRACES_DATA_RESOURCE_SPANS {
             r.expect("resource_spans", wire, WireType::Len)?;
-            resource_spans(r.len()?, &mut sink, &mut shared)?;
+            resource_spans(r.len()?, listed)?;
         } else {
             r.skip(wire)?;
         }
@@ -89,33 +109,89 @@ pub(crate) fn decode_into(
     Ok(())
 }
 
-/// How many spans a `TracesData` holds.
-fn count_spans(bytes: &[u8]) -> Result<usize, WireError> {
-    let mut count = 0;
-    let mut r = Reader::new(bytes);
-    while let Some((number, wire)) = r.field()? {
-        if number != field::TRACES_DATA_RESOURCE_SPANS || wire != WireType::Len {
-            r.skip(wire)?;
-            continue;
-        }
-        let mut block = r.len()?;
-        while let Some((number, wire)) = block.field()? {
-            if !matches!(
-                number,
-                field::RESOURCE_SPANS_SCOPE_SPANS | field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS
-            ) || wire != WireType::Len
-            {
-                block.skip(wire)?;
-                continue;
-            }
-            let mut scope = block.len()?;
-            while let Some((number, wire)) = scope.field()? {
-                count += usize::from(number == field::SCOPE_SPANS_SPANS);
-                scope.skip(wire)?;
-            }
-        }
+/// Below this many spans a thread of its own costs more than it saves (starting one takes tens
+/// of microseconds; a span takes about one).
+const MIN_SPANS_PER_THREAD: usize = 256;
+/// A trace is one request among others: it takes at most this many threads.
+const MAX_THREADS: usize = 4;
+
+/// How many threads decode `spans` spans: as many as the machine has cores (up to
+/// [`MAX_THREADS`]), each with at least [`MIN_SPANS_PER_THREAD`].
+fn threads_for(spans: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
+    (spans / MIN_SPANS_PER_THREAD).clamp(1, cores.min(MAX_THREADS))
+}
+
+/// Decodes the listed spans on `threads` threads (this one included).
+fn decode_listed(
+    listed: &Listed<'_>,
+    threads: usize,
+    out: &mut Vec<RawSpan>,
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<(), WireError> {
+    let count = listed.spans.len();
+    let threads = threads.clamp(1, count.max(1));
+    if threads == 1 {
+        return decode_run(listed, 0..count, out, anomalies);
     }
-    Ok(count)
+    let runs: Vec<std::ops::Range<usize>> = (0..threads)
+        .map(|t| t * count / threads..(t + 1) * count / threads)
+        .collect();
+    std::thread::scope(|scope| {
+        // The first run is decoded here, straight into `out`; each other one on a thread of its
+        // own (or here too, when no thread can be had), appended in order after.
+        let others: Vec<_> = runs[1..]
+            .iter()
+            .map(|run| {
+                let work = move || {
+                    let (mut spans, mut anomalies) = (Vec::with_capacity(run.len()), Vec::new());
+                    let result = decode_run(listed, run.clone(), &mut spans, &mut anomalies);
+                    (spans, anomalies, result)
+                };
+                std::thread::Builder::new()
+                    .name("orcheo-span-decode".to_owned())
+                    .spawn_scoped(scope, work)
+                    .map_err(|_| run)
+            })
+            .collect();
+        let mut result = decode_run(listed, runs[0].clone(), out, anomalies);
+        for other in others {
+            let (mut spans, mut more, decoded) = match other {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(run) => {
+                    let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
+                    let result = decode_run(listed, run.clone(), &mut spans, &mut anomalies);
+                    (spans, anomalies, result)
+                }
+            };
+            // After an error the rest of the payload does not count (nor does it sequentially).
+            if result.is_ok() {
+                out.append(&mut spans);
+                anomalies.append(&mut more);
+                result = decoded;
+            }
+        }
+        result
+    })
+}
+
+/// Decodes the listed spans of `run`, in order.
+fn decode_run(
+    listed: &Listed<'_>,
+    run: std::ops::Range<usize>,
+    out: &mut Vec<RawSpan>,
+    anomalies: &mut Vec<Anomaly>,
+) -> Result<(), WireError> {
+    let mut sink = SpanSink::starting_at(out, anomalies, run.start);
+    let mut recent = Recent::default();
+    for &(bytes, owner) in &listed.spans[run] {
+        let (resource, scope) = &listed.owners[owner];
+        span(bytes, resource, scope.as_ref(), &mut recent, &mut sink)?;
+    }
+    Ok(())
 }
 
 /// The last resource and scope decoded, by their encoded bytes. Blocks that repeat the same
@@ -125,7 +201,6 @@ fn count_spans(bytes: &[u8]) -> Result<usize, WireError> {
 struct Shared<'a> {
     resource: Option<(&'a [u8], Arc<Resource>)>,
     scope: Option<(&'a [u8], Arc<Scope>)>,
-    recent: Recent,
 }
 
 /// Where a span's text is remembered in [`Recent`]: the name, then each attribute's key and
@@ -164,11 +239,8 @@ pub(crate) fn decode_tempo_response_into(
     Ok(())
 }
 
-fn resource_spans<'a>(
-    mut r: Reader<'a>,
-    sink: &mut SpanSink<'_>,
-    shared: &mut Shared<'a>,
-) -> Result<(), WireError> {
+fn resource_spans<'a>(mut r: Reader<'a>, listed: &mut Listed<'a>) -> Result<(), WireError> {
+    let shared = &mut listed.shared;
     // Fields may come in any order: the resource is read first, then the span blocks. A block
     // with one resource message whose bytes match the last one's reuses it.
     let mut encoded: Vec<&'a [u8]> = Vec::new();
@@ -212,7 +284,7 @@ fn resource_spans<'a>(
             || number == field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS
         {
             r.expect("scope_spans", wire, WireType::Len)?;
-            scope_spans(r.len()?, &resource, sink, shared)?;
+            scope_spans(r.len()?, &resource, listed)?;
         } else {
             r.skip(wire)?;
         }
@@ -223,9 +295,9 @@ fn resource_spans<'a>(
 fn scope_spans<'a>(
     mut r: Reader<'a>,
     resource: &Arc<Resource>,
-    sink: &mut SpanSink<'_>,
-    shared: &mut Shared<'a>,
+    listed: &mut Listed<'a>,
 ) -> Result<(), WireError> {
+    let shared = &mut listed.shared;
     let all = r;
     let mut scope = None;
     let mut scope_messages = 0;
@@ -263,11 +335,13 @@ fn scope_spans<'a>(
             r.skip(wire)?;
         }
     }
+    let owner = listed.owners.len();
+    listed.owners.push((Arc::clone(resource), scope));
     let mut r = all;
     while let Some((number, wire)) = r.field()? {
         if number == field::SCOPE_SPANS_SPANS {
             r.expect("spans", wire, WireType::Len)?;
-            span(r.len()?, resource, scope.as_ref(), &mut shared.recent, sink)?;
+            listed.spans.push((r.len()?, owner));
         } else {
             r.skip(wire)?;
         }
@@ -812,6 +886,98 @@ mod tests {
             ]
         );
         assert_eq!(values(3), [("model".into(), AttributeValue::Int(9))]);
+    }
+
+    /// A payload of several blocks and scopes, with spans whose ids are unusable here and there.
+    fn mixed_payload(spans: u16) -> Vec<u8> {
+        let resource_spans = (0..spans / 100)
+            .map(|b| {
+                let mut block = block(&format!("svc{}", b % 3), 0);
+                let scope = block.scope_spans[0].clone();
+                block.scope_spans = (0..2u16)
+                    .map(|half| ScopeSpans {
+                        spans: (0..50u16)
+                            .map(|i| {
+                                let n = b * 100 + half * 50 + i;
+                                let [hi, lo] = n.to_be_bytes();
+                                Span {
+                                    trace_id: vec![1; 16],
+                                    // Every 37th span's id is unusable: reported, not kept.
+                                    span_id: if n % 37 == 0 {
+                                        vec![lo; 3]
+                                    } else {
+                                        vec![1, 2, 3, 4, 5, 6, hi, lo]
+                                    },
+                                    name: format!("node {}", n % 7),
+                                    attributes: vec![attribute(
+                                        "orcheo.node.display_name",
+                                        any_value::Value::StringValue(format!("n{}", n % 5)),
+                                    )],
+                                    ..Span::default()
+                                }
+                            })
+                            .collect(),
+                        ..scope.clone()
+                    })
+                    .collect();
+                block
+            })
+            .collect();
+        TracesData { resource_spans }.encode_to_vec()
+    }
+
+    fn decode_on(
+        bytes: &[u8],
+        threads: usize,
+    ) -> (Vec<RawSpan>, Vec<Anomaly>, Result<(), WireError>) {
+        let mut listed = Listed::default();
+        let walked = walk(bytes, &mut listed);
+        let (mut out, mut anomalies) = (Vec::new(), Vec::new());
+        let result = decode_listed(&listed, threads, &mut out, &mut anomalies).and(walked);
+        (out, anomalies, result)
+    }
+
+    #[test]
+    fn spans_decoded_on_several_threads_are_those_decoded_on_one_in_the_same_order() {
+        let bytes = mixed_payload(1_000);
+        let (one, one_anomalies, result) = decode_on(&bytes, 1);
+        result.unwrap();
+        assert_eq!(one.len(), 1_000 - 28);
+        assert_eq!(one_anomalies.len(), 28);
+        assert!(one_anomalies[1].detail.starts_with("span #37: span_id"));
+        for threads in [2, 3, 7] {
+            let (many, anomalies, result) = decode_on(&bytes, threads);
+            result.unwrap();
+            assert_eq!(many, one, "{threads} threads");
+            assert_eq!(anomalies, one_anomalies, "{threads} threads");
+        }
+        // The public path agrees too, whatever the machine's cores.
+        let (mut out, mut anomalies) = (Vec::new(), Vec::new());
+        decode_into(&bytes, &mut out, &mut anomalies).unwrap();
+        assert_eq!(out, one);
+    }
+
+    #[test]
+    fn a_broken_payload_gives_the_same_error_on_any_number_of_threads() {
+        let bytes = mixed_payload(1_000);
+        // A span broken in the middle: an attribute's length past the span's end, in the run a
+        // second thread would take; and a payload cut short in its last block.
+        let mut listed = Listed::default();
+        walk(&bytes, &mut listed).unwrap();
+        let (span, _) = listed.spans[700];
+        let at = bytes.len() - span.remaining().len();
+        let mut broken = bytes.clone();
+        // Field 9 (attributes) again and again, each with a length past the span's end.
+        broken[at..at + span.remaining().len()].fill(0x4a);
+        let cut = &bytes[..bytes.len() - 10];
+        for payload in [&broken[..], cut] {
+            let (_, _, one) = decode_on(payload, 1);
+            let one = one.unwrap_err().to_string();
+            for threads in [2, 4] {
+                let (_, _, many) = decode_on(payload, threads);
+                assert_eq!(many.unwrap_err().to_string(), one, "{threads} threads");
+            }
+        }
     }
 
     #[test]

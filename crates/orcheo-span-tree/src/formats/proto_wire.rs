@@ -210,6 +210,12 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// The bytes left to read.
+    #[cfg(test)]
+    pub(crate) fn remaining(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Whether nothing is left to read.
     pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
