@@ -389,3 +389,60 @@ fn agrees_with_prost(bytes: &[u8]) {
     let ours = orcheo_span_tree::decode(bytes, Format::OtlpProto).unwrap();
     assert_eq!(ours.spans, expected);
 }
+
+/// OTLP/JSON of `count` spans, one a line, the `bad`-th with an unusable span id.
+fn json_spans(count: usize, bad: usize, last: &str) -> String {
+    let mut lines: Vec<String> = (0..count)
+        .map(|i| {
+            let id = if i == bad {
+                "zz".to_owned()
+            } else {
+                format!("{:016x}", i + 1)
+            };
+            format!(
+                r#"{{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "{id}", "name": "n{i}", "startTimeUnixNano": "{i}"}}"#
+            )
+        })
+        .collect();
+    lines.push(last.to_owned());
+    format!(
+        "{{\"resourceSpans\": [{{\"scopeSpans\": [{{\"spans\": [\n{}\n]}}]}}]}}",
+        lines.join(",\n")
+    )
+}
+
+#[test]
+fn a_large_json_trace_decodes_in_order_and_places_its_errors_in_the_payload() {
+    // Enough spans for several threads on a machine with several cores; one thread otherwise.
+    let good = r#"{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "ffffffffffffffff", "name": "last"}"#;
+    let tree = decode_and_normalize(json_spans(3_000, 2_500, good).as_bytes(), Format::Auto);
+    assert_eq!(tree.nodes.len(), 3_000);
+    let invalid: Vec<&str> = tree
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::InvalidSpan)
+        .map(|a| a.detail.as_str())
+        .collect();
+    assert_eq!(invalid.len(), 1);
+    assert!(invalid[0].starts_with("span #2500: spanId"), "{invalid:?}");
+    assert!(tree.nodes.iter().any(|n| n.name == "n2999"));
+
+    // The last span is JSON but not a span: its name a number. Line 3,002, where the name is.
+    let bad = r#"{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "ffffffffffffffff", "name": 7}"#;
+    let tree = decode_and_normalize(json_spans(3_000, 2_500, bad).as_bytes(), Format::Auto);
+    assert!(tree.nodes.is_empty());
+    // The column of the number, as serde_json gives it parsing the whole payload at once.
+    let column = bad.rfind('7').unwrap() + 1;
+    assert!(
+        tree.anomalies[0]
+            .detail
+            .ends_with(&format!("at line 3002, column {column}")),
+        "{}",
+        tree.anomalies[0].detail
+    );
+    assert!(
+        tree.anomalies[0]
+            .detail
+            .contains("invalid type: integer `7`")
+    );
+}

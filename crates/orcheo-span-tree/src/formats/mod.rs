@@ -180,6 +180,79 @@ impl<'a> SpanSink<'a> {
     }
 }
 
+/// Below this many spans a thread of its own costs more than it saves (starting one takes tens
+/// of microseconds; a span takes about one).
+const MIN_SPANS_PER_THREAD: usize = 256;
+/// A trace is one request among others: it takes at most this many threads.
+const MAX_THREADS: usize = 4;
+
+/// How many threads decode `spans` spans: as many as the machine has cores (up to
+/// [`MAX_THREADS`]), each with at least [`MIN_SPANS_PER_THREAD`].
+pub(crate) fn threads_for(spans: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
+    (spans / MIN_SPANS_PER_THREAD).clamp(1, cores.min(MAX_THREADS))
+}
+
+/// Decodes `count` listed spans on `threads` threads (this one included), in contiguous runs so
+/// that the spans keep their order: `decode` gets a run's indices and where to put its spans and
+/// anomalies (a sink for them starts at the run's first index, so positions in messages are the
+/// payload's). The first run is decoded here, straight into `out`; each other one on a scoped
+/// thread (or here too, when no thread can be had), appended in order after. The first error in
+/// payload order is returned; what comes after it is dropped, as a one-thread decode would stop.
+pub(crate) fn decode_in_runs<E: Send>(
+    count: usize,
+    threads: usize,
+    out: &mut Vec<RawSpan>,
+    anomalies: &mut Vec<Anomaly>,
+    decode: impl Fn(std::ops::Range<usize>, &mut Vec<RawSpan>, &mut Vec<Anomaly>) -> Result<(), E>
+    + Sync,
+) -> Result<(), E> {
+    let threads = threads.clamp(1, count.max(1));
+    if threads == 1 {
+        return decode(0..count, out, anomalies);
+    }
+    let runs: Vec<std::ops::Range<usize>> = (0..threads)
+        .map(|t| t * count / threads..(t + 1) * count / threads)
+        .collect();
+    let decode = &decode;
+    let apart = move |run: std::ops::Range<usize>| {
+        let (mut spans, mut anomalies) = (Vec::with_capacity(run.len()), Vec::new());
+        let result = decode(run, &mut spans, &mut anomalies);
+        (spans, anomalies, result)
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = runs[1..]
+            .iter()
+            .map(|run| {
+                let run = run.clone();
+                std::thread::Builder::new()
+                    .name("orcheo-span-decode".to_owned())
+                    .spawn_scoped(scope, {
+                        let run = run.clone();
+                        move || apart(run)
+                    })
+                    .map_err(|_| run)
+            })
+            .collect();
+        let mut result = decode(runs[0].clone(), out, anomalies);
+        for other in others {
+            let (mut spans, mut more, decoded) = match other {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(run) => apart(run),
+            };
+            if result.is_ok() {
+                out.append(&mut spans);
+                anomalies.append(&mut more);
+                result = decoded;
+            }
+        }
+        result
+    })
+}
+
 /// Every top-level key of every JSON format; deserializing into it decodes in one pass.
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -339,7 +412,22 @@ fn decode_json(bytes: &[u8], requested: Format) -> Result<Decoded, DecodeError> 
         blocks.extend(body.resource_spans.into_iter().flatten());
         blocks.extend(body.batches.into_iter().flatten());
     }
-    otlp_json::convert(blocks, &mut decoded.spans, &mut decoded.anomalies);
+    otlp_json::convert(blocks, &mut decoded.spans, &mut decoded.anomalies).map_err(|e| {
+        // The error's position is within the span's text: the payload's is the span's plus it.
+        let start = (e.span.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+        let (line, column) = line_and_column(bytes, start);
+        let (line, column) = if e.error.line() <= 1 {
+            (line, column + e.error.column().saturating_sub(1))
+        } else {
+            (line + e.error.line() - 1, e.error.column())
+        };
+        DecodeError::Json {
+            format: requested,
+            message: strip_position(&e.error.to_string()),
+            line,
+            column,
+        }
+    })?;
     let mut traces = data.unwrap_or_default();
     if spans.is_some() {
         traces.push(jaeger_v1::Trace {

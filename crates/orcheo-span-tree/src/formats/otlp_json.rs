@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::SpanSink;
 use super::wire::{self, EnumRepr, F64, FieldName, I64, U64};
@@ -39,8 +40,10 @@ struct ScopeSpans<'a> {
     scope: Option<WireScope>,
     #[serde(alias = "instrumentation_library")]
     instrumentation_library: Option<WireScope>,
+    /// Each span's text, checked to be JSON and parsed later (on several threads for a large
+    /// trace).
     #[serde(borrow)]
-    spans: Option<Vec<WireSpan<'a>>>,
+    spans: Option<Vec<&'a RawValue>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,13 +219,24 @@ impl<'de> Deserialize<'de> for WireAnyValue {
     }
 }
 
-/// Converts decoded resource blocks into spans, reporting (not failing on) unreadable spans.
-pub(crate) fn convert(
-    blocks: Vec<ResourceSpans<'_>>,
+/// A span's text that is JSON but not a span (a string where a number goes…): where in it, and
+/// what.
+#[derive(Debug)]
+pub(crate) struct SpanError<'a> {
+    /// The span's text, a slice of the payload.
+    pub(crate) span: &'a str,
+    pub(crate) error: serde_json::Error,
+}
+
+/// Converts decoded resource blocks into spans, reporting (not failing on) spans with unusable
+/// ids; a span that does not parse is an error, the first one in the payload's order.
+pub(crate) fn convert<'a>(
+    blocks: Vec<ResourceSpans<'a>>,
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
-) {
-    let mut sink = SpanSink::new(out, anomalies);
+) -> Result<(), SpanError<'a>> {
+    let mut owners = Vec::new();
+    let mut spans: Vec<(&'a RawValue, usize)> = Vec::new();
     for block in blocks {
         let resource = Arc::new(Resource {
             attributes: block
@@ -246,11 +260,33 @@ pub(crate) fn convert(
                         version: s.version,
                     })
                 });
-            for span in scope_spans.spans.into_iter().flatten() {
-                sink.push(convert_span(span, &resource, scope.as_ref()));
-            }
+            let owner = owners.len();
+            owners.push((Arc::clone(&resource), scope));
+            spans.extend(scope_spans.spans.into_iter().flatten().map(|s| (s, owner)));
         }
     }
+    out.reserve(spans.len());
+    let threads = super::threads_for(spans.len());
+    super::decode_in_runs(
+        spans.len(),
+        threads,
+        out,
+        anomalies,
+        |run, out, anomalies| {
+            let mut sink = SpanSink::starting_at(out, anomalies, run.start);
+            for &(text, owner) in &spans[run] {
+                let span = serde_json::from_str::<WireSpan<'_>>(text.get()).map_err(|error| {
+                    SpanError {
+                        span: text.get(),
+                        error,
+                    }
+                })?;
+                let (resource, scope) = &owners[owner];
+                sink.push(convert_span(span, resource, scope.as_ref()));
+            }
+            Ok(())
+        },
+    )
 }
 
 fn convert_span(

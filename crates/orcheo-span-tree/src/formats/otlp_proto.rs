@@ -70,7 +70,7 @@ const MAX_VALUE_DEPTH: u32 = 64;
 ///
 /// Two steps: a walk over the three levels above the spans (resources and scopes decoded, each
 /// span's bytes listed), then the spans themselves, on several threads when there are enough of
-/// them ([`threads_for`]): each takes a contiguous run of the list, so the spans keep their order.
+/// them ([`super::decode_in_runs`]).
 pub(crate) fn decode_into(
     bytes: &[u8],
     out: &mut Vec<RawSpan>,
@@ -82,7 +82,12 @@ pub(crate) fn decode_into(
     out.reserve(listed.spans.len());
     // Spans listed before a broken part of the payload are decoded first: a broken span among
     // them comes earlier in the payload, so its error is the one to report.
-    decode_listed(&listed, threads_for(listed.spans.len()), out, anomalies)?;
+    decode_listed(
+        &listed,
+        super::threads_for(listed.spans.len()),
+        out,
+        anomalies,
+    )?;
     walked
 }
 
@@ -109,20 +114,6 @@ fn walk<'a>(bytes: &'a [u8], listed: &mut Listed<'a>) -> Result<(), WireError> {
     Ok(())
 }
 
-/// Below this many spans a thread of its own costs more than it saves (starting one takes tens
-/// of microseconds; a span takes about one).
-const MIN_SPANS_PER_THREAD: usize = 256;
-/// A trace is one request among others: it takes at most this many threads.
-const MAX_THREADS: usize = 4;
-
-/// How many threads decode `spans` spans: as many as the machine has cores (up to
-/// [`MAX_THREADS`]), each with at least [`MIN_SPANS_PER_THREAD`].
-fn threads_for(spans: usize) -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
-    (spans / MIN_SPANS_PER_THREAD).clamp(1, cores.min(MAX_THREADS))
-}
-
 /// Decodes the listed spans on `threads` threads (this one included).
 fn decode_listed(
     listed: &Listed<'_>,
@@ -130,52 +121,13 @@ fn decode_listed(
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
-    let count = listed.spans.len();
-    let threads = threads.clamp(1, count.max(1));
-    if threads == 1 {
-        return decode_run(listed, 0..count, out, anomalies);
-    }
-    let runs: Vec<std::ops::Range<usize>> = (0..threads)
-        .map(|t| t * count / threads..(t + 1) * count / threads)
-        .collect();
-    std::thread::scope(|scope| {
-        // The first run is decoded here, straight into `out`; each other one on a thread of its
-        // own (or here too, when no thread can be had), appended in order after.
-        let others: Vec<_> = runs[1..]
-            .iter()
-            .map(|run| {
-                let work = move || {
-                    let (mut spans, mut anomalies) = (Vec::with_capacity(run.len()), Vec::new());
-                    let result = decode_run(listed, run.clone(), &mut spans, &mut anomalies);
-                    (spans, anomalies, result)
-                };
-                std::thread::Builder::new()
-                    .name("orcheo-span-decode".to_owned())
-                    .spawn_scoped(scope, work)
-                    .map_err(|_| run)
-            })
-            .collect();
-        let mut result = decode_run(listed, runs[0].clone(), out, anomalies);
-        for other in others {
-            let (mut spans, mut more, decoded) = match other {
-                Ok(thread) => thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(run) => {
-                    let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
-                    let result = decode_run(listed, run.clone(), &mut spans, &mut anomalies);
-                    (spans, anomalies, result)
-                }
-            };
-            // After an error the rest of the payload does not count (nor does it sequentially).
-            if result.is_ok() {
-                out.append(&mut spans);
-                anomalies.append(&mut more);
-                result = decoded;
-            }
-        }
-        result
-    })
+    super::decode_in_runs(
+        listed.spans.len(),
+        threads,
+        out,
+        anomalies,
+        |run, out, anomalies| decode_run(listed, run, out, anomalies),
+    )
 }
 
 /// Decodes the listed spans of `run`, in order.
