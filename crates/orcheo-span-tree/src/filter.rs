@@ -31,20 +31,22 @@ pub fn apply(tree: &mut TraceTree, policy: &ContentPolicy<'_>) {
 
 /// Applies the policy to one node.
 pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
-    let items = node
-        .prompts
-        .iter_mut()
-        .chain(&mut node.responses)
-        .chain(&mut node.messages);
-    for item in items {
-        if policy.withhold_content {
-            withhold(item);
-        }
-        if let Some(r) = policy.redactor {
-            redact_item(item, r);
-        }
-        if let Some(max) = policy.preview_max_chars {
-            truncate_item(item, max);
+    if let Some(content) = node.content.as_deref_mut() {
+        let items = content
+            .prompts
+            .iter_mut()
+            .chain(&mut content.responses)
+            .chain(&mut content.messages);
+        for item in items {
+            if policy.withhold_content {
+                withhold(item);
+            }
+            if let Some(r) = policy.redactor {
+                redact_item(item, r);
+            }
+            if let Some(max) = policy.preview_max_chars {
+                truncate_item(item, max);
+            }
         }
     }
     if policy.withhold_content {

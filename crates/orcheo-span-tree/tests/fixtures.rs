@@ -101,23 +101,23 @@ fn orcheo_run_has_hierarchy_tokens_content_artifacts_and_errors() {
         draft.model.as_ref().unwrap().provider.as_deref(),
         Some("openai")
     );
-    assert_eq!(draft.prompts[0].role.as_deref(), Some("user"));
-    assert_eq!(draft.responses.len(), 1);
-    assert_eq!(draft.messages[0].content.as_deref(), Some("Draft ready"));
-    assert_eq!(draft.artifacts.len(), 2);
-    assert_eq!(draft.artifacts[0].name.as_deref(), Some("email.txt"));
-    assert_eq!(draft.artifacts[0].size_bytes, Some(2048));
-    assert_eq!(draft.artifacts[1].url, "/api/artifacts/a2");
+    assert_eq!(draft.prompts()[0].role.as_deref(), Some("user"));
+    assert_eq!(draft.responses().len(), 1);
+    assert_eq!(draft.messages()[0].content.as_deref(), Some("Draft ready"));
+    assert_eq!(draft.artifacts().len(), 2);
+    assert_eq!(draft.artifacts()[0].name.as_deref(), Some("email.txt"));
+    assert_eq!(draft.artifacts()[0].size_bytes, Some(2048));
+    assert_eq!(draft.artifacts()[1].url, "/api/artifacts/a2");
 
     let review = tree.find(helpers::span_id(5)).unwrap();
     assert_eq!(review.kind, NodeKind::Llm);
     let roles: Vec<_> = review
-        .prompts
+        .prompts()
         .iter()
         .map(|p| p.role.as_deref().unwrap())
         .collect();
     assert_eq!(roles, ["system", "user"]);
-    assert_eq!(review.responses[0].content.as_deref(), Some("Yes."));
+    assert_eq!(review.responses()[0].content.as_deref(), Some("Yes."));
 
     let send = tree.find(helpers::span_id(6)).unwrap();
     let error = send.error.as_ref().unwrap();
@@ -182,7 +182,7 @@ fn redaction_withholding_and_truncation_apply_to_the_tree() {
         },
     );
     let draft = tree.find(helpers::span_id(3)).unwrap();
-    let prompt = &draft.prompts[0];
+    let prompt = &draft.prompts()[0];
     assert!(prompt.redacted && prompt.truncated);
     assert_eq!(prompt.content.as_deref().unwrap().chars().count(), 20);
     assert!(!prompt.content.as_deref().unwrap().contains("jane.doe"));
@@ -203,7 +203,7 @@ fn redaction_withholding_and_truncation_apply_to_the_tree() {
     let review = tree.find(helpers::span_id(5)).unwrap();
     assert!(
         review
-            .prompts
+            .prompts()
             .iter()
             .all(|p| p.withheld && p.content.is_none() && p.length.is_some())
     );
@@ -314,16 +314,16 @@ fn jaeger_genai_trace_extracts_models_tokens_and_messages() {
     assert_eq!(chat.kind, NodeKind::Llm);
     assert_eq!(chat.span_kind, SpanKind::Client);
     assert_eq!(chat.self_token_usage.unwrap().input, 1840);
-    assert_eq!(chat.prompts[0].role.as_deref(), Some("system"));
+    assert_eq!(chat.prompts()[0].role.as_deref(), Some("system"));
     assert!(
-        chat.prompts[1]
+        chat.prompts()[1]
             .content
             .as_deref()
             .unwrap()
             .contains("checkout latency")
     );
     assert!(
-        chat.responses[0]
+        chat.responses()[0]
             .content
             .as_deref()
             .unwrap()

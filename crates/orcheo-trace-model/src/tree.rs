@@ -308,10 +308,12 @@ pub struct SpanNode {
     pub self_token_usage: Option<TokenUsage>,
     /// Boxed: most spans have none, and nodes are moved as a whole.
     pub model: Option<Box<ModelInfo>>,
-    pub prompts: Vec<ContentItem>,
-    pub responses: Vec<ContentItem>,
-    pub messages: Vec<ContentItem>,
-    pub artifacts: Vec<Artifact>,
+    /// Prompts, responses, chat messages and artifacts; `None` when the span has none. Behind
+    /// one pointer: most spans have none, and a node of 100,000 is 96 bytes smaller without
+    /// four lists inline. Serialized as the four lists, empty ones included; read through
+    /// [`SpanNode::prompts`] and its siblings.
+    #[serde(flatten, serialize_with = "serialize_content")]
+    pub content: Option<Box<NodeContent>>,
     /// Boxed: most spans have none, and nodes are moved as a whole.
     pub error: Option<Box<SpanError>>,
     #[serde(serialize_with = "serialize_attributes")]
@@ -335,6 +337,71 @@ pub struct SpanNode {
     /// Distance from the root (the root is 0).
     #[serde(skip)]
     pub depth: u32,
+}
+
+/// What few spans carry (see [`SpanNode::content`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NodeContent {
+    pub prompts: Vec<ContentItem>,
+    pub responses: Vec<ContentItem>,
+    pub messages: Vec<ContentItem>,
+    pub artifacts: Vec<Artifact>,
+}
+
+impl NodeContent {
+    /// No prompt, response, message or artifact.
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty()
+            && self.responses.is_empty()
+            && self.messages.is_empty()
+            && self.artifacts.is_empty()
+    }
+}
+
+static NO_CONTENT: NodeContent = NodeContent {
+    prompts: Vec::new(),
+    responses: Vec::new(),
+    messages: Vec::new(),
+    artifacts: Vec::new(),
+};
+
+impl SpanNode {
+    /// The node's content, empty when it has none.
+    pub fn content(&self) -> &NodeContent {
+        self.content.as_deref().unwrap_or(&NO_CONTENT)
+    }
+
+    /// The node's content, to change it (made, empty, when it has none).
+    pub fn content_mut(&mut self) -> &mut NodeContent {
+        self.content.get_or_insert_default()
+    }
+
+    pub fn prompts(&self) -> &[ContentItem] {
+        &self.content().prompts
+    }
+
+    pub fn responses(&self) -> &[ContentItem] {
+        &self.content().responses
+    }
+
+    pub fn messages(&self) -> &[ContentItem] {
+        &self.content().messages
+    }
+
+    pub fn artifacts(&self) -> &[Artifact] {
+        &self.content().artifacts
+    }
+}
+
+#[allow(
+    clippy::ref_option,
+    reason = "serde's serialize_with passes the field by reference"
+)]
+fn serialize_content<S: Serializer>(
+    content: &Option<Box<NodeContent>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    content.as_deref().unwrap_or(&NO_CONTENT).serialize(s)
 }
 
 fn serialize_resource<S: Serializer>(resource: &Arc<Resource>, s: S) -> Result<S::Ok, S::Error> {

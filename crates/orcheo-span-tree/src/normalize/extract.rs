@@ -8,8 +8,8 @@ use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
-    AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeKind, RawSpan,
-    Resource, SmolStr, SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
+    AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeContent,
+    NodeKind, RawSpan, Resource, SmolStr, SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
 };
 use serde_json::Value;
 
@@ -65,10 +65,7 @@ pub(crate) fn node(span: RawSpan, services: &mut Services) -> SpanNode {
         token_usage: self_token_usage,
         self_token_usage,
         model,
-        prompts: content.prompts,
-        responses: content.responses,
-        messages: content.messages,
-        artifacts,
+        content: content.into_node_content(artifacts),
         error,
         status: span.status,
         name: span.name,
@@ -213,6 +210,17 @@ struct Content {
 }
 
 impl Content {
+    /// The node's content, with its artifacts; `None` when there is none at all.
+    fn into_node_content(self, artifacts: Vec<Artifact>) -> Option<Box<NodeContent>> {
+        let content = NodeContent {
+            prompts: self.prompts,
+            responses: self.responses,
+            messages: self.messages,
+            artifacts,
+        };
+        (!content.is_empty()).then(|| Box::new(content))
+    }
+
     fn add_attributes(&mut self, attributes: &[KeyValue]) {
         for kv in attributes {
             let Some(text) = kv.value.as_str() else {
