@@ -331,7 +331,12 @@ pub struct Resource {
 impl Resource {
     /// `service.name`, if set.
     pub fn service_name(&self) -> Option<&str> {
-        find(&self.attributes, crate::semconv::SERVICE_NAME).and_then(AttributeValue::as_str)
+        self.service().map(SmolStr::as_str)
+    }
+
+    /// `service.name`, if set, as the text it is held in (to share it).
+    pub fn service(&self) -> Option<&SmolStr> {
+        find(&self.attributes, crate::semconv::SERVICE_NAME).and_then(AttributeValue::as_text)
     }
 }
 

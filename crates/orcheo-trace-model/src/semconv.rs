@@ -228,7 +228,7 @@ pub fn key(text: &str) -> SmolStr {
 }
 
 /// The most text `SmolStr` holds without allocating.
-const INLINE_CAP: usize = 23;
+const INLINE_CAP: usize = SmolStr::INLINE_CAP;
 
 #[cfg(test)]
 mod tests {

@@ -371,11 +371,6 @@ impl SpanNode {
         self.content.as_deref().unwrap_or(&NO_CONTENT)
     }
 
-    /// The node's content, to change it (made, empty, when it has none).
-    pub fn content_mut(&mut self) -> &mut NodeContent {
-        self.content.get_or_insert_default()
-    }
-
     pub fn prompts(&self) -> &[ContentItem] {
         &self.content().prompts
     }
@@ -473,6 +468,32 @@ impl TraceTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_anomaly_kind_is_in_all_at_its_place() {
+        // A kind added to the enum but not to `ALL` would vanish from flags and from the caps:
+        // this match stops compiling until the new kind is placed here, and in `ALL`.
+        let place = |kind: AnomalyKind| match kind {
+            AnomalyKind::DecodeError => 0,
+            AnomalyKind::InvalidSpan => 1,
+            AnomalyKind::Partial => 2,
+            AnomalyKind::DuplicateSpan => 3,
+            AnomalyKind::SharedSpanId => 4,
+            AnomalyKind::DuplicateSpanId => 5,
+            AnomalyKind::Orphan => 6,
+            AnomalyKind::MultipleRoots => 7,
+            AnomalyKind::MissingRoot => 8,
+            AnomalyKind::Cycle => 9,
+            AnomalyKind::ClockSkew => 10,
+            AnomalyKind::EndsAfterParent => 11,
+            AnomalyKind::SourceWarning => 12,
+            AnomalyKind::NegativeDuration => 13,
+        };
+        for (i, kind) in AnomalyKind::ALL.into_iter().enumerate() {
+            assert_eq!(place(kind), i, "{kind:?}");
+            assert_eq!(kind as usize, i, "{kind:?}");
+        }
+    }
 
     #[test]
     fn every_kind_has_its_own_flag_and_flags_list_in_declaration_order() {

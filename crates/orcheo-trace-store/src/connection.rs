@@ -43,7 +43,7 @@ pub fn parse_url(url: &str) -> Result<(Backend, String), OpenError> {
         return Ok((Backend::Postgres, url.to_owned()));
     }
     if url == "sqlite::memory:" {
-        return Ok((Backend::Sqlite, ":memory:".to_owned()));
+        return Ok((Backend::Sqlite, IN_MEMORY.to_owned()));
     }
     match url.strip_prefix("sqlite://") {
         Some(path) if !path.is_empty() => Ok((Backend::Sqlite, path.to_owned())),
@@ -144,16 +144,19 @@ impl Default for PoolConfig {
 
 pub(crate) type ConnectionPool = Pool<Manager>;
 
-pub(crate) fn pool(url: &str, config: PoolConfig) -> Result<(Backend, ConnectionPool), OpenError> {
-    let (backend, target) = parse_url(url)?;
+/// What [`parse_url`] gives for `sqlite::memory:`.
+pub(crate) const IN_MEMORY: &str = ":memory:";
+
+/// A pool to `target` (as [`parse_url`] gives it) on `backend`.
+pub(crate) fn pool(
+    backend: Backend,
+    target: &str,
+    config: PoolConfig,
+) -> Result<ConnectionPool, OpenError> {
+    let memory = target == IN_MEMORY;
     // An in-memory SQLite database exists once per connection: one connection, or nothing is shared.
-    let max_size = if target == ":memory:" {
-        1
-    } else {
-        config.max_size
-    };
-    let memory = target == ":memory:";
-    let pool = Pool::builder()
+    let max_size = if memory { 1 } else { config.max_size };
+    Pool::builder()
         .max_size(max_size)
         // An in-memory database lives and dies with its one connection: never recycle it.
         .idle_timeout(if memory {
@@ -172,9 +175,11 @@ pub(crate) fn pool(url: &str, config: PoolConfig) -> Result<(Backend, Connection
         .connection_customizer(Box::new(SqliteSettings {
             busy_timeout: config.busy_timeout,
         }))
-        .build(Manager { backend, target })
-        .map_err(|e| OpenError::Connect(e.to_string()))?;
-    Ok((backend, pool))
+        .build(Manager {
+            backend,
+            target: target.to_owned(),
+        })
+        .map_err(|e| OpenError::Connect(e.to_string()))
 }
 
 /// Applies the pending migrations of the backend; returns the versions applied (none when the

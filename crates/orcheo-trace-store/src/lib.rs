@@ -54,10 +54,11 @@ impl Store {
     /// Opens a pool to `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://…`). Does not
     /// migrate: call [`Store::migrate`].
     pub fn open(url: &str, config: PoolConfig) -> Result<Self, OpenError> {
-        let (backend, pool) = connection::pool(url, config)?;
-        let checkpointer = match connection::parse_url(url)? {
-            (Backend::Sqlite, path) if path != ":memory:" => Some(std::sync::Arc::new(
-                checkpoint::Checkpointer::start(path)
+        let (backend, target) = connection::parse_url(url)?;
+        let pool = connection::pool(backend, &target, config)?;
+        let checkpointer = match backend {
+            Backend::Sqlite if target != connection::IN_MEMORY => Some(std::sync::Arc::new(
+                checkpoint::Checkpointer::start(target)
                     .map_err(|e| OpenError::Connect(format!("cannot start a thread: {e}")))?,
             )),
             _ => None,

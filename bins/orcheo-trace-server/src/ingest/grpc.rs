@@ -229,22 +229,13 @@ pub async fn serve(
 /// go out as separate writes; without it Nagle's algorithm holds the last one back until the
 /// exporter's delayed ACK (about 40 ms), which capped an exporter waiting for its answers at a
 /// few dozen exports a second.
-fn accepted(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt as _;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY on an OTLP/gRPC connection");
-            }
-        })
-    })
+fn accepted(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 #[cfg(test)]
 mod tests {
-    use tokio_stream::StreamExt as _;
+    use futures_util::StreamExt as _;
 
     #[tokio::test]
     async fn accepted_connections_do_not_wait_for_acks_to_send() {

@@ -285,19 +285,17 @@ fn write_forever(
             }
         }
         let mut facts = derive::Facts::default();
-        let mut replies = Vec::with_capacity(round.len());
-        let mut jobs_data = Vec::with_capacity(round.len());
-        for job in round {
-            replies.push((job.reply, job.spans));
-            jobs_data.push((job.split, job.facts));
-        }
+        let (replies, exports): (Vec<_>, Vec<_>) = round
+            .into_iter()
+            .map(|job| ((job.reply, job.spans), (job.split, job.facts)))
+            .unzip();
         if known.len() > KNOWN_EXECUTIONS {
             known.clear();
         }
         // The whole round is one transaction (one commit, one pass of the log over the pages
         // the exports share); each export, and the derived writes, in a savepoint of its own.
         let committed = store.transaction(|tx| {
-            let results: Vec<Result<Outcome, IngestError>> = jobs_data
+            let results: Vec<Result<Outcome, IngestError>> = exports
                 .into_iter()
                 .map(|(split, these)| store_spans(tx, &split, these, limits, &mut facts))
                 .collect();

@@ -89,18 +89,13 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_body_bytes as u64)
-        {
+        let stated = response.content_length().unwrap_or(0);
+        if stated > self.max_body_bytes as u64 {
             return Err(too_large(self.max_body_bytes));
         }
-        // Sized from the stated length (within the cap), so a large trace is not copied as the
-        // buffer doubles.
-        let stated = response
-            .content_length()
-            .and_then(|n| usize::try_from(n).ok());
-        let mut body = Vec::with_capacity(stated.unwrap_or(0).min(self.max_body_bytes));
+        // Sized from the stated length (within the cap, checked above), so a large trace is not
+        // copied as the buffer doubles.
+        let mut body = Vec::with_capacity(usize::try_from(stated).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(too_large(self.max_body_bytes));

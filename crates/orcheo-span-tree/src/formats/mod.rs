@@ -128,11 +128,7 @@ pub(crate) struct SpanSink<'a> {
 
 impl<'a> SpanSink<'a> {
     pub(crate) fn new(spans: &'a mut Vec<RawSpan>, anomalies: &'a mut Vec<Anomaly>) -> Self {
-        Self {
-            spans,
-            anomalies,
-            seen: 0,
-        }
+        Self::starting_at(spans, anomalies, 0)
     }
 
     /// A sink whose first span is the payload's span number `seen` (a run of a payload decoded
@@ -190,10 +186,24 @@ const MAX_THREADS: usize = 4;
 
 /// How many threads decode `spans` spans: as many as the machine has cores (up to
 /// [`MAX_THREADS`]), each with at least [`MIN_SPANS_PER_THREAD`].
-pub(crate) fn threads_for(spans: usize) -> usize {
+fn threads_for(spans: usize) -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     (spans / MIN_SPANS_PER_THREAD).clamp(1, cores.min(MAX_THREADS))
+}
+
+/// Decodes `count` listed spans into `out` on as many threads as [`threads_for`] gives, with
+/// [`decode_on_threads`].
+pub(crate) fn decode_in_runs<E: Send>(
+    count: usize,
+    out: &mut Vec<RawSpan>,
+    anomalies: &mut Vec<Anomaly>,
+    decode: impl Fn(std::ops::Range<usize>, &mut Vec<RawSpan>, &mut Vec<Anomaly>) -> Result<(), E>
+    + Sync,
+) -> Result<(), E> {
+    // The list is allocated once instead of growing, and copying, a dozen times.
+    out.reserve(count);
+    decode_on_threads(count, threads_for(count), out, anomalies, decode)
 }
 
 /// Decodes `count` listed spans on `threads` threads (this one included), in contiguous runs so
@@ -202,7 +212,7 @@ pub(crate) fn threads_for(spans: usize) -> usize {
 /// payload's). The first run is decoded here, straight into `out`; each other one on a scoped
 /// thread (or here too, when no thread can be had), appended in order after. The first error in
 /// payload order is returned; what comes after it is dropped, as a one-thread decode would stop.
-pub(crate) fn decode_in_runs<E: Send>(
+pub(crate) fn decode_on_threads<E: Send>(
     count: usize,
     threads: usize,
     out: &mut Vec<RawSpan>,

@@ -265,28 +265,19 @@ pub(crate) fn convert<'a>(
             spans.extend(scope_spans.spans.into_iter().flatten().map(|s| (s, owner)));
         }
     }
-    out.reserve(spans.len());
-    let threads = super::threads_for(spans.len());
-    super::decode_in_runs(
-        spans.len(),
-        threads,
-        out,
-        anomalies,
-        |run, out, anomalies| {
-            let mut sink = SpanSink::starting_at(out, anomalies, run.start);
-            for &(text, owner) in &spans[run] {
-                let span = serde_json::from_str::<WireSpan<'_>>(text.get()).map_err(|error| {
-                    SpanError {
-                        span: text.get(),
-                        error,
-                    }
+    super::decode_in_runs(spans.len(), out, anomalies, |run, out, anomalies| {
+        let mut sink = SpanSink::starting_at(out, anomalies, run.start);
+        for &(text, owner) in &spans[run] {
+            let span =
+                serde_json::from_str::<WireSpan<'_>>(text.get()).map_err(|error| SpanError {
+                    span: text.get(),
+                    error,
                 })?;
-                let (resource, scope) = &owners[owner];
-                sink.push(convert_span(span, resource, scope.as_ref()));
-            }
-            Ok(())
-        },
-    )
+            let (resource, scope) = &owners[owner];
+            sink.push(convert_span(span, resource, scope.as_ref()));
+        }
+        Ok(())
+    })
 }
 
 fn convert_span(

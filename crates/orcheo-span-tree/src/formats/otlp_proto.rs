@@ -78,16 +78,11 @@ pub(crate) fn decode_into(
 ) -> Result<(), WireError> {
     let mut listed = Listed::default();
     let walked = walk(bytes, &mut listed);
-    // The list is allocated once instead of growing, and copying, a dozen times.
-    out.reserve(listed.spans.len());
     // Spans listed before a broken part of the payload are decoded first: a broken span among
     // them comes earlier in the payload, so its error is the one to report.
-    decode_listed(
-        &listed,
-        super::threads_for(listed.spans.len()),
-        out,
-        anomalies,
-    )?;
+    super::decode_in_runs(listed.spans.len(), out, anomalies, |run, out, anomalies| {
+        decode_run(&listed, run, out, anomalies)
+    })?;
     walked
 }
 
@@ -112,22 +107,6 @@ fn walk<'a>(bytes: &'a [u8], listed: &mut Listed<'a>) -> Result<(), WireError> {
         }
     }
     Ok(())
-}
-
-/// Decodes the listed spans on `threads` threads (this one included).
-fn decode_listed(
-    listed: &Listed<'_>,
-    threads: usize,
-    out: &mut Vec<RawSpan>,
-    anomalies: &mut Vec<Anomaly>,
-) -> Result<(), WireError> {
-    super::decode_in_runs(
-        listed.spans.len(),
-        threads,
-        out,
-        anomalies,
-        |run, out, anomalies| decode_run(listed, run, out, anomalies),
-    )
 }
 
 /// Decodes the listed spans of `run`, in order.
@@ -885,7 +864,14 @@ mod tests {
         let mut listed = Listed::default();
         let walked = walk(bytes, &mut listed);
         let (mut out, mut anomalies) = (Vec::new(), Vec::new());
-        let result = decode_listed(&listed, threads, &mut out, &mut anomalies).and(walked);
+        let result = super::super::decode_on_threads(
+            listed.spans.len(),
+            threads,
+            &mut out,
+            &mut anomalies,
+            |run, out, anomalies| decode_run(&listed, run, out, anomalies),
+        )
+        .and(walked);
         (out, anomalies, result)
     }
 

@@ -166,7 +166,7 @@ impl<'a> Reader<'a> {
     /// A string field as text a span holds (inline when short).
     #[inline]
     pub(crate) fn text(&mut self) -> Result<SmolStr, WireError> {
-        self.str().map(SmolStr::new)
+        self.str().map(text)
     }
 
     /// A string field as an attribute key or event name (known long keys are not copied).

@@ -8,8 +8,9 @@ use super::MAX_ANOMALIES_PER_KIND;
 
 pub(crate) struct Anomalies {
     list: Vec<Anomaly>,
-    /// How many of each kind were found, listed or not (a handful of kinds: a scan is cheapest).
-    counts: Vec<(AnomalyKind, usize)>,
+    /// How many of each kind were found, listed or not, by the kind's place in
+    /// [`AnomalyKind::ALL`].
+    counts: [usize; AnomalyKind::ALL.len()],
 }
 
 impl Anomalies {
@@ -17,7 +18,7 @@ impl Anomalies {
     pub(crate) fn new(earlier: Vec<Anomaly>) -> Self {
         let mut anomalies = Self {
             list: Vec::with_capacity(earlier.len()),
-            counts: Vec::new(),
+            counts: [0; AnomalyKind::ALL.len()],
         };
         for a in earlier {
             if anomalies.count(a.kind) {
@@ -29,14 +30,9 @@ impl Anomalies {
 
     /// Counts one anomaly of `kind`; true while it is still to be listed.
     fn count(&mut self, kind: AnomalyKind) -> bool {
-        let seen = if let Some((_, n)) = self.counts.iter_mut().find(|(k, _)| *k == kind) {
-            *n += 1;
-            *n
-        } else {
-            self.counts.push((kind, 1));
-            1
-        };
-        seen <= MAX_ANOMALIES_PER_KIND
+        let seen = &mut self.counts[kind as usize];
+        *seen += 1;
+        *seen <= MAX_ANOMALIES_PER_KIND
     }
 
     /// Reports an anomaly; `detail` is called only when it will be listed.
@@ -54,21 +50,17 @@ impl Anomalies {
     /// The listed anomalies in the order found, then one entry per kind that went over the cap,
     /// saying how many more there were.
     pub(crate) fn finish(mut self) -> Vec<Anomaly> {
-        let mut over: Vec<_> = self
-            .counts
-            .into_iter()
-            .filter(|(_, c)| *c > MAX_ANOMALIES_PER_KIND)
-            .collect();
-        over.sort();
-        for (kind, count) in over {
-            self.list.push(Anomaly::new(
-                kind,
-                None,
-                format!(
-                    "{} more of this kind not listed",
-                    count - MAX_ANOMALIES_PER_KIND
-                ),
-            ));
+        for (kind, count) in AnomalyKind::ALL.into_iter().zip(self.counts) {
+            if count > MAX_ANOMALIES_PER_KIND {
+                self.list.push(Anomaly::new(
+                    kind,
+                    None,
+                    format!(
+                        "{} more of this kind not listed",
+                        count - MAX_ANOMALIES_PER_KIND
+                    ),
+                ));
+            }
         }
         self.list
     }

@@ -27,9 +27,7 @@ impl Services {
         {
             return service.clone();
         }
-        let service = find(&resource.attributes, k::SERVICE_NAME)
-            .and_then(AttributeValue::as_text)
-            .cloned();
+        let service = resource.service().cloned();
         self.last = Some((Arc::clone(resource), service.clone()));
         service
     }
@@ -202,21 +200,16 @@ fn model(known: &Known<'_>) -> Option<Box<ModelInfo>> {
     }))
 }
 
+/// The node's content as it is read off the span (artifacts come apart, [`artifacts`]).
 #[derive(Default)]
-struct Content {
-    prompts: Vec<ContentItem>,
-    responses: Vec<ContentItem>,
-    messages: Vec<ContentItem>,
-}
+struct Content(NodeContent);
 
 impl Content {
     /// The node's content, with its artifacts; `None` when there is none at all.
     fn into_node_content(self, artifacts: Vec<Artifact>) -> Option<Box<NodeContent>> {
         let content = NodeContent {
-            prompts: self.prompts,
-            responses: self.responses,
-            messages: self.messages,
             artifacts,
+            ..self.0
         };
         (!content.is_empty()).then(|| Box::new(content))
     }
@@ -228,17 +221,23 @@ impl Content {
             };
             match kv.key.as_str() {
                 k::GEN_AI_SYSTEM_INSTRUCTIONS => {
-                    self.prompts.extend(genai_messages(text, Some("system")));
+                    self.0.prompts.extend(genai_messages(text, Some("system")));
                 }
                 k::GEN_AI_INPUT_MESSAGES | k::GEN_AI_PROMPT => {
-                    self.prompts.extend(genai_messages(text, None));
+                    self.0.prompts.extend(genai_messages(text, None));
                 }
                 k::GEN_AI_OUTPUT_MESSAGES | k::GEN_AI_COMPLETION => {
-                    self.responses.extend(genai_messages(text, None));
+                    self.0.responses.extend(genai_messages(text, None));
                 }
-                k::INPUT_VALUE => self.prompts.push(item(None, shared_text(&kv.value), &[])),
+                // Shared with the attribute; an empty value is kept as empty text.
+                k::INPUT_VALUE => self
+                    .0
+                    .prompts
+                    .push(item(None, kv.value.as_text().cloned(), &[])),
                 k::OUTPUT_VALUE => {
-                    self.responses.push(item(None, shared_text(&kv.value), &[]));
+                    self.0
+                        .responses
+                        .push(item(None, kv.value.as_text().cloned(), &[]));
                 }
                 _ => {}
             }
@@ -249,9 +248,9 @@ impl Content {
         for event in events {
             let a = &event.attributes;
             match event.name.as_str() {
-                k::EVENT_PROMPT => self.prompts.push(orcheo_item(a)),
-                k::EVENT_RESPONSE => self.responses.push(orcheo_item(a)),
-                k::EVENT_MESSAGE => self.messages.push(orcheo_item(a)),
+                k::EVENT_PROMPT => self.0.prompts.push(orcheo_item(a)),
+                k::EVENT_RESPONSE => self.0.responses.push(orcheo_item(a)),
+                k::EVENT_MESSAGE => self.0.messages.push(orcheo_item(a)),
                 k::EVENT_GEN_AI_SYSTEM_MESSAGE
                 | k::EVENT_GEN_AI_USER_MESSAGE
                 | k::EVENT_GEN_AI_ASSISTANT_MESSAGE
@@ -262,16 +261,20 @@ impl Content {
                         .trim_end_matches(".message");
                     let role = str_attr(a, k::CONTENT_ATTR_ROLE).unwrap_or(role);
                     let text = shared_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT);
-                    self.messages.push(item(Some(SmolStr::new(role)), text, a));
+                    self.0
+                        .messages
+                        .push(item(Some(SmolStr::new(role)), text, a));
                 }
                 k::EVENT_GEN_AI_CHOICE => {
                     let text = shared_attr(a, k::GEN_AI_EVENT_ATTR_MESSAGE)
                         .or_else(|| shared_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT));
                     match text {
                         Some(t) if t.starts_with('{') || t.starts_with('[') => {
-                            self.responses.extend(genai_messages(&t, Some("assistant")));
+                            self.0
+                                .responses
+                                .extend(genai_messages(&t, Some("assistant")));
                         }
-                        other => self.responses.push(item(
+                        other => self.0.responses.push(item(
                             Some(SmolStr::new_static("assistant")),
                             other,
                             a,
@@ -505,6 +508,21 @@ mod tests {
         assert_eq!(system[0].role.as_deref(), Some("system"));
         let plain = genai_messages("not json", None);
         assert_eq!(plain[0].content.as_deref(), Some("not json"));
+    }
+
+    #[test]
+    fn an_empty_openinference_value_is_empty_text_not_withheld() {
+        let mut content = Content::default();
+        content.add_attributes(&[
+            KeyValue::new(k::INPUT_VALUE, ""),
+            KeyValue::new(k::OUTPUT_VALUE, "done"),
+        ]);
+        let prompt = &content.0.prompts[0];
+        assert_eq!(
+            (prompt.content.as_deref(), prompt.withheld),
+            (Some(""), false)
+        );
+        assert_eq!(content.0.responses[0].content.as_deref(), Some("done"));
     }
 
     #[test]

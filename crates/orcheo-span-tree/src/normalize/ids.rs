@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use foldhash::fast::RandomState;
 
 use super::anomalies::Anomalies;
-use orcheo_trace_model::{AnomalyKind, RawSpan, SpanId, SpanKind};
+use orcheo_trace_model::{AnomalyKind, RawSpan, SmolStr, SpanId, SpanKind};
 
 /// A server span that shared its id with a client span and was given a fresh one.
 pub(crate) struct SharedId {
     pub(crate) old: SpanId,
     pub(crate) new: SpanId,
     /// The server's service: its own children (same service) follow it to the new id.
-    pub(crate) service: Option<String>,
+    pub(crate) service: Option<SmolStr>,
 }
 
 /// Spans with unique ids, and an index from id to position.
@@ -71,7 +71,7 @@ pub(crate) fn dedupe(spans: Vec<RawSpan>, anomalies: &mut Anomalies) -> Deduped 
             shared.push(SharedId {
                 old,
                 new: fresh,
-                service: server.resource.service_name().map(str::to_owned),
+                service: server.resource.service().cloned(),
             });
             anomalies.report(AnomalyKind::SharedSpanId, Some(fresh), || {
                 format!("server span shared id {old} with its client span; given id {fresh}")

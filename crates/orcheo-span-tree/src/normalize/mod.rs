@@ -383,14 +383,11 @@ fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut 
         if let Some(end) = nodes[i].end_time
             && end < nodes[i].start_time
         {
-            let detail = format!(
-                "ends {:.3} ms before it starts",
-                end.millis_until(nodes[i].start_time)
-            );
+            let start = nodes[i].start_time;
             anomalies.report(
                 AnomalyKind::NegativeDuration,
                 Some(nodes[i].span_id),
-                || detail,
+                || format!("ends {:.3} ms before it starts", end.millis_until(start)),
             );
             nodes[i].flags.push(AnomalyKind::NegativeDuration);
             continue;
