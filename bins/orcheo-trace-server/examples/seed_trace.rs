@@ -24,7 +24,7 @@ use otlp::{int, resource_spans, text};
 fn workflow_trace(execution: &str, trace_id: TraceId, t0: u64, count: u64) -> TracesData {
     let span_id = |n: u64| (n + 1).to_be_bytes().to_vec();
     let mut spans = vec![Span {
-        trace_id: trace_id.as_bytes().to_vec(),
+        trace_id: trace_id.to_bytes().to_vec(),
         span_id: span_id(0),
         name: "workflow.execution".to_owned(),
         start_time_unix_nano: t0,
@@ -44,7 +44,7 @@ fn workflow_trace(execution: &str, trace_id: TraceId, t0: u64, count: u64) -> Tr
         let parent = if n % 10 == 1 { 0 } else { n - (n - 1) % 10 };
         let start = t0 + n * 10_000_000;
         spans.push(Span {
-            trace_id: trace_id.as_bytes().to_vec(),
+            trace_id: trace_id.to_bytes().to_vec(),
             span_id: span_id(n),
             parent_span_id: span_id(parent),
             name: format!("Node {n}"),

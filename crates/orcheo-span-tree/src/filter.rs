@@ -4,7 +4,9 @@
 
 use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::semconv::{self, CONTENT_ATTR_ROLE, CONTENT_EVENT_NAMES};
-use orcheo_trace_model::{AttributeValue, ContentItem, KeyValue, SmolStr, SpanNode, TraceTree};
+use orcheo_trace_model::{
+    AttributeValue, ContentItem, KeyValue, SmolStr, SpanEvent, SpanLink, SpanNode, TraceTree,
+};
 
 pub use orcheo_content::truncate_str;
 use orcheo_content::{Redactor, cut_at};
@@ -49,14 +51,17 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
             }
         }
     }
+    let (events, links): (&mut [SpanEvent], &mut [SpanLink]) = match node.content.as_deref_mut() {
+        Some(content) => (&mut content.events, &mut content.links),
+        None => (&mut [], &mut []),
+    };
     if policy.withhold_content {
         for kv in &mut node.attributes {
             if semconv::is_content_attribute(&kv.key) {
                 kv.value = AttributeValue::String(SmolStr::new_static(WITHHELD));
             }
         }
-        for event in node
-            .events
+        for event in events
             .iter_mut()
             .filter(|e| CONTENT_EVENT_NAMES.contains(&e.name.as_str()))
         {
@@ -72,8 +77,8 @@ pub fn apply_to_node(node: &mut SpanNode, policy: &ContentPolicy<'_>) {
         }
     }
     let lists = std::iter::once(&mut node.attributes)
-        .chain(node.events.iter_mut().map(|e| &mut e.attributes))
-        .chain(node.links.iter_mut().map(|l| &mut l.attributes));
+        .chain(events.iter_mut().map(|e| &mut e.attributes))
+        .chain(links.iter_mut().map(|l| &mut l.attributes));
     for list in lists {
         for kv in list.iter_mut() {
             visit_strings(&mut kv.value, &mut |s| {

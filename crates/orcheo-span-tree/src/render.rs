@@ -120,9 +120,9 @@ impl<'a> FlatSpan<'a> {
             start_time: node.start_time,
             end_time: node.end_time,
             attributes: &node.attributes,
-            events: &node.events,
+            events: node.events(),
             status: &node.status,
-            links: &node.links,
+            links: node.links(),
         }
     }
 }

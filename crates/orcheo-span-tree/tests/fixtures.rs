@@ -88,7 +88,7 @@ fn orcheo_run_has_hierarchy_tokens_content_artifacts_and_errors() {
     );
     let root = tree.root_node().unwrap();
     assert_eq!(root.kind, NodeKind::Workflow);
-    assert_eq!(root.duration_ms, Some(12780.0));
+    assert_eq!(root.duration_ms(), Some(12780.0));
     // Tokens roll up from Draft Email (Orcheo keys) and Review (legacy GenAI keys).
     let total = root.token_usage.unwrap();
     assert_eq!((total.input, total.output, total.total), (1534, 718, 2252));
@@ -186,7 +186,7 @@ fn redaction_withholding_and_truncation_apply_to_the_tree() {
     assert!(prompt.redacted && prompt.truncated);
     assert_eq!(prompt.content.as_deref().unwrap().chars().count(), 20);
     assert!(!prompt.content.as_deref().unwrap().contains("jane.doe"));
-    let event_text = draft.events[0].attributes[1].value.as_str().unwrap();
+    let event_text = draft.events()[0].attributes[1].value.as_str().unwrap();
     assert_eq!(
         event_text,
         "Write to [REDACTED] about invoice [REDACTED]; api_key=[REDACTED]"
@@ -266,7 +266,7 @@ fn jaeger_ui_01_quirks() {
     );
     assert!(
         reference
-            .links
+            .links()
             .iter()
             .any(|l| l.kind == LinkKind::FollowsFrom)
     );

@@ -4,6 +4,7 @@
 //! or as raw bytes (protobuf). They are always shown as lowercase, zero-padded hex.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
@@ -138,10 +139,13 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
 }
 
 macro_rules! byte_id {
-    ($(#[$doc:meta])* $name:ident, $len:literal, $what:literal) => {
+    (
+        $(#[$doc:meta])* $name:ident, $len:literal, $what:literal,
+        repr: $repr:ty, store: $store:expr, load: $load:expr
+    ) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name([u8; $len]);
+        pub struct $name($repr);
 
         impl $name {
             /// Length of the id in bytes.
@@ -165,34 +169,27 @@ macro_rules! byte_id {
 
             /// Takes the raw bytes; the all-zero id is refused.
             pub fn from_bytes(bytes: [u8; $len]) -> Result<Self, IdError> {
-                if bytes == [0u8; $len] {
-                    Err(IdError::AllZero { what: $what })
-                } else {
-                    Ok(Self(bytes))
-                }
+                let store: fn([u8; $len]) -> Option<$repr> = $store;
+                store(bytes).map(Self).ok_or(IdError::AllZero { what: $what })
             }
 
             /// The raw bytes.
             pub fn to_bytes(self) -> [u8; $len] {
-                self.0
-            }
-
-            /// The raw bytes, borrowed.
-            pub fn as_bytes(&self) -> &[u8; $len] {
-                &self.0
+                let load: fn($repr) -> [u8; $len] = $load;
+                load(self.0)
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write_hex(f, &self.0)
+                write_hex(f, &self.to_bytes())
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, concat!(stringify!($name), "("))?;
-                write_hex(f, &self.0)?;
+                write_hex(f, &self.to_bytes())?;
                 f.write_str(")")
             }
         }
@@ -214,11 +211,20 @@ macro_rules! byte_id {
 
 byte_id!(
     /// A 16-byte OpenTelemetry trace id.
-    TraceId, 16, "trace id"
+    TraceId, 16, "trace id",
+    // Bytes, not a `u128`: that would make every struct holding an id 16-byte aligned.
+    repr: [u8; 16],
+    store: |bytes| (bytes != [0; 16]).then_some(bytes),
+    load: |bytes| bytes
 );
 byte_id!(
     /// An 8-byte OpenTelemetry span id.
-    SpanId, 8, "span id"
+    SpanId, 8, "span id",
+    // A big-endian `NonZeroU64`: ids order as their bytes do, and `Option<SpanId>` (a parent,
+    // a link) takes no more room than the id itself.
+    repr: NonZeroU64,
+    store: |bytes| NonZeroU64::new(u64::from_be_bytes(bytes)),
+    load: |id| id.get().to_be_bytes()
 );
 
 /// An Orcheo execution id: 1 to 128 characters of `[A-Za-z0-9._:-]`.
@@ -296,6 +302,22 @@ mod tests {
         assert_eq!(trace.to_string(), "06ee4a8ab0c6f5a2b6b2a6c0e9c8a2ec");
         let span = SpanId::from_hex("1").unwrap();
         assert_eq!(span.to_string(), "0000000000000001");
+    }
+
+    #[test]
+    fn span_ids_keep_their_bytes_and_order_as_their_bytes_do() {
+        let bytes = [0x80, 0, 0, 0, 0, 0, 0, 0x01];
+        let high = SpanId::from_bytes(bytes).unwrap();
+        assert_eq!(high.to_bytes(), bytes);
+        assert_eq!(high.to_string(), "8000000000000001");
+        assert_eq!(SpanId::from_slice(&bytes), Ok(high));
+        let low = SpanId::from_bytes([0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap();
+        assert!(low < high);
+        assert!(SpanId::from_hex("ff").unwrap() < SpanId::from_hex("100").unwrap());
+        assert_eq!(
+            SpanId::from_bytes([0; 8]),
+            Err(IdError::AllZero { what: "span id" })
+        );
     }
 
     #[test]

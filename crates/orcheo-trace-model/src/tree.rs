@@ -287,7 +287,11 @@ impl Anomaly {
 }
 
 /// One normalized span. Serializes without its children; renderers nest them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// A trace of 100,000 spans holds 100,000 nodes at once, so the node is kept small: what can be
+/// derived (the service, the duration) is computed when asked for, and what few spans carry is
+/// behind one pointer ([`SpanNode::content`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpanNode {
     pub span_id: SpanId,
     pub parent_span_id: Option<SpanId>,
@@ -295,12 +299,9 @@ pub struct SpanNode {
     pub name: SmolStr,
     pub kind: NodeKind,
     pub span_kind: SpanKind,
-    /// `service.name` of the span's resource.
-    pub service: Option<SmolStr>,
     pub status: RawStatus,
     pub start_time: Timestamp,
     pub end_time: Option<Timestamp>,
-    pub duration_ms: Option<f64>,
     pub in_progress: bool,
     /// This span's tokens plus all of its descendants'.
     pub token_usage: Option<TokenUsage>,
@@ -308,53 +309,47 @@ pub struct SpanNode {
     pub self_token_usage: Option<TokenUsage>,
     /// Boxed: most spans have none, and nodes are moved as a whole.
     pub model: Option<Box<ModelInfo>>,
-    /// Prompts, responses, chat messages and artifacts; `None` when the span has none. Behind
-    /// one pointer: most spans have none, and a node is 88 bytes smaller without four lists
-    /// inline. Serialized as the four lists, empty ones included; read through
-    /// [`SpanNode::prompts`] and its siblings.
-    #[serde(flatten, serialize_with = "serialize_content")]
+    /// Prompts, responses, chat messages, artifacts, events and links; `None` when the span has
+    /// none of them. Behind one pointer: most spans have none, and six lists inline would make
+    /// the node 136 bytes larger. Read through [`SpanNode::prompts`] and its siblings.
     pub content: Option<Box<NodeContent>>,
     /// Boxed: most spans have none, and nodes are moved as a whole.
     pub error: Option<Box<SpanError>>,
-    #[serde(serialize_with = "serialize_attributes")]
     pub attributes: Vec<KeyValue>,
-    pub events: Vec<SpanEvent>,
-    pub links: Vec<SpanLink>,
-    #[serde(serialize_with = "serialize_resource")]
     pub resource: Arc<Resource>,
-    #[serde(serialize_with = "serialize_scope")]
     pub scope: Option<Arc<Scope>>,
     /// Anomalies that concern this span, for marking it in a UI.
     pub flags: AnomalyFlags,
     /// A placeholder for a span the trace references but does not contain.
     pub synthetic: bool,
     /// Index of the parent in [`TraceTree::nodes`].
-    #[serde(skip)]
     pub parent: Option<u32>,
     /// Indices of the children in [`TraceTree::nodes`], sorted by start time.
-    #[serde(skip)]
     pub children: Vec<u32>,
     /// Distance from the root (the root is 0).
-    #[serde(skip)]
     pub depth: u32,
 }
 
 /// What few spans carry (see [`SpanNode::content`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeContent {
     pub prompts: Vec<ContentItem>,
     pub responses: Vec<ContentItem>,
     pub messages: Vec<ContentItem>,
     pub artifacts: Vec<Artifact>,
+    pub events: Vec<SpanEvent>,
+    pub links: Vec<SpanLink>,
 }
 
 impl NodeContent {
-    /// No prompt, response, message or artifact.
+    /// No prompt, response, message, artifact, event or link.
     pub fn is_empty(&self) -> bool {
         self.prompts.is_empty()
             && self.responses.is_empty()
             && self.messages.is_empty()
             && self.artifacts.is_empty()
+            && self.events.is_empty()
+            && self.links.is_empty()
     }
 }
 
@@ -363,9 +358,22 @@ static NO_CONTENT: NodeContent = NodeContent {
     responses: Vec::new(),
     messages: Vec::new(),
     artifacts: Vec::new(),
+    events: Vec::new(),
+    links: Vec::new(),
 };
 
 impl SpanNode {
+    /// `service.name` of the span's resource.
+    pub fn service(&self) -> Option<&str> {
+        self.resource.service_name()
+    }
+
+    /// From start to end, in milliseconds (negative when the source's end precedes its start);
+    /// `None` while the span runs.
+    pub fn duration_ms(&self) -> Option<f64> {
+        self.end_time.map(|end| self.start_time.millis_until(end))
+    }
+
     /// The node's content, empty when it has none.
     pub fn content(&self) -> &NodeContent {
         self.content.as_deref().unwrap_or(&NO_CONTENT)
@@ -386,40 +394,94 @@ impl SpanNode {
     pub fn artifacts(&self) -> &[Artifact] {
         &self.content().artifacts
     }
-}
 
-#[allow(
-    clippy::ref_option,
-    reason = "serde's serialize_with passes the field by reference"
-)]
-fn serialize_content<S: Serializer>(
-    content: &Option<Box<NodeContent>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    content.as_deref().unwrap_or(&NO_CONTENT).serialize(s)
-}
-
-fn serialize_resource<S: Serializer>(resource: &Arc<Resource>, s: S) -> Result<S::Ok, S::Error> {
-    serialize_attributes(&resource.attributes, s)
-}
-
-#[allow(
-    clippy::ref_option,
-    reason = "serde's serialize_with passes the field by reference"
-)]
-fn serialize_scope<S: Serializer>(scope: &Option<Arc<Scope>>, s: S) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct View<'a> {
-        name: &'a str,
-        version: Option<&'a str>,
+    pub fn events(&self) -> &[SpanEvent] {
+        &self.content().events
     }
-    scope
-        .as_deref()
-        .map(|scope| View {
-            name: &scope.name,
-            version: scope.version.as_deref(),
-        })
+
+    pub fn links(&self) -> &[SpanLink] {
+        &self.content().links
+    }
+}
+
+/// The node as the API shows it: its fields in their order, the derived ones computed, the six
+/// content lists always present, and the tree links (`parent`, `children`, `depth`) left out.
+impl Serialize for SpanNode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            span_id: SpanId,
+            parent_span_id: Option<SpanId>,
+            trace_id: TraceId,
+            name: &'a str,
+            kind: &'a NodeKind,
+            span_kind: SpanKind,
+            service: Option<&'a str>,
+            status: &'a RawStatus,
+            start_time: Timestamp,
+            end_time: Option<Timestamp>,
+            duration_ms: Option<f64>,
+            in_progress: bool,
+            token_usage: Option<TokenUsage>,
+            self_token_usage: Option<TokenUsage>,
+            model: Option<&'a ModelInfo>,
+            prompts: &'a [ContentItem],
+            responses: &'a [ContentItem],
+            messages: &'a [ContentItem],
+            artifacts: &'a [Artifact],
+            error: Option<&'a SpanError>,
+            #[serde(serialize_with = "serialize_attributes")]
+            attributes: &'a [KeyValue],
+            events: &'a [SpanEvent],
+            links: &'a [SpanLink],
+            #[serde(serialize_with = "serialize_attributes")]
+            resource: &'a [KeyValue],
+            scope: Option<ScopeView<'a>>,
+            flags: AnomalyFlags,
+            synthetic: bool,
+        }
+        let content = self.content();
+        View {
+            span_id: self.span_id,
+            parent_span_id: self.parent_span_id,
+            trace_id: self.trace_id,
+            name: &self.name,
+            kind: &self.kind,
+            span_kind: self.span_kind,
+            service: self.service(),
+            status: &self.status,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            duration_ms: self.duration_ms(),
+            in_progress: self.in_progress,
+            token_usage: self.token_usage,
+            self_token_usage: self.self_token_usage,
+            model: self.model.as_deref(),
+            prompts: &content.prompts,
+            responses: &content.responses,
+            messages: &content.messages,
+            artifacts: &content.artifacts,
+            error: self.error.as_deref(),
+            attributes: &self.attributes,
+            events: &content.events,
+            links: &content.links,
+            resource: &self.resource.attributes,
+            scope: self.scope.as_deref().map(|scope| ScopeView {
+                name: &scope.name,
+                version: scope.version.as_deref(),
+            }),
+            flags: self.flags,
+            synthetic: self.synthetic,
+        }
         .serialize(s)
+    }
+}
+
+/// A scope as the API shows it.
+#[derive(Serialize)]
+struct ScopeView<'a> {
+    name: &'a str,
+    version: Option<&'a str>,
 }
 
 /// Totals over the whole trace.
@@ -523,11 +585,19 @@ mod tests {
 
 #[cfg(test)]
 mod size_tests {
-    /// A trace of 100,000 spans holds 100,000 nodes at once: the node's size is its memory.
+    /// A trace of 100,000 spans holds 100,000 nodes at once: the node's size is its memory. At
+    /// 312 bytes such a trace's nodes (31 MB) also stay under the 32 MiB above which glibc's
+    /// allocator maps every block afresh, zeroed page by page, on each request.
     #[test]
     fn a_node_keeps_its_rarely_used_parts_behind_pointers() {
         let size = std::mem::size_of::<super::SpanNode>();
-        assert!(size <= 400, "SpanNode is {size} bytes");
+        assert!(size <= 312, "SpanNode is {size} bytes");
         eprintln!("SpanNode: {size} bytes");
+    }
+
+    #[test]
+    fn a_missing_span_id_costs_no_room() {
+        use crate::ids::SpanId;
+        assert_eq!(std::mem::size_of::<Option<SpanId>>(), 8);
     }
 }

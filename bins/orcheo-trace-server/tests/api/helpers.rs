@@ -529,12 +529,12 @@ pub fn otlp_proto_trace(
     };
     let spans = (1..=children + 1)
         .map(|n| Span {
-            trace_id: trace_id.as_bytes().to_vec(),
-            span_id: span_id(n).as_bytes().to_vec(),
+            trace_id: trace_id.to_bytes().to_vec(),
+            span_id: span_id(n).to_bytes().to_vec(),
             parent_span_id: if n == 1 {
                 Vec::new()
             } else {
-                span_id(1).as_bytes().to_vec()
+                span_id(1).to_bytes().to_vec()
             },
             name: if n == 1 {
                 "workflow.execution".to_owned()

@@ -2,39 +2,18 @@
 //! in every vocabulary we know (Orcheo, GenAI semantic conventions, OpenInference).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
     AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeContent,
-    NodeKind, RawSpan, Resource, SmolStr, SpanError, SpanEvent, SpanNode, StatusCode, TokenUsage,
+    NodeKind, RawSpan, SmolStr, SpanError, SpanEvent, SpanLink, SpanNode, StatusCode, TokenUsage,
 };
 use serde_json::Value;
 
-/// The service of the last resource seen: spans of one resource arrive together, so its
-/// attributes are searched once per run of spans, not once per span.
-#[derive(Default)]
-pub(crate) struct Services {
-    last: Option<(Arc<Resource>, Option<SmolStr>)>,
-}
-
-impl Services {
-    fn of(&mut self, resource: &Arc<Resource>) -> Option<SmolStr> {
-        if let Some((last, service)) = &self.last
-            && Arc::ptr_eq(last, resource)
-        {
-            return service.clone();
-        }
-        let service = resource.service().cloned();
-        self.last = Some((Arc::clone(resource), service.clone()));
-        service
-    }
-}
-
 /// Builds the node for a span (tree links are filled in later).
-pub(crate) fn node(span: RawSpan, services: &mut Services) -> SpanNode {
+pub(crate) fn node(span: RawSpan) -> SpanNode {
     let known = Known::index(&span.attributes);
     let kind = kind(&span, &known);
     let self_token_usage = tokens(&known);
@@ -48,28 +27,23 @@ pub(crate) fn node(span: RawSpan, services: &mut Services) -> SpanNode {
     }
     let artifacts = artifacts(&known, &span.events);
     let error = error(&span, &known);
-    let duration_ms = span.end_time.map(|end| span.start_time.millis_until(end));
     SpanNode {
         span_id: span.span_id,
         parent_span_id: span.parent_span_id,
         trace_id: span.trace_id,
         kind,
         span_kind: span.kind,
-        service: services.of(&span.resource),
         in_progress: span.end_time.is_none(),
         start_time: span.start_time,
         end_time: span.end_time,
-        duration_ms,
         token_usage: self_token_usage,
         self_token_usage,
         model,
-        content: content.into_node_content(artifacts),
+        content: content.into_node_content(artifacts, span.events, span.links),
         error,
         status: span.status,
         name: span.name,
         attributes: span.attributes,
-        events: span.events,
-        links: span.links,
         resource: span.resource,
         scope: span.scope,
         flags: AnomalyFlags::default(),
@@ -205,10 +179,18 @@ fn model(known: &Known<'_>) -> Option<Box<ModelInfo>> {
 struct Content(NodeContent);
 
 impl Content {
-    /// The node's content, with its artifacts; `None` when there is none at all.
-    fn into_node_content(self, artifacts: Vec<Artifact>) -> Option<Box<NodeContent>> {
+    /// The node's content, with its artifacts, events and links; `None` when there is none at
+    /// all.
+    fn into_node_content(
+        self,
+        artifacts: Vec<Artifact>,
+        events: Vec<SpanEvent>,
+        links: Vec<SpanLink>,
+    ) -> Option<Box<NodeContent>> {
         let content = NodeContent {
             artifacts,
+            events,
+            links,
             ..self.0
         };
         (!content.is_empty()).then(|| Box::new(content))

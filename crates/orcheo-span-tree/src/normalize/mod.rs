@@ -109,10 +109,9 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
     let mut follows_from = Vec::with_capacity(order.len());
-    let mut services = extract::Services::default();
     for &(old, depth) in &order {
         let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
-            Some(span) => node_of(span, &mut services, &mut anomalies),
+            Some(span) => node_of(span, &mut anomalies),
             None => match placeholder.take() {
                 Some(p) => p,
                 None => continue,
@@ -151,13 +150,9 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
 }
 
 /// The node of a span, with the warnings its source attached reported as anomalies.
-fn node_of(
-    mut span: RawSpan,
-    services: &mut extract::Services,
-    anomalies: &mut Anomalies,
-) -> SpanNode {
+fn node_of(mut span: RawSpan, anomalies: &mut Anomalies) -> SpanNode {
     let warnings = std::mem::take(&mut span.warnings);
-    let mut node = extract::node(span, services);
+    let mut node = extract::node(span);
     if !warnings.is_empty() {
         node.flags.push(AnomalyKind::SourceWarning);
     }
@@ -341,11 +336,9 @@ fn choose_root(
         name: orcheo_trace_model::SmolStr::default(),
         kind: NodeKind::Span,
         span_kind: orcheo_trace_model::SpanKind::Unspecified,
-        service: None,
         status: RawStatus::default(),
         start_time: template.start_time,
         end_time: None,
-        duration_ms: None,
         in_progress: true,
         token_usage: None,
         self_token_usage: None,
@@ -353,8 +346,6 @@ fn choose_root(
         content: None,
         error: None,
         attributes: Vec::new(),
-        events: Vec::new(),
-        links: Vec::new(),
         resource: std::sync::Arc::default(),
         scope: None,
         flags: [AnomalyKind::MissingRoot].into_iter().collect(),
