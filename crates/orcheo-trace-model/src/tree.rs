@@ -78,7 +78,17 @@ impl NodeKind {
 
     /// Reads a kind name from any of the vocabularies; unknown names become `Other`.
     pub fn from_name(name: &str) -> Self {
-        match name.to_ascii_lowercase().as_str() {
+        // Every known name fits this buffer: lowercasing there costs no allocation per span.
+        let mut buf = [0u8; 16];
+        let lower = match buf.get_mut(..name.len()) {
+            Some(head) => {
+                head.copy_from_slice(name.as_bytes());
+                head.make_ascii_lowercase();
+                std::str::from_utf8(head).unwrap_or_default()
+            }
+            None => "",
+        };
+        match lower {
             "workflow" => Self::Workflow,
             "llm" | "chat" | "text_completion" | "generate_content" | "ai" | "model" => Self::Llm,
             "tool" | "execute_tool" | "function" => Self::Tool,
@@ -88,7 +98,7 @@ impl NodeKind {
             "embedding" | "embeddings" => Self::Embedding,
             "node" => Self::Node,
             "span" => Self::Span,
-            other => Self::Other(other.to_owned()),
+            _ => Self::Other(name.to_ascii_lowercase()),
         }
     }
 }
@@ -307,8 +317,9 @@ pub struct SpanNode {
     pub token_usage: Option<TokenUsage>,
     /// This span's own tokens.
     pub self_token_usage: Option<TokenUsage>,
-    /// Boxed: most spans have none, and nodes are moved as a whole.
-    pub model: Option<Box<ModelInfo>>,
+    /// Shared: the spans of a trace mostly name a few models, so one that names the same model
+    /// as the span before it shares that span's.
+    pub model: Option<Arc<ModelInfo>>,
     /// Prompts, responses, chat messages, artifacts, events and links; `None` when the span has
     /// none of them. Behind one pointer: most spans have none, and six lists inline would make
     /// the node 136 bytes larger. Read through [`SpanNode::prompts`] and its siblings.

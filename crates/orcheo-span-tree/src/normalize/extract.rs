@@ -2,6 +2,7 @@
 //! in every vocabulary we know (Orcheo, GenAI semantic conventions, OpenInference).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
@@ -13,11 +14,11 @@ use orcheo_trace_model::{
 use serde_json::Value;
 
 /// Builds the node for a span (tree links are filled in later).
-pub(crate) fn node(span: RawSpan) -> SpanNode {
+pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
     let known = Known::index(&span.attributes);
     let kind = kind(&span, &known);
     let self_token_usage = tokens(&known);
-    let model = model(&known);
+    let model = models.of(&known);
     let mut content = Content::default();
     if known.has_content {
         content.add_attributes(&span.attributes);
@@ -163,15 +164,39 @@ fn tokens(known: &Known<'_>) -> Option<TokenUsage> {
     }
 }
 
-fn model(known: &Known<'_>) -> Option<Box<ModelInfo>> {
-    if known.request_model.is_none() && known.response_model.is_none() && known.provider.is_none() {
-        return None;
+/// The model the last span named: spans of one trace mostly name a few models, and neighbours
+/// often the same one, so a span naming it again shares it instead of holding a copy.
+#[derive(Default)]
+pub(crate) struct Models {
+    last: Option<Arc<ModelInfo>>,
+}
+
+impl Models {
+    fn of(&mut self, known: &Known<'_>) -> Option<Arc<ModelInfo>> {
+        if known.request_model.is_none()
+            && known.response_model.is_none()
+            && known.provider.is_none()
+        {
+            return None;
+        }
+        let request = known.request_model.map(|(_, s)| s.as_str());
+        let response = known.response_model.map(SmolStr::as_str);
+        let provider = known.provider.map(|(_, s)| s.as_str());
+        if let Some(last) = &self.last
+            && last.request.as_deref() == request
+            && last.response.as_deref() == response
+            && last.provider.as_deref() == provider
+        {
+            return Some(Arc::clone(last));
+        }
+        let model = Arc::new(ModelInfo {
+            request: known.request_model.map(|(_, s)| s.clone()),
+            response: known.response_model.cloned(),
+            provider: known.provider.map(|(_, s)| s.clone()),
+        });
+        self.last = Some(Arc::clone(&model));
+        Some(model)
     }
-    Some(Box::new(ModelInfo {
-        request: known.request_model.map(|(_, s)| s.clone()),
-        response: known.response_model.cloned(),
-        provider: known.provider.map(|(_, s)| s.clone()),
-    }))
 }
 
 /// The node's content as it is read off the span (artifacts come apart, [`artifacts`]).
@@ -505,6 +530,68 @@ mod tests {
             (Some(""), false)
         );
         assert_eq!(content.0.responses[0].content.as_deref(), Some("done"));
+    }
+
+    fn llm_span(id: u8, model: &str, provider: &str) -> RawSpan {
+        let trace = orcheo_trace_model::TraceId::from_bytes([1; 16]).unwrap();
+        let span_id = orcheo_trace_model::SpanId::from_bytes([id; 8]).unwrap();
+        let mut span = RawSpan::new(trace, span_id, "call");
+        span.attributes = vec![
+            KeyValue::new(k::GEN_AI_REQUEST_MODEL, model),
+            KeyValue::new(k::GEN_AI_PROVIDER_NAME, provider),
+        ];
+        span
+    }
+
+    #[test]
+    fn spans_naming_the_model_of_the_span_before_share_it() {
+        let mut models = Models::default();
+        let first = node(llm_span(1, "gpt-4o-mini", "openai"), &mut models);
+        let again = node(llm_span(2, "gpt-4o-mini", "openai"), &mut models);
+        let other_provider = node(llm_span(3, "gpt-4o-mini", "azure"), &mut models);
+        let other_model = node(llm_span(4, "gpt-4o", "azure"), &mut models);
+        let (a, b) = (first.model.unwrap(), again.model.unwrap());
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = other_provider.model.unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(
+            (c.request.as_deref(), c.provider.as_deref()),
+            (Some("gpt-4o-mini"), Some("azure"))
+        );
+        let d = other_model.model.unwrap();
+        assert_eq!(
+            (d.request.as_deref(), d.provider.as_deref()),
+            (Some("gpt-4o"), Some("azure"))
+        );
+        let none = node(
+            RawSpan::new(
+                orcheo_trace_model::TraceId::from_bytes([1; 16]).unwrap(),
+                orcheo_trace_model::SpanId::from_bytes([5; 8]).unwrap(),
+                "step",
+            ),
+            &mut models,
+        );
+        assert!(none.model.is_none());
+    }
+
+    #[test]
+    fn kind_names_are_read_in_any_case_and_unknown_ones_kept_lowercased() {
+        assert_eq!(NodeKind::from_name("LLM"), NodeKind::Llm);
+        assert_eq!(NodeKind::from_name("Generate_Content"), NodeKind::Llm);
+        assert_eq!(NodeKind::from_name("Embeddings"), NodeKind::Embedding);
+        assert_eq!(
+            NodeKind::from_name("Generate_Content_Stream"),
+            NodeKind::Other("generate_content_stream".into())
+        );
+        assert_eq!(
+            NodeKind::from_name("Guard"),
+            NodeKind::Other("guard".into())
+        );
+        assert_eq!(
+            NodeKind::from_name("ÉTAPE"),
+            NodeKind::Other("Étape".into())
+        );
+        assert_eq!(NodeKind::from_name(""), NodeKind::Other(String::new()));
     }
 
     #[test]

@@ -109,9 +109,10 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
     let mut follows_from = Vec::with_capacity(order.len());
+    let mut models = extract::Models::default();
     for &(old, depth) in &order {
         let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
-            Some(span) => node_of(span, &mut anomalies),
+            Some(span) => node_of(span, &mut models, &mut anomalies),
             None => match placeholder.take() {
                 Some(p) => p,
                 None => continue,
@@ -150,9 +151,9 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
 }
 
 /// The node of a span, with the warnings its source attached reported as anomalies.
-fn node_of(mut span: RawSpan, anomalies: &mut Anomalies) -> SpanNode {
+fn node_of(mut span: RawSpan, models: &mut extract::Models, anomalies: &mut Anomalies) -> SpanNode {
     let warnings = std::mem::take(&mut span.warnings);
-    let mut node = extract::node(span);
+    let mut node = extract::node(span, models);
     if !warnings.is_empty() {
         node.flags.push(AnomalyKind::SourceWarning);
     }
