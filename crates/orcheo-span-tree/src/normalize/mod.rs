@@ -22,8 +22,8 @@ mod parents;
 
 use orcheo_trace_model::semconv::WORKFLOW_SPAN_NAME;
 use orcheo_trace_model::{
-    Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TraceStats,
-    TraceTree,
+    Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TokenUsage,
+    TraceStats, TraceTree,
 };
 
 use crate::formats::Decoded;
@@ -109,6 +109,10 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
     let mut follows_from = Vec::with_capacity(order.len());
+    let (mut parents, mut tokens) = (
+        Vec::with_capacity(order.len()),
+        Vec::with_capacity(order.len()),
+    );
     let mut models = extract::Models::default();
     for &(old, depth) in &order {
         let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
@@ -136,11 +140,13 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
                 ..
             }
         ));
+        parents.push(node.parent);
+        tokens.push(node.token_usage);
         nodes.push(node);
     }
-    report_timing(&mut nodes, &follows_from, &mut anomalies);
-    roll_up_tokens(&mut nodes);
-    let stats = stats(&nodes);
+    let totals = rolled_up_tokens(&parents, tokens);
+    drop(parents);
+    let stats = finish_nodes(&mut nodes, totals, &follows_from, &mut anomalies);
     TraceTree {
         trace_id: nodes.first().map(|n| n.trace_id),
         root: Some(0),
@@ -369,87 +375,39 @@ fn depth_first(children: &[Vec<u32>], root: u32) -> Vec<(u32, u32)> {
     order
 }
 
-/// Reports clock skew and spans outliving their parent; times themselves are left as sent.
-fn report_timing(nodes: &mut [SpanNode], follows_from: &[bool], anomalies: &mut Anomalies) {
-    for i in 0..nodes.len() {
-        if let Some(end) = nodes[i].end_time
-            && end < nodes[i].start_time
-        {
-            let start = nodes[i].start_time;
-            anomalies.report(
-                AnomalyKind::NegativeDuration,
-                Some(nodes[i].span_id),
-                || format!("ends {:.3} ms before it starts", end.millis_until(start)),
-            );
-            nodes[i].flags.push(AnomalyKind::NegativeDuration);
-            continue;
-        }
-        let Some(p) = nodes[i].parent else { continue };
-        let (child, par) = (&nodes[i], &nodes[p as usize]);
-        let attached = child.flags.iter().any(|f| {
-            matches!(
-                f,
-                AnomalyKind::Orphan | AnomalyKind::MultipleRoots | AnomalyKind::Cycle
-            )
-        });
-        if attached || par.synthetic {
-            continue;
-        }
-        let mut flag = None;
-        if child.start_time < par.start_time {
-            anomalies.report(AnomalyKind::ClockSkew, Some(child.span_id), || {
-                format!(
-                    "starts {:.3} ms before its parent {}",
-                    child.start_time.millis_until(par.start_time),
-                    par.span_id
-                )
-            });
-            flag = Some(AnomalyKind::ClockSkew);
-        } else if let (Some(ce), Some(pe)) = (child.end_time, par.end_time)
-            && ce > pe
-            && !follows_from[i]
-        {
-            anomalies.report(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
-                format!(
-                    "ends {:.3} ms after its parent {}",
-                    pe.millis_until(ce),
-                    par.span_id
-                )
-            });
-            flag = Some(AnomalyKind::EndsAfterParent);
-        }
-        if let Some(flag) = flag {
-            nodes[i].flags.push(flag);
-        }
-    }
-}
-
-/// Adds each node's usage into its parent's, children first (reverse depth-first order).
-fn roll_up_tokens(nodes: &mut [SpanNode]) {
-    for i in (0..nodes.len()).rev() {
-        let (Some(p), Some(usage)) = (nodes[i].parent, nodes[i].token_usage) else {
+/// Each node's token usage plus all of its descendants', by position, from each node's parent
+/// and own usage: summed children first (reverse depth-first order) in lists of their own,
+/// which are much smaller than the nodes.
+fn rolled_up_tokens(
+    parents: &[Option<u32>],
+    mut totals: Vec<Option<TokenUsage>>,
+) -> Vec<Option<TokenUsage>> {
+    for (i, parent) in parents.iter().enumerate().rev() {
+        let (Some(p), Some(usage)) = (parent, totals[i]) else {
             continue;
         };
-        nodes[p as usize]
-            .token_usage
-            .get_or_insert_default()
-            .add(usage);
+        if let Some(total) = totals.get_mut(*p as usize) {
+            total.get_or_insert_default().add(usage);
+        }
     }
+    totals
 }
 
-fn stats(nodes: &[SpanNode]) -> TraceStats {
+/// One pass over the built nodes: each takes its rolled-up token usage, clock skew and spans
+/// outliving their parent are reported (times themselves are left as sent), and the trace's
+/// totals are counted. One pass, not three: a large trace's nodes do not fit in the cache.
+fn finish_nodes(
+    nodes: &mut [SpanNode],
+    totals: Vec<Option<TokenUsage>>,
+    follows_from: &[bool],
+    anomalies: &mut Anomalies,
+) -> TraceStats {
     let mut stats = TraceStats::default();
-    for n in nodes.iter().filter(|n| !n.synthetic) {
-        stats.span_count += 1;
-        stats.error_count += u64::from(n.status.code == StatusCode::Error);
-        stats.in_progress_count += u64::from(n.in_progress);
-        stats.start_time = Some(
-            stats
-                .start_time
-                .map_or(n.start_time, |s| s.min(n.start_time)),
-        );
-        if let Some(end) = n.end_time {
-            stats.end_time = Some(stats.end_time.map_or(end, |e| e.max(end)));
+    for (i, total) in totals.into_iter().enumerate() {
+        nodes[i].token_usage = total;
+        count(&mut stats, &nodes[i]);
+        if let Some(flag) = timing_anomaly(nodes, i, follows_from, anomalies) {
+            nodes[i].flags.push(flag);
         }
     }
     stats.token_usage = nodes
@@ -460,4 +418,76 @@ fn stats(nodes: &[SpanNode]) -> TraceStats {
         stats.duration_ms = Some(s.millis_until(e));
     }
     stats
+}
+
+/// Counts a node into the trace's totals (placeholders are not spans of the trace).
+fn count(stats: &mut TraceStats, n: &SpanNode) {
+    if n.synthetic {
+        return;
+    }
+    stats.span_count += 1;
+    stats.error_count += u64::from(n.status.code == StatusCode::Error);
+    stats.in_progress_count += u64::from(n.in_progress);
+    stats.start_time = Some(
+        stats
+            .start_time
+            .map_or(n.start_time, |s| s.min(n.start_time)),
+    );
+    if let Some(end) = n.end_time {
+        stats.end_time = Some(stats.end_time.map_or(end, |e| e.max(end)));
+    }
+}
+
+/// A negative duration, clock skew against the parent, or an end after the parent's (unless the
+/// parent is only a `FOLLOWS_FROM` predecessor), reported; the flag to mark the node with.
+fn timing_anomaly(
+    nodes: &[SpanNode],
+    i: usize,
+    follows_from: &[bool],
+    anomalies: &mut Anomalies,
+) -> Option<AnomalyKind> {
+    let child = &nodes[i];
+    if let Some(end) = child.end_time
+        && end < child.start_time
+    {
+        let start = child.start_time;
+        anomalies.report(AnomalyKind::NegativeDuration, Some(child.span_id), || {
+            format!("ends {:.3} ms before it starts", end.millis_until(start))
+        });
+        return Some(AnomalyKind::NegativeDuration);
+    }
+    let par = &nodes[child.parent? as usize];
+    let attached = child.flags.iter().any(|f| {
+        matches!(
+            f,
+            AnomalyKind::Orphan | AnomalyKind::MultipleRoots | AnomalyKind::Cycle
+        )
+    });
+    if attached || par.synthetic {
+        return None;
+    }
+    if child.start_time < par.start_time {
+        anomalies.report(AnomalyKind::ClockSkew, Some(child.span_id), || {
+            format!(
+                "starts {:.3} ms before its parent {}",
+                child.start_time.millis_until(par.start_time),
+                par.span_id
+            )
+        });
+        return Some(AnomalyKind::ClockSkew);
+    }
+    if let (Some(ce), Some(pe)) = (child.end_time, par.end_time)
+        && ce > pe
+        && !follows_from[i]
+    {
+        anomalies.report(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
+            format!(
+                "ends {:.3} ms after its parent {}",
+                pe.millis_until(ce),
+                par.span_id
+            )
+        });
+        return Some(AnomalyKind::EndsAfterParent);
+    }
+    None
 }
