@@ -22,8 +22,8 @@ mod parents;
 
 use orcheo_trace_model::semconv::WORKFLOW_SPAN_NAME;
 use orcheo_trace_model::{
-    Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TokenUsage,
-    TraceStats, TraceTree,
+    Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TraceStats,
+    TraceTree,
 };
 
 use crate::formats::Decoded;
@@ -109,10 +109,6 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
     let mut follows_from = Vec::with_capacity(order.len());
-    let (mut parents, mut tokens) = (
-        Vec::with_capacity(order.len()),
-        Vec::with_capacity(order.len()),
-    );
     let mut models = extract::Models::default();
     for &(old, depth) in &order {
         let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
@@ -140,13 +136,10 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
                 ..
             }
         ));
-        parents.push(node.parent);
-        tokens.push(node.token_usage);
         nodes.push(node);
     }
-    let totals = rolled_up_tokens(&parents, tokens);
-    drop(parents);
-    let stats = finish_nodes(&mut nodes, totals, &follows_from, &mut anomalies);
+    roll_up_tokens(&mut nodes);
+    let stats = finish_nodes(&mut nodes, &follows_from, &mut anomalies);
     TraceTree {
         trace_id: nodes.first().map(|n| n.trace_id),
         root: Some(0),
@@ -375,36 +368,29 @@ fn depth_first(children: &[Vec<u32>], root: u32) -> Vec<(u32, u32)> {
     order
 }
 
-/// Each node's token usage plus all of its descendants', by position, from each node's parent
-/// and own usage: summed children first (reverse depth-first order) in lists of their own,
-/// which are much smaller than the nodes.
-fn rolled_up_tokens(
-    parents: &[Option<u32>],
-    mut totals: Vec<Option<TokenUsage>>,
-) -> Vec<Option<TokenUsage>> {
-    for (i, parent) in parents.iter().enumerate().rev() {
-        let (Some(p), Some(usage)) = (parent, totals[i]) else {
+/// Adds each node's usage into its parent's, children first (reverse depth-first order).
+fn roll_up_tokens(nodes: &mut [SpanNode]) {
+    for i in (0..nodes.len()).rev() {
+        let (Some(p), Some(usage)) = (nodes[i].parent, nodes[i].token_usage) else {
             continue;
         };
-        if let Some(total) = totals.get_mut(*p as usize) {
-            total.get_or_insert_default().add(usage);
-        }
+        nodes[p as usize]
+            .token_usage
+            .get_or_insert_default()
+            .add(usage);
     }
-    totals
 }
 
-/// One pass over the built nodes: each takes its rolled-up token usage, clock skew and spans
+/// One pass over the built nodes (a large trace's do not fit in the cache): clock skew and spans
 /// outliving their parent are reported (times themselves are left as sent), and the trace's
-/// totals are counted. One pass, not three: a large trace's nodes do not fit in the cache.
+/// totals are counted.
 fn finish_nodes(
     nodes: &mut [SpanNode],
-    totals: Vec<Option<TokenUsage>>,
     follows_from: &[bool],
     anomalies: &mut Anomalies,
 ) -> TraceStats {
     let mut stats = TraceStats::default();
-    for (i, total) in totals.into_iter().enumerate() {
-        nodes[i].token_usage = total;
+    for i in 0..nodes.len() {
         count(&mut stats, &nodes[i]);
         if let Some(flag) = timing_anomaly(nodes, i, follows_from, anomalies) {
             nodes[i].flags.push(flag);
