@@ -446,3 +446,58 @@ fn a_large_json_trace_decodes_in_order_and_places_its_errors_in_the_payload() {
             .contains("invalid type: integer `7`")
     );
 }
+
+#[test]
+fn many_unreadable_spans_are_described_up_to_the_cap_and_all_counted() {
+    use orcheo_span_tree::normalize::MAX_ANOMALIES_PER_KIND as CAP;
+    // 6,000 spans (enough for several decoding threads), five in six with an unreadable id.
+    let spans: Vec<String> = (0..6_000)
+        .map(|i| {
+            let id = if i % 6 == 0 {
+                format!("{:016x}", i + 1)
+            } else {
+                "zz".to_owned()
+            };
+            format!(
+                r#"{{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"{id}","name":"n{i}"}}"#
+            )
+        })
+        .collect();
+    let json = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    );
+
+    // The decoder describes at most the cap for each of its threads (at most four), and counts
+    // the rest.
+    let decoded = orcheo_span_tree::decode(json.as_bytes(), Format::Auto).unwrap();
+    let invalid: Vec<_> = decoded
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::InvalidSpan)
+        .collect();
+    assert!(invalid.len() <= 4 * CAP, "{} described", invalid.len());
+    let counted: usize = invalid.iter().map(|a| 1 + a.undescribed).sum();
+    assert_eq!(counted, 5_000);
+
+    // The tree lists the first of them in payload order, and says how many more there were.
+    let tree = orcheo_span_tree::normalize_decoded(decoded);
+    assert_eq!(tree.nodes.len(), 1_000);
+    let listed: Vec<&str> = tree
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::InvalidSpan)
+        .map(|a| a.detail.as_str())
+        .collect();
+    assert_eq!(listed.len(), CAP + 1);
+    assert!(listed[0].starts_with("span #1: "), "{}", listed[0]);
+    assert!(listed[1].starts_with("span #2: "), "{}", listed[1]);
+    // Spans 1–5, 7–11, …: the 100th unreadable one is span #119.
+    assert!(
+        listed[CAP - 1].starts_with("span #119: "),
+        "{}",
+        listed[CAP - 1]
+    );
+    assert_eq!(listed[CAP], "4900 more of this kind not listed");
+    assert!(tree.anomalies.iter().all(|a| a.undescribed == 0));
+}

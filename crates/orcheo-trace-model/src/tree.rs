@@ -284,6 +284,11 @@ pub struct Anomaly {
     pub kind: AnomalyKind,
     pub span_id: Option<SpanId>,
     pub detail: String,
+    /// How many more problems of this kind were found after this one and only counted, not
+    /// described (a decoder past its cap). Normalization adds them to the kind's count, so the
+    /// tree's summary entry says how many there were in all; not part of the API.
+    #[serde(skip)]
+    pub undescribed: usize,
 }
 
 impl Anomaly {
@@ -292,6 +297,7 @@ impl Anomaly {
             kind,
             span_id,
             detail: detail.into(),
+            undescribed: 0,
         }
     }
 }

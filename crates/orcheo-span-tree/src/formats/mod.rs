@@ -16,6 +16,8 @@ use orcheo_trace_model::{Anomaly, AnomalyKind, RawSpan};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::normalize::MAX_ANOMALIES_PER_KIND;
+
 /// A payload format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Format {
@@ -120,10 +122,17 @@ pub struct Decoded {
 
 /// Collects converted spans; a span that cannot be read is reported with its position in the
 /// payload instead.
+///
+/// Unreadable spans are described up to the normalizer's cap of one kind; the rest are counted on
+/// the last one described ([`Anomaly::undescribed`]), so a payload of many broken spans costs a
+/// counter increment for each past the cap, not a message.
 pub(crate) struct SpanSink<'a> {
     spans: &'a mut Vec<RawSpan>,
     anomalies: &'a mut Vec<Anomaly>,
     seen: usize,
+    /// Unreadable spans described so far, and where the last of them is in `anomalies`.
+    described: usize,
+    last_described: Option<usize>,
 }
 
 impl<'a> SpanSink<'a> {
@@ -142,6 +151,8 @@ impl<'a> SpanSink<'a> {
             spans,
             anomalies,
             seen,
+            described: 0,
+            last_described: None,
         }
     }
 
@@ -168,6 +179,14 @@ impl<'a> SpanSink<'a> {
     pub(crate) fn reject(&mut self, detail: &str) {
         let position = self.seen;
         self.seen += 1;
+        if self.described >= MAX_ANOMALIES_PER_KIND
+            && let Some(last) = self.last_described.and_then(|i| self.anomalies.get_mut(i))
+        {
+            last.undescribed += 1;
+            return;
+        }
+        self.described += 1;
+        self.last_described = Some(self.anomalies.len());
         self.anomalies.push(Anomaly::new(
             AnomalyKind::InvalidSpan,
             None,
@@ -522,5 +541,30 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sink_describes_unreadable_spans_up_to_the_cap_and_counts_the_rest_on_the_last() {
+        let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
+        let mut sink = SpanSink::starting_at(&mut spans, &mut anomalies, 10);
+        sink.report(Anomaly::new(AnomalyKind::SourceWarning, None, "note"));
+        for _ in 0..MAX_ANOMALIES_PER_KIND + 150 {
+            sink.reject("bad id");
+        }
+        sink.report(Anomaly::new(AnomalyKind::SourceWarning, None, "later note"));
+        assert_eq!(anomalies.len(), MAX_ANOMALIES_PER_KIND + 2);
+        assert_eq!(anomalies[1].detail, "span #10: bad id");
+        let last = &anomalies[MAX_ANOMALIES_PER_KIND];
+        assert_eq!(
+            last.detail,
+            format!("span #{}: bad id", 9 + MAX_ANOMALIES_PER_KIND)
+        );
+        assert_eq!(last.undescribed, 150);
+        assert_eq!(anomalies[MAX_ANOMALIES_PER_KIND + 1].detail, "later note");
     }
 }

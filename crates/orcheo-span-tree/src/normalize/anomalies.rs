@@ -20,10 +20,12 @@ impl Anomalies {
             list: Vec::with_capacity(earlier.len()),
             counts: [0; AnomalyKind::ALL.len()],
         };
-        for a in earlier {
-            if anomalies.count(a.kind) {
+        for mut a in earlier {
+            let (kind, undescribed) = (a.kind, std::mem::take(&mut a.undescribed));
+            if anomalies.count(kind) {
                 anomalies.list.push(a);
             }
+            anomalies.counts[kind as usize] += undescribed;
         }
         anomalies
     }
