@@ -78,8 +78,9 @@ impl NodeKind {
 
     /// Reads a kind name from any of the vocabularies; unknown names become `Other`.
     pub fn from_name(name: &str) -> Self {
-        // Every known name fits this buffer: lowercasing there costs no allocation per span.
-        let mut buf = [0u8; 16];
+        // Lowercased on the stack, no allocation per span; every known name fits with room to
+        // spare (the longest, `generate_content`, has 16 bytes), and a longer one is unknown.
+        let mut buf = [0u8; 32];
         let lower = match buf.get_mut(..name.len()) {
             Some(head) => {
                 head.copy_from_slice(name.as_bytes());
