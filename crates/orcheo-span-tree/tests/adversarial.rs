@@ -159,12 +159,12 @@ fn no_root_in_a_live_trace_gets_a_placeholder_and_in_progress_spans() {
     running.end_time = None;
     let tree = normalize(vec![span(2, Some(99), 0), running, span(4, Some(2), 5)]);
     let root = tree.root_node().unwrap();
-    assert!(root.synthetic && root.in_progress);
+    assert!(root.synthetic && root.in_progress());
     assert_eq!(root.span_id, span_id(99));
     assert_eq!(root.children.len(), 2);
     assert!(has(&tree, AnomalyKind::MissingRoot));
     assert!(!has(&tree, AnomalyKind::Orphan));
-    assert!(tree.find(span_id(3)).unwrap().in_progress);
+    assert!(tree.find(span_id(3)).unwrap().in_progress());
     assert_eq!(tree.stats.span_count, 3);
     assert_eq!(tree.stats.in_progress_count, 1);
     // The flat view lists real spans only.

@@ -34,7 +34,6 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
         trace_id: span.trace_id,
         kind,
         span_kind: span.kind,
-        in_progress: span.end_time.is_none(),
         start_time: span.start_time,
         end_time: span.end_time,
         token_usage: self_token_usage,

@@ -339,7 +339,6 @@ fn choose_root(
         status: RawStatus::default(),
         start_time: template.start_time,
         end_time: None,
-        in_progress: true,
         token_usage: None,
         self_token_usage: None,
         model: None,
@@ -413,7 +412,7 @@ fn count(stats: &mut TraceStats, n: &SpanNode) {
     }
     stats.span_count += 1;
     stats.error_count += u64::from(n.status.code == StatusCode::Error);
-    stats.in_progress_count += u64::from(n.in_progress);
+    stats.in_progress_count += u64::from(n.in_progress());
     stats.start_time = Some(
         stats
             .start_time

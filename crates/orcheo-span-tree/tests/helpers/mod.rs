@@ -44,7 +44,7 @@ pub fn outline(tree: &TraceTree) -> String {
         if let Some(t) = n.self_token_usage {
             let _ = write!(out, " tokens={}/{}", t.input, t.output);
         }
-        if n.in_progress {
+        if n.in_progress() {
             out.push_str(" in_progress");
         }
         if !n.flags.is_empty() {
