@@ -37,7 +37,7 @@ fn fill(url: &str) {
         diesel::sql_query(sql).execute(&mut conn).unwrap();
         diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
     } else {
-        let mut conn = diesel::pg::PgConnection::establish(url).unwrap();
+        let mut conn = orcheo_trace_store::postgres_connection(url).unwrap();
         // PostgreSQL's `substr` wants a positive start; pad with lpad there.
         let sql = sql.replace(
             "substr('00000000000000000000000000000000' || n, -32, 32)",

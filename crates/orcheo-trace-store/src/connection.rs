@@ -67,6 +67,18 @@ pub fn redact_password(url: &str) -> String {
 }
 
 /// Opens connections of the named backend only (the derive would try each backend in turn).
+/// A PostgreSQL connection, outside any pool (for administration: creating and dropping
+/// databases). Every PostgreSQL connection of the process should be made here or through a
+/// [`crate::Store`]: libpq talks TLS through OpenSSL, which by default frees its global state in
+/// an `atexit` handler, and a process exiting while another thread still held a connection then
+/// crashed in `OPENSSL_cleanup` (double free, or SIGSEGV) after its work was done. OpenSSL is
+/// initialized here first, without that handler; whatever initializes it before (a direct
+/// `PgConnection::establish`) brings the handler back.
+pub fn postgres_connection(url: &str) -> diesel::ConnectionResult<PgConnection> {
+    openssl_sys::init();
+    PgConnection::establish(url)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Manager {
     backend: Backend,
@@ -79,9 +91,7 @@ impl diesel::r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<AnyConnection, Self::Error> {
         match self.backend {
-            Backend::Postgres => {
-                PgConnection::establish(&self.target).map(AnyConnection::Postgresql)
-            }
+            Backend::Postgres => postgres_connection(&self.target).map(AnyConnection::Postgresql),
             Backend::Sqlite => SqliteConnection::establish(&self.target).map(AnyConnection::Sqlite),
         }
         .map_err(diesel::r2d2::Error::ConnectionError)

@@ -22,7 +22,9 @@ use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 
 pub use artifacts::ArtifactRecord;
 pub use checkpoint::CheckpointStats;
-pub use connection::{AnyConnection, Backend, PoolConfig, parse_url, redact_password};
+pub use connection::{
+    AnyConnection, Backend, PoolConfig, parse_url, postgres_connection, redact_password,
+};
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{
     Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter, NewExecution, TraceLink,

@@ -26,7 +26,7 @@ struct TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.pg_drop.take()
-            && let Ok(mut admin) = diesel::pg::PgConnection::establish(&admin_url)
+            && let Ok(mut admin) = orcheo_trace_store::postgres_connection(&admin_url)
         {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .execute(&mut admin);
@@ -65,7 +65,7 @@ fn postgres() -> Option<TestDb> {
             .unwrap()
             .subsec_nanos()
     );
-    let mut admin = diesel::pg::PgConnection::establish(&admin_url)
+    let mut admin = orcheo_trace_store::postgres_connection(&admin_url)
         .expect("ORCHEO_TEST_DATABASE_URL reachable");
     diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
         .execute(&mut admin)
@@ -890,7 +890,7 @@ fn migrations_and_schema_rs_agree_on_every_column() {
         let _ = &db.store;
         let (admin_url, name) = db.pg_drop.clone().unwrap();
         let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let mut pg = diesel::pg::PgConnection::establish(&format!("{base}/{name}")).unwrap();
+        let mut pg = orcheo_trace_store::postgres_connection(&format!("{base}/{name}")).unwrap();
         assert_eq!(
             migrated_schema("postgres", &mut pg),
             declared,

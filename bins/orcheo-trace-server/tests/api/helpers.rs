@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use diesel::{Connection as _, RunQueryDsl as _};
+use diesel::RunQueryDsl as _;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -151,7 +151,7 @@ pub struct TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = &self.pg_drop
-            && let Ok(mut admin) = diesel::pg::PgConnection::establish(admin_url)
+            && let Ok(mut admin) = orcheo_trace_store::postgres_connection(admin_url)
         {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                 .execute(&mut admin);
@@ -184,7 +184,7 @@ fn database(db: Db) -> Option<TestDb> {
                 std::process::id(),
                 COUNTER.fetch_add(1, Ordering::SeqCst)
             );
-            let mut admin = diesel::pg::PgConnection::establish(&admin_url).unwrap();
+            let mut admin = orcheo_trace_store::postgres_connection(&admin_url).unwrap();
             diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                 .execute(&mut admin)
                 .unwrap();
