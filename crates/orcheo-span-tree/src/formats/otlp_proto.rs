@@ -229,55 +229,59 @@ fn scope_spans<'a>(
     listed: &mut Listed<'a>,
 ) -> Result<(), WireError> {
     let shared = &mut listed.shared;
-    let all = r;
+    // One pass over the block: the scope may come after the spans, so the spans are listed
+    // against the owner this block will have, and its scope is settled at the end. A second
+    // pass would read every span's header from memory again (a cache miss each, once the
+    // payload is larger than the cache).
+    let owner = listed.owners.len();
     let mut scope = None;
     let mut scope_messages = 0;
-    while let Some((number, wire)) = r.field()? {
-        if number == field::SCOPE_SPANS_SCOPE {
-            r.expect("scope", wire, WireType::Len)?;
-            let bytes = r.bytes()?;
-            scope_messages += 1;
-            if scope_messages == 1
-                && let Some((last, shared_scope)) = &shared.scope
-                && *last == bytes
-            {
-                scope = Some(Arc::clone(shared_scope));
-                continue;
-            }
-            let mut s = Reader::new(bytes);
-            // A repeated singular message merges, as protobuf specifies.
-            let (mut name, mut version) =
-                scope.take().map_or((String::new(), None), |s: Arc<Scope>| {
-                    (s.name.clone(), s.version.clone())
-                });
-            while let Some((number, wire)) = s.field()? {
-                match number {
-                    field::SCOPE_NAME => name = s.string()?,
-                    field::SCOPE_VERSION => version = Some(s.string()?).filter(|v| !v.is_empty()),
-                    _ => s.skip(wire)?,
+    let mut read = || -> Result<(), WireError> {
+        while let Some((number, wire)) = r.field()? {
+            if number == field::SCOPE_SPANS_SPANS {
+                r.expect("spans", wire, WireType::Len)?;
+                listed.spans.push((r.len()?, owner));
+            } else if number == field::SCOPE_SPANS_SCOPE {
+                r.expect("scope", wire, WireType::Len)?;
+                let bytes = r.bytes()?;
+                scope_messages += 1;
+                if scope_messages == 1
+                    && let Some((last, shared_scope)) = &shared.scope
+                    && *last == bytes
+                {
+                    scope = Some(Arc::clone(shared_scope));
+                    continue;
                 }
+                let mut s = Reader::new(bytes);
+                // A repeated singular message merges, as protobuf specifies.
+                let (mut name, mut version) =
+                    scope.take().map_or((String::new(), None), |s: Arc<Scope>| {
+                        (s.name.clone(), s.version.clone())
+                    });
+                while let Some((number, wire)) = s.field()? {
+                    match number {
+                        field::SCOPE_NAME => name = s.string()?,
+                        field::SCOPE_VERSION => {
+                            version = Some(s.string()?).filter(|v| !v.is_empty())
+                        }
+                        _ => s.skip(wire)?,
+                    }
+                }
+                let decoded = Arc::new(Scope { name, version });
+                if scope_messages == 1 {
+                    shared.scope = Some((bytes, Arc::clone(&decoded)));
+                }
+                scope = Some(decoded);
+            } else {
+                r.skip(wire)?;
             }
-            let decoded = Arc::new(Scope { name, version });
-            if scope_messages == 1 {
-                shared.scope = Some((bytes, Arc::clone(&decoded)));
-            }
-            scope = Some(decoded);
-        } else {
-            r.skip(wire)?;
         }
-    }
-    let owner = listed.owners.len();
+        Ok(())
+    };
+    // The spans listed before a break in the block are still decoded: they need their owner.
+    let read = read();
     listed.owners.push((Arc::clone(resource), scope));
-    let mut r = all;
-    while let Some((number, wire)) = r.field()? {
-        if number == field::SCOPE_SPANS_SPANS {
-            r.expect("spans", wire, WireType::Len)?;
-            listed.spans.push((r.len()?, owner));
-        } else {
-            r.skip(wire)?;
-        }
-    }
-    Ok(())
+    read
 }
 
 /// One span, into the sink: a span whose ids are unusable is reported there; the error is a
@@ -916,6 +920,55 @@ mod tests {
                 assert_eq!(many.unwrap_err().to_string(), one, "{threads} threads");
             }
         }
+    }
+
+    #[test]
+    fn a_scope_sent_after_its_spans_still_belongs_to_them() {
+        // ScopeSpans with its spans (field 2) first and the scope (field 1) last, legal in
+        // protobuf; then a block cut short after its first span.
+        let span = |id: u8| {
+            Span {
+                trace_id: vec![1; 16],
+                span_id: vec![id; 8],
+                ..Span::default()
+            }
+            .encode_to_vec()
+        };
+        let scope = InstrumentationScope {
+            name: "late".to_owned(),
+            version: "2".to_owned(),
+            ..InstrumentationScope::default()
+        }
+        .encode_to_vec();
+        let mut block = Vec::new();
+        prost::encoding::bytes::encode(2, &span(1), &mut block);
+        prost::encoding::bytes::encode(2, &span(2), &mut block);
+        prost::encoding::bytes::encode(1, &scope, &mut block);
+        let mut resource_spans = Vec::new();
+        prost::encoding::bytes::encode(2, &block, &mut resource_spans);
+        let mut bytes = Vec::new();
+        prost::encoding::bytes::encode(1, &resource_spans, &mut bytes);
+
+        let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
+        decode_into(&bytes, &mut spans, &mut anomalies).unwrap();
+        assert_eq!(spans.len(), 2);
+        for s in &spans {
+            let scope = s.scope.as_ref().unwrap();
+            assert_eq!((scope.name.as_str(), scope.version.as_deref()), ("late", Some("2")));
+        }
+
+        // The same block with its last field's length running past the end: an error naming
+        // where, and no panic for the span listed before the break.
+        let mut cut = block.clone();
+        let last = cut.len() - scope.len() - 1;
+        cut[last] = 0x7f;
+        let mut resource_spans = Vec::new();
+        prost::encoding::bytes::encode(2, &cut, &mut resource_spans);
+        let mut bytes = Vec::new();
+        prost::encoding::bytes::encode(1, &resource_spans, &mut bytes);
+        let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
+        let err = decode_into(&bytes, &mut spans, &mut anomalies).unwrap_err();
+        assert!(err.to_string().contains("past the end"), "{err}");
     }
 
     #[test]
