@@ -262,7 +262,7 @@ fn scope_spans<'a>(
                     match number {
                         field::SCOPE_NAME => name = s.string()?,
                         field::SCOPE_VERSION => {
-                            version = Some(s.string()?).filter(|v| !v.is_empty())
+                            version = Some(s.string()?).filter(|v| !v.is_empty());
                         }
                         _ => s.skip(wire)?,
                     }
@@ -319,10 +319,11 @@ fn span(
                     key: at,
                     value: Some(at + 1),
                 });
-                // Read in place: a key-value is moved once, not returned and pushed.
+                // Read in place: a key-value is moved once, not returned and pushed. Most
+                // values are strings: one starts as an empty string, written in place.
                 attributes.push(KeyValue {
                     key: SmolStr::default(),
-                    value: AttributeValue::Empty,
+                    value: AttributeValue::String(SmolStr::default()),
                 });
                 if let Some(kv) = attributes.last_mut() {
                     key_value_into(r.len()?, 0, places, kv)?;
@@ -498,17 +499,28 @@ fn string_or_any_value_into(
     out: &mut AttributeValue,
 ) -> Result<(), WireError> {
     let mut peek = r;
-    if let Some((field::ANY_STRING, WireType::Len)) = peek.field()? {
-        let string = peek.len()?;
-        if peek.is_empty() {
-            if !matches!(out, AttributeValue::String(_)) {
-                *out = AttributeValue::String(SmolStr::default());
+    match peek.field()? {
+        Some((field::ANY_STRING, WireType::Len)) => {
+            let string = peek.len()?;
+            if peek.is_empty() {
+                if !matches!(out, AttributeValue::String(_)) {
+                    *out = AttributeValue::String(SmolStr::default());
+                }
+                if let AttributeValue::String(out) = out {
+                    string.recent_into_here(recent, at, text, out)?;
+                }
+                return Ok(());
             }
-            if let AttributeValue::String(out) = out {
-                string.recent_into_here(recent, at, text, out)?;
-            }
-            return Ok(());
         }
+        // Token counts and sizes: an integer alone, written without the general path.
+        Some((field::ANY_INT, WireType::Varint)) => {
+            let int = peek.varint()?.cast_signed();
+            if peek.is_empty() {
+                *out = AttributeValue::Int(int);
+                return Ok(());
+            }
+        }
+        _ => {}
     }
     *out = any_value(r, depth)?;
     Ok(())
@@ -749,6 +761,8 @@ mod tests {
             ),
             attribute("model", text("gpt-4o")),
             attribute("count", IntValue(3)),
+            attribute("tokens", IntValue(1_200)),
+            attribute("delta", IntValue(-5)),
         ];
         let mut third = spans[0].clone();
         third.span_id = vec![3; 8];
@@ -757,33 +771,30 @@ mod tests {
             attribute("orcheo.node.display_name", IntValue(7)),
             attribute("model", text("gpt-4o")),
         ];
-        // An AnyValue with two members set: the last one read wins, as protobuf specifies.
-        let mut two_members = AnyValue {
-            value: Some(text("first")),
-        }
-        .encode_to_vec();
-        two_members.extend(
-            AnyValue {
-                value: Some(IntValue(9)),
-            }
-            .encode_to_vec(),
-        );
         spans.extend([second, third]);
         let mut bytes = TracesData {
             resource_spans: vec![b],
         }
         .encode_to_vec();
-        // Append a fourth span by hand, its one attribute holding the two-member value.
-        let mut kv = Vec::new();
-        prost::encoding::string::encode(1, &"model".to_owned(), &mut kv);
-        prost::encoding::bytes::encode(2, &two_members, &mut kv);
+        // Append a fourth span by hand, its attributes holding AnyValues with two members set:
+        // the last one read wins, as protobuf specifies.
         let mut span_bytes = Span {
             trace_id: vec![1; 16],
             span_id: vec![4; 8],
             ..Span::default()
         }
         .encode_to_vec();
-        prost::encoding::bytes::encode(9, &kv, &mut span_bytes);
+        for (key, first, last) in [
+            ("model", text("first"), IntValue(9)),
+            ("count", IntValue(9), text("last")),
+        ] {
+            let mut value = AnyValue { value: Some(first) }.encode_to_vec();
+            value.extend(AnyValue { value: Some(last) }.encode_to_vec());
+            let mut kv = Vec::new();
+            prost::encoding::string::encode(1, &key.to_owned(), &mut kv);
+            prost::encoding::bytes::encode(2, &value, &mut kv);
+            prost::encoding::bytes::encode(9, &kv, &mut span_bytes);
+        }
         let mut scope = Vec::new();
         prost::encoding::bytes::encode(2, &span_bytes, &mut scope);
         let mut resource_spans = Vec::new();
@@ -811,6 +822,8 @@ mod tests {
                 (name.clone(), long),
                 ("model".into(), "gpt-4o".into()),
                 ("count".into(), AttributeValue::Int(3)),
+                ("tokens".into(), AttributeValue::Int(1_200)),
+                ("delta".into(), AttributeValue::Int(-5)),
             ]
         );
         assert_eq!(
@@ -820,7 +833,13 @@ mod tests {
                 ("model".into(), "gpt-4o".into())
             ]
         );
-        assert_eq!(values(3), [("model".into(), AttributeValue::Int(9))]);
+        assert_eq!(
+            values(3),
+            [
+                ("model".into(), AttributeValue::Int(9)),
+                ("count".into(), "last".into())
+            ]
+        );
     }
 
     /// A payload of several blocks and scopes, with spans whose ids are unusable here and there.
@@ -954,7 +973,10 @@ mod tests {
         assert_eq!(spans.len(), 2);
         for s in &spans {
             let scope = s.scope.as_ref().unwrap();
-            assert_eq!((scope.name.as_str(), scope.version.as_deref()), ("late", Some("2")));
+            assert_eq!(
+                (scope.name.as_str(), scope.version.as_deref()),
+                ("late", Some("2"))
+            );
         }
 
         // The same block with its last field's length running past the end: an error naming

@@ -37,12 +37,25 @@ pub(crate) enum WireType {
     Fixed32,
 }
 
+/// The wire types the reader knows, by their 3-bit code (groups, 3 and 4, are refused).
+const WIRE_TYPES: [Option<WireType>; 8] = [
+    Some(WireType::Varint),
+    Some(WireType::Fixed64),
+    Some(WireType::Len),
+    None,
+    None,
+    Some(WireType::Fixed32),
+    None,
+    None,
+];
+
 /// A cursor over one message's bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
-    /// Offset of `bytes` in the whole payload, for error messages.
-    offset: usize,
+    /// Address of the payload's first byte: where `bytes` starts in the payload, for error
+    /// messages, is computed from it when needed instead of being counted at every read.
+    start: usize,
 }
 
 #[allow(
@@ -51,17 +64,29 @@ pub(crate) struct Reader<'a> {
 )]
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, offset: 0 }
+        Self {
+            bytes,
+            start: bytes.as_ptr().addr(),
+        }
     }
 
     fn advance(&mut self, n: usize) {
         self.bytes = &self.bytes[n..];
-        self.offset += n;
+    }
+
+    /// Where the unread bytes start in the payload.
+    fn offset(&self) -> usize {
+        self.bytes.as_ptr().addr() - self.start
+    }
+
+    #[cold]
+    fn fail_wire_type<T>(&self, code: u64) -> Result<T, WireError> {
+        self.fail(&format!("unsupported wire type {code}"))
     }
 
     #[cold]
     fn fail<T>(&self, what: &str) -> Result<T, WireError> {
-        error(format!("{what} at byte {}", self.offset))
+        error(format!("{what} at byte {}", self.offset()))
     }
 
     #[inline(always)]
@@ -78,6 +103,14 @@ impl<'a> Reader<'a> {
 
     #[inline(never)]
     fn long_varint(&mut self) -> Result<u64, WireError> {
+        // Two bytes: lengths of text and of spans, token counts.
+        if let [b0, b1, ..] = *self.bytes
+            && b0 >= 0x80
+            && b1 < 0x80
+        {
+            self.advance(2);
+            return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+        }
         let mut value = 0u64;
         for i in 0..10 {
             let Some(&b) = self.bytes.get(i) else {
@@ -102,12 +135,8 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
-        let wire_type = match key & 7 {
-            0 => WireType::Varint,
-            1 => WireType::Fixed64,
-            2 => WireType::Len,
-            5 => WireType::Fixed32,
-            other => return self.fail(&format!("unsupported wire type {other}")),
+        let Some(wire_type) = WIRE_TYPES[(key & 7) as usize] else {
+            return self.fail_wire_type(key & 7);
         };
         let number = u32::try_from(key >> 3).unwrap_or(0);
         if number == 0 {
@@ -148,7 +177,7 @@ impl<'a> Reader<'a> {
         };
         let inner = Reader {
             bytes: &self.bytes[..len],
-            offset: self.offset,
+            start: self.start,
         };
         self.advance(len);
         Ok(inner)
@@ -223,7 +252,7 @@ impl<'a> Reader<'a> {
 
     /// The rest of this reader's bytes as UTF-8 text.
     fn utf8_here(&mut self) -> Result<&'a str, WireError> {
-        let (at, bytes) = (self.offset, self.bytes);
+        let (at, bytes) = (self.offset(), self.bytes);
         self.advance(bytes.len());
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s),
