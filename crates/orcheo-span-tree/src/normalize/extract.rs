@@ -79,13 +79,6 @@ struct Known<'a> {
     has_content: bool,
 }
 
-/// How specific a key is: its place in a semconv list (most specific first).
-fn rank(keys: &[&str], key: &str) -> u8 {
-    keys.iter()
-        .position(|k| *k == key)
-        .map_or(u8::MAX, |i| u8::try_from(i).unwrap_or(u8::MAX))
-}
-
 fn keep<T>(slot: &mut Option<(u8, T)>, rank: u8, value: Option<T>) {
     if let Some(value) = value
         && slot.as_ref().is_none_or(|(r, _)| rank < *r)
@@ -101,17 +94,18 @@ impl<'a> Known<'a> {
             let v = &kv.value;
             let shared = v.as_text().filter(|s| !s.is_empty());
             let text = shared.map(SmolStr::as_str);
+            // Token keys ranked by their place in `INPUT_TOKEN_KEYS` / `OUTPUT_TOKEN_KEYS`
+            // (a test holds the two in step): arms of the one `match`, not a scan of both lists
+            // for every attribute.
             match kv.key.as_str() {
-                key if k::INPUT_TOKEN_KEYS.contains(&key) => {
-                    keep(&mut k.input_tokens, rank(k::INPUT_TOKEN_KEYS, key), Some(v));
-                }
-                key if k::OUTPUT_TOKEN_KEYS.contains(&key) => {
-                    keep(
-                        &mut k.output_tokens,
-                        rank(k::OUTPUT_TOKEN_KEYS, key),
-                        Some(v),
-                    );
-                }
+                k::TOKEN_INPUT => keep(&mut k.input_tokens, 0, Some(v)),
+                k::GEN_AI_USAGE_INPUT_TOKENS => keep(&mut k.input_tokens, 1, Some(v)),
+                k::GEN_AI_USAGE_PROMPT_TOKENS => keep(&mut k.input_tokens, 2, Some(v)),
+                k::LLM_TOKEN_COUNT_PROMPT => keep(&mut k.input_tokens, 3, Some(v)),
+                k::TOKEN_OUTPUT => keep(&mut k.output_tokens, 0, Some(v)),
+                k::GEN_AI_USAGE_OUTPUT_TOKENS => keep(&mut k.output_tokens, 1, Some(v)),
+                k::GEN_AI_USAGE_COMPLETION_TOKENS => keep(&mut k.output_tokens, 2, Some(v)),
+                k::LLM_TOKEN_COUNT_COMPLETION => keep(&mut k.output_tokens, 3, Some(v)),
                 k::NODE_KIND => keep(&mut k.node_kind, 0, text),
                 k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
                 k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
@@ -514,6 +508,28 @@ mod tests {
         assert_eq!(system[0].role.as_deref(), Some("system"));
         let plain = genai_messages("not json", None);
         assert_eq!(plain[0].content.as_deref(), Some("not json"));
+    }
+
+    #[test]
+    fn token_keys_rank_as_their_semconv_lists_order_them() {
+        for (keys, input) in [(k::INPUT_TOKEN_KEYS, true), (k::OUTPUT_TOKEN_KEYS, false)] {
+            for first in 0..keys.len() {
+                // Every key from `first` on, least specific first, each with its place as value:
+                // the one at `first` must win.
+                let attributes: Vec<KeyValue> = (first..keys.len())
+                    .rev()
+                    .map(|i| KeyValue::new(keys[i], i as i64))
+                    .collect();
+                let known = Known::index(&attributes);
+                let slot = if input {
+                    known.input_tokens
+                } else {
+                    known.output_tokens
+                };
+                let (rank, value) = slot.unwrap();
+                assert_eq!((rank as usize, value.as_i64()), (first, Some(first as i64)));
+            }
+        }
     }
 
     #[test]
