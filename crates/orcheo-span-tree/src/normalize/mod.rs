@@ -111,12 +111,16 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     let mut follows_from = Vec::with_capacity(order.len());
     let mut models = extract::Models::default();
     for &(old, depth) in &order {
-        let mut node = match slots.get_mut(old as usize).and_then(Option::take) {
-            Some(span) => node_of(span, &mut models, &mut anomalies),
+        // Pushed first and finished in place: a node is large, and each move of it a copy.
+        match slots.get_mut(old as usize).and_then(Option::take) {
+            Some(span) => nodes.push(node_of(span, &mut models, &mut anomalies)),
             None => match placeholder.take() {
-                Some(p) => p,
+                Some(p) => nodes.push(p),
                 None => continue,
             },
+        }
+        let Some(node) = nodes.last_mut() else {
+            continue;
         };
         let r = refs.get(old as usize).copied().unwrap_or(ParentRef::None);
         node.parent_span_id = r.parent_id();
@@ -136,7 +140,6 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
                 ..
             }
         ));
-        nodes.push(node);
     }
     roll_up_tokens(&mut nodes);
     let stats = finish_nodes(&mut nodes, &follows_from, &mut anomalies);
