@@ -518,7 +518,7 @@ mod tests {
                 // the one at `first` must win.
                 let attributes: Vec<KeyValue> = (first..keys.len())
                     .rev()
-                    .map(|i| KeyValue::new(keys[i], i as i64))
+                    .map(|i| KeyValue::new(keys[i], i64::try_from(i).unwrap()))
                     .collect();
                 let known = Known::index(&attributes);
                 let slot = if input {
@@ -527,7 +527,10 @@ mod tests {
                     known.output_tokens
                 };
                 let (rank, value) = slot.unwrap();
-                assert_eq!((rank as usize, value.as_i64()), (first, Some(first as i64)));
+                assert_eq!(
+                    (usize::from(rank), value.as_i64()),
+                    (first, Some(i64::try_from(first).unwrap()))
+                );
             }
         }
     }
