@@ -215,7 +215,15 @@ fn attach_under_root(
 }
 
 fn children_of(parent: &[Option<u32>]) -> Vec<Vec<u32>> {
-    let mut children = vec![Vec::new(); parent.len()];
+    // Counted first, so each list is allocated once at its size instead of grown (4, then 8…).
+    let mut counts = vec![0u32; parent.len()];
+    for p in parent.iter().flatten() {
+        counts[*p as usize] += 1;
+    }
+    let mut children: Vec<Vec<u32>> = counts
+        .into_iter()
+        .map(|n| Vec::with_capacity(n as usize))
+        .collect();
     for (i, p) in parent.iter().enumerate() {
         if let Some(p) = p {
             children[*p as usize].push(i as u32);
