@@ -248,9 +248,9 @@ impl Content {
         for event in events {
             let a = &event.attributes;
             match event.name.as_str() {
-                k::EVENT_PROMPT => self.0.prompts.push(orcheo_item(a)),
-                k::EVENT_RESPONSE => self.0.responses.push(orcheo_item(a)),
-                k::EVENT_MESSAGE => self.0.messages.push(orcheo_item(a)),
+                k::EVENT_PROMPT => push(&mut self.0.prompts, orcheo_item(a)),
+                k::EVENT_RESPONSE => push(&mut self.0.responses, orcheo_item(a)),
+                k::EVENT_MESSAGE => push(&mut self.0.messages, orcheo_item(a)),
                 k::EVENT_GEN_AI_SYSTEM_MESSAGE
                 | k::EVENT_GEN_AI_USER_MESSAGE
                 | k::EVENT_GEN_AI_ASSISTANT_MESSAGE
@@ -285,6 +285,16 @@ impl Content {
             }
         }
     }
+}
+
+/// Adds an item to a node's list, the first one in a list of its own size: a node has one prompt
+/// and one response as a rule, and `Vec` would make room for four (288 bytes instead of 72, out
+/// of reach of glibc's small-block fast path).
+fn push(list: &mut Vec<ContentItem>, item: ContentItem) {
+    if list.capacity() == 0 {
+        list.reserve_exact(1);
+    }
+    list.push(item);
 }
 
 /// An Orcheo `prompt` / `response` / `message` event: text in `preview` (or `content`, or the
@@ -548,6 +558,28 @@ mod tests {
             (Some(""), false)
         );
         assert_eq!(content.0.responses[0].content.as_deref(), Some("done"));
+    }
+
+    #[test]
+    fn a_lone_prompt_or_response_takes_a_list_of_its_own_size() {
+        let event = |name: &str, text: &str| SpanEvent {
+            name: name.into(),
+            time: None,
+            attributes: vec![KeyValue::new(k::CONTENT_ATTR_PREVIEW, text)],
+        };
+        let mut content = Content::default();
+        content.add_events(&[
+            event(k::EVENT_PROMPT, "summarize"),
+            event(k::EVENT_RESPONSE, "done"),
+            event(k::EVENT_MESSAGE, "one"),
+            event(k::EVENT_MESSAGE, "two"),
+            event(k::EVENT_MESSAGE, "three"),
+        ]);
+        let c = &content.0;
+        assert_eq!((c.prompts.len(), c.prompts.capacity()), (1, 1));
+        assert_eq!((c.responses.len(), c.responses.capacity()), (1, 1));
+        let messages: Vec<_> = c.messages.iter().map(|m| m.content.as_deref()).collect();
+        assert_eq!(messages, [Some("one"), Some("two"), Some("three")]);
     }
 
     fn llm_span(id: u8, model: &str, provider: &str) -> RawSpan {
