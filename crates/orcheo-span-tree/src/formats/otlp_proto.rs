@@ -117,12 +117,22 @@ fn decode_run(
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
     let mut sink = SpanSink::starting_at(out, anomalies, run.start);
-    let mut recent = Recent::default();
+    let (mut recent, mut scratch) = (Recent::default(), Scratch::default());
     for &(bytes, owner) in &listed.spans[run] {
         let (resource, scope) = &listed.owners[owner];
-        span(bytes, resource, scope.as_ref(), &mut recent, &mut sink)?;
+        let owner = (resource, scope.as_ref());
+        span(bytes, owner, &mut recent, &mut scratch, &mut sink)?;
     }
     Ok(())
+}
+
+/// Lists reused from span to span while a span's events and their attributes are read: what the
+/// span keeps is then allocated once, at its size. Grown by pushes, a `Vec` makes room for four
+/// items; a span has two events as a rule (a prompt and a response), often of one attribute.
+#[derive(Default)]
+struct Scratch {
+    events: Vec<SpanEvent>,
+    event_attributes: Vec<KeyValue>,
 }
 
 /// The last resource and scope decoded, by their encoded bytes. Blocks that repeat the same
@@ -288,15 +298,17 @@ fn scope_spans<'a>(
 /// broken payload.
 fn span(
     mut r: Reader<'_>,
-    resource: &Arc<Resource>,
-    scope: Option<&Arc<Scope>>,
+    (resource, scope): (&Arc<Resource>, Option<&Arc<Scope>>),
     recent: &mut Recent,
+    scratch: &mut Scratch,
     sink: &mut SpanSink<'_>,
 ) -> Result<(), WireError> {
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name = SmolStr::default();
     let (mut kind, mut start, mut end) = (0u64, 0u64, 0u64);
-    let (mut attributes, mut events, mut links) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut attributes, mut links) = (Vec::new(), Vec::new());
+    let events = &mut scratch.events;
+    events.clear();
     let mut status = RawStatus::default();
     while let Some((number, wire)) = r.field()? {
         match number {
@@ -331,7 +343,7 @@ fn span(
             }
             field::SPAN_EVENTS => {
                 let at = slot::EVENTS + events.len().min(slot::EVENT_KEYS - slot::EVENTS - 1);
-                events.push(event(r.len()?, recent, at)?);
+                events.push(event(r.len()?, recent, at, &mut scratch.event_attributes)?);
             }
             field::SPAN_LINKS => links.extend(link(r.len()?)?),
             field::SPAN_STATUS => span_status(r.len()?, &mut status)?,
@@ -365,7 +377,7 @@ fn span(
         end_time: (end != 0).then(|| Timestamp::from_unix_nanos(end)),
         status,
         attributes,
-        events,
+        events: kept(events),
         links,
         resource: Arc::clone(resource),
         scope: scope.cloned(),
@@ -374,12 +386,19 @@ fn span(
     Ok(())
 }
 
-fn event(mut r: Reader<'_>, recent: &mut Recent, name_slot: usize) -> Result<SpanEvent, WireError> {
+/// An event, its attributes read into `attributes` (cleared first) and kept at their size.
+fn event(
+    mut r: Reader<'_>,
+    recent: &mut Recent,
+    name_slot: usize,
+    attributes: &mut Vec<KeyValue>,
+) -> Result<SpanEvent, WireError> {
     let mut event = SpanEvent {
         name: SmolStr::default(),
         time: None,
         attributes: Vec::new(),
     };
+    attributes.clear();
     while let Some((number, wire)) = r.field()? {
         match number {
             field::EVENT_TIME => {
@@ -394,15 +413,26 @@ fn event(mut r: Reader<'_>, recent: &mut Recent, name_slot: usize) -> Result<Spa
                 // The key is remembered, the value (content, as a rule) is not.
                 let places = Places {
                     recent: &mut *recent,
-                    key: slot::EVENT_KEYS + event.attributes.len(),
+                    key: slot::EVENT_KEYS + attributes.len(),
                     value: None,
                 };
-                event.attributes.push(key_value(r.len()?, 0, Some(places))?);
+                attributes.push(key_value(r.len()?, 0, Some(places))?);
             }
             _ => r.skip(wire)?,
         }
     }
+    event.attributes = kept(attributes);
     Ok(event)
+}
+
+/// The items of a scratch list, moved into a list of exactly their number; the scratch list keeps
+/// its room for the next span.
+#[allow(
+    clippy::drain_collect,
+    reason = "`mem::take` would hand the scratch list over, room to spare included"
+)]
+fn kept<T>(scratch: &mut Vec<T>) -> Vec<T> {
+    scratch.drain(..).collect()
 }
 
 /// A link; one with unusable ids says nothing usable and is left out.
@@ -991,6 +1021,52 @@ mod tests {
         let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
         let err = decode_into(&bytes, &mut spans, &mut anomalies).unwrap_err();
         assert!(err.to_string().contains("past the end"), "{err}");
+    }
+
+    #[test]
+    fn events_and_their_attributes_are_kept_at_their_size_and_not_carried_to_the_next_span() {
+        use opentelemetry_proto::tonic::trace::v1::span::Event;
+        let event = |name: &str, keys: &[&str]| Event {
+            name: name.to_owned(),
+            attributes: keys
+                .iter()
+                .map(|k| attribute(k, any_value::Value::StringValue(format!("{k} text"))))
+                .collect(),
+            ..Event::default()
+        };
+        let mut b = block("svc", 1);
+        let spans = &mut b.scope_spans[0].spans;
+        spans[0].events = vec![
+            event("prompt", &["preview"]),
+            event("response", &["preview", "role", "truncated"]),
+        ];
+        let mut plain = spans[0].clone();
+        plain.span_id = vec![2; 8];
+        plain.events.clear();
+        let mut one = spans[0].clone();
+        one.span_id = vec![3; 8];
+        one.events = vec![event("message", &[])];
+        spans.extend([plain, one]);
+        let bytes = TracesData {
+            resource_spans: vec![b],
+        }
+        .encode_to_vec();
+
+        let (mut out, mut anomalies) = (Vec::new(), Vec::new());
+        decode_into(&bytes, &mut out, &mut anomalies).unwrap();
+        let events = &out[0].events;
+        assert_eq!((events.len(), events.capacity()), (2, 2));
+        let sizes: Vec<_> = events
+            .iter()
+            .map(|e| (e.attributes.len(), e.attributes.capacity()))
+            .collect();
+        assert_eq!(sizes, [(1, 1), (3, 3)]);
+        assert_eq!(events[1].attributes[2].key, "truncated");
+        assert_eq!(events[1].attributes[2].value, "truncated text".into());
+        assert!(out[1].events.is_empty());
+        assert_eq!(out[2].events.len(), 1);
+        assert_eq!(out[2].events[0].name, "message");
+        assert!(out[2].events[0].attributes.is_empty());
     }
 
     #[test]
