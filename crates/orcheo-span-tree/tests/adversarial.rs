@@ -15,6 +15,15 @@ use orcheo_span_tree::render::{self, RenderOptions};
 use orcheo_span_tree::{Format, decode_and_normalize, normalize};
 use orcheo_trace_model::{AnomalyKind, AttributeValue, KeyValue, SpanKind, Timestamp};
 
+/// The details of a tree's unreadable-span anomalies, in order.
+fn invalid_span_details(tree: &orcheo_span_tree::TraceTree) -> Vec<&str> {
+    tree.anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::InvalidSpan)
+        .map(|a| a.detail.as_str())
+        .collect()
+}
+
 fn has(tree: &orcheo_span_tree::TraceTree, kind: AnomalyKind) -> bool {
     tree.anomalies.iter().any(|a| a.kind == kind)
 }
@@ -264,13 +273,7 @@ fn unreadable_spans_are_dropped_and_reported_not_fatal() {
         {"traceId":"00000000000000000000000000000001","spanId":"0000000000000002","name":"ok"}]}]}]}"#;
     let tree = decode_and_normalize(json, Format::Auto);
     assert_eq!(tree.nodes.len(), 1);
-    assert_eq!(
-        tree.anomalies
-            .iter()
-            .filter(|a| a.kind == AnomalyKind::InvalidSpan)
-            .count(),
-        2
-    );
+    assert_eq!(invalid_span_details(&tree).len(), 2);
 }
 
 #[test]
@@ -417,12 +420,7 @@ fn a_large_json_trace_decodes_in_order_and_places_its_errors_in_the_payload() {
     let good = r#"{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "ffffffffffffffff", "name": "last"}"#;
     let tree = decode_and_normalize(json_spans(3_000, 2_500, good).as_bytes(), Format::Auto);
     assert_eq!(tree.nodes.len(), 3_000);
-    let invalid: Vec<&str> = tree
-        .anomalies
-        .iter()
-        .filter(|a| a.kind == AnomalyKind::InvalidSpan)
-        .map(|a| a.detail.as_str())
-        .collect();
+    let invalid = invalid_span_details(&tree);
     assert_eq!(invalid.len(), 1);
     assert!(invalid[0].starts_with("span #2500: spanId"), "{invalid:?}");
     assert!(tree.nodes.iter().any(|n| n.name == "n2999"));
@@ -483,12 +481,7 @@ fn many_unreadable_spans_are_described_up_to_the_cap_and_all_counted() {
     // The tree lists the first of them in payload order, and says how many more there were.
     let tree = orcheo_span_tree::normalize_decoded(decoded);
     assert_eq!(tree.nodes.len(), 1_000);
-    let listed: Vec<&str> = tree
-        .anomalies
-        .iter()
-        .filter(|a| a.kind == AnomalyKind::InvalidSpan)
-        .map(|a| a.detail.as_str())
-        .collect();
+    let listed = invalid_span_details(&tree);
     assert_eq!(listed.len(), CAP + 1);
     assert!(listed[0].starts_with("span #1: "), "{}", listed[0]);
     assert!(listed[1].starts_with("span #2: "), "{}", listed[1]);
