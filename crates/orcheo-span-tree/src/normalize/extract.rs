@@ -230,15 +230,14 @@ impl Content {
                     self.0.responses.extend(genai_messages(text, None));
                 }
                 // Shared with the attribute; an empty value is kept as empty text.
-                k::INPUT_VALUE => self
-                    .0
-                    .prompts
-                    .push(item(None, kv.value.as_text().cloned(), &[])),
-                k::OUTPUT_VALUE => {
-                    self.0
-                        .responses
-                        .push(item(None, kv.value.as_text().cloned(), &[]));
-                }
+                k::INPUT_VALUE => push(
+                    &mut self.0.prompts,
+                    item(None, kv.value.as_text().cloned(), &[]),
+                ),
+                k::OUTPUT_VALUE => push(
+                    &mut self.0.responses,
+                    item(None, kv.value.as_text().cloned(), &[]),
+                ),
                 _ => {}
             }
         }
@@ -261,9 +260,10 @@ impl Content {
                         .trim_end_matches(".message");
                     let role = str_attr(a, k::CONTENT_ATTR_ROLE).unwrap_or(role);
                     let text = shared_attr(a, k::GEN_AI_EVENT_ATTR_CONTENT);
-                    self.0
-                        .messages
-                        .push(item(Some(SmolStr::new(role)), text, a));
+                    push(
+                        &mut self.0.messages,
+                        item(Some(SmolStr::new(role)), text, a),
+                    );
                 }
                 k::EVENT_GEN_AI_CHOICE => {
                     let text = shared_attr(a, k::GEN_AI_EVENT_ATTR_MESSAGE)
@@ -274,11 +274,10 @@ impl Content {
                                 .responses
                                 .extend(genai_messages(&t, Some("assistant")));
                         }
-                        other => self.0.responses.push(item(
-                            Some(SmolStr::new_static("assistant")),
-                            other,
-                            a,
-                        )),
+                        other => push(
+                            &mut self.0.responses,
+                            item(Some(SmolStr::new_static("assistant")), other, a),
+                        ),
                     }
                 }
                 _ => {}
