@@ -234,64 +234,73 @@ fn resource_spans<'a>(mut r: Reader<'a>, listed: &mut Listed<'a>) -> Result<(), 
 }
 
 fn scope_spans<'a>(
-    mut r: Reader<'a>,
+    r: Reader<'a>,
     resource: &Arc<Resource>,
     listed: &mut Listed<'a>,
 ) -> Result<(), WireError> {
-    let shared = &mut listed.shared;
     // One pass over the block: the scope may come after the spans, so the spans are listed
     // against the owner this block will have, and its scope is settled at the end. A second
     // pass would read every span's header from memory again (a cache miss each, once the
     // payload is larger than the cache).
     let owner = listed.owners.len();
     let mut scope = None;
+    let read = list_scope_block(r, owner, listed, &mut scope);
+    // The spans listed before a break in the block are still decoded: they need their owner.
+    listed.owners.push((Arc::clone(resource), scope));
+    read
+}
+
+/// Lists a `ScopeSpans` block's spans against `owner`, and reads its scope into `scope`.
+fn list_scope_block<'a>(
+    mut r: Reader<'a>,
+    owner: usize,
+    listed: &mut Listed<'a>,
+    scope: &mut Option<Arc<Scope>>,
+) -> Result<(), WireError> {
     let mut scope_messages = 0;
-    let mut read = || -> Result<(), WireError> {
-        while let Some((number, wire)) = r.field()? {
-            if number == field::SCOPE_SPANS_SPANS {
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::SCOPE_SPANS_SPANS => {
                 r.expect("spans", wire, WireType::Len)?;
                 listed.spans.push((r.len()?, owner));
-            } else if number == field::SCOPE_SPANS_SCOPE {
+            }
+            field::SCOPE_SPANS_SCOPE => {
                 r.expect("scope", wire, WireType::Len)?;
                 let bytes = r.bytes()?;
                 scope_messages += 1;
-                if scope_messages == 1
-                    && let Some((last, shared_scope)) = &shared.scope
-                    && *last == bytes
-                {
-                    scope = Some(Arc::clone(shared_scope));
-                    continue;
-                }
-                let mut s = Reader::new(bytes);
-                // A repeated singular message merges, as protobuf specifies.
-                let (mut name, mut version) =
-                    scope.take().map_or((String::new(), None), |s: Arc<Scope>| {
-                        (s.name.clone(), s.version.clone())
-                    });
-                while let Some((number, wire)) = s.field()? {
-                    match number {
-                        field::SCOPE_NAME => name = s.string()?,
-                        field::SCOPE_VERSION => {
-                            version = Some(s.string()?).filter(|v| !v.is_empty());
+                let shared = &mut listed.shared.scope;
+                *scope = Some(match shared {
+                    Some((last, same)) if scope_messages == 1 && *last == bytes => Arc::clone(same),
+                    _ => {
+                        let decoded = scope_message(bytes, scope.take())?;
+                        if scope_messages == 1 {
+                            *shared = Some((bytes, Arc::clone(&decoded)));
                         }
-                        _ => s.skip(wire)?,
+                        decoded
                     }
-                }
-                let decoded = Arc::new(Scope { name, version });
-                if scope_messages == 1 {
-                    shared.scope = Some((bytes, Arc::clone(&decoded)));
-                }
-                scope = Some(decoded);
-            } else {
-                r.skip(wire)?;
+                });
             }
+            _ => r.skip(wire)?,
         }
-        Ok(())
-    };
-    // The spans listed before a break in the block are still decoded: they need their owner.
-    let read = read();
-    listed.owners.push((Arc::clone(resource), scope));
-    read
+    }
+    Ok(())
+}
+
+/// A scope message, merged into the one before it in the same block: a repeated singular message
+/// merges, as protobuf specifies.
+fn scope_message(bytes: &[u8], earlier: Option<Arc<Scope>>) -> Result<Arc<Scope>, WireError> {
+    let mut s = Reader::new(bytes);
+    let (mut name, mut version) = earlier.map_or((String::new(), None), |e| {
+        (e.name.clone(), e.version.clone())
+    });
+    while let Some((number, wire)) = s.field()? {
+        match number {
+            field::SCOPE_NAME => name = s.string()?,
+            field::SCOPE_VERSION => version = Some(s.string()?).filter(|v| !v.is_empty()),
+            _ => s.skip(wire)?,
+        }
+    }
+    Ok(Arc::new(Scope { name, version }))
 }
 
 /// One span, into the sink: a span whose ids are unusable is reported there; the error is a
