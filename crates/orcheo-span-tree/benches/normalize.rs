@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use orcheo_span_tree::{Format, decode_and_normalize, normalize};
-use orcheo_trace_model::RawSpan;
 
 fn tree_building(c: &mut Criterion) {
     let mut group = c.benchmark_group("tree_building");
@@ -24,69 +23,53 @@ fn tree_building(c: &mut Criterion) {
 
 /// Decode + normalize, from the payload to the tree. Dropping the tree is the caller's (the
 /// server drops it after writing the response): it is timed apart, in `drop_tree`, as tree
-/// building's `iter_batched` leaves its own output's drop out of the time.
+/// building's `iter_batched` leaves its own output's drop out of the time. Each call is timed
+/// alone and its tree dropped straight after, so the allocator stays as warm as in a plain loop.
 fn decode_normalize(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decode_normalize");
-    for n in [10_000usize, 100_000] {
-        let spans = support::spans(n);
-        for (format, payload) in payloads(&spans) {
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_function(format!("{format}/{n}_spans"), |b| {
-                b.iter_custom(|rounds| {
-                    timed(
-                        rounds,
-                        || decode_and_normalize(&payload, Format::Auto),
-                        drop,
-                    )
-                });
-            });
+    over_payloads(c, "decode_normalize", |payload, rounds| {
+        let mut took = Duration::ZERO;
+        for _ in 0..rounds {
+            let start = Instant::now();
+            let tree = black_box(decode_and_normalize(payload, Format::Auto));
+            took += start.elapsed();
+            drop(tree);
         }
-    }
-    group.finish();
+        took
+    });
 }
 
 /// Dropping the tree that decode + normalize built, which frees every node's lists and text.
 fn drop_tree(c: &mut Criterion) {
-    let mut group = c.benchmark_group("drop_tree");
+    over_payloads(c, "drop_tree", |payload, rounds| {
+        let mut took = Duration::ZERO;
+        for _ in 0..rounds {
+            let tree = black_box(decode_and_normalize(payload, Format::Auto));
+            let start = Instant::now();
+            drop(tree);
+            took += start.elapsed();
+        }
+        took
+    });
+}
+
+/// Times `rounds` on each payload, OTLP/JSON and protobuf, of 10,000 and 100,000 spans:
+/// `rounds` runs the given number of rounds and returns the time that counts.
+fn over_payloads(c: &mut Criterion, group: &str, rounds: fn(&[u8], u64) -> Duration) {
+    let mut group = c.benchmark_group(group);
     for n in [10_000usize, 100_000] {
         let spans = support::spans(n);
-        for (format, payload) in payloads(&spans) {
+        let payloads = [
+            ("otlp_json", support::otlp_json(&spans)),
+            ("otlp_protobuf", support::otlp_protobuf(&spans)),
+        ];
+        for (format, payload) in payloads {
             group.throughput(Throughput::Elements(n as u64));
             group.bench_function(format!("{format}/{n}_spans"), |b| {
-                b.iter_custom(|rounds| {
-                    let mut took = Duration::ZERO;
-                    for _ in 0..rounds {
-                        let tree = black_box(decode_and_normalize(&payload, Format::Auto));
-                        let start = Instant::now();
-                        drop(tree);
-                        took += start.elapsed();
-                    }
-                    took
-                });
+                b.iter_custom(|count| rounds(&payload, count));
             });
         }
     }
     group.finish();
-}
-
-fn payloads(spans: &[RawSpan]) -> [(&'static str, Vec<u8>); 2] {
-    [
-        ("otlp_json", support::otlp_json(spans)),
-        ("otlp_protobuf", support::otlp_protobuf(spans)),
-    ]
-}
-
-/// Runs `routine` `rounds` times, timing it alone: what it returns is handed to `after`
-/// (dropped, as a rule) outside the time, so the allocator stays as warm as in a plain loop.
-fn timed<T>(rounds: u64, mut routine: impl FnMut() -> T, mut after: impl FnMut(T)) -> Duration {
-    let mut took = Duration::ZERO;
-    for _ in 0..rounds {
-        let start = Instant::now();
-        let out = black_box(routine());
-        took += start.elapsed();
-        after(out);
-    }
-    took
 }
 
 criterion_group! {
