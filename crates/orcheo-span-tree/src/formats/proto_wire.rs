@@ -250,6 +250,30 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// How many bytes are left to read.
+    pub(crate) fn left(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The address of the next byte to read: where two readers over one payload stand, compared.
+    pub(crate) fn at(&self) -> usize {
+        self.bytes.as_ptr().addr()
+    }
+
+    /// A reader over what is left from `skip` bytes on (none past the end), counting offsets
+    /// from the same payload start.
+    pub(crate) fn from(&self, skip: usize) -> Self {
+        Self {
+            bytes: self.bytes.get(skip..).unwrap_or_default(),
+            start: self.start,
+        }
+    }
+
+    /// The first unread byte, if any.
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.bytes.first().copied()
+    }
+
     /// The rest of this reader's bytes as UTF-8 text.
     fn utf8_here(&mut self) -> Result<&'a str, WireError> {
         let (at, bytes) = (self.offset(), self.bytes);
