@@ -39,11 +39,8 @@ const SPAN_KEY: u8 = 0x12;
 /// How long this thread waits, at the block's middle, for the other one to say where it started.
 const MAX_WAIT: Duration = Duration::from_millis(5);
 /// Spans the other thread decodes between two looks at whether it should stop.
-const SPANS_BETWEEN_LOOKS: u32 = 256;
-/// The other thread's list starts with room for a span every this many bytes.
-const SPAN_BYTES: usize = 256;
-/// Spans read before the list of all spans is given room at once, at their size: room enough but
-/// not more, as a list over 32 MiB would be taken from the kernel and given back on every call.
+const SPANS_BETWEEN_LOOKS: usize = 256;
+/// Spans read before the list of spans is given room at once, at their size ([`room`]).
 const SPANS_TO_SIZE: usize = 64;
 
 /// A payload that begins with a large block: its first resource block holds one resource message
@@ -167,10 +164,8 @@ impl<'a> Big<'a> {
         loop {
             decoded += 1;
             if decoded == SPANS_TO_SIZE {
-                // Room for every span of the block, both halves, at the size of these first ones.
-                let read = (self.block.left() - r.left()).max(1);
-                let all = self.block.left() / read * SPANS_TO_SIZE;
-                sink.reserve(all + all / 16);
+                // Room for every span of the block, both halves.
+                sink.reserve(room(self.block, r));
             }
             let here = r;
             let Some((number, wire)) = r.field()? else {
@@ -335,12 +330,15 @@ pub(super) fn decode(big: &Big<'_>, signals: &Signals) -> Option<Half> {
     };
     let start = r.at();
     signals.start_at(start);
-    let (mut spans, mut anomalies) = (Vec::with_capacity(r.left() / SPAN_BYTES), Vec::new());
+    let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
     let mut sink = SpanSink::new(&mut spans, &mut anomalies);
     let mut reading = Reading::default();
-    let mut read = 0u32;
+    let (from, mut read) = (r, 0usize);
     let clean = loop {
-        read = read.wrapping_add(1);
+        read += 1;
+        if read == SPANS_TO_SIZE {
+            sink.reserve(room(from, r));
+        }
         if read.is_multiple_of(SPANS_BETWEEN_LOOKS) && signals.stopped() {
             return None;
         }
@@ -371,6 +369,17 @@ pub(super) fn decode(big: &Big<'_>, signals: &Signals) -> Option<Half> {
         spans,
         clean: clean && anomalies.is_empty(),
     })
+}
+
+/// Room for the spans from `from` to its end, at the size of those read before `now`, and a
+/// sixteenth more. Not twice that, as a list grown by doubling may have: a thread's memory comes
+/// from an arena of its own, which the allocator hands back to the system when a large block
+/// leaves it, to fault in again on the next call (measured: decode + normalize of 100,000 spans
+/// about 15 % slower with room for a span every 256 bytes).
+fn room(from: Reader<'_>, now: Reader<'_>) -> usize {
+    let read = from.left().saturating_sub(now.left()).max(1);
+    let spans = from.left() / read * SPANS_TO_SIZE;
+    spans + spans / 16
 }
 
 /// The first place from the block's middle on where a span starts: two whole spans with valid
