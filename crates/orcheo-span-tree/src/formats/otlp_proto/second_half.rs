@@ -2,7 +2,7 @@
 //! first half.
 //!
 //! Listing a block reads each span's key and length, and where the next span starts depends on
-//! that length: a chain of reads that wait on each other, about 100 ns a span on the machines
+//! that length: a chain of reads that wait on each other, about 100 ns a span where it was
 //! measured, with the payload in the cache or not, while the other core waits for the list. An
 //! SDK's export, and a store's answer for one trace, is as a rule one block holding every span.
 //!
@@ -38,7 +38,7 @@ const MAX_SEARCH_BYTES: usize = 64 * 1024;
 const SPAN_KEY: u8 = 0x12;
 /// How long this thread waits, at the block's middle, for the other one to say where it started.
 const MAX_WAIT: Duration = Duration::from_millis(5);
-/// Spans the other thread decodes between two looks at whether it should stop.
+/// Fields (spans, as a rule) the other thread reads between two looks at whether to stop.
 const SPANS_BETWEEN_LOOKS: usize = 256;
 /// Spans read before the list of spans is given room at once, at their size ([`room`]).
 const SPANS_TO_SIZE: usize = 64;
