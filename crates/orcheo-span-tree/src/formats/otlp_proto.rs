@@ -112,7 +112,7 @@ fn decode_with(
         .then(|| second_half::find(bytes, &mut shared))
         .flatten();
     let Some(big) = big else {
-        decode_listing(bytes, Listed::default(), out, anomalies)?;
+        decode_listing(bytes, out, anomalies)?;
         return Ok(Split::None);
     };
     let (spans_before, anomalies_before) = (out.len(), anomalies.len());
@@ -123,7 +123,7 @@ fn decode_with(
             .name("orcheo-span-decode".to_owned())
             .spawn_scoped(scope, move || second_half::decode(big, signals));
         let Ok(other) = other else {
-            return decode_listing(bytes, Listed::default(), out, anomalies).map(|()| Split::None);
+            return decode_listing(bytes, out, anomalies).map(|()| Split::None);
         };
         let decoded = decode_beside(big, signals, other, shared, out, anomalies);
         // Whatever happened, the other thread's work is no longer wanted.
@@ -135,19 +135,19 @@ fn decode_with(
     }
     out.truncate(spans_before);
     anomalies.truncate(anomalies_before);
-    decode_listing(bytes, Listed::default(), out, anomalies)?;
+    decode_listing(bytes, out, anomalies)?;
     Ok(Split::Again)
 }
 
 /// Lists every span, then decodes the list ([`super::decode_in_runs`]). Spans listed before a
 /// broken part of the payload are decoded first: a broken span among them comes earlier in the
 /// payload, so its error is the one to report.
-fn decode_listing<'a>(
-    bytes: &'a [u8],
-    mut listed: Listed<'a>,
+fn decode_listing(
+    bytes: &[u8],
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
+    let mut listed = Listed::default();
     let walked = walk(bytes, &mut listed);
     super::decode_in_runs(listed.spans.len(), out, anomalies, |run, out, anomalies| {
         decode_run(&listed, run, out, anomalies)
@@ -169,7 +169,7 @@ fn decode_beside<'a>(
     let mut reading = Reading::default();
     let split = match big.first_half(signals, &mut reading, &mut sink)? {
         second_half::Stop::Moved => return Ok(Split::Again),
-        second_half::Stop::End => Split::Missed,
+        second_half::Stop::End | second_half::Stop::Stopped => Split::Missed,
         second_half::Stop::Met(rest) => {
             let half = other
                 .join()

@@ -76,7 +76,7 @@ impl<'a> Reader<'a> {
 
     /// Where the unread bytes start in the payload.
     fn offset(&self) -> usize {
-        self.bytes.as_ptr().addr() - self.start
+        self.at() - self.start
     }
 
     #[cold]

@@ -144,6 +144,19 @@ pub(super) enum Stop<'a> {
     End,
     /// At a scope message past the block's first field.
     Moved,
+    /// Told to stop (the other thread only).
+    Stopped,
+}
+
+/// Which part of the block a thread decodes.
+#[derive(Clone, Copy)]
+enum Part<'s> {
+    /// This thread, from the block's start, looking for where the other one started.
+    First(&'s Signals),
+    /// This thread, the rest of the block from where the other one started.
+    Rest,
+    /// The other thread, from where it started, stopping when told to.
+    Second(&'s Signals),
 }
 
 impl<'a> Big<'a> {
@@ -158,14 +171,46 @@ impl<'a> Big<'a> {
         reading: &mut Reading,
         sink: &mut SpanSink<'_>,
     ) -> Result<Stop<'a>, WireError> {
+        self.decode_from(self.block, Part::First(signals), reading, sink)
+    }
+
+    /// Decodes the rest of the block here, from where the other thread started: `false` at a
+    /// scope message, which changes the owner of the whole block.
+    pub(super) fn decode_here(
+        &self,
+        rest: Reader<'a>,
+        reading: &mut Reading,
+        sink: &mut SpanSink<'_>,
+    ) -> Result<bool, WireError> {
+        let stop = self.decode_from(rest, Part::Rest, reading, sink)?;
+        Ok(!matches!(stop, Stop::Moved))
+    }
+
+    /// Decodes the block's spans from `from` on, as `part` says where to stop.
+    fn decode_from(
+        &self,
+        from: Reader<'a>,
+        part: Part<'_>,
+        reading: &mut Reading,
+        sink: &mut SpanSink<'_>,
+    ) -> Result<Stop<'a>, WireError> {
         let middle = self.block.at() + self.block.left() / 2;
-        let (mut r, mut first, mut looking) = (self.block, true, true);
-        let mut decoded = 0;
+        let mut looking = match part {
+            Part::First(signals) => Some(signals),
+            Part::Rest | Part::Second(_) => None,
+        };
+        let (mut r, mut first, mut read) = (from, from.at() == self.block.at(), 0usize);
         loop {
-            decoded += 1;
-            if decoded == SPANS_TO_SIZE {
-                // Room for every span of the block, both halves.
-                sink.reserve(room(self.block, r));
+            read += 1;
+            if read == SPANS_TO_SIZE {
+                // Room for every span from `from` on.
+                sink.reserve(room(from, r));
+            }
+            if let Part::Second(signals) = part
+                && read.is_multiple_of(SPANS_BETWEEN_LOOKS)
+                && signals.stopped()
+            {
+                return Ok(Stop::Stopped);
             }
             let here = r;
             let Some((number, wire)) = r.field()? else {
@@ -173,11 +218,13 @@ impl<'a> Big<'a> {
             };
             match number {
                 field::SCOPE_SPANS_SPANS => {
-                    if looking && here.at() >= middle {
+                    if let Some(signals) = looking
+                        && here.at() >= middle
+                    {
                         match signals.meets(here.at()) {
                             Meeting::Here => return Ok(Stop::Met(here)),
                             Meeting::Ahead => {}
-                            Meeting::Never => looking = false,
+                            Meeting::Never => looking = None,
                         }
                     }
                     r.expect("spans", wire, WireType::Len)?;
@@ -190,27 +237,6 @@ impl<'a> Big<'a> {
             }
             first = false;
         }
-    }
-
-    /// Decodes the rest of the block here, from where the other thread started: `false` at a
-    /// scope message, which changes the owner of the whole block.
-    pub(super) fn decode_here(
-        &self,
-        mut rest: Reader<'_>,
-        reading: &mut Reading,
-        sink: &mut SpanSink<'_>,
-    ) -> Result<bool, WireError> {
-        while let Some((number, wire)) = rest.field()? {
-            match number {
-                field::SCOPE_SPANS_SPANS => {
-                    rest.expect("spans", wire, WireType::Len)?;
-                    span(rest.len()?, self.owner(), reading, sink)?;
-                }
-                field::SCOPE_SPANS_SCOPE => return Ok(false),
-                _ => rest.skip(wire)?,
-            }
-        }
-        Ok(true)
     }
 
     /// Lists what comes after the large block, as the walk of a one-thread decode would: more
@@ -272,6 +298,9 @@ impl Signals {
     /// have started yet. Without an answer in [`MAX_WAIT`] it is stopped.
     fn start(&self) -> usize {
         let mut start = self.start.load(Ordering::Acquire);
+        if start != NOT_YET {
+            return start;
+        }
         let deadline = Instant::now() + MAX_WAIT;
         while start == NOT_YET {
             if Instant::now() > deadline {
@@ -323,8 +352,7 @@ impl Half {
 /// every span from there to the block's end. `None` when it found nowhere to start or was told to
 /// stop.
 pub(super) fn decode(big: &Big<'_>, signals: &Signals) -> Option<Half> {
-    let owner = big.owner();
-    let Some(mut r) = start(big.block, owner) else {
+    let Some(r) = start(big.block, big.owner()) else {
         signals.start_at(NOWHERE);
         return None;
     };
@@ -332,37 +360,13 @@ pub(super) fn decode(big: &Big<'_>, signals: &Signals) -> Option<Half> {
     signals.start_at(start);
     let (mut spans, mut anomalies) = (Vec::new(), Vec::new());
     let mut sink = SpanSink::new(&mut spans, &mut anomalies);
-    let mut reading = Reading::default();
-    let (from, mut read) = (r, 0usize);
-    let clean = loop {
-        read += 1;
-        if read == SPANS_TO_SIZE {
-            sink.reserve(room(from, r));
-        }
-        if read.is_multiple_of(SPANS_BETWEEN_LOOKS) && signals.stopped() {
-            return None;
-        }
-        match r.field() {
-            Ok(None) => break true,
-            Ok(Some((field::SCOPE_SPANS_SPANS, WireType::Len))) => {
-                let read = r
-                    .len()
-                    .and_then(|bytes| span(bytes, owner, &mut reading, &mut sink));
-                if read.is_err() {
-                    break false;
-                }
-            }
-            // A scope message now would change the owner of every span in the block; a span
-            // field of another type is an error. Both are for the first thread to deal with.
-            Ok(Some((field::SCOPE_SPANS_SPANS | field::SCOPE_SPANS_SCOPE, _))) | Err(_) => {
-                break false;
-            }
-            Ok(Some((_, wire))) => {
-                if r.skip(wire).is_err() {
-                    break false;
-                }
-            }
-        }
+    // A scope message now would change the owner of every span in the block, and a broken
+    // part is an error: both are for the first thread to deal with.
+    let clean = match big.decode_from(r, Part::Second(signals), &mut Reading::default(), &mut sink)
+    {
+        Ok(Stop::End) => true,
+        Ok(Stop::Stopped) => return None,
+        Ok(Stop::Met(_) | Stop::Moved) | Err(_) => false,
     };
     Some(Half {
         start,
