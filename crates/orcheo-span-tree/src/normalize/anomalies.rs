@@ -8,6 +8,9 @@ use super::MAX_ANOMALIES_PER_KIND;
 
 pub(crate) struct Anomalies {
     list: Vec<Anomaly>,
+    /// Timing against the parent, found while the nodes are built but listed after everything
+    /// else, as a pass of its own over the finished tree would find them.
+    timing: Vec<Anomaly>,
     /// How many of each kind were found, listed or not, by the kind's place in
     /// [`AnomalyKind::ALL`].
     counts: [usize; AnomalyKind::ALL.len()],
@@ -18,6 +21,7 @@ impl Anomalies {
     pub(crate) fn new(earlier: Vec<Anomaly>) -> Self {
         let mut anomalies = Self {
             list: Vec::with_capacity(earlier.len()),
+            timing: Vec::new(),
             counts: [0; AnomalyKind::ALL.len()],
         };
         for mut a in earlier {
@@ -49,9 +53,23 @@ impl Anomalies {
         }
     }
 
-    /// The listed anomalies in the order found, then one entry per kind that went over the cap,
-    /// saying how many more there were.
+    /// Reports a timing anomaly (clock skew, a negative duration, an end after the parent's):
+    /// listed after every anomaly reported with [`report`](Self::report), in the order found.
+    pub(crate) fn report_timing<D: Into<String>>(
+        &mut self,
+        kind: AnomalyKind,
+        span_id: Option<SpanId>,
+        detail: impl FnOnce() -> D,
+    ) {
+        if self.count(kind) {
+            self.timing.push(Anomaly::new(kind, span_id, detail()));
+        }
+    }
+
+    /// The listed anomalies in the order found (timing anomalies last), then one entry per kind
+    /// that went over the cap, saying how many more there were.
     pub(crate) fn finish(mut self) -> Vec<Anomaly> {
+        self.list.append(&mut self.timing);
         for (kind, count) in AnomalyKind::ALL.into_iter().zip(self.counts) {
             if count > MAX_ANOMALIES_PER_KIND {
                 self.list.push(Anomaly::new(
@@ -82,12 +100,17 @@ mod tests {
                 "later".to_owned()
             });
         }
+        anomalies.report_timing(AnomalyKind::ClockSkew, None, || "skew".to_owned());
         anomalies.report(AnomalyKind::Cycle, None, || "cycle".to_owned());
         assert_eq!(written, MAX_ANOMALIES_PER_KIND - 1);
         let list = anomalies.finish();
-        assert_eq!(list.len(), MAX_ANOMALIES_PER_KIND + 2);
+        assert_eq!(list.len(), MAX_ANOMALIES_PER_KIND + 3);
         assert_eq!(list[0].detail, "early");
         assert_eq!(list[MAX_ANOMALIES_PER_KIND].kind, AnomalyKind::Cycle);
+        assert_eq!(
+            list[MAX_ANOMALIES_PER_KIND + 1].kind,
+            AnomalyKind::ClockSkew
+        );
         let summary = list.last().unwrap();
         assert_eq!(
             (summary.kind, summary.detail.as_str()),

@@ -108,8 +108,12 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
     }
     let mut slots: Vec<Option<RawSpan>> = spans.into_iter().map(Some).collect();
     let mut nodes: Vec<SpanNode> = Vec::with_capacity(order.len());
-    let mut follows_from = Vec::with_capacity(order.len());
     let mut models = extract::Models::default();
+    // Each node is finished as it is built (counted, checked against its parent, already built
+    // above it), and its tokens rolled up once its subtree is complete: no further pass over the
+    // nodes, which at 100,000 spans do not fit in the cache.
+    let mut stats = TraceStats::default();
+    let mut open: Vec<u32> = Vec::new();
     for &(old, depth) in &order {
         // Pushed first and finished in place: a node is large, and each move of it a copy.
         match slots.get_mut(old as usize).and_then(Option::take) {
@@ -133,16 +137,23 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
             *c = position[*c as usize];
         }
         node.children = kids;
-        follows_from.push(matches!(
+        let follows_from = matches!(
             r,
             ParentRef::InTrace {
                 follows_from: true,
                 ..
             }
-        ));
+        );
+        let at = nodes.len() - 1;
+        roll_up_closed(&mut nodes, &mut open, depth);
+        open.push(at as u32);
+        count(&mut stats, &nodes[at]);
+        if let Some(flag) = timing_anomaly(&nodes, at, follows_from, &mut anomalies) {
+            nodes[at].flags.push(flag);
+        }
     }
-    roll_up_tokens(&mut nodes);
-    let stats = finish_nodes(&mut nodes, &follows_from, &mut anomalies);
+    roll_up_closed(&mut nodes, &mut open, 0);
+    finish_stats(&mut stats, &nodes);
     TraceTree {
         trace_id: nodes.first().map(|n| n.trace_id),
         root: Some(0),
@@ -378,34 +389,27 @@ fn depth_first(children: &[Vec<u32>], root: u32) -> Vec<(u32, u32)> {
     order
 }
 
-/// Adds each node's usage into its parent's, children first (reverse depth-first order).
-fn roll_up_tokens(nodes: &mut [SpanNode]) {
-    for i in (0..nodes.len()).rev() {
-        let (Some(p), Some(usage)) = (nodes[i].parent, nodes[i].token_usage) else {
-            continue;
-        };
-        nodes[p as usize]
-            .token_usage
-            .get_or_insert_default()
-            .add(usage);
+/// Rolls the tokens of every open node at `depth` or deeper into its parent's: the next node in
+/// depth-first order is at `depth`, so their subtrees are complete. Deepest first, so a node's
+/// usage holds its whole subtree's before it is added to its parent's.
+fn roll_up_closed(nodes: &mut [SpanNode], open: &mut Vec<u32>, depth: u32) {
+    while let Some(&i) = open.last() {
+        let closed = &nodes[i as usize];
+        if closed.depth < depth {
+            break;
+        }
+        open.pop();
+        if let (Some(p), Some(usage)) = (closed.parent, closed.token_usage) {
+            nodes[p as usize]
+                .token_usage
+                .get_or_insert_default()
+                .add(usage);
+        }
     }
 }
 
-/// One pass over the built nodes (a large trace's do not fit in the cache): clock skew and spans
-/// outliving their parent are reported (times themselves are left as sent), and the trace's
-/// totals are counted.
-fn finish_nodes(
-    nodes: &mut [SpanNode],
-    follows_from: &[bool],
-    anomalies: &mut Anomalies,
-) -> TraceStats {
-    let mut stats = TraceStats::default();
-    for i in 0..nodes.len() {
-        count(&mut stats, &nodes[i]);
-        if let Some(flag) = timing_anomaly(nodes, i, follows_from, anomalies) {
-            nodes[i].flags.push(flag);
-        }
-    }
+/// The trace's token usage (the root's, rolled up) and duration, once every node is counted.
+fn finish_stats(stats: &mut TraceStats, nodes: &[SpanNode]) {
     stats.token_usage = nodes
         .first()
         .and_then(|r| r.token_usage)
@@ -413,7 +417,6 @@ fn finish_nodes(
     if let (Some(s), Some(e)) = (stats.start_time, stats.end_time) {
         stats.duration_ms = Some(s.millis_until(e));
     }
-    stats
 }
 
 /// Counts a node into the trace's totals (placeholders are not spans of the trace).
@@ -436,10 +439,12 @@ fn count(stats: &mut TraceStats, n: &SpanNode) {
 
 /// A negative duration, clock skew against the parent, or an end after the parent's (unless the
 /// parent is only a `FOLLOWS_FROM` predecessor), reported; the flag to mark the node with.
+/// Reported as timing anomalies: listed after those of the node loop, as a pass of their own
+/// would find them.
 fn timing_anomaly(
     nodes: &[SpanNode],
     i: usize,
-    follows_from: &[bool],
+    follows_from: bool,
     anomalies: &mut Anomalies,
 ) -> Option<AnomalyKind> {
     let child = &nodes[i];
@@ -447,7 +452,7 @@ fn timing_anomaly(
         && end < child.start_time
     {
         let start = child.start_time;
-        anomalies.report(AnomalyKind::NegativeDuration, Some(child.span_id), || {
+        anomalies.report_timing(AnomalyKind::NegativeDuration, Some(child.span_id), || {
             format!("ends {:.3} ms before it starts", end.millis_until(start))
         });
         return Some(AnomalyKind::NegativeDuration);
@@ -463,7 +468,7 @@ fn timing_anomaly(
         return None;
     }
     if child.start_time < par.start_time {
-        anomalies.report(AnomalyKind::ClockSkew, Some(child.span_id), || {
+        anomalies.report_timing(AnomalyKind::ClockSkew, Some(child.span_id), || {
             format!(
                 "starts {:.3} ms before its parent {}",
                 child.start_time.millis_until(par.start_time),
@@ -474,9 +479,9 @@ fn timing_anomaly(
     }
     if let (Some(ce), Some(pe)) = (child.end_time, par.end_time)
         && ce > pe
-        && !follows_from[i]
+        && !follows_from
     {
-        anomalies.report(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
+        anomalies.report_timing(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
             format!(
                 "ends {:.3} ms after its parent {}",
                 pe.millis_until(ce),
