@@ -13,7 +13,10 @@ use helpers::{fixture, span, span_id};
 use orcheo_span_tree::filter::{self, ContentPolicy};
 use orcheo_span_tree::render::{self, RenderOptions};
 use orcheo_span_tree::{Format, decode_and_normalize, normalize};
-use orcheo_trace_model::{AnomalyKind, AttributeValue, KeyValue, SpanKind, Timestamp};
+use orcheo_trace_model::semconv::{TOKEN_INPUT, TOKEN_OUTPUT};
+use orcheo_trace_model::{
+    AnomalyKind, AttributeValue, KeyValue, LinkKind, SpanKind, SpanLink, Timestamp, TokenUsage,
+};
 
 /// The details of a tree's unreadable-span anomalies, in order.
 fn invalid_span_details(tree: &orcheo_span_tree::TraceTree) -> Vec<&str> {
@@ -325,6 +328,132 @@ impl XorShift {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+/// A random forest of `n` spans: roots, orphans, cycles and self-parents, `FOLLOWS_FROM`
+/// parents, children starting before their parents or ending after them, running spans, spans
+/// ending before they start, token counts on most spans and a source's warning on some.
+fn random_forest(rng: &mut XorShift, n: u64) -> Vec<orcheo_trace_model::RawSpan> {
+    (1..=n)
+        .map(|id| {
+            let parent = match rng.next() % 10 {
+                0 => None,
+                1 => Some(n + 1 + rng.next() % 3),
+                _ => Some(1 + rng.next() % n),
+            };
+            let mut s = span(id, parent, rng.next() % 1000);
+            if rng.next().is_multiple_of(8) {
+                s.links.push(SpanLink {
+                    trace_id: s.trace_id,
+                    span_id: span_id(1 + rng.next() % n),
+                    kind: LinkKind::FollowsFrom,
+                    attributes: Vec::new(),
+                });
+                s.parent_span_id = None;
+            }
+            match rng.next() % 10 {
+                0 => s.end_time = None,
+                1 => s.end_time = Some(Timestamp::from_unix_nanos(s.start_time.unix_nanos() - 1)),
+                _ => {}
+            }
+            if !rng.next().is_multiple_of(3) {
+                s.attributes = vec![
+                    KeyValue::new(TOKEN_INPUT, (rng.next() % 5000).cast_signed()),
+                    KeyValue::new(TOKEN_OUTPUT, (rng.next() % 900).cast_signed()),
+                ];
+            }
+            if rng.next().is_multiple_of(12) {
+                s.warnings.push(format!("clock adjustment on span {id}"));
+            }
+            s
+        })
+        .collect()
+}
+
+fn is_timing(kind: AnomalyKind) -> bool {
+    matches!(
+        kind,
+        AnomalyKind::NegativeDuration | AnomalyKind::ClockSkew | AnomalyKind::EndsAfterParent
+    )
+}
+
+/// Each node's tokens, the totals, the timing flags and the anomaly order are checked against
+/// the finished tree itself, which says what each of them must be.
+#[test]
+fn random_forests_roll_up_count_and_check_times_as_their_tree_says() {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for round in 0..300 {
+        let n = 1 + rng.next() % 400;
+        let tree = normalize(random_forest(&mut rng, n));
+        let nodes = &tree.nodes;
+        assert_eq!(tree.stats.span_count, n, "round {round}");
+
+        // Tokens: a node's own usage plus its children's rolled-up usage, or none at all.
+        let mut expected: Vec<Option<TokenUsage>> = vec![None; nodes.len()];
+        for i in (0..nodes.len()).rev() {
+            let mut usage = nodes[i].self_token_usage;
+            for &c in &nodes[i].children {
+                if let Some(child) = expected[c as usize] {
+                    usage.get_or_insert_default().add(child);
+                }
+            }
+            expected[i] = usage;
+            assert_eq!(nodes[i].token_usage, usage, "round {round}, node {i}");
+        }
+        assert_eq!(tree.stats.token_usage, expected[0].unwrap_or_default());
+        let running = nodes.iter().filter(|n| !n.synthetic && n.in_progress());
+        assert_eq!(tree.stats.in_progress_count, running.count() as u64);
+
+        // Timing: a span ending before it starts is flagged so; one hung under its true parent
+        // and starting before it is flagged as skewed, and only such a span is.
+        for node in nodes.iter().filter(|n| !n.synthetic) {
+            let negative = node.end_time.is_some_and(|e| e < node.start_time);
+            assert_eq!(
+                node.flags.contains(&AnomalyKind::NegativeDuration),
+                negative
+            );
+            let attached = [
+                AnomalyKind::Orphan,
+                AnomalyKind::MultipleRoots,
+                AnomalyKind::Cycle,
+            ]
+            .iter()
+            .any(|f| node.flags.contains(f));
+            let skewed = node.parent.is_some_and(|p| {
+                let parent = &nodes[p as usize];
+                !parent.synthetic && !attached && node.start_time < parent.start_time
+            });
+            assert_eq!(
+                node.flags.contains(&AnomalyKind::ClockSkew),
+                skewed && !negative,
+                "round {round}, span {}",
+                node.span_id
+            );
+        }
+
+        // Listed timing anomalies follow every other listed anomaly, the source's warnings
+        // found while the nodes were built included; the per-kind counts of those past the cap
+        // close the list.
+        let listed: Vec<_> = tree
+            .anomalies
+            .iter()
+            .filter(|a| !a.detail.ends_with("more of this kind not listed"))
+            .collect();
+        let first_timing = listed.iter().position(|a| is_timing(a.kind));
+        if let Some(first) = first_timing {
+            assert!(
+                listed[first..].iter().all(|a| is_timing(a.kind)),
+                "round {round}"
+            );
+        }
+        let summaries = tree.anomalies.len() - listed.len();
+        assert!(
+            tree.anomalies[listed.len()..]
+                .iter()
+                .all(|a| a.span_id.is_none())
+                && summaries <= AnomalyKind::ALL.len()
+        );
     }
 }
 
