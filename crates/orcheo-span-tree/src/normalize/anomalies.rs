@@ -8,8 +8,7 @@ use super::MAX_ANOMALIES_PER_KIND;
 
 pub(crate) struct Anomalies {
     list: Vec<Anomaly>,
-    /// Timing against the parent, found while the nodes are built but listed after everything
-    /// else, as a pass of its own over the finished tree would find them.
+    /// Timing anomalies, listed after all the others.
     timing: Vec<Anomaly>,
     /// How many of each kind were found, listed or not, by the kind's place in
     /// [`AnomalyKind::ALL`].
@@ -41,7 +40,8 @@ impl Anomalies {
         *seen <= MAX_ANOMALIES_PER_KIND
     }
 
-    /// Reports an anomaly; `detail` is called only when it will be listed.
+    /// Reports an anomaly; `detail` is called only when it will be listed. Timing anomalies are
+    /// listed after all others (see [`is_timing`]).
     pub(crate) fn report<D: Into<String>>(
         &mut self,
         kind: AnomalyKind,
@@ -49,20 +49,12 @@ impl Anomalies {
         detail: impl FnOnce() -> D,
     ) {
         if self.count(kind) {
-            self.list.push(Anomaly::new(kind, span_id, detail()));
-        }
-    }
-
-    /// Reports a timing anomaly (clock skew, a negative duration, an end after the parent's):
-    /// listed after every anomaly reported with [`report`](Self::report), in the order found.
-    pub(crate) fn report_timing<D: Into<String>>(
-        &mut self,
-        kind: AnomalyKind,
-        span_id: Option<SpanId>,
-        detail: impl FnOnce() -> D,
-    ) {
-        if self.count(kind) {
-            self.timing.push(Anomaly::new(kind, span_id, detail()));
+            let list = if is_timing(kind) {
+                &mut self.timing
+            } else {
+                &mut self.list
+            };
+            list.push(Anomaly::new(kind, span_id, detail()));
         }
     }
 
@@ -86,6 +78,15 @@ impl Anomalies {
     }
 }
 
+/// A span's times checked against its own and its parent's: found while the nodes are built,
+/// and listed after every other anomaly, as a pass of their own over the finished tree found them.
+fn is_timing(kind: AnomalyKind) -> bool {
+    matches!(
+        kind,
+        AnomalyKind::NegativeDuration | AnomalyKind::ClockSkew | AnomalyKind::EndsAfterParent
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +101,7 @@ mod tests {
                 "later".to_owned()
             });
         }
-        anomalies.report_timing(AnomalyKind::ClockSkew, None, || "skew".to_owned());
+        anomalies.report(AnomalyKind::ClockSkew, None, || "skew".to_owned());
         anomalies.report(AnomalyKind::Cycle, None, || "cycle".to_owned());
         assert_eq!(written, MAX_ANOMALIES_PER_KIND - 1);
         let list = anomalies.finish();

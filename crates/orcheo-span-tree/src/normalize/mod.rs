@@ -439,8 +439,7 @@ fn count(stats: &mut TraceStats, n: &SpanNode) {
 
 /// A negative duration, clock skew against the parent, or an end after the parent's (unless the
 /// parent is only a `FOLLOWS_FROM` predecessor), reported; the flag to mark the node with.
-/// Reported as timing anomalies: listed after those of the node loop, as a pass of their own
-/// would find them.
+/// Listed after every other anomaly (`Anomalies::report`).
 fn timing_anomaly(
     nodes: &[SpanNode],
     i: usize,
@@ -452,7 +451,7 @@ fn timing_anomaly(
         && end < child.start_time
     {
         let start = child.start_time;
-        anomalies.report_timing(AnomalyKind::NegativeDuration, Some(child.span_id), || {
+        anomalies.report(AnomalyKind::NegativeDuration, Some(child.span_id), || {
             format!("ends {:.3} ms before it starts", end.millis_until(start))
         });
         return Some(AnomalyKind::NegativeDuration);
@@ -468,7 +467,7 @@ fn timing_anomaly(
         return None;
     }
     if child.start_time < par.start_time {
-        anomalies.report_timing(AnomalyKind::ClockSkew, Some(child.span_id), || {
+        anomalies.report(AnomalyKind::ClockSkew, Some(child.span_id), || {
             format!(
                 "starts {:.3} ms before its parent {}",
                 child.start_time.millis_until(par.start_time),
@@ -481,7 +480,7 @@ fn timing_anomaly(
         && ce > pe
         && !follows_from
     {
-        anomalies.report_timing(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
+        anomalies.report(AnomalyKind::EndsAfterParent, Some(child.span_id), || {
             format!(
                 "ends {:.3} ms after its parent {}",
                 pe.millis_until(ce),
