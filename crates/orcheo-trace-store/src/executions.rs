@@ -243,7 +243,7 @@ pub(crate) fn describe(
                 .workflow_version
                 .as_deref()
                 .or(current.workflow_version.as_deref())),
-            we::tenant_id.eq(details.tenant.as_deref().unwrap_or(&current.tenant)),
+            we::tenant_id.eq(settled_tenant(&current.tenant, details.tenant.as_deref())),
             we::triggered_by.eq(details
                 .triggered_by
                 .as_deref()
@@ -257,6 +257,16 @@ pub(crate) fn describe(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// An execution's tenant after a description names `claimed`: once an execution belongs to a
+/// tenant it never moves; only one still unassigned (known from a node seen before its root)
+/// takes the tenant it is given.
+fn settled_tenant<'a>(current: &'a str, claimed: Option<&'a str>) -> &'a str {
+    match claimed {
+        Some(claimed) if current == UNASSIGNED_TENANT => claimed,
+        _ => current,
+    }
 }
 
 pub(crate) fn finish(

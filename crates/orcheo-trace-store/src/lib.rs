@@ -104,7 +104,8 @@ impl Store {
     }
 
     /// Fills in an execution's details from its run's root span (each given value replaces the
-    /// stored one).
+    /// stored one, except the tenant: an execution that belongs to a tenant never moves to
+    /// another; only an unassigned one takes the tenant given).
     pub fn describe_execution(
         &self,
         id: &ExecutionId,
@@ -281,6 +282,19 @@ impl Transaction<'_> {
         details: &ExecutionDetails,
     ) -> Result<(), StoreError> {
         self.savepoint(|c| executions::describe(c, id, details))
+    }
+
+    /// See [`Store::execution`]: read inside the transaction, so it sees its earlier writes.
+    pub fn execution(&mut self, id: &ExecutionId) -> Result<Option<Execution>, StoreError> {
+        executions::get(self.conn, id)
+    }
+
+    /// See [`Store::execution_by_trace_id`], inside the transaction.
+    pub fn execution_by_trace_id(
+        &mut self,
+        trace_id: TraceId,
+    ) -> Result<Option<Execution>, StoreError> {
+        executions::by_trace_id(self.conn, trace_id)
     }
 
     /// See [`Store::finish_execution`].

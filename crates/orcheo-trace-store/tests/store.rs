@@ -12,8 +12,8 @@ use diesel::Connection as _;
 use diesel::RunQueryDsl as _;
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, SpanId, StatusCode, Timestamp, TraceId};
 use orcheo_trace_store::{
-    Cursor, ListFilter, NewExecution, PoolConfig, SpanSummary, Store, StoreError, SummaryTotals,
-    TraceLink,
+    Cursor, ExecutionDetails, ListFilter, NewExecution, PoolConfig, SpanSummary, Store, StoreError,
+    SummaryTotals, TraceLink, UNASSIGNED_TENANT,
 };
 
 /// A migrated store, and what keeps its database alive.
@@ -161,6 +161,49 @@ fn start_with_trace_then_finish_round_trips() {
         );
         assert_eq!(store.execution(&id("nope")).unwrap(), None);
         assert_eq!(store.execution_tenant(&id("nope")).unwrap(), None);
+    });
+}
+
+#[test]
+fn an_execution_once_owned_never_moves_to_another_tenant() {
+    on_each_backend(|store| {
+        let mut owned = new("exec_owned", "wf", 0);
+        owned.tenant = Some("acme".into());
+        store.start_execution(&owned).unwrap();
+        let claim = ExecutionDetails {
+            tenant: Some("globex".into()),
+            workflow_id: Some("wf_renamed".into()),
+            ..ExecutionDetails::default()
+        };
+        store.describe_execution(&id("exec_owned"), &claim).unwrap();
+        let after = store.execution(&id("exec_owned")).unwrap().unwrap();
+        assert_eq!(after.tenant, "acme");
+        // Other details are still the root's to give.
+        assert_eq!(after.workflow_id.as_deref(), Some("wf_renamed"));
+
+        // A run known only from a node is unassigned until its root says whose it is.
+        let mut unassigned = new("exec_node_first", "wf", 0);
+        unassigned.tenant = Some(UNASSIGNED_TENANT.into());
+        store.start_execution(&unassigned).unwrap();
+        store
+            .describe_execution(&id("exec_node_first"), &claim)
+            .unwrap();
+        let described = store.execution(&id("exec_node_first")).unwrap().unwrap();
+        assert_eq!(described.tenant, "globex");
+        let again = ExecutionDetails {
+            tenant: Some("acme".into()),
+            ..ExecutionDetails::default()
+        };
+        store
+            .describe_execution(&id("exec_node_first"), &again)
+            .unwrap();
+        assert_eq!(
+            store
+                .execution_tenant(&id("exec_node_first"))
+                .unwrap()
+                .as_deref(),
+            Some("globex")
+        );
     });
 }
 
