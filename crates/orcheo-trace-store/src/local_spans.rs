@@ -9,8 +9,10 @@ use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId};
 
 use crate::connection::AnyConnection;
 use crate::error::StoreError;
-use crate::executions::{nanos, time};
-use crate::schema::{local_span_total as total, local_spans as ls};
+use crate::executions::{DEFAULT_TENANT, nanos, time};
+use crate::schema::{
+    local_span_tenant_total as tenant_total, local_span_total as total, local_spans as ls,
+};
 
 /// One received span, encoded (the receiver chooses the encoding; OTLP protobuf in practice).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +20,8 @@ pub struct LocalSpan {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub execution_id: Option<ExecutionId>,
+    /// Whose span this is, counted against that tenant's bound (`None`: the default tenant).
+    pub tenant: Option<String>,
     pub start_time: Timestamp,
     pub payload: Vec<u8>,
 }
@@ -26,6 +30,8 @@ pub struct LocalSpan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalSpanLimits {
     pub per_trace: u64,
+    /// Spans of one tenant, so that one sender cannot fill the store for the others.
+    pub per_tenant: u64,
     pub total: u64,
     /// Larger payloads are refused.
     pub max_payload_bytes: usize,
@@ -35,6 +41,7 @@ impl Default for LocalSpanLimits {
     fn default() -> Self {
         Self {
             per_trace: 10_000,
+            per_tenant: 1_000_000,
             total: 2_000_000,
             max_payload_bytes: 1024 * 1024,
         }
@@ -50,6 +57,8 @@ pub struct StoreReport {
     pub replaced: usize,
     /// Refused: their trace already holds `per_trace` spans.
     pub refused_trace_full: usize,
+    /// Refused: the span's tenant already has `per_tenant` spans stored.
+    pub refused_tenant_full: usize,
     /// Refused: the store holds `total` spans.
     pub refused_store_full: usize,
     /// Refused: payload over `max_payload_bytes`.
@@ -58,12 +67,15 @@ pub struct StoreReport {
 
 impl StoreReport {
     pub fn refused(&self) -> usize {
-        self.refused_trace_full + self.refused_store_full + self.refused_too_large
+        self.refused_trace_full
+            + self.refused_tenant_full
+            + self.refused_store_full
+            + self.refused_too_large
     }
 }
 
-/// A span to insert: trace id, span id, execution id, start time, payload.
-type NewRow = (String, String, Option<String>, i64, Vec<u8>);
+/// A span to insert: trace id, span id, execution id, tenant, start time, payload.
+type NewRow = (String, String, Option<String>, String, i64, Vec<u8>);
 
 pub(crate) fn store(
     conn: &mut AnyConnection,
@@ -82,6 +94,8 @@ pub(crate) fn store(
         // Each trace's stored span ids, read once per batch: replacements and the per-trace
         // count come from them.
         let mut stored: HashMap<TraceId, HashSet<String>> = HashMap::new();
+        // Each tenant's count, read once per batch and written back at its end.
+        let mut tenants: HashMap<&str, i64> = HashMap::new();
         let mut new_rows: Vec<NewRow> = Vec::new();
         for span in spans {
             if span.payload.len() > limits.max_payload_bytes {
@@ -106,7 +120,7 @@ pub(crate) fn store(
                     .iter()
                     .position(|(t, s, ..)| *t == trace && *s == id)
                 {
-                    new_rows[at].4.clone_from(&span.payload);
+                    new_rows[at].5.clone_from(&span.payload);
                 } else {
                     diesel::update(ls::table.find((&trace, &id)))
                         .set((
@@ -122,6 +136,22 @@ pub(crate) fn store(
                 report.refused_trace_full += 1;
                 continue;
             }
+            let tenant = span.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+            let of_tenant = match tenants.entry(tenant) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    tenant_total::table
+                        .find(tenant)
+                        .select(tenant_total::value)
+                        .first::<i64>(conn)
+                        .optional()?
+                        .unwrap_or(0),
+                ),
+            };
+            if u64::try_from(*of_tenant).unwrap_or(u64::MAX) >= limits.per_tenant {
+                report.refused_tenant_full += 1;
+                continue;
+            }
             if u64::try_from(count).unwrap_or(u64::MAX) >= limits.total {
                 report.refused_store_full += 1;
                 continue;
@@ -131,26 +161,29 @@ pub(crate) fn store(
                 trace,
                 id,
                 span.execution_id.as_ref().map(|e| e.as_str().to_owned()),
+                tenant.to_owned(),
                 nanos(span.start_time)?,
                 span.payload.clone(),
             ));
+            *of_tenant += 1;
             count += 1;
             report.stored += 1;
         }
         let mut values: Vec<_> = new_rows
             .into_iter()
-            .map(|(trace, id, execution, start, payload)| {
+            .map(|(trace, id, execution, tenant, start, payload)| {
                 (
                     ls::trace_id.eq(trace),
                     ls::span_id.eq(id),
                     ls::execution_id.eq(execution),
+                    ls::tenant_id.eq(tenant),
                     ls::received_at.eq(received_at),
                     ls::start_time.eq(start),
                     ls::payload.eq(payload),
                 )
             })
             .collect();
-        // One statement per 1,000 rows (6 parameters a row stays under both backends' limits);
+        // One statement per 1,000 rows (7 parameters a row stays under both backends' limits);
         // the two-backend connection cannot express a multi-row insert, each backend can.
         while !values.is_empty() {
             let rest = values.split_off(values.len().min(1_000));
@@ -161,11 +194,27 @@ pub(crate) fn store(
                 AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
             }?;
         }
+        for (tenant, value) in tenants {
+            set_tenant_total(conn, tenant, value)?;
+        }
         diesel::update(total::table.find(1))
             .set(total::value.eq(count))
             .execute(conn)?;
         Ok(report)
     })
+}
+
+/// Writes a tenant's count (callers hold the total's row, which serializes writers).
+fn set_tenant_total(conn: &mut AnyConnection, tenant: &str, value: i64) -> Result<(), StoreError> {
+    let updated = diesel::update(tenant_total::table.find(tenant))
+        .set(tenant_total::value.eq(value))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(tenant_total::table)
+            .values((tenant_total::tenant_id.eq(tenant), tenant_total::value.eq(value)))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 #[derive(Queryable, Selectable)]
@@ -174,6 +223,7 @@ struct Row {
     trace_id: String,
     span_id: String,
     execution_id: Option<String>,
+    tenant_id: String,
     start_time: i64,
     payload: Vec<u8>,
 }
@@ -262,6 +312,7 @@ pub(crate) fn of_trace(
                     .map(ExecutionId::new)
                     .transpose()
                     .map_err(|e| corrupt(e.to_string()))?,
+                tenant: Some(row.tenant_id),
                 start_time: time(row.start_time),
                 payload: row.payload,
             })
@@ -277,7 +328,17 @@ pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize
         diesel::update(total::table.find(1))
             .set(total::value.eq(total::value))
             .execute(conn)?;
+        let expired: Vec<(String, i64)> = ls::table
+            .filter(ls::received_at.lt(cutoff))
+            .group_by(ls::tenant_id)
+            .select((ls::tenant_id, diesel::dsl::count_star()))
+            .load(conn)?;
         let deleted = diesel::delete(ls::table.filter(ls::received_at.lt(cutoff))).execute(conn)?;
+        for (tenant, gone) in expired {
+            diesel::update(tenant_total::table.find(&tenant))
+                .set(tenant_total::value.eq(tenant_total::value - gone))
+                .execute(conn)?;
+        }
         let removed = i64::try_from(deleted).unwrap_or(i64::MAX);
         diesel::update(total::table.find(1))
             .set(total::value.eq(total::value - removed))

@@ -51,6 +51,14 @@ diesel::table! {
         received_at -> BigInt,
         start_time -> BigInt,
         payload -> Binary,
+        tenant_id -> Text,
+    }
+}
+
+diesel::table! {
+    local_span_tenant_total (tenant_id) {
+        tenant_id -> Text,
+        value -> BigInt,
     }
 }
 
@@ -82,6 +90,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     trace_seq,
     workflow_trace_summary,
     local_spans,
+    local_span_tenant_total,
     local_span_total,
     artifacts,
 );

@@ -628,9 +628,68 @@ fn local(trace: u128, span: u64, start: u64) -> orcheo_trace_store::LocalSpan {
         trace_id: TraceId::from_bytes(trace.to_be_bytes()).unwrap(),
         span_id: SpanId::from_bytes(span.to_be_bytes()).unwrap(),
         execution_id: Some(id("exec_1")),
+        tenant: None,
         start_time: at(start),
         payload: vec![u8::try_from(span % 256).unwrap(); 16],
     }
+}
+
+fn local_of(tenant: &str, trace: u128, span: u64) -> orcheo_trace_store::LocalSpan {
+    orcheo_trace_store::LocalSpan {
+        tenant: Some(tenant.to_owned()),
+        ..local(trace, span, 0)
+    }
+}
+
+#[test]
+fn one_tenant_at_its_bound_does_not_stop_another_and_retention_frees_its_room() {
+    use orcheo_trace_store::{LocalSpanLimits, StoreReport};
+    on_each_backend(|store| {
+        let limits = LocalSpanLimits {
+            per_trace: 100,
+            per_tenant: 3,
+            total: 100,
+            max_payload_bytes: 64,
+        };
+        let flood: Vec<_> = (1..=5).map(|span| local_of("acme", 1, span)).collect();
+        let report = store.store_local_spans(&flood, at(0), limits).unwrap();
+        assert_eq!(
+            report,
+            StoreReport {
+                stored: 3,
+                refused_tenant_full: 2,
+                ..Default::default()
+            }
+        );
+        // Later batches see the count the earlier one left.
+        let report = store
+            .store_local_spans(
+                &[local_of("acme", 2, 1), local_of("globex", 3, 1), local_of("globex", 3, 2)],
+                at(1),
+                limits,
+            )
+            .unwrap();
+        assert_eq!((report.stored, report.refused_tenant_full), (2, 1));
+        // A span received again is a replacement, not one more.
+        let report = store
+            .store_local_spans(&[local_of("acme", 1, 1)], at(1), limits)
+            .unwrap();
+        assert_eq!((report.replaced, report.refused()), (1, 0));
+        let trace = store
+            .local_spans(TraceId::from_bytes(1u128.to_be_bytes()).unwrap(), 100)
+            .unwrap();
+        assert!(trace.iter().all(|s| s.tenant.as_deref() == Some("acme")));
+        // Retention gives back each tenant's room: acme's two spans still received at 0 go.
+        assert_eq!(store.prune(at(1)).unwrap().local_spans, 2);
+        let report = store
+            .store_local_spans(
+                &[local_of("acme", 4, 1), local_of("acme", 4, 2), local_of("acme", 4, 3)],
+                at(2),
+                limits,
+            )
+            .unwrap();
+        assert_eq!((report.stored, report.refused_tenant_full), (2, 1));
+    });
 }
 
 #[test]
@@ -639,6 +698,7 @@ fn local_spans_are_bounded_per_trace_and_in_total_and_refusals_are_reported() {
     on_each_backend(|store| {
         let limits = LocalSpanLimits {
             per_trace: 3,
+            per_tenant: 100,
             total: 5,
             max_payload_bytes: 64,
         };
