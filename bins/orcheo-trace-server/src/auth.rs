@@ -22,6 +22,9 @@ pub const SCOPE_READ: &str = "traces:read";
 pub const SCOPE_READ_CONTENT: &str = "traces:read_content";
 /// `traces:admin`: every tenant, and the operational endpoints when they are protected.
 pub const SCOPE_ADMIN: &str = "traces:admin";
+/// `traces:write`: export spans to the OTLP receivers, as the token's tenant (with
+/// `traces:admin` as well: for any tenant, as a collector relaying many tenants' spans does).
+pub const SCOPE_WRITE: &str = "traces:write";
 
 /// The tenant of executions that name none, and of tokens that name none.
 pub use orcheo_trace_store::{DEFAULT_TENANT, UNASSIGNED_TENANT};
@@ -117,15 +120,21 @@ impl StaticToken {
 }
 
 fn is_known_scope(scope: &str) -> bool {
-    [SCOPE_READ, SCOPE_READ_CONTENT, SCOPE_ADMIN].contains(&scope)
+    [SCOPE_READ, SCOPE_READ_CONTENT, SCOPE_ADMIN, SCOPE_WRITE].contains(&scope)
 }
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "four independent scopes, each held or not"
+)]
 pub struct Scopes {
     pub read: bool,
     pub read_content: bool,
     pub admin: bool,
+    /// Export spans; never implied by another scope.
+    pub write: bool,
 }
 
 impl Scopes {
@@ -136,6 +145,7 @@ impl Scopes {
                 SCOPE_READ => s.read = true,
                 SCOPE_READ_CONTENT => s.read_content = true,
                 SCOPE_ADMIN => s.admin = true,
+                SCOPE_WRITE => s.write = true,
                 _ => {}
             }
         }
@@ -163,6 +173,7 @@ impl Caller {
                 read: true,
                 read_content: true,
                 admin: true,
+                write: true,
             },
         }
     }
@@ -339,7 +350,11 @@ impl Authenticator {
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
-    let value = value.to_str().ok()?;
+    bearer_token(value.to_str().ok()?)
+}
+
+/// The token of an `Authorization` value (`Bearer …`, the scheme in any case).
+pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -532,7 +547,7 @@ mod tests {
         );
         assert!(
             StaticToken::parse_file(
-                format!(r#"[{{"name":"x","sha256":"{hex}","scopes":["traces:write"]}}]"#)
+                format!(r#"[{{"name":"x","sha256":"{hex}","scopes":["traces:delete"]}}]"#)
                     .as_bytes()
             )
             .is_err()

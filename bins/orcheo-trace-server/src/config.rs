@@ -50,10 +50,37 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_OTLP_HTTP_ADDR", default_value = "127.0.0.1:4318")]
     pub otlp_http_addr: String,
 
-    /// Bearer token the OTLP receivers require (`Authorization: Bearer …`); needed when a
-    /// receiver listens beyond loopback.
+    /// Bearer token the OTLP receivers accept (`Authorization: Bearer …`), writing for the
+    /// default tenant; API tokens with the `traces:write` scope are accepted too. A receiver
+    /// beyond loopback needs one or the other.
     #[arg(long, env = "ORCHEO_OTLP_INGEST_TOKEN", hide_env_values = true)]
     pub otlp_ingest_token: Option<String>,
+
+    /// Most spans the embedded store keeps in all; past it new spans are refused.
+    #[arg(long, env = "ORCHEO_OTLP_MAX_SPANS", default_value = "2000000")]
+    pub otlp_max_spans: String,
+
+    /// Most spans the embedded store keeps of one tenant, so one sender cannot fill the store
+    /// for the others.
+    #[arg(
+        long,
+        env = "ORCHEO_OTLP_MAX_SPANS_PER_TENANT",
+        default_value = "1000000"
+    )]
+    pub otlp_max_spans_per_tenant: String,
+
+    /// Most spans the embedded store keeps of one trace.
+    #[arg(long, env = "ORCHEO_OTLP_MAX_SPANS_PER_TRACE", default_value = "10000")]
+    pub otlp_max_spans_per_trace: String,
+
+    /// Spans a second one tenant's credential may export (`0`: no limit); past it exports are
+    /// answered 429 (gRPC `UNAVAILABLE`) with `Retry-After`.
+    #[arg(
+        long,
+        env = "ORCHEO_OTLP_TENANT_SPANS_PER_SECOND",
+        default_value = "50000"
+    )]
+    pub otlp_tenant_spans_per_second: String,
 
     /// Headers sent to the trace store, `name=value,name2=value2` (a tenant, an API key).
     #[arg(long, env = "ORCHEO_TRACE_BACKEND_HEADERS", hide_env_values = true)]
@@ -178,8 +205,10 @@ pub struct ServerConfig {
     pub otlp_grpc_addr: Option<SocketAddr>,
     /// `None`: no OTLP/HTTP receiver.
     pub otlp_http_addr: Option<SocketAddr>,
-    /// Required from OTLP exporters when set.
+    /// Accepted from OTLP exporters, as the default tenant's, when set.
     pub otlp_ingest_token: Option<String>,
+    /// The receivers' bounds and quotas.
+    pub ingest_limits: crate::ingest::IngestLimits,
     pub database_url: String,
     pub backend: TraceBackend,
     /// `(name, template)`, in the configured order.
@@ -301,8 +330,9 @@ impl ServerConfig {
                 ("ORCHEO_OTLP_GRPC_ADDR", otlp_grpc_addr),
                 ("ORCHEO_OTLP_HTTP_ADDR", otlp_http_addr),
             ],
-            allow_unauthenticated,
+            auth.is_enabled() || allow_unauthenticated,
         )?;
+        let ingest_limits = Self::ingest_limits(args)?;
         let redaction = Self::redaction(args)?;
         let retention_days = number("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
         Ok(Self {
@@ -310,6 +340,7 @@ impl ServerConfig {
             otlp_grpc_addr,
             otlp_http_addr,
             otlp_ingest_token,
+            ingest_limits,
             database_url: args.database_url.trim().to_owned(),
             backend,
             dashboards,
@@ -339,12 +370,48 @@ impl ServerConfig {
         })
     }
 
-    /// The OTLP ingest token, checked; a receiver beyond loopback needs one (or the explicit
-    /// permission to run without).
+    /// The receivers' bounds and quotas.
+    fn ingest_limits(args: &ServeArgs) -> Result<crate::ingest::IngestLimits, ConfigError> {
+        let defaults = crate::ingest::IngestLimits::new();
+        let total = number(
+            "ORCHEO_OTLP_MAX_SPANS",
+            &args.otlp_max_spans,
+            1..=1_000_000_000,
+        )?;
+        let per_tenant = number(
+            "ORCHEO_OTLP_MAX_SPANS_PER_TENANT",
+            &args.otlp_max_spans_per_tenant,
+            1..=1_000_000_000,
+        )?;
+        let per_trace = number(
+            "ORCHEO_OTLP_MAX_SPANS_PER_TRACE",
+            &args.otlp_max_spans_per_trace,
+            1..=100_000,
+        )?;
+        let per_second = number(
+            "ORCHEO_OTLP_TENANT_SPANS_PER_SECOND",
+            &args.otlp_tenant_spans_per_second,
+            0..=10_000_000,
+        )?;
+        Ok(crate::ingest::IngestLimits {
+            local_spans: orcheo_trace_store::LocalSpanLimits {
+                total,
+                per_tenant,
+                per_trace,
+                ..defaults.local_spans
+            },
+            tenant_spans_per_second: u32::try_from(per_second).unwrap_or(u32::MAX),
+            ..defaults
+        })
+    }
+
+    /// The OTLP ingest token, checked; a receiver beyond loopback needs it, or the API's
+    /// authentication (whose `traces:write` tokens then write), or the explicit permission to
+    /// run without (`authenticated`: either of the last two).
     fn ingest_token(
         args: &ServeArgs,
         receivers: [(&'static str, Option<SocketAddr>); 2],
-        allow_unauthenticated: bool,
+        authenticated: bool,
     ) -> Result<Option<String>, ConfigError> {
         let token = args.otlp_ingest_token.clone().filter(|t| !t.is_empty());
         if let Some(token) = &token
@@ -359,14 +426,14 @@ impl ServerConfig {
             if let Some(addr) = addr
                 && !addr.ip().is_loopback()
                 && token.is_none()
-                && !allow_unauthenticated
+                && !authenticated
             {
                 return Err(bad(
                     variable,
                     format!(
-                        "{addr} is not a loopback address and ORCHEO_OTLP_INGEST_TOKEN is not set: \
-                         anyone could write spans; set a token, or \
-                         ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true on a trusted network"
+                        "{addr} is not a loopback address and neither ORCHEO_OTLP_INGEST_TOKEN \
+                         nor the API's authentication is set: anyone could write spans; set a \
+                         token, or ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true on a trusted network"
                     ),
                 ));
             }

@@ -12,6 +12,8 @@ use orcheo_collector_client::{BoxFuture, FetchError, FetchRequest, FetchedTrace,
 use orcheo_span_tree::Format;
 use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId, semconv};
 use orcheo_trace_store::{LocalSpan, Store};
+
+use crate::ingest::credentials::Writer;
 use prost::Message;
 
 /// Most spans read for one trace (the local store's per-trace bound is lower by default).
@@ -118,9 +120,10 @@ pub struct Split {
     pub too_large: usize,
 }
 
-/// Splits an export's spans into local-store rows, with the defaults of [`split_within`].
+/// Splits an export's spans into local-store rows, with the defaults of [`split_within`], as
+/// a local sender's (each span's tenant is the one its attribute names).
 pub fn split(data: TracesData) -> Split {
-    split_within(data, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOTAL)
+    split_within(data, &Writer::Local, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOTAL)
 }
 
 /// Largest payload of one span (its resource and scope included).
@@ -130,7 +133,13 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 pub const DEFAULT_MAX_TOTAL: usize = 64 * 1024 * 1024;
 
 /// Splits an export's spans into local-store rows; sizes are checked before anything is copied.
-pub fn split_within(data: TracesData, max_payload: usize, max_total: usize) -> Split {
+/// Each row's tenant is the one `writer` claims for it.
+pub fn split_within(
+    data: TracesData,
+    writer: &Writer,
+    max_payload: usize,
+    max_total: usize,
+) -> Split {
     let mut out = Split::default();
     let mut total = 0usize;
     for resource_spans in data.resource_spans {
@@ -160,15 +169,22 @@ pub fn split_within(data: TracesData, max_payload: usize, max_total: usize) -> S
                     out.invalid += 1;
                     continue;
                 }
-                let execution_id = span.attributes.iter().find_map(|kv| {
-                    if kv.key != semconv::EXECUTION_ID {
-                        return None;
-                    }
-                    match kv.value.as_ref()?.value.as_ref()? {
-                        any_value::Value::StringValue(s) => ExecutionId::new(s.as_str()).ok(),
-                        _ => None,
-                    }
-                });
+                let text = |key: &str| {
+                    span.attributes.iter().find_map(|kv| {
+                        if kv.key != key {
+                            return None;
+                        }
+                        match kv.value.as_ref()?.value.as_ref()? {
+                            any_value::Value::StringValue(s) if !s.is_empty() => Some(s.as_str()),
+                            _ => None,
+                        }
+                    })
+                };
+                let execution_id =
+                    text(semconv::EXECUTION_ID).and_then(|id| ExecutionId::new(id).ok());
+                let tenant = writer
+                    .claim(text(semconv::EXECUTION_TENANT))
+                    .map(str::to_owned);
                 let start_time = Timestamp::from_unix_nanos(span.start_time_unix_nano);
                 let one = TracesData {
                     resource_spans: vec![ResourceSpans {
@@ -185,6 +201,7 @@ pub fn split_within(data: TracesData, max_payload: usize, max_total: usize) -> S
                     trace_id,
                     span_id,
                     execution_id,
+                    tenant,
                     start_time,
                     payload: one.encode_to_vec(),
                 });

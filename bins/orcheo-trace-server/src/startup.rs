@@ -15,7 +15,8 @@ use orcheo_trace_store::{PoolConfig, Store, redact_password};
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
-use crate::ingest::{self, Ingest, IngestLimits, IngestMetrics};
+use crate::ingest::credentials::IngestAuth;
+use crate::ingest::{self, Ingest, IngestMetrics};
 use crate::live::LiveHub;
 use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
@@ -86,16 +87,7 @@ impl Application {
                     .context("cannot set up the trace backend client")?
             }
         };
-        let authenticator =
-            Authenticator::new(&config.auth).map_err(|e| anyhow::anyhow!("authentication: {e}"))?;
-        if !authenticator.is_enabled() {
-            tracing::warn!(
-                http.addr = %config.http_addr,
-                "NO AUTHENTICATION CONFIGURED: every caller reads every trace. Set \
-                 ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE or ORCHEO_AUTH_TOKENS_FILE \
-                 before exposing this server."
-            );
-        }
+        let authenticator = authenticator(&config)?;
         let state = web::Data::new(AppState {
             traces: TraceService::new(
                 store.clone(),
@@ -116,6 +108,14 @@ impl Application {
             exporter,
         });
         let authenticator = web::Data::new(authenticator);
+        let watchers = ingest::Watchers {
+            hub: Some(Arc::clone(&hub)),
+            traces: Some(state.traces.invalidator()),
+        };
+        let ingest_auth = IngestAuth::new(
+            config.otlp_ingest_token.as_deref(),
+            Some(authenticator.clone().into_inner()),
+        );
         let observer = web::Data::new(Observer {
             metrics,
             request_timeout: config.request_timeout,
@@ -140,7 +140,8 @@ impl Application {
             server = server.workers(config.workers);
         }
         let server = server.listen(listener)?.run();
-        let (otlp_http, otlp_grpc) = receivers(&config, &store, &metrics_for_ingest, &hub)?;
+        let (otlp_http, otlp_grpc) =
+            receivers(&config, &store, &metrics_for_ingest, ingest_auth, watchers)?;
         tracing::info!(
             http.addr = %config.http_addr,
             http.port = port,
@@ -207,6 +208,21 @@ impl Application {
     }
 }
 
+/// The API's authenticator; without any way of authenticating, a loud warning.
+fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
+    let authenticator =
+        Authenticator::new(&config.auth).map_err(|e| anyhow::anyhow!("authentication: {e}"))?;
+    if !authenticator.is_enabled() {
+        tracing::warn!(
+            http.addr = %config.http_addr,
+            "NO AUTHENTICATION CONFIGURED: every caller reads every trace, and any local process \
+             may export spans. Set ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE or \
+             ORCHEO_AUTH_TOKENS_FILE before exposing this server."
+        );
+    }
+    Ok(authenticator)
+}
+
 /// The OTLP/HTTP server and its port, and the OTLP/gRPC listener with the writer's handle.
 type Receivers = (Option<(u16, Server)>, Option<(TcpListener, Ingest)>);
 
@@ -215,7 +231,8 @@ fn receivers(
     config: &ServerConfig,
     store: &Store,
     metrics: &ServerMetrics,
-    hub: &Arc<LiveHub>,
+    auth: IngestAuth,
+    watchers: ingest::Watchers,
 ) -> anyhow::Result<Receivers> {
     if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
         return Ok((None, None));
@@ -224,9 +241,10 @@ fn receivers(
         .context("cannot register the receiver's metrics")?;
     let ingest = Ingest::start(
         store.clone(),
-        IngestLimits::new(config.otlp_ingest_token.as_deref()),
+        config.ingest_limits,
+        auth,
         ingest_metrics,
-        Some(Arc::clone(hub)),
+        watchers,
     )
     .context("cannot start the span writer")?;
     let http = match config.otlp_http_addr {

@@ -107,7 +107,7 @@ impl LoadedTrace {
 pub struct TraceService {
     store: Store,
     source: Arc<dyn TraceSource>,
-    cache: TraceCache,
+    cache: Arc<TraceCache>,
     /// Applied to every tree before it is kept or served.
     redactor: Option<Arc<Redactor>>,
 }
@@ -130,13 +130,20 @@ impl TraceService {
         Self {
             store,
             source,
-            cache: TraceCache::new(cache_entries),
+            cache: Arc::new(TraceCache::new(cache_entries)),
             redactor: redactor.map(Arc::new),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A handle that drops cached traces of executions that changed.
+    pub fn invalidator(&self) -> TraceInvalidator {
+        TraceInvalidator {
+            cache: Arc::clone(&self.cache),
+        }
     }
 
     pub fn source(&self) -> &Arc<dyn TraceSource> {
@@ -429,6 +436,21 @@ impl CacheEntry {
     }
 }
 
+/// Drops cached traces whose executions changed (late spans, a root describing its run); the
+/// receiver's writer holds one.
+#[derive(Debug, Clone)]
+pub struct TraceInvalidator {
+    cache: Arc<TraceCache>,
+}
+
+impl TraceInvalidator {
+    pub fn forget(&self, executions: &[ExecutionId]) {
+        for execution in executions {
+            self.cache.remove(execution.as_str());
+        }
+    }
+}
+
 /// Finished traces by execution id, the least recently used dropped first.
 #[derive(Debug)]
 struct TraceCache {
@@ -472,6 +494,11 @@ impl TraceCache {
             *used = tick;
             Arc::clone(entry)
         })
+    }
+
+    fn remove(&self, key: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.entries.remove(key);
     }
 
     fn insert(&self, key: &str, entry: Arc<CacheEntry>) {

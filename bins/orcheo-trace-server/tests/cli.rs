@@ -146,7 +146,9 @@ fn migrate_creates_the_schema_once_and_reports_what_it_did() {
     );
     let text = String::from_utf8(first.stdout).unwrap();
     assert!(
-        text.contains("applied 1 migration(s)") && text.contains("20261122000001"),
+        text.contains("applied 2 migration(s)")
+            && text.contains("20261122000001")
+            && text.contains("20261206000001"),
         "{text}"
     );
     let again = run(&["migrate", "--database-url", &url], None);

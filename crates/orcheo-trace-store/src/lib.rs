@@ -191,7 +191,13 @@ impl Store {
     ) -> Result<T, StoreError> {
         use diesel::Connection as _;
         let mut conn = self.conn()?;
-        conn.transaction(|conn| writes(&mut Transaction { conn }))
+        conn.transaction(|conn| {
+            // The writers' lock first, before anything is read: a SQLite transaction that has
+            // read cannot wait for another writer to finish (it fails at once as locked), and
+            // the span writers serialize on this row anyway.
+            local_spans::lock_writers(conn)?;
+            writes(&mut Transaction { conn })
+        })
     }
 
     /// Keeps received spans, within `limits`; what does not fit is refused and counted.

@@ -169,31 +169,7 @@ pub(crate) fn store(
             count += 1;
             report.stored += 1;
         }
-        let mut values: Vec<_> = new_rows
-            .into_iter()
-            .map(|(trace, id, execution, tenant, start, payload)| {
-                (
-                    ls::trace_id.eq(trace),
-                    ls::span_id.eq(id),
-                    ls::execution_id.eq(execution),
-                    ls::tenant_id.eq(tenant),
-                    ls::received_at.eq(received_at),
-                    ls::start_time.eq(start),
-                    ls::payload.eq(payload),
-                )
-            })
-            .collect();
-        // One statement per 1,000 rows (7 parameters a row stays under both backends' limits);
-        // the two-backend connection cannot express a multi-row insert, each backend can.
-        while !values.is_empty() {
-            let rest = values.split_off(values.len().min(1_000));
-            let insert =
-                diesel::insert_into(ls::table).values(std::mem::replace(&mut values, rest));
-            match conn {
-                AnyConnection::Postgresql(pg) => insert.execute(pg),
-                AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
-            }?;
-        }
+        insert(conn, new_rows, received_at)?;
         for (tenant, value) in tenants {
             set_tenant_total(conn, tenant, value)?;
         }
@@ -204,6 +180,47 @@ pub(crate) fn store(
     })
 }
 
+/// Inserts new rows, one statement per 1,000 rows (7 parameters a row stays under both
+/// backends' limits); the two-backend connection cannot express a multi-row insert, each
+/// backend can.
+fn insert(
+    conn: &mut AnyConnection,
+    new_rows: Vec<NewRow>,
+    received_at: i64,
+) -> Result<(), StoreError> {
+    let mut values: Vec<_> = new_rows
+        .into_iter()
+        .map(|(trace, id, execution, tenant, start, payload)| {
+            (
+                ls::trace_id.eq(trace),
+                ls::span_id.eq(id),
+                ls::execution_id.eq(execution),
+                ls::tenant_id.eq(tenant),
+                ls::received_at.eq(received_at),
+                ls::start_time.eq(start),
+                ls::payload.eq(payload),
+            )
+        })
+        .collect();
+    while !values.is_empty() {
+        let rest = values.split_off(values.len().min(1_000));
+        let insert = diesel::insert_into(ls::table).values(std::mem::replace(&mut values, rest));
+        match conn {
+            AnyConnection::Postgresql(pg) => insert.execute(pg),
+            AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+        }?;
+    }
+    Ok(())
+}
+
+/// Takes the row every writer of local spans takes first, so that writers queue on it.
+pub(crate) fn lock_writers(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    diesel::update(total::table.find(1))
+        .set(total::value.eq(total::value))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Writes a tenant's count (callers hold the total's row, which serializes writers).
 fn set_tenant_total(conn: &mut AnyConnection, tenant: &str, value: i64) -> Result<(), StoreError> {
     let updated = diesel::update(tenant_total::table.find(tenant))
@@ -211,7 +228,10 @@ fn set_tenant_total(conn: &mut AnyConnection, tenant: &str, value: i64) -> Resul
         .execute(conn)?;
     if updated == 0 {
         diesel::insert_into(tenant_total::table)
-            .values((tenant_total::tenant_id.eq(tenant), tenant_total::value.eq(value)))
+            .values((
+                tenant_total::tenant_id.eq(tenant),
+                tenant_total::value.eq(value),
+            ))
             .execute(conn)?;
     }
     Ok(())

@@ -664,7 +664,11 @@ fn one_tenant_at_its_bound_does_not_stop_another_and_retention_frees_its_room() 
         // Later batches see the count the earlier one left.
         let report = store
             .store_local_spans(
-                &[local_of("acme", 2, 1), local_of("globex", 3, 1), local_of("globex", 3, 2)],
+                &[
+                    local_of("acme", 2, 1),
+                    local_of("globex", 3, 1),
+                    local_of("globex", 3, 2),
+                ],
                 at(1),
                 limits,
             )
@@ -683,7 +687,11 @@ fn one_tenant_at_its_bound_does_not_stop_another_and_retention_frees_its_room() 
         assert_eq!(store.prune(at(1)).unwrap().local_spans, 2);
         let report = store
             .store_local_spans(
-                &[local_of("acme", 4, 1), local_of("acme", 4, 2), local_of("acme", 4, 3)],
+                &[
+                    local_of("acme", 4, 1),
+                    local_of("acme", 4, 2),
+                    local_of("acme", 4, 3),
+                ],
                 at(2),
                 limits,
             )

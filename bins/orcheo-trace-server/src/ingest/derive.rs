@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::credentials::Writer;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, status};
@@ -189,8 +190,8 @@ fn summary(
     }
 }
 
-/// Reads the facts of one export.
-pub fn facts(data: &TracesData) -> Facts {
+/// Reads the facts of one export, whose spans are `writer`'s.
+pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
     let mut facts = Facts::default();
     let mut registered: HashMap<ExecutionId, usize> = HashMap::new();
     for resource_spans in &data.resource_spans {
@@ -214,6 +215,7 @@ pub fn facts(data: &TracesData) -> Facts {
             let parent = SpanId::from_slice(&span.parent_span_id).ok();
             let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
             let start = Timestamp::from_unix_nanos(span.start_time_unix_nano);
+            let claim = writer.claim(attr(&span.attributes, semconv::EXECUTION_TENANT));
             // The run's traceparent names its root: the span itself when it is the root, else
             // the parent of the first span seen (a node's parent is the root in Orcheo runs).
             let traceparent_of = |id: SpanId| format!("00-{trace_id}-{id}-01");
@@ -228,10 +230,11 @@ pub fn facts(data: &TracesData) -> Facts {
                     id: execution.clone(),
                     workflow_id: owned(attr(&span.attributes, semconv::WORKFLOW_ID)),
                     workflow_version: owned(attr(&span.attributes, semconv::WORKFLOW_VERSION)),
-                    // Whose run this is: the span says, or the root (which always decides) is
-                    // this span; otherwise nobody but administrators sees it until the root comes.
+                    // Whose run this is: the writer's credential or the span says, or the root
+                    // (which decides when nothing else does) is this span; otherwise nobody but
+                    // administrators sees it until the root comes.
                     tenant: Some(
-                        attr(&span.attributes, semconv::EXECUTION_TENANT)
+                        claim
                             .unwrap_or(if is_root {
                                 DEFAULT_TENANT
                             } else {
@@ -253,11 +256,7 @@ pub fn facts(data: &TracesData) -> Facts {
                     ExecutionDetails {
                         workflow_id: owned(attr(&span.attributes, semconv::WORKFLOW_ID)),
                         workflow_version: owned(attr(&span.attributes, semconv::WORKFLOW_VERSION)),
-                        tenant: Some(
-                            attr(&span.attributes, semconv::EXECUTION_TENANT)
-                                .unwrap_or(DEFAULT_TENANT)
-                                .to_owned(),
-                        ),
+                        tenant: Some(claim.unwrap_or(DEFAULT_TENANT).to_owned()),
                         triggered_by: owned(attr(&span.attributes, semconv::EXECUTION_TRIGGER)),
                         started_at: Some(start),
                         traceparent: Some(traceparent_of(span_id)),

@@ -18,6 +18,7 @@ use tonic::codec::{
 };
 use tonic::{Request, Response, Status};
 
+use super::credentials::CredentialError;
 use super::{BUSY_RETRY_AFTER, Ingest, IngestError, IngestMetrics, wire};
 
 /// The path of the one method.
@@ -38,13 +39,18 @@ impl GrpcReceiver {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        if !self.ingest.authorized(authorization) {
-            self.ingest.metrics.reject("unauthenticated");
-            return Err(Status::unauthenticated(
-                "this receiver needs `authorization: Bearer <ORCHEO_OTLP_INGEST_TOKEN>`",
-            ));
-        }
-        match self.ingest.submit(request.into_inner(), "grpc").await {
+        let writer = match self.ingest.writer(authorization) {
+            Ok(writer) => writer,
+            Err(e @ CredentialError::MissingScope) => {
+                return Err(Status::permission_denied(e.to_string()));
+            }
+            Err(e) => return Err(Status::unauthenticated(e.to_string())),
+        };
+        match self
+            .ingest
+            .submit(request.into_inner(), writer, "grpc")
+            .await
+        {
             Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
                 partial_success: (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
                     rejected_spans: i64::try_from(outcome.rejected).unwrap_or(i64::MAX),
@@ -52,10 +58,12 @@ impl GrpcReceiver {
                 }),
             })),
             Err(e @ IngestError::TooManySpans(_)) => Err(Status::resource_exhausted(e.to_string())),
-            Err(e @ (IngestError::Busy | IngestError::Store(_) | IngestError::Stopped)) => {
-                // OTLP exporters retry UNAVAILABLE, honouring the retry delay when given.
+            Err(e) => {
+                // OTLP exporters retry UNAVAILABLE, honouring the retry delay when given; a
+                // tenant over its rate is told the same way, to come back later.
+                let retry_after = e.retry_after().unwrap_or(BUSY_RETRY_AFTER);
                 let mut status = Status::unavailable(e.to_string());
-                if let Ok(value) = format!("{}s", BUSY_RETRY_AFTER.as_secs()).parse() {
+                if let Ok(value) = format!("{}s", retry_after.as_secs().max(1)).parse() {
                     status.metadata_mut().insert("retry-after", value);
                 }
                 Err(status)

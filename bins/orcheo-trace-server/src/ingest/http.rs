@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message as _;
 
+use super::credentials::CredentialError;
 use super::{BUSY_RETRY_AFTER, Ingest, IngestError};
 
 /// `google.rpc.Status`, the body of OTLP/HTTP error answers.
@@ -63,6 +64,7 @@ fn answer_status(
 const INVALID_ARGUMENT: i32 = 3;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
+const PERMISSION_DENIED: i32 = 7;
 const UNAUTHENTICATED: i32 = 16;
 
 /// Reads the body, at most `max` bytes before and after decompression.
@@ -139,15 +141,16 @@ pub async fn export(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !ingest.authorized(authorization) {
-        ingest.metrics.reject("unauthenticated");
-        return answer_status(
-            Encoding::Json,
-            StatusCode::UNAUTHORIZED,
-            UNAUTHENTICATED,
-            "this receiver needs `Authorization: Bearer <ORCHEO_OTLP_INGEST_TOKEN>`".to_owned(),
-        );
-    }
+    let writer = match ingest.writer(authorization) {
+        Ok(writer) => writer,
+        Err(e) => {
+            let (status, code) = match e {
+                CredentialError::MissingScope => (StatusCode::FORBIDDEN, PERMISSION_DENIED),
+                _ => (StatusCode::UNAUTHORIZED, UNAUTHENTICATED),
+            };
+            return answer_status(Encoding::Json, status, code, e.to_string());
+        }
+    };
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -198,7 +201,12 @@ pub async fn export(
             return answer_status(encoding, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, message);
         }
     };
-    match ingest.submit(request, "http").await {
+    answer(ingest.submit(request, writer, "http").await, encoding)
+}
+
+/// The answer to an export the writer took or refused.
+fn answer(result: Result<super::Outcome, IngestError>, encoding: Encoding) -> HttpResponse {
+    match result {
         Ok(outcome) => {
             let response = ExportTraceServiceResponse {
                 partial_success: (outcome.rejected > 0).then(|| ExportTracePartialSuccess {
@@ -220,14 +228,17 @@ pub async fn export(
             RESOURCE_EXHAUSTED,
             e.to_string(),
         ),
-        Err(e @ (IngestError::Busy | IngestError::Store(_) | IngestError::Stopped)) => {
-            let mut response = answer_status(
-                encoding,
-                StatusCode::SERVICE_UNAVAILABLE,
-                UNAVAILABLE,
-                e.to_string(),
-            );
-            if let Ok(value) = HeaderValue::from_str(&BUSY_RETRY_AFTER.as_secs().to_string()) {
+        Err(e) => {
+            // OTLP/HTTP exporters retry 429 and 503, honouring Retry-After.
+            let (status, code) = match e {
+                IngestError::RateLimited { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, RESOURCE_EXHAUSTED)
+                }
+                _ => (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE),
+            };
+            let retry_after = e.retry_after().unwrap_or(BUSY_RETRY_AFTER);
+            let mut response = answer_status(encoding, status, code, e.to_string());
+            if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
             response

@@ -8,11 +8,17 @@
 //!   writer that lags answers "busy, retry later" instead of growing memory;
 //! - [`derive`]: executions and span summaries read off the spans, so an executor that only
 //!   emits OpenTelemetry spans appears, live, with no other integration;
+//! - [`credentials`]: which tenant an export's bearer token writes for;
+//! - [`ownership`]: the writer's check that a span joins only its own tenant's traces and runs;
+//! - [`quota`]: each tenant's spans a second;
 //! - [`wire`]: what an export would cost to decode, read before decoding it.
 
+pub mod credentials;
 pub mod derive;
 pub mod grpc;
 pub mod http;
+pub mod ownership;
+pub mod quota;
 pub mod wire;
 
 use std::sync::Arc;
@@ -33,35 +39,35 @@ pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 const MAX_JOBS_PER_ROUND: usize = 64;
 
 /// Limits of the receiver.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct IngestLimits {
-    /// SHA-256 of the bearer token exporters must send (`None`: no token needed).
-    pub token_sha256: Option<[u8; 32]>,
     /// Spans waiting for the writer; past this, exports are refused as busy.
     pub max_queued_spans: usize,
     /// Largest request body, after decompression.
     pub max_request_bytes: usize,
     pub local_spans: LocalSpanLimits,
+    /// Spans a second one tenant's credential may export (`0`: no limit).
+    pub tenant_spans_per_second: u32,
 }
 
 impl IngestLimits {
-    /// The defaults: 200,000 spans queued, 4 MiB a request, the local store's default bounds.
-    pub fn new(token: Option<&str>) -> Self {
+    /// The defaults: 200,000 spans queued, 4 MiB a request, the local store's default bounds,
+    /// 50,000 spans a second per tenant.
+    pub fn new() -> Self {
         Self {
-            token_sha256: token.map(sha256),
             max_queued_spans: 200_000,
             // The gRPC default, and the OpenTelemetry Collector's: exporters split larger batches.
             max_request_bytes: 4 * 1024 * 1024,
             local_spans: LocalSpanLimits::default(),
+            tenant_spans_per_second: 50_000,
         }
     }
 }
 
-fn sha256(text: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What became of one export.
@@ -72,6 +78,8 @@ pub struct Outcome {
     pub rejected: usize,
     /// Why some were refused, for the partial-success message.
     pub message: Option<String>,
+    /// Spans refused by the tenant rule or a tenant's bound: claimed tenant, reason, count.
+    pub refused: Vec<(String, &'static str, usize)>,
 }
 
 /// Why an export was not taken.
@@ -91,6 +99,24 @@ pub enum IngestError {
         "{0} spans in one export is more than the receiver takes at once; send smaller batches"
     )]
     TooManySpans(usize),
+    /// The writer's tenant exported more spans a second than it may: retry after the delay.
+    #[error("tenant {tenant} exports more than {per_second} spans a second; retry later")]
+    RateLimited {
+        tenant: String,
+        per_second: u32,
+        retry_after: Duration,
+    },
+}
+
+impl IngestError {
+    /// How long the exporter should wait before retrying, for the errors worth a retry.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Busy | Self::Store(_) | Self::Stopped => Some(BUSY_RETRY_AFTER),
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::TooManySpans(_) => None,
+        }
+    }
 }
 
 /// Counters of the receiver (DESIGN.md's names).
@@ -100,6 +126,9 @@ pub struct IngestMetrics {
     pub received: IntCounterVec,
     /// `orcheo_otlp_requests_rejected_total{reason}`
     pub rejected: IntCounterVec,
+    /// `orcheo_otlp_spans_refused_total{tenant,reason}`: spans refused by the tenant rule and
+    /// the tenants' quotas.
+    pub refused_spans: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -118,9 +147,21 @@ impl IngestMetrics {
             ),
             &["reason"],
         )?;
+        let refused_spans = IntCounterVec::new(
+            prometheus::Opts::new(
+                "orcheo_otlp_spans_refused_total",
+                "Spans refused by the tenant rule or a tenant's quota, by claimed tenant and reason.",
+            ),
+            &["tenant", "reason"],
+        )?;
         registry.register(Box::new(received.clone()))?;
         registry.register(Box::new(rejected.clone()))?;
-        Ok(Self { received, rejected })
+        registry.register(Box::new(refused_spans.clone()))?;
+        Ok(Self {
+            received,
+            rejected,
+            refused_spans,
+        })
     }
 
     pub fn reject(&self, reason: &str) {
@@ -132,8 +173,27 @@ impl IngestMetrics {
 struct Job {
     split: embedded::Split,
     facts: derive::Facts,
+    writer: credentials::Writer,
     spans: usize,
     reply: tokio::sync::oneshot::Sender<Result<Outcome, IngestError>>,
+}
+
+/// Whom the writer tells of executions with new spans.
+#[derive(Default, Clone)]
+pub struct Watchers {
+    /// Live subscribers.
+    pub hub: Option<Arc<crate::live::LiveHub>>,
+    /// The trace cache, which drops what changed.
+    pub traces: Option<crate::traces::TraceInvalidator>,
+}
+
+impl std::fmt::Debug for Watchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchers")
+            .field("hub", &self.hub.is_some())
+            .field("traces", &self.traces.is_some())
+            .finish()
+    }
 }
 
 /// The receiver's handle; cloning shares the queue.
@@ -142,6 +202,8 @@ pub struct Ingest {
     queue: mpsc::SyncSender<Job>,
     queued_spans: Arc<AtomicUsize>,
     limits: IngestLimits,
+    auth: credentials::IngestAuth,
+    rates: Arc<quota::TenantRates>,
     pub metrics: IngestMetrics,
 }
 
@@ -154,12 +216,13 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer thread; `hub` (if any) is told of executions with new spans.
+    /// Starts the writer thread; `watchers` are told of executions with new spans.
     pub fn start(
         store: Store,
         limits: IngestLimits,
+        auth: credentials::IngestAuth,
         metrics: IngestMetrics,
-        hub: Option<Arc<crate::live::LiveHub>>,
+        watchers: Watchers,
     ) -> std::io::Result<Self> {
         // The span bound is what limits memory; the job bound only keeps the channel finite.
         let (queue, jobs) = mpsc::sync_channel::<Job>(4096);
@@ -168,18 +231,14 @@ impl Ingest {
         std::thread::Builder::new()
             .name("orcheo-otlp-writer".to_owned())
             .spawn(move || {
-                write_forever(
-                    &store,
-                    &jobs,
-                    &writer_queued,
-                    limits.local_spans,
-                    hub.as_deref(),
-                );
+                write_forever(&store, &jobs, &writer_queued, limits.local_spans, &watchers);
             })?;
         Ok(Self {
             queue,
             queued_spans,
             limits,
+            auth,
+            rates: Arc::new(quota::TenantRates::new(limits.tenant_spans_per_second)),
             metrics,
         })
     }
@@ -188,22 +247,24 @@ impl Ingest {
         self.limits
     }
 
-    /// Whether an `Authorization` value carries the ingest token (always, when none is set).
-    /// Hashes are compared, so the comparison's time says nothing about the token.
-    pub fn authorized(&self, authorization: Option<&str>) -> bool {
-        let Some(expected) = self.limits.token_sha256 else {
-            return true;
-        };
-        authorization
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, token)| sha256(token.trim()) == expected)
+    /// The writer an `Authorization` value names; a refusal is counted.
+    pub fn writer(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<credentials::Writer, credentials::CredentialError> {
+        self.auth.writer(authorization).inspect_err(|e| {
+            self.metrics.reject(match e {
+                credentials::CredentialError::MissingScope => "forbidden",
+                _ => "unauthenticated",
+            });
+        })
     }
 
-    /// Queues an export and waits until its spans are committed.
+    /// Queues `writer`'s export and waits until its spans are committed.
     pub async fn submit(
         &self,
         request: ExportTraceServiceRequest,
+        writer: credentials::Writer,
         transport: &'static str,
     ) -> Result<Outcome, IngestError> {
         let data = TracesData {
@@ -222,6 +283,20 @@ impl Ingest {
             self.metrics.reject("too_large");
             return Err(IngestError::TooManySpans(spans));
         }
+        if let credentials::Writer::Tenant(tenant) = &writer
+            && let Err(retry_after) = self.rates.take(tenant, spans)
+        {
+            self.metrics.reject("rate_limited");
+            self.metrics
+                .refused_spans
+                .with_label_values(&[tenant.as_str(), "rate_limited"])
+                .inc_by(spans as u64);
+            return Err(IngestError::RateLimited {
+                tenant: tenant.clone(),
+                per_second: self.limits.tenant_spans_per_second,
+                retry_after,
+            });
+        }
         let queued = self.queued_spans.fetch_add(spans, Ordering::AcqRel);
         if queued + spans > self.limits.max_queued_spans && queued > 0 {
             self.queued_spans.fetch_sub(spans, Ordering::AcqRel);
@@ -230,9 +305,10 @@ impl Ingest {
         }
         // Splitting and reading the facts need no database: done here, on the receivers'
         // threads, the one writer thread only writes.
-        let facts = derive::facts(&data);
+        let facts = derive::facts(&data, &writer);
         let split = embedded::split_within(
             data,
+            &writer,
             self.limits.local_spans.max_payload_bytes,
             embedded::DEFAULT_MAX_TOTAL,
         );
@@ -240,6 +316,7 @@ impl Ingest {
         let job = Job {
             split,
             facts,
+            writer,
             spans,
             reply,
         };
@@ -259,6 +336,12 @@ impl Ingest {
         if outcome.rejected > 0 {
             self.metrics.reject("invalid_or_over_limit");
         }
+        for (tenant, reason, count) in &outcome.refused {
+            self.metrics
+                .refused_spans
+                .with_label_values(&[tenant.as_str(), reason])
+                .inc_by(*count as u64);
+        }
         Ok(outcome)
     }
 }
@@ -266,16 +349,18 @@ impl Ingest {
 /// Executions the writer registered lately; their spans skip the registration insert.
 const KNOWN_EXECUTIONS: usize = 10_000;
 
-/// The writer: takes what is queued (up to a round's worth), stores each export's spans, then
-/// what the round's spans say about executions in one go, and answers each export.
+/// The writer: takes what is queued (up to a round's worth), checks each export against the
+/// tenant rule and stores its spans, then what the round's spans say about executions in one
+/// go, and answers each export.
 fn write_forever(
     store: &Store,
     jobs: &mpsc::Receiver<Job>,
     queued: &AtomicUsize,
     limits: LocalSpanLimits,
-    hub: Option<&crate::live::LiveHub>,
+    watchers: &Watchers,
 ) {
     let mut known = std::collections::HashSet::new();
+    let mut owners = ownership::Owners::default();
     while let Ok(first) = jobs.recv() {
         let mut round = vec![first];
         while round.len() < MAX_JOBS_PER_ROUND {
@@ -285,9 +370,10 @@ fn write_forever(
             }
         }
         let mut facts = derive::Facts::default();
+        let mut touched = Vec::new();
         let (replies, exports): (Vec<_>, Vec<_>) = round
             .into_iter()
-            .map(|job| ((job.reply, job.spans), (job.split, job.facts)))
+            .map(|job| ((job.reply, job.spans), (job.split, job.facts, job.writer)))
             .unzip();
         if known.len() > KNOWN_EXECUTIONS {
             known.clear();
@@ -297,7 +383,14 @@ fn write_forever(
         let committed = store.transaction(|tx| {
             let results: Vec<Result<Outcome, IngestError>> = exports
                 .into_iter()
-                .map(|(split, these)| store_spans(tx, &split, these, limits, &mut facts))
+                .map(|(split, these, writer)| {
+                    let export = Export {
+                        split,
+                        facts: these,
+                        writer: &writer,
+                    };
+                    store_spans(tx, export, limits, &mut owners, &mut facts, &mut touched)
+                })
                 .collect();
             // Executions and summaries are derived data: a failure here is logged, and the
             // spans — the record itself — stay acknowledged.
@@ -313,6 +406,8 @@ fn write_forever(
                 results
             }
             Err(e) => {
+                // What the round taught about owners may not have been written.
+                owners.forget();
                 let message = e.to_string();
                 replies
                     .iter()
@@ -324,13 +419,15 @@ fn write_forever(
             .into_iter()
             .zip(results)
             .map(|((reply, spans), result)| (reply, spans, result));
-        if let Some(hub) = hub {
-            let mut touched: Vec<&orcheo_trace_model::ExecutionId> =
-                facts.summaries.iter().map(|s| &s.execution_id).collect();
-            touched.extend(facts.roots.iter().map(|(id, ..)| id));
-            touched.sort_unstable_by_key(|id| id.as_str());
-            touched.dedup();
-            hub.notify(touched);
+        touched.extend(facts.summaries.iter().map(|s| s.execution_id.clone()));
+        touched.extend(facts.roots.iter().map(|(id, ..)| id.clone()));
+        touched.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        touched.dedup();
+        if let Some(traces) = &watchers.traces {
+            traces.forget(&touched);
+        }
+        if let Some(hub) = &watchers.hub {
+            hub.notify(&touched);
         }
         for (reply, spans, result) in answers {
             queued.fetch_sub(spans, Ordering::AcqRel);
@@ -340,20 +437,70 @@ fn write_forever(
     }
 }
 
-/// Stores one export's spans; once they are stored, adds what they say about executions
-/// (`these`) to `facts`.
+/// One export in the writer's hands.
+struct Export<'a> {
+    split: embedded::Split,
+    facts: derive::Facts,
+    writer: &'a credentials::Writer,
+}
+
+/// The facts of the spans left in `split` (after some were refused): their payloads laid end
+/// to end are one `TracesData`, read again.
+fn facts_of_kept(split: &embedded::Split, writer: &credentials::Writer) -> derive::Facts {
+    let mut bytes = Vec::with_capacity(split.spans.iter().map(|s| s.payload.len()).sum());
+    for span in &split.spans {
+        bytes.extend_from_slice(&span.payload);
+    }
+    match <TracesData as prost::Message>::decode(bytes.as_slice()) {
+        Ok(data) => derive::facts(&data, writer),
+        Err(e) => {
+            tracing::warn!(error = %e, "received spans did not decode again; their executions are not updated");
+            derive::Facts::default()
+        }
+    }
+}
+
+/// Checks one export against the tenant rule and stores the spans that pass; once they are
+/// stored, adds what they say about executions to `facts` and the executions they join to
+/// `touched`.
 fn store_spans(
     store: &mut orcheo_trace_store::Transaction<'_>,
-    split: &embedded::Split,
-    these: derive::Facts,
+    export: Export<'_>,
     limits: LocalSpanLimits,
+    owners: &mut ownership::Owners,
     facts: &mut derive::Facts,
+    touched: &mut Vec<orcheo_trace_model::ExecutionId>,
 ) -> Result<Outcome, IngestError> {
+    let Export {
+        mut split,
+        facts: mut these,
+        writer,
+    } = export;
+    let checked = owners
+        .check(store, &mut split.spans)
+        .map_err(|e| IngestError::Store(e.to_string()))?;
+    if checked.refused_count() > 0 {
+        these = facts_of_kept(&split, writer);
+    }
     let report = store
         .store_local_spans(&split.spans, orcheo_trace_model::Timestamp::now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
+    owners.learn(&these);
     facts.extend(these);
-    let rejected = split.invalid + split.too_large + report.refused();
+    touched.extend(checked.touched.iter().cloned());
+    let mut refused: Vec<(String, &'static str, usize)> = checked
+        .refused
+        .iter()
+        .map(|((tenant, why), n)| (tenant.clone(), why.reason(), *n))
+        .collect();
+    if report.refused_tenant_full > 0 {
+        refused.push((
+            writer.label().to_owned(),
+            "tenant_store_full",
+            report.refused_tenant_full,
+        ));
+    }
+    let rejected = split.invalid + split.too_large + report.refused() + checked.refused_count();
     let mut reasons = Vec::new();
     if split.too_large > 0 {
         reasons.push(format!(
@@ -375,6 +522,15 @@ fn store_spans(
             report.refused_trace_full
         ));
     }
+    for ((_, why), n) in &checked.refused {
+        reasons.push(format!("{n} refused for {}", why.describe()));
+    }
+    if report.refused_tenant_full > 0 {
+        reasons.push(format!(
+            "{} over the tenant's bound of {} stored spans",
+            report.refused_tenant_full, limits.per_tenant
+        ));
+    }
     if report.refused_store_full > 0 {
         reasons.push(format!(
             "{} over the store's bound",
@@ -388,5 +544,6 @@ fn store_spans(
         accepted: report.stored + report.replaced,
         rejected,
         message: (!reasons.is_empty()).then(|| format!("rejected spans: {}", reasons.join(", "))),
+        refused,
     })
 }

@@ -211,6 +211,7 @@ pub struct Options {
     pub exporter: Option<orcheo_trace_server::telemetry::OwnTelemetry>,
     pub request_timeout: Option<Duration>,
     pub ingest_token: Option<String>,
+    pub ingest_limits: Option<orcheo_trace_server::ingest::IngestLimits>,
     pub live: Option<orcheo_trace_server::live::LiveLimits>,
 }
 
@@ -273,6 +274,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         otlp_grpc_addr: receiver,
         otlp_http_addr: receiver,
         otlp_ingest_token: options.ingest_token.clone(),
+        ingest_limits: options.ingest_limits.unwrap_or_default(),
         database_url: test_db.url.clone(),
         backend: if options.embedded {
             TraceBackend::Embedded

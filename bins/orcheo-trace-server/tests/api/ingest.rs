@@ -31,6 +31,16 @@ fn embedded() -> Options {
     }
 }
 
+/// The `Authorization` value of a JWT that writes spans as `tenant`'s.
+pub fn writes_as(tenant: &str) -> String {
+    format!("Bearer {}", jwt(tenant, "traces:write"))
+}
+
+/// The `Authorization` value of a relay's JWT: it writes for the tenants its spans name.
+pub fn relays() -> String {
+    format!("Bearer {}", jwt("ops", "traces:write traces:admin"))
+}
+
 /// Runs a two-node workflow through `orcheo-tracing`, exporting to `endpoint`, and waits until
 /// the exporter has delivered it.
 async fn run_workflow(
@@ -156,10 +166,11 @@ async fn runs_exported_over_http_and_grpc_come_back_as_trees(db: Db) {
         return;
     };
     let http = format!("{}/v1/traces", app.otlp_http.as_deref().unwrap());
-    run_workflow(Protocol::HttpProtobuf, http, "exec_over_http", Vec::new()).await;
+    let auth = vec![("authorization".to_owned(), writes_as("acme"))];
+    run_workflow(Protocol::HttpProtobuf, http, "exec_over_http", auth.clone()).await;
     check_trace(&app, "exec_over_http").await;
     let grpc = app.otlp_grpc.clone().unwrap();
-    run_workflow(Protocol::Grpc, grpc, "exec_over_grpc", Vec::new()).await;
+    run_workflow(Protocol::Grpc, grpc, "exec_over_grpc", auth).await;
     check_trace(&app, "exec_over_grpc").await;
     let metrics = app.get("/metrics", None).await.text;
     for transport in ["http", "grpc"] {
@@ -172,7 +183,7 @@ async fn runs_exported_over_http_and_grpc_come_back_as_trees(db: Db) {
     }
 }
 
-async fn post(
+pub async fn post(
     app: &TestApp,
     content_type: &str,
     body: Vec<u8>,
@@ -288,7 +299,10 @@ async fn exports_with_invalid_spans_are_partial_successes(db: Db) {
         &app,
         "application/json",
         gzip(&serde_json::to_vec(&export).unwrap()),
-        &[("content-encoding", "gzip")],
+        &[
+            ("content-encoding", "gzip"),
+            ("authorization", &writes_as("default")),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -307,8 +321,13 @@ async fn exports_with_invalid_spans_are_partial_successes(db: Db) {
     let good = crate::helpers::otlp_proto_trace(crate::helpers::trace_id(4), "exec_proto", 2);
     request.resource_spans = good;
     request.resource_spans[0].scope_spans[0].spans[1].span_id = vec![0; 8];
-    let (status, body, _) =
-        post(&app, "application/x-protobuf", request.encode_to_vec(), &[]).await;
+    let (status, body, _) = post(
+        &app,
+        "application/x-protobuf",
+        request.encode_to_vec(),
+        &[("authorization", &writes_as("default"))],
+    )
+    .await;
     assert_eq!(status, 200);
     let response = ExportTraceServiceResponse::decode(body.as_slice()).unwrap();
     let partial = response.partial_success.unwrap();
@@ -457,7 +476,8 @@ async fn raw_export(endpoint: String, bytes: Vec<u8>) -> tonic::Status {
 async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bound() {
     use diesel::Connection as _;
     use diesel::connection::SimpleConnection as _;
-    use orcheo_trace_server::ingest::{Ingest, IngestError, IngestLimits, IngestMetrics};
+    use orcheo_trace_server::ingest::credentials::{IngestAuth, Writer};
+    use orcheo_trace_server::ingest::{Ingest, IngestError, IngestLimits, IngestMetrics, Watchers};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let url = format!("sqlite://{}", path.display());
@@ -469,10 +489,17 @@ async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bo
     holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
     let limits = IngestLimits {
         max_queued_spans: 10,
-        ..IngestLimits::new(None)
+        ..IngestLimits::new()
     };
     let metrics = IngestMetrics::register(&prometheus::Registry::new()).unwrap();
-    let ingest = Ingest::start(store, limits, metrics, None).unwrap();
+    let ingest = Ingest::start(
+        store,
+        limits,
+        IngestAuth::default(),
+        metrics,
+        Watchers::default(),
+    )
+    .unwrap();
     let export = |n: u8| ExportTraceServiceRequest {
         resource_spans: crate::helpers::otlp_proto_trace(
             crate::helpers::trace_id(n),
@@ -483,18 +510,18 @@ async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bo
     let first = tokio::spawn({
         let ingest = ingest.clone();
         let request = export(1);
-        async move { ingest.submit(request, "http").await }
+        async move { ingest.submit(request, Writer::Local, "http").await }
     });
     let second = tokio::spawn({
         let ingest = ingest.clone();
         let request = export(2);
-        async move { ingest.submit(request, "http").await }
+        async move { ingest.submit(request, Writer::Local, "http").await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // 10 spans are waiting: a third export of 5 is refused without waiting.
     let started = std::time::Instant::now();
     assert_eq!(
-        ingest.submit(export(3), "http").await,
+        ingest.submit(export(3), Writer::Local, "http").await,
         Err(IngestError::Busy)
     );
     assert!(started.elapsed() < std::time::Duration::from_millis(100));
@@ -525,7 +552,11 @@ async fn a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is(d
         ..KeyValue::default()
     });
     let send = |resource_spans| ExportTraceServiceRequest { resource_spans }.encode_to_vec();
-    let (status, _, _) = post(&app, "application/x-protobuf", send(nodes), &[]).await;
+    // A relay (an OpenTelemetry Collector in front of many tenants) writes for the tenant each
+    // span names, and a node without one for nobody yet.
+    let relay_auth = relays();
+    let relay = [("authorization", relay_auth.as_str())];
+    let (status, _, _) = post(&app, "application/x-protobuf", send(nodes), &relay).await;
     assert_eq!(status, 200);
     let path = "/api/executions/exec_early/trace";
     // Not the default tenant's, nor anyone's but an administrator's, while its owner is unknown.
@@ -536,7 +567,7 @@ async fn a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is(d
         app.get(path, Some(&jwt("x", "traces:admin"))).await.status,
         200
     );
-    let (status, _, _) = post(&app, "application/x-protobuf", send(root), &[]).await;
+    let (status, _, _) = post(&app, "application/x-protobuf", send(root), &relay).await;
     assert_eq!(status, 200);
     let body = app
         .get(path, Some(&jwt("acme", "traces:read")))
@@ -658,7 +689,13 @@ async fn export_partially(
         resource_spans: spans,
     }
     .encode_to_vec();
-    let (status, answer, _) = post(app, "application/x-protobuf", body, &[]).await;
+    let (status, answer, _) = post(
+        app,
+        "application/x-protobuf",
+        body,
+        &[("authorization", &writes_as("default"))],
+    )
+    .await;
     assert_eq!(status, 200);
     ExportTraceServiceResponse::decode(answer.as_slice())
         .unwrap()

@@ -19,5 +19,6 @@ mod live;
 mod ops;
 mod own_spans;
 mod restart;
+mod tenancy;
 mod traces;
 mod viewer;

@@ -1,0 +1,229 @@
+//! The tenant rule at ingest: a span joins a trace, and a run, only of its own tenant.
+//!
+//! Run by the writer inside its transaction, one export after another, so two exports cannot
+//! both pass the check and then both write. A trace belongs to the execution registered with its
+//! trace id; a run belongs to its execution's tenant. A span is refused when
+//!
+//! - it names a run that is recorded with another trace ([`Refusal::OtherTrace`]);
+//! - it claims a tenant (its writer's, or its attribute's) other than the one that owns its
+//!   trace or its run ([`Refusal::OtherTenant`]).
+//!
+//! A span that claims no tenant (a node from a local sender or a relay, without the attribute)
+//! is counted as the owner's.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use orcheo_trace_model::{ExecutionId, TraceId};
+use orcheo_trace_store::{Execution, LocalSpan, StoreError, Transaction, UNASSIGNED_TENANT};
+
+use super::derive::Facts;
+
+/// Why a span was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Its trace or its run belongs to another tenant.
+    OtherTenant,
+    /// It names a run recorded with another trace.
+    OtherTrace,
+}
+
+impl Refusal {
+    /// The `reason` label of the refusal counters.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::OtherTenant => "tenant_mismatch",
+            Self::OtherTrace => "execution_trace_mismatch",
+        }
+    }
+
+    /// Said in the export's partial-success message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::OtherTenant => "joining a trace or run of another tenant",
+            Self::OtherTrace => "naming an execution recorded with another trace",
+        }
+    }
+}
+
+/// Who owns a trace or a run, once settled (an unassigned run is not kept).
+#[derive(Debug, Clone)]
+struct Owner {
+    execution: ExecutionId,
+    trace: Option<TraceId>,
+    tenant: String,
+}
+
+impl From<Execution> for Owner {
+    fn from(e: Execution) -> Self {
+        Self {
+            execution: e.id,
+            trace: e.trace_id,
+            tenant: e.tenant,
+        }
+    }
+}
+
+/// Settled owners the writer has looked up or registered. Owners never change, but retention
+/// deletes executions and an id may be used again, so the memory is dropped now and then.
+#[derive(Debug)]
+pub struct Owners {
+    traces: HashMap<TraceId, Owner>,
+    executions: HashMap<ExecutionId, Owner>,
+    since: Instant,
+}
+
+/// Owners remembered at most; past it the memory starts again.
+const MAX_REMEMBERED: usize = 20_000;
+/// How long owners are remembered.
+const REMEMBERED_FOR: Duration = Duration::from_mins(1);
+
+/// What the check of one export found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Refused spans by claimed tenant and reason.
+    pub refused: HashMap<(String, Refusal), usize>,
+    /// Executions whose traces the kept spans join.
+    pub touched: Vec<ExecutionId>,
+}
+
+impl Checked {
+    pub fn refused_count(&self) -> usize {
+        self.refused.values().sum()
+    }
+}
+
+impl Default for Owners {
+    fn default() -> Self {
+        Self {
+            traces: HashMap::new(),
+            executions: HashMap::new(),
+            since: Instant::now(),
+        }
+    }
+}
+
+impl Owners {
+    /// Forgets everything (the transaction that taught some of it was undone, or it is old).
+    pub fn forget(&mut self) {
+        *self = Self::default();
+    }
+
+    fn refresh(&mut self) {
+        if self.since.elapsed() > REMEMBERED_FOR
+            || self.traces.len() + self.executions.len() > MAX_REMEMBERED
+        {
+            self.forget();
+        }
+    }
+
+    fn of_trace(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        trace: TraceId,
+    ) -> Result<Option<Owner>, StoreError> {
+        if let Some(owner) = self.traces.get(&trace) {
+            return Ok(Some(owner.clone()));
+        }
+        let owner = tx.execution_by_trace_id(trace)?.map(Owner::from);
+        if let Some(owner) = owner.as_ref().filter(|o| o.tenant != UNASSIGNED_TENANT) {
+            self.traces.insert(trace, owner.clone());
+        }
+        Ok(owner)
+    }
+
+    fn of_run(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        execution: &ExecutionId,
+    ) -> Result<Option<Owner>, StoreError> {
+        if let Some(owner) = self.executions.get(execution) {
+            return Ok(Some(owner.clone()));
+        }
+        let owner = tx.execution(execution)?.map(Owner::from);
+        if let Some(owner) = owner.as_ref().filter(|o| o.tenant != UNASSIGNED_TENANT) {
+            self.executions.insert(execution.clone(), owner.clone());
+        }
+        Ok(owner)
+    }
+
+    /// Checks an export's spans, drops the refused ones from `spans`, and gives each kept span
+    /// that claims no tenant its owner's.
+    pub fn check(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        spans: &mut Vec<LocalSpan>,
+    ) -> Result<Checked, StoreError> {
+        self.refresh();
+        let mut checked = Checked::default();
+        let mut kept = Vec::with_capacity(spans.len());
+        for mut span in spans.drain(..) {
+            let trace = self.of_trace(tx, span.trace_id)?;
+            let run = match &span.execution_id {
+                Some(execution) => self.of_run(tx, execution)?,
+                None => None,
+            };
+            let settled = |o: &Option<Owner>| {
+                o.as_ref()
+                    .filter(|o| o.tenant != UNASSIGNED_TENANT)
+                    .map(|o| o.tenant.clone())
+            };
+            let refusal = if run
+                .as_ref()
+                .and_then(|r| r.trace)
+                .is_some_and(|t| t != span.trace_id)
+            {
+                Some(Refusal::OtherTrace)
+            } else {
+                let owners = [settled(&trace), settled(&run)];
+                match span.tenant.as_deref() {
+                    Some(claim) if owners.iter().flatten().any(|owner| owner != claim) => {
+                        Some(Refusal::OtherTenant)
+                    }
+                    Some(_) => None,
+                    None => {
+                        span.tenant = owners.into_iter().flatten().next();
+                        None
+                    }
+                }
+            };
+            if let Some(refusal) = refusal {
+                let claim = span.tenant.unwrap_or_else(|| "unknown".to_owned());
+                *checked.refused.entry((claim, refusal)).or_default() += 1;
+                continue;
+            }
+            if let Some(owner) = trace.or(run) {
+                checked.touched.push(owner.execution);
+            }
+            kept.push(span);
+        }
+        *spans = kept;
+        checked
+            .touched
+            .sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        checked.touched.dedup();
+        Ok(checked)
+    }
+
+    /// Remembers the owners an export registers, so that a later export of the same round
+    /// (written before the registrations are) is checked against them.
+    pub fn learn(&mut self, facts: &Facts) {
+        for new in &facts.registrations {
+            let (Some(tenant), Some(link)) = (&new.tenant, &new.trace) else {
+                continue;
+            };
+            if tenant == UNASSIGNED_TENANT {
+                continue;
+            }
+            let owner = Owner {
+                execution: new.id.clone(),
+                trace: Some(link.trace_id),
+                tenant: tenant.clone(),
+            };
+            self.traces
+                .entry(link.trace_id)
+                .or_insert_with(|| owner.clone());
+            self.executions.entry(new.id.clone()).or_insert(owner);
+        }
+    }
+}
