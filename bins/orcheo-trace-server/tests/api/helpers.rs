@@ -212,6 +212,11 @@ pub struct Options {
     pub request_timeout: Option<Duration>,
     pub ingest_token: Option<String>,
     pub live: Option<orcheo_trace_server::live::LiveLimits>,
+    /// The `iss` and `aud` JWTs must carry.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// The RSA public key (PEM) of accepted RS256 JWTs.
+    pub jwt_public_key_pem: Option<Vec<u8>>,
 }
 
 /// A running application.
@@ -264,7 +269,9 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             jwt_secret: Some(SECRET.to_vec()),
             static_tokens: StaticToken::parse_file(tokens.as_bytes()).unwrap(),
             protect_ops: options.protect_ops,
-            ..AuthConfig::default()
+            issuer: options.jwt_issuer.clone(),
+            audience: options.jwt_audience.clone(),
+            jwt_public_key_pem: options.jwt_public_key_pem.clone(),
         }
     };
     let receiver = options.embedded.then(|| "127.0.0.1:0".parse().unwrap());
