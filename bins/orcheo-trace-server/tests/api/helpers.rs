@@ -41,6 +41,8 @@ pub enum StoreMode {
     Up,
     /// 503 to everything.
     Down,
+    /// 503 with `Retry-After: n` (seconds) to everything.
+    DownFor(u64),
     /// 200 with a body that is not a trace.
     Garbage,
     /// Connections accepted, answers never sent.
@@ -114,7 +116,7 @@ impl FakeTempo {
         let path = req.uri().path().to_owned();
         let mode = *self.mode.lock().unwrap();
         let (status, body) = match mode {
-            StoreMode::Down | StoreMode::Hanging => {
+            StoreMode::Down | StoreMode::DownFor(_) | StoreMode::Hanging => {
                 (503, Bytes::from_static(b"tempo is restarting"))
             }
             StoreMode::Garbage => (200, Bytes::from_static(b"<html>proxy error</html>")),
@@ -133,11 +135,13 @@ impl FakeTempo {
                 }
             }
         };
-        Response::builder()
+        let mut response = Response::builder()
             .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(body))
-            .unwrap()
+            .header("content-type", "application/json");
+        if let StoreMode::DownFor(seconds) = mode {
+            response = response.header("retry-after", seconds.to_string());
+        }
+        response.body(Full::new(body)).unwrap()
     }
 }
 
