@@ -353,7 +353,7 @@ fn store_spans(
         .store_local_spans(&split.spans, orcheo_trace_model::Timestamp::now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
     facts.extend(these);
-    let rejected = split.invalid + split.too_large + report.refused();
+    let rejected = split.invalid + split.out_of_range + split.too_large + report.refused();
     let mut reasons = Vec::new();
     if split.too_large > 0 {
         reasons.push(format!(
@@ -367,6 +367,12 @@ fn store_spans(
         reasons.push(format!(
             "{} with an invalid trace or span id",
             split.invalid
+        ));
+    }
+    if split.out_of_range > 0 {
+        reasons.push(format!(
+            "{} with a start or end time past what the store holds (year 2262)",
+            split.out_of_range
         ));
     }
     if report.refused_trace_full > 0 {
