@@ -237,7 +237,16 @@ impl Authenticator {
     pub fn new(config: &AuthConfig) -> Result<Self, String> {
         let validation = |alg| {
             let mut v = Validation::new(alg);
-            v.set_required_spec_claims(&["exp", "sub"]);
+            // A configured issuer or audience is checked only when the token carries the claim,
+            // so each is required as well: a token that leaves one out is refused.
+            let mut required = vec!["exp", "sub"];
+            if config.issuer.is_some() {
+                required.push("iss");
+            }
+            if config.audience.is_some() {
+                required.push("aud");
+            }
+            v.set_required_spec_claims(&required);
             v.validate_nbf = true;
             v.leeway = 30;
             match &config.issuer {
@@ -452,6 +461,8 @@ mod tests {
             &json!({"sub": "a", "iss": "https://evil", "exp": exp(60)}),
         );
         assert!(matches!(wrong_iss, Err(AuthError::Invalid(_))));
+        let no_iss = hs(&config, &json!({"sub": "a", "exp": exp(60)}));
+        assert!(matches!(no_iss, Err(AuthError::Invalid(m)) if m.contains("iss")));
         let auth = Authenticator::new(&config).unwrap();
         assert_eq!(auth.authenticate(None), Err(AuthError::Missing));
         assert!(matches!(
@@ -488,7 +499,16 @@ mod tests {
             (caller.subject.as_str(), caller.tenant.as_str()),
             ("canvas", "acme")
         );
-        // Wrong audience; an HS256 token when only RS256 is configured.
+        // No audience, a wrong audience; an HS256 token when only RS256 is configured.
+        let no_aud = jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &json!({"sub": "x", "exp": exp(600)}),
+            &EncodingKey::from_rsa_pem(private).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            matches!(auth.authenticate(Some(&no_aud)), Err(AuthError::Invalid(m)) if m.contains("aud"))
+        );
         let wrong_aud = jsonwebtoken::encode(
             &Header::new(Algorithm::RS256),
             &json!({"sub": "x", "aud": "other", "exp": exp(600)}),

@@ -110,11 +110,15 @@ fn unavailable(detail: &str) -> FetchError {
 }
 
 /// Received spans split for the local store: one payload per span, each a `TracesData` with
-/// the span's resource and scope. Spans whose ids cannot be read are counted, not kept.
+/// the span's resource and scope. Spans whose ids cannot be read, or whose times the store
+/// cannot hold, are counted, not kept.
 #[derive(Debug, Default)]
 pub struct Split {
     pub spans: Vec<LocalSpan>,
+    /// A trace or span id that cannot be read.
     pub invalid: usize,
+    /// A start or end time past what the store holds (signed 64-bit nanoseconds: year 2262).
+    pub out_of_range: usize,
     /// Refused before any copy was made: one payload over `max_payload`, or the export's
     /// payloads together over `max_total`.
     pub too_large: usize,
@@ -165,8 +169,10 @@ pub fn split_within(
                     continue;
                 };
                 // The store keeps times as signed 64-bit nanoseconds (until 2262).
-                if i64::try_from(span.start_time_unix_nano).is_err() {
-                    out.invalid += 1;
+                if i64::try_from(span.start_time_unix_nano).is_err()
+                    || i64::try_from(span.end_time_unix_nano).is_err()
+                {
+                    out.out_of_range += 1;
                     continue;
                 }
                 let text = |key: &str| {

@@ -28,6 +28,9 @@ use crate::error::ApiError;
 const DEGRADED_MAX_SPANS: usize = 10_000;
 /// How long to tell a client to wait when the store gave no hint.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest wait passed on from the store: a longer one (a misconfigured store, a proxy's
+/// maintenance page) would keep clients away long after the store is back.
+const MAX_RETRY_AFTER: Duration = Duration::from_mins(5);
 /// How long after a run ends its trace may still grow (late exports): not cached before.
 const CACHE_GRACE_NANOS: u64 = 30 * 1_000_000_000;
 /// Rendered answers kept per cached trace (views × content policy).
@@ -298,7 +301,8 @@ impl TraceService {
                     "the trace store is unavailable ({}): {detail}",
                     reason.label()
                 ),
-                retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+                retry_after: retry_after
+                    .map_or(DEFAULT_RETRY_AFTER, |after| after.min(MAX_RETRY_AFTER)),
             }),
             e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => {
                 Err(ApiError::TraceStoreError(e.to_string()))

@@ -2,6 +2,7 @@
 //! attempt and overall, retries with exponential backoff and jitter (connection errors, 5xx and
 //! 429 only), a circuit breaker, and the fetch metrics.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable as _};
@@ -12,6 +13,18 @@ use crate::config::RetryConfig;
 use crate::error::{FetchError, UnavailableReason};
 use crate::metrics::FetchMetrics;
 use crate::{BoxFuture, FetchRequest, FetchedTrace, TraceSource};
+
+/// How long a store asked to be left alone (`Retry-After`), if it did.
+fn stated_wait(error: &FetchError) -> Option<Duration> {
+    match error {
+        FetchError::Unavailable {
+            retry_after: Some(after),
+            reason,
+            ..
+        } if *reason != UnavailableReason::CircuitOpen => Some(*after),
+        _ => None,
+    }
+}
 
 /// Limits of one fetch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,30 +103,42 @@ impl<S: TraceSource> ResilientSource<S> {
         if retry.jitter {
             backoff = backoff.with_jitter();
         }
+        // The last wait a store asked for, in milliseconds (0: none), kept for a fetch that
+        // runs out of time while retrying: its caller is told the store's wait, not a guess.
+        let stated = AtomicU64::new(0);
         let attempts = (|| self.attempt(request))
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(FetchError::is_retryable)
-            // A store that says when to come back is believed, within the delay cap.
-            .adjust(|error, delay| match (error, delay) {
-                (
-                    FetchError::Unavailable {
-                        retry_after: Some(after),
-                        ..
-                    },
-                    Some(delay),
-                ) => Some(delay.max((*after).min(retry.max_delay))),
+            // A store that says when to come back is believed: within the delay cap it is
+            // waited for here; past it, asking again sooner is pointless, so the fetch fails
+            // now and its caller is told the store's wait.
+            .when(|error| {
+                error.is_retryable()
+                    && stated_wait(error).is_none_or(|after| after <= retry.max_delay)
+            })
+            .adjust(|error, delay| match (stated_wait(error), delay) {
+                (Some(after), Some(delay)) => Some(delay.max(after.min(retry.max_delay))),
                 (_, delay) => delay,
+            })
+            .notify(|error, _| {
+                if let Some(after) = stated_wait(error) {
+                    let millis = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+                    stated.store(millis.max(1), Ordering::Relaxed);
+                }
             });
         match tokio::time::timeout(self.limits.overall_timeout, attempts).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError::unavailable(
-                UnavailableReason::Timeout,
-                format!(
+            Err(_) => Err(FetchError::Unavailable {
+                reason: UnavailableReason::Timeout,
+                retry_after: match stated.load(Ordering::Relaxed) {
+                    0 => None,
+                    millis => Some(Duration::from_millis(millis)),
+                },
+                detail: format!(
                     "no trace within {} ms, retries included",
                     self.limits.overall_timeout.as_millis()
                 ),
-            )),
+            }),
         }
     }
 

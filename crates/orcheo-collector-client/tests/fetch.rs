@@ -464,3 +464,66 @@ async fn probes_reach_each_store() {
     let err = tempo(&fake).probe().await.unwrap_err();
     assert!(matches!(err, FetchError::Unavailable { .. }), "{err}");
 }
+
+/// A store answering 503 with `Retry-After: seconds`, and a client with the server's retry
+/// defaults (waits between attempts capped at 2 s).
+async fn busy_store(seconds: &str) -> (FakeHttp, orcheo_collector_client::ClientConfig) {
+    let fake = FakeHttp::start().await;
+    fake.route(
+        &format!("/api/v2/traces/{TRACE_ID}"),
+        vec![Canned::new(503, "busy").header("retry-after", seconds)],
+    );
+    let mut config = config(BackendKind::Tempo, fake.url());
+    config.retry = orcheo_collector_client::RetryConfig::default();
+    (fake, config)
+}
+
+#[tokio::test]
+async fn a_store_wait_past_the_cap_is_passed_on_not_waited_out() {
+    let (fake, mut config) = busy_store("42").await;
+    config.attempt_timeout = Duration::from_secs(1);
+    config.overall_timeout = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let err = connect(&config, metrics())
+        .unwrap()
+        .fetch(&request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Unavailable {
+                reason: UnavailableReason::ServerError,
+                retry_after: Some(after),
+                ..
+            } if after == Duration::from_secs(42)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fake.seen().len(), 1, "asked again before the store's wait");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_fetch_out_of_time_while_waiting_keeps_the_store_wait() {
+    // Waited for (within the cap), but the fetch's time runs out during the second wait.
+    let (fake, mut config) = busy_store("1").await;
+    config.overall_timeout = Duration::from_millis(1_500);
+    let err = connect(&config, metrics())
+        .unwrap()
+        .fetch(&request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Unavailable {
+                reason: UnavailableReason::Timeout,
+                retry_after: Some(after),
+                ..
+            } if after == Duration::from_secs(1)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fake.seen().len(), 2);
+}

@@ -500,7 +500,11 @@ fn store_spans(
             report.refused_tenant_full,
         ));
     }
-    let rejected = split.invalid + split.too_large + report.refused() + checked.refused_count();
+    let rejected = split.invalid
+        + split.out_of_range
+        + split.too_large
+        + report.refused()
+        + checked.refused_count();
     let mut reasons = Vec::new();
     if split.too_large > 0 {
         reasons.push(format!(
@@ -514,6 +518,12 @@ fn store_spans(
         reasons.push(format!(
             "{} with an invalid trace or span id",
             split.invalid
+        ));
+    }
+    if split.out_of_range > 0 {
+        reasons.push(format!(
+            "{} with a start or end time past what the store holds (year 2262)",
+            split.out_of_range
         ));
     }
     if report.refused_trace_full > 0 {

@@ -13,8 +13,27 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 /// what real spans need (about 3 bytes in memory for each on the wire).
 pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
 
-/// Nesting of attribute values (arrays and maps in arrays and maps) that decoding accepts.
-const MAX_DEPTH: usize = 64;
+/// How many levels deep attribute values may nest: a plain value is level 1, and each array or
+/// key-value list around it adds one. The deepest place a value sits (an event's or a link's
+/// attributes) then leaves the protobuf decoder (100 nested messages) room even for key-value
+/// lists, which take three messages a level.
+pub const MAX_VALUE_DEPTH: usize = 30;
+
+/// What holds a value nested too deeply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Array,
+    KeyValueList,
+}
+
+impl std::fmt::Display for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Array => "an array",
+            Self::KeyValueList => "a key-value list",
+        })
+    }
+}
 
 /// Why the bytes are not a protobuf message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,8 +42,11 @@ pub enum WireError {
     Truncated(usize),
     #[error("field of wire type {0} at byte {1}, which OTLP does not use")]
     WireType(u64, usize),
-    #[error("attribute values nested deeper than {MAX_DEPTH} levels")]
-    TooDeep,
+    #[error(
+        "attribute values nest more than {MAX_VALUE_DEPTH} levels deep: {0} holds a value at level {level}",
+        level = MAX_VALUE_DEPTH + 1
+    )]
+    TooDeep(Container),
 }
 
 /// The message types whose size is counted, by where they sit in an export.
@@ -119,10 +141,16 @@ pub fn protobuf_footprint(buf: &[u8]) -> Result<Footprint, WireError> {
     let mut footprint = Footprint::default();
     // (kind, end of its bytes); an explicit stack, so nesting costs no recursion.
     let mut stack: Vec<(Kind, usize)> = vec![(Kind::Request, buf.len())];
+    // The `AnyValue`s on the stack: how deep the value being read is. The message types
+    // above the values nest only as the schema says, so this bounds the stack too.
+    let mut value_depth = 0usize;
     let mut at = 0;
     while let Some(&(kind, end)) = stack.last() {
         if at >= end {
             stack.pop();
+            if matches!(kind, Kind::AnyValue) {
+                value_depth -= 1;
+            }
             continue;
         }
         let key = varint(buf, &mut at)?;
@@ -138,8 +166,16 @@ pub fn protobuf_footprint(buf: &[u8]) -> Result<Footprint, WireError> {
                 let field_end = at.checked_add(len).filter(|&e| e <= end);
                 let field_end = field_end.ok_or(WireError::Truncated(at))?;
                 if let Some(child) = kind.child(field) {
-                    if stack.len() > MAX_DEPTH {
-                        return Err(WireError::TooDeep);
+                    if matches!(child, Kind::AnyValue) {
+                        if value_depth == MAX_VALUE_DEPTH {
+                            // Past level 1 a value is an array's item or a key-value list's.
+                            return Err(WireError::TooDeep(if matches!(kind, Kind::Values) {
+                                Container::Array
+                            } else {
+                                Container::KeyValueList
+                            }));
+                        }
+                        value_depth += 1;
                     }
                     footprint.bytes = footprint.bytes.saturating_add(child.size());
                     if matches!(child, Kind::Span) {
@@ -337,26 +373,69 @@ mod tests {
         }
     }
 
-    #[test]
-    fn deeply_nested_values_are_refused() {
-        let mut value = AnyValue::default();
-        for _ in 0..100 {
+    /// A string `levels` deep: inside `levels - 1` arrays or key-value lists.
+    fn nested(levels: usize, container: Container) -> AnyValue {
+        use opentelemetry_proto::tonic::common::v1::KeyValueList;
+        let mut value = AnyValue {
+            value: Some(any_value::Value::StringValue("deep".into())),
+        };
+        for _ in 1..levels {
             value = AnyValue {
-                value: Some(any_value::Value::ArrayValue(ArrayValue {
-                    values: vec![value],
-                })),
+                value: Some(match container {
+                    Container::Array => any_value::Value::ArrayValue(ArrayValue {
+                        values: vec![value],
+                    }),
+                    Container::KeyValueList => any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![KeyValue {
+                            key: "k".into(),
+                            value: Some(value),
+                            ..KeyValue::default()
+                        }],
+                    }),
+                }),
             };
         }
-        let mut req = request(1, 0);
-        req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![KeyValue {
+        value
+    }
+
+    /// An export whose one span holds `value` in its attributes and in its event's.
+    fn holding(value: AnyValue) -> Vec<u8> {
+        let attribute = KeyValue {
             key: "deep".into(),
             value: Some(value),
             ..KeyValue::default()
-        }];
-        assert_eq!(
-            protobuf_footprint(&req.encode_to_vec()),
-            Err(WireError::TooDeep)
-        );
+        };
+        let mut req = request(1, 0);
+        let span = &mut req.resource_spans[0].scope_spans[0].spans[0];
+        span.attributes = vec![attribute.clone()];
+        span.events[0].attributes = vec![attribute];
+        req.encode_to_vec()
+    }
+
+    #[test]
+    fn deeply_nested_values_are_refused_with_the_level_and_what_holds_it() {
+        for (container, name) in [
+            (Container::Array, "an array"),
+            (Container::KeyValueList, "a key-value list"),
+        ] {
+            // The deepest value accepted is one the decoder reads too, even in an event.
+            let deepest = holding(nested(MAX_VALUE_DEPTH, container));
+            assert!(protobuf_footprint(&deepest).is_ok(), "{name}");
+            assert!(
+                ExportTraceServiceRequest::decode(deepest.as_slice()).is_ok(),
+                "{name}"
+            );
+            for levels in [MAX_VALUE_DEPTH + 1, 100] {
+                let error = protobuf_footprint(&holding(nested(levels, container))).unwrap_err();
+                assert_eq!(error, WireError::TooDeep(container));
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "attribute values nest more than 30 levels deep: {name} holds a value at level 31"
+                    )
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! `GET /api/artifacts/{artifact_id}`: streams an artifact's file, under the same rule as its
 //! execution. Files live in the artifact directory; a record's `storage_uri` is `file:PATH`
-//! (or a bare path), relative to that directory, and may not point outside it.
+//! (or a bare path), relative to that directory, and may not point outside it — neither by its
+//! form (`..`, absolute paths) nor through symbolic links: the file's real path must lie in the
+//! folder the record names (`run_42/` for `file:run_42/email.txt`), and it must be a regular
+//! file. Every file that cannot be served is answered like an unknown artifact.
 
-use std::path::{Component, Path, PathBuf};
+use std::fs::File;
+use std::io;
+use std::path::{Component, Path};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,8 +17,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::AppState;
 
-/// Where a record's bytes are, inside `root`; `None` when the location leaves it.
-fn resolve(root: &Path, storage_uri: &str) -> Result<PathBuf, ApiError> {
+/// The path a record's location names, relative to the artifact directory; `Ok(None)` when its
+/// form leaves the directory.
+fn location(storage_uri: &str) -> Result<Option<&Path>, ApiError> {
     let path = match storage_uri.split_once(':') {
         Some(("file", rest)) => rest.strip_prefix("//").unwrap_or(rest),
         // One letter before the colon is a Windows drive, not a scheme; refused below as absolute.
@@ -31,12 +37,88 @@ fn resolve(root: &Path, storage_uri: &str) -> Result<PathBuf, ApiError> {
             Component::ParentDir | Component::RootDir | Component::Prefix(_)
         )
     });
-    if escapes || path.is_empty() {
-        return Err(ApiError::NotFound(
-            "the artifact's file is outside the artifact directory".to_owned(),
-        ));
+    Ok((!escapes && relative.file_name().is_some()).then_some(relative))
+}
+
+/// Why an artifact's file is not served. The caller hears only "no such artifact"; the log
+/// hears this.
+#[derive(Debug, thiserror::Error)]
+enum Unservable {
+    #[error("its location leaves the artifact directory")]
+    Outside,
+    #[error("its real path (links resolved) is outside the folder the record names")]
+    LinkedOutside,
+    #[error("it is not a regular file")]
+    NotAFile,
+    #[error("the file changed while it was opened")]
+    Changed,
+    #[error("it cannot be read: {0}")]
+    Unreadable(#[from] io::Error),
+}
+
+/// Opens the file at `relative` in `root` if it may be served: its real path lies in the folder
+/// `relative` names (the directory itself for a file at its top), so a link may point elsewhere
+/// in that folder but never to another run's folder or out of the directory; and the opened
+/// handle is a regular file.
+fn open_inside(root: &Path, relative: &Path) -> Result<File, Unservable> {
+    let root = root.canonicalize()?;
+    // Lexical, not resolved: a folder that is itself a link to another folder does not count as
+    // the folder the record names.
+    let folder = match relative.parent() {
+        Some(parent) => root.join(parent),
+        None => root.clone(),
+    };
+    let real = root.join(relative).canonicalize()?;
+    if !real.starts_with(&folder) {
+        return Err(Unservable::LinkedOutside);
     }
-    Ok(root.join(relative))
+    let file = open_no_follow(&real)?;
+    // The handle's own metadata, not the path's: what was checked is what is served.
+    if !file.metadata()?.is_file() {
+        return Err(Unservable::NotAFile);
+    }
+    if !still_at(&file, &real)? {
+        return Err(Unservable::Changed);
+    }
+    Ok(file)
+}
+
+/// Opens `path` for reading without following a link in its last part, and without waiting
+/// for a writer when it is a FIFO (so such a file is refused, not a blocked thread).
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Whether the opened `file` is the one at `real`. The path was resolved before it was opened,
+/// so a folder on it swapped for a link in between would have opened another file.
+fn still_at(file: &File, real: &Path) -> io::Result<bool> {
+    // Linux names the file a descriptor refers to: exact, whatever happened to the path since.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        if let Ok(opened) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return Ok(opened == real);
+        }
+    }
+    // Elsewhere (or without /proc): the path still resolves to itself, and to the same file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let (opened, at) = (file.metadata()?, std::fs::metadata(real)?);
+        Ok(real.canonicalize()? == real && (opened.dev(), opened.ino()) == (at.dev(), at.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(real.canonicalize()? == real)
+    }
 }
 
 /// Downloads an artifact.
@@ -82,10 +164,20 @@ pub(crate) async fn get_artifact(
         return Err(not_found());
     }
     tracing::Span::current().record("execution.id", record.execution_id.as_str());
-    let file_path = resolve(&state.artifact_dir, &record.storage_uri)?;
-    let file = actix_files::NamedFile::open_async(&file_path).await.map_err(|e| {
-        tracing::warn!(artifact.id = %record.artifact_id, error = %e, "artifact file unreadable");
-        ApiError::NotFound("the artifact's file is no longer available".to_owned())
+    let relative = location(&record.storage_uri)?.map(Path::to_owned);
+    let root = state.artifact_dir.clone();
+    let opened = web::block(move || {
+        let relative = relative.ok_or(Unservable::Outside)?;
+        let file = open_inside(&root, &relative)?;
+        // Named as the record names it (the default content type comes from that name).
+        actix_files::NamedFile::from_file(file, root.join(relative)).map_err(Unservable::from)
+    })
+    .await?;
+    // Missing, outside, not a file: all answered as an unknown artifact, so an answer never
+    // tells what exists where a record points.
+    let file = opened.map_err(|e| {
+        tracing::warn!(artifact.id = %record.artifact_id, reason = %e, "artifact file not served");
+        not_found()
     })?;
     let mut response = file
         .use_etag(true)
@@ -136,29 +228,26 @@ mod tests {
 
     #[test]
     fn locations_stay_inside_the_artifact_directory() {
-        let root = Path::new("/srv/artifacts");
         assert_eq!(
-            resolve(root, "file:run1/email.txt").unwrap(),
-            root.join("run1/email.txt")
+            location("file:run1/email.txt").unwrap(),
+            Some(Path::new("run1/email.txt"))
         );
         assert_eq!(
-            resolve(root, "run1/a.png").unwrap(),
-            root.join("run1/a.png")
+            location("run1/a.png").unwrap(),
+            Some(Path::new("run1/a.png"))
         );
+        for outside in [
+            "file:../etc/passwd",
+            "file:run1/../../etc/passwd",
+            "file:///etc/passwd",
+            "/etc/passwd",
+            "file:",
+            "",
+        ] {
+            assert!(location(outside).unwrap().is_none(), "{outside}");
+        }
         assert!(matches!(
-            resolve(root, "file:../etc/passwd"),
-            Err(ApiError::NotFound(_))
-        ));
-        assert!(matches!(
-            resolve(root, "file:///etc/passwd"),
-            Err(ApiError::NotFound(_))
-        ));
-        assert!(matches!(
-            resolve(root, "/etc/passwd"),
-            Err(ApiError::NotFound(_))
-        ));
-        assert!(matches!(
-            resolve(root, "s3://bucket/key"),
+            location("s3://bucket/key"),
             Err(ApiError::ArtifactStorage(_))
         ));
     }

@@ -41,6 +41,8 @@ pub enum StoreMode {
     Up,
     /// 503 to everything.
     Down,
+    /// 503 with `Retry-After: n` (seconds) to everything.
+    DownFor(u64),
     /// 200 with a body that is not a trace.
     Garbage,
     /// Connections accepted, answers never sent.
@@ -114,7 +116,7 @@ impl FakeTempo {
         let path = req.uri().path().to_owned();
         let mode = *self.mode.lock().unwrap();
         let (status, body) = match mode {
-            StoreMode::Down | StoreMode::Hanging => {
+            StoreMode::Down | StoreMode::DownFor(_) | StoreMode::Hanging => {
                 (503, Bytes::from_static(b"tempo is restarting"))
             }
             StoreMode::Garbage => (200, Bytes::from_static(b"<html>proxy error</html>")),
@@ -133,11 +135,13 @@ impl FakeTempo {
                 }
             }
         };
-        Response::builder()
+        let mut response = Response::builder()
             .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(body))
-            .unwrap()
+            .header("content-type", "application/json");
+        if let StoreMode::DownFor(seconds) = mode {
+            response = response.header("retry-after", seconds.to_string());
+        }
+        response.body(Full::new(body)).unwrap()
     }
 }
 
@@ -213,6 +217,11 @@ pub struct Options {
     pub ingest_token: Option<String>,
     pub ingest_limits: Option<orcheo_trace_server::ingest::IngestLimits>,
     pub live: Option<orcheo_trace_server::live::LiveLimits>,
+    /// The `iss` and `aud` JWTs must carry.
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// The RSA public key (PEM) of accepted RS256 JWTs.
+    pub jwt_public_key_pem: Option<Vec<u8>>,
 }
 
 /// A running application.
@@ -265,7 +274,9 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             jwt_secret: Some(SECRET.to_vec()),
             static_tokens: StaticToken::parse_file(tokens.as_bytes()).unwrap(),
             protect_ops: options.protect_ops,
-            ..AuthConfig::default()
+            issuer: options.jwt_issuer.clone(),
+            audience: options.jwt_audience.clone(),
+            jwt_public_key_pem: options.jwt_public_key_pem.clone(),
         }
     };
     let receiver = options.embedded.then(|| "127.0.0.1:0".parse().unwrap());

@@ -627,8 +627,20 @@ async fn out_of_range_values_cost_only_their_span(db: Db) {
     list[3]
         .attributes
         .push(int_attr("gen_ai.usage.output_tokens", 7));
+    // An end time past 2262, and an id that cannot be read: refused alone, each for its reason.
+    let mut late_end = list[3].clone();
+    late_end.span_id = crate::helpers::span_id(9).to_bytes().to_vec();
+    late_end.end_time_unix_nano = u64::MAX;
+    let mut bad_id = list[3].clone();
+    bad_id.span_id = vec![7; 3];
+    list.extend([late_end, bad_id]);
     let partial = export_partially(&app, spans).await;
-    assert_eq!(partial.rejected_spans, 1);
+    assert_eq!(partial.rejected_spans, 3);
+    assert_eq!(
+        partial.error_message,
+        "rejected spans: 1 with an invalid trace or span id, \
+         2 with a start or end time past what the store holds (year 2262)"
+    );
     let trace = app
         .get(
             "/api/executions/exec_odd/trace",

@@ -19,6 +19,7 @@ on_each_backend!(
     content_is_withheld_without_the_scope_or_when_asked,
     store_down_with_summaries_is_degraded,
     store_down_without_summaries_is_503_with_retry_after,
+    the_store_retry_after_is_passed_on_within_a_cap,
     store_garbage_is_502,
     a_request_past_its_time_limit_is_503_timeout,
     finished_traces_are_cached,
@@ -337,6 +338,25 @@ async fn store_down_without_summaries_is_503_with_retry_after(db: Db) {
         .await;
     let retry: u64 = answer.header("retry-after").unwrap().parse().unwrap();
     assert!(retry >= 1);
+}
+
+async fn the_store_retry_after_is_passed_on_within_a_cap(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
+    for (stated, told) in [(42, "42"), (86_400, "300")] {
+        app.tempo.set_mode(StoreMode::DownFor(stated));
+        let answer = app
+            .expect_error(
+                "/api/executions/exec_1/trace",
+                Some(&jwt("acme", "traces:read")),
+                503,
+                "trace_store_unavailable",
+            )
+            .await;
+        assert_eq!(answer.header("retry-after"), Some(told), "{}", answer.text);
+    }
 }
 
 async fn store_garbage_is_502(db: Db) {
