@@ -143,6 +143,20 @@ impl TraceService {
         &self.source
     }
 
+    /// The redaction every served text goes through: the trees (applied when they are loaded)
+    /// and what is served beside them, with [`ContentPolicy::redact`].
+    pub fn policy(&self) -> ContentPolicy<'_> {
+        ContentPolicy {
+            redactor: self.redactor.as_deref(),
+            ..ContentPolicy::default()
+        }
+    }
+
+    /// The redactor, for a task that outlives the request (the live feed).
+    pub fn redactor(&self) -> Option<Arc<Redactor>> {
+        self.redactor.clone()
+    }
+
     /// The execution, if it exists and the caller may see it; otherwise the same 404 whether
     /// it does not exist or belongs to another tenant.
     pub async fn execution(&self, caller: &Caller, id: &str) -> Result<Execution, ApiError> {
@@ -258,7 +272,8 @@ impl TraceService {
                 SourceInfo {
                     backend: self.source.name(),
                     degraded: true,
-                    reason: Some(error.to_string()),
+                    // The store's answer can quote what it was sent.
+                    reason: Some(self.policy().redact(&error.to_string()).into_owned()),
                     partial: false,
                 },
             ));
