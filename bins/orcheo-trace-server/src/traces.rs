@@ -272,7 +272,7 @@ impl TraceService {
                 SourceInfo {
                     backend: self.source.name(),
                     degraded: true,
-                    // The store's answer can quote what it was sent.
+                    // The store's answer, or the decoder's error, can quote the trace.
                     reason: Some(self.policy().redact(&error.to_string()).into_owned()),
                     partial: false,
                 },
@@ -302,15 +302,19 @@ impl TraceService {
                 detail,
                 reason,
             } => Err(ApiError::TraceStoreUnavailable {
-                message: format!(
-                    "the trace store is unavailable ({}): {detail}",
-                    reason.label()
-                ),
+                message: self
+                    .policy()
+                    .redact(&format!(
+                        "the trace store is unavailable ({}): {detail}",
+                        reason.label()
+                    ))
+                    .into_owned(),
                 retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
             }),
-            e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => {
-                Err(ApiError::TraceStoreError(e.to_string()))
-            }
+            // The store's answer, or the decoder's error, can quote the trace.
+            e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => Err(
+                ApiError::TraceStoreError(self.policy().redact(&e.to_string()).into_owned()),
+            ),
         }
     }
 }

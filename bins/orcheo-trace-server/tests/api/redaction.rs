@@ -21,10 +21,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::helpers::{
-    Db, Options, TestApp, jwt, on_each_backend, span_id, spawn_app_with, trace_id,
+    Db, Options, TestApp, jwt, on_each_backend, span_id, spawn_app, spawn_app_with, trace_id,
 };
 
-on_each_backend!(no_answer_gives_back_a_planted_secret);
+on_each_backend!(
+    no_answer_gives_back_a_planted_secret,
+    a_trace_store_answer_quoting_a_secret_is_redacted_in_errors_and_reasons,
+);
 
 const EMAIL: &str = "leak.victim@example.com";
 const KEY: &str = "sk_live_abcdef1234567890";
@@ -393,4 +396,34 @@ async fn no_answer_gives_back_a_planted_secret(db: Db) {
         assert_eq!(flat["spans"][1]["name"], "[REDACTED] api_key=[REDACTED]");
         checked(&app, &format!("{trace}/spans/{}", span_id(3)), token).await;
     }
+}
+
+async fn a_trace_store_answer_quoting_a_secret_is_redacted_in_errors_and_reasons(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    // Not a trace: the decoder's error quotes what it found, and the answer quotes the error.
+    let trace = app.seed(
+        "exec_1",
+        "acme",
+        1,
+        1,
+        orcheo_trace_model::ExecutionStatus::Completed,
+    );
+    app.tempo.put(trace, &Value::String(PLANT.to_owned()));
+    let token = jwt("acme", "traces:read");
+    let answer = app.get("/api/executions/exec_1/trace", Some(&token)).await;
+    assert_eq!(answer.error_code(), "trace_store_error", "{}", answer.text);
+    assert!(answer.text.contains("[REDACTED]"), "{}", answer.text);
+    assert_no_leak("a trace store error", &answer.json());
+    // With span summaries the answer is degraded, and its reason quotes the same error.
+    app.summaries("exec_1");
+    let degraded = checked(&app, "/api/executions/exec_1/trace", &token).await;
+    assert_eq!(degraded["source"]["degraded"], true, "{degraded}");
+    assert!(
+        degraded["source"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("[REDACTED]")),
+        "{degraded}"
+    );
 }
