@@ -73,8 +73,9 @@ pub(crate) struct NormalizeArgs {
     #[arg(long)]
     pub(crate) withhold_content: bool,
 
-    /// Redact e-mails, SSN-like and card-like numbers and secrets in prompts, responses,
-    /// messages, attributes, events, status and error messages.
+    /// Redact e-mails, SSN-like and card-like numbers and secrets in every text of the tree:
+    /// content, span and event names, attribute keys and values (resources included), status
+    /// and error messages, anomaly details.
     #[arg(long)]
     pub(crate) redact: bool,
 

@@ -132,8 +132,8 @@ pub struct ServeArgs {
     pub auth_allow_unauthenticated: String,
 
     /// Redact e-mail addresses, SSN- and card-like numbers and `api_key=…`-style secrets in every
-    /// trace served (spans from instrumentation that did not redact them), before any caller
-    /// sees them.
+    /// text served from spans, on every route and the live feed (spans from instrumentation that
+    /// did not redact them), before any caller sees them.
     #[arg(long, env = "ORCHEO_REDACT", default_value = "true")]
     pub redact: String,
 

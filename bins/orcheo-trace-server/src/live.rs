@@ -17,6 +17,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message};
 use futures_util::StreamExt as _;
+use orcheo_span_tree::filter::ContentPolicy;
+use orcheo_span_tree::redact::Redactor;
 use orcheo_trace_model::{ExecutionId, TraceId};
 use orcheo_trace_store::{Store, StoredSummary};
 use prometheus::IntGauge;
@@ -233,12 +235,22 @@ struct Update<'a> {
     cursor: u64,
 }
 
-fn flat(trace_id: Option<TraceId>, stored: &StoredSummary) -> FlatSpan {
+/// A summary as a flat span, its texts redacted as the trace route's are.
+fn flat(
+    trace_id: Option<TraceId>,
+    stored: &StoredSummary,
+    redactor: Option<&Redactor>,
+) -> FlatSpan {
+    let policy = ContentPolicy {
+        redactor,
+        ..ContentPolicy::default()
+    };
+    let text = |t: &str| policy.redact(t).into_owned();
     let s = &stored.summary;
     let mut attributes = serde_json::Map::new();
     attributes.insert("orcheo.execution.id".into(), s.execution_id.as_str().into());
     if !s.kind.is_empty() {
-        attributes.insert("orcheo.node.kind".into(), s.kind.clone().into());
+        attributes.insert("orcheo.node.kind".into(), text(&s.kind).into());
     }
     if let Some(n) = s.input_tokens {
         attributes.insert("orcheo.token.input".into(), n.into());
@@ -250,14 +262,14 @@ fn flat(trace_id: Option<TraceId>, stored: &StoredSummary) -> FlatSpan {
         span_id: s.span_id.to_string(),
         parent_span_id: s.parent_span_id.map(|p| p.to_string()),
         trace_id,
-        name: s.name.clone(),
+        name: text(&s.name),
         start_time: s.start_time,
         end_time: s.end_time,
         attributes,
         events: [],
         status: Status {
             code: s.status_code.to_string(),
-            message: s.status_message.clone(),
+            message: s.status_message.as_deref().map(text),
         },
         links: [],
     }
@@ -321,6 +333,7 @@ pub(crate) async fn live(
         store: state.traces.store().clone(),
         execution: execution.id,
         trace_id: execution.trace_id,
+        redactor: state.traces.redactor(),
         cursor: query.after.unwrap_or(0),
         limits: hub.limits,
         wake: hub.wake.subscribe(),
@@ -335,6 +348,7 @@ struct Feed {
     store: Store,
     execution: ExecutionId,
     trace_id: Option<TraceId>,
+    redactor: Option<Arc<Redactor>>,
     cursor: u64,
     limits: LiveLimits,
     wake: tokio::sync::broadcast::Receiver<String>,
@@ -447,7 +461,10 @@ impl Feed {
                 r#type: "trace:update",
                 execution_id: self.execution.as_str(),
                 trace_id: self.trace_id,
-                spans: rows.iter().map(|r| flat(self.trace_id, r)).collect(),
+                spans: rows
+                    .iter()
+                    .map(|r| flat(self.trace_id, r, self.redactor.as_deref()))
+                    .collect(),
                 complete,
                 cursor: self.cursor,
             };

@@ -153,6 +153,20 @@ impl TraceService {
         &self.source
     }
 
+    /// The redaction every served text goes through: the trees (applied when they are loaded)
+    /// and what is served beside them, with [`ContentPolicy::redact`].
+    pub fn policy(&self) -> ContentPolicy<'_> {
+        ContentPolicy {
+            redactor: self.redactor.as_deref(),
+            ..ContentPolicy::default()
+        }
+    }
+
+    /// The redactor, for a task that outlives the request (the live feed).
+    pub fn redactor(&self) -> Option<Arc<Redactor>> {
+        self.redactor.clone()
+    }
+
     /// The execution, if it exists and the caller may see it; otherwise the same 404 whether
     /// it does not exist or belongs to another tenant.
     pub async fn execution(&self, caller: &Caller, id: &str) -> Result<Execution, ApiError> {
@@ -268,7 +282,8 @@ impl TraceService {
                 SourceInfo {
                     backend: self.source.name(),
                     degraded: true,
-                    reason: Some(error.to_string()),
+                    // The store's answer, or the decoder's error, can quote the trace.
+                    reason: Some(self.policy().redact(&error.to_string()).into_owned()),
                     partial: false,
                 },
             ));
@@ -297,16 +312,20 @@ impl TraceService {
                 detail,
                 reason,
             } => Err(ApiError::TraceStoreUnavailable {
-                message: format!(
-                    "the trace store is unavailable ({}): {detail}",
-                    reason.label()
-                ),
+                message: self
+                    .policy()
+                    .redact(&format!(
+                        "the trace store is unavailable ({}): {detail}",
+                        reason.label()
+                    ))
+                    .into_owned(),
                 retry_after: retry_after
                     .map_or(DEFAULT_RETRY_AFTER, |after| after.min(MAX_RETRY_AFTER)),
             }),
-            e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => {
-                Err(ApiError::TraceStoreError(e.to_string()))
-            }
+            // The store's answer, or the decoder's error, can quote the trace.
+            e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => Err(
+                ApiError::TraceStoreError(self.policy().redact(&e.to_string()).into_owned()),
+            ),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use orcheo_trace_model::content::{
     CARD_PATTERN_NAME, DEFAULT_REDACTION_PATTERNS, REDACTED, luhn_valid,
 };
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 /// A configured redaction pattern that does not compile.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,11 @@ struct Pattern {
 #[derive(Debug, Clone)]
 pub struct Redactor {
     patterns: Vec<Pattern>,
+    /// Every pattern at once: most texts match none, and one pass over them says so.
+    any: RegexSet,
+    /// Only the default patterns, whose matches all need one of the bytes
+    /// [`may_match_a_default`] looks for.
+    defaults_only: bool,
 }
 
 impl Redactor {
@@ -62,18 +67,42 @@ impl Redactor {
                 luhn: false,
             });
         }
-        Ok(Self { patterns })
+        // Each pattern compiled alone above, so together they compile too; a failure here is a
+        // size limit, reported against the last pattern.
+        let any = RegexSet::new(patterns.iter().map(|p| p.regex.as_str())).map_err(|source| {
+            PatternError {
+                index: extra.len().saturating_sub(1),
+                pattern: patterns
+                    .last()
+                    .map(|p| p.regex.as_str().to_owned())
+                    .unwrap_or_default(),
+                source,
+            }
+        })?;
+        Ok(Self {
+            patterns,
+            any,
+            defaults_only: extra.is_empty(),
+        })
     }
 
     /// The default patterns only.
     pub fn with_defaults() -> Self {
         Self::new::<&str>(&[]).unwrap_or(Self {
             patterns: Vec::new(),
+            any: RegexSet::empty(),
+            defaults_only: true,
         })
     }
 
     /// `text` with every match replaced by `[REDACTED]`; borrowed when nothing matched.
+    ///
+    /// Most texts match nothing: a scan for the bytes the default patterns need, then one pass
+    /// of all patterns together, say so before any pattern runs alone.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if (self.defaults_only && !may_match_a_default(text)) || !self.any.is_match(text) {
+            return Cow::Borrowed(text);
+        }
         let mut out = Cow::Borrowed(text);
         for p in &self.patterns {
             if !p.regex.is_match(&out) {
@@ -108,6 +137,21 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Whether `text` has something every match of a default pattern needs: `@` (e-mail), a digit
+/// (card, SSN), `:` or `=` (secret) or the word `bearer`. Any non-ASCII byte counts too, since
+/// `\d` and case-insensitive matching take in more than ASCII. A test keeps this in step with
+/// [`DEFAULT_REDACTION_PATTERNS`].
+fn may_match_a_default(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'@' | b':' | b'=' | b'0'..=b'9' | 0x80.. => true,
+        b'b' | b'B' => bytes
+            .get(i..i + 6)
+            .is_some_and(|word| word.eq_ignore_ascii_case(b"bearer")),
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -147,9 +191,38 @@ mod tests {
     }
 
     #[test]
+    fn the_pre_check_passes_every_default_match() {
+        // A pattern added to the defaults needs its own case in `may_match_a_default`.
+        let names: Vec<_> = DEFAULT_REDACTION_PATTERNS.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["email", "card", "ssn", "bearer", "secret"]);
+        let r = Redactor::with_defaults();
+        for text in [
+            "a@b.io",
+            "4111111111111111",
+            "123 45 6789",
+            "BeArEr abcdefgh",
+            "password: hunter22",
+            "token=abcdef",
+            "card ٤١١١ ١١١١ ١١١١ ١١١١",
+            "ssn ١٢٣-٤٥-٦٧٨٩",
+        ] {
+            assert!(may_match_a_default(text), "{text}");
+            let pattern_matches = r.patterns.iter().any(|p| p.regex.is_match(text));
+            assert_eq!(r.any.is_match(text), pattern_matches, "{text}");
+        }
+        for text in ["Draft Email", "gen_ai.request.model", "a bear er", ""] {
+            assert!(!may_match_a_default(text), "{text}");
+            assert!(!r.any.is_match(text), "{text}");
+        }
+        assert_eq!(r.redact("ssn ١٢٣-٤٥-٦٧٨٩"), "ssn [REDACTED]");
+    }
+
+    #[test]
     fn extra_patterns_apply_and_bad_ones_are_named() {
-        let r = Redactor::new(&[r"EMP-\d+", r"pin=(?P<value>\d+)"]).unwrap();
+        let r = Redactor::new(&[r"EMP-\d+", r"pin=(?P<value>\d+)", "(?i)hunter"]).unwrap();
         assert_eq!(r.redact("EMP-42 pin=1234"), "[REDACTED] pin=[REDACTED]");
+        // Extra patterns are not bound by the default patterns' pre-check.
+        assert_eq!(r.redact("Hunter two"), "[REDACTED] two");
         let err = Redactor::new(&["ok", "(unclosed"]).unwrap_err();
         assert_eq!(err.index, 1);
         assert!(err.to_string().contains("(unclosed"));

@@ -437,3 +437,152 @@ fn tempo_protobuf_response_reads_trace_partial_status_and_message() {
     let empty = orcheo_span_tree::decode(b"", Format::TempoProto);
     assert!(empty.is_err(), "an empty body is not a response");
 }
+
+const PLANT: &str = "mail leak.victim@example.com with api_key=sk_live_abcdef1234567890";
+
+/// A root and two children with [`PLANT`] in every text a span can carry: name, status,
+/// attributes (keys, arrays, maps), the model, prompt, error and artifact attributes, events
+/// (names and attributes), links, the shared resource and scope, and a source warning.
+fn planted_tree() -> orcheo_span_tree::TraceTree {
+    use std::sync::Arc;
+
+    use orcheo_trace_model::{
+        Anomaly, KeyValue, RawStatus, Resource, Scope, SpanEvent, SpanLink, semconv,
+    };
+
+    let planted = || {
+        vec![
+            KeyValue::new("note", PLANT),
+            KeyValue::new(PLANT, "under a planted key"),
+            KeyValue::new("list", AttributeValue::Array(vec![PLANT.into()])),
+            KeyValue::new(
+                "map",
+                AttributeValue::Map(vec![KeyValue::new(PLANT, PLANT)]),
+            ),
+        ]
+    };
+    let event = |name: &str, keys: &[&str]| SpanEvent {
+        name: name.into(),
+        time: None,
+        attributes: keys.iter().map(|k| KeyValue::new(*k, PLANT)).collect(),
+    };
+    let mut resource = Resource {
+        attributes: vec![KeyValue::new(semconv::SERVICE_NAME, PLANT)],
+    };
+    resource.attributes.extend(planted());
+    let resource = Arc::new(resource);
+    let scope = Arc::new(Scope {
+        name: PLANT.to_owned(),
+        version: Some(PLANT.to_owned()),
+    });
+    let spans = (1..=3)
+        .map(|id| {
+            let mut s = helpers::span(id, (id > 1).then_some(1), id * 10);
+            s.name = PLANT.into();
+            s.resource = Arc::clone(&resource);
+            s.scope = Some(Arc::clone(&scope));
+            s.status = RawStatus {
+                code: StatusCode::Error,
+                message: Some(PLANT.to_owned()),
+            };
+            s.attributes = planted();
+            for key in [
+                semconv::NODE_KIND,
+                semconv::GEN_AI_REQUEST_MODEL,
+                semconv::GEN_AI_RESPONSE_MODEL,
+                semconv::GEN_AI_PROVIDER_NAME,
+                semconv::GEN_AI_PROMPT,
+                semconv::GEN_AI_COMPLETION,
+                semconv::ERROR_TYPE,
+                semconv::ERROR_CODE,
+                semconv::ERROR_HINT,
+                semconv::ARTIFACT_IDS,
+            ] {
+                s.attributes.push(KeyValue::new(key, PLANT));
+            }
+            s.events = vec![
+                SpanEvent {
+                    name: PLANT.into(),
+                    time: None,
+                    attributes: planted(),
+                },
+                event(
+                    semconv::EVENT_PROMPT,
+                    &[semconv::CONTENT_ATTR_PREVIEW, semconv::CONTENT_ATTR_ROLE],
+                ),
+                event(
+                    semconv::EVENT_EXCEPTION,
+                    &[
+                        semconv::EXCEPTION_TYPE,
+                        semconv::EXCEPTION_MESSAGE,
+                        semconv::EXCEPTION_STACKTRACE,
+                    ],
+                ),
+                event(
+                    semconv::EVENT_ARTIFACT,
+                    &[
+                        semconv::ARTIFACT_ID,
+                        semconv::ARTIFACT_NAME,
+                        semconv::ARTIFACT_URL,
+                        semconv::ARTIFACT_CONTENT_TYPE,
+                    ],
+                ),
+            ];
+            s.links = vec![SpanLink {
+                trace_id: helpers::trace_id(1),
+                span_id: helpers::span_id(2),
+                kind: LinkKind::Link,
+                attributes: planted(),
+            }];
+            s.warnings = vec![PLANT.to_owned()];
+            s
+        })
+        .collect();
+    orcheo_span_tree::normalize_with_anomalies(
+        spans,
+        vec![Anomaly::new(AnomalyKind::SourceWarning, None, PLANT)],
+    )
+}
+
+#[test]
+fn redaction_reaches_every_text_of_a_tree() {
+    let mut tree = planted_tree();
+    let redactor = Redactor::with_defaults();
+    for withhold_content in [false, true] {
+        let mut tree = tree.clone();
+        filter::apply(
+            &mut tree,
+            &ContentPolicy {
+                withhold_content,
+                redactor: Some(&redactor),
+                ..Default::default()
+            },
+        );
+        let node = &tree.nodes[1];
+        assert_eq!(node.name, "mail [REDACTED] with api_key=[REDACTED]");
+        assert!(
+            matches!(&node.kind, NodeKind::Other(k) if k.contains("[REDACTED]")),
+            "{:?}",
+            node.kind
+        );
+        assert!(!node.artifacts().is_empty() && node.model.is_some());
+        assert!(
+            std::sync::Arc::ptr_eq(&tree.nodes[0].resource, &tree.nodes[2].resource),
+            "a resource shared before is shared after"
+        );
+        let views = [
+            render::tree_document(&tree, &RenderOptions::default()).unwrap(),
+            render::flat_json(&tree).unwrap(),
+        ];
+        for json in views {
+            let json = String::from_utf8(json).unwrap();
+            assert!(
+                !json.contains("leak.victim@example.com") && !json.contains("sk_live_abcdef"),
+                "{json}"
+            );
+        }
+    }
+    // Without a redactor every text stays as it came.
+    filter::apply(&mut tree, &ContentPolicy::default());
+    assert_eq!(tree.nodes[1].name, PLANT);
+}

@@ -146,10 +146,11 @@ pub(crate) async fn list_executions(
         Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals))
     })
     .await??;
+    let policy = state.traces.policy();
     Ok(HttpResponse::Ok().json(ExecutionList {
         executions: rows
             .iter()
-            .map(|e| ExecutionView::new(e, None).with_totals(totals.get(&e.id)))
+            .map(|e| ExecutionView::new(e, None, &policy).with_totals(totals.get(&e.id)))
             .collect(),
         page_info: PageInfo {
             has_next_page: next.is_some(),

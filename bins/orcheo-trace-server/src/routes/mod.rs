@@ -8,6 +8,7 @@ pub mod traces;
 use std::path::PathBuf;
 
 use actix_web::web;
+use orcheo_span_tree::filter::ContentPolicy;
 use orcheo_trace_model::{TokenUsage, TraceId, TraceTree};
 use orcheo_trace_store::Execution;
 use serde::Serialize;
@@ -136,21 +137,24 @@ pub struct ExecutionView {
 }
 
 impl ExecutionView {
-    pub fn new(e: &Execution, tree: Option<&TraceTree>) -> Self {
+    /// The execution's texts read off its spans (workflow, version, trigger, error) are redacted
+    /// with `policy`, as the trace's are; the id and tenant are the caller's own keys.
+    pub fn new(e: &Execution, tree: Option<&TraceTree>, policy: &ContentPolicy<'_>) -> Self {
         let end = e
             .finished_at
             .unwrap_or_else(orcheo_trace_model::Timestamp::now);
+        let text = |t: &Option<String>| t.as_deref().map(|t| policy.redact(t).into_owned());
         Self {
             id: e.id.as_str().to_owned(),
-            workflow_id: e.workflow_id.clone(),
-            workflow_version: e.workflow_version.clone(),
+            workflow_id: text(&e.workflow_id),
+            workflow_version: text(&e.workflow_version),
             tenant: e.tenant.clone(),
             status: e.status.as_str(),
-            trigger: e.triggered_by.clone(),
+            trigger: text(&e.triggered_by),
             started_at: e.started_at,
             finished_at: e.finished_at,
             duration_ms: Some(e.started_at.millis_until(end).max(0.0)),
-            error: e.error.clone(),
+            error: text(&e.error),
             trace_id: e.trace_id,
             token_usage: tree.map(|t| t.stats.token_usage),
             span_count: tree.map(|t| t.stats.span_count),

@@ -138,7 +138,7 @@ pub(crate) async fn get_trace(
     if let Some(body) = loaded.rendered(&key) {
         return Ok(json(body));
     }
-    let view = ExecutionView::new(&execution, Some(&loaded.tree));
+    let view = ExecutionView::new(&execution, Some(&loaded.tree), &state.traces.policy());
     let dashboards = state.dashboards(execution.trace_id);
     let max = state.page_max_spans;
     let query = query.into_inner();

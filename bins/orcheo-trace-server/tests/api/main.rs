@@ -18,6 +18,7 @@ mod ingest;
 mod live;
 mod ops;
 mod own_spans;
+mod redaction;
 mod restart;
 mod tenancy;
 mod traces;

@@ -452,7 +452,7 @@ fn artifacts(known: &Known<'_>, events: &[SpanEvent]) -> Vec<Artifact> {
 }
 
 /// The API route that serves an artifact, with the id percent-encoded.
-fn artifact_url(id: &str) -> String {
+pub(crate) fn artifact_url(id: &str) -> String {
     let mut url = String::from("/api/artifacts/");
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -20,6 +20,8 @@ mod extract;
 mod ids;
 mod parents;
 
+pub(crate) use extract::artifact_url;
+
 use orcheo_trace_model::semconv::WORKFLOW_SPAN_NAME;
 use orcheo_trace_model::{
     Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TraceStats,
