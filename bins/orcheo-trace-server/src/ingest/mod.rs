@@ -8,8 +8,10 @@
 //!   writer that lags answers "busy, retry later" instead of growing memory;
 //! - [`derive`]: executions and span summaries read off the spans, so an executor that only
 //!   emits OpenTelemetry spans appears, live, with no other integration;
-//! - [`wire`]: what an export would cost to decode, read before decoding it.
+//! - [`wire`]: what an export would cost to decode, read before decoding it;
+//! - [`connections`]: how many connections the receivers hold, and for how long a silent one.
 
+pub mod connections;
 pub mod derive;
 pub mod grpc;
 pub mod http;

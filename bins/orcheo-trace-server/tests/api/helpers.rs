@@ -212,6 +212,7 @@ pub struct Options {
     pub request_timeout: Option<Duration>,
     pub ingest_token: Option<String>,
     pub live: Option<orcheo_trace_server::live::LiveLimits>,
+    pub otlp_connections: Option<orcheo_trace_server::ingest::connections::ReceiverLimits>,
 }
 
 /// A running application.
@@ -273,6 +274,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         otlp_grpc_addr: receiver,
         otlp_http_addr: receiver,
         otlp_ingest_token: options.ingest_token.clone(),
+        otlp_connections: options.otlp_connections.unwrap_or_default(),
         database_url: test_db.url.clone(),
         backend: if options.embedded {
             TraceBackend::Embedded
