@@ -57,7 +57,7 @@ pub struct ServeArgs {
 
     /// Open connections each OTLP receiver holds at most; keep twice this well under the
     /// process's file descriptor limit.
-    #[arg(long, env = "ORCHEO_OTLP_MAX_CONNECTIONS", default_value = "512")]
+    #[arg(long, env = "ORCHEO_OTLP_MAX_CONNECTIONS", default_value = "256")]
     pub otlp_max_connections: String,
 
     /// Time a new OTLP connection has to send its request head (HTTP) or HTTP/2 preface (gRPC),

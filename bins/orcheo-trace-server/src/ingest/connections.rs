@@ -60,10 +60,11 @@ pub struct ReceiverLimits {
 }
 
 impl Default for ReceiverLimits {
-    /// 512 connections a receiver, 10 s for the head, 30 s for the body.
+    /// 256 connections a receiver (both full use half of the common 1,024-descriptor limit,
+    /// leaving the rest to the API and the database), 10 s for the head, 30 s for the body.
     fn default() -> Self {
         Self {
-            max_connections: 512,
+            max_connections: 256,
             header_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
         }
