@@ -118,7 +118,7 @@ async fn a_silent_request_head_is_cut_at_the_header_timeout() {
     let (_, took) = until_closed(&mut stream, Duration::from_secs(4))
         .await
         .expect("a connection kept alive after a refusal is held open");
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
 /// One answer's head and body (its `content-length`), read within 2 s.
@@ -167,7 +167,7 @@ async fn drip(addr: &str, head: String, body: Vec<u8>) -> (String, Duration) {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let deadline = (start + Duration::from_secs(6)).into();
+        let deadline = (start + Duration::from_secs(8)).into();
         let got = tokio::time::timeout_at(deadline, read.read(&mut buf))
             .await
             .unwrap_or_else(|_| {
@@ -207,7 +207,7 @@ async fn a_dripped_body_is_answered_408_at_the_read_timeout() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_millis(4500),
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(5500),
         "{took:?}"
     );
     let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
@@ -215,13 +215,13 @@ async fn a_dripped_body_is_answered_408_at_the_read_timeout() {
     chunked.extend_from_slice(b"\r\n0\r\n\r\n");
     let (answer, took) = drip(&addr, head("Transfer-Encoding: chunked"), chunked.clone()).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(took < Duration::from_millis(4500), "{took:?}");
+    assert!(took < Duration::from_millis(5500), "{took:?}");
     // Refused at once, without a token: the rest of the body is not waited for either.
     let unauthenticated = "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n\
                            Transfer-Encoding: chunked\r\n\r\n";
     let (answer, took) = drip(&addr, unauthenticated.to_owned(), chunked).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert!(took < Duration::from_millis(3500), "{took:?}");
     metric_shows(
         &app,
         "orcheo_otlp_requests_rejected_total{reason=\"timeout\"} 2",
@@ -261,7 +261,7 @@ async fn a_silent_grpc_connection_is_closed_at_the_header_timeout() {
 #[actix_web::test]
 async fn past_the_limit_grpc_connections_are_closed_and_a_freed_place_serves() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-    let app = app(limits(2, 5000, 5000)).await;
+    let app = app(limits(2, 10_000, 10_000)).await;
     let addr = host(app.otlp_grpc.as_ref());
     let first = TcpStream::connect(&addr).await.unwrap();
     let _second = TcpStream::connect(&addr).await.unwrap();
@@ -269,10 +269,10 @@ async fn past_the_limit_grpc_connections_are_closed_and_a_freed_place_serves() {
         .await
         .unwrap_or_else(|metrics| panic!("{metrics}"));
     let mut third = TcpStream::connect(&addr).await.unwrap();
-    let (_, took) = until_closed(&mut third, Duration::from_secs(2))
+    let (_, took) = until_closed(&mut third, Duration::from_secs(5))
         .await
         .expect("a connection past the limit is held open");
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
     metric_shows(
         &app,
         "orcheo_otlp_requests_rejected_total{reason=\"connection_limit\"} 1",
@@ -295,7 +295,7 @@ async fn past_the_limit_grpc_connections_are_closed_and_a_freed_place_serves() {
             .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
         client.export(request).await
     };
-    let answer = tokio::time::timeout(Duration::from_secs(3), export)
+    let answer = tokio::time::timeout(Duration::from_secs(5), export)
         .await
         .expect("the export was not answered");
     assert!(answer.is_ok(), "{answer:?}");
@@ -305,7 +305,7 @@ async fn past_the_limit_grpc_connections_are_closed_and_a_freed_place_serves() {
 /// kernel's queue, costing the server no descriptor) until a place is free.
 #[actix_web::test]
 async fn past_the_limit_http_connections_wait_until_a_place_is_free() {
-    let app = app(limits(2, 5000, 5000)).await;
+    let app = app(limits(2, 10_000, 10_000)).await;
     let addr = host(app.otlp_http.as_ref());
     let first = TcpStream::connect(&addr).await.unwrap();
     let _second = TcpStream::connect(&addr).await.unwrap();
@@ -327,7 +327,7 @@ async fn past_the_limit_http_connections_wait_until_a_place_is_free() {
         "a third connection was served"
     );
     drop(first);
-    let answer = tokio::time::timeout(Duration::from_secs(2), request)
+    let answer = tokio::time::timeout(Duration::from_secs(5), request)
         .await
         .expect("the export was not answered once a place was free")
         .unwrap();
