@@ -82,6 +82,21 @@ pub struct ServeArgs {
     )]
     pub otlp_tenant_spans_per_second: String,
 
+    /// Open connections each OTLP receiver holds at most; keep twice this well under the
+    /// process's file descriptor limit.
+    #[arg(long, env = "ORCHEO_OTLP_MAX_CONNECTIONS", default_value = "256")]
+    pub otlp_max_connections: String,
+
+    /// Time a new OTLP connection has to send its request head (HTTP) or HTTP/2 preface (gRPC),
+    /// and that an idle OTLP/HTTP connection is kept, in milliseconds.
+    #[arg(long, env = "ORCHEO_OTLP_HEADER_TIMEOUT_MS", default_value = "10000")]
+    pub otlp_header_timeout_ms: String,
+
+    /// Time an OTLP/HTTP request body has to arrive whole (else 408), and an OTLP/gRPC call's
+    /// time limit, in milliseconds.
+    #[arg(long, env = "ORCHEO_OTLP_READ_TIMEOUT_MS", default_value = "30000")]
+    pub otlp_read_timeout_ms: String,
+
     /// Headers sent to the trace store, `name=value,name2=value2` (a tenant, an API key).
     #[arg(long, env = "ORCHEO_TRACE_BACKEND_HEADERS", hide_env_values = true)]
     pub trace_backend_headers: Option<String>,
@@ -209,6 +224,8 @@ pub struct ServerConfig {
     pub otlp_ingest_token: Option<String>,
     /// The receivers' bounds and quotas.
     pub ingest_limits: crate::ingest::IngestLimits,
+    /// The OTLP receivers' connection limits.
+    pub otlp_connections: crate::ingest::connections::ReceiverLimits,
     pub database_url: String,
     pub backend: TraceBackend,
     /// `(name, template)`, in the configured order.
@@ -341,6 +358,7 @@ impl ServerConfig {
             otlp_http_addr,
             otlp_ingest_token,
             ingest_limits,
+            otlp_connections: Self::otlp_connections(args)?,
             database_url: args.database_url.trim().to_owned(),
             backend,
             dashboards,
@@ -439,6 +457,26 @@ impl ServerConfig {
             }
         }
         Ok(token)
+    }
+
+    fn otlp_connections(
+        args: &ServeArgs,
+    ) -> Result<crate::ingest::connections::ReceiverLimits, ConfigError> {
+        let millis = |variable, text: &str| {
+            number(variable, text, 100..=3_600_000).map(Duration::from_millis)
+        };
+        Ok(crate::ingest::connections::ReceiverLimits {
+            max_connections: number(
+                "ORCHEO_OTLP_MAX_CONNECTIONS",
+                &args.otlp_max_connections,
+                1..=1_000_000,
+            )? as usize,
+            header_timeout: millis(
+                "ORCHEO_OTLP_HEADER_TIMEOUT_MS",
+                &args.otlp_header_timeout_ms,
+            )?,
+            read_timeout: millis("ORCHEO_OTLP_READ_TIMEOUT_MS", &args.otlp_read_timeout_ms)?,
+        })
     }
 
     /// `None`: redaction off; otherwise the extra patterns (checked to compile).
@@ -653,6 +691,28 @@ mod tests {
             (None, None),
             "no receivers beside a trace store"
         );
+        assert_eq!(
+            config.otlp_connections,
+            crate::ingest::connections::ReceiverLimits::default()
+        );
+        let limits = ServerConfig::from_args(&args(&[
+            "--otlp-max-connections",
+            "64",
+            "--otlp-header-timeout-ms",
+            "2000",
+            "--otlp-read-timeout-ms",
+            "5000",
+        ]))
+        .unwrap()
+        .otlp_connections;
+        assert_eq!(
+            (
+                limits.max_connections,
+                limits.header_timeout,
+                limits.read_timeout
+            ),
+            (64, Duration::from_secs(2), Duration::from_secs(5))
+        );
         let off = ServerConfig::from_args(&args(&["--otlp-grpc-addr", "off"])).unwrap();
         assert!(off.otlp_grpc_addr.is_none() && off.otlp_http_addr.is_some());
     }
@@ -727,6 +787,18 @@ mod tests {
                 "ORCHEO_AUTH_TOKENS_FILE",
             ),
             (&["--retention-days=-1"], "ORCHEO_RETENTION_DAYS"),
+            (
+                &["--otlp-max-connections", "0"],
+                "ORCHEO_OTLP_MAX_CONNECTIONS",
+            ),
+            (
+                &["--otlp-header-timeout-ms", "soon"],
+                "ORCHEO_OTLP_HEADER_TIMEOUT_MS",
+            ),
+            (
+                &["--otlp-read-timeout-ms", "0"],
+                "ORCHEO_OTLP_READ_TIMEOUT_MS",
+            ),
             (&["--auth-protect-ops", "maybe"], "ORCHEO_AUTH_PROTECT_OPS"),
             (
                 &["--trace-page-max-spans", "0"],

@@ -15,6 +15,7 @@ use orcheo_trace_store::{PoolConfig, Store, redact_password};
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
+use crate::ingest::connections::{self, Connections};
 use crate::ingest::credentials::IngestAuth;
 use crate::ingest::{self, Ingest, IngestMetrics};
 use crate::live::LiveHub;
@@ -36,7 +37,7 @@ pub struct Application {
     store: Store,
     retention: Option<Duration>,
     otlp_http: Option<(u16, Server)>,
-    otlp_grpc: Option<(TcpListener, Ingest)>,
+    otlp_grpc: Option<(TcpListener, Ingest, Connections)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -173,7 +174,7 @@ impl Application {
     pub fn otlp_grpc_port(&self) -> Option<u16> {
         self.otlp_grpc
             .as_ref()
-            .and_then(|(listener, _)| listener.local_addr().ok())
+            .and_then(|(listener, ..)| listener.local_addr().ok())
             .map(|a| a.port())
     }
 
@@ -184,14 +185,15 @@ impl Application {
             tokio::spawn(prune_forever(store, retention));
         }
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        if let Some((listener, ingest)) = self.otlp_grpc {
+        if let Some((listener, ingest, connections)) = self.otlp_grpc {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tokio::spawn(async move {
                 let shutdown = async {
                     let _ = grpc_stopped.await;
                 };
-                if let Err(e) = ingest::grpc::serve(listener, ingest, shutdown).await {
+                if let Err(e) = ingest::grpc::serve(listener, ingest, &connections, shutdown).await
+                {
                     tracing::error!(error = %e, "the OTLP/gRPC receiver stopped");
                 }
             });
@@ -224,7 +226,10 @@ fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
 }
 
 /// The OTLP/HTTP server and its port, and the OTLP/gRPC listener with the writer's handle.
-type Receivers = (Option<(u16, Server)>, Option<(TcpListener, Ingest)>);
+type Receivers = (
+    Option<(u16, Server)>,
+    Option<(TcpListener, Ingest, Connections)>,
+);
 
 /// The OTLP receivers of the embedded mode, bound (the gRPC one is started by `run`).
 fn receivers(
@@ -247,6 +252,10 @@ fn receivers(
         watchers,
     )
     .context("cannot start the span writer")?;
+    let connections =
+        Connections::register(&metrics.registry, config.otlp_connections, &ingest.metrics)
+            .context("cannot register the receiver's connection metrics")?;
+    let limits = connections.limits();
     let http = match config.otlp_http_addr {
         None => None,
         Some(addr) => {
@@ -254,12 +263,19 @@ fn receivers(
                 .with_context(|| format!("cannot listen for OTLP/HTTP on {addr}"))?;
             let port = listener.local_addr()?.port();
             let data = web::Data::new(ingest.clone());
+            let limits_data = web::Data::new(limits);
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(data.clone())
+                    .app_data(limits_data.clone())
                     .configure(ingest::http::configure)
             })
-            .workers(2)
+            .workers(connections::HTTP_WORKERS)
+            .max_connections(limits.per_http_worker())
+            .client_request_timeout(limits.header_timeout)
+            .keep_alive(limits.header_timeout)
+            .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
+            .on_connect(connections.on_http_connect())
             .shutdown_timeout(10)
             .listen(listener)?
             .run();
@@ -273,7 +289,7 @@ fn receivers(
             let listener = TcpListener::bind(addr)
                 .with_context(|| format!("cannot listen for OTLP/gRPC on {addr}"))?;
             tracing::info!(otlp.grpc.addr = %addr, "receiving OTLP/gRPC");
-            Some((listener, ingest))
+            Some((listener, ingest, connections))
         }
     };
     Ok((http, grpc))

@@ -18,6 +18,9 @@ use tonic::codec::{
 };
 use tonic::{Request, Response, Status};
 
+use super::connections::{
+    Connections, GRPC_KEEPALIVE_INTERVAL, GRPC_KEEPALIVE_TIMEOUT, GRPC_MAX_CONNECTION_AGE,
+};
 use super::credentials::CredentialError;
 use super::{BUSY_RETRY_AFTER, Ingest, IngestError, IngestMetrics, wire};
 
@@ -213,12 +216,13 @@ where
     }
 }
 
-/// Serves the receiver on `listener` until `shutdown` resolves. Messages larger than the
-/// receiver's request limit, or that would decode into more than
-/// [`wire::MAX_DECODED_BYTES`], are refused with `RESOURCE_EXHAUSTED`.
+/// Serves the receiver on `listener` until `shutdown` resolves, within the connection limits
+/// of [`Connections`]. Messages larger than the receiver's request limit, or that would decode
+/// into more than [`wire::MAX_DECODED_BYTES`], are refused with `RESOURCE_EXHAUSTED`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ingest: Ingest,
+    connections: &Connections,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let service = TraceServiceEndpoint {
@@ -228,30 +232,14 @@ pub async fn serve(
     let service = tower::ServiceBuilder::new()
         .map_response(otlp_status_codes)
         .service(service);
+    let limits = connections.limits();
     tonic::transport::Server::builder()
-        .serve_with_incoming_shutdown(service, accepted(listener), shutdown)
+        .timeout(limits.read_timeout)
+        .http2_keepalive_interval(Some(GRPC_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
+        .max_connection_age(GRPC_MAX_CONNECTION_AGE)
+        // Calls still running when the age is reached get one call's time to finish.
+        .max_connection_age_grace(limits.read_timeout)
+        .serve_with_incoming_shutdown(service, connections.incoming(listener), shutdown)
         .await
-}
-
-/// The listener's connections with `TCP_NODELAY` set. A response's headers, message and trailers
-/// go out as separate writes; without it Nagle's algorithm holds the last one back until the
-/// exporter's delayed ACK (about 40 ms), which capped an exporter waiting for its answers at a
-/// few dozen exports a second.
-fn accepted(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
-#[cfg(test)]
-mod tests {
-    use futures_util::StreamExt as _;
-
-    #[tokio::test]
-    async fn accepted_connections_do_not_wait_for_acks_to_send() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut incoming = Box::pin(super::accepted(listener));
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let server_side = incoming.next().await.unwrap().unwrap();
-        assert!(server_side.nodelay().unwrap());
-    }
 }

@@ -2,10 +2,14 @@
 //! (`application/json`), optionally gzip-compressed, answered as the OTLP specification says: an
 //! `ExportTraceServiceResponse` (with partial success) in the request's encoding, 400 with a
 //! `Status` for a malformed request, 413 for one too large, 415 for another media type, 503 with
-//! `Retry-After` when the writer is behind.
+//! `Retry-After` when the writer is behind, 408 for a body that does not arrive within the read
+//! timeout. An error answer closes the connection: only accepted exports keep one alive.
 
 use std::io::Read as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,6 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message as _;
 
+use super::connections::ReceiverLimits;
 use super::credentials::CredentialError;
 use super::{BUSY_RETRY_AFTER, Ingest, IngestError};
 
@@ -56,12 +61,17 @@ fn answer_status(
         Encoding::Protobuf => body.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(&body).unwrap_or_default(),
     };
+    // actix-web times only a connection's first request head: a kept-alive connection could
+    // start its next request and then say nothing for ever. Closing after a refusal leaves that
+    // to exporters that get their exports accepted (with a token, when one is set).
     HttpResponse::build(status)
         .content_type(encoding.content_type())
+        .force_close()
         .body(bytes)
 }
 
 const INVALID_ARGUMENT: i32 = 3;
+const DEADLINE_EXCEEDED: i32 = 4;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
 const PERMISSION_DENIED: i32 = 7;
@@ -70,7 +80,7 @@ const UNAUTHENTICATED: i32 = 16;
 /// Reads the body, at most `max` bytes before and after decompression.
 async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     max: usize,
 ) -> Result<Vec<u8>, (StatusCode, i32, String, &'static str)> {
     let too_large = || {
@@ -131,11 +141,78 @@ async fn read_body(
     }
 }
 
-/// `POST /v1/traces`.
-pub async fn export(
+/// The body, as [`read_body`] reads it, all of it within `limit`: one dripped a byte at a
+/// time would otherwise hold its connection for as long as the sender likes.
+async fn read_body_within(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    ingest: &Ingest,
+    limits: &ReceiverLimits,
+) -> Result<Vec<u8>, (StatusCode, i32, String, &'static str)> {
+    let (max, limit) = (ingest.limits().max_request_bytes, limits.read_timeout);
+    actix_web::rt::time::timeout(limit, read_body(req, payload, max))
+        .await
+        .unwrap_or_else(|_| {
+            Err((
+                StatusCode::REQUEST_TIMEOUT,
+                DEADLINE_EXCEEDED,
+                format!("the body did not arrive within {} ms", limit.as_millis()),
+                "timeout",
+            ))
+        })
+}
+
+/// `answer` holding the request's body until its own is sent. actix-web reads a dropped chunked
+/// request body to its end before it closes the connection, however slowly that body comes; one
+/// still held when the answer is written is not waited for (the connection is closed, after
+/// `client_disconnect_timeout` at most).
+fn keeping_body(answer: HttpResponse, payload: web::Payload) -> HttpResponse {
+    answer
+        .map_body(|_, body| KeepingBody {
+            body,
+            _payload: payload,
+        })
+        .map_into_boxed_body()
+}
+
+/// An answer's body and the request body it holds.
+struct KeepingBody {
+    body: BoxBody,
+    _payload: web::Payload,
+}
+
+impl MessageBody for KeepingBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
+}
+
+/// `POST /v1/traces`: [`export`], holding the request body until the answer is sent.
+async fn receive(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     ingest: web::Data<Ingest>,
+    limits: web::Data<ReceiverLimits>,
+) -> HttpResponse {
+    let answer = export(&req, &mut payload, &ingest, &limits).await;
+    keeping_body(answer, payload)
+}
+
+/// Answers one export.
+pub async fn export(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    ingest: &Ingest,
+    limits: &ReceiverLimits,
 ) -> HttpResponse {
     let authorization = req
         .headers()
@@ -178,14 +255,14 @@ pub async fn export(
             );
         }
     };
-    let body = match read_body(&req, payload, ingest.limits().max_request_bytes).await {
+    let body = match read_body_within(req, payload, ingest, limits).await {
         Ok(body) => body,
         Err((status, code, message, reason)) => {
             ingest.metrics.reject(reason);
             return answer_status(encoding, status, code, message);
         }
     };
-    if let Some(refusal) = refuse_before_decoding(encoding, &body, &ingest) {
+    if let Some(refusal) = refuse_before_decoding(encoding, &body, ingest) {
         return refusal;
     }
     let request = match encoding {
@@ -276,22 +353,24 @@ fn refuse_before_decoding(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/traces")
-            .route(web::post().to(export))
-            .default_service(web::to(|| async {
-                answer_status(
+            .route(web::post().to(receive))
+            .default_service(web::to(|payload: web::Payload| async {
+                let answer = answer_status(
                     Encoding::Json,
                     StatusCode::METHOD_NOT_ALLOWED,
                     INVALID_ARGUMENT,
                     "use POST".to_owned(),
-                )
+                );
+                keeping_body(answer, payload)
             })),
     )
-    .default_service(web::to(|| async {
-        answer_status(
+    .default_service(web::to(|payload: web::Payload| async {
+        let answer = answer_status(
             Encoding::Json,
             StatusCode::NOT_FOUND,
             INVALID_ARGUMENT,
             "this port receives OTLP traces at POST /v1/traces".to_owned(),
-        )
+        );
+        keeping_body(answer, payload)
     }));
 }

@@ -11,8 +11,10 @@
 //! - [`credentials`]: which tenant an export's bearer token writes for;
 //! - [`ownership`]: the writer's check that a span joins only its own tenant's traces and runs;
 //! - [`quota`]: each tenant's spans a second;
-//! - [`wire`]: what an export would cost to decode, read before decoding it.
+//! - [`wire`]: what an export would cost to decode, read before decoding it;
+//! - [`connections`]: how many connections the receivers hold, and for how long a silent one.
 
+pub mod connections;
 pub mod credentials;
 pub mod derive;
 pub mod grpc;

@@ -222,6 +222,7 @@ pub struct Options {
     pub jwt_audience: Option<String>,
     /// The RSA public key (PEM) of accepted RS256 JWTs.
     pub jwt_public_key_pem: Option<Vec<u8>>,
+    pub otlp_connections: Option<orcheo_trace_server::ingest::connections::ReceiverLimits>,
 }
 
 /// A running application.
@@ -286,6 +287,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         otlp_http_addr: receiver,
         otlp_ingest_token: options.ingest_token.clone(),
         ingest_limits: options.ingest_limits.unwrap_or_default(),
+        otlp_connections: options.otlp_connections.unwrap_or_default(),
         database_url: test_db.url.clone(),
         backend: if options.embedded {
             TraceBackend::Embedded

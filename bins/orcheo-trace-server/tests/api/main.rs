@@ -12,6 +12,7 @@ mod helpers;
 
 mod artifacts;
 mod auth;
+mod connections;
 mod demo;
 mod executions;
 mod ingest;
