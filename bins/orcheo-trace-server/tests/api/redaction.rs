@@ -345,6 +345,7 @@ async fn no_answer_gives_back_a_planted_secret(db: Db) {
         .client
         .post(format!("{}/v1/traces", app.otlp_http.as_deref().unwrap()))
         .header("content-type", "application/x-protobuf")
+        .header("authorization", crate::ingest::writes_as("acme"))
         .body(export)
         .send()
         .await
