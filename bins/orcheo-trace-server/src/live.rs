@@ -345,8 +345,8 @@ pub(crate) async fn live(
     let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::bad_request("not_a_websocket", format!("this route is a WebSocket: {e}"))
     })?;
-    let taken = Arc::new(Taken::default());
-    let counter = Arc::clone(&taken);
+    let handed_over = Arc::new(Taken::default());
+    let counter = Arc::clone(&handed_over);
     let mut response = response
         .map_body(|_, inner| CountedBody {
             inner,
@@ -377,7 +377,7 @@ pub(crate) async fn live(
         limits: hub.limits,
         heartbeat,
         queued: 0,
-        taken,
+        taken: handed_over,
         last_heard: Instant::now(),
         socket: req
             .conn_data::<ConnectionSocket>()
@@ -544,7 +544,7 @@ impl Link {
     /// Counts a frame that was queued (or says why it was not).
     fn queued(
         &mut self,
-        sent: Result<Result<(), actix_ws::Closed>, tokio::time::error::Elapsed>,
+        sent: &Result<Result<(), actix_ws::Closed>, tokio::time::error::Elapsed>,
         payload: usize,
     ) -> Result<(), End> {
         match sent {
@@ -559,13 +559,13 @@ impl Link {
 
     async fn ping(&mut self) -> Result<(), End> {
         let sent = tokio::time::timeout(self.limits.send_timeout, self.session.ping(b"")).await;
-        self.queued(sent, 0)
+        self.queued(&sent, 0)
     }
 
     async fn pong(&mut self, bytes: &[u8]) -> Result<(), End> {
         let sent = tokio::time::timeout(self.limits.send_timeout, self.session.pong(bytes)).await;
         // The session cuts control payloads to 125 bytes.
-        self.queued(sent, bytes.len().min(125))
+        self.queued(&sent, bytes.len().min(125))
     }
 
     /// Answers a frame from the client.
@@ -615,7 +615,7 @@ impl Link {
             }
         }
         let sent = tokio::time::timeout_at(deadline, self.session.text(text)).await;
-        self.queued(sent, payload)
+        self.queued(&sent, payload)
     }
 
     /// Queues the close frame, then gives the connection the close limit to finish; one that
