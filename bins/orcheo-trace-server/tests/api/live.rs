@@ -293,8 +293,9 @@ async fn a_slow_consumer_is_cut_off_without_hurting_the_others(db: Db) {
         live: Some(orcheo_trace_server::live::LiveLimits {
             page: 20,
             send_timeout: Duration::from_secs(2),
-            // Long enough for the slow one to read its close frame after its nap.
-            close_timeout: Duration::from_mins(1),
+            // Long enough for the slow one to read its close frame after its nap, which starts
+            // only when the good one has read everything (a minute and more on a busy machine).
+            close_timeout: Duration::from_mins(10),
             ..orcheo_trace_server::live::LiveLimits::default()
         }),
         ..crate::helpers::Options::default()
