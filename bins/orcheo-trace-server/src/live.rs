@@ -618,10 +618,11 @@ impl Link {
         self.queued(&sent, payload)
     }
 
-    /// Queues the close frame, then gives the connection the close limit to finish; one that
+    /// Queues the close frame (none when the client has gone: the session's end ends the
+    /// response), then gives the connection the close limit to finish; one that
     /// cannot take the frame or does not finish is reset, which drops whatever is still queued
     /// for it.
-    async fn close(self, reason: CloseReason) {
+    async fn close(self, reason: Option<CloseReason>) {
         let Self {
             session,
             stream,
@@ -629,12 +630,21 @@ impl Link {
             socket,
             ..
         } = self;
-        let closed = tokio::time::timeout(limits.send_timeout, session.close(Some(reason))).await;
+        let closed = if let Some(reason) = reason {
+            tokio::time::timeout(limits.send_timeout, session.close(Some(reason)))
+                .await
+                .is_ok()
+        } else {
+            // A client that sent its close frame (or broke the protocol) may still not read
+            // what is queued for it.
+            drop(session);
+            true
+        };
         let Some((socket, mut open)) = socket else {
             return;
         };
         // `open` never changes: `changed` returns when the connection has ended.
-        if closed.is_ok()
+        if closed
             && tokio::time::timeout(limits.close_timeout, open.changed())
                 .await
                 .is_ok()
@@ -713,12 +723,12 @@ impl Feed {
             }
         };
         let reason = match end {
-            End::Complete => CloseReason {
+            End::Complete => Some(CloseReason {
                 code: CloseCode::Normal,
                 description: Some("run complete".into()),
-            },
-            End::Reason(reason) => reason,
-            End::Gone => return,
+            }),
+            End::Reason(reason) => Some(reason),
+            End::Gone => None,
         };
         // The subscription ends here (its place is given back); the connection gets its close.
         drop(self);

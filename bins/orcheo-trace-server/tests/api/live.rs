@@ -22,6 +22,7 @@ on_each_backend!(
     subscriber_caps_and_silent_clients_are_enforced,
     a_client_that_stops_reading_is_cut_off_and_its_place_freed,
     a_client_that_stops_reading_and_answers_no_ping_is_closed_when_idle,
+    a_client_that_says_goodbye_but_reads_nothing_is_cut_off,
 );
 
 type Socket =
@@ -601,4 +602,51 @@ async fn a_client_that_stops_reading_and_answers_no_ping_is_closed_when_idle(db:
     responsive(&app).await;
     stop.store(true, Ordering::Release);
     writer.await.unwrap();
+}
+
+async fn a_client_that_says_goodbye_but_reads_nothing_is_cut_off(db: Db) {
+    // Neither the send limit nor the idle limit comes into it.
+    let options = crate::helpers::Options {
+        live: Some(orcheo_trace_server::live::LiveLimits {
+            send_timeout: Duration::from_mins(1),
+            close_timeout: Duration::from_secs(1),
+            ..orcheo_trace_server::live::LiveLimits::default()
+        }),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    app.execution(
+        "exec_bye",
+        "acme",
+        Some(crate::helpers::trace_id(10)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let before = subscribers(&app).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = keep_writing(&app, "exec_bye", Arc::clone(&stop)).await;
+    let mut stuck = connect_and_stop_reading(&app, "exec_bye", &token).await;
+    // Time for the buffers between the server and the client to fill.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stuck.send(Message::Close(None)).await.unwrap();
+    until_subscribers(&app, before, Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Release);
+    writer.await.unwrap();
+    // Past the close limit (1 s), the connection is reset: the megabytes that were waiting for
+    // the client are gone, not delivered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut texts = 0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = stuck.next().await {
+            if let Message::Text(_) = message {
+                texts += 1;
+            }
+        }
+    })
+    .await
+    .expect("the connection ends");
+    assert!(texts < 5, "{texts} updates were still delivered");
+    responsive(&app).await;
 }
