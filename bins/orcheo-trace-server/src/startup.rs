@@ -135,6 +135,7 @@ impl Application {
                 .wrap(from_fn(observe))
                 .configure(routes::configure)
         })
+        .on_connect(crate::live::on_connect)
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(10);
         if config.workers > 0 {

@@ -1,6 +1,9 @@
 //! `GET /api/executions/{id}/trace/live`: the WebSocket feed of a run's spans.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, SpanSummary, StatusCode};
@@ -17,6 +20,9 @@ on_each_backend!(
     many_subscribers_all_get_every_update,
     a_slow_consumer_is_cut_off_without_hurting_the_others,
     subscriber_caps_and_silent_clients_are_enforced,
+    a_client_that_stops_reading_is_cut_off_and_its_place_freed,
+    a_client_that_stops_reading_and_answers_no_ping_is_closed_when_idle,
+    a_client_that_says_goodbye_but_reads_nothing_is_cut_off,
 );
 
 type Socket =
@@ -288,6 +294,9 @@ async fn a_slow_consumer_is_cut_off_without_hurting_the_others(db: Db) {
         live: Some(orcheo_trace_server::live::LiveLimits {
             page: 20,
             send_timeout: Duration::from_secs(2),
+            // Long enough for the slow one to read its close frame after its nap, which starts
+            // only when the good one has read everything (a minute and more on a busy machine).
+            close_timeout: Duration::from_mins(10),
             ..orcheo_trace_server::live::LiveLimits::default()
         }),
         ..crate::helpers::Options::default()
@@ -398,4 +407,246 @@ async fn subscriber_caps_and_silent_clients_are_enforced(db: Db) {
     .await
     .expect("the server closes a silent client");
     assert!(ended.is_none_or(|code| code == 1001), "{ended:?}");
+}
+
+/// The subscriber gauge, from `/metrics`.
+async fn subscribers(app: &TestApp) -> i64 {
+    let metrics = app.get("/metrics", None).await.text;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("orcheo_live_subscribers "))
+        .unwrap_or_else(|| panic!("no subscriber gauge: {metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the subscriber gauge reads `n`; returns how long that took.
+async fn until_subscribers(app: &TestApp, n: i64, within: Duration) -> Duration {
+    let start = Instant::now();
+    for _ in 0..1_000 {
+        if subscribers(app).await == n {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "the subscriber gauge did not come to {n} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the subscriber gauge did not come to {n}");
+}
+
+/// Subscribes through a socket with a tiny receive buffer, and never reads from it: once the
+/// buffers between it and the server are full, whatever the server sends has to wait.
+async fn connect_and_stop_reading(
+    app: &TestApp,
+    execution: &str,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let addr: SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let mut request = url(app, execution, "").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap()
+        .0
+}
+
+/// Records pages of 200 spans with long status messages (about 0.9 MB each) into a running
+/// execution: 20 at once, so that a new subscriber has far more to take than any buffer holds,
+/// then one every 20 ms until `stop` is set, at most 150 in all.
+async fn keep_writing(
+    app: &TestApp,
+    execution: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let page = |store: &orcheo_trace_store::Store, page: u64| {
+        let rows: Vec<_> = (1..=200u64)
+            .map(|i| {
+                let mut s = summary(execution, page * 200 + i);
+                s.status_message = Some("x".repeat(4000));
+                s
+            })
+            .collect();
+        store.record_summaries(&rows).unwrap();
+    };
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || (0..20).for_each(|n| page(&store, n)))
+        .await
+        .unwrap();
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || {
+        for n in 20..150u64 {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            page(&store, n);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+/// Asserts that the server answers other requests promptly.
+async fn responsive(app: &TestApp) {
+    let start = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(5), app.get("/healthz", None))
+        .await
+        .expect("the server answers /healthz within 5 s");
+    assert_eq!(answer.status, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+async fn a_client_that_stops_reading_is_cut_off_and_its_place_freed(db: Db) {
+    let options = crate::helpers::Options {
+        live: Some(orcheo_trace_server::live::LiveLimits {
+            send_timeout: Duration::from_secs(1),
+            close_timeout: Duration::from_secs(1),
+            ..orcheo_trace_server::live::LiveLimits::default()
+        }),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    app.execution(
+        "exec_stuck",
+        "acme",
+        Some(crate::helpers::trace_id(7)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let before = subscribers(&app).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = keep_writing(&app, "exec_stuck", Arc::clone(&stop)).await;
+    let mut stuck = connect_and_stop_reading(&app, "exec_stuck", &token).await;
+    assert_eq!(subscribers(&app).await, before + 1);
+    responsive(&app).await;
+    // The send limit (1 s), after the kernel's socket buffers (a few MB on loopback) are full,
+    // and a margin for a loaded machine.
+    let freed_after = until_subscribers(&app, before, Duration::from_secs(15)).await;
+    responsive(&app).await;
+    // A subscriber that reads along still gets its updates.
+    let mut reader = connect(&app, "exec_stuck", "", &token).await;
+    let first = tokio::time::timeout(Duration::from_secs(10), reader.next())
+        .await
+        .expect("an update for a new subscriber")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, Message::Text(_)), "{first:?}");
+    drop(reader);
+    stop.store(true, Ordering::Release);
+    writer.await.unwrap();
+    // Past the close limit (1 s) the connection itself is cut: what the client reads now ends
+    // without the rest of the feed and without the close frame it never took.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut texts = 0;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stuck.next().await {
+                Some(Ok(Message::Text(_))) => texts += 1,
+                Some(Ok(Message::Close(frame))) => return Some(frame),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the connection ends");
+    assert!(
+        ended.is_none(),
+        "cut off, not left to deliver its queue ({texts} updates, then {ended:?}; freed after {freed_after:?})"
+    );
+    assert_eq!(subscribers(&app).await, before);
+}
+
+async fn a_client_that_stops_reading_and_answers_no_ping_is_closed_when_idle(db: Db) {
+    // A send limit far longer than the idle limit: the silence is what ends the connection.
+    // Small messages, so that many are waiting to be sent when the client falls silent.
+    let options = crate::helpers::Options {
+        live: Some(orcheo_trace_server::live::LiveLimits {
+            page: 20,
+            heartbeat: Duration::from_millis(200),
+            idle_timeout: Duration::from_secs(1),
+            send_timeout: Duration::from_mins(1),
+            ..orcheo_trace_server::live::LiveLimits::default()
+        }),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    app.execution(
+        "exec_quiet",
+        "acme",
+        Some(crate::helpers::trace_id(8)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let before = subscribers(&app).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = keep_writing(&app, "exec_quiet", Arc::clone(&stop)).await;
+    let _quiet = connect_and_stop_reading(&app, "exec_quiet", &token).await;
+    assert_eq!(subscribers(&app).await, before + 1);
+    // The idle limit (1 s) and a margin; the send limit (a minute) is far away.
+    until_subscribers(&app, before, Duration::from_secs(10)).await;
+    responsive(&app).await;
+    stop.store(true, Ordering::Release);
+    writer.await.unwrap();
+}
+
+async fn a_client_that_says_goodbye_but_reads_nothing_is_cut_off(db: Db) {
+    // Neither the send limit nor the idle limit comes into it.
+    let options = crate::helpers::Options {
+        live: Some(orcheo_trace_server::live::LiveLimits {
+            send_timeout: Duration::from_mins(1),
+            close_timeout: Duration::from_secs(1),
+            ..orcheo_trace_server::live::LiveLimits::default()
+        }),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    app.execution(
+        "exec_bye",
+        "acme",
+        Some(crate::helpers::trace_id(10)),
+        ExecutionStatus::Running,
+    );
+    let token = jwt("acme", "traces:read");
+    let before = subscribers(&app).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = keep_writing(&app, "exec_bye", Arc::clone(&stop)).await;
+    let mut stuck = connect_and_stop_reading(&app, "exec_bye", &token).await;
+    // Time for the buffers between the server and the client to fill.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stuck.send(Message::Close(None)).await.unwrap();
+    until_subscribers(&app, before, Duration::from_secs(5)).await;
+    stop.store(true, Ordering::Release);
+    writer.await.unwrap();
+    // Past the close limit (1 s), the connection is reset: the megabytes that were waiting for
+    // the client are gone, not delivered.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut texts = 0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = stuck.next().await {
+            if let Message::Text(_) = message {
+                texts += 1;
+            }
+        }
+    })
+    .await
+    .expect("the connection ends");
+    assert!(texts < 5, "{texts} updates were still delivered");
+    responsive(&app).await;
 }
