@@ -15,6 +15,7 @@ use orcheo_trace_store::{PoolConfig, Store, redact_password};
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
+use crate::ingest::health::WriterHealth;
 use crate::ingest::{self, Ingest, IngestLimits, IngestMetrics};
 use crate::live::LiveHub;
 use crate::metrics::ServerMetrics;
@@ -72,7 +73,6 @@ impl Application {
         .await
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
-        let metrics_for_ingest = metrics.clone();
         let hub = LiveHub::new(config.live, store.clone(), &metrics.registry)
             .context("cannot register the live-update metrics")?;
         if let Some(own) = exporter.as_ref().and_then(|o| o.metrics.as_ref()) {
@@ -96,6 +96,8 @@ impl Application {
                  before exposing this server."
             );
         }
+        // Before the state: readiness reports on the span writer they start.
+        let (otlp_http, otlp_grpc, writer_health) = receivers(&config, &store, &metrics, &hub)?;
         let state = web::Data::new(AppState {
             traces: TraceService::new(
                 store.clone(),
@@ -114,6 +116,7 @@ impl Application {
             metrics: metrics.clone(),
             backend: config.backend.name(),
             exporter,
+            writer_health,
         });
         let authenticator = web::Data::new(authenticator);
         let observer = web::Data::new(Observer {
@@ -140,7 +143,6 @@ impl Application {
             server = server.workers(config.workers);
         }
         let server = server.listen(listener)?.run();
-        let (otlp_http, otlp_grpc) = receivers(&config, &store, &metrics_for_ingest, &hub)?;
         tracing::info!(
             http.addr = %config.http_addr,
             http.port = port,
@@ -207,8 +209,13 @@ impl Application {
     }
 }
 
-/// The OTLP/HTTP server and its port, and the OTLP/gRPC listener with the writer's handle.
-type Receivers = (Option<(u16, Server)>, Option<(TcpListener, Ingest)>);
+/// The OTLP/HTTP server and its port, the OTLP/gRPC listener with the writer's handle, and the
+/// writer's health.
+type Receivers = (
+    Option<(u16, Server)>,
+    Option<(TcpListener, Ingest)>,
+    Option<Arc<WriterHealth>>,
+);
 
 /// The OTLP receivers of the embedded mode, bound (the gRPC one is started by `run`).
 fn receivers(
@@ -218,7 +225,7 @@ fn receivers(
     hub: &Arc<LiveHub>,
 ) -> anyhow::Result<Receivers> {
     if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
-        return Ok((None, None));
+        return Ok((None, None, None));
     }
     let ingest_metrics = IngestMetrics::register(&metrics.registry)
         .context("cannot register the receiver's metrics")?;
@@ -229,6 +236,7 @@ fn receivers(
         Some(Arc::clone(hub)),
     )
     .context("cannot start the span writer")?;
+    let health = ingest.health();
     let http = match config.otlp_http_addr {
         None => None,
         Some(addr) => {
@@ -258,7 +266,7 @@ fn receivers(
             Some((listener, ingest))
         }
     };
-    Ok((http, grpc))
+    Ok((http, grpc, Some(health)))
 }
 
 /// Deletes data older than the retention period, once an hour.

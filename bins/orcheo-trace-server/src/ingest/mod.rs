@@ -6,12 +6,14 @@
 //! - [`Ingest`]: the one path both take — a bounded queue to a writer thread that commits a
 //!   batch before its export is acknowledged, so an acknowledged span survives a restart, and a
 //!   writer that lags answers "busy, retry later" instead of growing memory;
+//! - [`health`]: the writer's last failure to store, for `/readyz`;
 //! - [`derive`]: executions and span summaries read off the spans, so an executor that only
 //!   emits OpenTelemetry spans appears, live, with no other integration;
 //! - [`wire`]: what an export would cost to decode, read before decoding it.
 
 pub mod derive;
 pub mod grpc;
+pub mod health;
 pub mod http;
 pub mod wire;
 
@@ -93,6 +95,18 @@ pub enum IngestError {
     TooManySpans(usize),
 }
 
+impl IngestError {
+    /// The `reason` label it is counted under in `orcheo_otlp_requests_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Store(_) => "store_error",
+            Self::Stopped => "stopped",
+            Self::TooManySpans(_) => "too_large",
+        }
+    }
+}
+
 /// Counters of the receiver (DESIGN.md's names).
 #[derive(Debug, Clone)]
 pub struct IngestMetrics {
@@ -143,6 +157,7 @@ pub struct Ingest {
     queued_spans: Arc<AtomicUsize>,
     limits: IngestLimits,
     pub metrics: IngestMetrics,
+    health: Arc<health::WriterHealth>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -165,6 +180,8 @@ impl Ingest {
         let (queue, jobs) = mpsc::sync_channel::<Job>(4096);
         let queued_spans = Arc::new(AtomicUsize::new(0));
         let writer_queued = Arc::clone(&queued_spans);
+        let health = Arc::new(health::WriterHealth::default());
+        let writer_health = Arc::clone(&health);
         std::thread::Builder::new()
             .name("orcheo-otlp-writer".to_owned())
             .spawn(move || {
@@ -174,6 +191,7 @@ impl Ingest {
                     &writer_queued,
                     limits.local_spans,
                     hub.as_deref(),
+                    &writer_health,
                 );
             })?;
         Ok(Self {
@@ -181,7 +199,13 @@ impl Ingest {
             queued_spans,
             limits,
             metrics,
+            health,
         })
+    }
+
+    /// Whether the writer's last round was stored.
+    pub fn health(&self) -> Arc<health::WriterHealth> {
+        Arc::clone(&self.health)
     }
 
     pub fn limits(&self) -> IngestLimits {
@@ -251,7 +275,10 @@ impl Ingest {
                 mpsc::TrySendError::Disconnected(_) => IngestError::Stopped,
             });
         }
-        let outcome = answer.await.map_err(|_| IngestError::Stopped)??;
+        let outcome = answer
+            .await
+            .unwrap_or(Err(IngestError::Stopped))
+            .inspect_err(|e| self.metrics.reject(e.reason()))?;
         self.metrics
             .received
             .with_label_values(&[transport])
@@ -274,6 +301,7 @@ fn write_forever(
     queued: &AtomicUsize,
     limits: LocalSpanLimits,
     hub: Option<&crate::live::LiveHub>,
+    health: &health::WriterHealth,
 ) {
     let mut known = std::collections::HashSet::new();
     while let Ok(first) = jobs.recv() {
@@ -320,6 +348,7 @@ fn write_forever(
                     .collect()
             }
         };
+        health.record(&results);
         let answers = replies
             .into_iter()
             .zip(results)
