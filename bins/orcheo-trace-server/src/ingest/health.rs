@@ -81,20 +81,22 @@ impl WriterHealth {
             }),
             _ => None,
         });
-        if let Some(failure) = &failure {
-            tracing::warn!(
-                reason = failure.reason.label(),
-                error = failure.message.as_str(),
-                "cannot store received spans; exports are refused until a write succeeds"
-            );
-        }
         // A poisoned lock only means a reader panicked; the value is still whole.
         let mut last = self
             .last_failure
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failure.is_none() && last.is_some() {
-            tracing::info!("received spans are stored again");
+        // Logged when it starts or changes, not once a round: exporters retry many times a second.
+        match (&*last, &failure) {
+            (_, Some(now)) if last.as_ref().is_none_or(|then| then.reason != now.reason) => {
+                tracing::warn!(
+                    reason = now.reason.label(),
+                    error = now.message.as_str(),
+                    "cannot store received spans; exports are refused until a write succeeds"
+                );
+            }
+            (Some(_), None) => tracing::info!("received spans are stored again"),
+            _ => {}
         }
         *last = failure;
     }
