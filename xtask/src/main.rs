@@ -30,7 +30,10 @@ commands:
   api-fuzz [EXAMPLES]  Schemathesis against a running server's OpenAPI document (default 50)
   otlp-interop         the Python OpenTelemetry SDK exporting to the server (gRPC and HTTP)
   browser [--release]  type-check the Trace tab and test it in Chromium (--release: timings
-                       from a release build, written to target/browser-timings.json)";
+                       from a release build, written to target/browser-timings.json)
+  durability [--rounds N] [--seconds S] [--debug]
+                       kill -9 a release server under OTLP load N times (default 3 rounds of
+                       20 s) and check that every acknowledged span is in its store";
 
 /// Where the fixtures shared between projects live, relative to the workspace root.
 const SHARED_FIXTURES: &str = "../shared/fixtures";
@@ -74,6 +77,7 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
             [flag] if flag == "--release" => browser(&root, true),
             _ => Err(Failure::usage("browser takes only --release")),
         },
+        Some("durability") => durability(&root, &DurabilityArgs::parse(rest)?),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -727,6 +731,149 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
         .env("OTLP_HTTP", format!("http://{}", address(http))))
 }
 
+// ---------------------------------------------------------------------------------------------
+// durability
+
+/// `durability [--rounds N] [--seconds S] [--debug]`.
+#[derive(Debug, PartialEq, Eq)]
+struct DurabilityArgs {
+    rounds: u32,
+    seconds: u64,
+    release: bool,
+}
+
+impl DurabilityArgs {
+    fn parse(args: &[String]) -> Result<Self, Failure> {
+        let mut parsed = Self {
+            rounds: 3,
+            seconds: 20,
+            release: true,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut number = |name: &str| {
+                args.next()
+                    .and_then(|value| value.parse::<u32>().ok())
+                    .filter(|&value| value > 0)
+                    .ok_or_else(|| Failure::usage(&format!("{name} needs a whole number above 0")))
+            };
+            match arg.as_str() {
+                "--rounds" => parsed.rounds = number("--rounds")?,
+                "--seconds" => parsed.seconds = u64::from(number("--seconds")?),
+                "--debug" => parsed.release = false,
+                other => {
+                    return Err(Failure::usage(&format!(
+                        "durability: unexpected argument `{other}`"
+                    )));
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// Exporters the load generator runs at once.
+const DURABILITY_EXPORTERS: &str = "8";
+
+/// Runs the server on a fresh SQLite file with the load generator exporting to it (gRPC and HTTP
+/// in turn) and kills the server with SIGKILL at a random moment of each round, then restarts it
+/// once more and has the load generator look every acknowledged span up in the store.
+fn durability(root: &Path, args: &DurabilityArgs) -> Result<(), Failure> {
+    use std::hash::BuildHasher as _;
+    let profile = if args.release { "release" } else { "debug" };
+    let mut build = cargo(root);
+    build.args([
+        "build",
+        "--locked",
+        "-p",
+        "orcheo-trace-server",
+        "--bin",
+        "orcheo-trace-server",
+        "--example",
+        "ingest_load",
+    ]);
+    if args.release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let binaries = target_dir(root).join(profile);
+    let server = binaries.join("orcheo-trace-server");
+    let load = binaries.join("examples/ingest_load");
+    let mut scratch = Scratch::new("durability")?;
+    let acknowledged = scratch.dir.join("acknowledged.txt");
+    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    let serve_args = [
+        "--http-addr",
+        &address(api),
+        "--otlp-grpc-addr",
+        &address(grpc),
+        "--otlp-http-addr",
+        &address(http),
+    ];
+    // Per process, `RandomState` is seeded at random: a kill moment no one chose.
+    let random = std::collections::hash_map::RandomState::new();
+    let round_time = std::time::Duration::from_secs(args.seconds);
+    let started = std::time::Instant::now();
+    for round in 1..=args.rounds {
+        let transport = if round % 2 == 1 { "grpc" } else { "http" };
+        step(&format!("round {round} of {}: {transport}", args.rounds));
+        scratch.serve_binary(&server, &serve_args)?;
+        wait_for_port(&address(grpc))?;
+        wait_for_port(&address(http))?;
+        let mut generator = Command::new(&load);
+        generator
+            .args(["record", transport])
+            .arg(args.seconds.to_string())
+            .arg(DURABILITY_EXPORTERS)
+            .arg(&acknowledged)
+            .env("OTLP_GRPC", format!("http://{}", address(grpc)))
+            .env("OTLP_HTTP", format!("http://{}", address(http)));
+        print_command(&generator);
+        let mut generator = generator
+            .spawn()
+            .map_err(|e| Failure::spawn(&generator, &e))?;
+        // Between a quarter and three quarters of the round: under load, with load after it.
+        let kill_at = round_time / 4
+            + round_time / 2 * u32::try_from(random.hash_one(round) % 1000).unwrap_or(0) / 1000;
+        std::thread::sleep(kill_at);
+        scratch.kill_server();
+        println!(
+            "killed the server with SIGKILL {:.2} s into the round",
+            kill_at.as_secs_f64()
+        );
+        let status = generator
+            .wait()
+            .map_err(|e| Failure::io("the load generator", &e))?;
+        if !status.success() {
+            return Err(Failure::new(format!(
+                "the load generator failed with {status}"
+            )));
+        }
+    }
+    step("check");
+    // Once more, so that the database is opened by the server after the last kill.
+    scratch.serve_binary(&server, &serve_args)?;
+    wait_for_port(&address(api))?;
+    let database = scratch.database_url();
+    let output = capture(
+        Command::new(&load)
+            .arg("check")
+            .arg(&acknowledged)
+            .arg(&database),
+    );
+    scratch.kill_server();
+    let output = output?;
+    print!("{output}");
+    println!(
+        "durability: {} rounds of {} s ({profile} build, SIGKILL once a round), {:.0} s in all",
+        args.rounds,
+        args.seconds,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The server and the seeding example, built the same way by every step that needs them (one
 /// feature set, so the second step reuses the first one's build); `release` for timings.
 fn build_server(root: &Path, release: bool) -> Result<(), Failure> {
@@ -767,7 +914,12 @@ impl Scratch {
 
     /// Starts `orcheo-trace-server serve` on the folder's database with `args`.
     fn serve(&mut self, root: &Path, args: &[&str]) -> Result<(), Failure> {
-        let mut command = Command::new(target_dir(root).join("debug/orcheo-trace-server"));
+        self.serve_binary(&target_dir(root).join("debug/orcheo-trace-server"), args)
+    }
+
+    /// As [`Scratch::serve`], with the server binary at `server`.
+    fn serve_binary(&mut self, server: &Path, args: &[&str]) -> Result<(), Failure> {
+        let mut command = Command::new(server);
         command
             .args(["serve", "--database-url", &self.database_url()])
             .arg("--artifact-dir")
@@ -785,12 +937,19 @@ impl Scratch {
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
+impl Scratch {
+    /// Stops the server with SIGKILL: nothing of it runs after this returns.
+    fn kill_server(&mut self) {
         if let Some(mut server) = self.server.take() {
             let _ = server.kill();
             let _ = server.wait();
         }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.kill_server();
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -984,6 +1143,37 @@ mod tests {
         let json = r#"{"packages":[{"name":"orcheo-trace-model","version":"0.1.0","dependencies":[{"name":"serde","source":"registry"}],"targets":[{"kind":["lib"],"name":"orcheo_trace_model","src_path":"x"}]},{"name":"xtask","version":"0.1.0"}]}"#;
         let names: Vec<_> = package_names(json).into_iter().collect();
         assert_eq!(names, ["orcheo-trace-model", "xtask"]);
+    }
+
+    #[test]
+    fn reads_durability_arguments() {
+        let args = |list: &[&str]| {
+            DurabilityArgs::parse(&list.iter().map(|&a| a.to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            args(&[]).unwrap(),
+            DurabilityArgs {
+                rounds: 3,
+                seconds: 20,
+                release: true
+            }
+        );
+        assert_eq!(
+            args(&["--seconds", "10", "--rounds", "2", "--debug"]).unwrap(),
+            DurabilityArgs {
+                rounds: 2,
+                seconds: 10,
+                release: false
+            }
+        );
+        for bad in [
+            &["--rounds"][..],
+            &["--rounds", "0"],
+            &["--seconds", "x"],
+            &["-n"],
+        ] {
+            assert_eq!(args(bad).unwrap_err().code, 2, "{bad:?}");
+        }
     }
 
     #[test]

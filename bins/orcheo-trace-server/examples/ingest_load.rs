@@ -11,6 +11,16 @@
 //! `API` (default `http://127.0.0.1:8080`), `OTLP_GRPC` (`http://127.0.0.1:4317`), `OTLP_HTTP`
 //! (`http://127.0.0.1:4318`).
 //!
+//! For durability checks (`cargo xtask durability` runs them around `kill -9`s of the server):
+//!
+//! ```text
+//! ingest_load record grpc|http SECONDS CONCURRENCY FILE   # exports for SECONDS, whatever the
+//!                                                         # server does; appends to FILE the
+//!                                                         # trace and span ids of every
+//!                                                         # acknowledged export
+//! ingest_load check FILE DATABASE_URL                     # looks each of them up in the store
+//! ```
+//!
 //! The same load against another OTLP receiver, for comparison: with `PHOENIX_GRAPHQL` set
 //! (Arize Phoenix's `http://HOST:PORT/graphql`), spans are counted back through Phoenix's GraphQL
 //! `recordCount` (every 100 ms: Phoenix answers from the process that stores the spans) instead
@@ -34,7 +44,8 @@ use otlp::{percentile, resource_spans, text};
 
 const SPANS_PER_TRACE: u64 = 100;
 
-/// One run of `SPANS_PER_TRACE` spans, as an executor would export it.
+/// One run of `SPANS_PER_TRACE` spans, as an executor would export it. Ids are unique across
+/// processes that do not share the low 16 bits of their id.
 fn export(run: &str, seq: u64) -> ExportTraceServiceRequest {
     let mut trace_id = [0u8; 16];
     trace_id[..8].copy_from_slice(&seq.to_be_bytes());
@@ -81,6 +92,22 @@ enum Exporter {
 static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Exporter {
+    /// An exporter to the receiver of `transport` (`OTLP_GRPC` or `OTLP_HTTP`).
+    async fn connect(transport: &str) -> anyhow::Result<Self> {
+        let env =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        Ok(match transport {
+            "grpc" => Self::Grpc(
+                TraceServiceClient::connect(env("OTLP_GRPC", "http://127.0.0.1:4317")).await?,
+            ),
+            "http" => Self::Http(
+                reqwest::Client::new(),
+                format!("{}/v1/traces", env("OTLP_HTTP", "http://127.0.0.1:4318")),
+            ),
+            other => anyhow::bail!("unknown transport {other:?}"),
+        })
+    }
+
     /// Sends one export, retrying while the receiver says it is busy (gRPC `UNAVAILABLE`,
     /// HTTP 503 or 429), as OTLP exporters do: after its `Retry-After`, or 50 ms.
     async fn send(&mut self, request: ExportTraceServiceRequest) -> anyhow::Result<()> {
@@ -205,8 +232,17 @@ impl Reader {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("record") => return durability::record(&args[1..]).await,
+        Some("check") => return durability::check(&args[1..]),
+        _ => {}
+    }
     let [transport, traces, concurrency] = args.as_slice() else {
-        anyhow::bail!("usage: ingest_load grpc|http TRACES CONCURRENCY");
+        anyhow::bail!(
+            "usage: ingest_load grpc|http TRACES CONCURRENCY\n       \
+             ingest_load record grpc|http SECONDS CONCURRENCY FILE\n       \
+             ingest_load check FILE DATABASE_URL"
+        );
     };
     let traces: u64 = traces.parse().context("TRACES")?;
     let concurrency: u64 = concurrency.parse().context("CONCURRENCY")?;
@@ -220,16 +256,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let client = reqwest::Client::new();
     let before = reader.baseline(&client).await?;
-    let exporter = match transport.as_str() {
-        "grpc" => Exporter::Grpc(
-            TraceServiceClient::connect(env("OTLP_GRPC", "http://127.0.0.1:4317")).await?,
-        ),
-        "http" => Exporter::Http(
-            reqwest::Client::new(),
-            format!("{}/v1/traces", env("OTLP_HTTP", "http://127.0.0.1:4318")),
-        ),
-        other => anyhow::bail!("unknown transport {other:?}"),
-    };
+    let exporter = Exporter::connect(transport).await?;
     let stamp = orcheo_trace_model::Timestamp::now().unix_nanos() / 1_000_000_000;
     // Throughput: `concurrency` exporters share the traces.
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -304,4 +331,146 @@ async fn main() -> anyhow::Result<()> {
         delays.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// What was acknowledged, and whether the store still has it.
+mod durability {
+    use std::collections::HashSet;
+    use std::io::{BufRead as _, Write as _};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use orcheo_trace_model::{SpanId, TraceId};
+
+    use super::{Exporter, export};
+
+    /// `record grpc|http SECONDS CONCURRENCY FILE`: exports until SECONDS have passed, and after
+    /// each acknowledgement appends a line to FILE: the trace id, then the ids of its spans. An
+    /// export that fails (the server is gone) is not acknowledged; the exporter waits a little and
+    /// goes on with the next one.
+    pub(super) async fn record(args: &[String]) -> anyhow::Result<()> {
+        let [transport, seconds, concurrency, file] = args else {
+            anyhow::bail!("usage: ingest_load record grpc|http SECONDS CONCURRENCY FILE");
+        };
+        let seconds: u64 = seconds.parse().context("SECONDS")?;
+        let concurrency: u64 = concurrency.parse().context("CONCURRENCY")?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .with_context(|| format!("cannot open {file}"))?;
+        let out = Arc::new(Mutex::new(std::io::BufWriter::new(out)));
+        let exporter = Exporter::connect(transport).await?;
+        let next = Arc::new(AtomicU64::new(0));
+        let acknowledged = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let run = std::process::id();
+        let mut workers = Vec::new();
+        for _ in 0..concurrency {
+            let (mut exporter, next, out) = (exporter.clone(), Arc::clone(&next), Arc::clone(&out));
+            let (acknowledged, failed) = (Arc::clone(&acknowledged), Arc::clone(&failed));
+            workers.push(tokio::spawn(async move {
+                while tokio::time::Instant::now() < deadline {
+                    let seq = next.fetch_add(1, Ordering::Relaxed);
+                    let request = export(&format!("durable-{run}-{seq}"), seq);
+                    let line = ids(&request);
+                    let sent = tokio::time::timeout_at(deadline, exporter.send(request)).await;
+                    if let Ok(Ok(())) = sent {
+                        let mut out = out.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+                        writeln!(out, "{line}")?;
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for worker in workers {
+            worker.await??;
+        }
+        out.lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .flush()
+            .with_context(|| format!("cannot write {file}"))?;
+        println!(
+            "{transport}: {} exports ({} spans) acknowledged, {} not, in {seconds} s",
+            acknowledged.load(Ordering::Relaxed),
+            acknowledged.load(Ordering::Relaxed) * super::SPANS_PER_TRACE,
+            failed.load(Ordering::Relaxed)
+        );
+        Ok(())
+    }
+
+    /// `trace_id span_id span_id …` of an export (one trace).
+    fn ids(request: &ExportTraceServiceRequest) -> String {
+        let spans: Vec<_> = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect();
+        let mut line = spans
+            .first()
+            .and_then(|s| TraceId::from_slice(&s.trace_id).ok())
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        for span in spans
+            .iter()
+            .filter_map(|s| SpanId::from_slice(&s.span_id).ok())
+        {
+            line.push(' ');
+            line.push_str(&span.to_string());
+        }
+        line
+    }
+
+    /// `check FILE DATABASE_URL`: every span FILE lists, looked up in the store. Prints the
+    /// figures; fails if any is missing.
+    pub(super) fn check(args: &[String]) -> anyhow::Result<()> {
+        let [file, url] = args else {
+            anyhow::bail!("usage: ingest_load check FILE DATABASE_URL");
+        };
+        let started = Instant::now();
+        let store = orcheo_trace_store::Store::open(url, orcheo_trace_store::PoolConfig::default())
+            .with_context(|| format!("cannot open {url}"))?;
+        let lines = std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?,
+        );
+        let (mut acknowledged, mut found, mut traces) = (0u64, 0u64, 0u64);
+        for line in lines.lines() {
+            let line = line?;
+            let mut words = line.split_whitespace();
+            let Some(trace) = words.next() else {
+                continue;
+            };
+            let trace_id = TraceId::from_hex(trace).with_context(|| format!("trace id {trace}"))?;
+            let stored: HashSet<SpanId> = store
+                .local_spans(trace_id, 100_000)?
+                .into_iter()
+                .map(|s| s.span_id)
+                .collect();
+            traces += 1;
+            for span in words {
+                let span_id = SpanId::from_hex(span).with_context(|| format!("span id {span}"))?;
+                acknowledged += 1;
+                if stored.contains(&span_id) {
+                    found += 1;
+                }
+            }
+        }
+        let lost = acknowledged - found;
+        println!(
+            "acknowledged {acknowledged} spans ({traces} exports), found {found}, lost {lost} \
+             (checked in {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        anyhow::ensure!(lost == 0, "{lost} acknowledged spans are not in the store");
+        Ok(())
+    }
 }

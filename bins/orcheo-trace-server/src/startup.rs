@@ -17,6 +17,7 @@ use crate::config::{ServerConfig, TraceBackend};
 use crate::embedded::EmbeddedSource;
 use crate::ingest::connections::{self, Connections};
 use crate::ingest::credentials::IngestAuth;
+use crate::ingest::health::WriterHealth;
 use crate::ingest::{self, Ingest, IngestMetrics};
 use crate::live::LiveHub;
 use crate::metrics::ServerMetrics;
@@ -74,7 +75,6 @@ impl Application {
         .await
         .context("database set-up task failed")??;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
-        let metrics_for_ingest = metrics.clone();
         let hub = LiveHub::new(config.live, store.clone(), &metrics.registry)
             .context("cannot register the live-update metrics")?;
         if let Some(own) = exporter.as_ref().and_then(|o| o.metrics.as_ref()) {
@@ -88,35 +88,39 @@ impl Application {
                     .context("cannot set up the trace backend client")?
             }
         };
-        let authenticator = authenticator(&config)?;
+        let authenticator = web::Data::new(authenticator(&config)?);
+        let traces = TraceService::new(
+            store.clone(),
+            source,
+            config.cache_entries,
+            config
+                .redaction
+                .as_deref()
+                .map(orcheo_span_tree::redact::Redactor::new)
+                .transpose()
+                .context("redaction patterns")?,
+        );
+        // Before the state: readiness reports on the span writer they start.
+        let watchers = ingest::Watchers {
+            hub: Some(Arc::clone(&hub)),
+            traces: Some(traces.invalidator()),
+        };
+        let ingest_auth = IngestAuth::new(
+            config.otlp_ingest_token.as_deref(),
+            Some(authenticator.clone().into_inner()),
+        );
+        let (otlp_http, otlp_grpc, writer_health) =
+            receivers(&config, &store, &metrics, ingest_auth, watchers)?;
         let state = web::Data::new(AppState {
-            traces: TraceService::new(
-                store.clone(),
-                source,
-                config.cache_entries,
-                config
-                    .redaction
-                    .as_deref()
-                    .map(orcheo_span_tree::redact::Redactor::new)
-                    .transpose()
-                    .context("redaction patterns")?,
-            ),
+            traces,
             dashboards: config.dashboards.clone(),
             page_max_spans: config.page_max_spans,
             artifact_dir: config.artifact_dir.clone(),
             metrics: metrics.clone(),
             backend: config.backend.name(),
             exporter,
+            writer_health,
         });
-        let authenticator = web::Data::new(authenticator);
-        let watchers = ingest::Watchers {
-            hub: Some(Arc::clone(&hub)),
-            traces: Some(state.traces.invalidator()),
-        };
-        let ingest_auth = IngestAuth::new(
-            config.otlp_ingest_token.as_deref(),
-            Some(authenticator.clone().into_inner()),
-        );
         let observer = web::Data::new(Observer {
             metrics,
             request_timeout: config.request_timeout,
@@ -142,8 +146,6 @@ impl Application {
             server = server.workers(config.workers);
         }
         let server = server.listen(listener)?.run();
-        let (otlp_http, otlp_grpc) =
-            receivers(&config, &store, &metrics_for_ingest, ingest_auth, watchers)?;
         tracing::info!(
             http.addr = %config.http_addr,
             http.port = port,
@@ -226,10 +228,12 @@ fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
     Ok(authenticator)
 }
 
-/// The OTLP/HTTP server and its port, and the OTLP/gRPC listener with the writer's handle.
+/// The OTLP/HTTP server and its port, the OTLP/gRPC listener with the writer's handle, and the
+/// writer's health.
 type Receivers = (
     Option<(u16, Server)>,
     Option<(TcpListener, Ingest, Connections)>,
+    Option<Arc<WriterHealth>>,
 );
 
 /// The OTLP receivers of the embedded mode, bound (the gRPC one is started by `run`).
@@ -241,7 +245,7 @@ fn receivers(
     watchers: ingest::Watchers,
 ) -> anyhow::Result<Receivers> {
     if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
-        return Ok((None, None));
+        return Ok((None, None, None));
     }
     let ingest_metrics = IngestMetrics::register(&metrics.registry)
         .context("cannot register the receiver's metrics")?;
@@ -257,6 +261,7 @@ fn receivers(
         Connections::register(&metrics.registry, config.otlp_connections, &ingest.metrics)
             .context("cannot register the receiver's connection metrics")?;
     let limits = connections.limits();
+    let health = ingest.health();
     let http = match config.otlp_http_addr {
         None => None,
         Some(addr) => {
@@ -293,7 +298,7 @@ fn receivers(
             Some((listener, ingest, connections))
         }
     };
-    Ok((http, grpc))
+    Ok((http, grpc, Some(health)))
 }
 
 /// Deletes data older than the retention period, once an hour.

@@ -3,14 +3,17 @@
 //! configured to export (`ORCHEO_TRACING_EXPORTER=otlp`…), the same request spans as
 //! OpenTelemetry spans. Every line of a request carries its `request.id` (and `execution.id`,
 //! `trace.id` once known) from the request span.
+//!
+//! Logs come first ([`init`]), the OpenTelemetry layer later ([`SpansSlot::export_to`]): setting
+//! up the exporter has warnings of its own to log (a collector that does not answer).
 
 use std::io::IsTerminal as _;
 
 use opentelemetry_sdk::trace::SdkTracer;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::LogFormat;
 
@@ -24,8 +27,33 @@ pub struct OwnTelemetry {
     pub metrics: Option<orcheo_tracing::TracingMetrics>,
 }
 
-/// Installs the global subscriber; a second call does nothing (tests build many apps).
-pub fn init(format: LogFormat, tracer: Option<SdkTracer>) {
+/// The layer that turns request spans into OpenTelemetry spans: none until the exporter is set
+/// up, after the logs.
+type SpansLayer = tracing_opentelemetry::OpenTelemetryLayer<Registry, SdkTracer>;
+
+/// Where the server's own spans go once their exporter is set up.
+#[derive(Clone)]
+pub struct SpansSlot(reload::Handle<Option<SpansLayer>, Registry>);
+
+impl std::fmt::Debug for SpansSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpansSlot").finish_non_exhaustive()
+    }
+}
+
+impl SpansSlot {
+    /// From now on, request spans are also OpenTelemetry spans of `tracer`.
+    pub fn export_to(&self, tracer: SdkTracer) {
+        let layer = tracing_opentelemetry::layer().with_tracer(tracer);
+        if let Err(e) = self.0.reload(Some(layer)) {
+            tracing::warn!(error = %e, "the server's own spans cannot be exported");
+        }
+    }
+}
+
+/// Installs the global subscriber: logs now, the server's own spans once [`SpansSlot::export_to`]
+/// is given their tracer. A second call does nothing and gives `None` (tests build many apps).
+pub fn init(format: LogFormat) -> Option<SpansSlot> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
@@ -45,11 +73,15 @@ pub fn init(format: LogFormat, tracer: Option<SdkTracer>) {
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let spans = tracer.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
-    // Already installed: the first one stays.
-    let _ = tracing_subscriber::registry()
+    let (spans, slot) = reload::Layer::new(None::<SpansLayer>);
+    // Next to the registry, so that its type does not depend on the log format; the filter
+    // still decides for every layer.
+    tracing_subscriber::registry()
+        .with(spans)
         .with(filter)
         .with(logs)
-        .with(spans)
-        .try_init();
+        .try_init()
+        // Already installed: the first one stays.
+        .ok()
+        .map(|()| SpansSlot(slot))
 }

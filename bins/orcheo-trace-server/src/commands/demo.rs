@@ -30,7 +30,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let grpc_addr = config
         .otlp_grpc_addr
         .context("the demo exports over OTLP/gRPC; ORCHEO_OTLP_GRPC_ADDR must not be off")?;
-    telemetry::init(config.log_format, None);
+    telemetry::init(config.log_format);
     let http_addr = config.http_addr;
     let http_otlp_addr = config.otlp_http_addr;
     let url = config.database_url.clone();

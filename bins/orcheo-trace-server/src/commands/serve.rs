@@ -1,4 +1,4 @@
-//! `serve`: validate the configuration, set up logs and the server's own spans, build the
+//! `serve`: validate the configuration, set up logs, then the server's own spans, build the
 //! application and run it.
 
 use opentelemetry::trace::TracerProvider as _;
@@ -12,6 +12,9 @@ const SERVICE_NAME: &str = "orcheo-trace-server";
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(args)?;
+    // Logs before the server's own spans: setting those up warns when the collector does not
+    // answer, and a warning logged before the logs start is lost.
+    let spans = telemetry::init(config.log_format);
     let tracing_config = TracingConfig::from_lookup(&|name| {
         std::env::var(name).ok().or_else(|| {
             (name == "ORCHEO_TRACING_SERVICE_NAME"
@@ -21,10 +24,9 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     })?;
     let own = Telemetry::init(&tracing_config)?;
     let exporting = own.exporter() != Exporter::None;
-    telemetry::init(
-        config.log_format,
-        exporting.then(|| own.provider().tracer(SERVICE_NAME)),
-    );
+    if exporting && let Some(spans) = &spans {
+        spans.export_to(own.provider().tracer(SERVICE_NAME));
+    }
     let exporter = exporting.then(|| OwnTelemetry {
         exporter: exporter_name(own.exporter()),
         stats: own.export_stats(),

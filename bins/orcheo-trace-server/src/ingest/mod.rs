@@ -6,6 +6,7 @@
 //! - [`Ingest`]: the one path both take — a bounded queue to a writer thread that commits a
 //!   batch before its export is acknowledged, so an acknowledged span survives a restart, and a
 //!   writer that lags answers "busy, retry later" instead of growing memory;
+//! - [`health`]: the writer's last failure to store, for `/readyz`;
 //! - [`derive`]: executions and span summaries read off the spans, so an executor that only
 //!   emits OpenTelemetry spans appears, live, with no other integration;
 //! - [`credentials`]: which tenant an export's bearer token writes for;
@@ -18,6 +19,7 @@ pub mod connections;
 pub mod credentials;
 pub mod derive;
 pub mod grpc;
+pub mod health;
 pub mod http;
 pub mod ownership;
 pub mod quota;
@@ -119,6 +121,17 @@ impl IngestError {
             Self::TooManySpans(_) => None,
         }
     }
+
+    /// The `reason` label it is counted under in `orcheo_otlp_requests_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Store(_) => "store_error",
+            Self::Stopped => "stopped",
+            Self::TooManySpans(_) => "too_large",
+            Self::RateLimited { .. } => "rate_limited",
+        }
+    }
 }
 
 /// Counters of the receiver (DESIGN.md's names).
@@ -207,6 +220,7 @@ pub struct Ingest {
     auth: credentials::IngestAuth,
     rates: Arc<quota::TenantRates>,
     pub metrics: IngestMetrics,
+    health: Arc<health::WriterHealth>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -230,10 +244,19 @@ impl Ingest {
         let (queue, jobs) = mpsc::sync_channel::<Job>(4096);
         let queued_spans = Arc::new(AtomicUsize::new(0));
         let writer_queued = Arc::clone(&queued_spans);
+        let health = Arc::new(health::WriterHealth::default());
+        let writer_health = Arc::clone(&health);
         std::thread::Builder::new()
             .name("orcheo-otlp-writer".to_owned())
             .spawn(move || {
-                write_forever(&store, &jobs, &writer_queued, limits.local_spans, &watchers);
+                write_forever(
+                    &store,
+                    &jobs,
+                    &writer_queued,
+                    limits.local_spans,
+                    &watchers,
+                    &writer_health,
+                );
             })?;
         Ok(Self {
             queue,
@@ -242,7 +265,13 @@ impl Ingest {
             auth,
             rates: Arc::new(quota::TenantRates::new(limits.tenant_spans_per_second)),
             metrics,
+            health,
         })
+    }
+
+    /// Whether the writer's last round was stored.
+    pub fn health(&self) -> Arc<health::WriterHealth> {
+        Arc::clone(&self.health)
     }
 
     pub fn limits(&self) -> IngestLimits {
@@ -330,7 +359,10 @@ impl Ingest {
                 mpsc::TrySendError::Disconnected(_) => IngestError::Stopped,
             });
         }
-        let outcome = answer.await.map_err(|_| IngestError::Stopped)??;
+        let outcome = answer
+            .await
+            .unwrap_or(Err(IngestError::Stopped))
+            .inspect_err(|e| self.metrics.reject(e.reason()))?;
         self.metrics
             .received
             .with_label_values(&[transport])
@@ -360,6 +392,7 @@ fn write_forever(
     queued: &AtomicUsize,
     limits: LocalSpanLimits,
     watchers: &Watchers,
+    health: &health::WriterHealth,
 ) {
     let mut known = std::collections::HashSet::new();
     let mut owners = ownership::Owners::default();
@@ -417,6 +450,7 @@ fn write_forever(
                     .collect()
             }
         };
+        health.record(&results);
         let answers = replies
             .into_iter()
             .zip(results)

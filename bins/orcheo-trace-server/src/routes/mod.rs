@@ -29,6 +29,8 @@ pub struct AppState {
     pub backend: &'static str,
     /// The exporter of the server's own spans, when it exports them.
     pub exporter: Option<crate::telemetry::OwnTelemetry>,
+    /// The OTLP receivers' span writer, when they run.
+    pub writer_health: Option<std::sync::Arc<crate::ingest::health::WriterHealth>>,
 }
 
 impl AppState {

@@ -1,4 +1,5 @@
-//! Operational endpoints: `/healthz` (alive), `/readyz` (database and trace backend),
+//! Operational endpoints: `/healthz` (alive), `/readyz` (database, trace backend and the OTLP
+//! receivers' span writer),
 //! `/metrics` (Prometheus), `/api/openapi.json`.
 
 use std::time::Duration;
@@ -64,7 +65,26 @@ pub struct ExporterCheck {
     pub detail: Option<String>,
 }
 
-/// Readiness: `ready` when the database answers and the trace backend is reachable.
+/// The OTLP receivers' span writer: failing while its last write failed (every export is
+/// refused then), until a write succeeds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestCheck {
+    /// `ok` or `failing`.
+    pub status: &'static str,
+    /// `disk_full`, `read_only` or `other`, while failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// When the last write failed (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub since: Option<orcheo_trace_model::Timestamp>,
+    /// The database's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Readiness: `ready` when the database answers, the trace backend is reachable and the OTLP
+/// receivers' span writer (when they run) stores what it is sent.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready` or `not_ready`.
@@ -72,6 +92,27 @@ pub struct Readiness {
     pub database: Check,
     pub trace_backend: BackendCheck,
     pub exporter: ExporterCheck,
+    /// Present when the OTLP receivers run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<IngestCheck>,
+}
+
+fn ingest_check(state: &AppState) -> Option<IngestCheck> {
+    let health = state.writer_health.as_ref()?;
+    Some(match health.last_failure() {
+        None => IngestCheck {
+            status: "ok",
+            reason: None,
+            since: None,
+            detail: None,
+        },
+        Some(failure) => IngestCheck {
+            status: "failing",
+            reason: Some(failure.reason.label()),
+            since: Some(failure.at),
+            detail: Some(failure.message),
+        },
+    })
 }
 
 fn exporter_check(state: &AppState) -> ExporterCheck {
@@ -147,7 +188,9 @@ pub(crate) async fn readyz(
         Err(_) => (false, Some("the probe timed out".to_owned())),
     };
     let backend_ok = backend_ok && circuit != Some(CircuitState::Open);
-    let ready = database.status == "ok" && backend_ok;
+    let ingest = ingest_check(&state);
+    let ingest_ok = ingest.as_ref().is_none_or(|check| check.status == "ok");
+    let ready = database.status == "ok" && backend_ok && ingest_ok;
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         database,
@@ -158,6 +201,7 @@ pub(crate) async fn readyz(
             detail,
         },
         exporter: exporter_check(&state),
+        ingest,
     };
     Ok(if ready {
         HttpResponse::Ok().json(body)

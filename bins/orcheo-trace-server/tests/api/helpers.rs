@@ -236,7 +236,7 @@ pub struct TestApp {
     pub tempo: FakeTempo,
     pub artifact_dir: PathBuf,
     _artifacts: tempfile::TempDir,
-    _db: TestDb,
+    db: TestDb,
 }
 
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
@@ -331,7 +331,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         tempo,
         artifact_dir: artifacts.path().to_owned(),
         _artifacts: artifacts,
-        _db: test_db,
+        db: test_db,
     })
 }
 
@@ -368,6 +368,11 @@ impl Answer {
 }
 
 impl TestApp {
+    /// The database the app runs on.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         let mut request = self.client.get(format!("{}{path}", self.address));
         if let Some(token) = token {

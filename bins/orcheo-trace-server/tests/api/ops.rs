@@ -11,6 +11,7 @@ on_each_backend!(
     without_auth_every_caller_is_the_local_operator,
     embedded_backend_reads_the_local_span_store,
     a_failing_exporter_of_our_own_spans_shows_in_readiness_and_metrics,
+    a_store_refusing_writes_fails_readiness_and_counts_refusals_until_a_write_succeeds,
 );
 
 async fn health_and_readiness_report_dependencies(db: Db) {
@@ -281,4 +282,148 @@ async fn a_failing_exporter_of_our_own_spans_shows_in_readiness_and_metrics(db: 
     tokio::task::spawn_blocking(move || drop(telemetry))
         .await
         .unwrap();
+}
+
+/// Makes the app's database refuse the span writer's inserts (`refuse`) or take them again, from
+/// a connection of its own. PostgreSQL: the database made read-only, as on a standby, and its
+/// sessions ended so that the pool reconnects to it. SQLite: a full disk cannot be made here, so a
+/// trigger fails the inserts with SQLite's own message for one.
+fn refuse_writes(db: Db, url: &str, refuse: bool) {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    match db {
+        Db::Sqlite => {
+            let path = url.strip_prefix("sqlite://").unwrap();
+            let mut conn = diesel::sqlite::SqliteConnection::establish(path).unwrap();
+            conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
+            conn.batch_execute(if refuse {
+                "CREATE TRIGGER disk_full BEFORE INSERT ON local_spans \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            } else {
+                "DROP TRIGGER disk_full"
+            })
+            .unwrap();
+        }
+        Db::Postgres => {
+            let (_, name) = url.rsplit_once('/').unwrap();
+            let admin_url = std::env::var("ORCHEO_TEST_DATABASE_URL").unwrap();
+            let mut admin = orcheo_trace_store::postgres_connection(&admin_url).unwrap();
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE \"{name}\" SET default_transaction_read_only = {}; \
+                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+                    if refuse { "on" } else { "off" }
+                ))
+                .unwrap();
+        }
+    }
+}
+
+/// A two-span export over OTLP/HTTP; its status.
+async fn export_over_http(app: &crate::helpers::TestApp, n: u8) -> u16 {
+    use prost::Message as _;
+    let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: crate::helpers::otlp_proto_trace(
+            crate::helpers::trace_id(n),
+            &format!("exec_fault_{n}"),
+            1,
+        ),
+    };
+    app.client
+        .post(format!("{}/v1/traces", app.otlp_http.as_deref().unwrap()))
+        .header("content-type", "application/x-protobuf")
+        .body(request.encode_to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn store_errors_counted(metrics: &str) -> f64 {
+    samples(metrics)
+        .into_iter()
+        .find(|(name, _)| name == "orcheo_otlp_requests_rejected_total{reason=\"store_error\"}")
+        .map_or(0.0, |(_, value)| value)
+}
+
+async fn a_store_refusing_writes_fails_readiness_and_counts_refusals_until_a_write_succeeds(
+    db: Db,
+) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let options = Options {
+        embedded: true,
+        ..Options::default()
+    };
+    let Some(app) = spawn_app_with(db, options).await else {
+        return;
+    };
+    assert_eq!(export_over_http(&app, 1).await, 200);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(ready.json()["ingest"]["status"], "ok");
+    refuse_writes(db, app.database_url(), true);
+    let reason = match db {
+        Db::Sqlite => "disk_full",
+        Db::Postgres => "read_only",
+    };
+    // Every export is refused; once the pool is past the sessions PostgreSQL ended, the
+    // database itself answers, and it is the reason readiness gives.
+    let mut refused = 0.0;
+    let mut ready = None;
+    for n in 2..30 {
+        assert_eq!(export_over_http(&app, n).await, 503);
+        refused += 1.0;
+        let answer = app.get("/readyz", None).await;
+        assert_eq!(answer.status, 503, "{}", answer.text);
+        let body = answer.json();
+        assert_eq!(body["status"], "not_ready");
+        assert_eq!(body["ingest"]["status"], "failing", "{body}");
+        if body["ingest"]["reason"] == reason && body["database"]["status"] == "ok" {
+            ready = Some(body);
+            break;
+        }
+    }
+    let ready = ready.expect("readiness never named the database's refusal");
+    assert!(ready["ingest"]["since"].as_str().is_some(), "{ready}");
+    assert!(ready["ingest"]["detail"].as_str().is_some(), "{ready}");
+    let mut grpc = TraceServiceClient::connect(app.otlp_grpc.clone().unwrap())
+        .await
+        .unwrap();
+    let status = grpc
+        .export(ExportTraceServiceRequest {
+            resource_spans: crate::helpers::otlp_proto_trace(
+                crate::helpers::trace_id(40),
+                "exec_fault_grpc",
+                1,
+            ),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+    refused += 1.0;
+    let metrics = app.get("/metrics", None).await.text;
+    assert!(
+        (store_errors_counted(&metrics) - refused).abs() < f64::EPSILON,
+        "{refused} refused: {metrics}"
+    );
+    refuse_writes(db, app.database_url(), false);
+    // PostgreSQL: a pooled session PostgreSQL ended fails once more before the pool replaces it.
+    let mut stored = false;
+    for n in 41..70 {
+        if export_over_http(&app, n).await == 200 {
+            stored = true;
+            break;
+        }
+        assert_eq!(db, Db::Postgres, "SQLite takes the next export");
+    }
+    assert!(
+        stored,
+        "no export was taken once the database took writes again"
+    );
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(ready.json()["ingest"]["status"], "ok");
 }

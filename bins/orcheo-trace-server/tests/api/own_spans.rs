@@ -187,3 +187,64 @@ fn request_spans_reach_the_configured_collector() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// The warning the server's own exporter gives at start-up, when its collector does not answer,
+/// is logged: logging is set up before the exporter.
+#[test]
+fn an_unreachable_collector_for_our_own_spans_is_logged_at_start_up() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_orcheo-trace-server"))
+        .args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
+        .args(["--otlp-grpc-addr", "off", "--otlp-http-addr", "off"])
+        .args(["--log-format", "json"])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", dir.path().join("t.db").display()),
+        ])
+        .env("ORCHEO_TRACING_EXPORTER", "otlp")
+        .env(
+            "ORCHEO_TRACING_ENDPOINT",
+            format!("http://{closed}/v1/traces"),
+        )
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && started.elapsed() < Duration::from_secs(30)
+        && server.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let output = server.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let warning = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .or_else(|| line["message"].as_str())
+                .is_some_and(|m| m.contains("the trace collector did not answer"))
+        });
+    let warning = warning.unwrap_or_else(|| panic!("no warning logged: {logs}"));
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(
+        warning["collector.endpoint"],
+        format!("http://{closed}/v1/traces"),
+        "{warning}"
+    );
+}
