@@ -333,6 +333,7 @@ async fn export_over_http(app: &crate::helpers::TestApp, n: u8) -> u16 {
     app.client
         .post(format!("{}/v1/traces", app.otlp_http.as_deref().unwrap()))
         .header("content-type", "application/x-protobuf")
+        .header("authorization", crate::ingest::writes_as("default"))
         .body(request.encode_to_vec())
         .send()
         .await
@@ -392,16 +393,18 @@ async fn a_store_refusing_writes_fails_readiness_and_counts_refusals_until_a_wri
     let mut grpc = TraceServiceClient::connect(app.otlp_grpc.clone().unwrap())
         .await
         .unwrap();
-    let status = grpc
-        .export(ExportTraceServiceRequest {
-            resource_spans: crate::helpers::otlp_proto_trace(
-                crate::helpers::trace_id(40),
-                "exec_fault_grpc",
-                1,
-            ),
-        })
-        .await
-        .unwrap_err();
+    let mut request = tonic::Request::new(ExportTraceServiceRequest {
+        resource_spans: crate::helpers::otlp_proto_trace(
+            crate::helpers::trace_id(40),
+            "exec_fault_grpc",
+            1,
+        ),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        crate::ingest::writes_as("default").parse().unwrap(),
+    );
+    let status = grpc.export(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
     refused += 1.0;
     let metrics = app.get("/metrics", None).await.text;
