@@ -24,7 +24,8 @@ on_each_backend!(
     a_large_resource_repeated_over_many_spans_is_bounded_before_it_is_copied,
 );
 
-fn embedded() -> Options {
+/// The test defaults with the embedded receivers running.
+pub fn embedded() -> Options {
     Options {
         embedded: true,
         ..Options::default()

@@ -12,7 +12,7 @@ use orcheo_trace_model::TraceId;
 use prost::Message as _;
 
 use crate::helpers::{Db, Options, TestApp, jwt, on_each_backend, spawn_app_with};
-use crate::ingest::{post, relays, writes_as};
+use crate::ingest::{embedded, post, relays, writes_as};
 
 on_each_backend!(
     another_tenant_cannot_move_a_run_or_join_its_trace_over_http,
@@ -22,13 +22,6 @@ on_each_backend!(
     late_spans_of_a_cached_trace_are_served_at_once,
     one_tenant_over_its_quotas_leaves_the_others_writing,
 );
-
-fn embedded() -> Options {
-    Options {
-        embedded: true,
-        ..Options::default()
-    }
-}
 
 fn text(key: &str, value: &str) -> KeyValue {
     KeyValue {
