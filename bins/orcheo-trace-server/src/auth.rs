@@ -22,6 +22,9 @@ pub const SCOPE_READ: &str = "traces:read";
 pub const SCOPE_READ_CONTENT: &str = "traces:read_content";
 /// `traces:admin`: every tenant, and the operational endpoints when they are protected.
 pub const SCOPE_ADMIN: &str = "traces:admin";
+/// The longest tenant name: what the store keeps.
+pub const MAX_TENANT_LEN: usize = 128;
+
 /// `traces:write`: export spans to the OTLP receivers, as the token's tenant (with
 /// `traces:admin` as well: for any tenant, as a collector relaying many tenants' spans does).
 pub const SCOPE_WRITE: &str = "traces:write";
@@ -101,6 +104,12 @@ impl StaticToken {
                 }
                 if let Some(unknown) = e.scopes.iter().find(|s| !is_known_scope(s)) {
                     return Err(format!("token {:?}: unknown scope {unknown:?}", e.name));
+                }
+                if e.tenant.as_ref().is_some_and(|t| t.len() > MAX_TENANT_LEN) {
+                    return Err(format!(
+                        "token {:?}: the tenant is longer than {MAX_TENANT_LEN} bytes",
+                        e.name
+                    ));
                 }
                 if e.tenant.as_deref() == Some(UNASSIGNED_TENANT) {
                     return Err(format!(
@@ -330,6 +339,15 @@ impl Authenticator {
         if claims.tenant.as_deref() == Some(UNASSIGNED_TENANT) {
             return Err(AuthError::Invalid(format!(
                 "tenant {UNASSIGNED_TENANT:?} is reserved"
+            )));
+        }
+        if claims
+            .tenant
+            .as_ref()
+            .is_some_and(|t| t.len() > MAX_TENANT_LEN)
+        {
+            return Err(AuthError::Invalid(format!(
+                "the tenant is longer than {MAX_TENANT_LEN} bytes"
             )));
         }
         Ok(Caller {

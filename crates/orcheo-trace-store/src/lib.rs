@@ -303,6 +303,12 @@ impl Transaction<'_> {
         executions::by_trace_id(self.conn, trace_id)
     }
 
+    /// The tenants of a trace's stored spans (at most two: enough to tell whether any is not
+    /// a given one).
+    pub fn local_span_tenants(&mut self, trace_id: TraceId) -> Result<Vec<String>, StoreError> {
+        local_spans::tenants_of_trace(self.conn, trace_id)
+    }
+
     /// See [`Store::finish_execution`].
     pub fn finish_execution(
         &mut self,

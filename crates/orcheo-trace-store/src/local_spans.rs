@@ -49,7 +49,7 @@ impl Default for LocalSpanLimits {
 }
 
 /// What became of a batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreReport {
     /// New spans written.
     pub stored: usize,
@@ -63,6 +63,8 @@ pub struct StoreReport {
     pub refused_store_full: usize,
     /// Refused: payload over `max_payload_bytes`.
     pub refused_too_large: usize,
+    /// The positions, in the batch, of the refused spans.
+    pub refused_at: Vec<usize>,
 }
 
 impl StoreReport {
@@ -97,9 +99,10 @@ pub(crate) fn store(
         // Each tenant's count, read once per batch and written back at its end.
         let mut tenants: HashMap<&str, i64> = HashMap::new();
         let mut new_rows: Vec<NewRow> = Vec::new();
-        for span in spans {
+        for (at, span) in spans.iter().enumerate() {
             if span.payload.len() > limits.max_payload_bytes {
                 report.refused_too_large += 1;
+                report.refused_at.push(at);
                 continue;
             }
             let (trace, id) = (span.trace_id.to_string(), span.span_id.to_string());
@@ -134,6 +137,7 @@ pub(crate) fn store(
             }
             if u64::try_from(ids.len()).unwrap_or(u64::MAX) >= limits.per_trace {
                 report.refused_trace_full += 1;
+                report.refused_at.push(at);
                 continue;
             }
             let tenant = span.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
@@ -150,10 +154,12 @@ pub(crate) fn store(
             };
             if u64::try_from(*of_tenant).unwrap_or(u64::MAX) >= limits.per_tenant {
                 report.refused_tenant_full += 1;
+                report.refused_at.push(at);
                 continue;
             }
             if u64::try_from(count).unwrap_or(u64::MAX) >= limits.total {
                 report.refused_store_full += 1;
+                report.refused_at.push(at);
                 continue;
             }
             ids.insert(id.clone());
@@ -211,6 +217,19 @@ fn insert(
         }?;
     }
     Ok(())
+}
+
+/// Up to two distinct tenants of a trace's stored spans.
+pub(crate) fn tenants_of_trace(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+) -> Result<Vec<String>, StoreError> {
+    Ok(ls::table
+        .filter(ls::trace_id.eq(trace_id.to_string()))
+        .select(ls::tenant_id)
+        .distinct()
+        .limit(2)
+        .load(conn)?)
 }
 
 /// Takes the row every writer of local spans takes first, so that writers queue on it.

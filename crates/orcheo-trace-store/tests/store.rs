@@ -658,6 +658,7 @@ fn one_tenant_at_its_bound_does_not_stop_another_and_retention_frees_its_room() 
             StoreReport {
                 stored: 3,
                 refused_tenant_full: 2,
+                refused_at: vec![3, 4],
                 ..Default::default()
             }
         );
@@ -727,6 +728,7 @@ fn local_spans_are_bounded_per_trace_and_in_total_and_refusals_are_reported() {
             StoreReport {
                 stored: 3,
                 refused_trace_full: 1,
+                refused_at: vec![3],
                 ..Default::default()
             }
         );
@@ -749,6 +751,7 @@ fn local_spans_are_bounded_per_trace_and_in_total_and_refusals_are_reported() {
                 replaced: 1,
                 refused_store_full: 1,
                 refused_too_large: 1,
+                refused_at: vec![3, 4],
                 ..Default::default()
             }
         );

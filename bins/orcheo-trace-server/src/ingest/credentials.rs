@@ -15,10 +15,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{Authenticator, DEFAULT_TENANT, UNASSIGNED_TENANT, bearer_token};
-
-/// The longest tenant name the store keeps.
-const MAX_TENANT_LEN: usize = 128;
+use crate::auth::{Authenticator, DEFAULT_TENANT, MAX_TENANT_LEN, UNASSIGNED_TENANT, bearer_token};
 
 /// Whose spans an export carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,6 +50,9 @@ fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// How far ahead of this server's clock a run may say it started.
+const MAX_CLOCK_AHEAD: std::time::Duration = std::time::Duration::from_hours(1);
+
 /// The largest number the store holds (a signed 64-bit column): times in nanoseconds, tokens.
 const MAX_STORED: u64 = i64::MAX.unsigned_abs();
 
@@ -193,6 +196,9 @@ fn summary(
 /// Reads the facts of one export, whose spans are `writer`'s.
 pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
     let mut facts = Facts::default();
+    let latest = Timestamp::now()
+        .unix_nanos()
+        .saturating_add(MAX_CLOCK_AHEAD.as_nanos().try_into().unwrap_or(u64::MAX));
     let mut registered: HashMap<ExecutionId, usize> = HashMap::new();
     for resource_spans in &data.resource_spans {
         for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
@@ -214,7 +220,8 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
             }
             let parent = SpanId::from_slice(&span.parent_span_id).ok();
             let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
-            let start = Timestamp::from_unix_nanos(span.start_time_unix_nano);
+            // A start far in the future would keep the run from retention for ever.
+            let start = Timestamp::from_unix_nanos(span.start_time_unix_nano.min(latest));
             let claim = writer.claim(attr(&span.attributes, semconv::EXECUTION_TENANT));
             // The run's traceparent names its root: the span itself when it is the root, else
             // the parent of the first span seen (a node's parent is the root in Orcheo runs).
@@ -282,9 +289,10 @@ pub fn apply<S: std::hash::BuildHasher>(
     store: &mut Transaction<'_>,
     facts: &Facts,
     known: &std::collections::HashSet<ExecutionId, S>,
-) -> Result<Vec<ExecutionId>, StoreError> {
+) -> Result<Applied, StoreError> {
     let mut unregistered = std::collections::HashSet::new();
     let mut registered = Vec::new();
+    let mut missing = Vec::new();
     for new in &facts.registrations {
         if known.contains(&new.id) {
             continue;
@@ -310,6 +318,13 @@ pub fn apply<S: std::hash::BuildHasher>(
             Err(StoreError::Invalid { field, reason }) => {
                 tracing::warn!(execution.id = %id, field, reason, "root span details not recorded");
             }
+            // Registered once, then deleted by retention while the writer still took it for
+            // known: one run's loss, not the round's.
+            Err(StoreError::UnknownExecution(_)) => {
+                tracing::warn!(execution.id = %id, "root span of an execution no longer stored");
+                missing.push(id.clone());
+                continue;
+            }
             Err(e) => return Err(e),
         }
         if let Some(end) = end {
@@ -319,6 +334,7 @@ pub fn apply<S: std::hash::BuildHasher>(
                 Err(StoreError::Invalid { field, reason }) => {
                     tracing::warn!(execution.id = %id, field, reason, "run outcome not recorded");
                 }
+                Err(StoreError::UnknownExecution(_)) => missing.push(id.clone()),
                 Err(e) => return Err(e),
             }
         }
@@ -332,15 +348,34 @@ pub fn apply<S: std::hash::BuildHasher>(
     if !summaries.is_empty()
         && let Err(e) = store.record_summaries(&summaries)
     {
-        // A batch refused for one bad value is written span by span, so only that one is lost.
-        if !matches!(e, StoreError::Invalid { .. }) {
+        // A batch refused for one bad value, or one execution no longer stored, is written
+        // span by span, so only those are lost; a store that refuses them all fails the round.
+        if !matches!(e, StoreError::Invalid { .. } | StoreError::Database(_)) {
             return Err(e);
         }
+        let mut lost = 0usize;
+        let mut first = None;
         for one in &summaries {
             if let Err(e) = store.record_summaries(std::slice::from_ref(one)) {
-                tracing::warn!(execution.id = %one.execution_id, span.id = %one.span_id, error = %e, "span summary not recorded");
+                lost += 1;
+                first.get_or_insert((one.execution_id.clone(), e));
             }
         }
+        if let Some((execution, error)) = first {
+            tracing::warn!(execution.id = %execution, error = %error, lost, "span summaries not recorded");
+        }
     }
-    Ok(registered)
+    Ok(Applied {
+        registered,
+        missing,
+    })
+}
+
+/// What [`apply`] found.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Executions registered, or found registered.
+    pub registered: Vec<ExecutionId>,
+    /// Executions the writer took for registered that are not stored (any more).
+    pub missing: Vec<ExecutionId>,
 }

@@ -429,15 +429,18 @@ fn write_forever(
                 .collect();
             // Executions and summaries are derived data: a failure here is logged, and the
             // spans — the record itself — stay acknowledged.
-            let registered = derive::apply(tx, &facts, &known).unwrap_or_else(|e| {
+            let applied = derive::apply(tx, &facts, &known).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not update executions from received spans");
-                Vec::new()
+                derive::Applied::default()
             });
-            Ok((results, registered))
+            Ok((results, applied))
         });
         let results = match committed {
-            Ok((results, registered)) => {
-                known.extend(registered);
+            Ok((results, applied)) => {
+                known.extend(applied.registered);
+                for gone in &applied.missing {
+                    known.remove(gone);
+                }
                 results
             }
             Err(e) => {
@@ -513,14 +516,22 @@ fn store_spans(
         writer,
     } = export;
     let checked = owners
-        .check(store, &mut split.spans)
+        .check(store, &mut split.spans, writer)
         .map_err(|e| IngestError::Store(e.to_string()))?;
-    if checked.refused_count() > 0 {
-        these = facts_of_kept(&split, writer);
-    }
     let report = store
         .store_local_spans(&split.spans, orcheo_trace_model::Timestamp::now(), limits)
         .map_err(|e| IngestError::Store(e.to_string()))?;
+    // What the export says about executions counts only from the spans that were stored: a
+    // span left out (unreadable, too large, another tenant's, over a bound) says nothing.
+    let left_out = split.invalid + split.out_of_range + split.too_large + checked.refused_count();
+    if left_out > 0 || !report.refused_at.is_empty() {
+        let mut at = 0;
+        split.spans.retain(|_| {
+            at += 1;
+            report.refused_at.binary_search(&(at - 1)).is_err()
+        });
+        these = facts_of_kept(&split, writer);
+    }
     owners.learn(&these);
     facts.extend(these);
     touched.extend(checked.touched.iter().cloned());

@@ -9,7 +9,11 @@
 //!   trace or its run ([`Refusal::OtherTenant`]).
 //!
 //! A span that claims no tenant (a node from a local sender or a relay, without the attribute)
-//! is counted as the owner's.
+//! is counted as the owner's. A run or trace still unassigned (known only from such nodes) is
+//! settled by a relay or a local sender only: a tenant's token cannot claim it. And a tenant's
+//! token cannot start a run on a trace that holds another tenant's spans and has no run yet (a
+//! run whose spans name no execution until its root comes last, as Orcheo's Python tracing
+//! exports it).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,6 +21,7 @@ use std::time::{Duration, Instant};
 use orcheo_trace_model::{ExecutionId, TraceId};
 use orcheo_trace_store::{Execution, LocalSpan, StoreError, Transaction, UNASSIGNED_TENANT};
 
+use super::credentials::Writer;
 use super::derive::Facts;
 
 /// Why a span was refused.
@@ -81,7 +86,7 @@ const REMEMBERED_FOR: Duration = Duration::from_mins(1);
 /// What the check of one export found.
 #[derive(Debug, Default)]
 pub struct Checked {
-    /// Refused spans by claimed tenant and reason.
+    /// Refused spans by the writer's label and reason.
     pub refused: HashMap<(String, Refusal), usize>,
     /// Executions whose traces the kept spans join.
     pub touched: Vec<ExecutionId>,
@@ -147,26 +152,37 @@ impl Owners {
         Ok(owner)
     }
 
-    /// Checks an export's spans, drops the refused ones from `spans`, and gives each kept span
+    /// Whether a trace with no run yet holds spans of a tenant other than `tenant`.
+    fn holds_others(
+        tx: &mut Transaction<'_>,
+        trace: TraceId,
+        tenant: &str,
+        seen: &mut HashMap<TraceId, Vec<String>>,
+    ) -> Result<bool, StoreError> {
+        let tenants = match seen.entry(trace) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(tx.local_span_tenants(trace)?),
+        };
+        Ok(tenants.iter().any(|t| t != tenant))
+    }
+
+    /// Checks `writer`'s spans, drops the refused ones from `spans`, and gives each kept span
     /// that claims no tenant its owner's.
     pub fn check(
         &mut self,
         tx: &mut Transaction<'_>,
         spans: &mut Vec<LocalSpan>,
+        writer: &Writer,
     ) -> Result<Checked, StoreError> {
         self.refresh();
         let mut checked = Checked::default();
         let mut kept = Vec::with_capacity(spans.len());
+        let mut unowned: HashMap<TraceId, Vec<String>> = HashMap::new();
         for mut span in spans.drain(..) {
             let trace = self.of_trace(tx, span.trace_id)?;
             let run = match &span.execution_id {
                 Some(execution) => self.of_run(tx, execution)?,
                 None => None,
-            };
-            let settled = |o: &Option<Owner>| {
-                o.as_ref()
-                    .filter(|o| o.tenant != UNASSIGNED_TENANT)
-                    .map(|o| o.tenant.clone())
             };
             let refusal = if run
                 .as_ref()
@@ -174,7 +190,28 @@ impl Owners {
                 .is_some_and(|t| t != span.trace_id)
             {
                 Some(Refusal::OtherTrace)
+            } else if let Writer::Tenant(tenant) = writer {
+                // A tenant's token joins only what is its own: not another tenant's, not an
+                // unassigned one (which only the relay or local sender that sent it may settle),
+                // and not a trace without a run that holds another tenant's spans.
+                let foreign = [&trace, &run]
+                    .into_iter()
+                    .flatten()
+                    .any(|owner| owner.tenant != *tenant);
+                if foreign
+                    || (trace.is_none()
+                        && Self::holds_others(tx, span.trace_id, tenant, &mut unowned)?)
+                {
+                    Some(Refusal::OtherTenant)
+                } else {
+                    None
+                }
             } else {
+                let settled = |o: &Option<Owner>| {
+                    o.as_ref()
+                        .filter(|o| o.tenant != UNASSIGNED_TENANT)
+                        .map(|o| o.tenant.clone())
+                };
                 let owners = [settled(&trace), settled(&run)];
                 match span.tenant.as_deref() {
                     Some(claim) if owners.iter().flatten().any(|owner| owner != claim) => {
@@ -188,8 +225,12 @@ impl Owners {
                 }
             };
             if let Some(refusal) = refusal {
-                let claim = span.tenant.unwrap_or_else(|| "unknown".to_owned());
-                *checked.refused.entry((claim, refusal)).or_default() += 1;
+                // Labelled by the writer, whose number of values the configuration bounds (a
+                // relay's or local sender's claimed tenants are theirs to invent).
+                *checked
+                    .refused
+                    .entry((writer.label().to_owned(), refusal))
+                    .or_default() += 1;
                 continue;
             }
             if let Some(owner) = trace.or(run) {

@@ -21,6 +21,9 @@ on_each_backend!(
     an_export_needs_a_token_with_the_write_scope,
     late_spans_of_a_cached_trace_are_served_at_once,
     one_tenant_over_its_quotas_leaves_the_others_writing,
+    a_span_left_out_says_nothing_about_the_runs_it_names,
+    a_tenant_cannot_claim_an_unassigned_run_or_a_trace_with_others_spans,
+    a_run_deleted_under_the_writer_costs_only_itself,
 );
 
 fn text(key: &str, value: &str) -> KeyValue {
@@ -386,4 +389,152 @@ async fn one_tenant_over_its_quotas_leaves_the_others_writing(db: Db) {
     assert_eq!(status_of(&app, "exec_q3", "globex").await, 200);
     assert_eq!(refused_metric(&app, "acme", "tenant_store_full").await, 2);
     assert_eq!(refused_metric(&app, "acme", "rate_limited").await, 2);
+}
+
+/// A span padded past the largest stored span (1 MiB), which the receiver leaves out.
+fn padded(mut spans: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
+    spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(text("padding", &"x".repeat(1_100_000)));
+    spans
+}
+
+async fn a_span_left_out_says_nothing_about_the_runs_it_names(db: Db) {
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let trace = crate::helpers::trace_id(50);
+    let acme = writes_as("acme");
+    let globex = writes_as("globex");
+    assert_eq!(
+        rejected(&app, &acme, run(trace, "exec_padded", "acme", 1))
+            .await
+            .0,
+        0
+    );
+    let before = app
+        .get(
+            "/api/executions/exec_padded/trace",
+            Some(&jwt("acme", "traces:read")),
+        )
+        .await
+        .json();
+    // Another tenant's root for the run, too large to store: it must not describe the run.
+    let mut root = takeover(trace, "exec_padded", "globex");
+    root[0].scope_spans[0].spans[0]
+        .attributes
+        .push(text("orcheo.workflow.id", "wf_stolen"));
+    let (count, why) = rejected(&app, &globex, padded(root)).await;
+    assert_eq!(count, 1, "{why}");
+    // Nor may a left-out span register another run on the trace.
+    assert_eq!(
+        rejected(
+            &app,
+            &globex,
+            padded(takeover(trace, "exec_padded_2", "globex"))
+        )
+        .await
+        .0,
+        1
+    );
+    let after = app
+        .get(
+            "/api/executions/exec_padded/trace",
+            Some(&jwt("acme", "traces:read")),
+        )
+        .await
+        .json();
+    assert_eq!(after["execution"], before["execution"]);
+    assert_eq!(
+        status_of(&app, "exec_padded_2", "globex").await,
+        404,
+        "a run was registered from a span that was not stored"
+    );
+    let admin = app
+        .get(
+            "/api/executions/exec_padded_2/trace",
+            Some(&jwt("ops", "traces:admin")),
+        )
+        .await;
+    assert_eq!(admin.status, 404);
+}
+
+async fn a_tenant_cannot_claim_an_unassigned_run_or_a_trace_with_others_spans(db: Db) {
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let globex = writes_as("globex");
+    // A relay's node naming the run but no tenant: the run is nobody's yet.
+    let trace = crate::helpers::trace_id(51);
+    let mut node = crate::helpers::otlp_proto_trace(trace, "exec_unassigned", 1);
+    node[0].scope_spans[0].spans.remove(0);
+    assert_eq!(rejected(&app, &relays(), node).await.0, 0);
+    // A tenant's token cannot settle it; the relay's root can.
+    assert_eq!(
+        rejected(&app, &globex, takeover(trace, "exec_unassigned", "globex"))
+            .await
+            .0,
+        1
+    );
+    assert_eq!(
+        rejected(&app, &relays(), run(trace, "exec_unassigned", "acme", 0))
+            .await
+            .0,
+        0
+    );
+    assert_eq!(status_of(&app, "exec_unassigned", "acme").await, 200);
+    assert_eq!(status_of(&app, "exec_unassigned", "globex").await, 404);
+
+    // Acme's nodes come first and name no run (its root is exported last): another tenant
+    // cannot start a run on that trace, acme can.
+    let trace = crate::helpers::trace_id(52);
+    let acme = writes_as("acme");
+    assert_eq!(rejected(&app, &acme, stray_node(trace, 80)).await.0, 0);
+    assert_eq!(
+        rejected(
+            &app,
+            &globex,
+            takeover(trace, "exec_early_globex", "globex")
+        )
+        .await
+        .0,
+        1
+    );
+    assert_eq!(status_of(&app, "exec_early_globex", "globex").await, 404);
+    assert_eq!(
+        rejected(&app, &acme, run(trace, "exec_late_root", "acme", 0))
+            .await
+            .0,
+        0
+    );
+    let names = span_names(&app, "exec_late_root", "acme").await;
+    assert!(names.contains(&"injected 80".to_owned()), "{names:?}");
+}
+
+async fn a_run_deleted_under_the_writer_costs_only_itself(db: Db) {
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let acme = writes_as("acme");
+    // A run in progress: its node registers it, its root comes later.
+    let gone = crate::helpers::trace_id(53);
+    let mut node = run(gone, "exec_gone", "acme", 1);
+    node[0].scope_spans[0].spans.remove(0);
+    assert_eq!(rejected(&app, &acme, node).await.0, 0);
+    // Retention deletes it while the writer still takes it for registered.
+    let cutoff = orcheo_trace_model::Timestamp::now();
+    app.store.prune(cutoff).unwrap();
+    // Its root, and another run's, in one export: the other run is still recorded whole.
+    let mut both = run(gone, "exec_gone", "acme", 0);
+    both.extend(run(crate::helpers::trace_id(54), "exec_kept", "acme", 1));
+    assert_eq!(rejected(&app, &acme, both).await.0, 0);
+    let kept = app
+        .get(
+            "/api/executions/exec_kept/trace",
+            Some(&jwt("acme", "traces:read")),
+        )
+        .await
+        .json();
+    assert_eq!(kept["execution"]["status"], "completed", "{kept}");
+    assert_eq!(kept["execution"]["span_count"], 2, "{kept}");
 }
