@@ -178,10 +178,26 @@ impl Owners {
         let mut checked = Checked::default();
         let mut kept = Vec::with_capacity(spans.len());
         let mut unowned: HashMap<TraceId, Vec<String>> = HashMap::new();
+        // Each trace and run looked up once an export, found or not (an export's spans share a
+        // few): what is not found cannot be remembered beyond it, another process may register
+        // it.
+        let mut traces: HashMap<TraceId, Option<Owner>> = HashMap::new();
+        let mut runs: HashMap<ExecutionId, Option<Owner>> = HashMap::new();
         for mut span in spans.drain(..) {
-            let trace = self.of_trace(tx, span.trace_id)?;
+            let trace = if let Some(owner) = traces.get(&span.trace_id) {
+                owner.clone()
+            } else {
+                let owner = self.of_trace(tx, span.trace_id)?;
+                traces.insert(span.trace_id, owner.clone());
+                owner
+            };
             let run = match &span.execution_id {
-                Some(execution) => self.of_run(tx, execution)?,
+                Some(execution) if runs.contains_key(execution) => runs[execution].clone(),
+                Some(execution) => {
+                    let owner = self.of_run(tx, execution)?;
+                    runs.insert(execution.clone(), owner.clone());
+                    owner
+                }
                 None => None,
             };
             let refusal = if run
