@@ -337,6 +337,27 @@ pub(crate) fn by_trace_id(
         .transpose()
 }
 
+/// The execution a trace belongs to (as [`by_trace_id`] finds it) and the execution `id`, in
+/// one statement.
+pub(crate) fn by_trace_and_id(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+    id: &ExecutionId,
+) -> Result<(Option<Execution>, Option<Execution>), StoreError> {
+    let trace = trace_id.to_string();
+    let rows: Vec<Execution> = we::table
+        .filter(we::trace_id.eq(&trace).or(we::execution_id.eq(id.as_str())))
+        .order((we::started_at.desc(), we::execution_id.desc()))
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Execution::try_from)
+        .collect::<Result<_, _>>()?;
+    let of_trace = rows.iter().find(|e| e.trace_id == Some(trace_id)).cloned();
+    let of_id = rows.into_iter().find(|e| e.id == *id);
+    Ok((of_trace, of_id))
+}
+
 /// What to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {

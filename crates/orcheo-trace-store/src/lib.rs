@@ -196,7 +196,10 @@ impl Store {
             // read cannot wait for another writer to finish (it fails at once as locked), and
             // the span writers serialize on this row anyway.
             local_spans::lock_writers(conn)?;
-            writes(&mut Transaction { conn })
+            writes(&mut Transaction {
+                conn,
+                tenant_counts: local_spans::TenantCounts::new(),
+            })
         })
     }
 
@@ -207,7 +210,13 @@ impl Store {
         received_at: Timestamp,
         limits: LocalSpanLimits,
     ) -> Result<StoreReport, StoreError> {
-        local_spans::store(&mut *self.conn()?, spans, received_at, limits)
+        local_spans::store(
+            &mut *self.conn()?,
+            spans,
+            received_at,
+            limits,
+            &mut local_spans::TenantCounts::new(),
+        )
     }
 
     /// The stored spans of a trace, by start time, at most `limit`.
@@ -257,6 +266,7 @@ pub struct PruneReport {
 /// store's methods of the same names do.
 pub struct Transaction<'c> {
     conn: &'c mut AnyConnection,
+    tenant_counts: local_spans::TenantCounts,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -303,6 +313,15 @@ impl Transaction<'_> {
         executions::by_trace_id(self.conn, trace_id)
     }
 
+    /// [`Transaction::execution_by_trace_id`] and [`Transaction::execution`] in one statement.
+    pub fn executions_by_trace_and_id(
+        &mut self,
+        trace_id: TraceId,
+        id: &ExecutionId,
+    ) -> Result<(Option<Execution>, Option<Execution>), StoreError> {
+        executions::by_trace_and_id(self.conn, trace_id, id)
+    }
+
     /// The tenants of a trace's stored spans (at most two: enough to tell whether any is not
     /// a given one).
     pub fn local_span_tenants(&mut self, trace_id: TraceId) -> Result<Vec<String>, StoreError> {
@@ -334,6 +353,12 @@ impl Transaction<'_> {
         limits: LocalSpanLimits,
     ) -> Result<StoreReport, StoreError> {
         // A transaction of its own, so a savepoint here.
-        local_spans::store(self.conn, spans, received_at, limits)
+        local_spans::store(
+            self.conn,
+            spans,
+            received_at,
+            limits,
+            &mut self.tenant_counts,
+        )
     }
 }

@@ -84,9 +84,10 @@ pub(crate) fn store(
     spans: &[LocalSpan],
     received_at: Timestamp,
     limits: LocalSpanLimits,
+    known: &mut TenantCounts,
 ) -> Result<StoreReport, StoreError> {
     let received_at = nanos(received_at)?;
-    conn.transaction(|conn| {
+    let (report, counted) = conn.transaction(|conn| {
         // The counter row first: it serializes writers, so the caps hold under concurrency.
         let mut count: i64 = diesel::update(total::table.find(1))
             .set(total::value.eq(total::value))
@@ -96,7 +97,8 @@ pub(crate) fn store(
         // Each trace's stored span ids, read once per batch: replacements and the per-trace
         // count come from them.
         let mut stored: HashMap<TraceId, HashSet<String>> = HashMap::new();
-        // Each tenant's count, read once per batch and written back at its end.
+        // Each tenant's count, read once per batch (or known from an earlier batch of the same
+        // transaction) and written back at its end.
         let mut tenants: HashMap<&str, i64> = HashMap::new();
         let mut new_rows: Vec<NewRow> = Vec::new();
         for (at, span) in spans.iter().enumerate() {
@@ -143,14 +145,9 @@ pub(crate) fn store(
             let tenant = span.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
             let of_tenant = match tenants.entry(tenant) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    tenant_total::table
-                        .find(tenant)
-                        .select(tenant_total::value)
-                        .first::<i64>(conn)
-                        .optional()?
-                        .unwrap_or(0),
-                ),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(tenant_count(conn, known, tenant)?)
+                }
             };
             if u64::try_from(*of_tenant).unwrap_or(u64::MAX) >= limits.per_tenant {
                 report.refused_tenant_full += 1;
@@ -176,15 +173,43 @@ pub(crate) fn store(
             report.stored += 1;
         }
         insert(conn, new_rows, received_at)?;
-        for (tenant, value) in tenants {
+        for (&tenant, &value) in &tenants {
             set_tenant_total(conn, tenant, value)?;
         }
         diesel::update(total::table.find(1))
             .set(total::value.eq(count))
             .execute(conn)?;
-        Ok(report)
-    })
+        let counted: Vec<(String, i64)> = tenants
+            .into_iter()
+            .map(|(tenant, value)| (tenant.to_owned(), value))
+            .collect();
+        Ok::<_, StoreError>((report, counted))
+    })?;
+    // Only once the batch's writes stand: an undone batch leaves the known counts alone.
+    known.extend(counted);
+    Ok(report)
 }
+
+/// A tenant's count of stored spans, from `known` or from the store.
+fn tenant_count(
+    conn: &mut AnyConnection,
+    known: &TenantCounts,
+    tenant: &str,
+) -> Result<i64, StoreError> {
+    if let Some(&count) = known.get(tenant) {
+        return Ok(count);
+    }
+    Ok(tenant_total::table
+        .find(tenant)
+        .select(tenant_total::value)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Tenants' span counts a transaction has read or written, so that its later batches need not
+/// read them again.
+pub(crate) type TenantCounts = HashMap<String, i64>;
 
 /// Inserts new rows, one statement per 1,000 rows (7 parameters a row stays under both
 /// backends' limits); the two-backend connection cannot express a multi-row insert, each

@@ -83,6 +83,13 @@ const MAX_REMEMBERED: usize = 20_000;
 /// How long owners are remembered.
 const REMEMBERED_FOR: Duration = Duration::from_mins(1);
 
+/// The owners one export's check looked up, found or not.
+#[derive(Debug, Default)]
+struct Memo {
+    traces: HashMap<TraceId, Option<Owner>>,
+    runs: HashMap<ExecutionId, Option<Owner>>,
+}
+
 /// What the check of one export found.
 #[derive(Debug, Default)]
 pub struct Checked {
@@ -122,34 +129,64 @@ impl Owners {
         }
     }
 
-    fn of_trace(
+    /// Remembers a settled owner of a trace or a run (an unassigned one may still change).
+    fn remember(&mut self, trace: Option<TraceId>, run: Option<&ExecutionId>, owner: &Owner) {
+        if owner.tenant == UNASSIGNED_TENANT {
+            return;
+        }
+        if let Some(trace) = trace {
+            self.traces.insert(trace, owner.clone());
+        }
+        if let Some(run) = run {
+            self.executions.insert(run.clone(), owner.clone());
+        }
+    }
+
+    /// The owners of a span's trace and of its run: from memory, from what this export already
+    /// looked up (`memo`), or from the store in one statement.
+    fn owners(
         &mut self,
         tx: &mut Transaction<'_>,
         trace: TraceId,
-    ) -> Result<Option<Owner>, StoreError> {
-        if let Some(owner) = self.traces.get(&trace) {
-            return Ok(Some(owner.clone()));
+        run: Option<&ExecutionId>,
+        memo: &mut Memo,
+    ) -> Result<(Option<Owner>, Option<Owner>), StoreError> {
+        let cached_trace = self
+            .traces
+            .get(&trace)
+            .map(|o| Some(o.clone()))
+            .or_else(|| memo.traces.get(&trace).cloned());
+        let (of_trace, of_run) = match (cached_trace, run) {
+            (Some(t), None) => return Ok((t, None)),
+            (None, None) => (tx.execution_by_trace_id(trace)?.map(Owner::from), None),
+            (cached_trace, Some(id)) => {
+                let cached_run = self
+                    .executions
+                    .get(id)
+                    .map(|o| Some(o.clone()))
+                    .or_else(|| memo.runs.get(id).cloned());
+                match (cached_trace, cached_run) {
+                    (Some(t), Some(r)) => return Ok((t, r)),
+                    (Some(t), None) => (t, tx.execution(id)?.map(Owner::from)),
+                    (None, Some(r)) => (tx.execution_by_trace_id(trace)?.map(Owner::from), r),
+                    (None, None) => {
+                        let (t, r) = tx.executions_by_trace_and_id(trace, id)?;
+                        (t.map(Owner::from), r.map(Owner::from))
+                    }
+                }
+            }
+        };
+        memo.traces.insert(trace, of_trace.clone());
+        if let Some(owner) = &of_trace {
+            self.remember(Some(trace), None, owner);
         }
-        let owner = tx.execution_by_trace_id(trace)?.map(Owner::from);
-        if let Some(owner) = owner.as_ref().filter(|o| o.tenant != UNASSIGNED_TENANT) {
-            self.traces.insert(trace, owner.clone());
+        if let Some(id) = run {
+            memo.runs.insert(id.clone(), of_run.clone());
+            if let Some(owner) = &of_run {
+                self.remember(None, Some(id), owner);
+            }
         }
-        Ok(owner)
-    }
-
-    fn of_run(
-        &mut self,
-        tx: &mut Transaction<'_>,
-        execution: &ExecutionId,
-    ) -> Result<Option<Owner>, StoreError> {
-        if let Some(owner) = self.executions.get(execution) {
-            return Ok(Some(owner.clone()));
-        }
-        let owner = tx.execution(execution)?.map(Owner::from);
-        if let Some(owner) = owner.as_ref().filter(|o| o.tenant != UNASSIGNED_TENANT) {
-            self.executions.insert(execution.clone(), owner.clone());
-        }
-        Ok(owner)
+        Ok((of_trace, of_run))
     }
 
     /// Whether a trace with no run yet holds spans of a tenant other than `tenant`.
@@ -181,25 +218,10 @@ impl Owners {
         // Each trace and run looked up once an export, found or not (an export's spans share a
         // few): what is not found cannot be remembered beyond it, another process may register
         // it.
-        let mut traces: HashMap<TraceId, Option<Owner>> = HashMap::new();
-        let mut runs: HashMap<ExecutionId, Option<Owner>> = HashMap::new();
+        let mut memo = Memo::default();
         for mut span in spans.drain(..) {
-            let trace = if let Some(owner) = traces.get(&span.trace_id) {
-                owner.clone()
-            } else {
-                let owner = self.of_trace(tx, span.trace_id)?;
-                traces.insert(span.trace_id, owner.clone());
-                owner
-            };
-            let run = match &span.execution_id {
-                Some(execution) if runs.contains_key(execution) => runs[execution].clone(),
-                Some(execution) => {
-                    let owner = self.of_run(tx, execution)?;
-                    runs.insert(execution.clone(), owner.clone());
-                    owner
-                }
-                None => None,
-            };
+            let (trace, run) =
+                self.owners(tx, span.trace_id, span.execution_id.as_ref(), &mut memo)?;
             let refusal = if run
                 .as_ref()
                 .and_then(|r| r.trace)
