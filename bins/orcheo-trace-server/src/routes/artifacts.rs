@@ -192,10 +192,10 @@ pub(crate) async fn get_artifact(
     {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    let name: String = record
-        .name
-        .as_deref()
-        .unwrap_or(&record.artifact_id)
+    // The name is text from the workflow, served like any other: redacted.
+    let policy = state.traces.policy();
+    let name: String = policy
+        .redact(record.name.as_deref().unwrap_or(&record.artifact_id))
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() && c != '"' && c != '\\' {

@@ -33,6 +33,10 @@ async fn artifacts_stream_with_their_type_to_their_tenant_only(db: Db) {
         answer.header("content-type"),
         Some("text/plain; charset=utf-8")
     );
+    assert_eq!(
+        answer.header("content-disposition"),
+        Some("inline; filename=\"email.txt\"")
+    );
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
     assert!(
         answer
@@ -65,6 +69,21 @@ async fn artifacts_stream_with_their_type_to_their_tenant_only(db: Db) {
     )
     .await;
     assert_eq!(app.get("/api/artifacts/a1", None).await.status, 401);
+
+    // A name is text from the workflow: served redacted, like every other.
+    app.store
+        .register_artifact(&orcheo_trace_store::ArtifactRecord {
+            name: Some("leak.victim@example.com.txt".to_owned()),
+            ..app.store.artifact("a1").unwrap().unwrap()
+        })
+        .unwrap();
+    let answer = app.get("/api/artifacts/a1", Some(&acme)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let disposition = answer.header("content-disposition").unwrap();
+    assert!(
+        !disposition.contains("leak.victim") && disposition.contains("REDACTED"),
+        "{disposition}"
+    );
 }
 
 /// GETs an artifact that must not be served: the answer is that of an unknown artifact.
