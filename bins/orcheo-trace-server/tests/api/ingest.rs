@@ -37,6 +37,18 @@ pub fn writes_as(tenant: &str) -> String {
     format!("Bearer {}", jwt(tenant, "traces:write"))
 }
 
+/// An OTLP gRPC export of `resource_spans`, sent with `authorization`.
+pub fn grpc_export(
+    authorization: &str,
+    resource_spans: Vec<opentelemetry_proto::tonic::trace::v1::ResourceSpans>,
+) -> tonic::Request<ExportTraceServiceRequest> {
+    let mut request = tonic::Request::new(ExportTraceServiceRequest { resource_spans });
+    request
+        .metadata_mut()
+        .insert("authorization", authorization.parse().unwrap());
+    request
+}
+
 /// The `Authorization` value of a relay's JWT: it writes for the tenants its spans name.
 pub fn relays() -> String {
     format!("Bearer {}", jwt("ops", "traces:write traces:admin"))
@@ -361,14 +373,7 @@ async fn grpc_refusals_use_the_otlp_status_codes(db: Db) {
         .await
         .unwrap()
         .max_encoding_message_size(64 * 1024 * 1024);
-    let request = |resource_spans| {
-        let mut request = tonic::Request::new(ExportTraceServiceRequest { resource_spans });
-        request.metadata_mut().insert(
-            "authorization",
-            "Bearer ingest-token-0123456789".parse().unwrap(),
-        );
-        request
-    };
+    let request = |resource_spans| grpc_export("Bearer ingest-token-0123456789", resource_spans);
     // Without the token.
     let status = client
         .export(ExportTraceServiceRequest::default())

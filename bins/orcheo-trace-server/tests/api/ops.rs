@@ -352,7 +352,6 @@ fn store_errors_counted(metrics: &str) -> f64 {
 async fn a_store_refusing_writes_fails_readiness_and_counts_refusals_until_a_write_succeeds(
     db: Db,
 ) {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     let options = Options {
         embedded: true,
@@ -393,16 +392,9 @@ async fn a_store_refusing_writes_fails_readiness_and_counts_refusals_until_a_wri
     let mut grpc = TraceServiceClient::connect(app.otlp_grpc.clone().unwrap())
         .await
         .unwrap();
-    let mut request = tonic::Request::new(ExportTraceServiceRequest {
-        resource_spans: crate::helpers::otlp_proto_trace(
-            crate::helpers::trace_id(40),
-            "exec_fault_grpc",
-            1,
-        ),
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        crate::ingest::writes_as("default").parse().unwrap(),
+    let request = crate::ingest::grpc_export(
+        &crate::ingest::writes_as("default"),
+        crate::helpers::otlp_proto_trace(crate::helpers::trace_id(40), "exec_fault_grpc", 1),
     );
     let status = grpc.export(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");

@@ -12,7 +12,7 @@ use orcheo_trace_model::TraceId;
 use prost::Message as _;
 
 use crate::helpers::{Db, Options, TestApp, jwt, on_each_backend, spawn_app_with};
-use crate::ingest::{embedded, post, relays, writes_as};
+use crate::ingest::{embedded, grpc_export, post, relays, writes_as};
 
 on_each_backend!(
     another_tenant_cannot_move_a_run_or_join_its_trace_over_http,
@@ -191,16 +191,9 @@ async fn another_tenant_cannot_move_a_run_over_grpc(db: Db) {
     let mut client = TraceServiceClient::connect(app.otlp_grpc.clone().unwrap())
         .await
         .unwrap();
-    let request = |auth: &str, resource_spans| {
-        let mut request = tonic::Request::new(ExportTraceServiceRequest { resource_spans });
-        request
-            .metadata_mut()
-            .insert("authorization", auth.parse().unwrap());
-        request
-    };
     let trace = crate::helpers::trace_id(43);
     let ok = client
-        .export(request(
+        .export(grpc_export(
             &writes_as("acme"),
             run(trace, "exec_grpc", "acme", 1),
         ))
@@ -209,7 +202,7 @@ async fn another_tenant_cannot_move_a_run_over_grpc(db: Db) {
         .into_inner();
     assert!(ok.partial_success.is_none());
     let refused = client
-        .export(request(
+        .export(grpc_export(
             &writes_as("globex"),
             takeover(trace, "exec_grpc", "globex"),
         ))
@@ -229,7 +222,7 @@ async fn another_tenant_cannot_move_a_run_over_grpc(db: Db) {
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     let reader = format!("Bearer {}", jwt("acme", "traces:read"));
     let status = client
-        .export(request(&reader, run(trace, "exec_grpc", "acme", 1)))
+        .export(grpc_export(&reader, run(trace, "exec_grpc", "acme", 1)))
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
