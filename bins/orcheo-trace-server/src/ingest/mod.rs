@@ -547,11 +547,7 @@ fn store_spans(
             report.refused_tenant_full,
         ));
     }
-    let rejected = split.invalid
-        + split.out_of_range
-        + split.too_large
-        + report.refused()
-        + checked.refused_count();
+    let rejected = left_out + report.refused();
     let mut reasons = Vec::new();
     if split.too_large > 0 {
         reasons.push(format!(
