@@ -100,6 +100,9 @@ pub struct ClientConfig {
     pub tls: TlsConfig,
     /// Larger answers are refused rather than read into memory.
     pub max_body_bytes: usize,
+    /// Jaeger services searched by attribute; empty: those the store names (at most
+    /// [`crate::backends::jaeger_http::MAX_SEARCHED_SERVICES`]).
+    pub search_services: Vec<String>,
 }
 
 impl ClientConfig {
@@ -115,6 +118,7 @@ impl ClientConfig {
             breaker: BreakerConfig::default(),
             tls: TlsConfig::default(),
             max_body_bytes: 64 * 1024 * 1024,
+            search_services: Vec::new(),
         }
     }
 

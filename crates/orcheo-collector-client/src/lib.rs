@@ -6,6 +6,7 @@
 //!   store's real protocol;
 //! - [`ResilientSource`]: any source wrapped in timeouts, retries with backoff and jitter, a
 //!   circuit breaker and the fetch metrics;
+//! - [`search`]: finding traces by a span attribute (an execution id), for stores that can;
 //! - [`FetchError`]: shaped for the server's answer (not found, unavailable with a retry hint,
 //!   bad response, unauthorized).
 //!
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 mod resilient;
+pub mod search;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -58,6 +60,16 @@ pub struct FetchedTrace {
     pub anomalies: Vec<Anomaly>,
 }
 
+/// Traces holding a span whose attribute `key` equals `value`, within a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRequest {
+    pub key: String,
+    pub value: String,
+    pub window: TimeWindow,
+    /// Most traces wanted.
+    pub limit: usize,
+}
+
 /// Somewhere traces can be read from by id.
 pub trait TraceSource: Send + Sync {
     /// The backend's name (the `backend` metric label).
@@ -71,4 +83,23 @@ pub trait TraceSource: Send + Sync {
 
     /// A cheap request that tells whether the store answers.
     fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>>;
+
+    /// Whether [`TraceSource::search`] works on this source.
+    fn can_search(&self) -> bool {
+        false
+    }
+
+    /// The ids of the traces matching `request`, the store's best first, without repeats; none
+    /// is `Ok(vec![])`. The store's answer is a hint: its caller checks the traces themselves.
+    fn search<'a>(
+        &'a self,
+        request: &'a SearchRequest,
+    ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+        let _ = request;
+        Box::pin(async {
+            Err(FetchError::BadResponse {
+                detail: "this trace store cannot search by attribute".to_owned(),
+            })
+        })
+    }
 }

@@ -9,6 +9,9 @@ use crate::breaker::CircuitState;
 pub struct FetchMetrics {
     /// `orcheo_trace_fetch_duration_seconds{backend,outcome}`
     pub duration: HistogramVec,
+    /// `orcheo_trace_search_duration_seconds{backend,outcome}`: searches by attribute;
+    /// `outcome` is `ok`, `none` (no trace matched) or `error`.
+    pub search_duration: HistogramVec,
     /// `orcheo_trace_fetch_failures_total{backend,reason}`
     pub failures: IntCounterVec,
     /// `orcheo_trace_backend_up{backend}`: 1 when the last call reached the store.
@@ -22,6 +25,7 @@ impl FetchMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let metrics = Self::unregistered()?;
         registry.register(Box::new(metrics.duration.clone()))?;
+        registry.register(Box::new(metrics.search_duration.clone()))?;
         registry.register(Box::new(metrics.failures.clone()))?;
         registry.register(Box::new(metrics.up.clone()))?;
         registry.register(Box::new(metrics.circuit_state.clone()))?;
@@ -35,6 +39,16 @@ impl FetchMetrics {
                 HistogramOpts::new(
                     "orcheo_trace_fetch_duration_seconds",
                     "Time to fetch one trace from the trace store, retries included.",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
+                &["backend", "outcome"],
+            )?,
+            search_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "orcheo_trace_search_duration_seconds",
+                    "Time to search the trace store by attribute, retries included.",
                 )
                 .buckets(vec![
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

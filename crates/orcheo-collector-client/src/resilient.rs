@@ -2,6 +2,7 @@
 //! attempt and overall, retries with exponential backoff and jitter (connection errors, 5xx and
 //! 429 only), a circuit breaker, and the fetch metrics.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use crate::breaker::{Admission, BreakerConfig, CircuitBreaker};
 use crate::config::RetryConfig;
 use crate::error::{FetchError, UnavailableReason};
 use crate::metrics::FetchMetrics;
-use crate::{BoxFuture, FetchRequest, FetchedTrace, TraceSource};
+use crate::{BoxFuture, FetchRequest, FetchedTrace, SearchRequest, TraceSource};
+use orcheo_trace_model::TraceId;
 
 /// How long a store asked to be left alone (`Retry-After`), if it did.
 fn stated_wait(error: &FetchError) -> Option<Duration> {
@@ -63,7 +65,10 @@ impl<S: TraceSource> ResilientSource<S> {
     }
 
     /// One attempt: asks the breaker, runs under the attempt time limit, tells the breaker.
-    async fn attempt(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
+    async fn attempt<T, Fut>(&self, call: &impl Fn() -> Fut) -> Result<T, FetchError>
+    where
+        Fut: Future<Output = Result<T, FetchError>>,
+    {
         if let Admission::Rejected { retry_after } = self.breaker.admit() {
             return Err(FetchError::Unavailable {
                 reason: UnavailableReason::CircuitOpen,
@@ -74,12 +79,7 @@ impl<S: TraceSource> ResilientSource<S> {
                 ),
             });
         }
-        let result = match tokio::time::timeout(
-            self.limits.attempt_timeout,
-            self.inner.fetch(request),
-        )
-        .await
-        {
+        let result = match tokio::time::timeout(self.limits.attempt_timeout, call()).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::unavailable(
                 UnavailableReason::Timeout,
@@ -94,7 +94,15 @@ impl<S: TraceSource> ResilientSource<S> {
         result
     }
 
-    async fn fetch_with_retries(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
+    /// Runs `call` (a fetch or a search) with the retries, waits and time limits of one fetch.
+    async fn with_retries<T, Fut>(
+        &self,
+        call: impl Fn() -> Fut,
+        what: &str,
+    ) -> Result<T, FetchError>
+    where
+        Fut: Future<Output = Result<T, FetchError>>,
+    {
         let retry = self.limits.retry;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(retry.initial_delay)
@@ -106,7 +114,7 @@ impl<S: TraceSource> ResilientSource<S> {
         // The last wait a store asked for, in milliseconds (0: none), kept for a fetch that
         // runs out of time while retrying: its caller is told the store's wait, not a guess.
         let stated = AtomicU64::new(0);
-        let attempts = (|| self.attempt(request))
+        let attempts = (|| self.attempt(&call))
             .retry(backoff)
             .sleep(tokio::time::sleep)
             // A store that says when to come back is believed: within the delay cap it is
@@ -135,7 +143,7 @@ impl<S: TraceSource> ResilientSource<S> {
                     millis => Some(Duration::from_millis(millis)),
                 },
                 detail: format!(
-                    "no trace within {} ms, retries included",
+                    "no {what} within {} ms, retries included",
                     self.limits.overall_timeout.as_millis()
                 ),
             }),
@@ -179,8 +187,43 @@ impl<S: TraceSource> TraceSource for ResilientSource<S> {
     ) -> BoxFuture<'a, Result<FetchedTrace, FetchError>> {
         Box::pin(async move {
             let started = Instant::now();
-            let result = self.fetch_with_retries(request).await;
+            let result = self
+                .with_retries(|| self.inner.fetch(request), "trace")
+                .await;
             self.observe(started, &result);
+            result
+        })
+    }
+
+    fn can_search(&self) -> bool {
+        self.inner.can_search()
+    }
+
+    fn search<'a>(
+        &'a self,
+        request: &'a SearchRequest,
+    ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self
+                .with_retries(|| self.inner.search(request), "search answer")
+                .await;
+            let outcome = match &result {
+                Ok(hits) if hits.is_empty() => "none",
+                Ok(_) => "ok",
+                Err(_) => "error",
+            };
+            let backend = self.inner.name();
+            self.metrics
+                .search_duration
+                .with_label_values(&[backend, outcome])
+                .observe(started.elapsed().as_secs_f64());
+            let reached = !matches!(result, Err(FetchError::Unavailable { .. }));
+            self.metrics
+                .up
+                .with_label_values(&[backend])
+                .set(i64::from(reached));
+            self.metrics.set_circuit(backend, self.breaker.state());
             result
         })
     }
@@ -250,6 +293,21 @@ mod tests {
         }
         fn probe(&self) -> BoxFuture<'_, Result<(), FetchError>> {
             Box::pin(async { Ok(()) })
+        }
+        fn can_search(&self) -> bool {
+            true
+        }
+        fn search<'a>(
+            &'a self,
+            _: &'a SearchRequest,
+        ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let next = self.script.lock().unwrap().pop_front();
+            Box::pin(async move {
+                let (delay, result) = next.unwrap_or((Duration::ZERO, Ok(())));
+                tokio::time::sleep(delay).await;
+                result.map(|()| vec![TraceId::from_hex("1").unwrap()])
+            })
         }
     }
 
@@ -410,5 +468,52 @@ mod tests {
             0
         );
         assert_eq!(s.metrics.up.with_label_values(&["scripted"]).get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn searches_are_retried_bounded_and_stopped_by_the_breaker() {
+        let s = source(vec![
+            (Duration::ZERO, server_error()),
+            (Duration::ZERO, server_error()),
+        ]);
+        let request = SearchRequest {
+            key: "orcheo.execution.id".into(),
+            value: "run_42".into(),
+            window: crate::TimeWindow {
+                start: orcheo_trace_model::Timestamp::from_unix_nanos(0),
+                end: orcheo_trace_model::Timestamp::from_unix_nanos(1),
+            },
+            limit: 3,
+        };
+        assert!(s.can_search());
+        assert_eq!(s.search(&request).await.unwrap().len(), 1);
+        assert_eq!(s.inner.calls.load(Ordering::SeqCst), 3);
+        let searched = s
+            .metrics
+            .search_duration
+            .with_label_values(&["scripted", "ok"])
+            .get_sample_count();
+        assert_eq!(searched, 1);
+        // Three failures in a row open the breaker for searches and fetches alike.
+        s.inner
+            .script
+            .lock()
+            .unwrap()
+            .extend(vec![(Duration::ZERO, server_error()); 3]);
+        assert!(s.search(&request).await.is_err());
+        assert_eq!(s.breaker.state(), CircuitState::Open);
+        let calls = s.inner.calls.load(Ordering::SeqCst);
+        assert!(matches!(
+            s.search(&request).await.unwrap_err(),
+            FetchError::Unavailable {
+                reason: UnavailableReason::CircuitOpen,
+                ..
+            }
+        ));
+        assert_eq!(
+            s.inner.calls.load(Ordering::SeqCst),
+            calls,
+            "no call while open"
+        );
     }
 }

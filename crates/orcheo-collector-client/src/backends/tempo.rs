@@ -1,6 +1,8 @@
 //! Grafana Tempo: `GET /api/v2/traces/{id}` as protobuf (`TraceByIDResponse`), falling back to
 //! v1 `GET /api/traces/{id}` (a bare `Trace`) on stores without v2. v2 answers a missing trace with
 //! 200 and an empty trace, v1 with 404; `PARTIAL` (trace over the size limit) is surfaced.
+//! Searches by attribute are `GET /api/search` with a query `q` in Tempo's query language, or the
+//! older `tags` form on a Tempo that refuses that language.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,7 +11,12 @@ use orcheo_span_tree::Format;
 use super::found;
 use super::http::{Http, decode};
 use crate::config::ClientConfig;
-use crate::{BoxFuture, ConfigError, FetchError, FetchRequest, FetchedTrace, TraceSource};
+use crate::search::{encode_component, parse_tempo_search, tempo_tags, traceql_equals};
+use crate::{
+    BoxFuture, ConfigError, FetchError, FetchRequest, FetchedTrace, SearchRequest, TimeWindow,
+    TraceSource,
+};
+use orcheo_trace_model::TraceId;
 
 const PROTOBUF: &str = "application/protobuf";
 
@@ -19,6 +26,8 @@ pub struct Tempo {
     http: Http,
     /// Set once the store has shown it has no v2 API, so later fetches go straight to v1.
     v1_only: AtomicBool,
+    /// Set once the store has refused a `q` query and answered the `tags` form instead.
+    tags_only: AtomicBool,
 }
 
 impl Tempo {
@@ -26,7 +35,41 @@ impl Tempo {
         Ok(Self {
             http: Http::new(config)?,
             v1_only: AtomicBool::new(false),
+            tags_only: AtomicBool::new(false),
         })
+    }
+
+    async fn search_traces(&self, request: &SearchRequest) -> Result<Vec<TraceId>, FetchError> {
+        let (start, end) = seconds(request.window);
+        let bounds = format!("&start={start}&end={end}&limit={}", request.limit.max(1));
+        if !self.tags_only.load(Ordering::Relaxed) {
+            let q = encode_component(&traceql_equals(&request.key, &request.value));
+            match self
+                .http
+                .get(&format!("/api/search?q={q}{bounds}"), "application/json")
+                .await
+            {
+                Ok(answer) if answer.status == 404 => return Err(no_search()),
+                Ok(answer) => return parse_tempo_search(&answer.body).map_err(FetchError::bad),
+                // A Tempo from before TraceQL refuses `q` (400): it knows the `tags` form.
+                Err(FetchError::BadResponse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let tags = encode_component(&tempo_tags(&request.key, &request.value));
+        let answer = self
+            .http
+            .get(
+                &format!("/api/search?tags={tags}{bounds}"),
+                "application/json",
+            )
+            .await?;
+        if answer.status == 404 {
+            return Err(no_search());
+        }
+        let found = parse_tempo_search(&answer.body).map_err(FetchError::bad)?;
+        self.tags_only.store(true, Ordering::Relaxed);
+        Ok(found)
     }
 
     async fn fetch_trace(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
@@ -66,12 +109,22 @@ impl Tempo {
 fn window_query(request: &FetchRequest) -> String {
     match request.window {
         Some(w) => {
-            let start = w.start.unix_nanos() / 1_000_000_000;
-            let end = w.end.unix_nanos().div_ceil(1_000_000_000).max(start + 1);
+            let (start, end) = seconds(w);
             format!("?start={start}&end={end}")
         }
         None => String::new(),
     }
+}
+
+/// A window in whole unix seconds, widened outwards, `end` strictly after `start`.
+fn seconds(w: TimeWindow) -> (u64, u64) {
+    let start = w.start.unix_nanos() / 1_000_000_000;
+    let end = w.end.unix_nanos().div_ceil(1_000_000_000).max(start + 1);
+    (start, end)
+}
+
+fn no_search() -> FetchError {
+    FetchError::bad("GET /api/search answered 404: this Tempo has no search API")
 }
 
 /// Reads an answer as protobuf unless the store (or a proxy) sent JSON anyway; an empty body is
@@ -112,6 +165,17 @@ impl TraceSource for Tempo {
                 _ => Ok(()),
             }
         })
+    }
+
+    fn can_search(&self) -> bool {
+        true
+    }
+
+    fn search<'a>(
+        &'a self,
+        request: &'a SearchRequest,
+    ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+        Box::pin(self.search_traces(request))
     }
 }
 
