@@ -106,6 +106,15 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_TRACE_BACKEND_TIMEOUT_MS", default_value = "5000")]
     pub trace_backend_timeout_ms: String,
 
+    /// How far back, in hours, an execution the database does not know is searched for in a
+    /// Tempo or Jaeger trace store by its `orcheo.execution.id`; `0` turns the search off.
+    #[arg(long, env = "ORCHEO_TRACE_SEARCH_LOOKBACK_HOURS", default_value = "24")]
+    pub trace_search_lookback_hours: String,
+
+    /// Jaeger services searched for executions, `a,b`; unset: those Jaeger names (at most 10).
+    #[arg(long, env = "ORCHEO_TRACE_SEARCH_SERVICES")]
+    pub trace_search_services: Option<String>,
+
     /// Dashboard links added to every trace: `name=URL-template,…` with `{trace_id}` in each
     /// template (`tempo=https://grafana.example.com/explore?traceId={trace_id}`).
     #[arg(long, env = "ORCHEO_DASHBOARD_URLS")]
@@ -228,6 +237,8 @@ pub struct ServerConfig {
     pub otlp_connections: crate::ingest::connections::ReceiverLimits,
     pub database_url: String,
     pub backend: TraceBackend,
+    /// How far back unknown executions are searched for in the trace store; `None`: never.
+    pub search_lookback: Option<Duration>,
     /// `(name, template)`, in the configured order.
     pub dashboards: Vec<(String, String)>,
     pub auth: AuthConfig,
@@ -352,6 +363,11 @@ impl ServerConfig {
         let ingest_limits = Self::ingest_limits(args)?;
         let redaction = Self::redaction(args)?;
         let retention_days = number("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
+        let search_hours = number(
+            "ORCHEO_TRACE_SEARCH_LOOKBACK_HOURS",
+            &args.trace_search_lookback_hours,
+            0..=8_760,
+        )?;
         Ok(Self {
             http_addr,
             otlp_grpc_addr,
@@ -361,6 +377,7 @@ impl ServerConfig {
             otlp_connections: Self::otlp_connections(args)?,
             database_url: args.database_url.trim().to_owned(),
             backend,
+            search_lookback: (search_hours > 0).then(|| Duration::from_secs(search_hours * 3_600)),
             dashboards,
             auth,
             allow_unauthenticated,
@@ -529,6 +546,15 @@ impl ServerConfig {
         let mut client = ClientConfig::new(kind, url);
         client.headers = parse_headers(args.trace_backend_headers.as_deref().unwrap_or(""))
             .map_err(|e| bad("ORCHEO_TRACE_BACKEND_HEADERS", e.to_string()))?;
+        client.search_services = args
+            .trace_search_services
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         client.attempt_timeout = Duration::from_millis(timeout);
         client.overall_timeout = Duration::from_millis(timeout * 2);
         client.validate().map_err(|e| {

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod embedded;
 pub mod error;
 pub mod ingest;

@@ -112,7 +112,7 @@ impl Application {
         let (otlp_http, otlp_grpc, writer_health) =
             receivers(&config, &store, &metrics, ingest_auth, watchers)?;
         let state = web::Data::new(AppState {
-            traces,
+            traces: traces.with_store_search(config.search_lookback),
             dashboards: config.dashboards.clone(),
             page_max_spans: config.page_max_spans,
             artifact_dir: config.artifact_dir.clone(),

@@ -22,6 +22,7 @@ use orcheo_trace_store::{Execution, Store, StoredSummary};
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::discovery::{Found, SearchError, StoreSearch};
 use crate::error::ApiError;
 
 /// Most summaries a degraded tree is built from.
@@ -113,6 +114,8 @@ pub struct TraceService {
     cache: Arc<TraceCache>,
     /// Applied to every tree before it is kept or served.
     redactor: Option<Arc<Redactor>>,
+    /// Finds executions the database does not know in the trace store, when it can search.
+    search: Option<StoreSearch>,
 }
 
 impl std::fmt::Debug for TraceService {
@@ -135,7 +138,18 @@ impl TraceService {
             source,
             cache: Arc::new(TraceCache::new(cache_entries)),
             redactor: redactor.map(Arc::new),
+            search: None,
         }
+    }
+
+    /// Looks executions the database does not know up in the trace store, over the last
+    /// `lookback` (when one is given and the source can search).
+    #[must_use]
+    pub fn with_store_search(mut self, lookback: Option<Duration>) -> Self {
+        self.search = lookback
+            .filter(|_| self.source.can_search())
+            .map(StoreSearch::new);
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -176,7 +190,18 @@ impl TraceService {
         tracing::Span::current().record("execution.id", id.as_str());
         let store = self.store.clone();
         let lookup = id.clone();
-        let execution = web::block(move || store.execution(&lookup)).await??;
+        let mut execution = web::block(move || store.execution(&lookup)).await??;
+        if execution.is_none()
+            && let Some(search) = &self.search
+        {
+            execution = match search.find(&self.store, &self.source, &id).await {
+                Ok(Found::Execution(e)) => Some(*e),
+                Ok(Found::Nothing) => None,
+                Err(SearchError::Busy) => return Err(SearchError::busy()),
+                Err(SearchError::Api(e)) => return Err(e),
+                Err(SearchError::Store(e)) => return Err(self.store_failure(e)),
+            };
+        }
         match execution {
             Some(e) if caller.can_see(&e.tenant) => {
                 if let Some(trace_id) = e.trace_id {
@@ -307,11 +332,19 @@ impl TraceService {
                  past the store's retention)",
                 execution.id
             ))),
+            e => Err(self.store_failure(e)),
+        }
+    }
+
+    /// The answer to a trace store that failed: 503 with `Retry-After` when it could not be
+    /// asked, 502 when it answered something unusable.
+    fn store_failure(&self, error: FetchError) -> ApiError {
+        match error {
             FetchError::Unavailable {
                 retry_after,
                 detail,
                 reason,
-            } => Err(ApiError::TraceStoreUnavailable {
+            } => ApiError::TraceStoreUnavailable {
                 message: self
                     .policy()
                     .redact(&format!(
@@ -321,11 +354,9 @@ impl TraceService {
                     .into_owned(),
                 retry_after: retry_after
                     .map_or(DEFAULT_RETRY_AFTER, |after| after.min(MAX_RETRY_AFTER)),
-            }),
+            },
             // The store's answer, or the decoder's error, can quote the trace.
-            e @ (FetchError::BadResponse { .. } | FetchError::Unauthorized { .. }) => Err(
-                ApiError::TraceStoreError(self.policy().redact(&e.to_string()).into_owned()),
-            ),
+            e => ApiError::TraceStoreError(self.policy().redact(&e.to_string()).into_owned()),
         }
     }
 }

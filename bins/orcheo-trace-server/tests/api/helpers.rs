@@ -223,6 +223,10 @@ pub struct Options {
     /// The RSA public key (PEM) of accepted RS256 JWTs.
     pub jwt_public_key_pem: Option<Vec<u8>>,
     pub otlp_connections: Option<orcheo_trace_server::ingest::connections::ReceiverLimits>,
+    /// Another trace store than the fake Tempo.
+    pub trace_store: Option<ClientConfig>,
+    /// Search the trace store for unknown executions over this lookback.
+    pub search_lookback: Option<Duration>,
 }
 
 /// A running application.
@@ -292,8 +296,9 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         backend: if options.embedded {
             TraceBackend::Embedded
         } else {
-            TraceBackend::Remote(Box::new(client))
+            TraceBackend::Remote(Box::new(options.trace_store.clone().unwrap_or(client)))
         },
+        search_lookback: options.search_lookback,
         dashboards: vec![(
             "tempo".to_owned(),
             "https://grafana.example.com/explore?traceId={trace_id}".to_owned(),

@@ -21,6 +21,7 @@ mod ops;
 mod own_spans;
 mod redaction;
 mod restart;
+mod store_search;
 mod tenancy;
 mod traces;
 mod viewer;
