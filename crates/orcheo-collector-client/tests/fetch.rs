@@ -527,3 +527,84 @@ async fn a_fetch_out_of_time_while_waiting_keeps_the_store_wait() {
     );
     assert_eq!(fake.seen().len(), 2);
 }
+
+fn search_request() -> orcheo_collector_client::SearchRequest {
+    orcheo_collector_client::SearchRequest {
+        key: "orcheo.execution.id".into(),
+        value: "run_42".into(),
+        window: TimeWindow {
+            start: Timestamp::from_unix_nanos(1_700_000_000_500_000_000),
+            end: Timestamp::from_unix_nanos(1_700_003_600_000_000_000),
+        },
+        limit: 3,
+    }
+}
+
+#[tokio::test]
+async fn tempo_search_sends_traceql_with_the_window_and_tenant_header() {
+    let fake = FakeHttp::start().await;
+    fake.route(
+        "/api/search",
+        vec![Canned::new(
+            200,
+            r#"{"traces":[{"traceID":"abc","rootServiceName":"orcheo-backend","rootTraceName":"workflow.execution","startTimeUnixNano":"1700000001000000000","durationMs":5}],"metrics":{"totalBlocks":1}}"#,
+        )],
+    );
+    let source = tempo(&fake);
+    assert!(source.can_search());
+    let found = source.search(&search_request()).await.unwrap();
+    assert_eq!(
+        found.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["00000000000000000000000000000abc"]
+    );
+    let seen = fake.seen();
+    assert_eq!(
+        seen[0].path_and_query,
+        "/api/search?q=%7B%20span.%22orcheo.execution.id%22%20%3D%20%22run_42%22%20%7D\
+         &start=1700000000&end=1700003600&limit=3"
+    );
+    assert_eq!(
+        seen[0].headers.get("x-scope-orgid").map(String::as_str),
+        Some("acme")
+    );
+
+    // A Tempo without a search API says so, and is not retried.
+    let fake = FakeHttp::start().await;
+    let source = tempo(&fake);
+    let error = source.search(&search_request()).await.unwrap_err();
+    assert!(error.to_string().contains("no search API"), "{error}");
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn jaeger_search_asks_the_configured_services_only() {
+    let fake = FakeHttp::start().await;
+    fake.route(
+        "/api/traces",
+        vec![
+            Canned::new(
+                200,
+                r#"{"data":[],"total":0,"limit":0,"offset":0,"errors":null}"#,
+            ),
+            Canned::new(
+                200,
+                r#"{"data":[{"traceID":"abc","spans":[],"processes":{}}],"errors":null}"#,
+            ),
+        ],
+    );
+    let mut config = config(BackendKind::JaegerV3, fake.url());
+    config.search_services = vec!["orcheo worker".into(), "orcheo-backend".into()];
+    let source = connect(&config, metrics()).unwrap();
+    let found = source.search(&search_request()).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let seen: Vec<String> = fake.seen().into_iter().map(|s| s.path_and_query).collect();
+    let rest = "tags=%7B%22orcheo.execution.id%22%3A%22run_42%22%7D\
+                &start=1700000000500000&end=1700003600000000&limit=3";
+    assert_eq!(
+        seen,
+        [
+            format!("/api/traces?service=orcheo%20worker&{rest}"),
+            format!("/api/traces?service=orcheo-backend&{rest}"),
+        ]
+    );
+}
