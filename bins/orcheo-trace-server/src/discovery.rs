@@ -436,4 +436,57 @@ mod tests {
         assert_eq!(search.misses(), MAX_MISSES);
         assert!(search.missed_recently(&ExecutionId::new(format!("run_{MAX_MISSES}")).unwrap()));
     }
+
+    /// A store that must not be asked.
+    struct Unasked;
+
+    impl TraceSource for Unasked {
+        fn name(&self) -> &'static str {
+            "unasked"
+        }
+        fn fetch<'a>(
+            &'a self,
+            _: &'a FetchRequest,
+        ) -> orcheo_collector_client::BoxFuture<
+            'a,
+            Result<orcheo_collector_client::FetchedTrace, FetchError>,
+        > {
+            unreachable!("fetched")
+        }
+        fn probe(&self) -> orcheo_collector_client::BoxFuture<'_, Result<(), FetchError>> {
+            unreachable!("probed")
+        }
+        fn can_search(&self) -> bool {
+            true
+        }
+        fn search<'a>(
+            &'a self,
+            _: &'a SearchRequest,
+        ) -> orcheo_collector_client::BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+            unreachable!("searched")
+        }
+    }
+
+    #[actix_web::test]
+    async fn remembered_misses_and_a_full_house_do_not_reach_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, orcheo_trace_store::PoolConfig::default()).unwrap();
+        let source: Arc<dyn TraceSource> = Arc::new(Unasked);
+        let search = StoreSearch::new(Duration::from_hours(1));
+        search.remember_miss(&id());
+        assert!(matches!(
+            search.find(&store, &source, &id()).await,
+            Ok(Found::Nothing)
+        ));
+        let _all = search
+            .permits
+            .try_acquire_many(u32::try_from(MAX_CONCURRENT_SEARCHES).unwrap())
+            .unwrap();
+        let other = ExecutionId::new("run_43").unwrap();
+        assert!(matches!(
+            search.find(&store, &source, &other).await,
+            Err(SearchError::Busy)
+        ));
+    }
 }
