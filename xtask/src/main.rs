@@ -653,7 +653,12 @@ fn browser(root: &Path, release: bool) -> Result<(), Failure> {
     let profile = if release { "release" } else { "debug" };
     let mut command = Command::new("node");
     command
-        .args(["--test", "--test-concurrency=1", "tests/viewer.test.mjs"])
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "tests/viewer.test.mjs",
+            "tests/cors.test.mjs",
+        ])
         .current_dir(&tests)
         .env(
             "ORCHEO_SERVER_BIN",

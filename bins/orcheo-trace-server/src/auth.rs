@@ -42,6 +42,131 @@ pub struct AuthConfig {
     pub static_tokens: Vec<StaticToken>,
     /// `/metrics` and `/readyz` require `traces:admin`.
     pub protect_ops: bool,
+    /// How a JWT's claims name its tenant and scopes (Orcheo's backend tokens among them).
+    pub claims: ClaimMapping,
+}
+
+/// Where a JWT's tenant and scopes come from, so tokens issued for Orcheo's backend (which
+/// name workspaces and `workflows:*` scopes) work here as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMapping {
+    /// Claims that may name the tenant, in order; the first one present decides. A dotted
+    /// name reads inside an object (`orcheo.workspace_ids`). A string is the tenant; a list's
+    /// first non-empty string is (the others are not used); an empty list or string leaves the
+    /// token in the `default` tenant.
+    pub tenant_claims: Vec<String>,
+    /// Scope names (besides `traces:read`) that grant `traces:read`.
+    pub read_scopes: Vec<String>,
+    /// Scope names (besides `traces:read_content`) that grant `traces:read_content`.
+    pub read_content_scopes: Vec<String>,
+    /// Scope names (besides `traces:admin`) that grant `traces:admin`.
+    pub admin_scopes: Vec<String>,
+}
+
+/// Our `tenant`, then the claims Orcheo's backend reads workspaces from, in its order.
+pub const DEFAULT_TENANT_CLAIMS: &str =
+    "tenant,workspace_ids,workspaces,workspace,workspace_id,orcheo.workspace_ids";
+/// Orcheo's backend lets any caller holding `workflows:read` see executions and traces.
+pub const DEFAULT_READ_SCOPES: &str = "workflows:read";
+/// Orcheo's Canvas shows prompts and responses to whoever may read the trace.
+pub const DEFAULT_READ_CONTENT_SCOPES: &str = "workflows:read";
+/// Claims scopes are read from: OAuth's `scope`, and the others Orcheo's backend reads.
+const SCOPE_CLAIMS: [&str; 4] = ["scope", "scopes", "scp", "orcheo.scopes"];
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        let list = |text: &str| parse_name_list(text);
+        Self {
+            tenant_claims: list(DEFAULT_TENANT_CLAIMS),
+            read_scopes: list(DEFAULT_READ_SCOPES),
+            read_content_scopes: list(DEFAULT_READ_CONTENT_SCOPES),
+            admin_scopes: Vec::new(),
+        }
+    }
+}
+
+/// A comma- or space-separated list of names.
+pub fn parse_name_list(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The value at a dotted claim name.
+fn claim<'a>(
+    claims: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a serde_json::Value> {
+    if let Some(value) = claims.get(name) {
+        return Some(value);
+    }
+    let (head, rest) = name.split_once('.')?;
+    match claims.get(head)? {
+        serde_json::Value::Object(inner) => claim(inner, rest),
+        _ => None,
+    }
+}
+
+/// Scope names in a claim: a string of names separated by spaces or commas, or a list of them.
+fn scope_names(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => out.extend(parse_name_list(text)),
+        serde_json::Value::Array(items) => {
+            for item in items {
+                if let serde_json::Value::String(text) = item {
+                    out.extend(parse_name_list(text));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+impl ClaimMapping {
+    /// The tenant the claims name (`None`: none, the default tenant).
+    fn tenant(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<String>, AuthError> {
+        for name in &self.tenant_claims {
+            let Some(value) = claim(claims, name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let tenant = match value {
+                serde_json::Value::String(text) => text.trim(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .find_map(|i| i.as_str().map(str::trim).filter(|t| !t.is_empty()))
+                    .unwrap_or(""),
+                _ => {
+                    return Err(AuthError::Invalid(format!(
+                        "the claim {name:?} is neither a string nor a list of strings"
+                    )));
+                }
+            };
+            return Ok((!tenant.is_empty()).then(|| tenant.to_owned()));
+        }
+        Ok(None)
+    }
+
+    /// The scopes the claims grant: ours by name, and the mapped ones.
+    fn scopes(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Scopes {
+        let mut names = Vec::new();
+        for name in SCOPE_CLAIMS {
+            if let Some(value) = claim(claims, name) {
+                scope_names(value, &mut names);
+            }
+        }
+        let mut scopes = Scopes::parse(names.iter().map(String::as_str));
+        let has = |mapped: &[String]| names.iter().any(|n| mapped.contains(n));
+        scopes.read |= has(&self.read_scopes);
+        scopes.read_content |= has(&self.read_content_scopes);
+        scopes.admin |= has(&self.admin_scopes);
+        scopes.read |= scopes.admin || scopes.read_content;
+        scopes
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -53,6 +178,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("audience", &self.audience)
             .field("static_tokens", &self.static_tokens.len())
             .field("protect_ops", &self.protect_ops)
+            .field("claims", &self.claims)
             .finish()
     }
 }
@@ -213,15 +339,6 @@ pub enum AuthError {
     MissingScope(&'static str),
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    tenant: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
 /// Checks tokens.
 pub struct Authenticator {
     enabled: bool,
@@ -229,6 +346,7 @@ pub struct Authenticator {
     hs256: Option<(DecodingKey, Validation)>,
     rs256: Option<(DecodingKey, Validation)>,
     tokens: HashMap<[u8; 32], Arc<Caller>>,
+    claims: ClaimMapping,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -301,6 +419,7 @@ impl Authenticator {
             hs256,
             rs256,
             tokens,
+            claims: config.claims.clone(),
         })
     }
 
@@ -333,30 +452,31 @@ impl Authenticator {
             _ => None,
         }
         .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)))?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token, key, validation,
+        )
+        .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
-        if claims.tenant.as_deref() == Some(UNASSIGNED_TENANT) {
+        let subject = claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| AuthError::Invalid("the claim \"sub\" is not a string".to_owned()))?
+            .to_owned();
+        let tenant = self.claims.tenant(&claims)?;
+        if tenant.as_deref() == Some(UNASSIGNED_TENANT) {
             return Err(AuthError::Invalid(format!(
                 "tenant {UNASSIGNED_TENANT:?} is reserved"
             )));
         }
-        if claims
-            .tenant
-            .as_ref()
-            .is_some_and(|t| t.len() > MAX_TENANT_LEN)
-        {
+        if tenant.as_ref().is_some_and(|t| t.len() > MAX_TENANT_LEN) {
             return Err(AuthError::Invalid(format!(
                 "the tenant is longer than {MAX_TENANT_LEN} bytes"
             )));
         }
         Ok(Caller {
-            subject: claims.sub,
-            tenant: claims
-                .tenant
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
-            scopes: Scopes::parse(claims.scope.as_deref().unwrap_or("").split_whitespace()),
+            subject,
+            tenant: tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
+            scopes: self.claims.scopes(&claims),
         })
     }
 
@@ -395,11 +515,17 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Caller::reader(req))
+    }
+}
+
+impl Caller {
+    /// The caller of `req`, who must hold `traces:read`.
+    pub fn reader(req: &HttpRequest) -> Result<Self, ApiError> {
         let Some(auth) = req.app_data::<web::Data<Authenticator>>() else {
-            return ready(Err(ApiError::Internal("authenticator missing".to_owned())));
+            return Err(ApiError::Internal("authenticator missing".to_owned()));
         };
-        let result = auth
-            .authenticate(bearer(req))
+        auth.authenticate(bearer(req))
             .and_then(|caller| {
                 if caller.scopes.read {
                     Ok(caller)
@@ -407,8 +533,7 @@ impl FromRequest for Caller {
                     Err(AuthError::MissingScope(SCOPE_READ))
                 }
             })
-            .map_err(ApiError::from);
-        ready(result)
+            .map_err(ApiError::from)
     }
 }
 
@@ -590,6 +715,75 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn orcheo_claims_map_to_tenant_and_scopes() {
+        let config = AuthConfig {
+            jwt_secret: Some(SECRET.to_vec()),
+            ..AuthConfig::default()
+        };
+        let orcheo = hs(
+            &config,
+            &json!({"sub": "u1", "scope": "workflows:read,workflows:execute", "workspace_ids": [" ", "acme", "globex"], "exp": exp(600)}),
+        )
+        .unwrap();
+        assert_eq!(orcheo.tenant, "acme");
+        assert!(orcheo.scopes.read && orcheo.scopes.read_content && !orcheo.scopes.admin);
+        // Our `tenant` comes first; nested workspaces and scope lists are read.
+        let both = hs(
+            &config,
+            &json!({"sub": "u", "tenant": "ours", "workspace_ids": ["theirs"], "exp": exp(600)}),
+        )
+        .unwrap();
+        assert_eq!(both.tenant, "ours");
+        let nested = hs(
+            &config,
+            &json!({"sub": "u", "orcheo": {"workspace_ids": ["w1"], "scopes": ["workflows:read"]}, "exp": exp(600)}),
+        )
+        .unwrap();
+        assert_eq!(nested.tenant, "w1");
+        assert!(nested.scopes.read);
+        let none = hs(
+            &config,
+            &json!({"sub": "u", "workspace_ids": [], "scp": "vault:read", "exp": exp(600)}),
+        )
+        .unwrap();
+        assert_eq!(none.tenant, DEFAULT_TENANT);
+        assert_eq!(none.scopes, Scopes::default());
+        assert!(matches!(
+            hs(&config, &json!({"sub": "u", "workspace": {"id": 1}, "exp": exp(600)})),
+            Err(AuthError::Invalid(m)) if m.contains("workspace")
+        ));
+        // Our names are never mapped away, and `traces:write` is never granted by a mapping.
+        let custom = AuthConfig {
+            claims: ClaimMapping {
+                tenant_claims: vec!["org".into()],
+                read_scopes: vec![],
+                read_content_scopes: vec![],
+                admin_scopes: vec!["root".into()],
+            },
+            ..config
+        };
+        let admin = hs(
+            &custom,
+            &json!({"sub": "u", "org": "ops", "scope": "root", "exp": exp(600)}),
+        )
+        .unwrap();
+        assert!(admin.scopes.admin && admin.scopes.read && !admin.scopes.write);
+        assert_eq!(admin.tenant, "ops");
+        let ours = hs(
+            &custom,
+            &json!({"sub": "u", "scope": "traces:read", "exp": exp(600)}),
+        )
+        .unwrap();
+        assert!(ours.scopes.read);
+        let unmapped = hs(
+            &custom,
+            &json!({"sub": "u", "scope": "workflows:read", "exp": exp(600)}),
+        )
+        .unwrap();
+        assert!(!unmapped.scopes.read);
     }
 
     #[test]

@@ -155,6 +155,49 @@ pub struct ServeArgs {
     )]
     pub auth_allow_unauthenticated: String,
 
+    /// JWT claims that may name the caller's tenant, in order (the first present decides);
+    /// dotted names read inside objects. A list's first string is the tenant.
+    #[arg(
+        long,
+        env = "ORCHEO_AUTH_TENANT_CLAIMS",
+        default_value = crate::auth::DEFAULT_TENANT_CLAIMS
+    )]
+    pub auth_tenant_claims: String,
+
+    /// Scope names of other issuers (Orcheo's backend) that grant `traces:read`.
+    #[arg(
+        long,
+        env = "ORCHEO_AUTH_READ_SCOPES",
+        default_value = crate::auth::DEFAULT_READ_SCOPES
+    )]
+    pub auth_read_scopes: String,
+
+    /// Scope names of other issuers that grant `traces:read_content` (prompts and responses).
+    #[arg(
+        long,
+        env = "ORCHEO_AUTH_READ_CONTENT_SCOPES",
+        default_value = crate::auth::DEFAULT_READ_CONTENT_SCOPES
+    )]
+    pub auth_read_content_scopes: String,
+
+    /// Scope names of other issuers that grant `traces:admin` (every tenant).
+    #[arg(long, env = "ORCHEO_AUTH_ADMIN_SCOPES", default_value = "")]
+    pub auth_admin_scopes: String,
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated
+    /// (`https://canvas.example.com`); none: no CORS headers at all.
+    #[arg(long, env = "ORCHEO_CORS_ALLOWED_ORIGINS", default_value = "")]
+    pub cors_allowed_origins: String,
+
+    /// Key signing artifact download links (at least 32 bytes, hex or base64); unset: a random
+    /// key drawn at start, so links die with a restart and differ across replicas.
+    #[arg(long, env = "ORCHEO_ARTIFACT_LINK_KEY", hide_env_values = true)]
+    pub artifact_link_key: Option<String>,
+
+    /// How long a signed artifact download link works, in seconds.
+    #[arg(long, env = "ORCHEO_ARTIFACT_LINK_TTL_SECONDS", default_value = "900")]
+    pub artifact_link_ttl_seconds: String,
+
     /// Redact e-mail addresses, SSN- and card-like numbers and `api_key=…`-style secrets in every
     /// text served from spans, on every route and the live feed (spans from instrumentation that
     /// did not redact them), before any caller sees them.
@@ -249,6 +292,12 @@ pub struct ServerConfig {
     /// `None`: keep everything.
     pub retention: Option<Duration>,
     pub artifact_dir: PathBuf,
+    /// Origins allowed to call from a browser.
+    pub cors: crate::cors::CorsConfig,
+    /// The key of signed artifact links (`None`: drawn at start).
+    pub artifact_link_key: Option<Vec<u8>>,
+    /// How long a signed artifact link works.
+    pub artifact_link_ttl: Duration,
     pub cache_entries: usize,
     pub page_max_spans: usize,
     pub request_timeout: Duration,
@@ -384,6 +433,20 @@ impl ServerConfig {
             redaction,
             retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
             artifact_dir: args.artifact_dir.clone(),
+            cors: crate::cors::CorsConfig::parse(&args.cors_allowed_origins)
+                .map_err(|e| bad("ORCHEO_CORS_ALLOWED_ORIGINS", e))?,
+            artifact_link_key: args
+                .artifact_link_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty())
+                .map(crate::artifact_links::parse_key)
+                .transpose()
+                .map_err(|e| bad("ORCHEO_ARTIFACT_LINK_KEY", e))?,
+            artifact_link_ttl: Duration::from_secs(number(
+                "ORCHEO_ARTIFACT_LINK_TTL_SECONDS",
+                &args.artifact_link_ttl_seconds,
+                10..=86_400,
+            )?),
             cache_entries: number(
                 "ORCHEO_TRACE_CACHE_ENTRIES",
                 &args.trace_cache_entries,
@@ -630,6 +693,40 @@ impl ServerConfig {
             audience: args.auth_jwt_audience.clone().filter(|s| !s.is_empty()),
             static_tokens,
             protect_ops: boolean("ORCHEO_AUTH_PROTECT_OPS", &args.auth_protect_ops)?,
+            claims: Self::claims(args)?,
+        })
+    }
+
+    /// How JWT claims name tenants and scopes.
+    fn claims(args: &ServeArgs) -> Result<crate::auth::ClaimMapping, ConfigError> {
+        let names = |variable: &'static str, text: &str| {
+            let list = crate::auth::parse_name_list(text);
+            match list
+                .iter()
+                .find(|n| !n.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                Some(n) => Err(bad(variable, format!("{n:?} is not a claim or scope name"))),
+                None => Ok(list),
+            }
+        };
+        let tenant_claims = names("ORCHEO_AUTH_TENANT_CLAIMS", &args.auth_tenant_claims)?;
+        if let Some(n) = tenant_claims
+            .iter()
+            .find(|n| n.starts_with('.') || n.ends_with('.') || n.contains(".."))
+        {
+            return Err(bad(
+                "ORCHEO_AUTH_TENANT_CLAIMS",
+                format!("{n:?} is not a claim name (dots separate the parts of a nested name)"),
+            ));
+        }
+        Ok(crate::auth::ClaimMapping {
+            tenant_claims,
+            read_scopes: names("ORCHEO_AUTH_READ_SCOPES", &args.auth_read_scopes)?,
+            read_content_scopes: names(
+                "ORCHEO_AUTH_READ_CONTENT_SCOPES",
+                &args.auth_read_content_scopes,
+            )?,
+            admin_scopes: names("ORCHEO_AUTH_ADMIN_SCOPES", &args.auth_admin_scopes)?,
         })
     }
 }
@@ -739,6 +836,23 @@ mod tests {
             ),
             (64, Duration::from_secs(2), Duration::from_secs(5))
         );
+        assert!(!config.cors.is_enabled());
+        assert_eq!(config.artifact_link_key, None);
+        assert_eq!(config.artifact_link_ttl, Duration::from_mins(15));
+        assert_eq!(config.auth.claims, crate::auth::ClaimMapping::default());
+        assert_eq!(config.auth.claims.read_scopes, ["workflows:read"]);
+        let canvas = ServerConfig::from_args(&args(&[
+            "--cors-allowed-origins",
+            "https://canvas.example.com, http://localhost:5173",
+            "--artifact-link-key",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            "--auth-admin-scopes",
+            "admin:traces",
+        ]))
+        .unwrap();
+        assert_eq!(canvas.cors.allowed_origins.len(), 2);
+        assert_eq!(canvas.artifact_link_key.map(|k| k.len()), Some(32));
+        assert_eq!(canvas.auth.claims.admin_scopes, ["admin:traces"]);
         let off = ServerConfig::from_args(&args(&["--otlp-grpc-addr", "off"])).unwrap();
         assert!(off.otlp_grpc_addr.is_none() && off.otlp_http_addr.is_some());
     }
@@ -826,6 +940,23 @@ mod tests {
                 "ORCHEO_OTLP_READ_TIMEOUT_MS",
             ),
             (&["--auth-protect-ops", "maybe"], "ORCHEO_AUTH_PROTECT_OPS"),
+            (
+                &["--cors-allowed-origins", "https://canvas.example.com/app"],
+                "ORCHEO_CORS_ALLOWED_ORIGINS",
+            ),
+            (
+                &["--cors-allowed-origins", "*"],
+                "ORCHEO_CORS_ALLOWED_ORIGINS",
+            ),
+            (&["--artifact-link-key", "abcd"], "ORCHEO_ARTIFACT_LINK_KEY"),
+            (
+                &["--artifact-link-ttl-seconds", "0"],
+                "ORCHEO_ARTIFACT_LINK_TTL_SECONDS",
+            ),
+            (
+                &["--auth-tenant-claims", "orcheo..workspace_ids"],
+                "ORCHEO_AUTH_TENANT_CLAIMS",
+            ),
             (
                 &["--trace-page-max-spans", "0"],
                 "ORCHEO_TRACE_PAGE_MAX_SPANS",

@@ -22,6 +22,9 @@ pub enum ApiError {
     Unauthenticated(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A signed artifact link that was genuine but has expired.
+    #[error("{0}")]
+    LinkExpired(String),
     /// No such thing — or one the caller may not see, which looks the same.
     #[error("{0}")]
     NotFound(String),
@@ -62,6 +65,7 @@ impl ApiError {
             Self::BadRequest { code, .. } => code,
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
+            Self::LinkExpired(_) => "link_expired",
             Self::NotFound(_) => "not_found",
             Self::TraceUnavailable(_) => "trace_unavailable",
             Self::TraceStoreUnavailable { .. } => "trace_store_unavailable",
@@ -111,7 +115,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::LinkExpired(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::TraceUnavailable(_) => StatusCode::NOT_FOUND,
             Self::TraceStoreUnavailable { .. } | Self::DatabaseUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

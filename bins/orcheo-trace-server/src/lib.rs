@@ -3,6 +3,8 @@
 //! - [`config`]: the server's settings (env vars and flags), validated before anything starts;
 //! - [`startup`]: [`startup::Application`] binds, wires the state and runs the HTTP server;
 //! - [`auth`]: bearer tokens (JWT, static) → a [`auth::Caller`] with a tenant and scopes;
+//! - [`cors`]: the browser origins allowed to call the API;
+//! - [`artifact_links`]: signed artifact references, downloads without a header;
 //! - [`traces`]: execution id → trace: metadata lookup, fetch, normalize, cache, degraded mode;
 //! - `routes`: one module per group of endpoints; [`error`]: the one error envelope;
 //! - [`observe`]: request ids, logs and HTTP metrics around every request;
@@ -15,8 +17,10 @@
 //! learns that another tenant's execution exists.
 #![forbid(unsafe_code)]
 
+pub mod artifact_links;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod demo;
 pub mod discovery;
 pub mod embedded;

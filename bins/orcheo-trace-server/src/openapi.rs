@@ -52,11 +52,13 @@ pub struct ContentItem {
 pub struct Artifact {
     pub id: String,
     pub name: Option<String>,
-    /// Where this API serves it.
+    /// Where this API serves it (with a token).
     pub url: String,
     pub source_url: Option<String>,
     pub content_type: Option<String>,
     pub size_bytes: Option<u64>,
+    /// A signed link that downloads it without a token, until it expires (`…/download`).
+    pub download_url: Option<String>,
 }
 
 /// Why a span failed.
@@ -186,6 +188,9 @@ pub struct FlatSpan {
     pub name: String,
     pub start_time: String,
     pub end_time: Option<String>,
+    /// The span's attributes; each id in `orcheo.artifact.ids` is given as a signed reference
+    /// (`<id>~<expiry>~<signature>`) that `/api/artifacts/{reference}/download` opens without
+    /// a token.
     pub attributes: BTreeMap<String, serde_json::Value>,
     pub events: Vec<Event>,
     pub status: Status,
@@ -262,6 +267,7 @@ impl Modify for BearerAuth {
         routes::traces::get_span,
         routes::executions::list_executions,
         routes::artifacts::get_artifact,
+        routes::artifacts::download_artifact,
         routes::ops::healthz,
         routes::ops::readyz,
         routes::ops::metrics,

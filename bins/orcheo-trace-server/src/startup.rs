@@ -62,18 +62,7 @@ impl Application {
         config: ServerConfig,
         exporter: Option<OwnTelemetry>,
     ) -> anyhow::Result<Self> {
-        let url = config.database_url.clone();
-        let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
-            let store = Store::open(&url, PoolConfig::default())
-                .with_context(|| format!("cannot open the database {}", redact_password(&url)))?;
-            let applied = store.migrate()?;
-            if !applied.is_empty() {
-                tracing::info!(migrations = ?applied, "database migrated");
-            }
-            Ok(store)
-        })
-        .await
-        .context("database set-up task failed")??;
+        let store = open_store(config.database_url.clone()).await?;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
         let hub = LiveHub::new(config.live, store.clone(), &metrics.registry)
             .context("cannot register the live-update metrics")?;
@@ -111,8 +100,10 @@ impl Application {
         );
         let (otlp_http, otlp_grpc, writer_health) =
             receivers(&config, &store, &metrics, ingest_auth, watchers)?;
+        let links = link_signer(&config)?;
         let state = web::Data::new(AppState {
             traces: traces.with_store_search(config.search_lookback),
+            links,
             dashboards: config.dashboards.clone(),
             page_max_spans: config.page_max_spans,
             artifact_dir: config.artifact_dir.clone(),
@@ -126,6 +117,7 @@ impl Application {
             request_timeout: config.request_timeout,
         });
         let hub_data = web::Data::new(Arc::clone(&hub));
+        let cors = web::Data::new(config.cors.clone());
         let listener = TcpListener::bind(config.http_addr)
             .with_context(|| format!("cannot listen on {}", config.http_addr))?;
         let port = listener.local_addr()?.port();
@@ -136,7 +128,10 @@ impl Application {
                 .app_data(observer.clone())
                 .app_data(hub_data.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(cors.clone())
                 .wrap(from_fn(observe))
+                // Outermost: every answer, errors and time-outs included, gets the CORS headers.
+                .wrap(from_fn(crate::cors::cors))
                 .configure(routes::configure)
         })
         .on_connect(crate::live::on_connect)
@@ -226,6 +221,37 @@ fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
         );
     }
     Ok(authenticator)
+}
+
+/// Opens the database and migrates it, off the async workers.
+async fn open_store(url: String) -> anyhow::Result<Store> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
+        let store = Store::open(&url, PoolConfig::default())
+            .with_context(|| format!("cannot open the database {}", redact_password(&url)))?;
+        let applied = store.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "database migrated");
+        }
+        Ok(store)
+    })
+    .await
+    .context("database set-up task failed")?
+}
+
+/// The signer of artifact download links; without a configured key, one drawn now.
+fn link_signer(config: &ServerConfig) -> anyhow::Result<crate::artifact_links::LinkSigner> {
+    let links = crate::artifact_links::LinkSigner::new(
+        config.artifact_link_key.as_deref(),
+        config.artifact_link_ttl,
+    )
+    .map_err(|e| anyhow::anyhow!("ORCHEO_ARTIFACT_LINK_KEY: {e}"))?;
+    if links.key_is_generated() {
+        tracing::info!(
+            "ORCHEO_ARTIFACT_LINK_KEY is not set: artifact download links are signed with a key \
+             drawn at start, so they stop working at a restart and on other replicas"
+        );
+    }
+    Ok(links)
 }
 
 /// The OTLP/HTTP server and its port, the OTLP/gRPC listener with the writer's handle, and the

@@ -146,6 +146,10 @@ pub struct Artifact {
     pub source_url: Option<String>,
     pub content_type: Option<String>,
     pub size_bytes: Option<u64>,
+    /// A short-lived signed link that downloads it without a token; only a server that may
+    /// hand one to this caller sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
 }
 
 /// Why a span failed.

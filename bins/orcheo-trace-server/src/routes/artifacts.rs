@@ -1,4 +1,4 @@
-//! `GET /api/artifacts/{artifact_id}`: streams an artifact's file, under the same rule as its
+//! `GET /api/artifacts/{artifact_id}` (and `…/download`): streams an artifact's file, under the same rule as its
 //! execution. Files live in the artifact directory; a record's `storage_uri` is `file:PATH`
 //! (or a bare path), relative to that directory, and may not point outside it — neither by its
 //! form (`..`, absolute paths) nor through symbolic links: the file's real path must lie in the
@@ -13,7 +13,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use orcheo_trace_store::ArtifactRecord;
 
-use crate::auth::Caller;
+use crate::artifact_links::{LinkRefusal, SignedReference};
+use crate::auth::{Caller, bearer};
 use crate::error::ApiError;
 use crate::routes::AppState;
 
@@ -126,12 +127,13 @@ fn still_at(file: &File, real: &Path) -> io::Result<bool> {
     get,
     path = "/api/artifacts/{artifact_id}",
     tag = "artifacts",
-    params(("artifact_id" = String, Path, description = "The artifact's id (1 to 256 characters).", min_length = 1, max_length = 256)),
+    params(("artifact_id" = String, Path, description = "The artifact's id (1 to 256 characters), or a signed reference to it from a trace answer (`<id>~<expiry>~<signature>`), which needs no token.", min_length = 1, max_length = 320)),
     responses(
         (status = 200, description = "The file, with its content type.", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, description = "A malformed artifact id.", body = crate::openapi::ErrorResponse),
-        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
-        (status = 404, description = "No such artifact (or another tenant's), or its file is gone.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token (and no valid signed reference).", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "`link_expired`: a signed reference past its expiry.", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "No such artifact (or another tenant's, or a signed reference that is not this artifact's), or its file is gone.", body = crate::openapi::ErrorResponse),
         (status = 501, description = "The artifact is stored where this server cannot read.", body = crate::openapi::ErrorResponse),
     ),
     security(("bearer" = []), ())
@@ -139,30 +141,110 @@ fn still_at(file: &File, real: &Path) -> io::Result<bool> {
 pub(crate) async fn get_artifact(
     req: HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let artifact_id = path.into_inner();
-    if artifact_id.is_empty() || artifact_id.chars().count() > 256 {
-        return Err(ApiError::bad_request(
-            "invalid_artifact_id",
-            "artifact ids are 1 to 256 characters",
-        ));
-    }
+    serve_reference(&req, &state, &path.into_inner()).await
+}
+
+/// Downloads an artifact: the path Canvas opens in a new window, with no header, from the
+/// signed reference the trace answer put in `orcheo.artifact.ids`.
+#[utoipa::path(
+    get,
+    path = "/api/artifacts/{artifact_id}/download",
+    tag = "artifacts",
+    params(("artifact_id" = String, Path, description = "A signed reference from a trace answer (`<id>~<expiry>~<signature>`), which needs no token, or the artifact's id with a token.", min_length = 1, max_length = 320)),
+    responses(
+        (status = 200, description = "The file, with its content type.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "A malformed artifact id.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token (and no valid signed reference).", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "`link_expired`: a signed reference past its expiry.", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "No such artifact (or another tenant's, or a signed reference that is not this artifact's), or its file is gone.", body = crate::openapi::ErrorResponse),
+        (status = 501, description = "The artifact is stored where this server cannot read.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+pub(crate) async fn download_artifact(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    serve_reference(&req, &state, &path.into_inner()).await
+}
+
+/// The record of an artifact and the tenant of its execution.
+async fn lookup(
+    state: &AppState,
+    artifact_id: String,
+) -> Result<Option<(ArtifactRecord, Option<String>)>, ApiError> {
     let store = state.traces.store().clone();
-    let found = web::block(move || -> Result<Option<(ArtifactRecord, Option<String>)>, orcheo_trace_store::StoreError> {
+    Ok(web::block(move || -> Result<Option<(ArtifactRecord, Option<String>)>, orcheo_trace_store::StoreError> {
         let Some(record) = store.artifact(&artifact_id)? else {
             return Ok(None);
         };
         let tenant = store.execution_tenant(&record.execution_id)?;
         Ok(Some((record, tenant)))
     })
-    .await??;
-    let not_found = || ApiError::NotFound("no such artifact".to_owned());
-    let (record, tenant) = found.ok_or_else(not_found)?;
+    .await??)
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such artifact".to_owned())
+}
+
+/// A signed reference opens its artifact with no token; anything else is an artifact id that
+/// needs a caller allowed to read the artifact's execution.
+async fn serve_reference(
+    req: &HttpRequest,
+    state: &AppState,
+    reference: &str,
+) -> Result<HttpResponse, ApiError> {
+    if reference.is_empty() || reference.chars().count() > 320 {
+        return Err(ApiError::bad_request(
+            "invalid_artifact_id",
+            "artifact ids are 1 to 256 characters",
+        ));
+    }
+    if let Some(signed) = SignedReference::parse(reference) {
+        if let Some((record, Some(tenant))) = lookup(state, signed.artifact_id.to_owned()).await? {
+            match state.links.verify(&signed, &tenant) {
+                Ok(()) => return serve(req, state, record).await,
+                Err(LinkRefusal::Expired) => {
+                    return Err(ApiError::LinkExpired(
+                        "this download link has expired; load the trace again for a new one"
+                            .to_owned(),
+                    ));
+                }
+                Err(LinkRefusal::BadSignature) => {}
+            }
+        }
+        // Not a genuine link: with a token it may still be an id of that form; without one
+        // it is answered like an unknown artifact, so a forged link learns nothing.
+        if bearer(req).is_none() {
+            return Err(not_found());
+        }
+    }
+    if reference.chars().count() > 256 {
+        return Err(ApiError::bad_request(
+            "invalid_artifact_id",
+            "artifact ids are 1 to 256 characters",
+        ));
+    }
+    let caller = Caller::reader(req)?;
+    let (record, tenant) = lookup(state, reference.to_owned())
+        .await?
+        .ok_or_else(not_found)?;
     if !tenant.is_some_and(|t| caller.can_see(&t)) {
         return Err(not_found());
     }
+    serve(req, state, record).await
+}
+
+/// Streams the file of an artifact the caller may read.
+async fn serve(
+    req: &HttpRequest,
+    state: &AppState,
+    record: ArtifactRecord,
+) -> Result<HttpResponse, ApiError> {
     tracing::Span::current().record("execution.id", record.execution_id.as_str());
     let relative = location(&record.storage_uri)?.map(Path::to_owned);
     let root = state.artifact_dir.clone();
@@ -183,7 +265,7 @@ pub(crate) async fn get_artifact(
         .use_etag(true)
         .use_last_modified(true)
         .disable_content_disposition()
-        .into_response(&req);
+        .into_response(req);
     let headers = response.headers_mut();
     if let Some(value) = record
         .content_type

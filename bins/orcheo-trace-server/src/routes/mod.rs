@@ -20,6 +20,8 @@ use crate::traces::TraceService;
 #[derive(Debug)]
 pub struct AppState {
     pub traces: TraceService,
+    /// Signs and checks artifact download links.
+    pub links: crate::artifact_links::LinkSigner,
     /// `(name, template)`.
     pub dashboards: Vec<(String, String)>,
     pub page_max_spans: usize,
@@ -79,6 +81,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(get("/api/executions", executions::list_executions))
     .service(get("/api/artifacts/{artifact_id}", artifacts::get_artifact))
+    .service(get(
+        "/api/artifacts/{artifact_id}/download",
+        artifacts::download_artifact,
+    ))
     .service(get("/healthz", ops::healthz))
     .service(get("/readyz", ops::readyz))
     .service(get("/metrics", ops::metrics))

@@ -7,6 +7,7 @@ use orcheo_span_tree::render::{self, FlatSpan, RenderOptions};
 use orcheo_trace_model::{SpanId, TraceTree};
 use serde::{Deserialize, Serialize};
 
+use crate::artifact_links::Minter;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::{AppState, ExecutionView, PageInfo};
@@ -130,9 +131,11 @@ pub(crate) async fn get_trace(
     let execution = state.traces.execution(&caller, &path).await?;
     let withhold = withhold(&caller, &query);
     let loaded = state.traces.trace(&execution, withhold).await?;
+    // Artifact links: for this caller, who may read the execution, carrying its tenant.
+    let link_expiry = state.links.expiry();
     // Everything the body depends on besides the (finished, cached) trace itself.
     let key = format!(
-        "{:?}|{withhold}|{:?}|{:?}|{:?}",
+        "{:?}|{withhold}|{:?}|{:?}|{:?}|{link_expiry}",
         query.view, query.depth, query.limit, query.cursor
     );
     if let Some(body) = loaded.rendered(&key) {
@@ -142,11 +145,18 @@ pub(crate) async fn get_trace(
     let dashboards = state.dashboards(execution.trace_id);
     let max = state.page_max_spans;
     let query = query.into_inner();
+    let state_for_links = state.clone();
+    let tenant = execution.tenant.clone();
     let body = web::block(move || -> Result<Bytes, ApiError> {
+        let links = Minter::new(&state_for_links.links, &tenant, link_expiry);
         let tree = &loaded.tree;
         let body = Bytes::from(match query.view {
-            View::Tree => tree_body(tree, &query, max, &view, &dashboards, &loaded.source)?,
-            View::Flat => flat_body(tree, &query, max, &view)?,
+            View::Tree => {
+                let linked = links.with_download_urls(tree);
+                let tree = linked.as_ref().unwrap_or(tree);
+                tree_body(tree, &query, max, &view, &dashboards, &loaded.source)?
+            }
+            View::Flat => flat_body(tree, &query, max, &view, &links)?,
         });
         loaded.keep_rendered(key, body.clone());
         Ok(body)
@@ -217,6 +227,7 @@ fn flat_body(
     query: &TraceQuery,
     max: usize,
     execution: &ExecutionView,
+    links: &Minter<'_>,
 ) -> Result<Vec<u8>, ApiError> {
     #[derive(Serialize)]
     struct Flat<'a> {
@@ -226,9 +237,20 @@ fn flat_body(
     }
     let spans: Vec<_> = tree.nodes.iter().filter(|n| !n.synthetic).collect();
     let (start, end) = page(query, max, spans.len())?;
+    let signed: Vec<_> = spans[start..end]
+        .iter()
+        .map(|n| links.sign_attributes(&n.attributes))
+        .collect();
     let body = Flat {
         execution,
-        spans: spans[start..end].iter().map(|n| FlatSpan::new(n)).collect(),
+        spans: spans[start..end]
+            .iter()
+            .zip(&signed)
+            .map(|(n, signed)| FlatSpan {
+                attributes: signed.as_deref().unwrap_or(&n.attributes),
+                ..FlatSpan::new(n)
+            })
+            .collect(),
         page_info: page_info(end, spans.len()),
     };
     serde_json::to_vec(&body).map_err(|e| to_internal(&e))

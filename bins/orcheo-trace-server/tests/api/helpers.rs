@@ -227,6 +227,13 @@ pub struct Options {
     pub trace_store: Option<ClientConfig>,
     /// Search the trace store for unknown executions over this lookback.
     pub search_lookback: Option<Duration>,
+    /// `ORCHEO_CORS_ALLOWED_ORIGINS`.
+    pub cors_origins: Option<&'static str>,
+    /// The key of signed artifact links (a random one otherwise).
+    pub artifact_link_key: Option<Vec<u8>>,
+    pub artifact_link_ttl: Option<Duration>,
+    /// How JWT claims name tenants and scopes (the default mapping otherwise).
+    pub claims: Option<orcheo_trace_server::auth::ClaimMapping>,
 }
 
 /// A running application.
@@ -282,6 +289,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             issuer: options.jwt_issuer.clone(),
             audience: options.jwt_audience.clone(),
             jwt_public_key_pem: options.jwt_public_key_pem.clone(),
+            claims: options.claims.clone().unwrap_or_default(),
         }
     };
     let receiver = options.embedded.then(|| "127.0.0.1:0".parse().unwrap());
@@ -308,6 +316,10 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         redaction: Some(vec!["ORDER-[0-9]+".to_owned()]),
         retention: None,
         artifact_dir: artifacts.path().to_owned(),
+        cors: orcheo_trace_server::cors::CorsConfig::parse(options.cors_origins.unwrap_or(""))
+            .unwrap(),
+        artifact_link_key: options.artifact_link_key.clone(),
+        artifact_link_ttl: options.artifact_link_ttl.unwrap_or(Duration::from_mins(15)),
         cache_entries: options.cache_entries.unwrap_or(16),
         page_max_spans: options.page_max_spans.unwrap_or(2000),
         request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(20)),
@@ -382,6 +394,27 @@ impl TestApp {
         let mut request = self.client.get(format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
+    /// Sends `method` to `path` with `headers`.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = request.send().await.unwrap();
         Answer {

@@ -427,6 +427,7 @@ fn artifacts(known: &Known<'_>, events: &[SpanEvent]) -> Vec<Artifact> {
             size_bytes: find(a, k::ARTIFACT_SIZE)
                 .and_then(AttributeValue::as_i64)
                 .and_then(|n| u64::try_from(n).ok()),
+            download_url: None,
         });
     }
     let ids: Vec<&str> = match known.artifact_ids {
@@ -445,6 +446,7 @@ fn artifacts(known: &Known<'_>, events: &[SpanEvent]) -> Vec<Artifact> {
                 source_url: None,
                 content_type: None,
                 size_bytes: None,
+                download_url: None,
             });
         }
     }
