@@ -221,12 +221,19 @@ test('a running execution is live: the tree grows in place and completes', async
   await row('Fetch Inputs').click();
 
   await sendSpans(env.otlp, [span({ trace, id: rootId, name: 'workflow.execution', execution, start: ms(0), end: ms(130),
-    attributes: { 'orcheo.workflow.id': 'wf_live' } })]);
+    attributes: { 'orcheo.workflow.id': 'wf_live', 'orcheo.execution.run_name': 'Nightly digest', 'orcheo.execution.recursion_limit': 25 } })]);
   await page.locator('.title-line .badge-completed').waitFor();
   assert.ok(await page.locator('.badge-live').isHidden());
   assert.equal(await page.locator('[role="treeitem"]').count(), 4);
   assert.equal(await row('Fetch Inputs').getAttribute('aria-selected'), 'true');
   await page.locator('#details-title', { hasText: 'Fetch Inputs' }).waitFor();
+  // The run span's own facts, as Orcheo's Python tracing writes them.
+  await row('workflow.execution').click();
+  const run = page.locator('section[aria-label="Run"]');
+  await run.waitFor();
+  assert.match(await run.innerText(), /Run name\s*Nightly digest[\s\S]*Recursion limit\s*25/);
+  await axe(page, 'run details');
+  await row('Fetch Inputs').click();
 });
 
 test('a run that ended without its root span stays flagged', async () => {

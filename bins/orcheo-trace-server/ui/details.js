@@ -54,6 +54,21 @@ function errorBox(e, label) {
       : null);
 }
 
+/** What Orcheo's run span says of the run: name, tags, inputs and limits. @param {Span} span */
+function runSection(span) {
+  const a = span.attributes || {};
+  const list = (/** @type {any} */ v) => (Array.isArray(v) ? v.join(', ') : v);
+  const pairs = /** @type {Array<[string, any] | null>} */ ([
+    ['Run name', a['orcheo.execution.run_name']],
+    ['Tags', list(a['orcheo.execution.tags'])],
+    ['Inputs', list(a['orcheo.execution.input_keys'])],
+    ['Recursion limit', a['orcheo.execution.recursion_limit']],
+    ['Max concurrency', a['orcheo.execution.max_concurrency']],
+    ['Thread', a['orcheo.execution.thread_id']],
+  ].map(([k, v]) => (v === undefined || v === null || v === '' ? null : [k, String(v)])));
+  return pairs.some((p) => p !== null) ? section('Run', facts(pairs)) : null;
+}
+
 /** The span's error, and every exception it recorded when there were several. @param {Span} span */
 function errorSection(span) {
   const e = span.error;
@@ -213,6 +228,7 @@ export function renderDetails(model, index, ctx) {
         own && usage.total !== own.total ? ['Own', `${number(own.input)} in · ${number(own.output)} out`] : null,
       ]))
       : null,
+    span.kind === 'workflow' ? runSection(span) : null,
     index === model.root ? tokenChart(model, ctx.onPick) : null,
     errorSection(span),
     span.prompts.length ? section('Prompts', span.prompts.map((p, i) => drawer(`Prompt ${i + 1}`, p))) : null,
