@@ -71,7 +71,7 @@ fn python_run_nodes_last_the_latency_they_report() {
     let root = tree.root_node().unwrap();
     for (name, reported) in [("embed", 310.0), ("Search", 95.0), ("Send", 12.0)] {
         let node = named(&tree, name);
-        assert_eq!(node.duration_source, DurationSource::Reported, "{name}");
+        assert_eq!(node.duration_source(), DurationSource::Reported, "{name}");
         // The reported time, ending at the span's end, unless that reaches before the run.
         let since_run_start = root.start_time.millis_until(node.end_time.unwrap());
         let expected = f64::min(reported, since_run_start);
@@ -86,7 +86,7 @@ fn python_run_nodes_last_the_latency_they_report() {
     }
     // Draft Email reports 1840 ms in a run of a few hundred: it starts with the run, no earlier.
     let draft = named(&tree, "Draft Email");
-    assert_eq!(draft.duration_source, DurationSource::Reported);
+    assert_eq!(draft.duration_source(), DurationSource::Reported);
     assert_eq!(draft.start_time, root.start_time);
     assert!(!draft.flags.contains(&AnomalyKind::ClockSkew));
     assert!(
@@ -267,7 +267,7 @@ fn with_latency(value: impl Into<AttributeValue>) -> SpanNode {
 #[test]
 fn a_longer_reported_latency_places_the_node_before_its_span_end() {
     let n = with_latency(250_i64);
-    assert_eq!(n.duration_source, DurationSource::Reported);
+    assert_eq!(n.duration_source(), DurationSource::Reported);
     assert_eq!(n.duration_ms(), Some(250.0));
     assert_eq!(n.span_start_time(), span(1, None, 1000).start_time);
     assert_eq!(json(&n)["measured_duration_ms"], 10.0);
@@ -288,7 +288,7 @@ fn a_shorter_missing_or_garbage_latency_keeps_the_measured_span() {
         with_latency(true),
         one(span(1, None, 1000), vec![], vec![]),
     ] {
-        assert_eq!(n.duration_source, DurationSource::Measured);
+        assert_eq!(n.duration_source(), DurationSource::Measured);
         assert_eq!(n.duration_ms(), Some(10.0));
         assert_eq!(json(&n)["measured_duration_ms"], serde_json::Value::Null);
     }
@@ -296,7 +296,7 @@ fn a_shorter_missing_or_garbage_latency_keeps_the_measured_span() {
     running.end_time = None;
     running.attributes = vec![KeyValue::new(k::NODE_LATENCY_MS, 500_i64)];
     let n = normalize(vec![running]).nodes.remove(0);
-    assert_eq!(n.duration_source, DurationSource::Measured);
+    assert_eq!(n.duration_source(), DurationSource::Measured);
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn a_reported_node_never_starts_before_its_parent() {
     child.attributes = vec![KeyValue::new(k::NODE_LATENCY_MS, 1000_i64)];
     let tree = normalize(vec![parent.clone(), child]);
     let child = &tree.nodes[1];
-    assert_eq!(child.duration_source, DurationSource::Reported);
+    assert_eq!(child.duration_source(), DurationSource::Reported);
     assert_eq!(child.start_time, parent.start_time);
     assert_eq!(child.duration_ms(), Some(15.0));
     assert!(!child.flags.contains(&AnomalyKind::ClockSkew));
@@ -587,5 +587,17 @@ fn reported_timing_survives_a_zero_start() {
     s.end_time = Some(Timestamp::from_unix_nanos(5_000_000));
     s.attributes = vec![KeyValue::new(k::NODE_LATENCY_MS, 10_i64)];
     let n = normalize(vec![s]).nodes.remove(0);
-    assert_eq!(n.duration_source, DurationSource::Measured);
+    assert_eq!(n.duration_source(), DurationSource::Measured);
+}
+
+#[test]
+fn a_reported_node_whose_span_starts_before_its_parent_stays_measured() {
+    let parent = span(1, None, 100); // 100..110 ms
+    let mut child = span(2, Some(1), 95); // 95..105 ms: clocks disagree
+    child.attributes = vec![KeyValue::new(k::NODE_LATENCY_MS, 50_i64)];
+    let tree = normalize(vec![parent, child.clone()]);
+    let node = &tree.nodes[1];
+    assert_eq!(node.duration_source(), DurationSource::Measured);
+    assert_eq!(node.start_time, child.start_time);
+    assert!(node.flags.contains(&AnomalyKind::ClockSkew));
 }

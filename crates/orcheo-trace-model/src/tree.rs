@@ -364,8 +364,6 @@ pub struct SpanNode {
     pub flags: AnomalyFlags,
     /// A placeholder for a span the trace references but does not contain.
     pub synthetic: bool,
-    /// Whether `start_time` is the span's own or placed by the latency it reported.
-    pub duration_source: DurationSource,
     /// Index of the parent in [`TraceTree::nodes`].
     pub parent: Option<u32>,
     /// Indices of the children in [`TraceTree::nodes`], sorted by start time.
@@ -424,6 +422,16 @@ impl SpanNode {
     /// The span has not ended yet (or its source did not say when it ended).
     pub fn in_progress(&self) -> bool {
         self.end_time.is_none()
+    }
+
+    /// Whether `start_time` is the span's own or placed by the latency the node reported (it is
+    /// placed exactly when the span's own start is kept aside, [`NodeContent::measured_start`]).
+    pub fn duration_source(&self) -> DurationSource {
+        if self.content().measured_start.is_some() {
+            DurationSource::Reported
+        } else {
+            DurationSource::Measured
+        }
     }
 
     /// The start the span itself states (differs from `start_time` when the node is placed by
@@ -546,7 +554,7 @@ impl Serialize for SpanNode {
             start_time: self.start_time,
             end_time: self.end_time,
             duration_ms: self.duration_ms(),
-            duration_source: self.duration_source,
+            duration_source: self.duration_source(),
             measured_duration_ms: content
                 .measured_start
                 .zip(self.end_time)

@@ -8,9 +8,9 @@ use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
-    AnomalyFlags, Artifact, AttributeValue, ContentItem, DurationSource, KeyValue, ModelInfo,
-    NodeContent, NodeKind, RawSpan, SmolStr, SpanError, SpanEvent, SpanLink, SpanNode, StatusCode,
-    Timestamp, TokenUsage,
+    AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeContent,
+    NodeKind, RawSpan, SmolStr, SpanError, SpanEvent, SpanLink, SpanNode, StatusCode, Timestamp,
+    TokenUsage,
 };
 use serde_json::Value;
 
@@ -30,12 +30,12 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
     let artifacts = artifacts(&known, &span.events);
     let (error, errors) = error(&span, &known);
     content.0.errors = errors;
-    let (start_time, duration_source) = match reported_start(&span, &known) {
+    let start_time = match reported_start(&span, &known) {
         Some(start) => {
             content.0.measured_start = Some(span.start_time);
-            (start, DurationSource::Reported)
+            start
         }
-        None => (span.start_time, DurationSource::Measured),
+        None => span.start_time,
     };
     SpanNode {
         span_id: span.span_id,
@@ -57,7 +57,6 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
         scope: span.scope,
         flags: AnomalyFlags::default(),
         synthetic: false,
-        duration_source,
         parent: None,
         children: Vec::new(),
         depth: 0,

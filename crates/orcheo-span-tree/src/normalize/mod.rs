@@ -187,7 +187,7 @@ fn clamp_reported_start(nodes: &mut [SpanNode]) -> usize {
     let Some(node) = nodes.get(at) else {
         return at;
     };
-    if node.duration_source != DurationSource::Reported {
+    if node.duration_source() != DurationSource::Reported {
         return at;
     }
     let Some(p) = node.parent.map(|p| p as usize) else {
@@ -207,11 +207,10 @@ fn clamp_reported_start(nodes: &mut [SpanNode]) -> usize {
     }
     let node = &mut nodes[at];
     node.start_time = floor;
-    if floor == measured {
-        node.duration_source = DurationSource::Measured;
-        if let Some(content) = node.content.as_deref_mut() {
-            content.measured_start = None;
-        }
+    if floor == measured
+        && let Some(content) = node.content.as_deref_mut()
+    {
+        content.measured_start = None;
     }
     at
 }
@@ -412,7 +411,6 @@ fn choose_root(
         scope: None,
         flags: [AnomalyKind::MissingRoot].into_iter().collect(),
         synthetic: true,
-        duration_source: DurationSource::Measured,
         parent: None,
         children: Vec::new(),
         depth: 0,
