@@ -183,9 +183,20 @@ test('a running execution is live: the tree grows in place and completes', async
   const rootId = newSpanId();
   const t0 = nowNanos();
   const ms = (n) => t0 + BigInt(n) * 1_000_000n;
-  await sendSpans(env.otlp, [span({ trace, parent: rootId, name: 'Fetch Inputs', execution, start: ms(0), end: ms(40) })]);
+  // The run's root span arrives when the run ends; a stray span names a parent that never will.
+  await sendSpans(env.otlp, [
+    span({ trace, parent: rootId, name: 'Fetch Inputs', execution, start: ms(0), end: ms(40), attributes: { 'orcheo.workflow.id': 'wf_live' } }),
+    span({ trace, parent: newSpanId(), name: 'Stray', execution, start: ms(50), end: ms(55) }),
+  ]);
   await openTrace(env.base, execution);
   await page.locator('.badge-live:not([hidden])').waitFor();
+  // Running, not broken: the root stands as the workflow's run, and only the stray is an anomaly.
+  const top = page.locator('[role="treeitem"][aria-level="1"]');
+  assert.equal(await top.locator('.span-name').innerText(), 'wf_live');
+  assert.match(await top.innerText(), /root span not received yet/);
+  assert.equal(await page.getByText('(missing span)').count(), 0);
+  assert.match(await page.locator('.anomaly-panel summary').innerText(), /1 anomaly in this trace/);
+  assert.doesNotMatch(await page.locator('.anomaly-panel').innerText(), /root span the trace lacks/);
   await row('Fetch Inputs').click();
   await page.locator('#details-title', { hasText: 'Fetch Inputs' }).waitFor();
   await axe(page, 'live');
@@ -193,21 +204,57 @@ test('a running execution is live: the tree grows in place and completes', async
   // What the user opened or focused survives the updates: the anomalies list, the Refresh button.
   await page.click('.anomaly-panel summary');
   await page.focus('.header-actions button');
-  await sendSpans(env.otlp, [span({ trace, parent: rootId, name: 'Call Model', execution, start: ms(45), end: ms(120),
-    attributes: { 'gen_ai.usage.input_tokens': 300, 'gen_ai.usage.output_tokens': 40 } })]);
+  // A node that reports more time than its span lasted (as Orcheo's Python tracing writes it).
+  await sendSpans(env.otlp, [span({ trace, parent: rootId, name: 'Call Model', execution, start: ms(119), end: ms(120),
+    attributes: { 'gen_ai.usage.input_tokens': 300, 'gen_ai.usage.output_tokens': 40, 'orcheo.node.latency_ms': 70 } })]);
   await row('Call Model').waitFor();
   assert.ok(await page.locator('details.anomaly-panel').evaluate((d) => d.open), 'the anomalies list stays open');
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Refresh');
   await shot('live');
   assert.equal(await row('Fetch Inputs').getAttribute('aria-selected'), 'true', 'the selection survives an update');
+  const reported = row('Call Model').locator('.bar.reported');
+  assert.equal(await reported.count(), 1, 'the reported duration is drawn as such');
+  assert.match(await row('Call Model').locator('.duration').innerText(), /70(\.0)? ?ms ≈/);
+  await row('Call Model').click();
+  await page.locator('#details-title', { hasText: 'Call Model' }).waitFor();
+  assert.match(await page.locator('.details-body .facts').first().innerText(), /reported[\s\S]*its span lasted/);
+  await row('Fetch Inputs').click();
 
   await sendSpans(env.otlp, [span({ trace, id: rootId, name: 'workflow.execution', execution, start: ms(0), end: ms(130),
-    attributes: { 'orcheo.workflow.id': 'wf_live' } })]);
+    attributes: { 'orcheo.workflow.id': 'wf_live', 'orcheo.execution.run_name': 'Nightly digest', 'orcheo.execution.recursion_limit': 25 } })]);
   await page.locator('.title-line .badge-completed').waitFor();
   assert.ok(await page.locator('.badge-live').isHidden());
-  assert.equal(await page.locator('[role="treeitem"]').count(), 3);
+  assert.equal(await page.locator('[role="treeitem"]').count(), 4);
   assert.equal(await row('Fetch Inputs').getAttribute('aria-selected'), 'true');
   await page.locator('#details-title', { hasText: 'Fetch Inputs' }).waitFor();
+  // The run span's own facts, as Orcheo's Python tracing writes them.
+  await row('workflow.execution').click();
+  const run = page.locator('section[aria-label="Run"]');
+  await run.waitFor();
+  assert.match(await run.innerText(), /Run name\s*Nightly digest[\s\S]*Recursion limit\s*25/);
+  await axe(page, 'run details');
+  await row('Fetch Inputs').click();
+});
+
+test('a run that ended without its root span stays flagged', async () => {
+  // The page keeps the missing-root finding unless the execution is running.
+  const flagged = await page.evaluate(async () => {
+    const { awaitRoot } = await import('/ui/trace-view.js');
+    const { TraceModel } = await import('/ui/tree-model.js');
+    const root = { span_id: 'a', parent_span_id: null, name: '', kind: 'workflow', synthetic: true, flags: ['missing_root'],
+      status: { code: 'UNSET', message: null }, start_time: '2026-01-01T00:00:00Z', end_time: null, children: [] };
+    const result = {};
+    for (const status of ['completed', 'running']) {
+      const model = new TraceModel();
+      const response = { execution: { status, workflow_id: 'wf' }, anomalies: [{ kind: 'missing_root', span_id: 'a', detail: '' }] };
+      model.addPage(structuredClone(root), []);
+      awaitRoot(response, model);
+      result[status] = { anomalies: response.anomalies.length, flags: model.nodes[0].span.flags.length, awaited: !!model.nodes[0].span.awaited };
+    }
+    return result;
+  });
+  assert.deepEqual(flagged.completed, { anomalies: 1, flags: 1, awaited: false });
+  assert.deepEqual(flagged.running, { anomalies: 0, flags: 0, awaited: true });
 });
 
 test('with the trace store down the page asks for the token, then shows the degraded banner', async () => {

@@ -78,9 +78,19 @@ pub struct SpanError {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code, reason = "a schema, never built")]
 pub struct Model {
+    /// The model to show: the one that answered, else the one asked for.
+    pub name: Option<String>,
+    /// The model asked for, as the source wrote it (Orcheo: `provider:model`).
     pub request: Option<String>,
+    /// The model the provider says answered.
     pub response: Option<String>,
     pub provider: Option<String>,
+    /// The kind of AI call the source names (`chat`, `embedding`…).
+    pub kind: Option<String>,
+    /// For embeddings: the operation.
+    pub operation: Option<String>,
+    /// For embeddings: the size of each vector.
+    pub vector_size: Option<u64>,
 }
 
 /// A timed event.
@@ -137,8 +147,17 @@ pub struct SpanNode {
     pub status: Status,
     pub start_time: String,
     pub end_time: Option<String>,
+    /// From `start_time` to `end_time`.
     pub duration_ms: Option<f64>,
+    /// `measured`: the span's own times. `reported`: the node reported a longer latency
+    /// (`orcheo.node.latency_ms`) than its span lasted, and `start_time` is placed that much
+    /// before its end (never before its parent's start).
+    pub duration_source: String,
+    /// For a `reported` duration: how long the span itself lasted; otherwise null.
+    pub measured_duration_ms: Option<f64>,
     pub in_progress: bool,
+    /// The subgraph the node ran in, outermost first (`orcheo.node.namespace`); empty at the top.
+    pub namespace: Vec<String>,
     /// This span's tokens and all of its descendants'.
     pub token_usage: Option<TokenUsageSchema>,
     pub self_token_usage: Option<TokenUsageSchema>,
@@ -147,7 +166,11 @@ pub struct SpanNode {
     pub responses: Vec<ContentItem>,
     pub messages: Vec<ContentItem>,
     pub artifacts: Vec<Artifact>,
+    /// The best evidence of why the span failed: its first exception with a stack trace, else
+    /// its first exception, completed by the summary events and the status.
     pub error: Option<SpanError>,
+    /// Every exception the span recorded, in order.
+    pub errors: Vec<SpanError>,
     pub attributes: BTreeMap<String, serde_json::Value>,
     pub events: Vec<Event>,
     pub links: Vec<Link>,

@@ -42,19 +42,44 @@ function drawer(label, item) {
     item.withheld ? null : h('div', { class: 'actions' }, copyButton(() => content, `Copy ${label.toLowerCase()}`)));
 }
 
-/** @param {Span} span */
+/** One error: type, code, message, hint and stack trace. @param {any} e @param {string} label */
+function errorBox(e, label) {
+  return h('div', { class: 'error-box', role: 'group', 'aria-label': label },
+    h('p', { class: 'error-title' }, h('strong', { text: e.type || 'Error' }), e.code ? h('code', { text: ` ${e.code}` }) : null),
+    h('p', { class: 'error-message', text: e.message || '' }),
+    e.hint ? h('p', { class: 'hint' }, h('strong', { text: 'Hint: ' }), e.hint) : null,
+    e.stack_trace
+      ? h('details', { class: 'drawer' }, h('summary', { text: 'Stack trace' }), textBlock(e.stack_trace, `${label}: stack trace`),
+        h('div', { class: 'actions' }, copyButton(() => e.stack_trace, 'Copy stack trace')))
+      : null);
+}
+
+/** What Orcheo's run span says of the run: name, tags, inputs and limits. @param {Span} span */
+function runSection(span) {
+  const a = span.attributes || {};
+  const list = (/** @type {any} */ v) => (Array.isArray(v) ? v.join(', ') : v);
+  const pairs = /** @type {Array<[string, any] | null>} */ ([
+    ['Run name', a['orcheo.execution.run_name']],
+    ['Tags', list(a['orcheo.execution.tags'])],
+    ['Inputs', list(a['orcheo.execution.input_keys'])],
+    ['Recursion limit', a['orcheo.execution.recursion_limit']],
+    ['Max concurrency', a['orcheo.execution.max_concurrency']],
+    ['Thread', a['orcheo.execution.thread_id']],
+  ].map(([k, v]) => (v === undefined || v === null || v === '' ? null : [k, String(v)])));
+  return pairs.some((p) => p !== null) ? section('Run', facts(pairs)) : null;
+}
+
+/** The span's error, and every exception it recorded when there were several. @param {Span} span */
 function errorSection(span) {
   const e = span.error;
   if (!e) return null;
+  const all = span.errors || [];
   return section('Error',
-    h('div', { class: 'error-box', role: 'group', 'aria-label': 'Error' },
-      h('p', { class: 'error-title' }, h('strong', { text: e.type || 'Error' }), e.code ? h('code', { text: ` ${e.code}` }) : null),
-      h('p', { class: 'error-message', text: e.message || '' }),
-      e.hint ? h('p', { class: 'hint' }, h('strong', { text: 'Hint: ' }), e.hint) : null,
-      e.stack_trace
-        ? h('details', { class: 'drawer' }, h('summary', { text: 'Stack trace' }), textBlock(e.stack_trace, 'Stack trace'),
-          h('div', { class: 'actions' }, copyButton(() => e.stack_trace, 'Copy stack trace')))
-        : null));
+    errorBox(e, 'Error'),
+    all.length > 1
+      ? h('details', { class: 'drawer' }, h('summary', { text: `All ${all.length} exceptions` }),
+        h('ol', { class: 'exceptions' }, all.map((x, i) => h('li', null, errorBox(x, `Exception ${i + 1}`)))))
+      : null);
 }
 
 /** @param {any} artifact */
@@ -172,16 +197,25 @@ export function renderDetails(model, index, ctx) {
   const own = span.self_token_usage;
   const title = h('h2', { id: 'details-title', tabindex: '-1' }, statusBadge(span.status.code, span.in_progress), ' ', spanName(span));
   const raw = JSON.stringify(span, null, 2);
-  const modelName = span.model ? [span.model.request, span.model.response && span.model.response !== span.model.request ? `→ ${span.model.response}` : null, span.model.provider ? `(${span.model.provider})` : null].filter(Boolean).join(' ') : null;
+  const m = span.model;
+  const modelName = m ? [m.request, m.response && m.response !== m.request ? `→ ${m.response}` : null, m.provider ? `(${m.provider})` : null].filter(Boolean).join(' ') || null : null;
+  const embedding = m && (m.operation || m.vector_size) ? [m.operation, m.vector_size ? `${number(m.vector_size)} dimensions` : null].filter(Boolean).join(' · ') : null;
+  const reported = span.duration_source === 'reported';
   return h('div', { class: 'details-body' },
     title,
     facts([
-      ['Kind', `${span.kind}${span.synthetic ? ' (placeholder)' : ''}`],
+      ['Kind', `${span.kind}${span.awaited ? ' (the run is still running: its root span arrives when it ends)' : span.synthetic ? ' (placeholder)' : ''}`],
       ['Status', `${span.in_progress ? 'running' : span.status.code}${span.status.message ? `: ${span.status.message}` : ''}`],
-      ['Duration', duration(span.duration_ms)],
+      ['Duration', reported
+        ? h('span', { class: 'reported' }, duration(span.duration_ms), h('span', { class: 'marker reported', text: 'reported' }),
+          h('span', { class: 'muted', text: ` by the node; its span lasted ${duration(span.measured_duration_ms)}` }))
+        : duration(span.duration_ms)],
       ['Start', time(span.start_time)],
+      span.namespace && span.namespace.length ? ['Subgraph', span.namespace.join(' › ')] : null,
       ['Span id', h('code', { text: span.span_id })],
       modelName ? ['Model', modelName] : null,
+      m && m.kind ? ['AI call', m.kind] : null,
+      embedding ? ['Embedding', embedding] : null,
     ]),
     span.flags && span.flags.length
       ? h('ul', { class: 'anomaly-list', 'aria-label': 'Anomalies of this span' }, span.flags.map((f) => h('li', null, '⚠ ', flagText(f))))
@@ -194,6 +228,7 @@ export function renderDetails(model, index, ctx) {
         own && usage.total !== own.total ? ['Own', `${number(own.input)} in · ${number(own.output)} out`] : null,
       ]))
       : null,
+    span.kind === 'workflow' ? runSection(span) : null,
     index === model.root ? tokenChart(model, ctx.onPick) : null,
     errorSection(span),
     span.prompts.length ? section('Prompts', span.prompts.map((p, i) => drawer(`Prompt ${i + 1}`, p))) : null,

@@ -15,6 +15,25 @@ import { flagText, TreeView } from './tree-view.js';
 /** Live updates come in bursts: reload at most this often. */
 const RELOAD_EVERY_MS = 400;
 
+/**
+ * A run still running has not sent its root span yet (it ends last): the placeholder that stands
+ * for it is the run, not an anomaly. It is marked `awaited`, and the `missing_root` finding is
+ * dropped from the list and the flags. A run that has ended without its root keeps both.
+ * @param {any} response
+ * @param {TraceModel} model
+ */
+export function awaitRoot(response, model) {
+  if (!response.execution || response.execution.status !== 'running' || model.root < 0) return;
+  const root = model.nodes[model.root].span;
+  if (!root.synthetic) return;
+  root.awaited = true;
+  root.flags = (root.flags || []).filter((f) => f !== 'missing_root');
+  if (Array.isArray(response.anomalies)) {
+    response.anomalies = response.anomalies.filter((/** @type {any} */ a) => a.kind !== 'missing_root');
+  }
+  if (!root.name && response.execution.workflow_id) root.name = response.execution.workflow_id;
+}
+
 /** @param {string} status */
 export function executionBadge(status) {
   const symbol = { completed: '✓', error: '✕', running: '◔', cancelled: '⊘' }[status] || '?';
@@ -175,6 +194,7 @@ class TraceView {
   show(response, model) {
     this.model = model;
     const execution = response.execution;
+    awaitRoot(response, model);
     this.renderHeader(execution, response);
     this.renderBanners(response);
     this.renderAnomalies(response.anomalies || []);
@@ -205,6 +225,7 @@ class TraceView {
   /** Once a paged trace is whole: what depends on every span (deep link, search, anomalies, totals). @param {any} response */
   afterAllPages(response) {
     const model = /** @type {TraceModel} */ (this.model);
+    awaitRoot(response, model);
     this.renderAnomalies(response.anomalies || []);
     this.updateSearchCount();
     const wanted = model.find(this.wantedSpan);

@@ -15,19 +15,24 @@ import { toMillis } from './format.js';
  * @property {string} start_time
  * @property {string | null} end_time
  * @property {number | null} duration_ms
+ * @property {'measured' | 'reported'} [duration_source] `reported`: placed by the latency the node reported
+ * @property {number | null} [measured_duration_ms] how long the span itself lasted, when `reported`
  * @property {boolean} in_progress
+ * @property {string[]} [namespace] the subgraph the node ran in, outermost first
  * @property {{input: number, output: number, total: number} | null} token_usage
  * @property {{input: number, output: number, total: number} | null} self_token_usage
- * @property {{request: string | null, response: string | null, provider: string | null} | null} model
+ * @property {{name?: string | null, request: string | null, response: string | null, provider: string | null, kind?: string | null, operation?: string | null, vector_size?: number | null} | null} model
  * @property {any[]} prompts
  * @property {any[]} responses
  * @property {any[]} messages
  * @property {any[]} artifacts
  * @property {any} error
+ * @property {any[]} [errors] every exception the span recorded
  * @property {Record<string, any>} attributes
  * @property {any[]} events
  * @property {string[]} flags
  * @property {boolean} synthetic
+ * @property {boolean} [awaited] a placeholder for the root of a run still running (set by the page)
  * @property {number} child_count
  * @property {Span[]} [children]
  */
@@ -83,7 +88,7 @@ export class TraceModel {
       const start = toMillis(span.start_time);
       const endText = toMillis(span.end_time);
       const end = Number.isFinite(endText) ? endText : Math.max(now, start);
-      const model = span.model ? `${span.model.request || ''} ${span.model.response || ''}` : '';
+      const model = span.model ? `${span.model.request || ''} ${span.model.response || ''} ${span.model.provider || ''}` : '';
       /** @type {TreeNode} */
       const node = {
         span,

@@ -224,7 +224,11 @@ export class TreeView {
       h('span', { class: 'kind', text: span.kind }),
     );
     if (node.depth > MAX_INDENT) name.append(h('span', { class: 'depth', text: `depth ${node.depth}` }));
-    if (span.synthetic) name.append(h('span', { class: 'flag', text: 'placeholder' }));
+    if (span.namespace && span.namespace.length) {
+      name.append(h('span', { class: 'namespace', title: 'subgraph', text: `in ${span.namespace.join(' › ')}` }));
+    }
+    if (span.awaited) name.append(h('span', { class: 'flag awaited', text: 'root span not received yet' }));
+    else if (span.synthetic) name.append(h('span', { class: 'flag', text: 'placeholder' }));
     if (span.flags && span.flags.length) {
       const text = span.flags.map(flagText).join('; ');
       name.append(h('span', { class: 'flag', title: text }, '⚠', srOnly(` anomaly: ${text}`)));
@@ -270,12 +274,17 @@ export class TreeView {
     const total = Math.max(model.end - model.start, 1e-6);
     const left = Number.isFinite(node.start) ? ((node.start - model.start) / total) * 100 : 0;
     const width = Math.max(((node.end - node.start) / total) * 100, 0.3);
-    const bar = h('span', { class: `bar${node.span.in_progress ? ' running' : ''}` });
+    const reported = node.span.duration_source === 'reported';
+    const bar = h('span', { class: `bar${node.span.in_progress ? ' running' : ''}${reported ? ' reported' : ''}` });
     bar.style.left = `${Math.min(Math.max(left, 0), 99.7)}%`;
     bar.style.width = `${Math.min(width, 100 - Math.min(Math.max(left, 0), 99.7))}%`;
     // The duration goes after the bar, before it when the bar ends near the right edge, or
     // inside it when the bar fills the timeline.
     const label = h('span', { class: 'duration', text: duration(node.span.duration_ms) });
+    if (reported) {
+      label.title = `reported by the node; its span lasted ${duration(node.span.measured_duration_ms)}`;
+      label.append(h('span', { class: 'reported-mark', 'aria-hidden': 'true', text: ' ≈' }), srOnly(' (reported by the node)'));
+    }
     const right = left + width;
     if (right < 82) label.style.left = `${right}%`;
     else if (left > 18) label.style.right = `${100 - left}%`;
@@ -440,6 +449,7 @@ export class TreeView {
 /** A span's name, or what stands for it. @param {import('./tree-model.js').Span} span */
 export function spanName(span) {
   if (span.name) return span.name;
+  if (span.awaited) return 'Workflow run';
   return span.synthetic ? '(missing span)' : '(unnamed span)';
 }
 

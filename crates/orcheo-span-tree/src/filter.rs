@@ -83,15 +83,10 @@ fn apply_shared(node: &mut SpanNode, policy: &ContentPolicy<'_>, shared: &mut Sh
             }
         }
     }
-    let (events, links, artifacts): (&mut [SpanEvent], &mut [SpanLink], &mut [Artifact]) =
-        match node.content.as_deref_mut() {
-            Some(content) => (
-                &mut content.events,
-                &mut content.links,
-                &mut content.artifacts,
-            ),
-            None => (&mut [], &mut [], &mut []),
-        };
+    let (events, links): (&mut [SpanEvent], &mut [SpanLink]) = match node.content.as_deref_mut() {
+        Some(content) => (&mut content.events, &mut content.links),
+        None => (&mut [], &mut []),
+    };
     if policy.withhold_content {
         for kv in &mut node.attributes {
             if semconv::is_content_attribute(&kv.key) {
@@ -144,7 +139,11 @@ fn apply_shared(node: &mut SpanNode, policy: &ContentPolicy<'_>, shared: &mut Sh
     if let Some(message) = node.status.message.as_mut() {
         redact_string(message, r);
     }
-    if let Some(error) = node.error.as_mut() {
+    let errors = node
+        .content
+        .as_deref_mut()
+        .map_or(&mut [][..], |c| &mut c.errors[..]);
+    for error in node.error.as_deref_mut().into_iter().chain(errors) {
         let texts = [
             &mut error.error_type,
             &mut error.message,
@@ -156,8 +155,10 @@ fn apply_shared(node: &mut SpanNode, policy: &ContentPolicy<'_>, shared: &mut Sh
             redact_string(text, r);
         }
     }
-    for artifact in artifacts {
-        redact_artifact(artifact, r);
+    if let Some(content) = node.content.as_deref_mut() {
+        for artifact in &mut content.artifacts {
+            redact_artifact(artifact, r);
+        }
     }
     shared.redact(node, r);
 }
@@ -197,10 +198,15 @@ impl Shared {
             once(&mut self.models, model, |model| {
                 let mut copy = model.clone();
                 let mut changed = false;
-                for text in [&mut copy.request, &mut copy.response, &mut copy.provider]
-                    .into_iter()
-                    .flatten()
-                {
+                let texts = [
+                    &mut copy.name,
+                    &mut copy.request,
+                    &mut copy.response,
+                    &mut copy.provider,
+                    &mut copy.kind,
+                    &mut copy.operation,
+                ];
+                for text in texts.into_iter().flatten() {
                     changed |= redact_smol(text, r);
                 }
                 changed.then_some(copy)

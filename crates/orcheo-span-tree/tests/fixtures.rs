@@ -53,6 +53,7 @@ fn every_fixture_decodes_with_its_span_count_and_format() {
         ("tempo/v1-orcheo-run.json", Format::Tempo, 6),
         ("tempo/v2-not-found.json", Format::Tempo, 0),
         (ORCHEO_RUN, Format::OtlpJson, 6),
+        ("orcheo/python-run.otlp.json", Format::OtlpJson, 5),
     ];
     for (path, format, spans) in expected {
         let decoded = decode(path);
@@ -111,13 +112,14 @@ fn orcheo_run_has_hierarchy_tokens_content_artifacts_and_errors() {
 
     let review = tree.find(helpers::span_id(5)).unwrap();
     assert_eq!(review.kind, NodeKind::Llm);
+    // GenAI message lists are one conversation: instructions, input, then output.
     let roles: Vec<_> = review
-        .prompts()
+        .messages()
         .iter()
         .map(|p| p.role.as_deref().unwrap())
         .collect();
-    assert_eq!(roles, ["system", "user"]);
-    assert_eq!(review.responses()[0].content.as_deref(), Some("Yes."));
+    assert_eq!(roles, ["system", "user", "assistant"]);
+    assert_eq!(review.messages()[2].content.as_deref(), Some("Yes."));
 
     let send = tree.find(helpers::span_id(6)).unwrap();
     let error = send.error.as_ref().unwrap();
@@ -314,17 +316,19 @@ fn jaeger_genai_trace_extracts_models_tokens_and_messages() {
     assert_eq!(chat.kind, NodeKind::Llm);
     assert_eq!(chat.span_kind, SpanKind::Client);
     assert_eq!(chat.self_token_usage.unwrap().input, 1840);
-    assert_eq!(chat.prompts()[0].role.as_deref(), Some("system"));
+    let messages = chat.messages();
+    assert_eq!(messages[0].role.as_deref(), Some("system"));
     assert!(
-        chat.prompts()[1]
+        messages[1]
             .content
             .as_deref()
             .unwrap()
             .contains("checkout latency")
     );
+    let last = messages.last().unwrap();
+    assert_eq!(last.role.as_deref(), Some("assistant"));
     assert!(
-        chat.responses()[0]
-            .content
+        last.content
             .as_deref()
             .unwrap()
             .contains("slow pod rollout")

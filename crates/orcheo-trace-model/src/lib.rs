@@ -36,6 +36,6 @@ pub use run::{RunFinished, RunStarted, SpanSummary};
 pub use smol_str::SmolStr;
 pub use time::Timestamp;
 pub use tree::{
-    Anomaly, AnomalyFlags, AnomalyKind, Artifact, ContentItem, ModelInfo, NodeContent, NodeKind,
-    SpanError, SpanNode, TokenUsage, TraceStats, TraceTree,
+    Anomaly, AnomalyFlags, AnomalyKind, Artifact, ContentItem, DurationSource, ModelInfo,
+    NodeContent, NodeKind, SpanError, SpanNode, TokenUsage, TraceStats, TraceTree,
 };

@@ -27,6 +27,15 @@ pub const EXECUTION_INPUT_COUNT: &str = "orcheo.execution.input_count";
 pub const EXECUTION_TAGS: &str = "orcheo.execution.tags";
 pub const EXECUTION_TAG_COUNT: &str = "orcheo.execution.tag_count";
 pub const EXECUTION_RUN_NAME: &str = "orcheo.execution.run_name";
+/// Written by Orcheo's Python tracing on the root span (kept as attributes).
+pub const EXECUTION_METADATA_KEYS: &str = "orcheo.execution.metadata_keys";
+pub const EXECUTION_CALLBACKS_COUNT: &str = "orcheo.execution.callbacks.count";
+pub const EXECUTION_RECURSION_LIMIT: &str = "orcheo.execution.recursion_limit";
+pub const EXECUTION_MAX_CONCURRENCY: &str = "orcheo.execution.max_concurrency";
+pub const EXECUTION_PROMPTS_COUNT: &str = "orcheo.execution.prompts.count";
+pub const EXECUTION_THREAD_ID: &str = "orcheo.execution.thread_id";
+/// The workflow's human name, when a span carries it.
+pub const WORKFLOW_NAME: &str = "orcheo.workflow.name";
 
 /// Root span events.
 pub const EVENT_WORKFLOW_COMPLETED: &str = "workflow.completed";
@@ -43,7 +52,11 @@ pub const NODE_ID: &str = "orcheo.node.id";
 pub const NODE_DISPLAY_NAME: &str = "orcheo.node.display_name";
 pub const NODE_KIND: &str = "orcheo.node.kind";
 pub const NODE_STATUS: &str = "orcheo.node.status";
+/// The node's own time, reported by the executor (Orcheo's Python tracing opens node spans
+/// after the node ran, so the span itself lasts a fraction of a millisecond).
 pub const NODE_LATENCY_MS: &str = "orcheo.node.latency_ms";
+/// The subgraph path of a node (a string, or a list of names).
+pub const NODE_NAMESPACE: &str = "orcheo.node.namespace";
 
 // --- Tokens ----------------------------------------------------------------------------------
 
@@ -83,6 +96,15 @@ pub const GEN_AI_SYSTEM: &str = "gen_ai.system";
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 pub const LLM_MODEL_NAME: &str = "llm.model_name";
 pub const LLM_PROVIDER: &str = "llm.provider";
+/// Orcheo's own model metadata (`orcheo.tracing.model_metadata`): what kind of AI call a node
+/// made, the model asked for (`provider:model`), the model the provider answered with, and the
+/// provider.
+pub const AI_KIND: &str = "orcheo.ai.kind";
+pub const AI_MODEL_REQUESTED: &str = "orcheo.ai.model.requested";
+pub const AI_MODEL_ACTUAL: &str = "orcheo.ai.model.actual";
+pub const AI_PROVIDER: &str = "orcheo.ai.provider";
+pub const AI_EMBEDDING_OPERATION: &str = "orcheo.ai.embedding.operation";
+pub const AI_EMBEDDING_VECTOR_SIZE: &str = "orcheo.ai.embedding.vector_size";
 
 // --- Content ---------------------------------------------------------------------------------
 
@@ -124,6 +146,10 @@ pub const GEN_AI_EVENT_ATTR_MESSAGE: &str = "message";
 pub const INPUT_VALUE: &str = "input.value";
 pub const OUTPUT_VALUE: &str = "output.value";
 pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
+/// OpenInference chat messages, flattened: `llm.input_messages.{i}.message.role` and
+/// `llm.input_messages.{i}.message.content` (likewise `llm.output_messages`).
+pub const LLM_INPUT_MESSAGES_PREFIX: &str = "llm.input_messages.";
+pub const LLM_OUTPUT_MESSAGES_PREFIX: &str = "llm.output_messages.";
 
 /// Attributes whose value is prompt or response text: withheld without the content scope.
 pub const CONTENT_ATTRIBUTE_KEYS: &[&str] = &[
@@ -148,11 +174,13 @@ pub const CONTENT_EVENT_NAMES: &[&str] = &[
     EVENT_GEN_AI_CHOICE,
 ];
 
-/// Whether an attribute key holds content text (OpenInference message lists included).
+/// Whether an attribute key holds content text. OpenInference message lists count whole
+/// (content, content parts, tool-call arguments), all but each message's `role`.
 pub fn is_content_attribute(key: &str) -> bool {
     CONTENT_ATTRIBUTE_KEYS.contains(&key)
-        || ((key.starts_with("llm.input_messages.") || key.starts_with("llm.output_messages."))
-            && key.ends_with(".content"))
+        || ((key.starts_with(LLM_INPUT_MESSAGES_PREFIX)
+            || key.starts_with(LLM_OUTPUT_MESSAGES_PREFIX))
+            && key.rsplit_once('.').is_none_or(|(_, last)| last != "role"))
 }
 
 // --- Artifacts -------------------------------------------------------------------------------
@@ -199,7 +227,16 @@ const LONG_KEYS: &[&str] = &[
     EXECUTION_INPUT_COUNT,
     EXECUTION_TAG_COUNT,
     EXECUTION_RUN_NAME,
+    EXECUTION_METADATA_KEYS,
+    EXECUTION_CALLBACKS_COUNT,
+    EXECUTION_RECURSION_LIMIT,
+    EXECUTION_MAX_CONCURRENCY,
+    EXECUTION_PROMPTS_COUNT,
+    EXECUTION_THREAD_ID,
     NODE_DISPLAY_NAME,
+    AI_MODEL_REQUESTED,
+    AI_EMBEDDING_OPERATION,
+    AI_EMBEDDING_VECTOR_SIZE,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_PROMPT_TOKENS,

@@ -12,7 +12,8 @@ use smol_str::SmolStr;
 
 use crate::ids::{SpanId, TraceId};
 use crate::raw::{
-    KeyValue, RawStatus, Resource, Scope, SpanEvent, SpanKind, SpanLink, serialize_attributes,
+    AttributeValue, KeyValue, RawStatus, Resource, Scope, SpanEvent, SpanKind, SpanLink,
+    serialize_attributes,
 };
 use crate::time::Timestamp;
 
@@ -168,9 +169,32 @@ pub struct SpanError {
 /// The model a span called, as the span's attributes name it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ModelInfo {
+    /// The model to show: the one that answered (`response`), else the one asked for.
+    pub name: Option<SmolStr>,
+    /// The model asked for, as the source wrote it (Orcheo writes `provider:model`).
     pub request: Option<SmolStr>,
+    /// The model the provider says answered.
     pub response: Option<SmolStr>,
     pub provider: Option<SmolStr>,
+    /// What kind of AI call it was, as the source says (`orcheo.ai.kind`: `chat`, `embedding`…).
+    pub kind: Option<SmolStr>,
+    /// For embeddings: the operation (`embed_documents`, `embed_query`…).
+    pub operation: Option<SmolStr>,
+    /// For embeddings: the size of each vector.
+    pub vector_size: Option<u64>,
+}
+
+/// Where a node's duration comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurationSource {
+    /// The span's own start and end.
+    #[default]
+    Measured,
+    /// The latency the executor reported (`orcheo.node.latency_ms`), longer than the span: the
+    /// node is shown ending at its span's end and starting that much earlier (never before its
+    /// parent).
+    Reported,
 }
 
 /// What kind of problem the normalizer found.
@@ -361,10 +385,15 @@ pub struct NodeContent {
     pub artifacts: Vec<Artifact>,
     pub events: Vec<SpanEvent>,
     pub links: Vec<SpanLink>,
+    /// Every exception the span recorded, in order (the node's `error` is the best of them).
+    pub errors: Vec<SpanError>,
+    /// The span's own start, when the node is placed by its reported latency
+    /// ([`DurationSource::Reported`]).
+    pub measured_start: Option<Timestamp>,
 }
 
 impl NodeContent {
-    /// No prompt, response, message, artifact, event or link.
+    /// No prompt, response, message, artifact, event, link, exception or measured start.
     pub fn is_empty(&self) -> bool {
         self.prompts.is_empty()
             && self.responses.is_empty()
@@ -372,6 +401,8 @@ impl NodeContent {
             && self.artifacts.is_empty()
             && self.events.is_empty()
             && self.links.is_empty()
+            && self.errors.is_empty()
+            && self.measured_start.is_none()
     }
 }
 
@@ -382,6 +413,8 @@ static NO_CONTENT: NodeContent = NodeContent {
     artifacts: Vec::new(),
     events: Vec::new(),
     links: Vec::new(),
+    errors: Vec::new(),
+    measured_start: None,
 };
 
 impl SpanNode {
@@ -393,6 +426,47 @@ impl SpanNode {
     /// The span has not ended yet (or its source did not say when it ended).
     pub fn in_progress(&self) -> bool {
         self.end_time.is_none()
+    }
+
+    /// Whether `start_time` is the span's own or placed by the latency the node reported (it is
+    /// placed exactly when the span's own start is kept aside, [`NodeContent::measured_start`]).
+    pub fn duration_source(&self) -> DurationSource {
+        if self.content().measured_start.is_some() {
+            DurationSource::Reported
+        } else {
+            DurationSource::Measured
+        }
+    }
+
+    /// The start the span itself states (differs from `start_time` when the node is placed by
+    /// its reported latency).
+    pub fn span_start_time(&self) -> Timestamp {
+        self.content().measured_start.unwrap_or(self.start_time)
+    }
+
+    /// The subgraph a node ran in, outermost first (`orcheo.node.namespace`): `LangGraph`'s path of
+    /// `node:task` segments, written joined by `:`, read back as the node names; a list
+    /// attribute is taken as the names. Empty for a top-level node.
+    pub fn namespace(&self) -> Vec<&str> {
+        match crate::raw::find(&self.attributes, crate::semconv::NODE_NAMESPACE) {
+            Some(AttributeValue::String(path)) => path
+                .split(':')
+                .step_by(2)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Some(AttributeValue::Array(names)) => names
+                .iter()
+                .filter_map(AttributeValue::as_str)
+                .filter(|s| !s.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every exception the span recorded, in order.
+    pub fn errors(&self) -> &[SpanError] {
+        &self.content().errors
     }
 
     /// From start to end, in milliseconds (negative when the source's end precedes its start);
@@ -448,7 +522,10 @@ impl Serialize for SpanNode {
             start_time: Timestamp,
             end_time: Option<Timestamp>,
             duration_ms: Option<f64>,
+            duration_source: DurationSource,
+            measured_duration_ms: Option<f64>,
             in_progress: bool,
+            namespace: Vec<&'a str>,
             token_usage: Option<TokenUsage>,
             self_token_usage: Option<TokenUsage>,
             model: Option<&'a ModelInfo>,
@@ -457,6 +534,7 @@ impl Serialize for SpanNode {
             messages: &'a [ContentItem],
             artifacts: &'a [Artifact],
             error: Option<&'a SpanError>,
+            errors: &'a [SpanError],
             #[serde(serialize_with = "serialize_attributes")]
             attributes: &'a [KeyValue],
             events: &'a [SpanEvent],
@@ -480,7 +558,13 @@ impl Serialize for SpanNode {
             start_time: self.start_time,
             end_time: self.end_time,
             duration_ms: self.duration_ms(),
+            duration_source: self.duration_source(),
+            measured_duration_ms: content
+                .measured_start
+                .zip(self.end_time)
+                .map(|(start, end)| start.millis_until(end)),
             in_progress: self.in_progress(),
+            namespace: self.namespace(),
             token_usage: self.token_usage,
             self_token_usage: self.self_token_usage,
             model: self.model.as_deref(),
@@ -489,6 +573,7 @@ impl Serialize for SpanNode {
             messages: &content.messages,
             artifacts: &content.artifacts,
             error: self.error.as_deref(),
+            errors: &content.errors,
             attributes: &self.attributes,
             events: &content.events,
             links: &content.links,

@@ -9,7 +9,8 @@ use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
     AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeContent,
-    NodeKind, RawSpan, SmolStr, SpanError, SpanEvent, SpanLink, SpanNode, StatusCode, TokenUsage,
+    NodeKind, RawSpan, SmolStr, SpanError, SpanEvent, SpanLink, SpanNode, StatusCode, Timestamp,
+    TokenUsage,
 };
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ use serde_json::Value;
 pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
     let known = Known::index(&span.attributes);
     let kind = kind(&span, &known);
-    let self_token_usage = tokens(&known);
+    let self_token_usage = tokens(&known).or_else(|| token_chunk(&span.events));
     let model = models.of(&known);
     let mut content = Content::default();
     if known.has_content {
@@ -27,14 +28,22 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
         content.add_events(&span.events);
     }
     let artifacts = artifacts(&known, &span.events);
-    let error = error(&span, &known);
+    let (error, errors) = error(&span, &known);
+    content.0.errors = errors;
+    let start_time = match reported_start(&span, &known) {
+        Some(start) => {
+            content.0.measured_start = Some(span.start_time);
+            start
+        }
+        None => span.start_time,
+    };
     SpanNode {
         span_id: span.span_id,
         parent_span_id: span.parent_span_id,
         trace_id: span.trace_id,
         kind,
         span_kind: span.kind,
-        start_time: span.start_time,
+        start_time,
         end_time: span.end_time,
         token_usage: self_token_usage,
         self_token_usage,
@@ -54,6 +63,58 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
     }
 }
 
+/// The start a span's reported latency places it at, when that latency is longer than the span
+/// itself: its end minus the latency. `None` for a running span, a latency no longer than the
+/// span, and a value that is no duration (negative, not a number, or reaching before 1970).
+/// The parent's start bounds it later ([`super::clamp_reported_start`]).
+fn reported_start(span: &RawSpan, known: &Known<'_>) -> Option<Timestamp> {
+    let end = span.end_time?;
+    let millis = match known.latency? {
+        AttributeValue::Int(i) => *i as f64,
+        AttributeValue::Double(d) => *d,
+        AttributeValue::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !millis.is_finite() || millis <= 0.0 {
+        return None;
+    }
+    let nanos = millis * 1_000_000.0;
+    if nanos >= end.unix_nanos() as f64 {
+        return None;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "finite, positive and below the end's nanoseconds, a u64"
+    )]
+    let nanos = nanos.round() as u64;
+    let measured = end
+        .unix_nanos()
+        .saturating_sub(span.start_time.unix_nanos());
+    (nanos > measured).then(|| Timestamp::from_unix_nanos(end.unix_nanos() - nanos))
+}
+
+/// Tokens from a `token.chunk` event, for a span whose attributes name none (Orcheo writes both;
+/// the attributes win).
+fn token_chunk(events: &[SpanEvent]) -> Option<TokenUsage> {
+    let event = events
+        .iter()
+        .rev()
+        .find(|e| e.name == k::EVENT_TOKEN_CHUNK)?;
+    let count = |key| {
+        find(&event.attributes, key)
+            .and_then(AttributeValue::as_i64)
+            .map(|n| u64::try_from(n).unwrap_or(0))
+    };
+    match (
+        count(k::TOKEN_CHUNK_ATTR_INPUT),
+        count(k::TOKEN_CHUNK_ATTR_OUTPUT),
+    ) {
+        (None, None) => None,
+        (input, output) => Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0))),
+    }
+}
+
 fn str_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     find(attributes, key)
         .and_then(AttributeValue::as_str)
@@ -70,8 +131,12 @@ struct Known<'a> {
     node_kind: Option<(u8, &'a str)>,
     node_id: bool,
     request_model: Option<(u8, &'a SmolStr)>,
-    response_model: Option<&'a SmolStr>,
+    response_model: Option<(u8, &'a SmolStr)>,
     provider: Option<(u8, &'a SmolStr)>,
+    ai_kind: Option<&'a SmolStr>,
+    embedding_operation: Option<&'a SmolStr>,
+    vector_size: Option<u64>,
+    latency: Option<&'a AttributeValue>,
     artifact_ids: Option<&'a AttributeValue>,
     error_code: Option<&'a str>,
     error_hint: Option<&'a str>,
@@ -109,13 +174,29 @@ impl<'a> Known<'a> {
                 k::NODE_KIND => keep(&mut k.node_kind, 0, text),
                 k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
                 k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
+                k::AI_KIND => {
+                    keep(&mut k.node_kind, 3, text);
+                    k.ai_kind = k.ai_kind.or(shared);
+                }
                 k::NODE_ID => k.node_id = true,
                 k::GEN_AI_REQUEST_MODEL => keep(&mut k.request_model, 0, shared),
                 k::LLM_MODEL_NAME => keep(&mut k.request_model, 1, shared),
-                k::GEN_AI_RESPONSE_MODEL => k.response_model = k.response_model.or(shared),
+                k::AI_MODEL_REQUESTED => keep(&mut k.request_model, 2, shared),
+                k::GEN_AI_RESPONSE_MODEL => keep(&mut k.response_model, 0, shared),
+                k::AI_MODEL_ACTUAL => keep(&mut k.response_model, 1, shared),
                 k::GEN_AI_PROVIDER_NAME => keep(&mut k.provider, 0, shared),
                 k::GEN_AI_SYSTEM => keep(&mut k.provider, 1, shared),
                 k::LLM_PROVIDER => keep(&mut k.provider, 2, shared),
+                k::AI_PROVIDER => keep(&mut k.provider, 3, shared),
+                k::AI_EMBEDDING_OPERATION => {
+                    k.embedding_operation = k.embedding_operation.or(shared);
+                }
+                k::AI_EMBEDDING_VECTOR_SIZE => {
+                    k.vector_size = k
+                        .vector_size
+                        .or_else(|| v.as_i64().and_then(|n| u64::try_from(n).ok()));
+                }
+                k::NODE_LATENCY_MS => k.latency = k.latency.or(Some(v)),
                 k::ARTIFACT_IDS => k.artifact_ids = k.artifact_ids.or(Some(v)),
                 k::ERROR_CODE => k.error_code = k.error_code.or(text),
                 k::ERROR_HINT => k.error_hint = k.error_hint.or(text),
@@ -127,6 +208,11 @@ impl<'a> Known<'a> {
                 | k::GEN_AI_COMPLETION
                 | k::INPUT_VALUE
                 | k::OUTPUT_VALUE => k.has_content = true,
+                key if key.starts_with(k::LLM_INPUT_MESSAGES_PREFIX)
+                    || key.starts_with(k::LLM_OUTPUT_MESSAGES_PREFIX) =>
+                {
+                    k.has_content = true;
+                }
                 _ => {}
             }
         }
@@ -169,24 +255,30 @@ impl Models {
         if known.request_model.is_none()
             && known.response_model.is_none()
             && known.provider.is_none()
+            && known.ai_kind.is_none()
+            && known.embedding_operation.is_none()
+            && known.vector_size.is_none()
         {
             return None;
         }
-        let request = known.request_model.map(|(_, s)| s.as_str());
-        let response = known.response_model.map(SmolStr::as_str);
-        let provider = known.provider.map(|(_, s)| s.as_str());
+        let request = known.request_model.map(|(_, s)| s.clone());
+        let response = known.response_model.map(|(_, s)| s.clone());
+        let provider = known.provider.map(|(_, s)| s.clone());
+        let model = ModelInfo {
+            name: response.clone().or_else(|| request.clone()),
+            request,
+            response,
+            provider,
+            kind: known.ai_kind.cloned(),
+            operation: known.embedding_operation.cloned(),
+            vector_size: known.vector_size,
+        };
         if let Some(last) = &self.last
-            && last.request.as_deref() == request
-            && last.response.as_deref() == response
-            && last.provider.as_deref() == provider
+            && **last == model
         {
             return Some(Arc::clone(last));
         }
-        let model = Arc::new(ModelInfo {
-            request: known.request_model.map(|(_, s)| s.clone()),
-            response: known.response_model.cloned(),
-            provider: known.provider.map(|(_, s)| s.clone()),
-        });
+        let model = Arc::new(model);
         self.last = Some(Arc::clone(&model));
         Some(model)
     }
@@ -214,21 +306,39 @@ impl Content {
         (!content.is_empty()).then(|| Box::new(content))
     }
 
+    /// Content attributes. Chat message lists (GenAI `gen_ai.input.messages` /
+    /// `gen_ai.output.messages` and system instructions, OpenInference `llm.input_messages.*` /
+    /// `llm.output_messages.*`) become chat messages with their roles, in conversation order:
+    /// instructions, input, output. Single texts (`gen_ai.prompt`, `input.value`…) stay prompts
+    /// and responses.
     fn add_attributes(&mut self, attributes: &[KeyValue]) {
+        let mut system = Vec::new();
+        let mut input = Vec::new();
+        let mut output = Vec::new();
+        let mut oi_input = OpenInferenceMessages::default();
+        let mut oi_output = OpenInferenceMessages::default();
         for kv in attributes {
+            if let Some(rest) = kv.key.strip_prefix(k::LLM_INPUT_MESSAGES_PREFIX) {
+                oi_input.add(rest, &kv.value);
+                continue;
+            }
+            if let Some(rest) = kv.key.strip_prefix(k::LLM_OUTPUT_MESSAGES_PREFIX) {
+                oi_output.add(rest, &kv.value);
+                continue;
+            }
             let Some(text) = kv.value.as_str() else {
                 continue;
             };
             match kv.key.as_str() {
                 k::GEN_AI_SYSTEM_INSTRUCTIONS => {
-                    self.0.prompts.extend(genai_messages(text, Some("system")));
+                    system.extend(genai_messages(text, Some("system")));
                 }
-                k::GEN_AI_INPUT_MESSAGES | k::GEN_AI_PROMPT => {
-                    self.0.prompts.extend(genai_messages(text, None));
+                k::GEN_AI_INPUT_MESSAGES => input.extend(genai_messages(text, Some("user"))),
+                k::GEN_AI_OUTPUT_MESSAGES => {
+                    output.extend(genai_messages(text, Some("assistant")));
                 }
-                k::GEN_AI_OUTPUT_MESSAGES | k::GEN_AI_COMPLETION => {
-                    self.0.responses.extend(genai_messages(text, None));
-                }
+                k::GEN_AI_PROMPT => self.0.prompts.extend(genai_messages(text, None)),
+                k::GEN_AI_COMPLETION => self.0.responses.extend(genai_messages(text, None)),
                 // Shared with the attribute; an empty value is kept as empty text.
                 k::INPUT_VALUE => push(
                     &mut self.0.prompts,
@@ -241,6 +351,12 @@ impl Content {
                 _ => {}
             }
         }
+        let messages = &mut self.0.messages;
+        messages.extend(system);
+        messages.extend(input);
+        messages.extend(oi_input.into_items());
+        messages.extend(output);
+        messages.extend(oi_output.into_items());
     }
 
     fn add_events(&mut self, events: &[SpanEvent]) {
@@ -283,6 +399,89 @@ impl Content {
                 _ => {}
             }
         }
+    }
+}
+
+/// OpenInference's flattened chat messages, `{i}.message.role` and `{i}.message.content` (or
+/// text parts `{i}.message.contents.{j}.message_content.text`), gathered by index.
+#[derive(Default)]
+struct OpenInferenceMessages {
+    messages: Vec<OpenInferenceMessage>,
+}
+
+/// One message of the list, as its attributes are found.
+struct OpenInferenceMessage {
+    index: u32,
+    role: Option<SmolStr>,
+    /// (part index, text): `content` is part 0, `contents.{j}` part `j + 1`.
+    parts: Vec<(u32, SmolStr)>,
+}
+
+impl OpenInferenceMessages {
+    /// One attribute, its key without the list's prefix.
+    fn add(&mut self, rest: &str, value: &AttributeValue) {
+        let Some((index, field)) = rest.split_once('.') else {
+            return;
+        };
+        let Ok(index) = index.parse::<u32>() else {
+            return;
+        };
+        let Some(field) = field.strip_prefix("message.") else {
+            return;
+        };
+        let part = match field {
+            "role" => None,
+            "content" => Some(0),
+            other => match other
+                .strip_prefix("contents.")
+                .and_then(|p| p.strip_suffix(".message_content.text"))
+                .and_then(|j| j.parse::<u32>().ok())
+            {
+                Some(j) => Some(j.saturating_add(1)),
+                None => return,
+            },
+        };
+        let Some(text) = value.as_text() else {
+            return;
+        };
+        let at = if let Some(at) = self.messages.iter().position(|m| m.index == index) {
+            at
+        } else {
+            self.messages.push(OpenInferenceMessage {
+                index,
+                role: None,
+                parts: Vec::new(),
+            });
+            self.messages.len() - 1
+        };
+        let message = &mut self.messages[at];
+        match part {
+            None => message.role = Some(text.clone()),
+            Some(j) => message.parts.push((j, text.clone())),
+        }
+    }
+
+    /// The messages in index order, each with its role and its text parts joined by new lines.
+    fn into_items(mut self) -> impl Iterator<Item = ContentItem> {
+        self.messages.sort_by_key(|m| m.index);
+        self.messages.into_iter().map(|message| {
+            let OpenInferenceMessage {
+                role, mut parts, ..
+            } = message;
+            parts.sort_by_key(|p| p.0);
+            let text = match parts.len() {
+                0 => None,
+                1 => parts.pop().map(|(_, t)| t),
+                _ => Some(SmolStr::from(
+                    parts
+                        .iter()
+                        .map(|(_, t)| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )),
+            };
+            item(role, text, &[])
+        })
     }
 }
 
@@ -466,12 +665,31 @@ pub(crate) fn artifact_url(id: &str) -> String {
     url
 }
 
-fn error(span: &RawSpan, known: &Known<'_>) -> Option<Box<SpanError>> {
-    let exception = span
+/// The node's error and every exception its span recorded.
+///
+/// An `exception` event is the best evidence: the first one with a stack trace is the node's
+/// `error` (else the first one). Summary events never replace it: `workflow.failed` (Orcheo
+/// records it right after the exception, with type and message only) and `error.detail` only
+/// fill in what the exception left out, and stand in for it when there is none.
+fn error(span: &RawSpan, known: &Known<'_>) -> (Option<Box<SpanError>>, Vec<SpanError>) {
+    let owned = |s: Option<&str>| s.map(str::to_owned);
+    let errors: Vec<SpanError> = span
+        .events
+        .iter()
+        .filter(|e| e.name == k::EVENT_EXCEPTION)
+        .map(|e| SpanError {
+            error_type: owned(str_attr(&e.attributes, k::EXCEPTION_TYPE)),
+            message: owned(str_attr(&e.attributes, k::EXCEPTION_MESSAGE)),
+            stack_trace: owned(str_attr(&e.attributes, k::EXCEPTION_STACKTRACE)),
+            code: None,
+            hint: None,
+        })
+        .collect();
+    let summary = span
         .events
         .iter()
         .rev()
-        .find(|e| e.name == k::EVENT_EXCEPTION || e.name == k::EVENT_WORKFLOW_FAILED);
+        .find(|e| e.name == k::EVENT_WORKFLOW_FAILED);
     let detail = span
         .events
         .iter()
@@ -479,24 +697,31 @@ fn error(span: &RawSpan, known: &Known<'_>) -> Option<Box<SpanError>> {
         .find(|e| e.name == k::EVENT_ERROR_DETAIL);
     let code = known.error_code;
     let failed = span.status.code == StatusCode::Error;
-    if !failed && exception.is_none() && code.is_none() {
-        return None;
+    if !failed && errors.is_empty() && summary.is_none() && code.is_none() {
+        return (None, errors);
     }
-    let from_exception = |key| exception.and_then(|e| str_attr(&e.attributes, key));
-    let owned = |s: Option<&str>| s.map(str::to_owned);
-    Some(Box::new(SpanError {
-        error_type: owned(from_exception(k::EXCEPTION_TYPE).or(known.error_type)),
-        message: owned(
-            from_exception(k::EXCEPTION_MESSAGE)
+    let mut best = errors
+        .iter()
+        .find(|e| e.stack_trace.is_some())
+        .or_else(|| errors.first())
+        .cloned()
+        .unwrap_or_default();
+    let from_summary = |key| summary.and_then(|e| str_attr(&e.attributes, key));
+    if best.error_type.is_none() {
+        best.error_type = owned(from_summary(k::EXCEPTION_TYPE).or(known.error_type));
+    }
+    if best.message.is_none() {
+        best.message = owned(
+            from_summary(k::EXCEPTION_MESSAGE)
                 .or_else(|| {
                     detail.and_then(|d| str_attr(&d.attributes, k::ERROR_DETAIL_ATTR_MESSAGE))
                 })
                 .or(span.status.message.as_deref()),
-        ),
-        stack_trace: owned(from_exception(k::EXCEPTION_STACKTRACE)),
-        code: owned(code),
-        hint: owned(known.error_hint),
-    }))
+        );
+    }
+    best.code = owned(code);
+    best.hint = owned(known.error_hint);
+    (Some(Box::new(best)), errors)
 }
 
 #[cfg(test)]

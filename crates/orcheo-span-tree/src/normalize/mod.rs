@@ -22,10 +22,10 @@ mod parents;
 
 pub(crate) use extract::artifact_url;
 
-use orcheo_trace_model::semconv::WORKFLOW_SPAN_NAME;
+use orcheo_trace_model::semconv::{self, WORKFLOW_SPAN_NAME};
 use orcheo_trace_model::{
-    Anomaly, AnomalyKind, NodeKind, RawSpan, RawStatus, SpanId, SpanNode, StatusCode, TraceStats,
-    TraceTree,
+    Anomaly, AnomalyKind, AttributeValue, DurationSource, KeyValue, NodeKind, RawSpan, RawStatus,
+    SpanId, SpanNode, StatusCode, TraceStats, TraceTree,
 };
 
 use crate::formats::Decoded;
@@ -146,7 +146,7 @@ fn build(spans: Vec<RawSpan>, earlier: Vec<Anomaly>) -> TraceTree {
                 ..
             }
         );
-        let at = nodes.len() - 1;
+        let at = clamp_reported_start(&mut nodes);
         roll_up_closed(&mut nodes, &mut open, depth);
         open.push(at as u32);
         count(&mut stats, &nodes[at]);
@@ -176,6 +176,43 @@ fn node_of(mut span: RawSpan, models: &mut extract::Models, anomalies: &mut Anom
         anomalies.report(AnomalyKind::SourceWarning, Some(node.span_id), || warning);
     }
     node
+}
+
+/// Keeps a node placed by its reported latency from starting before its parent: it starts at the
+/// parent's start at the earliest (at its span's own start, if that is earlier still, and then it
+/// is measured after all). A placeholder parent, whose start is only its earliest child's, moves
+/// back to the node's start instead. Applies to the node built last; returns its index.
+fn clamp_reported_start(nodes: &mut [SpanNode]) -> usize {
+    let at = nodes.len().saturating_sub(1);
+    let Some(node) = nodes.get(at) else {
+        return at;
+    };
+    if node.duration_source() != DurationSource::Reported {
+        return at;
+    }
+    let Some(p) = node.parent.map(|p| p as usize) else {
+        return at;
+    };
+    let start = node.start_time;
+    if nodes[p].synthetic {
+        if start < nodes[p].start_time {
+            nodes[p].start_time = start;
+        }
+        return at;
+    }
+    let measured = node.span_start_time();
+    let floor = nodes[p].start_time.min(measured);
+    if start >= floor {
+        return at;
+    }
+    let node = &mut nodes[at];
+    node.start_time = floor;
+    if floor == measured
+        && let Some(content) = node.content.as_deref_mut()
+    {
+        content.measured_start = None;
+    }
+    at
 }
 
 /// The spans without a parent in the trace, and what became of them.
@@ -353,12 +390,13 @@ fn choose_root(
         || format!("no span is without a parent; a placeholder stands for span {id}, parent of {count} span(s)"),
     );
     let template = &spans[first as usize];
+    let (name, kind) = placeholder_name(spans);
     let placeholder = SpanNode {
         span_id: id,
         parent_span_id: None,
         trace_id: template.trace_id,
-        name: orcheo_trace_model::SmolStr::default(),
-        kind: NodeKind::Span,
+        name,
+        kind,
         span_kind: orcheo_trace_model::SpanKind::Unspecified,
         status: RawStatus::default(),
         start_time: template.start_time,
@@ -378,6 +416,35 @@ fn choose_root(
         depth: 0,
     };
     (spans.len() as u32, Some(placeholder))
+}
+
+/// What a placeholder root is called: the workflow's name (`orcheo.workflow.name`, else
+/// `orcheo.workflow.id`) when any span carries it, and kind `workflow` for the spans of an
+/// Orcheo run (a workflow or node key on any span); an empty name and kind `span` otherwise.
+fn placeholder_name(spans: &[RawSpan]) -> (orcheo_trace_model::SmolStr, NodeKind) {
+    let text = |attributes: &[KeyValue], key: &str| {
+        orcheo_trace_model::raw::find(attributes, key)
+            .and_then(AttributeValue::as_text)
+            .filter(|s| !s.is_empty())
+            .cloned()
+    };
+    let name = [semconv::WORKFLOW_NAME, semconv::WORKFLOW_ID]
+        .iter()
+        .find_map(|key| spans.iter().find_map(|s| text(&s.attributes, key)));
+    let orcheo = name.is_some()
+        || spans.iter().any(|s| {
+            s.attributes.iter().any(|kv| {
+                kv.key == semconv::NODE_ID
+                    || kv.key == semconv::EXECUTION_ID
+                    || kv.key == semconv::WORKFLOW_ID
+            })
+        });
+    let kind = if orcheo {
+        NodeKind::Workflow
+    } else {
+        NodeKind::Span
+    };
+    (name.unwrap_or_default(), kind)
 }
 
 /// Depth-first order from the root, children in their sorted order: (index, depth) pairs.
