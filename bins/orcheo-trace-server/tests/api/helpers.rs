@@ -223,6 +223,8 @@ pub struct Options {
     /// The RSA public key (PEM) of accepted RS256 JWTs.
     pub jwt_public_key_pem: Option<Vec<u8>>,
     pub otlp_connections: Option<orcheo_trace_server::ingest::connections::ReceiverLimits>,
+    /// How long the fake Tempo may take in all (3 s unless set): large traces in debug builds.
+    pub trace_store_timeout: Option<Duration>,
 }
 
 /// A running application.
@@ -252,6 +254,10 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let mut client = ClientConfig::new(BackendKind::Tempo, format!("http://{}", tempo.addr));
     client.attempt_timeout = Duration::from_secs(2);
     client.overall_timeout = Duration::from_secs(3);
+    if let Some(timeout) = options.trace_store_timeout {
+        client.attempt_timeout = timeout;
+        client.overall_timeout = timeout;
+    }
     client.retry = RetryConfig {
         max_attempts: 2,
         initial_delay: Duration::from_millis(10),
@@ -304,7 +310,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         retention: None,
         artifact_dir: artifacts.path().to_owned(),
         cache_entries: options.cache_entries.unwrap_or(16),
-        page_max_spans: options.page_max_spans.unwrap_or(2000),
+        page_max_spans: options.page_max_spans.unwrap_or(10_000),
         request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(20)),
         workers: 1,
         log_format: LogFormat::Text,
