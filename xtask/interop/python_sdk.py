@@ -58,7 +58,7 @@ def run_workflow(exporter, execution_id, fail):
 
 
 def trace(execution_id):
-    with urllib.request.urlopen(f"{API}/api/executions/{execution_id}/trace", timeout=10) as answer:
+    with urllib.request.urlopen(f"{API}/api/executions/{execution_id}/trace?view=tree", timeout=10) as answer:
         return json.load(answer)
 
 

@@ -220,8 +220,9 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_TRACE_CACHE_ENTRIES", default_value = "256")]
     pub trace_cache_entries: String,
 
-    /// Most spans in one response page (a larger trace pages with a cursor).
-    #[arg(long, env = "ORCHEO_TRACE_PAGE_MAX_SPANS", default_value = "2000")]
+    /// Most spans in one trace answer, whatever `limit` asks; the flat view's answer without
+    /// `limit` (Canvas's) holds this many, a larger trace is cut and marked `truncated`.
+    #[arg(long, env = "ORCHEO_TRACE_PAGE_MAX_SPANS", default_value = "10000")]
     pub trace_page_max_spans: String,
 
     /// Time limit of one HTTP request, in milliseconds.

@@ -220,16 +220,24 @@ pub struct FlatSpan {
     pub links: Vec<Link>,
 }
 
-/// The flat view (`view=flat`), Orcheo's existing shape.
+/// The flat view (`view=flat`, the default), Orcheo's existing shape. Without `limit`, a trace
+/// of up to `ORCHEO_TRACE_PAGE_MAX_SPANS` spans comes whole; a larger one is cut, and says so.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code, reason = "a schema, never built")]
 pub struct FlatTraceResponse {
     pub execution: ExecutionView,
     pub spans: Vec<FlatSpan>,
+    /// The trace's anomalies; a `truncated` entry when spans follow this answer.
+    pub anomalies: Vec<Anomaly>,
+    pub source: SourceInfo,
+    /// Spans in the whole trace.
+    pub span_count: u64,
+    /// `true`: spans follow this answer; fetch them with `page_info.cursor`.
+    pub truncated: bool,
     pub page_info: PageInfo,
 }
 
-/// `view=tree` or `view=flat`.
+/// `view=flat` (the default) or `view=tree`.
 #[derive(Debug, ToSchema)]
 #[allow(
     dead_code,
@@ -238,8 +246,8 @@ pub struct FlatTraceResponse {
 )]
 #[serde(untagged)]
 pub enum TraceBody {
-    Tree(TraceResponse),
     Flat(FlatTraceResponse),
+    Tree(TraceResponse),
 }
 
 /// One span.
@@ -289,6 +297,7 @@ impl Modify for BearerAuth {
         routes::traces::get_trace,
         routes::traces::get_span,
         routes::executions::list_executions,
+        routes::workflows::list_workflow_executions,
         routes::artifacts::get_artifact,
         routes::artifacts::download_artifact,
         routes::ops::healthz,

@@ -97,6 +97,15 @@ export function tracePath(executionId) {
   return `/api/executions/${encodeURIComponent(executionId)}/trace`;
 }
 
+/**
+ * The trace as a tree, the view this page draws (the route's default is the flat span list
+ * Canvas reads). A later page adds `&cursor=…`.
+ * @param {string} executionId
+ */
+export function treePath(executionId) {
+  return `${tracePath(executionId)}?view=tree`;
+}
+
 /** What a WebSocket subprotocol may hold (an HTTP token). */
 const SUBPROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

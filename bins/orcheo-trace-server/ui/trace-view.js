@@ -4,7 +4,7 @@
  * and live growth while the run is in progress. Pages of a large trace load after the first is
  * on screen.
  */
-import { ApiError, getJson, tracePath } from './api.js';
+import { ApiError, getJson, treePath } from './api.js';
 import { renderDetails } from './details.js';
 import { announce, append, h, srOnly } from './dom.js';
 import { duration, number, time } from './format.js';
@@ -150,7 +150,7 @@ class TraceView {
     this.loading = true;
     this.lastReload = performance.now();
     try {
-      const path = tracePath(this.executionId);
+      const path = treePath(this.executionId);
       const response = await getJson(path, this.signal);
       const model = new TraceModel();
       model.addPage(response.root, response.subtrees);
@@ -163,7 +163,7 @@ class TraceView {
       if (!this.mounted || !response.page_info.has_next_page) showNow();
       let info = response.page_info;
       while (info && info.has_next_page && info.cursor) {
-        const next = await getJson(`${path}?cursor=${encodeURIComponent(info.cursor)}`, this.signal);
+        const next = await getJson(`${path}&cursor=${encodeURIComponent(info.cursor)}`, this.signal);
         model.addPage(next.root, next.subtrees);
         info = next.page_info;
         if (shown) this.tree.setModel(model, this.searchFilter(model));

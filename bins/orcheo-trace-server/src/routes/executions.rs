@@ -15,10 +15,9 @@ use crate::routes::{AppState, ExecutionView, PageInfo};
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
-/// Filters and paging of the list.
+/// Filters and paging of the list (unknown keys are ignored).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub workflow_id: Option<String>,
     /// `running`, `completed`, `error` or `cancelled`.

@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod executions;
 pub mod ops;
 pub mod traces;
+pub mod workflows;
 
 use std::path::PathBuf;
 
@@ -80,6 +81,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         traces::get_span,
     ))
     .service(get("/api/executions", executions::list_executions))
+    .service(get(
+        "/api/workflows/{workflow_id}/executions",
+        workflows::list_workflow_executions,
+    ))
     .service(get("/api/artifacts/{artifact_id}", artifacts::get_artifact))
     .service(get(
         "/api/artifacts/{artifact_id}/download",
@@ -113,6 +118,21 @@ pub struct PageInfo {
     pub cursor: Option<String>,
 }
 
+/// The root span's attribute naming the run's thread.
+const THREAD_ID: &str = "orcheo.execution.thread_id";
+
+/// The thread a trace's root names (already redacted with the tree), if it is a non-empty text.
+fn thread_id(tree: &TraceTree) -> Option<String> {
+    let root = tree.nodes.get(tree.root? as usize)?;
+    root.attributes
+        .iter()
+        .find(|kv| kv.key == THREAD_ID)
+        .and_then(|kv| kv.value.as_str())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
 /// An execution as the API shows it; the trace's totals when the trace was read.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecutionView {
@@ -132,6 +152,9 @@ pub struct ExecutionView {
     /// Until now for a running execution.
     pub duration_ms: Option<f64>,
     pub error: Option<String>,
+    /// The run's thread (the root span's `orcheo.execution.thread_id`); `null` when the trace
+    /// was not read or does not say.
+    pub thread_id: Option<String>,
     /// 32 hex digits; `null` when no trace was recorded.
     #[schema(value_type = Option<String>)]
     pub trace_id: Option<TraceId>,
@@ -163,6 +186,7 @@ impl ExecutionView {
             finished_at: e.finished_at,
             duration_ms: Some(e.started_at.millis_until(end).max(0.0)),
             error: text(&e.error),
+            thread_id: tree.and_then(thread_id),
             trace_id: e.trace_id,
             token_usage: tree.map(|t| t.stats.token_usage),
             span_count: tree.map(|t| t.stats.span_count),

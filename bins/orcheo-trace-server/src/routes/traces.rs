@@ -13,21 +13,27 @@ use crate::error::ApiError;
 use crate::routes::{AppState, ExecutionView, PageInfo};
 use crate::traces::SourceInfo;
 
-/// `tree`: the nested span tree; `flat`: Orcheo's flat span list.
+/// `flat` (the default): Orcheo's flat span list, the shape Canvas reads; `tree`: the nested
+/// span tree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum View {
-    #[default]
     Tree,
+    #[default]
     Flat,
 }
 
-/// Query of the trace route.
+/// The tree view's page size when the request names no `limit` (capped by the server's
+/// `ORCHEO_TRACE_PAGE_MAX_SPANS`). The flat view's is the cap itself: a client that never pages
+/// (Canvas reads the first page) gets whole traces up to it.
+pub const TREE_PAGE_SPANS: usize = 2000;
+
+/// Query of the trace route. Keys it does not know (a client's cache buster such as Canvas's
+/// `_refresh`) are ignored.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct TraceQuery {
-    /// `tree` (default) or `flat`.
+    /// `flat` (default) or `tree`.
     #[serde(default)]
     #[param(inline)]
     pub view: View,
@@ -40,7 +46,8 @@ pub struct TraceQuery {
     #[serde(default)]
     #[param(minimum = 0, maximum = 1_000_000)]
     pub depth: Option<u32>,
-    /// Most spans in this page (capped by the server's page size).
+    /// Most spans in this page (capped by the server's `ORCHEO_TRACE_PAGE_MAX_SPANS`). Without
+    /// it, the flat view holds up to that cap and the tree view up to 2,000 spans.
     #[serde(default)]
     #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<u32>,
@@ -51,8 +58,14 @@ pub struct TraceQuery {
 }
 
 /// A page's bounds over the tree's depth-first order; a cursor past the end gives an empty
-/// last page (the trace it came from may have been replaced by a shorter one).
-fn page(query: &TraceQuery, max: usize, total: usize) -> Result<(usize, usize), ApiError> {
+/// last page (the trace it came from may have been replaced by a shorter one). `default` is the
+/// page size when the query names no `limit`; `max` caps every page.
+fn page(
+    query: &TraceQuery,
+    default: usize,
+    max: usize,
+    total: usize,
+) -> Result<(usize, usize), ApiError> {
     let start = match &query.cursor {
         None => 0,
         Some(text) => text
@@ -76,7 +89,7 @@ fn page(query: &TraceQuery, max: usize, total: usize) -> Result<(usize, usize), 
             ));
         }
         Some(n) => (n as usize).min(max),
-        None => max,
+        None => default.min(max),
     };
     Ok((start, start.saturating_add(limit).min(total)))
 }
@@ -112,7 +125,7 @@ fn to_internal(e: &serde_json::Error) -> ApiError {
         TraceQuery
     ),
     responses(
-        (status = 200, description = "The trace (`view=tree`: `TraceResponse`; `view=flat`: `FlatTraceResponse`).", body = crate::openapi::TraceBody),
+        (status = 200, description = "The trace (`view=flat`, the default: `FlatTraceResponse`; `view=tree`: `TraceResponse`).", body = crate::openapi::TraceBody),
         (status = 400, description = "Malformed id or query.", body = crate::openapi::ErrorResponse),
         (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
         (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
@@ -156,7 +169,7 @@ pub(crate) async fn get_trace(
                 let tree = linked.as_ref().unwrap_or(tree);
                 tree_body(tree, &query, max, &view, &dashboards, &loaded.source)?
             }
-            View::Flat => flat_body(tree, &query, max, &view, &links)?,
+            View::Flat => flat_body(tree, &query, max, &view, &loaded.source, &links)?,
         });
         loaded.keep_rendered(key, body.clone());
         Ok(body)
@@ -174,7 +187,7 @@ fn tree_body(
     source: &SourceInfo,
 ) -> Result<Vec<u8>, ApiError> {
     let total = tree.nodes.len();
-    let (start, end) = page(query, max, total)?;
+    let (start, end) = page(query, TREE_PAGE_SPANS, max, total)?;
     let mut out = Vec::with_capacity(256 + (end - start) * 512);
     out.extend_from_slice(b"{\"execution\":");
     serde_json::to_writer(&mut out, execution).map_err(|e| to_internal(&e))?;
@@ -227,20 +240,56 @@ fn flat_body(
     query: &TraceQuery,
     max: usize,
     execution: &ExecutionView,
+    source: &SourceInfo,
     links: &Minter<'_>,
 ) -> Result<Vec<u8>, ApiError> {
+    /// The note a cut answer carries among its anomalies, in the anomalies' shape.
+    #[derive(Serialize)]
+    struct Cut {
+        kind: &'static str,
+        span_id: Option<SpanId>,
+        detail: String,
+    }
     #[derive(Serialize)]
     struct Flat<'a> {
         execution: &'a ExecutionView,
         spans: Vec<FlatSpan<'a>>,
+        /// The trace's anomalies, then the `truncated` note when spans follow this page.
+        anomalies: Vec<serde_json::Value>,
+        source: &'a SourceInfo,
+        /// Real spans in the whole trace.
+        span_count: usize,
+        /// Spans of the trace follow this answer: fetch them with `page_info.cursor`.
+        truncated: bool,
         page_info: PageInfo,
     }
     let spans: Vec<_> = tree.nodes.iter().filter(|n| !n.synthetic).collect();
-    let (start, end) = page(query, max, spans.len())?;
+    let total = spans.len();
+    let (start, end) = page(query, max, max, total)?;
+    let mut anomalies = tree
+        .anomalies
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| to_internal(&e))?;
+    let truncated = end < total;
     let signed: Vec<_> = spans[start..end]
         .iter()
         .map(|n| links.sign_attributes(&n.attributes))
         .collect();
+    if truncated {
+        let cut = Cut {
+            kind: "truncated",
+            span_id: None,
+            detail: format!(
+                "this answer holds spans {} to {end} of {total}; the rest follow with \
+                 `cursor={}` (page_info.cursor)",
+                start + 1,
+                page_info(end, total).cursor.unwrap_or_default()
+            ),
+        };
+        anomalies.push(serde_json::to_value(cut).map_err(|e| to_internal(&e))?);
+    }
     let body = Flat {
         execution,
         spans: spans[start..end]
@@ -251,15 +300,18 @@ fn flat_body(
                 ..FlatSpan::new(n)
             })
             .collect(),
-        page_info: page_info(end, spans.len()),
+        anomalies,
+        source,
+        span_count: total,
+        truncated,
+        page_info: page_info(end, total),
     };
     serde_json::to_vec(&body).map_err(|e| to_internal(&e))
 }
 
-/// Query of the span route.
+/// Query of the span route (unknown keys are ignored).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct SpanQuery {
     /// `false` withholds prompt, response and message text.
     #[serde(default)]

@@ -18,7 +18,7 @@ async fn tokens_are_required_and_checked(db: Db) {
         return;
     };
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
-    let path = "/api/executions/exec_1/trace";
+    let path = "/api/executions/exec_1/trace?view=tree";
     let none = app.get(path, None).await;
     assert_eq!(
         (none.status, none.error_code().as_str()),
@@ -109,7 +109,7 @@ async fn a_configured_issuer_and_audience_must_be_in_the_token(db: Db) {
     for algorithm in [Algorithm::HS256, Algorithm::RS256] {
         for (what, claims) in &refused {
             let token = signed(algorithm, claims);
-            for path in ["/api/executions/exec_1/trace", "/api/executions"] {
+            for path in ["/api/executions/exec_1/trace?view=tree", "/api/executions"] {
                 let answer = app.get(path, Some(&token)).await;
                 assert_eq!(
                     (answer.status, answer.error_code().as_str()),
@@ -120,7 +120,9 @@ async fn a_configured_issuer_and_audience_must_be_in_the_token(db: Db) {
             }
         }
         let token = signed(algorithm, &json!({"iss": iss, "aud": aud}));
-        let answer = app.get("/api/executions/exec_1/trace", Some(&token)).await;
+        let answer = app
+            .get("/api/executions/exec_1/trace?view=tree", Some(&token))
+            .await;
         assert_eq!(answer.status, 200, "{algorithm:?}: {}", answer.text);
         // `aud` may list several audiences, this one among them.
         let token = signed(algorithm, &json!({"iss": iss, "aud": ["other", aud]}));

@@ -56,9 +56,11 @@ fn demo_serves_the_traces_it_prints() {
         runtime.block_on(async {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let client = reqwest::Client::new();
+            // The printed links answer the flat view; the checks read the tree.
             let get = |url: String| {
                 let client = client.clone();
                 async move {
+                    let url = format!("{url}?view=tree");
                     let response = client.get(&url).send().await.unwrap();
                     assert_eq!(response.status(), 200, "{url}");
                     response.json::<serde_json::Value>().await.unwrap()

@@ -234,6 +234,8 @@ pub struct Options {
     pub artifact_link_ttl: Option<Duration>,
     /// How JWT claims name tenants and scopes (the default mapping otherwise).
     pub claims: Option<orcheo_trace_server::auth::ClaimMapping>,
+    /// How long the fake Tempo may take in all (3 s unless set): large traces in debug builds.
+    pub trace_store_timeout: Option<Duration>,
 }
 
 /// A running application.
@@ -263,6 +265,10 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
     let mut client = ClientConfig::new(BackendKind::Tempo, format!("http://{}", tempo.addr));
     client.attempt_timeout = Duration::from_secs(2);
     client.overall_timeout = Duration::from_secs(3);
+    if let Some(timeout) = options.trace_store_timeout {
+        client.attempt_timeout = timeout;
+        client.overall_timeout = timeout;
+    }
     client.retry = RetryConfig {
         max_attempts: 2,
         initial_delay: Duration::from_millis(10),
@@ -321,7 +327,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         artifact_link_key: options.artifact_link_key.clone(),
         artifact_link_ttl: options.artifact_link_ttl.unwrap_or(Duration::from_mins(15)),
         cache_entries: options.cache_entries.unwrap_or(16),
-        page_max_spans: options.page_max_spans.unwrap_or(2000),
+        page_max_spans: options.page_max_spans.unwrap_or(10_000),
         request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(20)),
         workers: 1,
         log_format: LogFormat::Text,

@@ -120,7 +120,10 @@ async fn run_workflow(
 async fn check_trace(app: &TestApp, execution: &str) {
     let token = jwt("acme", "traces:read traces:read_content");
     let answer = app
-        .get(&format!("/api/executions/{execution}/trace"), Some(&token))
+        .get(
+            &format!("/api/executions/{execution}/trace?view=tree"),
+            Some(&token),
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let body = answer.json();
@@ -167,7 +170,7 @@ async fn check_trace(app: &TestApp, execution: &str) {
     // Another tenant does not see it.
     let other = app
         .get(
-            &format!("/api/executions/{execution}/trace"),
+            &format!("/api/executions/{execution}/trace?view=tree"),
             Some(&jwt("globex", "traces:read")),
         )
         .await;
@@ -323,7 +326,7 @@ async fn exports_with_invalid_spans_are_partial_successes(db: Db) {
     assert_eq!(response["partialSuccess"]["rejectedSpans"], 1, "{response}");
     let stored = app
         .get(
-            "/api/executions/exec_json/trace",
+            "/api/executions/exec_json/trace?view=tree",
             Some(&jwt("default", "traces:read")),
         )
         .await
@@ -352,7 +355,7 @@ async fn exports_with_invalid_spans_are_partial_successes(db: Db) {
     );
     let trace = app
         .get(
-            "/api/executions/exec_proto/trace",
+            "/api/executions/exec_proto/trace?view=tree",
             Some(&jwt("default", "traces:read")),
         )
         .await
@@ -564,7 +567,7 @@ async fn a_node_seen_before_its_root_is_hidden_until_the_root_says_whose_it_is(d
     let relay = [("authorization", relay_auth.as_str())];
     let (status, _, _) = post(&app, "application/x-protobuf", send(nodes), &relay).await;
     assert_eq!(status, 200);
-    let path = "/api/executions/exec_early/trace";
+    let path = "/api/executions/exec_early/trace?view=tree";
     // Not the default tenant's, nor anyone's but an administrator's, while its owner is unknown.
     for token in [jwt("default", "traces:read"), jwt("acme", "traces:read")] {
         assert_eq!(app.get(path, Some(&token)).await.status, 404);
@@ -649,7 +652,7 @@ async fn out_of_range_values_cost_only_their_span(db: Db) {
     );
     let trace = app
         .get(
-            "/api/executions/exec_odd/trace",
+            "/api/executions/exec_odd/trace?view=tree",
             Some(&jwt("default", "traces:read")),
         )
         .await

@@ -12,6 +12,7 @@ mod helpers;
 
 mod artifacts;
 mod auth;
+mod canvas;
 mod connections;
 mod cors;
 mod demo;

@@ -66,13 +66,13 @@ async fn metrics_are_valid_exposition_with_every_server_metric(db: Db) {
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
     let token = jwt("acme", "traces:read");
     assert_eq!(
-        app.get("/api/executions/exec_1/trace", Some(&token))
+        app.get("/api/executions/exec_1/trace?view=tree", Some(&token))
             .await
             .status,
         200
     );
     assert_eq!(
-        app.get("/api/executions/nope/trace", Some(&token))
+        app.get("/api/executions/nope/trace?view=tree", Some(&token))
             .await
             .status,
         404
@@ -171,7 +171,10 @@ async fn without_auth_every_caller_is_the_local_operator(db: Db) {
         return;
     };
     app.seed("exec_1", "globex", 1, 1, ExecutionStatus::Completed);
-    let body = app.get("/api/executions/exec_1/trace", None).await.json();
+    let body = app
+        .get("/api/executions/exec_1/trace?view=tree", None)
+        .await
+        .json();
     assert_eq!(
         body["root"]["children"][0]["prompts"][0]["content"],
         "Write to the customer"
@@ -196,7 +199,7 @@ async fn embedded_backend_reads_the_local_span_store(db: Db) {
     app.local_spans(trace_id, "exec_local", 3);
     let answer = app
         .get(
-            "/api/executions/exec_local/trace",
+            "/api/executions/exec_local/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
         )
         .await;

@@ -140,7 +140,7 @@ fn request_spans_reach_the_configured_collector() {
             let client = reqwest::Client::new();
             let answer = client
                 .get(format!(
-                    "http://127.0.0.1:{port}/api/executions/exec_x/trace"
+                    "http://127.0.0.1:{port}/api/executions/exec_x/trace?view=tree"
                 ))
                 .header("x-request-id", "own-span-check")
                 .send()

@@ -354,8 +354,9 @@ async fn no_answer_gives_back_a_planted_secret(db: Db) {
     let content = jwt("acme", "traces:read traces:read_content");
     let no_content = jwt("acme", "traces:read");
     let trace = format!("/api/executions/{EXECUTION}/trace");
+    let tree_path = format!("{trace}?view=tree");
     for token in [&content, &no_content] {
-        let tree = checked(&app, &trace, token).await;
+        let tree = checked(&app, &tree_path, token).await;
         assert_eq!(tree["source"]["degraded"], false);
         assert_eq!(tree["execution"]["status"], "error");
         assert_eq!(
@@ -390,7 +391,7 @@ async fn no_answer_gives_back_a_planted_secret(db: Db) {
     let pruned = app.store.prune(cutoff).unwrap();
     assert_eq!((pruned.executions, pruned.local_spans), (0, 3));
     for token in [&content, &no_content] {
-        let degraded = checked(&app, &trace, token).await;
+        let degraded = checked(&app, &tree_path, token).await;
         assert_eq!(degraded["source"]["degraded"], true, "{degraded}");
         assert_eq!(count(&degraded["root"]["children"]), 2, "{degraded}");
         let flat = checked(&app, &format!("{trace}?view=flat"), token).await;
@@ -413,13 +414,15 @@ async fn a_trace_store_answer_quoting_a_secret_is_redacted_in_errors_and_reasons
     );
     app.tempo.put(trace, &Value::String(PLANT.to_owned()));
     let token = jwt("acme", "traces:read");
-    let answer = app.get("/api/executions/exec_1/trace", Some(&token)).await;
+    let answer = app
+        .get("/api/executions/exec_1/trace?view=tree", Some(&token))
+        .await;
     assert_eq!(answer.error_code(), "trace_store_error", "{}", answer.text);
     assert!(answer.text.contains("[REDACTED]"), "{}", answer.text);
     assert_no_leak("a trace store error", &answer.json());
     // With span summaries the answer is degraded, and its reason quotes the same error.
     app.summaries("exec_1");
-    let degraded = checked(&app, "/api/executions/exec_1/trace", &token).await;
+    let degraded = checked(&app, "/api/executions/exec_1/trace?view=tree", &token).await;
     assert_eq!(degraded["source"]["degraded"], true, "{degraded}");
     assert!(
         degraded["source"]["reason"]

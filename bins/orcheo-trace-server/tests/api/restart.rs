@@ -93,7 +93,7 @@ fn acknowledged_spans_survive_a_kill() {
         for n in 1..=runs {
             let body: serde_json::Value = client
                 .get(format!(
-                    "http://127.0.0.1:{}/api/executions/exec_kill_{n}/trace",
+                    "http://127.0.0.1:{}/api/executions/exec_kill_{n}/trace?view=tree",
                     server.api
                 ))
                 .send()

@@ -94,7 +94,7 @@ async fn rejected(app: &TestApp, auth: &str, spans: Vec<ResourceSpans>) -> (i64,
 
 async fn status_of(app: &TestApp, execution: &str, tenant: &str) -> u16 {
     app.get(
-        &format!("/api/executions/{execution}/trace"),
+        &format!("/api/executions/{execution}/trace?view=tree"),
         Some(&jwt(tenant, "traces:read traces:read_content")),
     )
     .await
@@ -275,7 +275,7 @@ async fn a_relay_and_a_local_sender_cannot_move_a_run_either(db: Db) {
         1
     );
     let body = app
-        .get("/api/executions/exec_local/trace", None)
+        .get("/api/executions/exec_local/trace?view=tree", None)
         .await
         .json();
     assert_eq!(body["execution"]["tenant"], "acme", "{body}");
@@ -407,7 +407,7 @@ async fn a_span_left_out_says_nothing_about_the_runs_it_names(db: Db) {
     );
     let before = app
         .get(
-            "/api/executions/exec_padded/trace",
+            "/api/executions/exec_padded/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
         )
         .await
@@ -432,7 +432,7 @@ async fn a_span_left_out_says_nothing_about_the_runs_it_names(db: Db) {
     );
     let after = app
         .get(
-            "/api/executions/exec_padded/trace",
+            "/api/executions/exec_padded/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
         )
         .await
@@ -445,7 +445,7 @@ async fn a_span_left_out_says_nothing_about_the_runs_it_names(db: Db) {
     );
     let admin = app
         .get(
-            "/api/executions/exec_padded_2/trace",
+            "/api/executions/exec_padded_2/trace?view=tree",
             Some(&jwt("ops", "traces:admin")),
         )
         .await;
@@ -523,7 +523,7 @@ async fn a_run_deleted_under_the_writer_costs_only_itself(db: Db) {
     assert_eq!(rejected(&app, &acme, both).await.0, 0);
     let kept = app
         .get(
-            "/api/executions/exec_kept/trace",
+            "/api/executions/exec_kept/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
         )
         .await

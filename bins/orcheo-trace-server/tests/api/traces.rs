@@ -36,7 +36,9 @@ async fn finished_trace_is_served_as_a_tree(db: Db) {
     };
     let trace_id = app.seed("exec_1", "acme", 1, 2, ExecutionStatus::Completed);
     let token = jwt("acme", "traces:read traces:read_content");
-    let answer = app.get("/api/executions/exec_1/trace", Some(&token)).await;
+    let answer = app
+        .get("/api/executions/exec_1/trace?view=tree", Some(&token))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(answer.header("x-request-id").is_some());
     let body = answer.json();
@@ -111,7 +113,7 @@ async fn malformed_ids_are_400(db: Db) {
     let token = jwt("acme", "traces:read");
     let long = "x".repeat(300);
     app.expect_error(
-        &format!("/api/executions/{long}/trace"),
+        &format!("/api/executions/{long}/trace?view=tree"),
         Some(&token),
         400,
         "invalid_execution_id",
@@ -132,7 +134,7 @@ async fn malformed_ids_are_400(db: Db) {
     )
     .await;
     app.expect_error(
-        "/api/executions/exec_1/trace?cursor=x1",
+        "/api/executions/exec_1/trace?view=tree&cursor=x1",
         Some(&token),
         400,
         "invalid_cursor",
@@ -149,7 +151,10 @@ async fn malformed_ids_are_400(db: Db) {
     assert_eq!(past["spans"].as_array().unwrap().len(), 0);
     assert_eq!(past["page_info"]["has_next_page"], false);
     let answer = app
-        .get("/api/executions/exec_1/trace?limit=0", Some(&token))
+        .get(
+            "/api/executions/exec_1/trace?view=tree&limit=0",
+            Some(&token),
+        )
         .await;
     assert_eq!(answer.status, 400);
 }
@@ -161,10 +166,10 @@ async fn unknown_and_other_tenants_executions_look_the_same(db: Db) {
     app.seed("exec_globex", "globex", 1, 1, ExecutionStatus::Completed);
     let acme = jwt("acme", "traces:read traces:read_content");
     let other = app
-        .get("/api/executions/exec_globex/trace", Some(&acme))
+        .get("/api/executions/exec_globex/trace?view=tree", Some(&acme))
         .await;
     let unknown = app
-        .get("/api/executions/exec_nope/trace", Some(&acme))
+        .get("/api/executions/exec_nope/trace?view=tree", Some(&acme))
         .await;
     assert_eq!((other.status, unknown.status), (404, 404));
     assert_eq!(other.error_code(), unknown.error_code());
@@ -193,14 +198,14 @@ async fn unknown_and_other_tenants_executions_look_the_same(db: Db) {
     // Its own tenant and an admin see it.
     let globex = jwt("globex", "traces:read");
     assert_eq!(
-        app.get("/api/executions/exec_globex/trace", Some(&globex))
+        app.get("/api/executions/exec_globex/trace?view=tree", Some(&globex))
             .await
             .status,
         200
     );
     let admin = jwt("acme", "traces:admin");
     assert_eq!(
-        app.get("/api/executions/exec_globex/trace", Some(&admin))
+        app.get("/api/executions/exec_globex/trace?view=tree", Some(&admin))
             .await
             .status,
         200
@@ -214,7 +219,7 @@ async fn execution_without_trace_is_trace_unavailable(db: Db) {
     app.execution("exec_untraced", "acme", None, ExecutionStatus::Completed);
     let token = jwt("acme", "traces:read");
     app.expect_error(
-        "/api/executions/exec_untraced/trace",
+        "/api/executions/exec_untraced/trace?view=tree",
         Some(&token),
         404,
         "trace_unavailable",
@@ -228,7 +233,7 @@ async fn execution_without_trace_is_trace_unavailable(db: Db) {
         ExecutionStatus::Completed,
     );
     app.expect_error(
-        "/api/executions/exec_lost/trace",
+        "/api/executions/exec_lost/trace?view=tree",
         Some(&token),
         404,
         "trace_unavailable",
@@ -244,7 +249,7 @@ async fn content_is_withheld_without_the_scope_or_when_asked(db: Db) {
     let prompt = |body: &Value| body["root"]["children"][0]["prompts"][0].clone();
     let reader = jwt("acme", "traces:read");
     let withheld = prompt(
-        &app.get("/api/executions/exec_1/trace", Some(&reader))
+        &app.get("/api/executions/exec_1/trace?view=tree", Some(&reader))
             .await
             .json(),
     );
@@ -253,7 +258,7 @@ async fn content_is_withheld_without_the_scope_or_when_asked(db: Db) {
     // Asking for content does not grant it.
     let still = prompt(
         &app.get(
-            "/api/executions/exec_1/trace?include_content=true",
+            "/api/executions/exec_1/trace?view=tree&include_content=true",
             Some(&reader),
         )
         .await
@@ -262,14 +267,17 @@ async fn content_is_withheld_without_the_scope_or_when_asked(db: Db) {
     assert_eq!(still["withheld"], true);
     let content_reader = jwt("acme", "traces:read traces:read_content");
     let shown = prompt(
-        &app.get("/api/executions/exec_1/trace", Some(&content_reader))
-            .await
-            .json(),
+        &app.get(
+            "/api/executions/exec_1/trace?view=tree",
+            Some(&content_reader),
+        )
+        .await
+        .json(),
     );
     assert_eq!(shown["content"], "Write to the customer");
     let declined = prompt(
         &app.get(
-            "/api/executions/exec_1/trace?include_content=false",
+            "/api/executions/exec_1/trace?view=tree&include_content=false",
             Some(&content_reader),
         )
         .await
@@ -306,7 +314,9 @@ async fn store_down_with_summaries_is_degraded(db: Db) {
     app.summaries("exec_1");
     app.tempo.set_mode(StoreMode::Down);
     let token = jwt("acme", "traces:read");
-    let answer = app.get("/api/executions/exec_1/trace", Some(&token)).await;
+    let answer = app
+        .get("/api/executions/exec_1/trace?view=tree", Some(&token))
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let body = answer.json();
     assert_eq!(body["source"]["degraded"], true);
@@ -330,7 +340,7 @@ async fn store_down_without_summaries_is_503_with_retry_after(db: Db) {
     app.tempo.set_mode(StoreMode::Down);
     let answer = app
         .expect_error(
-            "/api/executions/exec_1/trace",
+            "/api/executions/exec_1/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
             503,
             "trace_store_unavailable",
@@ -349,7 +359,7 @@ async fn the_store_retry_after_is_passed_on_within_a_cap(db: Db) {
         app.tempo.set_mode(StoreMode::DownFor(stated));
         let answer = app
             .expect_error(
-                "/api/executions/exec_1/trace",
+                "/api/executions/exec_1/trace?view=tree",
                 Some(&jwt("acme", "traces:read")),
                 503,
                 "trace_store_unavailable",
@@ -366,7 +376,7 @@ async fn store_garbage_is_502(db: Db) {
     app.seed("exec_1", "acme", 1, 1, ExecutionStatus::Completed);
     app.tempo.set_mode(StoreMode::Garbage);
     app.expect_error(
-        "/api/executions/exec_1/trace",
+        "/api/executions/exec_1/trace?view=tree",
         Some(&jwt("acme", "traces:read")),
         502,
         "trace_store_error",
@@ -383,7 +393,7 @@ async fn finished_traces_are_cached(db: Db) {
     let token = jwt("acme", "traces:read");
     for _ in 0..3 {
         assert_eq!(
-            app.get("/api/executions/exec_done/trace", Some(&token))
+            app.get("/api/executions/exec_done/trace?view=tree", Some(&token))
                 .await
                 .status,
             200
@@ -397,7 +407,7 @@ async fn finished_traces_are_cached(db: Db) {
     // Still served from the cache when the store goes down.
     app.tempo.set_mode(StoreMode::Down);
     assert_eq!(
-        app.get("/api/executions/exec_done/trace", Some(&token))
+        app.get("/api/executions/exec_done/trace?view=tree", Some(&token))
             .await
             .status,
         200
@@ -405,7 +415,7 @@ async fn finished_traces_are_cached(db: Db) {
     app.tempo.set_mode(StoreMode::Up);
     for _ in 0..2 {
         assert_eq!(
-            app.get("/api/executions/exec_running/trace", Some(&token))
+            app.get("/api/executions/exec_running/trace?view=tree", Some(&token))
                 .await
                 .status,
             200
@@ -430,7 +440,7 @@ async fn running_execution_with_nothing_exported_yet_is_empty(db: Db) {
     );
     let answer = app
         .get(
-            "/api/executions/exec_new/trace",
+            "/api/executions/exec_new/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
         )
         .await;
@@ -521,7 +531,7 @@ async fn depth_limits_the_tree_and_keeps_child_counts(db: Db) {
     app.seed("exec_1", "acme", 1, 3, ExecutionStatus::Completed);
     let body = app
         .get(
-            "/api/executions/exec_1/trace?depth=0",
+            "/api/executions/exec_1/trace?view=tree&depth=0",
             Some(&jwt("acme", "traces:read")),
         )
         .await
@@ -572,7 +582,7 @@ async fn a_request_past_its_time_limit_is_503_timeout(db: Db) {
     app.tempo.set_mode(StoreMode::Hanging);
     let answer = app
         .expect_error(
-            "/api/executions/exec_1/trace",
+            "/api/executions/exec_1/trace?view=tree",
             Some(&jwt("acme", "traces:read")),
             503,
             "timeout",
@@ -606,7 +616,7 @@ async fn foreign_content_is_redacted_before_it_is_served(db: Db) {
     );
     let answer = app
         .get(
-            "/api/executions/exec_raw/trace",
+            "/api/executions/exec_raw/trace?view=tree",
             Some(&jwt("acme", "traces:read_content")),
         )
         .await;
