@@ -21,6 +21,7 @@ mod ops;
 mod own_spans;
 mod redaction;
 mod restart;
+mod runs_by_trace;
 mod tenancy;
 mod traces;
 mod viewer;
