@@ -27,6 +27,8 @@ pub const EXECUTION_INPUT_COUNT: &str = "orcheo.execution.input_count";
 pub const EXECUTION_TAGS: &str = "orcheo.execution.tags";
 pub const EXECUTION_TAG_COUNT: &str = "orcheo.execution.tag_count";
 pub const EXECUTION_RUN_NAME: &str = "orcheo.execution.run_name";
+/// The conversation thread a run continues (Orcheo's runtime thread id).
+pub const EXECUTION_THREAD_ID: &str = "orcheo.execution.thread_id";
 
 /// Root span events.
 pub const EVENT_WORKFLOW_COMPLETED: &str = "workflow.completed";
@@ -83,6 +85,12 @@ pub const GEN_AI_SYSTEM: &str = "gen_ai.system";
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 pub const LLM_MODEL_NAME: &str = "llm.model_name";
 pub const LLM_PROVIDER: &str = "llm.provider";
+/// Orcheo's AI model metadata of a node: what kind of call (`chat`, `embedding`…), the model
+/// asked for (`provider:model`), the model that answered, the provider.
+pub const AI_KIND: &str = "orcheo.ai.kind";
+pub const AI_MODEL_REQUESTED: &str = "orcheo.ai.model.requested";
+pub const AI_MODEL_ACTUAL: &str = "orcheo.ai.model.actual";
+pub const AI_PROVIDER: &str = "orcheo.ai.provider";
 
 // --- Content ---------------------------------------------------------------------------------
 
