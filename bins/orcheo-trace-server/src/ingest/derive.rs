@@ -529,3 +529,102 @@ pub struct Applied {
     /// Executions that earlier spans of their trace joined.
     pub adopted: Vec<ExecutionId>,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+
+    use super::*;
+
+    fn text(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.to_owned())),
+            }),
+            ..KeyValue::default()
+        }
+    }
+
+    /// A node as Orcheo's Python tracing writes it: no execution id, no span status.
+    fn python_node(n: u8, attributes: Vec<KeyValue>) -> Span {
+        Span {
+            trace_id: vec![7; 16],
+            span_id: vec![n; 8],
+            parent_span_id: vec![1; 8],
+            name: format!("node {n}"),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 2_000,
+            attributes,
+            ..Span::default()
+        }
+    }
+
+    fn data(spans: Vec<Span>) -> TracesData {
+        TracesData {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_span_naming_no_execution_waits_unplaced_until_its_trace_run_is_known() {
+        let mut running = python_node(3, vec![]);
+        running.end_time_unix_nano = 0;
+        let spans = vec![
+            python_node(
+                2,
+                vec![
+                    text(semconv::NODE_ID, "draft"),
+                    text(semconv::NODE_STATUS, "error"),
+                ],
+            ),
+            running,
+        ];
+        let mut facts = facts(&data(spans), &Writer::Local);
+        assert!(facts.registrations.is_empty() && facts.summaries.is_empty());
+        // Only ended spans wait.
+        assert_eq!(facts.unplaced.len(), 1);
+        let trace = TraceId::from_slice(&[7; 16]).unwrap();
+        let node = SpanId::from_slice(&[2; 8]).unwrap();
+        facts.place(&HashMap::new());
+        assert_eq!(facts.unplaced.len(), 1);
+        let run = ExecutionId::new("exec_py").unwrap();
+        facts.place(&HashMap::from([((trace, node), run.clone())]));
+        assert!(facts.unplaced.is_empty());
+        let summary = &facts.summaries[0];
+        assert_eq!(summary.execution_id, run);
+        // A node without a kind is a `node`; its unset status is its `orcheo.node.status`.
+        assert_eq!(summary.kind, "node");
+        assert_eq!(summary.status_code, StatusCode::Error);
+    }
+
+    #[test]
+    fn stored_payloads_give_their_spans_summaries_for_the_run() {
+        use prost::Message as _;
+        let mut bytes = data(vec![python_node(
+            2,
+            vec![
+                text(semconv::NODE_KIND, "LLM"),
+                text(semconv::TOKEN_INPUT, "12"),
+            ],
+        )])
+        .encode_to_vec();
+        bytes.extend(data(vec![python_node(3, vec![])]).encode_to_vec());
+        let run = ExecutionId::new("exec_py").unwrap();
+        let summaries = placed_from_payloads(&bytes, &run);
+        assert_eq!(summaries.len(), 2);
+        assert!(summaries.iter().all(|s| s.execution_id == run));
+        assert_eq!(summaries[0].kind, "llm");
+        assert_eq!(summaries[0].input_tokens, Some(12));
+        assert_eq!(summaries[1].kind, "span");
+        assert!(placed_from_payloads(&[0xff; 9], &run).is_empty());
+    }
+}
