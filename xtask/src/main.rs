@@ -29,6 +29,7 @@ commands:
   bench [-- ARGS]      run the normalize benchmark (ARGS go to criterion)
   api-fuzz [EXAMPLES]  Schemathesis against a running server's OpenAPI document (default 50)
   otlp-interop         the Python OpenTelemetry SDK exporting to the server (gRPC and HTTP)
+  orcheo-interop       Orcheo's own Python tracing (PyPI `orcheo`) exporting to the server
   browser [--release]  type-check the Trace tab and test it in Chromium (--release: timings
                        from a release build, written to target/browser-timings.json)
   durability [--rounds N] [--seconds S] [--debug]
@@ -72,6 +73,7 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         Some("bench") => bench(&root, rest),
         Some("api-fuzz") => api_fuzz(&root, seconds_arg(rest, 50)?),
         Some("otlp-interop") => no_more_args(rest).and_then(|()| otlp_interop(&root)),
+        Some("orcheo-interop") => no_more_args(rest).and_then(|()| orcheo_interop(&root)),
         Some("browser") => match rest {
             [] => browser(&root, false),
             [flag] if flag == "--release" => browser(&root, true),
@@ -135,6 +137,14 @@ fn ci(root: &Path) -> Result<(), Failure> {
         otlp_interop(root)?;
     } else {
         println!("skipped: python3 is not installed");
+    }
+
+    step("orcheo-interop");
+    match python_312() {
+        Ok(python) => orcheo_interop_with(root, &python)?,
+        // CI must run it; a developer's machine without Python 3.12 says why it did not.
+        Err(why) if env::var_os("CI").is_some() => return Err(Failure::new(why)),
+        Err(why) => println!("skipped: {why}"),
     }
 
     step("browser");
@@ -737,6 +747,137 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// orcheo-interop
+
+/// The `orcheo` release whose tracing is called, with the exporters and the WebSocket client
+/// the script uses, pinned to what was tried together.
+const ORCHEO_PACKAGES: &[&str] = &[
+    "orcheo==0.46.1",
+    "opentelemetry-sdk==1.45.2",
+    "opentelemetry-exporter-otlp-proto-grpc==1.45.2",
+    "opentelemetry-exporter-otlp-proto-http==1.45.2",
+    WEBSOCKETS,
+];
+const WEBSOCKETS: &str = "websockets==16.1.1";
+
+/// Whether `python` is a Python 3.12 or later (what `orcheo` requires).
+fn is_python_312(python: &Path) -> bool {
+    Command::new(python)
+        .args([
+            "-c",
+            "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A Python 3.12 or later: `python3.12` (or a later one) on the `PATH`, else the newest such
+/// version pyenv has installed; otherwise why none was found.
+fn python_312() -> Result<PathBuf, String> {
+    for name in ["python3.12", "python3.13", "python3.14"] {
+        if is_python_312(Path::new(name)) {
+            return Ok(PathBuf::from(name));
+        }
+    }
+    let versions = Command::new("pyenv")
+        .args(["versions", "--bare"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
+    let Some(versions) = versions else {
+        return Err("orcheo needs Python 3.12 or later: none on the PATH and no pyenv".to_owned());
+    };
+    for version in pythons_312(&versions) {
+        let prefix = Command::new("pyenv")
+            .args(["prefix", version])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        if let Some(prefix) = prefix {
+            let python = Path::new(&prefix).join("bin/python3");
+            if is_python_312(&python) {
+                return Ok(python);
+            }
+        }
+    }
+    Err(
+        "orcheo needs Python 3.12 or later: none on the PATH and none installed with pyenv"
+            .to_owned(),
+    )
+}
+
+/// The versions `pyenv versions --bare` lists that are `CPython` 3.12 or later, newest first
+/// (`3.12.1`, `3.13.0`; not `pypy3.10`, `3.11.7` or a virtualenv's `3.12.1/envs/x`).
+fn pythons_312(versions: &str) -> Vec<&str> {
+    let mut found: Vec<((u32, u32, u32), &str)> = versions
+        .lines()
+        .map(str::trim)
+        .filter_map(|v| {
+            let mut parts = v.split('.');
+            let major: u32 = parts.next()?.parse().ok()?;
+            let minor: u32 = parts.next()?.parse().ok()?;
+            let patch: u32 = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+            (major == 3 && minor >= 12 && parts.next().is_none())
+                .then_some(((major, minor, patch), v))
+        })
+        .collect();
+    found.sort_unstable();
+    found.into_iter().rev().map(|(_, v)| v).collect()
+}
+
+/// `orcheo-interop`: with a Python 3.12, or a failure saying why there is none.
+fn orcheo_interop(root: &Path) -> Result<(), Failure> {
+    let python = python_312().map_err(Failure::new)?;
+    orcheo_interop_with(root, &python)
+}
+
+/// Starts the server on fresh ports and a fresh database, has Orcheo's own Python tracing
+/// (`orcheo.tracing.workflow`, called as Orcheo's backend calls it) export runs to it over gRPC
+/// and HTTP, and lets the script check them through the API and the live feed.
+fn orcheo_interop_with(root: &Path, python: &Path) -> Result<(), Failure> {
+    let venv = target_dir(root).join("orcheo-interop-venv");
+    let venv_python = venv.join("bin/python");
+    if !venv_python.is_file() {
+        run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&venv_python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(ORCHEO_PACKAGES))?;
+    build_server(root, false)?;
+    let mut scratch = Scratch::new("orcheo-interop")?;
+    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    scratch.serve(
+        root,
+        &[
+            "--http-addr",
+            &address(api),
+            "--otlp-grpc-addr",
+            &address(grpc),
+            "--otlp-http-addr",
+            &address(http),
+        ],
+    )?;
+    wait_for_port(&address(api))?;
+    wait_for_port(&address(grpc))?;
+    run(Command::new(&venv_python)
+        .arg(root.join("xtask/interop/orcheo_tracing.py"))
+        .env("ORCHEO_API", format!("http://{}", address(api)))
+        .env("OTLP_GRPC", format!("http://{}", address(grpc)))
+        .env("OTLP_HTTP", format!("http://{}", address(http))))
+}
+
+// ---------------------------------------------------------------------------------------------
 // durability
 
 /// `durability [--rounds N] [--seconds S] [--debug]`.
@@ -1148,6 +1289,14 @@ mod tests {
         let json = r#"{"packages":[{"name":"orcheo-trace-model","version":"0.1.0","dependencies":[{"name":"serde","source":"registry"}],"targets":[{"kind":["lib"],"name":"orcheo_trace_model","src_path":"x"}]},{"name":"xtask","version":"0.1.0"}]}"#;
         let names: Vec<_> = package_names(json).into_iter().collect();
         assert_eq!(names, ["orcheo-trace-model", "xtask"]);
+    }
+
+    #[test]
+    fn picks_cpython_312_or_later_from_pyenv_newest_first() {
+        let listed =
+            "2.7.18\n3.11.7\n3.12.1\n3.12.10\n3.13.0\npypy3.10-7.3\n3.12.1/envs/tool\n3.14-dev\n";
+        assert_eq!(pythons_312(listed), ["3.13.0", "3.12.10", "3.12.1"]);
+        assert!(pythons_312("3.11.7\nsystem\n").is_empty());
     }
 
     #[test]

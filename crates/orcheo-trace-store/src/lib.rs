@@ -328,6 +328,19 @@ impl Transaction<'_> {
         local_spans::tenants_of_trace(self.conn, trace_id)
     }
 
+    /// Gives `execution` the stored spans of `trace_id` that are `tenant`'s and name no
+    /// execution (children stored before their run's root), handing their payloads, a page of
+    /// encoded spans laid end to end at a time, to `each`. Returns how many were adopted.
+    pub fn adopt_local_spans(
+        &mut self,
+        trace_id: TraceId,
+        execution: &ExecutionId,
+        tenant: &str,
+        each: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, StoreError> {
+        self.savepoint(|c| local_spans::adopt(c, trace_id, execution, tenant, each))
+    }
+
     /// See [`Store::finish_execution`].
     pub fn finish_execution(
         &mut self,

@@ -257,6 +257,60 @@ pub(crate) fn tenants_of_trace(
         .load(conn)?)
 }
 
+/// Rows read at a time by [`adopt`].
+const ADOPT_PAGE: i64 = 256;
+
+/// Gives `execution` the stored spans of `trace_id` that are `tenant`'s and joined no execution
+/// yet (a run's children stored before the span naming the run arrived), and hands their
+/// payloads to `each`, a page of rows laid end to end at a time. Returns how many were adopted.
+/// Indexed by the trace id; what the spans say is read in pages, so memory stays bounded.
+pub(crate) fn adopt(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+    execution: &ExecutionId,
+    tenant: &str,
+    each: &mut dyn FnMut(&[u8]),
+) -> Result<usize, StoreError> {
+    let trace = trace_id.to_string();
+    let mut after = String::new();
+    let mut adopted = 0usize;
+    loop {
+        let page: Vec<(String, Vec<u8>)> = ls::table
+            .filter(ls::trace_id.eq(&trace))
+            .filter(ls::execution_id.is_null())
+            .filter(ls::tenant_id.eq(tenant))
+            .filter(ls::span_id.gt(&after))
+            .order(ls::span_id.asc())
+            .limit(ADOPT_PAGE)
+            .select((ls::span_id, ls::payload))
+            .load(conn)?;
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        after.clone_from(last);
+        let mut bytes = Vec::with_capacity(page.iter().map(|(_, p)| p.len()).sum());
+        for (_, payload) in &page {
+            bytes.extend_from_slice(payload);
+        }
+        each(&bytes);
+        adopted += page.len();
+        if i64::try_from(page.len()).unwrap_or(i64::MAX) < ADOPT_PAGE {
+            break;
+        }
+    }
+    if adopted > 0 {
+        diesel::update(
+            ls::table
+                .filter(ls::trace_id.eq(&trace))
+                .filter(ls::execution_id.is_null())
+                .filter(ls::tenant_id.eq(tenant)),
+        )
+        .set(ls::execution_id.eq(execution.as_str()))
+        .execute(conn)?;
+    }
+    Ok(adopted)
+}
+
 /// Takes the row every writer of local spans takes first, so that writers queue on it.
 pub(crate) fn lock_writers(conn: &mut AnyConnection) -> Result<(), StoreError> {
     diesel::update(total::table.find(1))

@@ -1258,3 +1258,51 @@ fn the_write_ahead_log_is_checkpointed_by_the_stores_own_thread() {
             .is_none()
     );
 }
+
+#[test]
+fn a_run_adopts_its_trace_spans_that_joined_no_run_once_and_only_its_tenants() {
+    use orcheo_trace_store::LocalSpanLimits;
+    on_each_backend(|store| {
+        let trace = TraceId::from_bytes(7u128.to_be_bytes()).unwrap();
+        let unowned = |tenant: &str, span: u64| orcheo_trace_store::LocalSpan {
+            execution_id: None,
+            ..local_of(tenant, 7, span)
+        };
+        let spans = (1..=300)
+            .map(|span| unowned("acme", span))
+            .chain([unowned("globex", 400), local_of("acme", 7, 500)])
+            .collect::<Vec<_>>();
+        store
+            .store_local_spans(&spans, at(0), LocalSpanLimits::default())
+            .unwrap();
+        let adopt = || {
+            let mut bytes = Vec::new();
+            let adopted = store
+                .transaction(|tx| {
+                    tx.adopt_local_spans(trace, &id("exec_py"), "acme", &mut |page: &[u8]| {
+                        bytes.extend_from_slice(page);
+                    })
+                })
+                .unwrap();
+            (adopted, bytes)
+        };
+        // More than a page of acme's spans without a run; not globex's, not one already placed.
+        let (adopted, bytes) = adopt();
+        assert_eq!(adopted, 300);
+        let expected: usize = spans[..300].iter().map(|s| s.payload.len()).sum();
+        assert_eq!(bytes.len(), expected);
+        let stored = store.local_spans(trace, 1000).unwrap();
+        let of = |span: u64| {
+            stored
+                .iter()
+                .find(|s| s.span_id == SpanId::from_bytes(span.to_be_bytes()).unwrap())
+                .and_then(|s| s.execution_id.clone())
+        };
+        assert_eq!(of(1), Some(id("exec_py")));
+        assert_eq!(of(300), Some(id("exec_py")));
+        assert_eq!(of(400), None);
+        assert_eq!(of(500), Some(id("exec_1")));
+        // Once adopted, there is nothing left to adopt.
+        assert_eq!(adopt(), (0, Vec::new()));
+    });
+}

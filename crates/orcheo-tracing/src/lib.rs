@@ -23,7 +23,9 @@ pub use export_stats::ExportStats;
 pub use metrics::TracingMetrics;
 pub use sink_worker::SinkStats;
 pub use telemetry::{InitError, Telemetry};
-pub use workflow::{ArtifactInfo, Node, NodeError, NodeInfo, Run, RunInfo, WorkflowTracer};
+pub use workflow::{
+    AiModel, ArtifactInfo, Node, NodeError, NodeInfo, Run, RunInfo, WorkflowTracer,
+};
 
 use orcheo_trace_model::{RunFinished, RunStarted, SpanSummary};
 

@@ -2,6 +2,10 @@
 //! start and end around its work; prompts, responses, messages, tokens, model, artifacts and errors
 //! are recorded on the node with the keys of `orcheo_trace_model::semconv`. Runs and nodes are
 //! `Send`: a node may start, be recorded and end on other threads or tasks than its run.
+//!
+//! The keys are those Orcheo's Python tracing writes, so that Canvas and the server read a run
+//! traced by either the same; the key-by-key parity table is in `docs/normalization.md`
+//! ("Orcheo's Python keys and the Rust instrumentation").
 
 use std::sync::Arc;
 
@@ -54,6 +58,8 @@ pub struct RunInfo {
     pub input_keys: Vec<String>,
     pub tags: Vec<String>,
     pub run_name: Option<String>,
+    /// The conversation thread the run continues (`orcheo.execution.thread_id`).
+    pub thread_id: Option<String>,
 }
 
 /// What is known of a node when it starts.
@@ -75,6 +81,38 @@ pub struct NodeError {
     pub code: Option<String>,
     /// `orcheo.error.hint`: what to do about it.
     pub hint: Option<String>,
+}
+
+/// The AI model a node called, as Orcheo's `orcheo.ai.*` keys say it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AiModel {
+    /// `chat`, `embedding`…
+    pub kind: Option<String>,
+    /// The model asked for, as configured (`openai:gpt-4o-mini`).
+    pub requested: String,
+    /// The model that answered (`gpt-4o-mini-2024-07-18`).
+    pub actual: Option<String>,
+    /// The provider; when `None`, the part of `requested` before its `:`, if any.
+    pub provider: Option<String>,
+}
+
+impl AiModel {
+    /// The provider: as given, or the `provider:` prefix of the requested model.
+    fn provider(&self) -> Option<&str> {
+        self.provider.as_deref().or_else(|| {
+            self.requested
+                .split_once(':')
+                .map(|(provider, _)| provider.trim())
+                .filter(|p| !p.is_empty())
+        })
+    }
+
+    /// The requested model without its `provider:` prefix.
+    fn model(&self) -> &str {
+        self.requested
+            .split_once(':')
+            .map_or(self.requested.as_str(), |(_, model)| model.trim())
+    }
 }
 
 /// An artifact a node produced.
@@ -180,6 +218,7 @@ impl WorkflowTracer {
         text(k::EXECUTION_USER, &info.user);
         text(k::EXECUTION_TENANT, &info.tenant);
         text(k::EXECUTION_RUN_NAME, &info.run_name);
+        text(k::EXECUTION_THREAD_ID, &info.thread_id);
         if !info.input_keys.is_empty() {
             attributes.push(KeyValue::new(
                 k::EXECUTION_INPUT_KEYS,
@@ -310,6 +349,8 @@ impl Run {
             }),
             span,
             inner: Arc::clone(&self.tracer.inner),
+            started: std::time::Instant::now(),
+            artifact_ids: Vec::new(),
         }
     }
 
@@ -404,6 +445,10 @@ pub struct Node {
     inner: Arc<Inner>,
     /// What the sink will be told when the node ends (`None` without an execution id).
     summary: Option<SpanSummary>,
+    /// For `orcheo.node.latency_ms`.
+    started: std::time::Instant,
+    /// `orcheo.artifact.ids` so far.
+    artifact_ids: Vec<String>,
 }
 
 impl Node {
@@ -486,9 +531,41 @@ impl Node {
             .set_attribute(KeyValue::new(k::GEN_AI_PROVIDER_NAME, provider.to_owned()));
     }
 
-    /// An artifact the node produced: an `artifact` event (ids accumulate in `orcheo.artifact.ids`
-    /// when the node ends).
+    /// Orcheo's AI model metadata (`orcheo.ai.*`), and the same model under the GenAI keys, so
+    /// that readers of either find it.
+    pub fn ai_model(&mut self, model: &AiModel) {
+        if let Some(kind) = &model.kind {
+            self.span
+                .set_attribute(KeyValue::new(k::AI_KIND, kind.clone()));
+        }
+        self.span.set_attribute(KeyValue::new(
+            k::AI_MODEL_REQUESTED,
+            model.requested.clone(),
+        ));
+        self.span.set_attribute(KeyValue::new(
+            k::GEN_AI_REQUEST_MODEL,
+            model.model().to_owned(),
+        ));
+        if let Some(actual) = &model.actual {
+            self.span
+                .set_attribute(KeyValue::new(k::AI_MODEL_ACTUAL, actual.clone()));
+            self.span
+                .set_attribute(KeyValue::new(k::GEN_AI_RESPONSE_MODEL, actual.clone()));
+        }
+        if let Some(provider) = model.provider() {
+            self.span
+                .set_attribute(KeyValue::new(k::AI_PROVIDER, provider.to_owned()));
+            self.span
+                .set_attribute(KeyValue::new(k::GEN_AI_PROVIDER_NAME, provider.to_owned()));
+        }
+    }
+
+    /// An artifact the node produced: an `artifact` event, and its id in the node's
+    /// `orcheo.artifact.ids` (the string array Orcheo's Python tracing writes), set once when
+    /// the node ends (the SDK keeps every value set, so setting it at each artifact would
+    /// repeat the key).
     pub fn artifact(&mut self, artifact: &ArtifactInfo) {
+        self.artifact_ids.push(artifact.id.clone());
         let mut attributes = vec![KeyValue::new(k::ARTIFACT_ID, artifact.id.clone())];
         for (key, value) in [
             (k::ARTIFACT_NAME, &artifact.name),
@@ -505,8 +582,22 @@ impl Node {
         self.span.add_event(k::EVENT_ARTIFACT, attributes);
     }
 
-    /// The node succeeded: status OK, `orcheo.node.status = success`, and the span ends now.
+    /// What is set as the node ends: `orcheo.node.latency_ms` (its time from its start until
+    /// now) and `orcheo.artifact.ids`.
+    fn set_end_attributes(&mut self) {
+        let ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.span
+            .set_attribute(KeyValue::new(k::NODE_LATENCY_MS, ms));
+        if !self.artifact_ids.is_empty() {
+            self.span
+                .set_attribute(KeyValue::new(k::ARTIFACT_IDS, strings(&self.artifact_ids)));
+        }
+    }
+
+    /// The node succeeded: status OK, `orcheo.node.status = success`, its latency, and the span
+    /// ends now.
     pub fn succeed(mut self) {
+        self.set_end_attributes();
         self.span
             .set_attribute(KeyValue::new(k::NODE_STATUS, "success"));
         self.span.set_status(Status::Ok);
@@ -548,6 +639,7 @@ impl Node {
             self.span
                 .set_attribute(KeyValue::new(k::ERROR_HINT, hint.clone()));
         }
+        self.set_end_attributes();
         self.span
             .set_attribute(KeyValue::new(k::NODE_STATUS, "error"));
         self.span.set_status(Status::error(message.clone()));

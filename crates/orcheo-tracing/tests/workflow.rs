@@ -10,7 +10,7 @@ use opentelemetry::trace::{SpanId, Status};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
 use orcheo_trace_model::ExecutionId;
 use orcheo_tracing::{
-    ArtifactInfo, NodeError, NodeInfo, RunInfo, Telemetry, TracingConfig, WorkflowTracer,
+    AiModel, ArtifactInfo, NodeError, NodeInfo, RunInfo, Telemetry, TracingConfig, WorkflowTracer,
 };
 
 struct Harness {
@@ -68,6 +68,7 @@ fn run_info() -> RunInfo {
         input_keys: vec!["customer".into(), "topic".into()],
         tags: vec!["beta".into()],
         run_name: None,
+        thread_id: Some("thread_9".into()),
     }
 }
 
@@ -175,6 +176,99 @@ fn a_run_records_its_hierarchy_keys_and_events() {
         Some("email.txt")
     );
     assert!(child.start_time >= root.start_time && child.end_time <= root.end_time);
+}
+
+/// The keys Orcheo's Python tracing writes, written by ours: see the parity table in
+/// docs/normalization.md.
+#[test]
+fn nodes_and_runs_carry_the_keys_orcheo_python_tracing_writes() {
+    let h = harness(&TracingConfig::default(), Sampler::AlwaysOn);
+    let run = h.tracer.start_run(&run_info());
+    let mut chat = run.start_node(&node("chat", "Chat", "llm"));
+    chat.ai_model(&AiModel {
+        kind: Some("chat".into()),
+        requested: "openai:gpt-4o-mini".into(),
+        actual: Some("gpt-4o-mini-2024-07-18".into()),
+        provider: None,
+    });
+    for id in ["a1", "a2"] {
+        chat.artifact(&ArtifactInfo {
+            id: id.into(),
+            ..ArtifactInfo::default()
+        });
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    chat.succeed();
+    let failing = run.start_node(&node("tool", "Tool", "tool"));
+    failing.fail(&NodeError {
+        error_type: "ValueError".into(),
+        message: "bad".into(),
+        ..NodeError::default()
+    });
+    run.complete();
+
+    let spans = h.spans();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "workflow.execution")
+        .unwrap();
+    assert_eq!(
+        attr(root, "orcheo.execution.thread_id").unwrap().as_str(),
+        "thread_9"
+    );
+    let chat = spans.iter().find(|s| s.name == "Chat").unwrap();
+    let text = |span: &SpanData, key: &str| attr(span, key).map(|v| v.as_str().into_owned());
+    assert_eq!(text(chat, "orcheo.ai.kind").as_deref(), Some("chat"));
+    assert_eq!(
+        text(chat, "orcheo.ai.model.requested").as_deref(),
+        Some("openai:gpt-4o-mini")
+    );
+    assert_eq!(
+        text(chat, "orcheo.ai.model.actual").as_deref(),
+        Some("gpt-4o-mini-2024-07-18")
+    );
+    // The provider comes from the requested model's prefix when not given.
+    assert_eq!(text(chat, "orcheo.ai.provider").as_deref(), Some("openai"));
+    assert_eq!(
+        text(chat, "gen_ai.request.model").as_deref(),
+        Some("gpt-4o-mini")
+    );
+    assert_eq!(
+        text(chat, "gen_ai.response.model").as_deref(),
+        Some("gpt-4o-mini-2024-07-18")
+    );
+    assert_eq!(
+        text(chat, "gen_ai.provider.name").as_deref(),
+        Some("openai")
+    );
+    // Each key once.
+    let mut keys: Vec<_> = chat.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    keys.sort_unstable();
+    let all = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "{keys:?}");
+    assert_eq!(
+        attr(chat, "orcheo.artifact.ids"),
+        Some(&Value::Array(opentelemetry::Array::String(vec![
+            "a1".into(),
+            "a2".into()
+        ])))
+    );
+    assert_eq!(
+        chat.events.iter().filter(|e| e.name == "artifact").count(),
+        2
+    );
+    assert_eq!(text(chat, "orcheo.node.status").as_deref(), Some("success"));
+    let Some(Value::I64(latency)) = attr(chat, "orcheo.node.latency_ms") else {
+        panic!("no latency: {:?}", chat.attributes);
+    };
+    assert!(*latency >= 5, "{latency}");
+    let tool = spans.iter().find(|s| s.name == "Tool").unwrap();
+    assert_eq!(text(tool, "orcheo.node.status").as_deref(), Some("error"));
+    assert!(matches!(
+        attr(tool, "orcheo.node.latency_ms"),
+        Some(Value::I64(n)) if *n >= 0
+    ));
 }
 
 #[test]

@@ -2,6 +2,13 @@
 //! registers its execution (status `running`, the trace id); the run's root span
 //! (`workflow.execution`, no parent) fills in the workflow, tenant and trigger and, once ended,
 //! the outcome; every ended span becomes a span summary (for live updates and degraded answers).
+//!
+//! A span belongs to its execution by its trace: Orcheo's Python tracing names the execution on
+//! the root span only, and its exporter sends the children first. An ended span that names no
+//! execution is kept [`Unplaced`] until the writer learns its trace's execution — from the
+//! trace's owner when the trace is already registered ([`Facts::place`]), or, when the run registers
+//! after its children were stored, from the stored spans themselves ([`apply`] reads the trace's
+//! spans that joined no run yet, once, when it registers the run).
 
 use std::collections::HashMap;
 
@@ -33,6 +40,24 @@ pub struct Facts {
     pub registrations: Vec<NewExecution>,
     pub roots: Vec<(ExecutionId, ExecutionDetails, Option<RootEnd>)>,
     pub summaries: Vec<SpanSummary>,
+    /// Ended spans that name no execution, until their trace's is known.
+    pub unplaced: Vec<Unplaced>,
+}
+
+/// An ended span that names no execution: its summary once its trace's execution is known.
+#[derive(Debug, Clone)]
+pub struct Unplaced {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    summary: SpanSummary,
+}
+
+impl Unplaced {
+    /// Its summary as a span of `execution`.
+    pub fn placed(mut self, execution: ExecutionId) -> SpanSummary {
+        self.summary.execution_id = execution;
+        self.summary
+    }
 }
 
 fn text(value: Option<&AnyValue>) -> Option<&str> {
@@ -131,11 +156,21 @@ fn root_end(span: &Span) -> Option<RootEnd> {
     })
 }
 
+/// The span's status; a span whose status is unset says it with `orcheo.node.status` (what
+/// Orcheo's node payloads report).
 fn status_code(span: &Span) -> StatusCode {
     match span.status.as_ref().map(|s| s.code) {
         Some(c) if c == status::StatusCode::Ok as i32 => StatusCode::Ok,
         Some(c) if c == status::StatusCode::Error as i32 => StatusCode::Error,
-        _ => StatusCode::Unset,
+        _ => match attr(&span.attributes, semconv::NODE_STATUS) {
+            Some(s) if s.eq_ignore_ascii_case("error") || s.eq_ignore_ascii_case("failed") => {
+                StatusCode::Error
+            }
+            Some(s) if s.eq_ignore_ascii_case("success") || s.eq_ignore_ascii_case("completed") => {
+                StatusCode::Ok
+            }
+            _ => StatusCode::Unset,
+        },
     }
 }
 
@@ -153,6 +188,22 @@ impl Facts {
         }
         self.roots.extend(other.roots);
         self.summaries.extend(other.summaries);
+        self.unplaced.extend(other.unplaced);
+    }
+
+    /// Gives the unplaced spans whose trace and span ids `placement` knows an execution for
+    /// their summaries; the others stay unplaced (their run registers later, or never).
+    pub fn place(&mut self, placement: &HashMap<(TraceId, SpanId), ExecutionId>) {
+        if placement.is_empty() {
+            return;
+        }
+        let unplaced = std::mem::take(&mut self.unplaced);
+        for span in unplaced {
+            match placement.get(&(span.trace_id, span.span_id)) {
+                Some(execution) => self.summaries.push(span.placed(execution.clone())),
+                None => self.unplaced.push(span),
+            }
+        }
     }
 }
 
@@ -164,8 +215,18 @@ fn summary(
     parent: Option<SpanId>,
     is_root: bool,
 ) -> SpanSummary {
+    // As the normalizer names it: a node without a kind is a `node`, anything else a `span`.
     let kind = attr(&span.attributes, semconv::NODE_KIND).map_or_else(
-        || if is_root { "workflow" } else { "span" }.to_owned(),
+        || {
+            if is_root {
+                "workflow"
+            } else if attr(&span.attributes, semconv::NODE_ID).is_some() {
+                "node"
+            } else {
+                "span"
+            }
+            .to_owned()
+        },
         |k| NodeKind::from_name(k).as_str().to_owned(),
     );
     let mut name = span.name.clone();
@@ -193,6 +254,61 @@ fn summary(
     }
 }
 
+/// An ended span that names no execution, summarized for the execution its trace turns out to
+/// belong to.
+fn unplaced(
+    span: &Span,
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+) -> Option<Unplaced> {
+    if span.end_time_unix_nano == 0 {
+        return None;
+    }
+    // A stand-in, replaced when the span is placed; never stored as such.
+    let pending = ExecutionId::new("unplaced").ok()?;
+    let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
+    Some(Unplaced {
+        trace_id,
+        span_id,
+        summary: summary(span, pending, span_id, parent, is_root),
+    })
+}
+
+/// The unplaced spans among stored payloads (each an encoded `TracesData`, laid end to end),
+/// as spans of `execution`.
+pub fn placed_from_payloads(bytes: &[u8], execution: &ExecutionId) -> Vec<SpanSummary> {
+    let data = match <TracesData as prost::Message>::decode(bytes) {
+        Ok(data) => data,
+        Err(e) => {
+            tracing::warn!(execution.id = %execution, error = %e, "stored spans did not decode; they are not counted for their run");
+            return Vec::new();
+        }
+    };
+    let mut summaries = Vec::new();
+    for span in data
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        let (Ok(trace_id), Ok(span_id)) = (
+            TraceId::from_slice(&span.trace_id),
+            SpanId::from_slice(&span.span_id),
+        ) else {
+            continue;
+        };
+        if span.start_time_unix_nano > MAX_STORED || span.end_time_unix_nano > MAX_STORED {
+            continue;
+        }
+        let parent = SpanId::from_slice(&span.parent_span_id).ok();
+        if let Some(one) = unplaced(span, trace_id, span_id, parent) {
+            summaries.push(one.placed(execution.clone()));
+        }
+    }
+    summaries
+}
+
 /// Reads the facts of one export, whose spans are `writer`'s.
 pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
     let mut facts = Facts::default();
@@ -202,11 +318,6 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
     let mut registered: HashMap<ExecutionId, usize> = HashMap::new();
     for resource_spans in &data.resource_spans {
         for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
-            let Some(execution) = attr(&span.attributes, semconv::EXECUTION_ID)
-                .and_then(|id| ExecutionId::new(id).ok())
-            else {
-                continue;
-            };
             let (Ok(trace_id), Ok(span_id)) = (
                 TraceId::from_slice(&span.trace_id),
                 SpanId::from_slice(&span.span_id),
@@ -220,6 +331,14 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
             }
             let parent = SpanId::from_slice(&span.parent_span_id).ok();
             let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
+            let Some(execution) = attr(&span.attributes, semconv::EXECUTION_ID)
+                .and_then(|id| ExecutionId::new(id).ok())
+            else {
+                if let Some(unplaced) = unplaced(span, trace_id, span_id, parent) {
+                    facts.unplaced.push(unplaced);
+                }
+                continue;
+            };
             // A start far in the future would keep the run from retention for ever.
             let start = Timestamp::from_unix_nanos(span.start_time_unix_nano.min(latest));
             let claim = writer.claim(attr(&span.attributes, semconv::EXECUTION_TENANT));
@@ -308,6 +427,33 @@ pub fn apply<S: std::hash::BuildHasher>(
             Err(e) => return Err(e),
         }
     }
+    // A run registered now may have children stored before it (its root came last): they
+    // join it, and count for it, now. Once each run's life in this writer (`known` keeps the
+    // lookup from repeating); a repeat finds nothing left to adopt.
+    let mut adopted_summaries = Vec::new();
+    let mut adopted = Vec::new();
+    for id in &registered {
+        let Some(execution) = store.execution(id)? else {
+            continue;
+        };
+        let Some(trace) = execution.trace_id else {
+            continue;
+        };
+        let mut these = Vec::new();
+        let mut each = |bytes: &[u8]| these.extend(placed_from_payloads(bytes, id));
+        match store.adopt_local_spans(trace, id, &execution.tenant, &mut each) {
+            // Undone with its savepoint: the spans stay as they were, and only this run's
+            // counts miss them.
+            Err(e) => {
+                tracing::warn!(execution.id = %id, error = %e, "earlier spans of the run's trace not joined to it");
+            }
+            Ok(_) if !these.is_empty() => {
+                adopted_summaries.append(&mut these);
+                adopted.push(id.clone());
+            }
+            Ok(_) => {}
+        }
+    }
     for (id, details, end) in facts
         .roots
         .iter()
@@ -344,6 +490,7 @@ pub fn apply<S: std::hash::BuildHasher>(
         .iter()
         .filter(|s| !unregistered.contains(&s.execution_id))
         .cloned()
+        .chain(adopted_summaries)
         .collect();
     if !summaries.is_empty()
         && let Err(e) = store.record_summaries(&summaries)
@@ -368,6 +515,7 @@ pub fn apply<S: std::hash::BuildHasher>(
     Ok(Applied {
         registered,
         missing,
+        adopted,
     })
 }
 
@@ -378,4 +526,105 @@ pub struct Applied {
     pub registered: Vec<ExecutionId>,
     /// Executions the writer took for registered that are not stored (any more).
     pub missing: Vec<ExecutionId>,
+    /// Executions that earlier spans of their trace joined.
+    pub adopted: Vec<ExecutionId>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+
+    use super::*;
+
+    fn text(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.to_owned())),
+            }),
+            ..KeyValue::default()
+        }
+    }
+
+    /// A node as Orcheo's Python tracing writes it: no execution id, no span status.
+    fn python_node(n: u8, attributes: Vec<KeyValue>) -> Span {
+        Span {
+            trace_id: vec![7; 16],
+            span_id: vec![n; 8],
+            parent_span_id: vec![1; 8],
+            name: format!("node {n}"),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 2_000,
+            attributes,
+            ..Span::default()
+        }
+    }
+
+    fn data(spans: Vec<Span>) -> TracesData {
+        TracesData {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_span_naming_no_execution_waits_unplaced_until_its_trace_run_is_known() {
+        let mut running = python_node(3, vec![]);
+        running.end_time_unix_nano = 0;
+        let spans = vec![
+            python_node(
+                2,
+                vec![
+                    text(semconv::NODE_ID, "draft"),
+                    text(semconv::NODE_STATUS, "error"),
+                ],
+            ),
+            running,
+        ];
+        let mut facts = facts(&data(spans), &Writer::Local);
+        assert!(facts.registrations.is_empty() && facts.summaries.is_empty());
+        // Only ended spans wait.
+        assert_eq!(facts.unplaced.len(), 1);
+        let trace = TraceId::from_slice(&[7; 16]).unwrap();
+        let node = SpanId::from_slice(&[2; 8]).unwrap();
+        facts.place(&HashMap::new());
+        assert_eq!(facts.unplaced.len(), 1);
+        let run = ExecutionId::new("exec_py").unwrap();
+        facts.place(&HashMap::from([((trace, node), run.clone())]));
+        assert!(facts.unplaced.is_empty());
+        let summary = &facts.summaries[0];
+        assert_eq!(summary.execution_id, run);
+        // A node without a kind is a `node`; its unset status is its `orcheo.node.status`.
+        assert_eq!(summary.kind, "node");
+        assert_eq!(summary.status_code, StatusCode::Error);
+    }
+
+    #[test]
+    fn stored_payloads_give_their_spans_summaries_for_the_run() {
+        use prost::Message as _;
+        let mut bytes = data(vec![python_node(
+            2,
+            vec![
+                text(semconv::NODE_KIND, "LLM"),
+                text(semconv::TOKEN_INPUT, "12"),
+            ],
+        )])
+        .encode_to_vec();
+        bytes.extend(data(vec![python_node(3, vec![])]).encode_to_vec());
+        let run = ExecutionId::new("exec_py").unwrap();
+        let summaries = placed_from_payloads(&bytes, &run);
+        assert_eq!(summaries.len(), 2);
+        assert!(summaries.iter().all(|s| s.execution_id == run));
+        assert_eq!(summaries[0].kind, "llm");
+        assert_eq!(summaries[0].input_tokens, Some(12));
+        assert_eq!(summaries[1].kind, "span");
+        assert!(placed_from_payloads(&[0xff; 9], &run).is_empty());
+    }
 }

@@ -437,6 +437,7 @@ fn write_forever(
         });
         let results = match committed {
             Ok((results, applied)) => {
+                touched.extend(applied.adopted.iter().cloned());
                 known.extend(applied.registered);
                 for gone in &applied.missing {
                     known.remove(gone);
@@ -531,6 +532,16 @@ fn store_spans(
             report.refused_at.binary_search(&(at - 1)).is_err()
         });
         these = facts_of_kept(&split, writer);
+    }
+    // Spans that name no execution count for the one their trace belongs to, as the tenant
+    // rule found it.
+    if !these.unplaced.is_empty() {
+        let placement: std::collections::HashMap<_, _> = split
+            .spans
+            .iter()
+            .filter_map(|s| Some(((s.trace_id, s.span_id), s.execution_id.clone()?)))
+            .collect();
+        these.place(&placement);
     }
     owners.learn(&these);
     facts.extend(these);

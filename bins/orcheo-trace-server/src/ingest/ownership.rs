@@ -271,6 +271,12 @@ impl Owners {
                     .or_default() += 1;
                 continue;
             }
+            // A span that names no run joins its trace's: it counts for that execution.
+            if span.execution_id.is_none()
+                && let Some(owner) = &trace
+            {
+                span.execution_id = Some(owner.execution.clone());
+            }
             if let Some(owner) = trace.or(run) {
                 checked.touched.push(owner.execution);
             }

@@ -25,6 +25,7 @@ mod orcheo_tokens;
 mod own_spans;
 mod redaction;
 mod restart;
+mod runs_by_trace;
 mod store_search;
 mod tenancy;
 mod traces;
