@@ -379,13 +379,20 @@ pub(crate) async fn live(
         queued: 0,
         taken: handed_over,
         last_heard: Instant::now(),
-        socket: req
-            .conn_data::<ConnectionSocket>()
-            .map(|c| (Arc::clone(&c.socket), c.open.subscribe())),
+        socket: req.conn_data::<ConnectionSocket>().map(|c| {
+            // The kernel's own buffer would otherwise grow to megabytes that a client which
+            // stops reading still receives after its session was closed; kept small, what waits
+            // for a client is what `max_queued_bytes` counts, give or take this much.
+            let _ = c.socket.set_send_buffer_size(LIVE_SEND_BUFFER);
+            (Arc::clone(&c.socket), c.open.subscribe())
+        }),
     };
     actix_web::rt::spawn(feed.run(link));
     Ok(response)
 }
+
+/// The kernel send buffer of a live connection (Linux doubles it): a few messages.
+const LIVE_SEND_BUFFER: usize = 64 * 1024;
 
 /// A second handle on a connection's socket, so that a feed can reset a connection whose client
 /// takes nothing (the server's own writes to it would wait forever). `open` is dropped with the

@@ -130,7 +130,7 @@ async fn signed_references_in_the_trace_download_without_a_header(db: Db) {
 
     // The tree view: each artifact has a download_url that needs no token.
     let tree = app
-        .get("/api/executions/exec_1/trace", Some(&acme))
+        .get("/api/executions/exec_1/trace?view=tree", Some(&acme))
         .await
         .json();
     let artifact = &tree["root"]["children"][0]["artifacts"][0];

@@ -54,7 +54,7 @@ async fn orcheo_tokens_read_their_workspace_with_the_default_mapping(db: Db) {
     };
     app.seed("exec_acme", "acme", 1, 1, ExecutionStatus::Completed);
     app.seed("exec_globex", "globex", 2, 1, ExecutionStatus::Completed);
-    let path = "/api/executions/exec_acme/trace";
+    let path = "/api/executions/exec_acme/trace?view=tree";
 
     let canvas = sign(&orcheo_claims(
         "workflows:read workflows:write workflows:execute",
@@ -88,7 +88,7 @@ async fn orcheo_tokens_read_their_workspace_with_the_default_mapping(db: Db) {
         "orcheo": {"workspace_ids": ["globex"]}
     }));
     assert_eq!(
-        app.get("/api/executions/exec_globex/trace", Some(&nested))
+        app.get("/api/executions/exec_globex/trace?view=tree", Some(&nested))
             .await
             .status,
         200
@@ -140,7 +140,7 @@ async fn a_configured_mapping_decides_tenant_and_scopes(db: Db) {
     };
     app.seed("exec_acme", "acme", 1, 1, ExecutionStatus::Completed);
     app.seed("exec_globex", "globex", 2, 1, ExecutionStatus::Completed);
-    let path = "/api/executions/exec_acme/trace";
+    let path = "/api/executions/exec_acme/trace?view=tree";
     let viewer =
         sign(&json!({"sub": "u", "exp": exp(), "scp": "traces.viewer", "org": {"id": "acme"}}));
     let answer = app.get(path, Some(&viewer)).await;
@@ -156,7 +156,7 @@ async fn a_configured_mapping_decides_tenant_and_scopes(db: Db) {
         &json!({"sub": "root", "exp": exp(), "scope": "platform:admin", "org": {"id": "ops"}}),
     );
     assert_eq!(
-        app.get("/api/executions/exec_globex/trace", Some(&admin))
+        app.get("/api/executions/exec_globex/trace?view=tree", Some(&admin))
             .await
             .status,
         200
