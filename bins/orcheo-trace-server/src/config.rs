@@ -418,6 +418,7 @@ impl ServerConfig {
             &args.trace_search_lookback_hours,
             0..=8_760,
         )?;
+        let (artifact_link_key, artifact_link_ttl) = Self::artifact_links(args)?;
         Ok(Self {
             http_addr,
             otlp_grpc_addr,
@@ -436,18 +437,8 @@ impl ServerConfig {
             artifact_dir: args.artifact_dir.clone(),
             cors: crate::cors::CorsConfig::parse(&args.cors_allowed_origins)
                 .map_err(|e| bad("ORCHEO_CORS_ALLOWED_ORIGINS", e))?,
-            artifact_link_key: args
-                .artifact_link_key
-                .as_deref()
-                .filter(|k| !k.trim().is_empty())
-                .map(crate::artifact_links::parse_key)
-                .transpose()
-                .map_err(|e| bad("ORCHEO_ARTIFACT_LINK_KEY", e))?,
-            artifact_link_ttl: Duration::from_secs(number(
-                "ORCHEO_ARTIFACT_LINK_TTL_SECONDS",
-                &args.artifact_link_ttl_seconds,
-                10..=86_400,
-            )?),
+            artifact_link_key,
+            artifact_link_ttl,
             cache_entries: number(
                 "ORCHEO_TRACE_CACHE_ENTRIES",
                 &args.trace_cache_entries,
@@ -467,6 +458,23 @@ impl ServerConfig {
             log_format: args.log_format,
             live: crate::live::LiveLimits::default(),
         })
+    }
+
+    /// The key (none: a random one at start) and lifetime of signed artifact links.
+    fn artifact_links(args: &ServeArgs) -> Result<(Option<Vec<u8>>, Duration), ConfigError> {
+        let key = args
+            .artifact_link_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+            .map(crate::artifact_links::parse_key)
+            .transpose()
+            .map_err(|e| bad("ORCHEO_ARTIFACT_LINK_KEY", e))?;
+        let ttl = Duration::from_secs(number(
+            "ORCHEO_ARTIFACT_LINK_TTL_SECONDS",
+            &args.artifact_link_ttl_seconds,
+            10..=86_400,
+        )?);
+        Ok((key, ttl))
     }
 
     /// The receivers' bounds and quotas.
