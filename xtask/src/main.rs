@@ -708,12 +708,36 @@ const PYTHON_OTEL: &[&str] = &[
 /// export four runs to it (gRPC and HTTP, plain and gzip-compressed), and lets the script check
 /// them through the API.
 fn otlp_interop(root: &Path) -> Result<(), Failure> {
-    let venv = target_dir(root).join("otlp-interop-venv");
-    let python = venv.join("bin/python");
-    if !python.is_file() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    python_interop(
+        root,
+        Path::new("python3"),
+        &Interop {
+            name: "otlp-interop",
+            packages: PYTHON_OTEL,
+            script: "xtask/interop/python_sdk.py",
+        },
+    )
+}
+
+/// A Python script checking the server from outside, with the packages it needs.
+struct Interop {
+    /// The step's name: its virtualenv under the target folder and its scratch folder.
+    name: &'static str,
+    packages: &'static [&'static str],
+    /// Relative to the repository.
+    script: &'static str,
+}
+
+/// Makes (or reuses) the step's virtualenv with `python`, installs its packages, starts the
+/// server on fresh ports and a fresh database, and runs the script with the server's addresses
+/// in `ORCHEO_API`, `OTLP_GRPC` and `OTLP_HTTP`.
+fn python_interop(root: &Path, python: &Path, interop: &Interop) -> Result<(), Failure> {
+    let venv = target_dir(root).join(format!("{}-venv", interop.name));
+    let venv_python = venv.join("bin/python");
+    if !venv_python.is_file() {
+        run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
     }
-    run(Command::new(&python)
+    run(Command::new(&venv_python)
         .args([
             "-m",
             "pip",
@@ -721,9 +745,9 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .args(PYTHON_OTEL))?;
+        .args(interop.packages))?;
     build_server(root, false)?;
-    let mut scratch = Scratch::new("otlp-interop")?;
+    let mut scratch = Scratch::new(interop.name)?;
     let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
     let address = |port: u16| format!("127.0.0.1:{port}");
     scratch.serve(
@@ -739,8 +763,8 @@ fn otlp_interop(root: &Path) -> Result<(), Failure> {
     )?;
     wait_for_port(&address(api))?;
     wait_for_port(&address(grpc))?;
-    run(Command::new(&python)
-        .arg(root.join("xtask/interop/python_sdk.py"))
+    run(Command::new(&venv_python)
+        .arg(root.join(interop.script))
         .env("ORCHEO_API", format!("http://{}", address(api)))
         .env("OTLP_GRPC", format!("http://{}", address(grpc)))
         .env("OTLP_HTTP", format!("http://{}", address(http))))
@@ -839,42 +863,15 @@ fn orcheo_interop(root: &Path) -> Result<(), Failure> {
 /// (`orcheo.tracing.workflow`, called as Orcheo's backend calls it) export runs to it over gRPC
 /// and HTTP, and lets the script check them through the API and the live feed.
 fn orcheo_interop_with(root: &Path, python: &Path) -> Result<(), Failure> {
-    let venv = target_dir(root).join("orcheo-interop-venv");
-    let venv_python = venv.join("bin/python");
-    if !venv_python.is_file() {
-        run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
-    }
-    run(Command::new(&venv_python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(ORCHEO_PACKAGES))?;
-    build_server(root, false)?;
-    let mut scratch = Scratch::new("orcheo-interop")?;
-    let (api, grpc, http) = (free_port()?, free_port()?, free_port()?);
-    let address = |port: u16| format!("127.0.0.1:{port}");
-    scratch.serve(
+    python_interop(
         root,
-        &[
-            "--http-addr",
-            &address(api),
-            "--otlp-grpc-addr",
-            &address(grpc),
-            "--otlp-http-addr",
-            &address(http),
-        ],
-    )?;
-    wait_for_port(&address(api))?;
-    wait_for_port(&address(grpc))?;
-    run(Command::new(&venv_python)
-        .arg(root.join("xtask/interop/orcheo_tracing.py"))
-        .env("ORCHEO_API", format!("http://{}", address(api)))
-        .env("OTLP_GRPC", format!("http://{}", address(grpc)))
-        .env("OTLP_HTTP", format!("http://{}", address(http))))
+        python,
+        &Interop {
+            name: "orcheo-interop",
+            packages: ORCHEO_PACKAGES,
+            script: "xtask/interop/orcheo_tracing.py",
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
