@@ -311,12 +311,18 @@ fn refuse_writes(db: Db, url: &str, refuse: bool) {
             let (_, name) = url.rsplit_once('/').unwrap();
             let admin_url = std::env::var("ORCHEO_TEST_DATABASE_URL").unwrap();
             let mut admin = orcheo_trace_store::postgres_connection(&admin_url).unwrap();
+            // Two statements, not one batch: a batch is one transaction, and a session the pool
+            // opened before it committed would keep the old setting without being ended.
             admin
                 .batch_execute(&format!(
-                    "ALTER DATABASE \"{name}\" SET default_transaction_read_only = {}; \
-                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+                    "ALTER DATABASE \"{name}\" SET default_transaction_read_only = {}",
                     if refuse { "on" } else { "off" }
+                ))
+                .unwrap();
+            admin
+                .batch_execute(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
                 ))
                 .unwrap();
         }
