@@ -810,6 +810,64 @@ mod tests {
     }
 
     #[test]
+    fn jwks_keys_verify_by_kid_with_the_issuer_and_audience_rules() {
+        let private = include_bytes!("../tests/data/jwt-test-rsa.key.pem");
+        let config = AuthConfig {
+            jwks: JwksConfig {
+                static_keys: Some(include_bytes!("../tests/data/jwt-test-rsa.jwks.json").to_vec()),
+                ..JwksConfig::default()
+            },
+            issuer: Some("https://idp.example".into()),
+            audience: Some("orcheo".into()),
+            ..AuthConfig::default()
+        };
+        assert!(config.is_enabled());
+        let auth = Authenticator::new(&config).unwrap();
+        let sign = |kid: Option<&str>, claims: &serde_json::Value| {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = kid.map(str::to_owned);
+            jsonwebtoken::encode(
+                &header,
+                claims,
+                &EncodingKey::from_rsa_pem(private).unwrap(),
+            )
+            .unwrap()
+        };
+        let good = json!({"sub": "u", "workspace_ids": ["acme"], "scope": "workflows:read",
+            "iss": "https://idp.example", "aud": "orcheo", "exp": exp(600)});
+        let caller = auth
+            .authenticate(Some(&sign(Some("test-rsa"), &good)))
+            .unwrap();
+        assert_eq!(caller.tenant, "acme");
+        assert!(caller.scopes.read && caller.scopes.read_content);
+        // Issuer and audience are required and checked as for the other JWTs.
+        let mut wrong_iss = good.clone();
+        wrong_iss["iss"] = json!("https://evil.example");
+        assert!(
+            auth.authenticate(Some(&sign(Some("test-rsa"), &wrong_iss)))
+                .is_err()
+        );
+        let mut no_aud = good.clone();
+        no_aud.as_object_mut().unwrap().remove("aud");
+        assert!(
+            matches!(auth.authenticate(Some(&sign(Some("test-rsa"), &no_aud))), Err(AuthError::Invalid(m)) if m.contains("aud"))
+        );
+        // Another kid, or none (the file's key has one): no key.
+        assert!(
+            matches!(auth.authenticate(Some(&sign(Some("other"), &good))), Err(AuthError::Invalid(m)) if m.contains("other"))
+        );
+        assert!(auth.authenticate(Some(&sign(None, &good))).is_err());
+        // The key allows RS256 only: the same key under PS256 is refused.
+        let mut ps = Header::new(Algorithm::PS256);
+        ps.kid = Some("test-rsa".to_owned());
+        let ps256 =
+            jsonwebtoken::encode(&ps, &good, &EncodingKey::from_rsa_pem(private).unwrap()).unwrap();
+        assert!(
+            matches!(auth.authenticate(Some(&ps256)), Err(AuthError::Invalid(m)) if m.contains("not accepted"))
+        );
+    }
+
+    #[test]
     fn static_tokens_match_by_hash() {
         let hash = ring::digest::digest(&ring::digest::SHA256, b"s3cret-token");
         let hex: String = hash
