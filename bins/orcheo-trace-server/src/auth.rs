@@ -1,13 +1,13 @@
-//! Who is calling: a bearer token (a JWT signed HS256 or RS256, or a static token kept as a
-//! SHA-256 hash) becomes a [`Caller`] with a tenant and scopes. The tenant rule is that of
-//! execution history: a caller sees an execution iff it belongs to the caller's tenant, or the
-//! caller holds `traces:admin`.
+//! Who is calling: a bearer token (a JWT signed HS256, RS256 or by a key of an identity
+//! provider's JWKS, or a static token kept as a SHA-256 hash) becomes a [`Caller`] with a
+//! tenant and scopes. The tenant rule is that of execution history: a caller sees an execution
+//! iff it belongs to the caller's tenant, or the caller holds `traces:admin`.
 //!
 //! With no authentication configured every caller is the local operator (all tenants, all
 //! content); the configuration only allows that on a loopback address.
 
+use futures_util::future::LocalBoxFuture;
 use std::collections::HashMap;
-use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -15,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::jwks::{Jwks, JwksConfig, Lookup};
 
 /// `traces:read`: see executions and their traces.
 pub const SCOPE_READ: &str = "traces:read";
@@ -37,6 +38,8 @@ pub use orcheo_trace_store::{DEFAULT_TENANT, UNASSIGNED_TENANT};
 pub struct AuthConfig {
     pub jwt_secret: Option<Vec<u8>>,
     pub jwt_public_key_pem: Option<Vec<u8>>,
+    /// Keys of an identity provider: a JWKS URL, a JWKS file, or both.
+    pub jwks: JwksConfig,
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub static_tokens: Vec<StaticToken>,
@@ -174,6 +177,7 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
             .field("jwt_public_key", &self.jwt_public_key_pem.is_some())
+            .field("jwks", &self.jwks)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("static_tokens", &self.static_tokens.len())
@@ -188,6 +192,7 @@ impl AuthConfig {
     pub fn is_enabled(&self) -> bool {
         self.jwt_secret.is_some()
             || self.jwt_public_key_pem.is_some()
+            || self.jwks.is_enabled()
             || !self.static_tokens.is_empty()
     }
 }
@@ -339,12 +344,27 @@ pub enum AuthError {
     MissingScope(&'static str),
 }
 
+/// A token names a JWKS key not held (its `kid`, if it names one).
+struct UnknownKey(Option<String>);
+
+impl From<UnknownKey> for AuthError {
+    fn from(unknown: UnknownKey) -> Self {
+        Self::Invalid(match unknown.0 {
+            Some(kid) => format!("no known key has the kid {kid:?}"),
+            None => "the token names no key (kid) and no key without one is known".to_owned(),
+        })
+    }
+}
+
 /// Checks tokens.
 pub struct Authenticator {
     enabled: bool,
     protect_ops: bool,
     hs256: Option<(DecodingKey, Validation)>,
     rs256: Option<(DecodingKey, Validation)>,
+    jwks: Option<Arc<Jwks>>,
+    /// The issuer and audience rules, for tokens verified by a JWKS key.
+    jwks_validation: Validation,
     tokens: HashMap<[u8; 32], Arc<Caller>>,
     claims: ClaimMapping,
 }
@@ -355,6 +375,7 @@ impl std::fmt::Debug for Authenticator {
             .field("enabled", &self.enabled)
             .field("hs256", &self.hs256.is_some())
             .field("rs256", &self.rs256.is_some())
+            .field("jwks", &self.jwks)
             .field("tokens", &self.tokens.len())
             .finish_non_exhaustive()
     }
@@ -401,6 +422,12 @@ impl Authenticator {
                     .map_err(|e| format!("not an RSA public key in PEM: {e}"))
             })
             .transpose()?;
+        let jwks = config
+            .jwks
+            .is_enabled()
+            .then(|| Jwks::new(&config.jwks).map(Arc::new))
+            .transpose()
+            .map_err(|e| format!("JWKS: {e}"))?;
         let tokens = config
             .static_tokens
             .iter()
@@ -418,6 +445,8 @@ impl Authenticator {
             protect_ops: config.protect_ops,
             hs256,
             rs256,
+            jwks,
+            jwks_validation: validation(Algorithm::RS256),
             tokens,
             claims: config.claims.clone(),
         })
@@ -427,42 +456,101 @@ impl Authenticator {
         self.enabled
     }
 
-    /// The caller a request's `Authorization` value (or another carrier of the token) names.
+    /// The caller a request's `Authorization` value (or another carrier of the token) names,
+    /// from the keys held now. A token naming a JWKS key not held is refused, and starts a
+    /// refetch in the background (within the refetch interval).
     pub fn authenticate(&self, token: Option<&str>) -> Result<Caller, AuthError> {
-        if !self.enabled {
-            return Ok(Caller::local_operator());
+        self.check(token).unwrap_or_else(|unknown| {
+            if let Some(jwks) = &self.jwks {
+                jwks.refresh_in_background(true);
+            }
+            Err(unknown.into())
+        })
+    }
+
+    /// As [`Self::authenticate`], but a token naming a JWKS key not held waits for a refetch
+    /// of the URL (within the refetch interval) and is checked again.
+    pub async fn authenticate_async(&self, token: Option<&str>) -> Result<Caller, AuthError> {
+        match self.check(token) {
+            Ok(result) => result,
+            Err(unknown) => {
+                if let Some(jwks) = &self.jwks {
+                    jwks.refresh(true).await;
+                }
+                self.check(token).unwrap_or_else(|_| Err(unknown.into()))
+            }
         }
-        let token = token.ok_or(AuthError::Missing)?;
+    }
+
+    /// The verdict on a token, or that it names a JWKS key not held.
+    fn check(&self, token: Option<&str>) -> Result<Result<Caller, AuthError>, UnknownKey> {
+        if !self.enabled {
+            return Ok(Ok(Caller::local_operator()));
+        }
+        let Some(token) = token else {
+            return Ok(Err(AuthError::Missing));
+        };
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
         if let Some(caller) = <[u8; 32]>::try_from(digest.as_ref())
             .ok()
             .and_then(|hash| self.tokens.get(&hash))
         {
-            return Ok((**caller).clone());
+            return Ok(Ok((**caller).clone()));
         }
         self.jwt(token)
     }
 
-    fn jwt(&self, token: &str) -> Result<Caller, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AuthError::Invalid("neither a known token nor a JWT".to_owned()))?;
-        let (key, validation) = match header.alg {
+    fn jwt(&self, token: &str) -> Result<Result<Caller, AuthError>, UnknownKey> {
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return Ok(Err(AuthError::Invalid(
+                "neither a known token nor a JWT".to_owned(),
+            )));
+        };
+        let configured = match header.alg {
             Algorithm::HS256 => self.hs256.as_ref(),
             Algorithm::RS256 => self.rs256.as_ref(),
             _ => None,
-        }
-        .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)))?;
-        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-            token, key, validation,
-        )
-        .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let claims = data.claims;
+        };
+        // A token naming a key is the JWKS's; the single configured key verifies the others.
+        let verified = match (&self.jwks, configured) {
+            (Some(jwks), _) if header.kid.is_some() || configured.is_none() => {
+                jwks.refresh_in_background(false);
+                match jwks.lookup(header.kid.as_deref(), header.alg) {
+                    Lookup::Unknown => return Err(UnknownKey(header.kid)),
+                    Lookup::Keys(keys) if keys.is_empty() => Err(AuthError::Invalid(format!(
+                        "algorithm {:?} is not accepted for this key",
+                        header.alg
+                    ))),
+                    Lookup::Keys(keys) => {
+                        let mut validation = self.jwks_validation.clone();
+                        validation.algorithms = vec![header.alg];
+                        verify_with_any(&keys, token, &validation)
+                    }
+                }
+            }
+            (_, Some((key, validation))) => jsonwebtoken::decode::<
+                serde_json::Map<String, serde_json::Value>,
+            >(token, key, validation)
+            .map_err(|e| AuthError::Invalid(e.to_string())),
+            (_, None) => Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            ))),
+        };
+        Ok(verified.and_then(|data| self.caller(&data.claims)))
+    }
+
+    /// The caller verified claims describe.
+    fn caller(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Caller, AuthError> {
         let subject = claims
             .get("sub")
             .and_then(serde_json::Value::as_str)
             .ok_or_else(|| AuthError::Invalid("the claim \"sub\" is not a string".to_owned()))?
             .to_owned();
-        let tenant = self.claims.tenant(&claims)?;
+        let tenant = self.claims.tenant(claims)?;
         if tenant.as_deref() == Some(UNASSIGNED_TENANT) {
             return Err(AuthError::Invalid(format!(
                 "tenant {UNASSIGNED_TENANT:?} is reserved"
@@ -476,22 +564,47 @@ impl Authenticator {
         Ok(Caller {
             subject,
             tenant: tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
-            scopes: self.claims.scopes(&claims),
+            scopes: self.claims.scopes(claims),
         })
     }
 
+    /// The keys of an identity provider, when configured.
+    pub fn jwks(&self) -> Option<&Jwks> {
+        self.jwks.as_deref()
+    }
+
     /// The caller of an operational endpoint (`/metrics`, `/readyz`): anyone unless protected.
-    pub fn authorize_ops(&self, req: &HttpRequest) -> Result<(), AuthError> {
+    pub async fn authorize_ops(&self, req: &HttpRequest) -> Result<(), AuthError> {
         if !self.protect_ops {
             return Ok(());
         }
-        let caller = self.authenticate(bearer(req))?;
+        let caller = self.authenticate_async(bearer(req)).await?;
         if caller.scopes.admin {
             Ok(())
         } else {
             Err(AuthError::MissingScope(SCOPE_ADMIN))
         }
     }
+}
+
+/// The claims of a token that one of `keys` verifies (a `kid` names one key; keys without a
+/// `kid` are tried in turn).
+fn verify_with_any(
+    keys: &[Arc<crate::jwks::VerifyingKey>],
+    token: &str,
+    validation: &Validation,
+) -> Result<jsonwebtoken::TokenData<serde_json::Map<String, serde_json::Value>>, AuthError> {
+    let mut last = None;
+    for key in keys {
+        match jsonwebtoken::decode(token, &key.key, validation) {
+            Ok(data) => return Ok(data),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(AuthError::Invalid(last.map_or_else(
+        || "no key verifies it".to_owned(),
+        |e| e.to_string(),
+    )))
 }
 
 /// The token of an `Authorization: Bearer …` header.
@@ -512,10 +625,11 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 /// A caller with `traces:read`, taken from the request.
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Caller::reader(req))
+        let req = req.clone();
+        Box::pin(async move { Caller::reader_async(&req).await })
     }
 }
 
@@ -534,6 +648,20 @@ impl Caller {
                 }
             })
             .map_err(ApiError::from)
+    }
+
+    /// As [`Self::reader`], waiting for a refetch of the JWKS URL when the token names a key
+    /// not held.
+    pub async fn reader_async(req: &HttpRequest) -> Result<Self, ApiError> {
+        let Some(auth) = req.app_data::<web::Data<Authenticator>>() else {
+            return Err(ApiError::Internal("authenticator missing".to_owned()));
+        };
+        let caller = auth.authenticate_async(bearer(req)).await?;
+        if caller.scopes.read {
+            Ok(caller)
+        } else {
+            Err(AuthError::MissingScope(SCOPE_READ).into())
+        }
     }
 }
 
@@ -678,6 +806,64 @@ mod tests {
                 ..AuthConfig::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn jwks_keys_verify_by_kid_with_the_issuer_and_audience_rules() {
+        let private = include_bytes!("../tests/data/jwt-test-rsa.key.pem");
+        let config = AuthConfig {
+            jwks: JwksConfig {
+                static_keys: Some(include_bytes!("../tests/data/jwt-test-rsa.jwks.json").to_vec()),
+                ..JwksConfig::default()
+            },
+            issuer: Some("https://idp.example".into()),
+            audience: Some("orcheo".into()),
+            ..AuthConfig::default()
+        };
+        assert!(config.is_enabled());
+        let auth = Authenticator::new(&config).unwrap();
+        let sign = |kid: Option<&str>, claims: &serde_json::Value| {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = kid.map(str::to_owned);
+            jsonwebtoken::encode(
+                &header,
+                claims,
+                &EncodingKey::from_rsa_pem(private).unwrap(),
+            )
+            .unwrap()
+        };
+        let good = json!({"sub": "u", "workspace_ids": ["acme"], "scope": "workflows:read",
+            "iss": "https://idp.example", "aud": "orcheo", "exp": exp(600)});
+        let caller = auth
+            .authenticate(Some(&sign(Some("test-rsa"), &good)))
+            .unwrap();
+        assert_eq!(caller.tenant, "acme");
+        assert!(caller.scopes.read && caller.scopes.read_content);
+        // Issuer and audience are required and checked as for the other JWTs.
+        let mut wrong_iss = good.clone();
+        wrong_iss["iss"] = json!("https://evil.example");
+        assert!(
+            auth.authenticate(Some(&sign(Some("test-rsa"), &wrong_iss)))
+                .is_err()
+        );
+        let mut no_aud = good.clone();
+        no_aud.as_object_mut().unwrap().remove("aud");
+        assert!(
+            matches!(auth.authenticate(Some(&sign(Some("test-rsa"), &no_aud))), Err(AuthError::Invalid(m)) if m.contains("aud"))
+        );
+        // Another kid, or none (the file's key has one): no key.
+        assert!(
+            matches!(auth.authenticate(Some(&sign(Some("other"), &good))), Err(AuthError::Invalid(m)) if m.contains("other"))
+        );
+        assert!(auth.authenticate(Some(&sign(None, &good))).is_err());
+        // The key allows RS256 only: the same key under PS256 is refused.
+        let mut ps = Header::new(Algorithm::PS256);
+        ps.kid = Some("test-rsa".to_owned());
+        let ps256 =
+            jsonwebtoken::encode(&ps, &good, &EncodingKey::from_rsa_pem(private).unwrap()).unwrap();
+        assert!(
+            matches!(auth.authenticate(Some(&ps256)), Err(AuthError::Invalid(m)) if m.contains("not accepted"))
         );
     }
 

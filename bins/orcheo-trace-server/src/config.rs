@@ -136,6 +136,25 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_AUTH_JWT_AUDIENCE")]
     pub auth_jwt_audience: Option<String>,
 
+    /// JWKS URL of an identity provider whose keys verify accepted JWTs (by `kid`): https, or
+    /// http on a loopback host.
+    #[arg(long, env = "ORCHEO_AUTH_JWKS_URL")]
+    pub auth_jwks_url: Option<String>,
+
+    /// JWKS file (`{"keys": [...]}`) whose keys verify accepted JWTs (by `kid`).
+    #[arg(long, env = "ORCHEO_AUTH_JWKS_FILE")]
+    pub auth_jwks_file: Option<PathBuf>,
+
+    /// How long keys fetched from the JWKS URL are used before they are fetched again, in
+    /// seconds.
+    #[arg(long, env = "ORCHEO_AUTH_JWKS_CACHE_SECONDS", default_value = "300")]
+    pub auth_jwks_cache_seconds: String,
+
+    /// The shortest time between two fetches of the JWKS URL, in seconds, however many tokens
+    /// name unknown keys.
+    #[arg(long, env = "ORCHEO_AUTH_JWKS_REFETCH_SECONDS", default_value = "30")]
+    pub auth_jwks_refetch_seconds: String,
+
     /// JSON file of static tokens, stored as SHA-256 hashes:
     /// `[{"name": "canvas", "sha256": "<hex>", "tenant": "acme", "scopes": ["traces:read"]}]`.
     #[arg(long, env = "ORCHEO_AUTH_TOKENS_FILE")]
@@ -396,8 +415,8 @@ impl ServerConfig {
                 "ORCHEO_HTTP_ADDR",
                 format!(
                     "{http_addr} is not a loopback address and no authentication is configured; \
-                     set ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE or \
-                     ORCHEO_AUTH_TOKENS_FILE, or ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true if a proxy \
+                     set ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE, \
+                     ORCHEO_AUTH_JWKS_URL, ORCHEO_AUTH_JWKS_FILE or ORCHEO_AUTH_TOKENS_FILE, or ORCHEO_AUTH_ALLOW_UNAUTHENTICATED=true if a proxy \
                      in front authenticates"
                 ),
             ));
@@ -698,11 +717,63 @@ impl ServerConfig {
         Ok(AuthConfig {
             jwt_secret,
             jwt_public_key_pem,
+            jwks: Self::jwks(args)?,
             issuer: args.auth_jwt_issuer.clone().filter(|s| !s.is_empty()),
             audience: args.auth_jwt_audience.clone().filter(|s| !s.is_empty()),
             static_tokens,
             protect_ops: boolean("ORCHEO_AUTH_PROTECT_OPS", &args.auth_protect_ops)?,
             claims: Self::claims(args)?,
+        })
+    }
+
+    /// Where an identity provider's keys come from.
+    fn jwks(args: &ServeArgs) -> Result<crate::jwks::JwksConfig, ConfigError> {
+        let url = args
+            .auth_jwks_url
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|text| {
+                crate::jwks::check_url(text.trim()).map_err(|e| bad("ORCHEO_AUTH_JWKS_URL", e))
+            })
+            .transpose()?;
+        let static_keys = args
+            .auth_jwks_file
+            .as_ref()
+            .map(|path| {
+                let document = std::fs::read(path).map_err(|e| {
+                    bad(
+                        "ORCHEO_AUTH_JWKS_FILE",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let keys = crate::jwks::KeySet::parse(&document, &path.display().to_string())
+                    .map_err(|e| {
+                        bad("ORCHEO_AUTH_JWKS_FILE", format!("{}: {e}", path.display()))
+                    })?;
+                if keys.is_empty() {
+                    return Err(bad(
+                        "ORCHEO_AUTH_JWKS_FILE",
+                        format!("{}: no usable key", path.display()),
+                    ));
+                }
+                Ok(document)
+            })
+            .transpose()?;
+        let cache = Duration::from_secs(number(
+            "ORCHEO_AUTH_JWKS_CACHE_SECONDS",
+            &args.auth_jwks_cache_seconds,
+            1..=86_400,
+        )?);
+        let min_refetch = Duration::from_secs(number(
+            "ORCHEO_AUTH_JWKS_REFETCH_SECONDS",
+            &args.auth_jwks_refetch_seconds,
+            0..=3_600,
+        )?);
+        Ok(crate::jwks::JwksConfig {
+            url,
+            static_keys,
+            cache,
+            min_refetch,
         })
     }
 
@@ -975,6 +1046,52 @@ mod tests {
             let e = ServerConfig::from_args(&args(flags)).unwrap_err();
             assert_eq!(e.variable, *variable, "{flags:?}: {e}");
         }
+    }
+
+    #[test]
+    fn bad_jwks_settings_name_their_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let symmetric = dir.path().join("symmetric.json");
+        std::fs::write(&symmetric, r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).unwrap();
+        let not_jwks = dir.path().join("list.json");
+        std::fs::write(&not_jwks, "[]").unwrap();
+        let symmetric = symmetric.display().to_string();
+        let not_jwks = not_jwks.display().to_string();
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--auth-jwks-url", "http://idp.example/jwks"],
+                "ORCHEO_AUTH_JWKS_URL",
+            ),
+            (&["--auth-jwks-url", "idp.example"], "ORCHEO_AUTH_JWKS_URL"),
+            (
+                &["--auth-jwks-file", "/nonexistent/jwks.json"],
+                "ORCHEO_AUTH_JWKS_FILE",
+            ),
+            (&["--auth-jwks-file", &symmetric], "ORCHEO_AUTH_JWKS_FILE"),
+            (&["--auth-jwks-file", &not_jwks], "ORCHEO_AUTH_JWKS_FILE"),
+            (
+                &["--auth-jwks-cache-seconds", "0"],
+                "ORCHEO_AUTH_JWKS_CACHE_SECONDS",
+            ),
+            (
+                &["--auth-jwks-refetch-seconds", "soon"],
+                "ORCHEO_AUTH_JWKS_REFETCH_SECONDS",
+            ),
+        ];
+        for (flags, variable) in cases {
+            let e = ServerConfig::from_args(&args(flags)).unwrap_err();
+            assert_eq!(e.variable, *variable, "{flags:?}: {e}");
+        }
+        let config = ServerConfig::from_args(&args(&[
+            "--auth-jwks-url",
+            "https://idp.example/.well-known/jwks.json",
+            "--auth-jwks-refetch-seconds",
+            "0",
+        ]))
+        .unwrap();
+        assert!(config.auth.is_enabled());
+        assert_eq!(config.auth.jwks.min_refetch, Duration::ZERO);
+        assert_eq!(config.auth.jwks.cache, Duration::from_mins(5));
     }
 
     /// Every variable `serve` reads is documented in `docs/configuration.md`.

@@ -3,6 +3,7 @@
 //! - [`config`]: the server's settings (env vars and flags), validated before anything starts;
 //! - [`startup`]: [`startup::Application`] binds, wires the state and runs the HTTP server;
 //! - [`auth`]: bearer tokens (JWT, static) → a [`auth::Caller`] with a tenant and scopes;
+//! - [`jwks`]: an identity provider's keys (a JWKS URL, cached, or a file) for [`auth`];
 //! - [`cors`]: the browser origins allowed to call the API;
 //! - [`artifact_links`]: signed artifact references, downloads without a header;
 //! - [`traces`]: execution id → trace: metadata lookup, fetch, normalize, cache, degraded mode;
@@ -26,6 +27,7 @@ pub mod discovery;
 pub mod embedded;
 pub mod error;
 pub mod ingest;
+pub mod jwks;
 pub mod live;
 pub mod metrics;
 pub mod observe;

@@ -331,7 +331,7 @@ pub(crate) async fn live(
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (token, by_subprotocol) = token(&req, &query);
-    let caller = auth.authenticate(token)?;
+    let caller = auth.authenticate_async(token).await?;
     if !caller.scopes.read {
         return Err(AuthError::MissingScope(SCOPE_READ).into());
     }

@@ -78,6 +78,11 @@ impl Application {
             }
         };
         let authenticator = web::Data::new(authenticator(&config)?);
+        if let Some(jwks) = authenticator.jwks() {
+            // An unreachable identity provider does not stop the server: the failure is logged,
+            // /readyz reports it, and the keys are fetched again when tokens need them.
+            jwks.refresh(false).await;
+        }
         let traces = TraceService::new(
             store.clone(),
             source,
@@ -216,8 +221,8 @@ fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
         tracing::warn!(
             http.addr = %config.http_addr,
             "NO AUTHENTICATION CONFIGURED: every caller reads every trace, and any local process \
-             may export spans. Set ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE or \
-             ORCHEO_AUTH_TOKENS_FILE before exposing this server."
+             may export spans. Set ORCHEO_AUTH_JWT_SECRET, ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE, \
+             ORCHEO_AUTH_JWKS_URL, ORCHEO_AUTH_JWKS_FILE or ORCHEO_AUTH_TOKENS_FILE before exposing this server."
         );
     }
     Ok(authenticator)

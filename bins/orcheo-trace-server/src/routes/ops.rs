@@ -95,6 +95,24 @@ pub struct Readiness {
     /// Present when the OTLP receivers run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingest: Option<IngestCheck>,
+    /// Present when keys come from a JWKS URL: `ok` once its keys were fetched (a later
+    /// failed fetch keeps them in use, and says so in `detail`), `failing` before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Check>,
+}
+
+/// The JWKS URL's keys; before they were ever fetched, one more attempt (within the refetch
+/// interval) so that a provider that came up after the server is noticed.
+async fn jwks_check(auth: &Authenticator) -> Option<Check> {
+    let jwks = auth.jwks().filter(|j| j.has_url())?;
+    if jwks.url_status().is_some_and(|(fetched, _)| !fetched) {
+        jwks.refresh(false).await;
+    }
+    let (fetched, error) = jwks.url_status()?;
+    Some(Check {
+        status: if fetched { "ok" } else { "failing" },
+        detail: error,
+    })
 }
 
 fn ingest_check(state: &AppState) -> Option<IngestCheck> {
@@ -168,7 +186,7 @@ pub(crate) async fn readyz(
     state: web::Data<AppState>,
     auth: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.authorize_ops(&req)?;
+    auth.authorize_ops(&req).await?;
     let store = state.traces.store().clone();
     let database = match web::block(move || store.ping()).await? {
         Ok(()) => Check {
@@ -190,7 +208,9 @@ pub(crate) async fn readyz(
     let backend_ok = backend_ok && circuit != Some(CircuitState::Open);
     let ingest = ingest_check(&state);
     let ingest_ok = ingest.as_ref().is_none_or(|check| check.status == "ok");
-    let ready = database.status == "ok" && backend_ok && ingest_ok;
+    let jwks = jwks_check(&auth).await;
+    let jwks_ok = jwks.as_ref().is_none_or(|check| check.status == "ok");
+    let ready = database.status == "ok" && backend_ok && ingest_ok && jwks_ok;
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         database,
@@ -202,6 +222,7 @@ pub(crate) async fn readyz(
         },
         exporter: exporter_check(&state),
         ingest,
+        jwks,
     };
     Ok(if ready {
         HttpResponse::Ok().json(body)
@@ -218,7 +239,7 @@ pub(crate) async fn metrics(
     state: web::Data<AppState>,
     auth: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.authorize_ops(&req)?;
+    auth.authorize_ops(&req).await?;
     let body = state
         .metrics
         .render()

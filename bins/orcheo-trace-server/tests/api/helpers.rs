@@ -222,6 +222,8 @@ pub struct Options {
     pub jwt_audience: Option<String>,
     /// The RSA public key (PEM) of accepted RS256 JWTs.
     pub jwt_public_key_pem: Option<Vec<u8>>,
+    /// An identity provider's keys (a JWKS URL or document).
+    pub jwks: Option<orcheo_trace_server::jwks::JwksConfig>,
     pub otlp_connections: Option<orcheo_trace_server::ingest::connections::ReceiverLimits>,
     /// Another trace store than the fake Tempo.
     pub trace_store: Option<ClientConfig>,
@@ -252,6 +254,21 @@ pub struct TestApp {
     db: TestDb,
 }
 
+/// The tokens file: [`STATIC_TOKEN`] reads tenant `acme` with content.
+fn static_tokens() -> Vec<StaticToken> {
+    let hash = ring::digest::digest(&ring::digest::SHA256, STATIC_TOKEN.as_bytes());
+    let hex: String = hash
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .concat();
+    let tokens = format!(
+        r#"[{{"name": "canvas", "sha256": "{hex}", "tenant": "acme", "scopes": ["traces:read", "traces:read_content"]}}]"#
+    );
+    StaticToken::parse_file(tokens.as_bytes()).unwrap()
+}
+
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
     spawn_app_with(db, Options::default()).await
 }
@@ -275,26 +292,17 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         max_delay: Duration::from_millis(20),
         jitter: false,
     };
-    let hash = ring::digest::digest(&ring::digest::SHA256, STATIC_TOKEN.as_bytes());
-    let hex: String = hash
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .concat();
-    let tokens = format!(
-        r#"[{{"name": "canvas", "sha256": "{hex}", "tenant": "acme", "scopes": ["traces:read", "traces:read_content"]}}]"#
-    );
     let auth = if options.no_auth {
         AuthConfig::default()
     } else {
         AuthConfig {
             jwt_secret: Some(SECRET.to_vec()),
-            static_tokens: StaticToken::parse_file(tokens.as_bytes()).unwrap(),
+            static_tokens: static_tokens(),
             protect_ops: options.protect_ops,
             issuer: options.jwt_issuer.clone(),
             audience: options.jwt_audience.clone(),
             jwt_public_key_pem: options.jwt_public_key_pem.clone(),
+            jwks: options.jwks.clone().unwrap_or_default(),
             claims: options.claims.clone().unwrap_or_default(),
         }
     };

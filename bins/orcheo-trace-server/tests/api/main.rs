@@ -19,6 +19,7 @@ mod demo;
 mod downloads;
 mod executions;
 mod ingest;
+mod jwks;
 mod live;
 mod ops;
 mod orcheo_tokens;
