@@ -201,7 +201,7 @@ async fn serve_reference(
     if reference.is_empty() || reference.chars().count() > 320 {
         return Err(ApiError::bad_request(
             "invalid_artifact_id",
-            "artifact ids are 1 to 256 characters",
+            "artifact ids are 1 to 256 characters, signed references at most 320",
         ));
     }
     if let Some(signed) = SignedReference::parse(reference) {
@@ -223,13 +223,11 @@ async fn serve_reference(
             return Err(not_found());
         }
     }
-    if reference.chars().count() > 256 {
-        return Err(ApiError::bad_request(
-            "invalid_artifact_id",
-            "artifact ids are 1 to 256 characters",
-        ));
-    }
     let caller = Caller::reader(req)?;
+    // Longer than any artifact id, and not a signed reference: no artifact has it.
+    if reference.chars().count() > 256 {
+        return Err(not_found());
+    }
     let (record, tenant) = lookup(state, reference.to_owned())
         .await?
         .ok_or_else(not_found)?;

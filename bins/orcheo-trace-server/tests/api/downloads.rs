@@ -14,6 +14,7 @@ use crate::helpers::{
 on_each_backend!(
     signed_references_in_the_trace_download_without_a_header,
     expired_tampered_and_foreign_references_are_refused,
+    ids_longer_than_any_artifact_are_unknown_up_to_the_documented_limit,
 );
 
 const KEY: [u8; 32] = [42; 32];
@@ -234,4 +235,22 @@ async fn expired_tampered_and_foreign_references_are_refused(db: Db) {
         .get(&download(&signer.sign("a1", "globex", later)), Some(&acme))
         .await;
     assert_eq!(with_token.status, 404);
+}
+
+/// The documented limit is a signed reference's (320): anything up to it is a well-formed
+/// request, and an id longer than any artifact's (256) is simply unknown.
+async fn ids_longer_than_any_artifact_are_unknown_up_to_the_documented_limit(db: Db) {
+    let Some(app) = app_with_artifacts(db).await else {
+        return;
+    };
+    let acme = jwt("acme", "traces:read");
+    let long = "0".repeat(300);
+    for route in ["/api/artifacts/{}", "/api/artifacts/{}/download"] {
+        let path = route.replace("{}", &long);
+        app.expect_error(&path, Some(&acme), 404, "not_found").await;
+        app.expect_error(&path, None, 401, "unauthenticated").await;
+        let too_long = route.replace("{}", &"0".repeat(321));
+        app.expect_error(&too_long, Some(&acme), 400, "invalid_artifact_id")
+            .await;
+    }
 }
