@@ -2,7 +2,6 @@
 //! cached, or read from a file): the key is the one the token's `kid` names, a rotation at the
 //! URL is picked up, and unknown keys cannot make the server hammer the provider.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +17,7 @@ use orcheo_trace_server::jwks::JwksConfig;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, Options, SECRET, TestApp, spawn_app_with};
+use crate::helpers::{Db, Options, SECRET, TestApp, serve_stand_in, spawn_app_with};
 
 /// A P-256 key pair made for the test, and its public half as a JWK.
 struct TestKey {
@@ -83,42 +82,23 @@ struct Provider {
 
 impl Provider {
     fn start(document: String) -> Self {
+        let document = Arc::new(Mutex::new(document));
+        let fetches: Arc<AtomicUsize> = Arc::default();
+        let (served, counted) = (Arc::clone(&document), Arc::clone(&fetches));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let provider = Self {
-            addr: listener.local_addr().unwrap(),
-            document: Arc::new(Mutex::new(document)),
-            fetches: Arc::default(),
-        };
-        let server = provider.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                while let Ok((socket, _)) = listener.accept().await {
-                    let server = server.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |_req| {
-                            server.fetches.fetch_add(1, Ordering::SeqCst);
-                            let body = server.document.lock().unwrap().clone();
-                            let response = http::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap();
-                            std::future::ready(Ok::<_, Infallible>(response))
-                        });
-                        let io = hyper_util::rt::TokioIo::new(socket);
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, service)
-                            .await;
-                    });
-                }
-            });
+        let addr = serve_stand_in(listener, move |_req| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = served.lock().unwrap().clone();
+            http::Response::builder()
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
         });
-        provider
+        Self {
+            addr,
+            document,
+            fetches,
+        }
     }
 
     fn publish(&self, document: String) {

@@ -3,20 +3,20 @@
 //! search sent, registration, the remembered misses, store failures and tenants.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{Request, Response};
+use hyper::Response;
 use orcheo_collector_client::{BackendKind, ClientConfig, RetryConfig};
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, TraceId};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Db, Options, STATIC_TOKEN, TestApp, at, jwt, on_each_backend, span_id, spawn_app_with, trace_id,
+    Db, Options, STATIC_TOKEN, TestApp, at, jwt, on_each_backend, serve_stand_in, span_id,
+    spawn_app_with, trace_id,
 };
 
 /// What a stand-in answers: status and JSON body, from the path and the raw query.
@@ -32,46 +32,21 @@ struct Stand {
 
 impl Stand {
     fn start(handler: Arc<Handler>) -> Self {
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = Arc::clone(&requests);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let stand = Self {
-            addr: listener.local_addr().unwrap(),
-            requests: Arc::default(),
-        };
-        let requests = Arc::clone(&stand.requests);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                while let Ok((socket, _)) = listener.accept().await {
-                    let handler = Arc::clone(&handler);
-                    let requests = Arc::clone(&requests);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req: Request<_>| {
-                            let path = req.uri().path().to_owned();
-                            let query = req.uri().query().unwrap_or_default().to_owned();
-                            requests.lock().unwrap().push(format!("{path}?{query}"));
-                            let (status, body) = handler(&path, &query);
-                            std::future::ready(Ok::<_, Infallible>(
-                                Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from(body)))
-                                    .unwrap(),
-                            ))
-                        });
-                        let io = hyper_util::rt::TokioIo::new(socket);
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, service)
-                            .await;
-                    });
-                }
-            });
+        let addr = serve_stand_in(listener, move |req| {
+            let path = req.uri().path().to_owned();
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            seen.lock().unwrap().push(format!("{path}?{query}"));
+            let (status, body) = handler(&path, &query);
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
         });
-        stand
+        Self { addr, requests }
     }
 
     fn requests(&self) -> Vec<String> {
