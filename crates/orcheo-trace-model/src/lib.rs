@@ -6,6 +6,7 @@
 //! - [`tree`]: the normalized [`TraceTree`] that the API serves;
 //! - [`execution`]: [`ExecutionStatus`], an execution's lifecycle;
 //! - [`run`]: what an executor reports of a run for the metadata store;
+//! - [`sink`]: [`TraceMetadataSink`], the contract between the instrumentation and the store;
 //! - [`semconv`]: every attribute and event key, the single source of truth for the writer
 //!   (instrumentation) and the reader (normalization);
 //! - [`content`]: the default redaction patterns and the markers shared by writer and reader.
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod raw;
 pub mod run;
 pub mod semconv;
+pub mod sink;
 pub mod time;
 pub mod tree;
 
@@ -33,6 +35,7 @@ pub use raw::{
     SpanLink, StatusCode,
 };
 pub use run::{RunFinished, RunStarted, SpanSummary};
+pub use sink::{SinkError, TraceMetadataSink};
 pub use smol_str::SmolStr;
 pub use time::Timestamp;
 pub use tree::{

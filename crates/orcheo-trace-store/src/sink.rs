@@ -2,7 +2,7 @@
 //! records every run's trace id and span summaries with two lines of set-up.
 
 use orcheo_trace_model::{RunFinished, RunStarted, SpanSummary};
-use orcheo_tracing::{SinkError, TraceMetadataSink};
+use orcheo_trace_model::{SinkError, TraceMetadataSink};
 
 use crate::{NewExecution, Store, TraceLink};
 

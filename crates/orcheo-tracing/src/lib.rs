@@ -1,9 +1,9 @@
 //! Instrumentation for Orcheo workflow executors.
 //!
-//! So far this crate holds [`TracingConfig`] (the environment of the design, validated) and the
-//! [`TraceMetadataSink`] contract between the instrumentation and whatever persists run metadata
-//! (the `orcheo-trace-store` implements it); the tracer, run and node spans, exporters and
-//! content handling come with the rest of the instrumentation work.
+//! [`TracingConfig`] (the environment, validated), the tracer provider and exporters
+//! ([`Telemetry`]), the run and node span API ([`WorkflowTracer`]), content handling before
+//! export, and the instrumentation's own metrics. Run metadata goes to a [`TraceMetadataSink`]
+//! (defined in the model crate; the metadata store implements it).
 //!
 //! Invariant: a sink failure never reaches the workflow. The instrumentation logs and counts it
 //! and carries on; that is why the sink's errors are a plain message, not something to match on.
@@ -27,23 +27,6 @@ pub use workflow::{
     AiModel, ArtifactInfo, Node, NodeError, NodeInfo, Run, RunInfo, WorkflowTracer,
 };
 
-use orcheo_trace_model::{RunFinished, RunStarted, SpanSummary};
-
-/// Why a sink could not record something.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("trace metadata sink: {0}")]
-pub struct SinkError(pub String);
-
-/// Receives run metadata as runs happen, to persist it.
-///
-/// Calls may block (a database write); the instrumentation calls them off the workflow's path.
-pub trait TraceMetadataSink: Send + Sync {
-    /// A run started: its execution id, trace id and `traceparent`.
-    fn run_started(&self, run: &RunStarted) -> Result<(), SinkError>;
-
-    /// Spans ended (a batch, so a store can write them in one transaction).
-    fn spans_ended(&self, summaries: &[SpanSummary]) -> Result<(), SinkError>;
-
-    /// A run ended.
-    fn run_finished(&self, run: &RunFinished) -> Result<(), SinkError>;
-}
+/// The sink contract lives in the model crate, so the store implements it without depending on
+/// the instrumentation.
+pub use orcheo_trace_model::{SinkError, TraceMetadataSink};
