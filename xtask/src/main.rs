@@ -657,7 +657,7 @@ fn browser(root: &Path, release: bool) -> Result<(), Failure> {
             .current_dir(&tests))?;
     }
     run(Command::new(tests.join("node_modules/.bin/tsc"))
-        .args(["-p", "bins/orcheo-trace-server/ui/tsconfig.json"])
+        .args(["-p", "crates/orcheo-trace-viewer/ui/tsconfig.json"])
         .current_dir(root))?;
     build_server(root, release)?;
     let profile = if release { "release" } else { "debug" };

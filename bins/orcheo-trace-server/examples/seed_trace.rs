@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
         .unix_nanos()
         .saturating_sub(3_600_000_000_000);
     let data = workflow_trace(execution, trace_id, t0, count);
-    let split = orcheo_trace_server::embedded::split(data);
+    let split = orcheo_ingest::split::split(data);
     if store.execution(&execution_id)?.is_none() {
         store.start_execution(&NewExecution {
             id: execution_id.clone(),

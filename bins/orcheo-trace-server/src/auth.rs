@@ -23,8 +23,7 @@ pub const SCOPE_READ: &str = "traces:read";
 pub const SCOPE_READ_CONTENT: &str = "traces:read_content";
 /// `traces:admin`: every tenant, and the operational endpoints when they are protected.
 pub const SCOPE_ADMIN: &str = "traces:admin";
-/// The longest tenant name: what the store keeps.
-pub const MAX_TENANT_LEN: usize = 128;
+pub use orcheo_trace_model::tenant::MAX_TENANT_LEN;
 
 /// `traces:write`: export spans to the OTLP receivers, as the token's tenant (with
 /// `traces:admin` as well: for any tenant, as a collector relaying many tenants' spans does).
@@ -613,14 +612,9 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     bearer_token(value.to_str().ok()?)
 }
 
-/// The token of an `Authorization` value (`Bearer …`, the scheme in any case).
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
+/// The token of an `Authorization` value (`Bearer …`, the scheme in any case): the receivers'
+/// rule, so a token reads the same on every port.
+pub use orcheo_ingest::credentials::bearer_token;
 
 /// A caller with `traces:read`, taken from the request.
 impl FromRequest for Caller {
@@ -661,6 +655,33 @@ impl Caller {
             Ok(caller)
         } else {
             Err(AuthError::MissingScope(SCOPE_READ).into())
+        }
+    }
+}
+
+/// The receivers check API tokens with the API's own rules.
+impl orcheo_ingest::credentials::ApiTokens for Authenticator {
+    fn is_enabled(&self) -> bool {
+        Authenticator::is_enabled(self)
+    }
+
+    fn grant(&self, token: &str) -> Result<orcheo_ingest::credentials::Grant, String> {
+        let caller = self.authenticate(Some(token)).map_err(|e| e.to_string())?;
+        Ok(orcheo_ingest::credentials::Grant {
+            tenant: caller.tenant,
+            write: caller.scopes.write,
+            admin: caller.scopes.admin,
+        })
+    }
+}
+
+impl Caller {
+    /// Whose executions this caller may see, for the trace service.
+    pub fn audience(&self) -> orcheo_trace_service::Audience {
+        if self.scopes.admin {
+            orcheo_trace_service::Audience::Everyone
+        } else {
+            orcheo_trace_service::Audience::Tenant(self.tenant.clone())
         }
     }
 }

@@ -295,9 +295,9 @@ pub struct ServerConfig {
     /// Accepted from OTLP exporters, as the default tenant's, when set.
     pub otlp_ingest_token: Option<String>,
     /// The receivers' bounds and quotas.
-    pub ingest_limits: crate::ingest::IngestLimits,
+    pub ingest_limits: orcheo_ingest::IngestLimits,
     /// The OTLP receivers' connection limits.
-    pub otlp_connections: crate::ingest::connections::ReceiverLimits,
+    pub otlp_connections: orcheo_ingest::connections::ReceiverLimits,
     pub database_url: String,
     pub backend: TraceBackend,
     /// How far back unknown executions are searched for in the trace store; `None`: never.
@@ -497,8 +497,8 @@ impl ServerConfig {
     }
 
     /// The receivers' bounds and quotas.
-    fn ingest_limits(args: &ServeArgs) -> Result<crate::ingest::IngestLimits, ConfigError> {
-        let defaults = crate::ingest::IngestLimits::new();
+    fn ingest_limits(args: &ServeArgs) -> Result<orcheo_ingest::IngestLimits, ConfigError> {
+        let defaults = orcheo_ingest::IngestLimits::new();
         let total = number(
             "ORCHEO_OTLP_MAX_SPANS",
             &args.otlp_max_spans,
@@ -519,7 +519,7 @@ impl ServerConfig {
             &args.otlp_tenant_spans_per_second,
             0..=10_000_000,
         )?;
-        Ok(crate::ingest::IngestLimits {
+        Ok(orcheo_ingest::IngestLimits {
             local_spans: orcheo_trace_store::LocalSpanLimits {
                 total,
                 per_tenant,
@@ -569,11 +569,11 @@ impl ServerConfig {
 
     fn otlp_connections(
         args: &ServeArgs,
-    ) -> Result<crate::ingest::connections::ReceiverLimits, ConfigError> {
+    ) -> Result<orcheo_ingest::connections::ReceiverLimits, ConfigError> {
         let millis = |variable, text: &str| {
             number(variable, text, 100..=3_600_000).map(Duration::from_millis)
         };
-        Ok(crate::ingest::connections::ReceiverLimits {
+        Ok(orcheo_ingest::connections::ReceiverLimits {
             max_connections: number(
                 "ORCHEO_OTLP_MAX_CONNECTIONS",
                 &args.otlp_max_connections,
@@ -896,7 +896,7 @@ mod tests {
         );
         assert_eq!(
             config.otlp_connections,
-            crate::ingest::connections::ReceiverLimits::default()
+            orcheo_ingest::connections::ReceiverLimits::default()
         );
         let limits = ServerConfig::from_args(&args(&[
             "--otlp-max-connections",

@@ -159,6 +159,30 @@ impl From<orcheo_trace_store::StoreError> for ApiError {
     }
 }
 
+impl From<orcheo_trace_service::TraceError> for ApiError {
+    fn from(e: orcheo_trace_service::TraceError) -> Self {
+        use orcheo_trace_service::TraceError as T;
+        match e {
+            T::InvalidExecutionId(reason) => Self::bad_request(
+                "invalid_execution_id",
+                format!("invalid execution id: {reason}"),
+            ),
+            T::NotFound(message) => Self::NotFound(message),
+            T::TraceUnavailable(message) => Self::TraceUnavailable(message),
+            T::TraceStoreUnavailable {
+                message,
+                retry_after,
+            } => Self::TraceStoreUnavailable {
+                message,
+                retry_after,
+            },
+            T::TraceStoreError(message) => Self::TraceStoreError(message),
+            T::Store(e) => e.into(),
+            T::Internal(message) => Self::Internal(message),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         Self::Internal(format!("blocking task failed: {e}"))

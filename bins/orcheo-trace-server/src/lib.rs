@@ -6,12 +6,12 @@
 //! - [`jwks`]: an identity provider's keys (a JWKS URL, cached, or a file) for [`auth`];
 //! - [`cors`]: the browser origins allowed to call the API;
 //! - [`artifact_links`]: signed artifact references, downloads without a header;
-//! - [`traces`]: execution id → trace: metadata lookup, fetch, normalize, cache, degraded mode;
 //! - `routes`: one module per group of endpoints; [`error`]: the one error envelope;
 //! - [`observe`]: request ids, logs and HTTP metrics around every request;
-//! - [`ingest`]: the embedded mode's OTLP receivers (gRPC and HTTP) and the span writer;
+//! - [`otlp_http`]: the OTLP/HTTP receiver's web side (the receivers themselves, and the span
+//!   writer, are the `orcheo-ingest` crate; traces are served by `orcheo-trace-service`);
 //! - [`live`]: live trace updates over WebSocket;
-//! - [`viewer`]: the Trace tab, a page compiled into the binary and served at `/`.
+//! - [`viewer`]: serves the Trace tab (the `orcheo-trace-viewer` crate's page) at `/`.
 //!
 //! Invariants: handlers never block an async worker (database calls and normalization run on
 //! the blocking pool); every answer, errors included, carries the request id; a caller never
@@ -23,19 +23,16 @@ pub mod auth;
 pub mod config;
 pub mod cors;
 pub mod demo;
-pub mod discovery;
-pub mod embedded;
 pub mod error;
-pub mod ingest;
 pub mod jwks;
 pub mod live;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;
+pub mod otlp_http;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
-pub mod traces;
 pub mod viewer;
 
 pub use config::ServerConfig;

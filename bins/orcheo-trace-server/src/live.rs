@@ -335,7 +335,7 @@ pub(crate) async fn live(
     if !caller.scopes.read {
         return Err(AuthError::MissingScope(SCOPE_READ).into());
     }
-    let execution = state.traces.execution(&caller, &path).await?;
+    let execution = state.traces.execution(&caller.audience(), &path).await?;
     let place =
         hub.admit(execution.id.as_str())
             .ok_or_else(|| ApiError::TraceStoreUnavailable {
@@ -805,5 +805,11 @@ impl Feed {
                 return Ok(false);
             }
         }
+    }
+}
+/// The span writer wakes the subscribers of the executions it committed spans for.
+impl orcheo_trace_model::SpanWatcher for LiveHub {
+    fn spans_committed(&self, executions: &[ExecutionId]) {
+        self.notify(executions);
     }
 }

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::routes::{self, ExecutionView, PageInfo};
-use crate::traces::SourceInfo;
+use orcheo_trace_service::SourceInfo;
 
 /// `{"input", "output", "total"}`.
 #[derive(Debug, ToSchema)]

@@ -14,17 +14,17 @@ use orcheo_trace_store::{PoolConfig, Store, redact_password};
 
 use crate::auth::Authenticator;
 use crate::config::{ServerConfig, TraceBackend};
-use crate::embedded::EmbeddedSource;
-use crate::ingest::connections::{self, Connections};
-use crate::ingest::credentials::IngestAuth;
-use crate::ingest::health::WriterHealth;
-use crate::ingest::{self, Ingest, IngestMetrics};
 use crate::live::LiveHub;
 use crate::metrics::ServerMetrics;
 use crate::observe::{Observer, observe};
 use crate::routes::{self, AppState};
 use crate::telemetry::OwnTelemetry;
-use crate::traces::TraceService;
+use orcheo_ingest::connections::{self, Connections};
+use orcheo_ingest::credentials::IngestAuth;
+use orcheo_ingest::health::WriterHealth;
+use orcheo_ingest::{Ingest, IngestMetrics};
+use orcheo_trace_service::TraceService;
+use orcheo_trace_service::embedded::EmbeddedSource;
 
 /// How often expired data is deleted.
 const RETENTION_INTERVAL: Duration = Duration::from_hours(1);
@@ -95,13 +95,14 @@ impl Application {
                 .context("redaction patterns")?,
         );
         // Before the state: readiness reports on the span writer they start.
-        let watchers = ingest::Watchers {
-            hub: Some(Arc::clone(&hub)),
-            traces: Some(traces.invalidator()),
-        };
+        // The cache forgets a trace before its live subscribers are told to fetch it again.
+        let watchers = orcheo_ingest::Watchers::new()
+            .with(Arc::new(traces.invalidator()))
+            .with(Arc::clone(&hub) as Arc<dyn orcheo_trace_model::SpanWatcher>);
         let ingest_auth = IngestAuth::new(
             config.otlp_ingest_token.as_deref(),
-            Some(authenticator.clone().into_inner()),
+            Some(authenticator.clone().into_inner()
+                as Arc<dyn orcheo_ingest::credentials::ApiTokens>),
         );
         let (otlp_http, otlp_grpc, writer_health) =
             receivers(&config, &store, &metrics, ingest_auth, watchers)?;
@@ -195,7 +196,8 @@ impl Application {
                 let shutdown = async {
                     let _ = grpc_stopped.await;
                 };
-                if let Err(e) = ingest::grpc::serve(listener, ingest, &connections, shutdown).await
+                if let Err(e) =
+                    orcheo_ingest::grpc::serve(listener, ingest, &connections, shutdown).await
                 {
                     tracing::error!(error = %e, "the OTLP/gRPC receiver stopped");
                 }
@@ -273,7 +275,7 @@ fn receivers(
     store: &Store,
     metrics: &ServerMetrics,
     auth: IngestAuth,
-    watchers: ingest::Watchers,
+    watchers: orcheo_ingest::Watchers,
 ) -> anyhow::Result<Receivers> {
     if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
         return Ok((None, None, None));
@@ -305,14 +307,19 @@ fn receivers(
                 App::new()
                     .app_data(data.clone())
                     .app_data(limits_data.clone())
-                    .configure(ingest::http::configure)
+                    .configure(crate::otlp_http::configure)
             })
             .workers(connections::HTTP_WORKERS)
             .max_connections(limits.per_http_worker())
             .client_request_timeout(limits.header_timeout)
             .keep_alive(limits.header_timeout)
             .client_disconnect_timeout(connections::DISCONNECT_TIMEOUT)
-            .on_connect(connections.on_http_connect())
+            .on_connect({
+                let connections = connections.clone();
+                move |_, extensions| {
+                    extensions.insert(connections.http_connection());
+                }
+            })
             .shutdown_timeout(10)
             .listen(listener)?
             .run();

@@ -6,7 +6,9 @@
 //! - [`tree`]: the normalized [`TraceTree`] that the API serves;
 //! - [`execution`]: [`ExecutionStatus`], an execution's lifecycle;
 //! - [`run`]: what an executor reports of a run for the metadata store;
-//! - [`sink`]: [`TraceMetadataSink`], the contract between the instrumentation and the store;
+//! - [`tenant`]: the reserved tenant names and how a span's attribute claims one;
+//! - [`sink`]: the traits two crates share: [`TraceMetadataSink`] (instrumentation → store) and
+//!   [`SpanWatcher`] (span writer → trace cache, live feed);
 //! - [`semconv`]: every attribute and event key, the single source of truth for the writer
 //!   (instrumentation) and the reader (normalization);
 //! - [`content`]: the default redaction patterns and the markers shared by writer and reader.
@@ -25,6 +27,7 @@ pub mod raw;
 pub mod run;
 pub mod semconv;
 pub mod sink;
+pub mod tenant;
 pub mod time;
 pub mod tree;
 
@@ -35,7 +38,7 @@ pub use raw::{
     SpanLink, StatusCode,
 };
 pub use run::{RunFinished, RunStarted, SpanSummary};
-pub use sink::{SinkError, TraceMetadataSink};
+pub use sink::{SinkError, SpanWatcher, TraceMetadataSink};
 pub use smol_str::SmolStr;
 pub use time::Timestamp;
 pub use tree::{

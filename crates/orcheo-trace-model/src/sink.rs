@@ -1,10 +1,20 @@
-//! [`TraceMetadataSink`]: the contract between the instrumentation, which reports runs as they
-//! happen, and whatever persists run metadata (the metadata store implements it).
+//! The contracts between crates that must not depend on each other, kept in the vocabulary they
+//! share:
 //!
-//! It lives here, in the vocabulary both sides share, so that neither the instrumentation nor the
-//! store has to depend on the other.
+//! - [`TraceMetadataSink`]: the instrumentation reports runs as they happen; whatever persists
+//!   run metadata (the metadata store) implements it;
+//! - [`SpanWatcher`]: the span writer tells of executions whose spans it has committed; the trace
+//!   cache and the live feed implement it.
 
+use crate::ids::ExecutionId;
 use crate::run::{RunFinished, RunStarted, SpanSummary};
+
+/// Told of the executions whose spans were just committed (a cache drops them, live
+/// subscribers are woken). Called on the writer's thread: it must not block.
+pub trait SpanWatcher: Send + Sync {
+    /// `executions` had spans committed; sorted, without repeats.
+    fn spans_committed(&self, executions: &[ExecutionId]);
+}
 
 /// Why a sink could not record something.
 ///

@@ -7,13 +7,7 @@ use crate::connection::AnyConnection;
 use crate::error::{StoreError, check_len};
 use crate::schema::workflow_executions as we;
 
-/// The tenant of executions that name none.
-pub const DEFAULT_TENANT: &str = "default";
-
-/// The tenant of an execution known only from spans that do not say whose it is (a node seen
-/// before its run's root): only administrators see it until the root says. No caller may claim
-/// it.
-pub const UNASSIGNED_TENANT: &str = "__unassigned";
+pub use orcheo_trace_model::tenant::{DEFAULT_TENANT, UNASSIGNED_TENANT};
 
 /// A new execution, as the executor starts it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use orcheo_trace_store::Execution;
 use serde::Serialize;
 
 use crate::metrics::ServerMetrics;
-use crate::traces::TraceService;
+use orcheo_trace_service::TraceService;
 
 /// What every handler can reach.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ pub struct AppState {
     /// The exporter of the server's own spans, when it exports them.
     pub exporter: Option<crate::telemetry::OwnTelemetry>,
     /// The OTLP receivers' span writer, when they run.
-    pub writer_health: Option<std::sync::Arc<crate::ingest::health::WriterHealth>>,
+    pub writer_health: Option<std::sync::Arc<orcheo_ingest::health::WriterHealth>>,
 }
 
 impl AppState {

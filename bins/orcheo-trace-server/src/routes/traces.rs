@@ -11,7 +11,8 @@ use crate::artifact_links::Minter;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::{AppState, ExecutionView, PageInfo};
-use crate::traces::SourceInfo;
+use orcheo_trace_service::{LoadedTrace, SourceInfo};
+use orcheo_trace_store::Execution;
 
 /// `flat` (the default): Orcheo's flat span list, the shape Canvas reads; `tree`: the nested
 /// span tree.
@@ -141,7 +142,7 @@ pub(crate) async fn get_trace(
     path: web::Path<String>,
     query: web::Query<TraceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let execution = state.traces.execution(&caller, &path).await?;
+    let execution = state.traces.execution(&caller.audience(), &path).await?;
     let withhold = withhold(&caller, &query);
     let loaded = state.traces.trace(&execution, withhold).await?;
     // Artifact links: for this caller, who may read the execution, carrying its tenant.
@@ -347,9 +348,24 @@ pub(crate) async fn get_span(
     let span_id: SpanId = span_id
         .parse()
         .map_err(|e| ApiError::bad_request("invalid_span_id", format!("invalid span id: {e}")))?;
-    let execution = state.traces.execution(&caller, &execution_id).await?;
+    let execution = state
+        .traces
+        .execution(&caller.audience(), &execution_id)
+        .await?;
     let withhold = !caller.scopes.read_content || query.include_content == Some(false);
     let loaded = state.traces.trace(&execution, withhold).await?;
+    // Finding the span is a scan of the whole trace, and rendering it can be large: both on the
+    // blocking pool.
+    let out = web::block(move || span_answer(&execution, &loaded, span_id)).await??;
+    Ok(json(out))
+}
+
+/// `GET …/spans/{span_id}`'s body: the span, without its children, and where it came from.
+fn span_answer(
+    execution: &Execution,
+    loaded: &LoadedTrace,
+    span_id: SpanId,
+) -> Result<Vec<u8>, ApiError> {
     let tree = &loaded.tree;
     let index = tree
         .nodes
@@ -373,5 +389,5 @@ pub(crate) async fn get_span(
     out.extend_from_slice(b",\"source\":");
     serde_json::to_writer(&mut out, &loaded.source).map_err(|e| to_internal(&e))?;
     out.push(b'}');
-    Ok(json(out))
+    Ok(out)
 }

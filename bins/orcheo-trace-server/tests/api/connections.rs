@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use orcheo_trace_server::ingest::connections::ReceiverLimits;
+use orcheo_ingest::connections::ReceiverLimits;
 use prost::Message as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;

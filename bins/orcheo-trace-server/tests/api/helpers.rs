@@ -215,7 +215,7 @@ pub struct Options {
     pub exporter: Option<orcheo_trace_server::telemetry::OwnTelemetry>,
     pub request_timeout: Option<Duration>,
     pub ingest_token: Option<String>,
-    pub ingest_limits: Option<orcheo_trace_server::ingest::IngestLimits>,
+    pub ingest_limits: Option<orcheo_ingest::IngestLimits>,
     pub live: Option<orcheo_trace_server::live::LiveLimits>,
     /// The `iss` and `aud` JWTs must carry.
     pub jwt_issuer: Option<String>,
@@ -224,7 +224,7 @@ pub struct Options {
     pub jwt_public_key_pem: Option<Vec<u8>>,
     /// An identity provider's keys (a JWKS URL or document).
     pub jwks: Option<orcheo_trace_server::jwks::JwksConfig>,
-    pub otlp_connections: Option<orcheo_trace_server::ingest::connections::ReceiverLimits>,
+    pub otlp_connections: Option<orcheo_ingest::connections::ReceiverLimits>,
     /// Another trace store than the fake Tempo.
     pub trace_store: Option<ClientConfig>,
     /// Search the trace store for unknown executions over this lookback.
@@ -540,7 +540,7 @@ impl TestApp {
             ..Span::default()
         });
         let data = TracesData { resource_spans };
-        let split = orcheo_trace_server::embedded::split(data);
+        let split = orcheo_ingest::split::split(data);
         assert_eq!(split.invalid, 1);
         assert!(
             split
@@ -639,7 +639,7 @@ pub fn otlp_proto_trace(
 /// The message of an OTLP/HTTP `Status` body (protobuf).
 pub fn rpc_status(body: &[u8]) -> String {
     use prost::Message as _;
-    orcheo_trace_server::ingest::http::RpcStatus::decode(body)
+    orcheo_ingest::http::RpcStatus::decode(body)
         .unwrap()
         .message
 }

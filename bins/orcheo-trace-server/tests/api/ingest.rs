@@ -485,8 +485,8 @@ async fn raw_export(endpoint: String, bytes: Vec<u8>) -> tonic::Status {
 async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bound() {
     use diesel::Connection as _;
     use diesel::connection::SimpleConnection as _;
-    use orcheo_trace_server::ingest::credentials::{IngestAuth, Writer};
-    use orcheo_trace_server::ingest::{Ingest, IngestError, IngestLimits, IngestMetrics, Watchers};
+    use orcheo_ingest::credentials::{IngestAuth, Writer};
+    use orcheo_ingest::{Ingest, IngestError, IngestLimits, IngestMetrics, Watchers};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let url = format!("sqlite://{}", path.display());

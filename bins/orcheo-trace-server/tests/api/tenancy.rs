@@ -332,7 +332,7 @@ async fn late_spans_of_a_cached_trace_are_served_at_once(db: Db) {
 }
 
 async fn one_tenant_over_its_quotas_leaves_the_others_writing(db: Db) {
-    let mut limits = orcheo_trace_server::ingest::IngestLimits::new();
+    let mut limits = orcheo_ingest::IngestLimits::new();
     limits.local_spans.per_tenant = 6;
     limits.tenant_spans_per_second = 5;
     let options = Options {

@@ -162,10 +162,24 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     }
 }
 
-/// Decodes a payload with the span-tree decoders; an undecodable one is a bad response.
-pub(crate) fn decode(
-    body: &[u8],
+/// Bodies up to this size are decoded where they arrive: handing them to the blocking pool would
+/// cost more than decoding them.
+const DECODE_INLINE_BYTES: usize = 64 * 1024;
+
+/// Decodes a payload with the span-tree decoders; an undecodable one is a bad response. A body
+/// over [`DECODE_INLINE_BYTES`] (up to `max_body_bytes`, 64 MiB by default) is decoded on the
+/// blocking pool, so a large trace never holds an async worker.
+pub(crate) async fn decode(
+    body: Vec<u8>,
     format: orcheo_span_tree::Format,
 ) -> Result<orcheo_span_tree::Decoded, FetchError> {
-    orcheo_span_tree::decode(body, format).map_err(|e| FetchError::bad(e.to_string()))
+    let inline = body.len() <= DECODE_INLINE_BYTES;
+    let decode =
+        move || orcheo_span_tree::decode(&body, format).map_err(|e| FetchError::bad(e.to_string()));
+    if inline {
+        return decode();
+    }
+    tokio::task::spawn_blocking(decode)
+        .await
+        .map_err(|e| FetchError::bad(format!("the decoder failed: {e}")))?
 }

@@ -101,7 +101,7 @@ impl JaegerHttp {
         if answer.status == 404 {
             return Err(FetchError::NotFound);
         }
-        found(decode(&answer.body, format)?)
+        found(decode(answer.body, format).await?)
     }
 }
 

@@ -81,11 +81,9 @@ impl Tempo {
                 .get(&format!("/api/v2/traces/{id}{query}"), PROTOBUF)
                 .await?;
             if answer.status != 404 {
-                return found(decode_answer(
-                    &answer.body,
-                    &answer.content_type,
-                    Format::TempoProto,
-                )?);
+                return found(
+                    decode_answer(answer.body, &answer.content_type, Format::TempoProto).await?,
+                );
             }
         }
         // v2 answered 404: either it does not exist here, or it hides this trace. v1 decides.
@@ -97,11 +95,7 @@ impl Tempo {
             return Err(FetchError::NotFound);
         }
         self.v1_only.store(true, Ordering::Relaxed);
-        found(decode_answer(
-            &answer.body,
-            &answer.content_type,
-            Format::OtlpProto,
-        )?)
+        found(decode_answer(answer.body, &answer.content_type, Format::OtlpProto).await?)
     }
 }
 
@@ -129,8 +123,8 @@ fn no_search() -> FetchError {
 
 /// Reads an answer as protobuf unless the store (or a proxy) sent JSON anyway; an empty body is
 /// an empty trace (protobuf omits every default field).
-fn decode_answer(
-    body: &[u8],
+async fn decode_answer(
+    body: Vec<u8>,
     content_type: &str,
     proto: Format,
 ) -> Result<orcheo_span_tree::Decoded, FetchError> {
@@ -138,9 +132,9 @@ fn decode_answer(
         return Ok(orcheo_span_tree::Decoded::default());
     }
     if content_type.contains("json") {
-        decode(body, Format::Tempo)
+        decode(body, Format::Tempo).await
     } else {
-        decode(body, proto)
+        decode(body, proto).await
     }
 }
 

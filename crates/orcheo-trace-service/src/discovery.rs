@@ -19,17 +19,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use orcheo_collector_client::{FetchError, FetchRequest, SearchRequest, TimeWindow, TraceSource};
 use orcheo_trace_model::raw::find;
+use orcheo_trace_model::tenant;
 use orcheo_trace_model::{
     ExecutionId, ExecutionStatus, RawSpan, StatusCode, Timestamp, TraceId, semconv,
 };
 use orcheo_trace_store::{DEFAULT_TENANT, Execution, NewExecution, Store, StoreError, TraceLink};
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
-use crate::ingest::credentials::Writer;
+use crate::{TraceError, blocking};
 
 /// How long an id the store did not have is answered 404 without asking again.
 pub const MISS_TTL: Duration = Duration::from_secs(30);
@@ -137,10 +136,10 @@ impl StoreSearch {
         };
         let store = store.clone();
         let lookup = id.clone();
-        let registered = web::block(move || register(&store, &lookup, &root))
+        let registered = blocking(move || register(&store, &lookup, &root))
             .await
-            .map_err(|e| SearchError::Api(e.into()))?
-            .map_err(|e| SearchError::Api(e.into()))?;
+            .map_err(SearchError::Service)?
+            .map_err(|e| SearchError::Service(e.into()))?;
         if let Some(execution) = registered {
             tracing::info!(
                 execution.id = %id,
@@ -195,13 +194,13 @@ pub enum SearchError {
     /// Too many searches at once.
     Busy,
     /// The metadata database failed.
-    Api(ApiError),
+    Service(TraceError),
 }
 
 impl SearchError {
     /// The busy answer: 503 with a short `Retry-After`.
-    pub fn busy() -> ApiError {
-        ApiError::TraceStoreUnavailable {
+    pub fn busy() -> TraceError {
+        TraceError::TraceStoreUnavailable {
             message: format!(
                 "{MAX_CONCURRENT_SEARCHES} searches of the trace store are already running; \
                  try again shortly"
@@ -234,8 +233,7 @@ fn new_execution(id: &ExecutionId, root: &RawSpan) -> NewExecution {
     let latest = Timestamp::now()
         .unix_nanos()
         .saturating_add(nanos(MAX_CLOCK_AHEAD));
-    let tenant = Writer::Relay
-        .claim(text(&root.attributes, semconv::EXECUTION_TENANT))
+    let tenant = tenant::claimed(text(&root.attributes, semconv::EXECUTION_TENANT))
         .unwrap_or(DEFAULT_TENANT);
     NewExecution {
         id: id.clone(),
@@ -467,7 +465,7 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn remembered_misses_and_a_full_house_do_not_reach_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());

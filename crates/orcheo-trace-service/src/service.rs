@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use actix_web::web;
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use orcheo_collector_client::{FetchError, FetchRequest, TimeWindow, TraceSource};
 use orcheo_span_tree::filter::{self, ContentPolicy};
 use orcheo_span_tree::normalize_with_anomalies;
@@ -21,9 +20,8 @@ use orcheo_trace_model::{
 use orcheo_trace_store::{Execution, Store, StoredSummary};
 use serde::Serialize;
 
-use crate::auth::Caller;
 use crate::discovery::{Found, SearchError, StoreSearch};
-use crate::error::ApiError;
+use crate::{Audience, TraceError, blocking};
 
 /// Most summaries a degraded tree is built from.
 const DEGRADED_MAX_SPANS: usize = 10_000;
@@ -42,7 +40,8 @@ const RENDERED_BYTES_BUDGET: usize = 64 * 1024 * 1024;
 const WINDOW_SLACK_NANOS: u64 = 10 * 60 * 1_000_000_000;
 
 /// Where a tree came from.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceInfo {
     /// `embedded`, `tempo`, `jaeger`…
     pub backend: &'static str,
@@ -183,14 +182,12 @@ impl TraceService {
 
     /// The execution, if it exists and the caller may see it; otherwise the same 404 whether
     /// it does not exist or belongs to another tenant.
-    pub async fn execution(&self, caller: &Caller, id: &str) -> Result<Execution, ApiError> {
-        let id = ExecutionId::new(id).map_err(|e| {
-            ApiError::bad_request("invalid_execution_id", format!("invalid execution id: {e}"))
-        })?;
+    pub async fn execution(&self, audience: &Audience, id: &str) -> Result<Execution, TraceError> {
+        let id = ExecutionId::new(id).map_err(|e| TraceError::InvalidExecutionId(e.to_string()))?;
         tracing::Span::current().record("execution.id", id.as_str());
         let store = self.store.clone();
         let lookup = id.clone();
-        let mut execution = web::block(move || store.execution(&lookup)).await??;
+        let mut execution = blocking(move || store.execution(&lookup)).await??;
         if execution.is_none()
             && let Some(search) = &self.search
         {
@@ -198,18 +195,18 @@ impl TraceService {
                 Ok(Found::Execution(e)) => Some(*e),
                 Ok(Found::Nothing) => None,
                 Err(SearchError::Busy) => return Err(SearchError::busy()),
-                Err(SearchError::Api(e)) => return Err(e),
+                Err(SearchError::Service(e)) => return Err(e),
                 Err(SearchError::Store(e)) => return Err(self.store_failure(e)),
             };
         }
         match execution {
-            Some(e) if caller.can_see(&e.tenant) => {
+            Some(e) if audience.can_see(&e.tenant) => {
                 if let Some(trace_id) = e.trace_id {
                     tracing::Span::current().record("trace.id", tracing::field::display(trace_id));
                 }
                 Ok(e)
             }
-            _ => Err(ApiError::NotFound(format!("no execution {id}"))),
+            _ => Err(TraceError::NotFound(format!("no execution {id}"))),
         }
     }
 
@@ -218,9 +215,9 @@ impl TraceService {
         &self,
         execution: &Execution,
         withhold_content: bool,
-    ) -> Result<LoadedTrace, ApiError> {
+    ) -> Result<LoadedTrace, TraceError> {
         let trace_id = execution.trace_id.ok_or_else(|| {
-            ApiError::TraceUnavailable(format!(
+            TraceError::TraceUnavailable(format!(
                 "no trace was recorded for execution {} (tracing was off or the run was sampled out)",
                 execution.id
             ))
@@ -247,7 +244,7 @@ impl TraceService {
             Ok(fetched) => {
                 let partial = fetched.partial;
                 let redactor = self.redactor.clone();
-                let tree = web::block(move || {
+                let tree = blocking(move || {
                     let mut tree = normalize_with_anomalies(fetched.spans, fetched.anomalies);
                     redact(&mut tree, redactor.as_deref());
                     tree
@@ -281,22 +278,22 @@ impl TraceService {
         execution: &Execution,
         trace_id: TraceId,
         error: FetchError,
-    ) -> Result<LoadedTrace, ApiError> {
+    ) -> Result<LoadedTrace, TraceError> {
         let store = self.store.clone();
         let id = execution.id.clone();
-        let summaries = web::block(move || store.summaries_after(&id, 0, DEGRADED_MAX_SPANS)).await;
+        let summaries = blocking(move || store.summaries_after(&id, 0, DEGRADED_MAX_SPANS)).await;
         let summaries = match summaries {
             Ok(Ok(rows)) => rows,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "span summaries unavailable for a degraded tree");
                 Vec::new()
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         if !summaries.is_empty() {
             tracing::warn!(error = %error, "trace store failed; answering from span summaries");
             let redactor = self.redactor.clone();
-            let tree = web::block(move || {
+            let tree = blocking(move || {
                 let mut tree = summary_tree(trace_id, &summaries);
                 redact(&mut tree, redactor.as_deref());
                 tree
@@ -327,7 +324,7 @@ impl TraceService {
                     partial: true,
                 },
             )),
-            FetchError::NotFound => Err(ApiError::TraceUnavailable(format!(
+            FetchError::NotFound => Err(TraceError::TraceUnavailable(format!(
                 "the trace store has no trace {trace_id} for execution {} (not exported, or \
                  past the store's retention)",
                 execution.id
@@ -338,13 +335,13 @@ impl TraceService {
 
     /// The answer to a trace store that failed: 503 with `Retry-After` when it could not be
     /// asked, 502 when it answered something unusable.
-    fn store_failure(&self, error: FetchError) -> ApiError {
+    fn store_failure(&self, error: FetchError) -> TraceError {
         match error {
             FetchError::Unavailable {
                 retry_after,
                 detail,
                 reason,
-            } => ApiError::TraceStoreUnavailable {
+            } => TraceError::TraceStoreUnavailable {
                 message: self
                     .policy()
                     .redact(&format!(
@@ -356,7 +353,7 @@ impl TraceService {
                     .map_or(DEFAULT_RETRY_AFTER, |after| after.min(MAX_RETRY_AFTER)),
             },
             // The store's answer, or the decoder's error, can quote the trace.
-            e => ApiError::TraceStoreError(self.policy().redact(&e.to_string()).into_owned()),
+            e => TraceError::TraceStoreError(self.policy().redact(&e.to_string()).into_owned()),
         }
     }
 }
@@ -464,7 +461,7 @@ impl CacheEntry {
         }
     }
 
-    async fn view(self: &Arc<Self>, withhold_content: bool) -> Result<Arc<TraceTree>, ApiError> {
+    async fn view(self: &Arc<Self>, withhold_content: bool) -> Result<Arc<TraceTree>, TraceError> {
         if !withhold_content {
             return Ok(Arc::clone(&self.full));
         }
@@ -472,7 +469,7 @@ impl CacheEntry {
             return Ok(Arc::clone(tree));
         }
         let entry = Arc::clone(self);
-        let tree = web::block(move || {
+        let tree = blocking(move || {
             Arc::clone(entry.withheld.get_or_init(|| {
                 let mut tree = (*entry.full).clone();
                 filter::apply(
@@ -495,6 +492,12 @@ impl CacheEntry {
 #[derive(Debug, Clone)]
 pub struct TraceInvalidator {
     cache: Arc<TraceCache>,
+}
+
+impl orcheo_trace_model::SpanWatcher for TraceInvalidator {
+    fn spans_committed(&self, executions: &[ExecutionId]) {
+        self.forget(executions);
+    }
 }
 
 impl TraceInvalidator {

@@ -9,7 +9,7 @@
 //!   connection's request head must arrive within the header timeout (else 408), an idle
 //!   kept-alive connection is closed after the same time, each of the two workers holds at most
 //!   half the connections (past that the listener stops accepting until one closes), and the
-//!   body has the read timeout (`http.rs`). [`Connections::on_http_connect`] keeps the gauge.
+//!   body has the read timeout (the server's OTLP/HTTP side). [`Connections::http_connection`] keeps the gauge.
 //! - OTLP/gRPC: tonic has no connection limit, so [`Connections::incoming`] accepts the
 //!   connections itself. A connection past the limit is closed at once, and one that has not
 //!   sent the HTTP/2 preface within the header timeout is closed, both counted in
@@ -113,14 +113,10 @@ impl Connections {
         self.limits
     }
 
-    /// For actix-web's `on_connect`: counts the connection as open until it is dropped.
-    pub fn on_http_connect(
-        &self,
-    ) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
-        let open = self.open.with_label_values(&["http"]);
-        move |_, extensions| {
-            extensions.insert(OpenConnection::new(open.clone()));
-        }
+    /// An OTLP/HTTP connection, counted as open until the value is dropped (the server keeps it
+    /// with the connection).
+    pub fn http_connection(&self) -> OpenConnection {
+        OpenConnection::new(self.open.with_label_values(&["http"]))
     }
 
     /// The gRPC listener's connections, at most `max_connections` open at once, with
@@ -171,7 +167,7 @@ impl Connections {
 
 /// Counts a connection as open for as long as it lives.
 #[derive(Debug)]
-struct OpenConnection(IntGauge);
+pub struct OpenConnection(IntGauge);
 
 impl OpenConnection {
     fn new(gauge: IntGauge) -> Self {

@@ -23,6 +23,7 @@ pub mod health;
 pub mod http;
 pub mod ownership;
 pub mod quota;
+pub mod split;
 pub mod wire;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use opentelemetry_proto::tonic::trace::v1::TracesData;
 use orcheo_trace_store::{LocalSpanLimits, Store};
 use prometheus::IntCounterVec;
 
-use crate::embedded;
+use orcheo_trace_model::{ExecutionId, SpanWatcher};
 
 /// How long a client is told to wait when the writer is behind.
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -186,27 +187,41 @@ impl IngestMetrics {
 
 /// An export made ready for the writer: split into stored rows, its facts read off.
 struct Job {
-    split: embedded::Split,
+    split: split::Split,
     facts: derive::Facts,
     writer: credentials::Writer,
     spans: usize,
     reply: tokio::sync::oneshot::Sender<Result<Outcome, IngestError>>,
 }
 
-/// Whom the writer tells of executions with new spans.
+/// Whom the writer tells of executions with new spans, in the order they were added.
 #[derive(Default, Clone)]
-pub struct Watchers {
-    /// Live subscribers.
-    pub hub: Option<Arc<crate::live::LiveHub>>,
-    /// The trace cache, which drops what changed.
-    pub traces: Option<crate::traces::TraceInvalidator>,
+pub struct Watchers(Vec<Arc<dyn SpanWatcher>>);
+
+impl Watchers {
+    /// No one.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `watcher` as well, told after those added before it.
+    #[must_use]
+    pub fn with(mut self, watcher: Arc<dyn SpanWatcher>) -> Self {
+        self.0.push(watcher);
+        self
+    }
+
+    fn tell(&self, executions: &[ExecutionId]) {
+        for watcher in &self.0 {
+            watcher.spans_committed(executions);
+        }
+    }
 }
 
 impl std::fmt::Debug for Watchers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watchers")
-            .field("hub", &self.hub.is_some())
-            .field("traces", &self.traces.is_some())
+            .field("count", &self.0.len())
             .finish()
     }
 }
@@ -337,11 +352,11 @@ impl Ingest {
         // Splitting and reading the facts need no database: done here, on the receivers'
         // threads, the one writer thread only writes.
         let facts = derive::facts(&data, &writer);
-        let split = embedded::split_within(
+        let split = split::split_within(
             data,
             &writer,
             self.limits.local_spans.max_payload_bytes,
-            embedded::DEFAULT_MAX_TOTAL,
+            split::DEFAULT_MAX_TOTAL,
         );
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -463,12 +478,7 @@ fn write_forever(
         touched.extend(facts.roots.iter().map(|(id, ..)| id.clone()));
         touched.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         touched.dedup();
-        if let Some(traces) = &watchers.traces {
-            traces.forget(&touched);
-        }
-        if let Some(hub) = &watchers.hub {
-            hub.notify(&touched);
-        }
+        watchers.tell(&touched);
         for (reply, spans, result) in answers {
             queued.fetch_sub(spans, Ordering::AcqRel);
             // The exporter may have given up waiting; its spans are stored all the same.
@@ -479,14 +489,14 @@ fn write_forever(
 
 /// One export in the writer's hands.
 struct Export<'a> {
-    split: embedded::Split,
+    split: split::Split,
     facts: derive::Facts,
     writer: &'a credentials::Writer,
 }
 
 /// The facts of the spans left in `split` (after some were refused): their payloads laid end
 /// to end are one `TracesData`, read again.
-fn facts_of_kept(split: &embedded::Split, writer: &credentials::Writer) -> derive::Facts {
+fn facts_of_kept(split: &split::Split, writer: &credentials::Writer) -> derive::Facts {
     let mut bytes = Vec::with_capacity(split.spans.iter().map(|s| s.payload.len()).sum());
     for span in &split.spans {
         bytes.extend_from_slice(&span.payload);
@@ -509,7 +519,7 @@ fn store_spans(
     limits: LocalSpanLimits,
     owners: &mut ownership::Owners,
     facts: &mut derive::Facts,
-    touched: &mut Vec<orcheo_trace_model::ExecutionId>,
+    touched: &mut Vec<ExecutionId>,
 ) -> Result<Outcome, IngestError> {
     let Export {
         mut split,
@@ -565,7 +575,7 @@ fn store_spans(
             "{} too large (one span over {} bytes, or the export over {} bytes)",
             split.too_large,
             limits.max_payload_bytes,
-            embedded::DEFAULT_MAX_TOTAL
+            split::DEFAULT_MAX_TOTAL
         ));
     }
     if split.invalid > 0 {

@@ -4,18 +4,45 @@
 //! tokens) or an ingest token is set. Then every export needs a bearer token, and its spans'
 //! tenant comes from that token, never from their `orcheo.execution.tenant` attribute:
 //!
-//! - an API token with `traces:write` (`crate::auth::SCOPE_WRITE`) writes as its own tenant;
+//! - an API token with `traces:write` writes as its own tenant;
 //! - one with `traces:write` and `traces:admin` is a relay (an OpenTelemetry Collector in front
 //!   of many tenants' executors): the attribute says whose each span is;
 //! - `ORCHEO_OTLP_INGEST_TOKEN` writes as the default tenant.
 //!
 //! With neither configured (the server then only listens on loopback), any local sender is
 //! trusted like a relay. In every case the writer refuses a span that would join another
-//! tenant's run or trace (`super::ownership`).
+//! tenant's run or trace (`crate::ownership`).
 
 use std::sync::Arc;
 
-use crate::auth::{Authenticator, DEFAULT_TENANT, MAX_TENANT_LEN, UNASSIGNED_TENANT, bearer_token};
+use orcheo_trace_model::tenant::{self, DEFAULT_TENANT};
+
+/// What an API token grants a writer, as the API's authentication reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The token's tenant.
+    pub tenant: String,
+    /// `traces:write`.
+    pub write: bool,
+    /// `traces:admin`.
+    pub admin: bool,
+}
+
+/// The API's tokens, as the receivers check them; the server's authentication implements it.
+pub trait ApiTokens: Send + Sync {
+    /// Whether API authentication is configured at all.
+    fn is_enabled(&self) -> bool;
+
+    /// What `token` grants, or why it is not valid.
+    fn grant(&self, token: &str) -> Result<Grant, String>;
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
 
 /// Whose spans an export carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +62,7 @@ impl Writer {
     pub fn claim<'a>(&'a self, attribute: Option<&'a str>) -> Option<&'a str> {
         match self {
             Self::Tenant(tenant) => Some(tenant),
-            Self::Local | Self::Relay => attribute
-                .filter(|t| !t.is_empty() && t.len() <= MAX_TENANT_LEN && *t != UNASSIGNED_TENANT),
+            Self::Local | Self::Relay => tenant::claimed(attribute),
         }
     }
 
@@ -69,7 +95,7 @@ pub struct IngestAuth {
     /// SHA-256 of `ORCHEO_OTLP_INGEST_TOKEN`.
     token_sha256: Option<[u8; 32]>,
     /// The API's tokens, when the API's authentication is configured.
-    api: Option<Arc<Authenticator>>,
+    api: Option<Arc<dyn ApiTokens>>,
 }
 
 impl std::fmt::Debug for IngestAuth {
@@ -83,7 +109,7 @@ impl std::fmt::Debug for IngestAuth {
 
 impl IngestAuth {
     /// `token`: the ingest token; `api`: the API's authenticator (used only when it is enabled).
-    pub fn new(token: Option<&str>, api: Option<Arc<Authenticator>>) -> Self {
+    pub fn new(token: Option<&str>, api: Option<Arc<dyn ApiTokens>>) -> Self {
         Self {
             token_sha256: token.map(sha256),
             api: api.filter(|a| a.is_enabled()),
@@ -110,13 +136,11 @@ impl IngestAuth {
         let Some(api) = &self.api else {
             return Err(CredentialError::Invalid("not the ingest token".to_owned()));
         };
-        let caller = api
-            .authenticate(Some(token))
-            .map_err(|e| CredentialError::Invalid(e.to_string()))?;
-        match (caller.scopes.write, caller.scopes.admin) {
+        let grant = api.grant(token).map_err(CredentialError::Invalid)?;
+        match (grant.write, grant.admin) {
             (false, _) => Err(CredentialError::MissingScope),
             (true, true) => Ok(Writer::Relay),
-            (true, false) => Ok(Writer::Tenant(caller.tenant)),
+            (true, false) => Ok(Writer::Tenant(grant.tenant)),
         }
     }
 }
@@ -131,35 +155,40 @@ pub(super) fn sha256(text: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{AuthConfig, SCOPE_WRITE, StaticToken};
+    use orcheo_trace_model::tenant::UNASSIGNED_TENANT;
 
-    fn token(name: &str, secret: &str, tenant: &str, scopes: &[&str]) -> StaticToken {
-        StaticToken {
-            name: name.to_owned(),
-            sha256: sha256(secret),
+    /// Static tokens: secret → grant.
+    struct Tokens(Vec<(&'static str, Grant)>);
+
+    impl ApiTokens for Tokens {
+        fn is_enabled(&self) -> bool {
+            !self.0.is_empty()
+        }
+
+        fn grant(&self, token: &str) -> Result<Grant, String> {
+            self.0
+                .iter()
+                .find(|(secret, _)| *secret == token)
+                .map(|(_, grant)| grant.clone())
+                .ok_or_else(|| "unknown token".to_owned())
+        }
+    }
+
+    fn grant(tenant: &str, write: bool, admin: bool) -> Grant {
+        Grant {
             tenant: tenant.to_owned(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            write,
+            admin,
         }
     }
 
     fn auth(ingest_token: Option<&str>) -> IngestAuth {
-        let config = AuthConfig {
-            static_tokens: vec![
-                token("acme-writer", "acme-write-secret", "acme", &[SCOPE_WRITE]),
-                token("acme-reader", "acme-read-secret", "acme", &["traces:read"]),
-                token(
-                    "relay",
-                    "relay-secret",
-                    "ops",
-                    &[SCOPE_WRITE, "traces:admin"],
-                ),
-            ],
-            ..AuthConfig::default()
-        };
-        IngestAuth::new(
-            ingest_token,
-            Some(Arc::new(Authenticator::new(&config).unwrap())),
-        )
+        let tokens = Tokens(vec![
+            ("acme-write-secret", grant("acme", true, false)),
+            ("acme-read-secret", grant("acme", false, false)),
+            ("relay-secret", grant("ops", true, true)),
+        ]);
+        IngestAuth::new(ingest_token, Some(Arc::new(tokens)))
     }
 
     #[test]
@@ -205,7 +234,15 @@ mod tests {
         let auth = IngestAuth::new(None, None);
         assert!(!auth.is_enabled());
         assert_eq!(auth.writer(None), Ok(Writer::Local));
-        let disabled = Arc::new(Authenticator::new(&AuthConfig::default()).unwrap());
-        assert!(!IngestAuth::new(None, Some(disabled)).is_enabled());
+        assert!(!IngestAuth::new(None, Some(Arc::new(Tokens(Vec::new())))).is_enabled());
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_in_any_case_and_never_empty() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bEaReR abc "), Some("abc"));
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 }
