@@ -21,7 +21,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                   fmt, clippy, test (layering included), deny, conformance, fuzz smoke test
+  ci                   fmt, clippy, test (layering, doc links and conformance included), deny,
+                       API fuzzing, interop, browser tests, fuzz smoke test
   layering             check the crate dependency rules with `cargo tree` and print each one
   deny                 `cargo deny --offline check` with the offline RustSec database
   conformance DIR      run the conformance test over a fixtures folder
@@ -37,7 +38,8 @@ commands:
                        kill -9 a release server under OTLP load N times (default 3 rounds of
                        20 s) and check that every acknowledged span is in its store";
 
-/// Where the fixtures shared between projects live, relative to the workspace root.
+/// Where `ci` looks for the fixture corpus when `ORCHEO_FIXTURES_DIR` is not set, relative to the
+/// workspace root.
 const SHARED_FIXTURES: &str = "../shared/fixtures";
 /// The offline `RustSec` database, relative to the workspace root.
 const ADVISORY_ARCHIVE: &str = "../shared/rustsec/advisory-db.tar.gz";
@@ -109,20 +111,19 @@ fn ci(root: &Path) -> Result<(), Failure> {
         "warnings",
     ]))?;
 
-    // The layering rules are a test of xtask's, so this step checks them too.
+    // The layering rules and the docs' links are tests of xtask's, so this step checks them
+    // too; so is the conformance test, over the fixture corpus when one is found.
     step("test");
-    run(cargo(root).args(["test", "--workspace", "--locked"]))?;
+    let mut test = cargo(root);
+    test.args(["test", "--workspace", "--locked"]);
+    let fixtures = root.join(SHARED_FIXTURES);
+    if env::var_os("ORCHEO_FIXTURES_DIR").is_none() && fixtures.is_dir() {
+        test.env("ORCHEO_FIXTURES_DIR", &fixtures);
+    }
+    run(&mut test)?;
 
     step("deny");
     deny(root)?;
-
-    step("conformance");
-    let fixtures = root.join(SHARED_FIXTURES);
-    if fixtures.is_dir() {
-        conformance(root, &fixtures)?;
-    } else {
-        println!("skipped: {} does not exist", fixtures.display());
-    }
 
     step("api-fuzz");
     if command_exists("st") {
