@@ -153,12 +153,6 @@ pub(crate) const RULES: &[Rule] = &[
 /// crate and package. Removing an entry turns the rule on for it, and an entry that no longer
 /// matches anything fails the check, so that it is removed once the dependency is gone.
 pub(crate) const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
-    // The store depends on orcheo-tracing for its span-sink trait alone, and gets the SDK and
-    // the exporters' HTTP and gRPC clients with it.
-    ("orcheo-trace-store", "opentelemetry_sdk"),
-    ("orcheo-trace-store", "reqwest"),
-    ("orcheo-trace-store", "tonic"),
-    ("orcheo-trace-store", "hyper"),
     // opentelemetry-proto's message types come with a non-optional dependency on the SDK.
     ("orcheo-span-tree", "opentelemetry_sdk"),
     ("orcheo-collector-client", "opentelemetry_sdk"),

@@ -592,8 +592,8 @@ fn eight_writers_recording_summaries_for_one_execution_lose_nothing() {
 
 #[test]
 fn the_store_records_a_run_through_the_instrumentation_sink() {
-    use orcheo_trace_model::{RunFinished, RunStarted};
     use orcheo_trace_model::TraceMetadataSink;
+    use orcheo_trace_model::{RunFinished, RunStarted};
     on_each_backend(|store| {
         let sink: &dyn TraceMetadataSink = store;
         sink.run_started(&RunStarted {
