@@ -7,7 +7,6 @@
     reason = "xtask is a command-line tool that reports to the terminal"
 )]
 
-use std::collections::BTreeSet;
 use std::env;
 use std::ffi::OsStr;
 use std::fmt;
@@ -16,12 +15,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+mod layering;
+
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                   fmt, clippy, test, layering, deny, conformance, fuzz smoke test
-  layering             check the crate dependency invariants with `cargo tree`
+  ci                   fmt, clippy, test (layering, doc links and conformance included), deny,
+                       API fuzzing, interop, browser tests, fuzz smoke test
+  layering             check the crate dependency rules with `cargo tree` and print each one
   deny                 `cargo deny --offline check` with the offline RustSec database
   conformance DIR      run the conformance test over a fixtures folder
   fuzz-smoke [SECONDS] fuzz decode_normalize briefly (default 60 s)
@@ -36,7 +38,8 @@ commands:
                        kill -9 a release server under OTLP load N times (default 3 rounds of
                        20 s) and check that every acknowledged span is in its store";
 
-/// Where the fixtures shared between projects live, relative to the workspace root.
+/// Where `ci` looks for the fixture corpus when `ORCHEO_FIXTURES_DIR` is not set, relative to the
+/// workspace root.
 const SHARED_FIXTURES: &str = "../shared/fixtures";
 /// The offline `RustSec` database, relative to the workspace root.
 const ADVISORY_ARCHIVE: &str = "../shared/rustsec/advisory-db.tar.gz";
@@ -108,22 +111,19 @@ fn ci(root: &Path) -> Result<(), Failure> {
         "warnings",
     ]))?;
 
+    // The layering rules and the docs' links are tests of xtask's, so this step checks them
+    // too; so is the conformance test, over the fixture corpus when one is found.
     step("test");
-    run(cargo(root).args(["test", "--workspace", "--locked"]))?;
-
-    step("layering");
-    layering(root)?;
+    let mut test = cargo(root);
+    test.args(["test", "--workspace", "--locked"]);
+    let fixtures = root.join(SHARED_FIXTURES);
+    if env::var_os("ORCHEO_FIXTURES_DIR").is_none() && fixtures.is_dir() {
+        test.env("ORCHEO_FIXTURES_DIR", &fixtures);
+    }
+    run(&mut test)?;
 
     step("deny");
     deny(root)?;
-
-    step("conformance");
-    let fixtures = root.join(SHARED_FIXTURES);
-    if fixtures.is_dir() {
-        conformance(root, &fixtures)?;
-    } else {
-        println!("skipped: {} does not exist", fixtures.display());
-    }
 
     step("api-fuzz");
     if command_exists("st") {
@@ -171,246 +171,27 @@ fn ci(root: &Path) -> Result<(), Failure> {
 // ---------------------------------------------------------------------------------------------
 // layering
 
-/// What the model crate's normal dependency tree may contain: serde (with its derive macro) and
-/// `smol_str` (ADR 0005).
-const MODEL_ALLOWED: &[&str] = &[
-    "orcheo-trace-model",
-    "smol_str",
-    "serde",
-    "serde_core",
-    "serde_derive",
-    "proc-macro2",
-    "quote",
-    "unicode-ident",
-    "syn",
-];
-/// Crates that mean I/O or a server stack, which the span-tree crate must not pull in.
-const SPAN_TREE_FORBIDDEN: &[&str] = &[
-    "tokio",
-    "hyper",
-    "reqwest",
-    "diesel",
-    "actix-web",
-    "actix-http",
-];
-/// Crates the instrumentation crate must not pull in (storage and the web server).
-const TRACING_FORBIDDEN: &[&str] = &["diesel", "actix-web", "actix-http"];
-/// The collector client reads trace stores; storage and the web server are not its business.
-const COLLECTOR_FORBIDDEN: &[&str] = &["diesel", "actix-web", "actix-http"];
-const SERVER: &str = "orcheo-trace-server";
-
-/// Checks the dependency invariants of DESIGN.md ("Workspace") with `cargo tree`.
+/// Checks the crate dependency rules of [`layering::RULES`] and prints each one's result.
 fn layering(root: &Path) -> Result<(), Failure> {
-    let members = workspace_packages(root)?;
-    let mut violations = Vec::new();
-
-    // Only the server may depend on actix-web.
-    let users: Vec<String> = dependents(root, &members, "actix-web", "normal")?
-        .into_iter()
-        .filter(|name| name != SERVER)
-        .collect();
-    report_check(
-        "only orcheo-trace-server depends on actix-web",
-        &users,
-        &mut violations,
-    );
-
-    // The model depends on serde and smol_str only.
-    if let Some(deps) = normal_deps_of(root, &members, "orcheo-trace-model")? {
-        let extra: Vec<String> = deps
-            .into_iter()
-            .filter(|name| !MODEL_ALLOWED.contains(&name.as_str()))
-            .collect();
-        report_check(
-            "orcheo-trace-model depends on serde and smol_str only",
-            &extra,
-            &mut violations,
-        );
+    let report = layering::check_workspace(root)?;
+    for line in &report.lines {
+        println!("{line}");
     }
-
-    // The library crates stay away from the stacks they must not use.
-    for (package, forbidden) in [
-        ("orcheo-span-tree", SPAN_TREE_FORBIDDEN),
-        ("orcheo-content", SPAN_TREE_FORBIDDEN),
-        ("orcheo-tracing", TRACING_FORBIDDEN),
-        ("orcheo-collector-client", COLLECTOR_FORBIDDEN),
-    ] {
-        if let Some(deps) = normal_deps_of(root, &members, package)? {
-            let found: Vec<String> = deps
-                .into_iter()
-                .filter(|name| forbidden.contains(&name.as_str()))
-                .collect();
-            let check = format!("{package} does not depend on {}", forbidden.join(", "));
-            report_check(&check, &found, &mut violations);
-        }
-    }
-
-    // Nothing depends on the server, not even as a dev-dependency.
-    if members.contains(SERVER) {
-        let users = dependents(root, &members, SERVER, "normal,build,dev")?;
-        report_check(
-            "nothing depends on orcheo-trace-server",
-            &users,
-            &mut violations,
-        );
-    }
-
-    if violations.is_empty() {
+    if report.passed() {
         Ok(())
     } else {
         Err(Failure::new(format!(
-            "layering: {} invariant(s) broken:\n  {}",
-            violations.len(),
-            violations.join("\n  ")
+            "layering: {} problem(s):\n  {}",
+            report.broken.len() + report.stale.len(),
+            report
+                .broken
+                .iter()
+                .chain(&report.stale)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n  ")
         )))
     }
-}
-
-fn report_check(check: &str, offenders: &[String], violations: &mut Vec<String>) {
-    if offenders.is_empty() {
-        println!("ok:   {check}");
-    } else {
-        println!("FAIL: {check} (found: {})", offenders.join(", "));
-        violations.push(format!("{check}: found {}", offenders.join(", ")));
-    }
-}
-
-/// The package names in the normal dependency tree of a workspace `package` (itself included),
-/// or `None`, with a note, when the workspace has no such package yet.
-fn normal_deps_of(
-    root: &Path,
-    members: &BTreeSet<String>,
-    package: &str,
-) -> Result<Option<BTreeSet<String>>, Failure> {
-    if !members.contains(package) {
-        println!("skip: {package} is not in the workspace yet");
-        return Ok(None);
-    }
-    let output = capture(cargo(root).args([
-        "tree",
-        "--locked",
-        "--package",
-        package,
-        "--edges",
-        "normal",
-        "--target",
-        "all",
-        "--prefix",
-        "none",
-    ]))?;
-    Ok(Some(tree_package_names(&output).collect()))
-}
-
-/// The workspace packages that depend, directly or not, on `krate` through `edges`.
-/// A crate that is not in Cargo.lock has no dependents.
-fn dependents(
-    root: &Path,
-    members: &BTreeSet<String>,
-    krate: &str,
-    edges: &str,
-) -> Result<Vec<String>, Failure> {
-    // `-i NAME` is ambiguous when the lock file has several versions, so name each one.
-    let versions = locked_versions(root, krate)?;
-    if versions.is_empty() {
-        println!("note: {krate} is not in Cargo.lock");
-        return Ok(Vec::new());
-    }
-    let mut command = cargo(root);
-    command.args([
-        "tree",
-        "--locked",
-        "--workspace",
-        "--edges",
-        edges,
-        "--target",
-        "all",
-        "--prefix",
-        "none",
-    ]);
-    for version in &versions {
-        command.arg("--invert").arg(format!("{krate}@{version}"));
-    }
-    print_command(&command);
-    let output = command
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|error| Failure::spawn(&command, &error))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("did not match any packages") {
-            println!("note: {krate} is not in the dependency graph");
-            return Ok(Vec::new());
-        }
-        eprint!("{stderr}");
-        return Err(Failure::exited(&command, output.status.code()));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let names: BTreeSet<String> = tree_package_names(&stdout)
-        .filter(|name| name != krate && members.contains(name))
-        .collect();
-    Ok(names.into_iter().collect())
-}
-
-/// Package names from `cargo tree --prefix none` output (`name vX.Y.Z (...)` per line).
-fn tree_package_names(output: &str) -> impl Iterator<Item = String> + '_ {
-    output
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_owned)
-}
-
-/// The versions of `krate` recorded in Cargo.lock.
-fn locked_versions(root: &Path, krate: &str) -> Result<Vec<String>, Failure> {
-    let path = root.join("Cargo.lock");
-    let lock = fs::read_to_string(&path)
-        .map_err(|error| Failure::new(format!("cannot read {}: {error}", path.display())))?;
-    Ok(versions_in_lock(&lock, krate))
-}
-
-fn versions_in_lock(lock: &str, krate: &str) -> Vec<String> {
-    let name_line = format!("name = \"{krate}\"");
-    let mut versions = Vec::new();
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() == name_line
-            && let Some(version) = lines
-                .next()
-                .and_then(|next| next.trim().strip_prefix("version = \""))
-                .and_then(|rest| rest.strip_suffix('"'))
-        {
-            versions.push(version.to_owned());
-        }
-    }
-    versions
-}
-
-/// The names of the workspace's own packages, from `cargo metadata --no-deps`.
-fn workspace_packages(root: &Path) -> Result<BTreeSet<String>, Failure> {
-    let json = capture(cargo(root).args(["metadata", "--no-deps", "--format-version", "1"]))?;
-    let names = package_names(&json);
-    if names.is_empty() {
-        return Err(Failure::new(
-            "found no packages in `cargo metadata` output".to_owned(),
-        ));
-    }
-    Ok(names)
-}
-
-/// Package objects serialize as `{"name":"…","version":…`; dependency and target objects have
-/// other keys after their name, so this pattern only finds packages.
-fn package_names(json: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    let mut rest = json;
-    while let Some(start) = rest.find("{\"name\":\"") {
-        rest = &rest[start + "{\"name\":\"".len()..];
-        if let Some(end) = rest.find('"') {
-            if rest[end..].starts_with("\",\"version\":") {
-                names.insert(rest[..end].to_owned());
-            }
-            rest = &rest[end..];
-        }
-    }
-    names
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1282,13 +1063,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_package_names_but_not_dependency_or_target_names() {
-        let json = r#"{"packages":[{"name":"orcheo-trace-model","version":"0.1.0","dependencies":[{"name":"serde","source":"registry"}],"targets":[{"kind":["lib"],"name":"orcheo_trace_model","src_path":"x"}]},{"name":"xtask","version":"0.1.0"}]}"#;
-        let names: Vec<_> = package_names(json).into_iter().collect();
-        assert_eq!(names, ["orcheo-trace-model", "xtask"]);
-    }
-
-    #[test]
     fn picks_cpython_312_or_later_from_pyenv_newest_first() {
         let listed =
             "2.7.18\n3.11.7\n3.12.1\n3.12.10\n3.13.0\npypy3.10-7.3\n3.12.1/envs/tool\n3.14-dev\n";
@@ -1325,20 +1099,6 @@ mod tests {
         ] {
             assert_eq!(args(bad).unwrap_err().code, 2, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn reads_every_locked_version() {
-        let lock = "[[package]]\nname = \"syn\"\nversion = \"2.0.1\"\n\n[[package]]\nname = \"syn\"\nversion = \"3.0.0\"\n\n[[package]]\nname = \"synstructure\"\nversion = \"0.13.0\"\n";
-        assert_eq!(versions_in_lock(lock, "syn"), ["2.0.1", "3.0.0"]);
-        assert!(versions_in_lock(lock, "actix-web").is_empty());
-    }
-
-    #[test]
-    fn reads_names_from_cargo_tree_output() {
-        let output = "serde v1.0.229\norcheo-span-tree v0.1.0 (/w/crates/orcheo-span-tree) (*)\n\n";
-        let names: Vec<_> = tree_package_names(output).collect();
-        assert_eq!(names, ["serde", "orcheo-span-tree"]);
     }
 
     #[test]

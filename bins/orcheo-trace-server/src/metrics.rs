@@ -1,6 +1,6 @@
 //! The server's Prometheus registry: its own HTTP metrics, the collector client's fetch metrics,
-//! the OTLP receiver's and the instrumentation's of its own spans, all under DESIGN.md's names,
-//! exposed at `/metrics`.
+//! the OTLP receiver's and the instrumentation's of its own spans, all under the names of
+//! docs/operations.md ("Metrics"), exposed at `/metrics`.
 
 use orcheo_collector_client::FetchMetrics;
 use prometheus::{

@@ -1,4 +1,5 @@
-//! Fetch metrics (DESIGN.md names), registered in a registry the caller owns.
+//! Fetch metrics (the names of docs/operations.md, "Metrics"), registered in a registry the
+//! caller owns.
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 

@@ -135,7 +135,7 @@ impl IngestError {
     }
 }
 
-/// Counters of the receiver (DESIGN.md's names).
+/// Counters of the receiver (the names of docs/operations.md, "Metrics").
 #[derive(Debug, Clone)]
 pub struct IngestMetrics {
     /// `orcheo_otlp_spans_received_total{transport}`

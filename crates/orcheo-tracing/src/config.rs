@@ -1,5 +1,5 @@
-//! [`TracingConfig`]: the environment of DESIGN.md, Orcheo's names first and the standard
-//! OpenTelemetry names as fallback; also constructible in code. A bad value is an error that
+//! [`TracingConfig`]: the environment listed in docs/configuration.md ("Instrumentation"),
+//! Orcheo's names first and the standard OpenTelemetry names as fallback; also constructible in code. A bad value is an error that
 //! names the variable, the value and what was expected.
 
 use std::time::Duration;

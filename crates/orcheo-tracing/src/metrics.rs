@@ -1,6 +1,7 @@
-//! The instrumentation's own metrics (DESIGN.md's names), in a `prometheus::Registry` the
-//! executor exposes: spans started by kind, exported, failed to export, dropped under overload,
-//! sampling decisions, and whether the collector answered at start-up.
+//! The instrumentation's own metrics (`orcheo_tracing_*`, names dashboards rely on), in a
+//! `prometheus::Registry` the executor exposes: spans started by kind, exported, failed to
+//! export, dropped under overload, sampling decisions, and whether the collector answered at
+//! start-up.
 //!
 //! Drops are counted exactly: the batch processor is only ever handed as many spans as its queue
 //! holds ([`Admitting`]), so a span is either exported, failed, or dropped here — never lost

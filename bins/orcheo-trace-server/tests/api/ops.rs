@@ -2,7 +2,9 @@
 
 use orcheo_trace_model::ExecutionStatus;
 
-use crate::helpers::{Db, Options, StoreMode, jwt, on_each_backend, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Db, Options, StoreMode, jwt, on_each_backend, skipped, spawn_app, spawn_app_with,
+};
 
 on_each_backend!(
     health_and_readiness_report_dependencies,
@@ -133,7 +135,10 @@ async fn metrics_are_valid_exposition_with_every_server_metric(db: Db) {
             String::from_utf8_lossy(&out.stderr)
         );
     } else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have promtool");
+        skipped(
+            "the promtool check only: promtool is not installed, put Prometheus's promtool on the PATH to run it",
+            "CI must have promtool",
+        );
     }
 }
 
