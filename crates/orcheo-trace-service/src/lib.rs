@@ -7,7 +7,8 @@
 //!   metadata store holds;
 //! - [`discovery`]: executions the metadata store does not know, found in Tempo or Jaeger by the
 //!   `orcheo.execution.id` of their root span, and registered;
-//! - [`embedded`]: the trace source of the embedded mode, the local span store.
+//! - [`embedded`]: the trace source of the embedded mode, the local span store;
+//! - [`paging`]: pages of a trace's spans and their cursors.
 //!
 //! Invariants: no web framework here (the server maps [`TraceError`] to its answers); nothing
 //! blocks an async worker (database reads, decoding and normalization run on the blocking pool);
@@ -17,10 +18,12 @@
 
 pub mod discovery;
 pub mod embedded;
+pub mod paging;
 pub mod service;
 
 use std::time::Duration;
 
+pub use paging::{Page, PageError};
 pub use service::{LoadedTrace, SourceInfo, TraceInvalidator, TraceService, summary_tree};
 
 /// Whose executions a caller may see.

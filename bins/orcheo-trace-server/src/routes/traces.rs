@@ -11,7 +11,7 @@ use crate::artifact_links::Minter;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::{AppState, ExecutionView, PageInfo};
-use orcheo_trace_service::{LoadedTrace, SourceInfo};
+use orcheo_trace_service::{LoadedTrace, Page, PageError, SourceInfo};
 use orcheo_trace_store::Execution;
 
 /// `flat` (the default): Orcheo's flat span list, the shape Canvas reads; `tree`: the nested
@@ -58,47 +58,24 @@ pub struct TraceQuery {
     pub cursor: Option<String>,
 }
 
-/// A page's bounds over the tree's depth-first order; a cursor past the end gives an empty
-/// last page (the trace it came from may have been replaced by a shorter one). `default` is the
-/// page size when the query names no `limit`; `max` caps every page.
-fn page(
-    query: &TraceQuery,
-    default: usize,
-    max: usize,
-    total: usize,
-) -> Result<(usize, usize), ApiError> {
-    let start = match &query.cursor {
-        None => 0,
-        Some(text) => text
-            .strip_prefix('o')
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "not a cursor this trace gave"))?
-            .min(total),
-    };
+/// The page a query names over `total` spans (see `orcheo_trace_service::paging`).
+fn page(query: &TraceQuery, default: usize, max: usize, total: usize) -> Result<Page, ApiError> {
     if query.depth.is_some_and(|d| d > 1_000_000) {
         return Err(ApiError::bad_request(
             "invalid_request",
             "depth must be within 0..=1000000",
         ));
     }
-    let limit = match query.limit {
-        Some(0 | 100_001..) => {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "limit must be within 1..=100000",
-            ));
-        }
-        Some(n) => (n as usize).min(max),
-        None => default.min(max),
-    };
-    Ok((start, start.saturating_add(limit).min(total)))
+    Page::of(query.cursor.as_deref(), query.limit, default, max, total).map_err(|e| match e {
+        PageError::InvalidCursor => ApiError::bad_request("invalid_cursor", e.to_string()),
+        PageError::InvalidLimit => ApiError::bad_request("invalid_request", e.to_string()),
+    })
 }
 
-fn page_info(end: usize, total: usize) -> PageInfo {
+fn page_info(page: &Page) -> PageInfo {
     PageInfo {
-        has_next_page: end < total,
-        cursor: (end < total).then(|| format!("o{end}")),
+        has_next_page: page.has_next(),
+        cursor: page.next_cursor.clone(),
     }
 }
 
@@ -187,8 +164,8 @@ fn tree_body(
     dashboards: &serde_json::Map<String, serde_json::Value>,
     source: &SourceInfo,
 ) -> Result<Vec<u8>, ApiError> {
-    let total = tree.nodes.len();
-    let (start, end) = page(query, TREE_PAGE_SPANS, max, total)?;
+    let page = page(query, TREE_PAGE_SPANS, max, tree.nodes.len())?;
+    let (start, end) = (page.spans.start, page.spans.end);
     let mut out = Vec::with_capacity(256 + (end - start) * 512);
     out.extend_from_slice(b"{\"execution\":");
     serde_json::to_writer(&mut out, execution).map_err(|e| to_internal(&e))?;
@@ -231,7 +208,7 @@ fn tree_body(
     out.extend_from_slice(b",\"source\":");
     serde_json::to_writer(&mut out, source).map_err(|e| to_internal(&e))?;
     out.extend_from_slice(b",\"page_info\":");
-    serde_json::to_writer(&mut out, &page_info(end, total)).map_err(|e| to_internal(&e))?;
+    serde_json::to_writer(&mut out, &page_info(&page)).map_err(|e| to_internal(&e))?;
     out.push(b'}');
     Ok(out)
 }
@@ -266,7 +243,8 @@ fn flat_body(
     }
     let spans: Vec<_> = tree.nodes.iter().filter(|n| !n.synthetic).collect();
     let total = spans.len();
-    let (start, end) = page(query, max, max, total)?;
+    let page = page(query, max, max, total)?;
+    let (start, end) = (page.spans.start, page.spans.end);
     let mut anomalies = tree
         .anomalies
         .iter()
@@ -286,7 +264,7 @@ fn flat_body(
                 "this answer holds spans {} to {end} of {total}; the rest follow with \
                  `cursor={}` (page_info.cursor)",
                 start + 1,
-                page_info(end, total).cursor.unwrap_or_default()
+                page.next_cursor.as_deref().unwrap_or_default()
             ),
         };
         anomalies.push(serde_json::to_value(cut).map_err(|e| to_internal(&e))?);
@@ -305,7 +283,7 @@ fn flat_body(
         source,
         span_count: total,
         truncated,
-        page_info: page_info(end, total),
+        page_info: page_info(&page),
     };
     serde_json::to_vec(&body).map_err(|e| to_internal(&e))
 }
