@@ -93,8 +93,8 @@ pub(crate) const RULES: &[Rule] = &[
         allowed: Allowed::AllBut(IO),
     },
     Rule {
-        // ADR 0005: span text as `SmolStr`.
-        says: "orcheo-trace-model depends on serde and smol_str only",
+        // ADR 0005: span text as `SmolStr`. Any crate may read settings with orcheo-settings.
+        says: "orcheo-trace-model depends on serde and smol_str only (and orcheo-settings)",
         scope: Scope::Only(&["orcheo-trace-model"]),
         edges: Edges::Normal,
         allowed: Allowed::Only(&[
@@ -107,9 +107,13 @@ pub(crate) const RULES: &[Rule] = &[
             "quote",
             "unicode-ident",
             "syn",
+            "orcheo-settings",
+            "thiserror",
+            "thiserror-impl",
         ]),
     },
     Rule {
+        // So that every crate, the model and the viewer included, may depend on it.
         says: "orcheo-settings depends on thiserror only",
         scope: Scope::Only(&["orcheo-settings"]),
         edges: Edges::Normal,
@@ -142,10 +146,19 @@ pub(crate) const RULES: &[Rule] = &[
         allowed: Allowed::AllBut(&["opentelemetry_sdk"]),
     },
     Rule {
-        says: "the viewer is files only: no dependencies",
+        says: "the viewer is files only: no dependencies (but orcheo-settings, as any crate)",
         scope: Scope::Only(&["orcheo-trace-viewer"]),
         edges: Edges::Normal,
-        allowed: Allowed::Only(&["orcheo-trace-viewer"]),
+        allowed: Allowed::Only(&[
+            "orcheo-trace-viewer",
+            "orcheo-settings",
+            "thiserror",
+            "thiserror-impl",
+            "proc-macro2",
+            "quote",
+            "unicode-ident",
+            "syn",
+        ]),
     },
     Rule {
         says: "the trace service serves nothing itself: no HTTP or gRPC server",
