@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use orcheo_collector_client::{BackendKind, ClientConfig};
-use orcheo_settings::{Secret, SettingError, boolean_or, integer, list, list_split};
+use orcheo_settings::{
+    Secret, SettingError, boolean_or, integer, integer_of, list, list_split, millis, seconds,
+};
 
 use crate::auth::{AuthConfig, StaticToken};
 
@@ -423,10 +425,11 @@ impl ServerConfig {
         let ingest_limits = Self::ingest_limits(args)?;
         let redaction = Self::redaction(args)?;
         let retention_days = integer("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
-        let search_hours = integer(
+        let search_hours = integer_of(
             "ORCHEO_TRACE_SEARCH_LOOKBACK_HOURS",
             &args.trace_search_lookback_hours,
             0..=8_760,
+            "hours",
         )?;
         let (artifact_link_key, artifact_link_ttl) = Self::artifact_links(args)?;
         Ok(Self {
@@ -459,11 +462,11 @@ impl ServerConfig {
                 &args.trace_page_max_spans,
                 1..=100_000,
             )? as usize,
-            request_timeout: Duration::from_millis(integer(
+            request_timeout: millis(
                 "ORCHEO_HTTP_REQUEST_TIMEOUT_MS",
                 &args.http_request_timeout_ms,
                 100..=600_000,
-            )?),
+            )?,
             workers: integer("ORCHEO_HTTP_WORKERS", &args.http_workers, 0..=256)? as usize,
             log_format: args.log_format,
             live: crate::live::LiveLimits::default(),
@@ -480,11 +483,11 @@ impl ServerConfig {
             .map(|k| crate::artifact_links::parse_key(k).map(Secret::new))
             .transpose()
             .map_err(|e| bad("ORCHEO_ARTIFACT_LINK_KEY", e))?;
-        let ttl = Duration::from_secs(integer(
+        let ttl = seconds(
             "ORCHEO_ARTIFACT_LINK_TTL_SECONDS",
             &args.artifact_link_ttl_seconds,
             10..=86_400,
-        )?);
+        )?;
         Ok((key, ttl))
     }
 
@@ -565,9 +568,7 @@ impl ServerConfig {
     fn otlp_connections(
         args: &ServeArgs,
     ) -> Result<orcheo_ingest::connections::ReceiverLimits, ConfigError> {
-        let millis = |variable, text: &str| {
-            integer(variable, text, 100..=3_600_000).map(Duration::from_millis)
-        };
+        let millis = |variable, text: &str| millis(variable, text, 100..=3_600_000);
         Ok(orcheo_ingest::connections::ReceiverLimits {
             max_connections: integer(
                 "ORCHEO_OTLP_MAX_CONNECTIONS",
@@ -598,10 +599,11 @@ impl ServerConfig {
     fn backend(args: &ServeArgs) -> Result<TraceBackend, ConfigError> {
         let name = args.trace_backend.trim();
         // Checked whatever the backend, so a bad value never waits for a backend change.
-        let timeout = integer(
+        let timeout = integer_of(
             "ORCHEO_TRACE_BACKEND_TIMEOUT_MS",
             &args.trace_backend_timeout_ms,
             1..=600_000,
+            "milliseconds",
         )?;
         if name == "embedded" {
             return Ok(TraceBackend::Embedded);
@@ -743,16 +745,16 @@ impl ServerConfig {
                 Ok(document)
             })
             .transpose()?;
-        let cache = Duration::from_secs(integer(
+        let cache = seconds(
             "ORCHEO_AUTH_JWKS_CACHE_SECONDS",
             &args.auth_jwks_cache_seconds,
             1..=86_400,
-        )?);
-        let min_refetch = Duration::from_secs(integer(
+        )?;
+        let min_refetch = seconds(
             "ORCHEO_AUTH_JWKS_REFETCH_SECONDS",
             &args.auth_jwks_refetch_seconds,
             0..=3_600,
-        )?);
+        )?;
         Ok(crate::jwks::JwksConfig {
             url,
             static_keys,
@@ -1159,6 +1161,12 @@ mod tests {
             e.to_string(),
             "ORCHEO_TRACE_PAGE_MAX_SPANS (--trace-page-max-spans): \"0\": expected a whole \
              number from 1 to 100000"
+        );
+        let e = ServerConfig::from_args(&args(&["--http-request-timeout-ms", "50"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ORCHEO_HTTP_REQUEST_TIMEOUT_MS (--http-request-timeout-ms): \"50\": expected a \
+             whole number of milliseconds from 100 to 600000"
         );
         let e = ServerConfig::from_args(&args(&[
             "--trace-backend",
