@@ -93,7 +93,7 @@ pub(crate) const RULES: &[Rule] = &[
         allowed: Allowed::AllBut(IO),
     },
     Rule {
-        // ADR 0005: span text as `SmolStr`.
+        // ADR 0005: span text as `SmolStr`. Any crate may read settings with orcheo-settings.
         says: "orcheo-trace-model depends on serde and smol_str only",
         scope: Scope::Only(&["orcheo-trace-model"]),
         edges: Edges::Normal,
@@ -107,9 +107,13 @@ pub(crate) const RULES: &[Rule] = &[
             "quote",
             "unicode-ident",
             "syn",
+            "orcheo-settings",
+            "thiserror",
+            "thiserror-impl",
         ]),
     },
     Rule {
+        // So that every crate, the model and the viewer included, may depend on it.
         says: "orcheo-settings depends on thiserror only",
         scope: Scope::Only(&["orcheo-settings"]),
         edges: Edges::Normal,
@@ -142,10 +146,19 @@ pub(crate) const RULES: &[Rule] = &[
         allowed: Allowed::AllBut(&["opentelemetry_sdk"]),
     },
     Rule {
-        says: "the viewer is files only: no dependencies",
+        says: "the viewer is files only: no dependencies but the settings crate",
         scope: Scope::Only(&["orcheo-trace-viewer"]),
         edges: Edges::Normal,
-        allowed: Allowed::Only(&["orcheo-trace-viewer"]),
+        allowed: Allowed::Only(&[
+            "orcheo-trace-viewer",
+            "orcheo-settings",
+            "thiserror",
+            "thiserror-impl",
+            "proc-macro2",
+            "quote",
+            "unicode-ident",
+            "syn",
+        ]),
     },
     Rule {
         says: "the trace service serves nothing itself: no HTTP or gRPC server",
@@ -445,6 +458,57 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n  "),
             report.lines.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_crate_may_depend_on_the_settings_crate() {
+        const SETTINGS: [&str; 7] = [
+            "orcheo-settings",
+            "thiserror",
+            "thiserror-impl",
+            "proc-macro2",
+            "quote",
+            "unicode-ident",
+            "syn",
+        ];
+        let with_settings = |krate: &'static str| -> Vec<&'static str> {
+            std::iter::once(krate).chain(SETTINGS).collect()
+        };
+        let crates = [
+            "orcheo-trace-model",
+            "orcheo-trace-viewer",
+            "orcheo-span-tree",
+            "orcheo-tracing",
+            "orcheo-collector-client",
+            "orcheo-trace-store",
+            "orcheo-ingest",
+            "orcheo-trace-service",
+            SERVER,
+        ];
+        let owned: Vec<(&str, Vec<&str>)> = crates
+            .iter()
+            .map(|&krate| (krate, with_settings(krate)))
+            .chain([("orcheo-settings", SETTINGS.to_vec())])
+            .collect();
+        let trees: Vec<(&str, &[&str])> = owned
+            .iter()
+            .map(|(krate, deps)| (*krate, deps.as_slice()))
+            .collect();
+        let report = check_fake(RULES, &[], &trees);
+        assert!(report.passed(), "{:?} {:?}", report.broken, report.stale);
+
+        let report = check_fake(
+            RULES,
+            &[],
+            &[(
+                "orcheo-settings",
+                &["orcheo-settings", "thiserror", "regex"],
+            )],
+        );
+        assert_eq!(
+            report.broken,
+            ["orcheo-settings depends on thiserror only: orcheo-settings has regex"]
         );
     }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use orcheo_settings::Secret;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -35,7 +36,7 @@ pub use orcheo_trace_store::{DEFAULT_TENANT, UNASSIGNED_TENANT};
 /// Authentication settings.
 #[derive(Clone, Default)]
 pub struct AuthConfig {
-    pub jwt_secret: Option<Vec<u8>>,
+    pub jwt_secret: Option<Secret<Vec<u8>>>,
     pub jwt_public_key_pem: Option<Vec<u8>>,
     /// Keys of an identity provider: a JWKS URL, a JWKS file, or both.
     pub jwks: JwksConfig,
@@ -87,13 +88,10 @@ impl Default for ClaimMapping {
     }
 }
 
-/// A comma- or space-separated list of names.
+/// A comma- or space-separated list of names: OAuth separates scopes with spaces, and the
+/// other settings' lists use commas.
 pub fn parse_name_list(text: &str) -> Vec<String> {
-    text.split([',', ' '])
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .collect()
+    orcheo_settings::list_split(text, &[',', ' '])
 }
 
 /// The value at a dotted claim name.
@@ -174,7 +172,7 @@ impl ClaimMapping {
 impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("jwt_secret", &self.jwt_secret)
             .field("jwt_public_key", &self.jwt_public_key_pem.is_some())
             .field("jwks", &self.jwks)
             .field("issuer", &self.issuer)
@@ -408,7 +406,7 @@ impl Authenticator {
         };
         let hs256 = config.jwt_secret.as_ref().map(|secret| {
             (
-                DecodingKey::from_secret(secret),
+                DecodingKey::from_secret(secret.expose_secret()),
                 validation(Algorithm::HS256),
             )
         });
@@ -719,7 +717,7 @@ mod tests {
     #[test]
     fn hs256_token_gives_tenant_and_scopes() {
         let config = AuthConfig {
-            jwt_secret: Some(SECRET.to_vec()),
+            jwt_secret: Some(SECRET.to_vec().into()),
             ..AuthConfig::default()
         };
         let caller = hs(&config, &json!({"sub": "ada", "tenant": "acme", "scope": "traces:read traces:read_content", "exp": exp(600)})).unwrap();
@@ -737,7 +735,7 @@ mod tests {
     #[test]
     fn expired_unsigned_or_claimless_tokens_are_refused() {
         let config = AuthConfig {
-            jwt_secret: Some(SECRET.to_vec()),
+            jwt_secret: Some(SECRET.to_vec().into()),
             issuer: Some("https://auth.orcheo".into()),
             ..AuthConfig::default()
         };
@@ -927,7 +925,7 @@ mod tests {
     #[test]
     fn orcheo_claims_map_to_tenant_and_scopes() {
         let config = AuthConfig {
-            jwt_secret: Some(SECRET.to_vec()),
+            jwt_secret: Some(SECRET.to_vec().into()),
             ..AuthConfig::default()
         };
         let orcheo = hs(

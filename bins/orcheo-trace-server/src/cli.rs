@@ -51,7 +51,7 @@ pub(crate) struct MigrateArgs {
         env = "ORCHEO_DATABASE_URL",
         default_value = "sqlite://orcheo-trace.db"
     )]
-    pub(crate) database_url: String,
+    pub(crate) database_url: orcheo_settings::Secret<String>,
 }
 
 #[derive(Debug, Args)]

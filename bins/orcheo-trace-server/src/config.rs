@@ -1,15 +1,19 @@
 //! The server's settings: every option is an environment variable and a flag of the same name
 //! (`ORCHEO_HTTP_ADDR` ⇔ `--http-addr`). [`ServeArgs`] is what clap reads; [`ServerConfig`] is
 //! the validated result the application is built from. A bad value stops the server before it
-//! binds anything, with an error naming the variable.
+//! binds anything, with an error naming the variable. Values are read by the workspace's one set
+//! of rules (`orcheo_settings`); credentials are held as [`Secret`]s, so neither struct's `Debug`
+//! output shows them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use orcheo_collector_client::config::parse_headers;
 use orcheo_collector_client::{BackendKind, ClientConfig};
+use orcheo_settings::{
+    Secret, SettingError, boolean_or, integer, integer_of, list, list_split, millis, seconds,
+};
 
 use crate::auth::{AuthConfig, StaticToken};
 
@@ -31,7 +35,7 @@ pub struct ServeArgs {
         default_value = "sqlite://orcheo-trace.db",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: Secret<String>,
 
     /// Where traces are read from: `embedded` (this server's own span store), `tempo`,
     /// `jaeger` (API v3 over HTTP), `jaeger-v1` (query JSON) or `jaeger-grpc` (API v3 over gRPC).
@@ -54,7 +58,7 @@ pub struct ServeArgs {
     /// default tenant; API tokens with the `traces:write` scope are accepted too. A receiver
     /// beyond loopback needs one or the other.
     #[arg(long, env = "ORCHEO_OTLP_INGEST_TOKEN", hide_env_values = true)]
-    pub otlp_ingest_token: Option<String>,
+    pub otlp_ingest_token: Option<Secret<String>>,
 
     /// Most spans the embedded store keeps in all; past it new spans are refused.
     #[arg(long, env = "ORCHEO_OTLP_MAX_SPANS", default_value = "2000000")]
@@ -97,9 +101,10 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_OTLP_READ_TIMEOUT_MS", default_value = "30000")]
     pub otlp_read_timeout_ms: String,
 
-    /// Headers sent to the trace store, `name=value,name2=value2` (a tenant, an API key).
+    /// Headers sent to the trace store, `name=value,name2=value2` (a tenant, an API key);
+    /// `%XX` in a value is a byte (`%2C` a comma, `%25` a percent sign).
     #[arg(long, env = "ORCHEO_TRACE_BACKEND_HEADERS", hide_env_values = true)]
-    pub trace_backend_headers: Option<String>,
+    pub trace_backend_headers: Option<Secret<String>>,
 
     /// Time limit of one request to the trace store, in milliseconds (the whole fetch, retries
     /// included, may take twice this).
@@ -122,7 +127,7 @@ pub struct ServeArgs {
 
     /// HS256 secret that signs accepted JWTs.
     #[arg(long, env = "ORCHEO_AUTH_JWT_SECRET", hide_env_values = true)]
-    pub auth_jwt_secret: Option<String>,
+    pub auth_jwt_secret: Option<Secret<String>>,
 
     /// PEM file with the RSA public key that verifies accepted RS256 JWTs.
     #[arg(long, env = "ORCHEO_AUTH_JWT_PUBLIC_KEY_FILE")]
@@ -211,7 +216,7 @@ pub struct ServeArgs {
     /// Key signing artifact download links (at least 32 bytes, hex or base64); unset: a random
     /// key drawn at start, so links die with a restart and differ across replicas.
     #[arg(long, env = "ORCHEO_ARTIFACT_LINK_KEY", hide_env_values = true)]
-    pub artifact_link_key: Option<String>,
+    pub artifact_link_key: Option<Secret<String>>,
 
     /// How long a signed artifact download link works, in seconds.
     #[arg(long, env = "ORCHEO_ARTIFACT_LINK_TTL_SECONDS", default_value = "900")]
@@ -293,12 +298,13 @@ pub struct ServerConfig {
     /// `None`: no OTLP/HTTP receiver.
     pub otlp_http_addr: Option<SocketAddr>,
     /// Accepted from OTLP exporters, as the default tenant's, when set.
-    pub otlp_ingest_token: Option<String>,
+    pub otlp_ingest_token: Option<Secret<String>>,
     /// The receivers' bounds and quotas.
     pub ingest_limits: orcheo_ingest::IngestLimits,
     /// The OTLP receivers' connection limits.
     pub otlp_connections: orcheo_ingest::connections::ReceiverLimits,
-    pub database_url: String,
+    /// May hold a password (`postgres://user:password@…`).
+    pub database_url: Secret<String>,
     pub backend: TraceBackend,
     /// How far back unknown executions are searched for in the trace store; `None`: never.
     pub search_lookback: Option<Duration>,
@@ -315,7 +321,7 @@ pub struct ServerConfig {
     /// Origins allowed to call from a browser.
     pub cors: crate::cors::CorsConfig,
     /// The key of signed artifact links (`None`: drawn at start).
-    pub artifact_link_key: Option<Vec<u8>>,
+    pub artifact_link_key: Option<Secret<Vec<u8>>>,
     /// How long a signed artifact link works.
     pub artifact_link_ttl: Duration,
     pub cache_entries: usize,
@@ -351,29 +357,15 @@ fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn number(
-    variable: &'static str,
-    text: &str,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ConfigError> {
-    let n: u64 = text
-        .trim()
-        .parse()
-        .map_err(|_| bad(variable, format!("{text:?} is not a whole number")))?;
-    if !range.contains(&n) {
-        return Err(bad(
-            variable,
-            format!("{n} is outside {}..={}", range.start(), range.end()),
-        ));
-    }
-    Ok(n)
-}
+/// The key of signed artifact links (`None`: drawn at start) and how long a link works.
+type ArtifactLinks = (Option<Secret<Vec<u8>>>, Duration);
 
-fn boolean(variable: &'static str, text: &str) -> Result<bool, ConfigError> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(bad(variable, format!("{text:?} is not true or false"))),
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> Self {
+        Self {
+            variable: e.variable,
+            message: e.problem(),
+        }
     }
 }
 
@@ -406,9 +398,10 @@ impl ServerConfig {
         let otlp_http_addr = receiver("ORCHEO_OTLP_HTTP_ADDR", &args.otlp_http_addr)?;
         let dashboards = parse_dashboards(args.dashboard_urls.as_deref().unwrap_or(""))?;
         let auth = Self::auth(args)?;
-        let allow_unauthenticated = boolean(
+        let allow_unauthenticated = boolean_or(
             "ORCHEO_AUTH_ALLOW_UNAUTHENTICATED",
             &args.auth_allow_unauthenticated,
+            false,
         )?;
         if !auth.is_enabled() && !http_addr.ip().is_loopback() && !allow_unauthenticated {
             return Err(bad(
@@ -431,11 +424,12 @@ impl ServerConfig {
         )?;
         let ingest_limits = Self::ingest_limits(args)?;
         let redaction = Self::redaction(args)?;
-        let retention_days = number("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
-        let search_hours = number(
+        let retention_days = integer("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
+        let search_hours = integer_of(
             "ORCHEO_TRACE_SEARCH_LOOKBACK_HOURS",
             &args.trace_search_lookback_hours,
             0..=8_760,
+            "hours",
         )?;
         let (artifact_link_key, artifact_link_ttl) = Self::artifact_links(args)?;
         Ok(Self {
@@ -445,7 +439,7 @@ impl ServerConfig {
             otlp_ingest_token,
             ingest_limits,
             otlp_connections: Self::otlp_connections(args)?,
-            database_url: args.database_url.trim().to_owned(),
+            database_url: Secret::new(args.database_url.expose_secret().trim().to_owned()),
             backend,
             search_lookback: (search_hours > 0).then(|| Duration::from_secs(search_hours * 3_600)),
             dashboards,
@@ -458,63 +452,64 @@ impl ServerConfig {
                 .map_err(|e| bad("ORCHEO_CORS_ALLOWED_ORIGINS", e))?,
             artifact_link_key,
             artifact_link_ttl,
-            cache_entries: number(
+            cache_entries: integer(
                 "ORCHEO_TRACE_CACHE_ENTRIES",
                 &args.trace_cache_entries,
                 0..=100_000,
             )? as usize,
-            page_max_spans: number(
+            page_max_spans: integer(
                 "ORCHEO_TRACE_PAGE_MAX_SPANS",
                 &args.trace_page_max_spans,
                 1..=100_000,
             )? as usize,
-            request_timeout: Duration::from_millis(number(
+            request_timeout: millis(
                 "ORCHEO_HTTP_REQUEST_TIMEOUT_MS",
                 &args.http_request_timeout_ms,
                 100..=600_000,
-            )?),
-            workers: number("ORCHEO_HTTP_WORKERS", &args.http_workers, 0..=256)? as usize,
+            )?,
+            workers: integer("ORCHEO_HTTP_WORKERS", &args.http_workers, 0..=256)? as usize,
             log_format: args.log_format,
             live: crate::live::LiveLimits::default(),
         })
     }
 
     /// The key (none: a random one at start) and lifetime of signed artifact links.
-    fn artifact_links(args: &ServeArgs) -> Result<(Option<Vec<u8>>, Duration), ConfigError> {
+    fn artifact_links(args: &ServeArgs) -> Result<ArtifactLinks, ConfigError> {
         let key = args
             .artifact_link_key
-            .as_deref()
+            .as_ref()
+            .map(Secret::expose_secret)
             .filter(|k| !k.trim().is_empty())
-            .map(crate::artifact_links::parse_key)
+            .map(|k| crate::artifact_links::parse_key(k).map(Secret::new))
             .transpose()
             .map_err(|e| bad("ORCHEO_ARTIFACT_LINK_KEY", e))?;
-        let ttl = Duration::from_secs(number(
+        let ttl = seconds(
             "ORCHEO_ARTIFACT_LINK_TTL_SECONDS",
             &args.artifact_link_ttl_seconds,
             10..=86_400,
-        )?);
+        )?;
         Ok((key, ttl))
     }
 
     /// The receivers' bounds and quotas.
     fn ingest_limits(args: &ServeArgs) -> Result<orcheo_ingest::IngestLimits, ConfigError> {
         let defaults = orcheo_ingest::IngestLimits::new();
-        let total = number(
+        let total = integer(
             "ORCHEO_OTLP_MAX_SPANS",
             &args.otlp_max_spans,
             1..=1_000_000_000,
         )?;
-        let per_tenant = number(
+        let per_tenant = integer(
             "ORCHEO_OTLP_MAX_SPANS_PER_TENANT",
             &args.otlp_max_spans_per_tenant,
             1..=1_000_000_000,
         )?;
-        let per_trace = number(
+        let per_trace = integer(
             "ORCHEO_OTLP_MAX_SPANS_PER_TRACE",
             &args.otlp_max_spans_per_trace,
             1..=100_000,
         )?;
-        let per_second = number(
+        let per_second = integer(
             "ORCHEO_OTLP_TENANT_SPANS_PER_SECOND",
             &args.otlp_tenant_spans_per_second,
             0..=10_000_000,
@@ -538,9 +533,12 @@ impl ServerConfig {
         args: &ServeArgs,
         receivers: [(&'static str, Option<SocketAddr>); 2],
         authenticated: bool,
-    ) -> Result<Option<String>, ConfigError> {
-        let token = args.otlp_ingest_token.clone().filter(|t| !t.is_empty());
-        if let Some(token) = &token
+    ) -> Result<Option<Secret<String>>, ConfigError> {
+        let token = args
+            .otlp_ingest_token
+            .clone()
+            .filter(|t| !t.expose_secret().is_empty());
+        if let Some(token) = token.as_ref().map(Secret::expose_secret)
             && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err(bad(
@@ -570,11 +568,9 @@ impl ServerConfig {
     fn otlp_connections(
         args: &ServeArgs,
     ) -> Result<orcheo_ingest::connections::ReceiverLimits, ConfigError> {
-        let millis = |variable, text: &str| {
-            number(variable, text, 100..=3_600_000).map(Duration::from_millis)
-        };
+        let millis = |variable, text: &str| millis(variable, text, 100..=3_600_000);
         Ok(orcheo_ingest::connections::ReceiverLimits {
-            max_connections: number(
+            max_connections: integer(
                 "ORCHEO_OTLP_MAX_CONNECTIONS",
                 &args.otlp_max_connections,
                 1..=1_000_000,
@@ -589,18 +585,12 @@ impl ServerConfig {
 
     /// `None`: redaction off; otherwise the extra patterns (checked to compile).
     fn redaction(args: &ServeArgs) -> Result<Option<Vec<String>>, ConfigError> {
-        if !boolean("ORCHEO_REDACT", &args.redact)? {
+        // Blank is the default, on: an empty variable must not turn redaction off.
+        if !boolean_or("ORCHEO_REDACT", &args.redact, true)? {
             return Ok(None);
         }
-        let patterns: Vec<String> = args
-            .redact_patterns
-            .as_deref()
-            .unwrap_or("")
-            .split(';')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .collect();
+        // `;`: a regular expression may hold commas.
+        let patterns = list_split(args.redact_patterns.as_deref().unwrap_or(""), &[';']);
         orcheo_span_tree::redact::Redactor::new(&patterns)
             .map_err(|e| bad("ORCHEO_REDACT_PATTERNS", e.to_string()))?;
         Ok(Some(patterns))
@@ -609,10 +599,11 @@ impl ServerConfig {
     fn backend(args: &ServeArgs) -> Result<TraceBackend, ConfigError> {
         let name = args.trace_backend.trim();
         // Checked whatever the backend, so a bad value never waits for a backend change.
-        let timeout = number(
+        let timeout = integer_of(
             "ORCHEO_TRACE_BACKEND_TIMEOUT_MS",
             &args.trace_backend_timeout_ms,
             1..=600_000,
+            "milliseconds",
         )?;
         if name == "embedded" {
             return Ok(TraceBackend::Embedded);
@@ -635,17 +626,11 @@ impl ServerConfig {
                 )
             })?;
         let mut client = ClientConfig::new(kind, url);
-        client.headers = parse_headers(args.trace_backend_headers.as_deref().unwrap_or(""))
-            .map_err(|e| bad("ORCHEO_TRACE_BACKEND_HEADERS", e.to_string()))?;
-        client.search_services = args
-            .trace_search_services
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        if let Some(headers) = &args.trace_backend_headers {
+            client.headers =
+                orcheo_settings::headers("ORCHEO_TRACE_BACKEND_HEADERS", headers.expose_secret())?;
+        }
+        client.search_services = list(args.trace_search_services.as_deref().unwrap_or(""));
         client.attempt_timeout = Duration::from_millis(timeout);
         client.overall_timeout = Duration::from_millis(timeout * 2);
         client.validate().map_err(|e| {
@@ -664,7 +649,8 @@ impl ServerConfig {
     fn auth(args: &ServeArgs) -> Result<AuthConfig, ConfigError> {
         let jwt_secret = args
             .auth_jwt_secret
-            .as_deref()
+            .as_ref()
+            .map(Secret::expose_secret)
             .filter(|s| !s.is_empty())
             .map(|s| {
                 if s.len() < 32 {
@@ -673,7 +659,7 @@ impl ServerConfig {
                         "shorter than 32 bytes: too easy to guess",
                     ))
                 } else {
-                    Ok(s.as_bytes().to_vec())
+                    Ok(Secret::new(s.as_bytes().to_vec()))
                 }
             })
             .transpose()?;
@@ -721,7 +707,7 @@ impl ServerConfig {
             issuer: args.auth_jwt_issuer.clone().filter(|s| !s.is_empty()),
             audience: args.auth_jwt_audience.clone().filter(|s| !s.is_empty()),
             static_tokens,
-            protect_ops: boolean("ORCHEO_AUTH_PROTECT_OPS", &args.auth_protect_ops)?,
+            protect_ops: boolean_or("ORCHEO_AUTH_PROTECT_OPS", &args.auth_protect_ops, false)?,
             claims: Self::claims(args)?,
         })
     }
@@ -759,16 +745,16 @@ impl ServerConfig {
                 Ok(document)
             })
             .transpose()?;
-        let cache = Duration::from_secs(number(
+        let cache = seconds(
             "ORCHEO_AUTH_JWKS_CACHE_SECONDS",
             &args.auth_jwks_cache_seconds,
             1..=86_400,
-        )?);
-        let min_refetch = Duration::from_secs(number(
+        )?;
+        let min_refetch = seconds(
             "ORCHEO_AUTH_JWKS_REFETCH_SECONDS",
             &args.auth_jwks_refetch_seconds,
             0..=3_600,
-        )?);
+        )?;
         Ok(crate::jwks::JwksConfig {
             url,
             static_keys,
@@ -814,9 +800,8 @@ impl ServerConfig {
 /// `name=template,…`; each template must hold `{trace_id}`.
 pub fn parse_dashboards(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let variable = "ORCHEO_DASHBOARD_URLS";
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    list(text)
+        .iter()
         .map(|pair| {
             let (name, template) = pair
                 .split_once('=')
@@ -931,7 +916,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(canvas.cors.allowed_origins.len(), 2);
-        assert_eq!(canvas.artifact_link_key.map(|k| k.len()), Some(32));
+        assert_eq!(
+            canvas.artifact_link_key.map(|k| k.expose_secret().len()),
+            Some(32)
+        );
         assert_eq!(canvas.auth.claims.admin_scopes, ["admin:traces"]);
         let off = ServerConfig::from_args(&args(&["--otlp-grpc-addr", "off"])).unwrap();
         assert!(off.otlp_grpc_addr.is_none() && off.otlp_http_addr.is_some());
@@ -1092,6 +1080,105 @@ mod tests {
         assert!(config.auth.is_enabled());
         assert_eq!(config.auth.jwks.min_refetch, Duration::ZERO);
         assert_eq!(config.auth.jwks.cache, Duration::from_mins(5));
+    }
+
+    /// Logging the options or the configuration (`{:?}`) must not leak a credential.
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        const JWT: &str = "jwt-secret-5f3c9a0e7b1d4c2a8e6f0b9d";
+        const INGEST: &str = "ingest-token-8d2e4f6a1c3b";
+        const API_KEY: &str = "backend-api-key-7e1a";
+        const DB_PASSWORD: &str = "db-passw0rd-4c1e";
+        const LINK_KEY: &str = "c0ffee00112233445566778899aabbccddeeff00112233445566778899aabbcc";
+        let flags = [
+            "--trace-backend",
+            "tempo",
+            "--trace-backend-url",
+            "http://tempo:3200",
+            "--trace-backend-headers",
+            &format!("X-Scope-OrgID=acme,Authorization=Bearer%20{API_KEY}"),
+            "--auth-jwt-secret",
+            JWT,
+            "--otlp-ingest-token",
+            INGEST,
+            "--artifact-link-key",
+            LINK_KEY,
+            "--database-url",
+            &format!("postgres://trace:{DB_PASSWORD}@db:5432/trace"),
+        ];
+        let args = args(&flags);
+        let config = ServerConfig::from_args(&args).unwrap();
+        let TraceBackend::Remote(client) = &config.backend else {
+            panic!("a Tempo backend");
+        };
+        assert_eq!(
+            client.headers[1].1.expose_secret(),
+            &format!("Bearer {API_KEY}"),
+            "the configured values are still there, %20 decoded"
+        );
+        let key = config.artifact_link_key.as_ref().unwrap().expose_secret();
+        let key_as_debug = format!("{key:?}");
+        let key_bytes = &key_as_debug[1..key_as_debug.len() - 1];
+        let config_printed = format!("{config:?}");
+        assert!(
+            config_printed.contains("X-Scope-OrgID"),
+            "header names still show: {config_printed}"
+        );
+        for printed in [
+            format!("{args:?}"),
+            format!("{args:#?}"),
+            config_printed,
+            format!("{config:#?}"),
+        ] {
+            for secret in [JWT, INGEST, API_KEY, DB_PASSWORD, LINK_KEY, key_bytes] {
+                assert!(!printed.contains(secret), "{secret} in {printed}");
+            }
+        }
+    }
+
+    #[test]
+    fn settings_follow_the_workspace_rules() {
+        let on = ServerConfig::from_args(&args(&[
+            "--auth-protect-ops",
+            "YES",
+            "--redact",
+            "off",
+            "--auth-allow-unauthenticated",
+            " On ",
+        ]))
+        .unwrap();
+        assert!(on.auth.protect_ops && on.allow_unauthenticated && on.redaction.is_none());
+        let blank = ServerConfig::from_args(&args(&["--redact", " "])).unwrap();
+        assert!(blank.redaction.is_some(), "blank is the default, on");
+        let e = ServerConfig::from_args(&args(&["--redact", "enabled"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ORCHEO_REDACT (--redact): \"enabled\": expected true or false (also 1/0, yes/no, \
+             on/off)"
+        );
+        let e = ServerConfig::from_args(&args(&["--trace-page-max-spans", "0"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ORCHEO_TRACE_PAGE_MAX_SPANS (--trace-page-max-spans): \"0\": expected a whole \
+             number from 1 to 100000"
+        );
+        let e = ServerConfig::from_args(&args(&["--http-request-timeout-ms", "50"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ORCHEO_HTTP_REQUEST_TIMEOUT_MS (--http-request-timeout-ms): \"50\": expected a \
+             whole number of milliseconds from 100 to 600000"
+        );
+        let e = ServerConfig::from_args(&args(&[
+            "--trace-backend",
+            "tempo",
+            "--trace-backend-url",
+            "http://t",
+            "--trace-backend-headers",
+            "Authorization=s3cr3t%zz",
+        ]))
+        .unwrap_err();
+        assert_eq!(e.variable, "ORCHEO_TRACE_BACKEND_HEADERS");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
     }
 
     /// Every variable `serve` reads is documented in `docs/configuration.md`.

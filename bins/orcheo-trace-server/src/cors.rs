@@ -37,11 +37,9 @@ pub struct CorsConfig {
 impl CorsConfig {
     /// Reads a comma-separated list of origins (`https://canvas.example.com,http://localhost:5173`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let allowed_origins = text
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(normalize_origin)
+        let allowed_origins = orcheo_settings::list(text)
+            .iter()
+            .map(|origin| normalize_origin(origin))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { allowed_origins })
     }

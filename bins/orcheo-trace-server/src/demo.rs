@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orcheo_settings::Secret;
 use orcheo_trace_model::{ExecutionId, ExecutionStatus};
 use orcheo_trace_store::{ArtifactRecord, Store};
 use orcheo_tracing::{
@@ -19,7 +20,7 @@ use orcheo_tracing::{
 pub struct DemoTarget {
     /// `http://127.0.0.1:PORT` of the OTLP/gRPC receiver.
     pub otlp_grpc: String,
-    pub ingest_token: Option<String>,
+    pub ingest_token: Option<Secret<String>>,
     pub artifact_dir: std::path::PathBuf,
 }
 
@@ -200,7 +201,10 @@ pub fn run(target: &DemoTarget, store: &Store) -> anyhow::Result<Vec<DemoRun>> {
         headers: target
             .ingest_token
             .iter()
-            .map(|t| ("authorization".to_owned(), format!("Bearer {t}")))
+            .map(|t| {
+                let value = format!("Bearer {}", t.expose_secret());
+                ("authorization".to_owned(), Secret::new(value))
+            })
             .collect(),
         service_name: "orcheo-demo-executor".to_owned(),
         ..TracingConfig::default()

@@ -62,7 +62,7 @@ impl Application {
         config: ServerConfig,
         exporter: Option<OwnTelemetry>,
     ) -> anyhow::Result<Self> {
-        let store = open_store(config.database_url.clone()).await?;
+        let store = open_store(config.database_url.expose_secret().clone()).await?;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
         let hub = LiveHub::new(config.live, store.clone(), &metrics.registry)
             .context("cannot register the live-update metrics")?;
@@ -100,7 +100,10 @@ impl Application {
             .with(Arc::new(traces.invalidator()))
             .with(Arc::clone(&hub) as Arc<dyn orcheo_trace_model::SpanWatcher>);
         let ingest_auth = IngestAuth::new(
-            config.otlp_ingest_token.as_deref(),
+            config
+                .otlp_ingest_token
+                .as_ref()
+                .map(|token| token.expose_secret().as_str()),
             Some(authenticator.clone().into_inner()
                 as Arc<dyn orcheo_ingest::credentials::ApiTokens>),
         );
@@ -151,7 +154,7 @@ impl Application {
             http.addr = %config.http_addr,
             http.port = port,
             trace.backend = config.backend.name(),
-            database = %redact_password(&config.database_url),
+            database = %redact_password(config.database_url.expose_secret()),
             "serving"
         );
         Ok(Self {
@@ -248,7 +251,10 @@ async fn open_store(url: String) -> anyhow::Result<Store> {
 /// The signer of artifact download links; without a configured key, one drawn now.
 fn link_signer(config: &ServerConfig) -> anyhow::Result<crate::artifact_links::LinkSigner> {
     let links = crate::artifact_links::LinkSigner::new(
-        config.artifact_link_key.as_deref(),
+        config
+            .artifact_link_key
+            .as_ref()
+            .map(|key| key.expose_secret().as_slice()),
         config.artifact_link_ttl,
     )
     .map_err(|e| anyhow::anyhow!("ORCHEO_ARTIFACT_LINK_KEY: {e}"))?;

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use orcheo_settings::Headers;
+
 use crate::breaker::BreakerConfig;
 
 /// Which trace store, and which of its APIs, to read from.
@@ -89,8 +91,9 @@ pub struct ClientConfig {
     pub backend: BackendKind,
     /// `http://host:port` or `https://…`, with an optional path prefix.
     pub base_url: String,
-    /// Sent with every request: a tenant (`X-Scope-OrgID`), an API key…
-    pub headers: Vec<(String, String)>,
+    /// Sent with every request: a tenant (`X-Scope-OrgID`), an API key…; the values never
+    /// show in `Debug` output.
+    pub headers: Headers,
     /// Limit of one attempt.
     pub attempt_timeout: Duration,
     /// Limit of the whole fetch, retries and waits included.
@@ -139,7 +142,10 @@ impl ClientConfig {
                 || !name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-            let bad_value = value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f);
+            let bad_value = value
+                .expose_secret()
+                .bytes()
+                .any(|b| b < 0x20 && b != b'\t' || b == 0x7f);
             if bad_name || bad_value {
                 return Err(ConfigError::BadHeader(name.clone()));
             }
@@ -155,18 +161,6 @@ impl ClientConfig {
         }
         Ok(())
     }
-}
-
-/// Parses `k=v,k2=v2` (the `ORCHEO_TRACE_BACKEND_HEADERS` form; values may contain `=`).
-pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-            _ => Err(ConfigError::BadHeader(pair.to_owned())),
-        })
-        .collect()
 }
 
 /// A configuration value that cannot work.
@@ -192,22 +186,24 @@ pub enum ConfigError {
 
 #[cfg(test)]
 mod tests {
+    use orcheo_settings::Secret;
+
     use super::*;
 
     #[test]
-    fn headers_parse_and_bad_values_are_named() {
-        assert_eq!(
-            parse_headers("X-Scope-OrgID=acme, Authorization=Basic a2V5Og==").unwrap(),
-            vec![
-                ("X-Scope-OrgID".into(), "acme".into()),
-                ("Authorization".into(), "Basic a2V5Og==".into())
-            ]
-        );
-        assert_eq!(
-            parse_headers("novalue"),
-            Err(ConfigError::BadHeader("novalue".into()))
-        );
-        assert_eq!(parse_headers(""), Ok(vec![]));
+    fn debug_output_never_shows_header_values() {
+        let mut c = ClientConfig::new(BackendKind::Tempo, "http://tempo:3200");
+        c.headers = vec![
+            ("X-Scope-OrgID".into(), Secret::new("acme".into())),
+            (
+                "Authorization".into(),
+                Secret::new("Basic c2stbGl2ZS0wMTIz".into()),
+            ),
+        ];
+        assert_eq!(c.validate(), Ok(()));
+        let printed = format!("{c:?}");
+        assert!(printed.contains("Authorization"), "{printed}");
+        assert!(!printed.contains("c2stbGl2ZS0wMTIz"), "{printed}");
     }
 
     #[test]
@@ -218,7 +214,10 @@ mod tests {
         c.base_url = "tempo:3200".into();
         assert!(matches!(c.validate(), Err(ConfigError::BadUrl(_))));
         let mut c = ok.clone();
-        c.headers = vec![("Bad Name".into(), "x".into())];
+        c.headers = vec![("Bad Name".into(), Secret::new("x".into()))];
+        assert!(matches!(c.validate(), Err(ConfigError::BadHeader(_))));
+        let mut c = ok.clone();
+        c.headers = vec![("X-Ok".into(), Secret::new("a\r\nX-Evil: 1".into()))];
         assert!(matches!(c.validate(), Err(ConfigError::BadHeader(_))));
         let mut c = ok.clone();
         c.retry.max_attempts = 0;

@@ -27,7 +27,7 @@ fn metrics() -> FetchMetrics {
 
 fn tempo(fake: &FakeHttp) -> std::sync::Arc<dyn TraceSource> {
     let mut config = config(BackendKind::Tempo, fake.url());
-    config.headers = vec![("X-Scope-OrgID".into(), "acme".into())];
+    config.headers = vec![("X-Scope-OrgID".into(), "acme".to_owned().into())];
     connect(&config, metrics()).unwrap()
 }
 
@@ -215,7 +215,7 @@ async fn jaeger_grpc_merges_a_stream_split_in_chunks() {
     assert_eq!(chunks.len(), 3);
     let (addr, fake) = FakeJaegerGrpc::start(chunks, None).await;
     let mut config = config(BackendKind::JaegerGrpc, format!("http://{addr}"));
-    config.headers = vec![("X-Tenant".into(), "acme".into())];
+    config.headers = vec![("X-Tenant".into(), "acme".to_owned().into())];
     let source = connect(&config, metrics()).unwrap();
     let trace = source.fetch(&request()).await.unwrap();
     assert_eq!(trace.spans.len(), 6);

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use orcheo_settings::{Headers, boolean, first_set, headers, integer_of, list_split};
+
 /// Where spans go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exporter {
@@ -45,7 +47,8 @@ pub struct TracingConfig {
     pub protocol: Protocol,
     /// The full traces endpoint (for HTTP, including `/v1/traces`).
     pub endpoint: String,
-    pub headers: Vec<(String, String)>,
+    /// Sent with every export; the values may carry an API key.
+    pub headers: Headers,
     pub service_name: String,
     /// 0..=1, parent-based trace-id ratio.
     pub sample_ratio: f64,
@@ -86,84 +89,8 @@ impl Default for TracingConfig {
     }
 }
 
-/// A variable whose value cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}={value:?}: expected {expected}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub expected: &'static str,
-}
-
-/// The first variable of `names` that is set (and not blank), with its name.
-fn first(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    names: &[&'static str],
-) -> Option<(&'static str, String)> {
-    names.iter().find_map(|&name| {
-        lookup(name)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| (name, v.trim().to_owned()))
-    })
-}
-
-fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError {
-            variable,
-            value: value.to_owned(),
-            expected: "true or false",
-        }),
-    }
-}
-
-/// `k=v,k2=v2`; values may contain `=`, and are percent-decoded as the OTLP specification says.
-fn parse_headers(
-    variable: &'static str,
-    value: &str,
-) -> Result<Vec<(String, String)>, ConfigError> {
-    let bad = || ConfigError {
-        variable,
-        value: value.to_owned(),
-        expected: "comma-separated key=value pairs",
-    };
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').ok_or_else(bad)?;
-            let k = k.trim();
-            if k.is_empty()
-                || !k
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-            {
-                return Err(bad());
-            }
-            Ok((k.to_owned(), percent_decode(v.trim()).ok_or_else(bad)?))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+/// A variable whose value cannot be used: the workspace's one error for settings.
+pub use orcheo_settings::SettingError as ConfigError;
 
 impl TracingConfig {
     /// From the process environment.
@@ -174,28 +101,24 @@ impl TracingConfig {
     /// From any variable lookup (tests pass a map).
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = Self::default();
-        if let Some((name, v)) = first(lookup, &["OTEL_SDK_DISABLED"]) {
-            c.disabled = parse_bool(name, &v)?;
+        if let Some((name, v)) = first_set(lookup, &["OTEL_SDK_DISABLED"]) {
+            c.disabled = boolean(name, &v)?;
         }
-        if let Some((name, v)) = first(lookup, &["ORCHEO_TRACING_REQUIRED"]) {
-            c.required = parse_bool(name, &v)?;
+        if let Some((name, v)) = first_set(lookup, &["ORCHEO_TRACING_REQUIRED"]) {
+            c.required = boolean(name, &v)?;
         }
-        if let Some((_, v)) = first(
+        if let Some((_, v)) = first_set(
             lookup,
             &["ORCHEO_TRACING_SERVICE_NAME", "OTEL_SERVICE_NAME"],
         ) {
             c.service_name = v;
         }
-        if let Some((name, v)) = first(lookup, &["ORCHEO_TRACING_SAMPLE_RATIO"]) {
+        if let Some((name, v)) = first_set(lookup, &["ORCHEO_TRACING_SAMPLE_RATIO"]) {
             c.sample_ratio = v
                 .parse::<f64>()
                 .ok()
                 .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or(ConfigError {
-                    variable: name,
-                    value: v,
-                    expected: "a number from 0 to 1",
-                })?;
+                .ok_or_else(|| ConfigError::new(name, &v, "a number from 0 to 1"))?;
         }
         c.export_settings(lookup)?;
         c.content_settings(lookup)?;
@@ -207,21 +130,17 @@ impl TracingConfig {
         &mut self,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        if let Some((name, v)) = first(lookup, &["ORCHEO_TRACING_EXPORTER"]) {
+        if let Some((name, v)) = first_set(lookup, &["ORCHEO_TRACING_EXPORTER"]) {
             self.exporter = match v.to_ascii_lowercase().as_str() {
                 "none" => Exporter::None,
                 "console" => Exporter::Console,
                 "otlp" => Exporter::Otlp,
                 _ => {
-                    return Err(ConfigError {
-                        variable: name,
-                        value: v,
-                        expected: "none, console or otlp",
-                    });
+                    return Err(ConfigError::new(name, &v, "none, console or otlp"));
                 }
             };
         }
-        if let Some((name, v)) = first(
+        if let Some((name, v)) = first_set(
             lookup,
             &["ORCHEO_TRACING_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"],
         ) {
@@ -229,17 +148,13 @@ impl TracingConfig {
                 "grpc" => Protocol::Grpc,
                 "http/protobuf" => Protocol::HttpProtobuf,
                 _ => {
-                    return Err(ConfigError {
-                        variable: name,
-                        value: v,
-                        expected: "grpc or http/protobuf",
-                    });
+                    return Err(ConfigError::new(name, &v, "grpc or http/protobuf"));
                 }
             };
         }
         // Orcheo's endpoint and the signal-specific standard one are used as given; the generic
         // standard one is a base, to which HTTP appends the traces path (as the specification says).
-        self.endpoint = match first(
+        self.endpoint = match first_set(
             lookup,
             &[
                 "ORCHEO_TRACING_ENDPOINT",
@@ -247,7 +162,7 @@ impl TracingConfig {
             ],
         ) {
             Some((name, v)) => check_url(name, v)?,
-            None => match first(lookup, &["OTEL_EXPORTER_OTLP_ENDPOINT"]) {
+            None => match first_set(lookup, &["OTEL_EXPORTER_OTLP_ENDPOINT"]) {
                 Some((name, v)) => {
                     let base = check_url(name, v)?;
                     match self.protocol {
@@ -260,31 +175,26 @@ impl TracingConfig {
                 None => self.protocol.default_endpoint().to_owned(),
             },
         };
-        if let Some((name, v)) = first(
+        if let Some((name, v)) = first_set(
             lookup,
             &["ORCHEO_TRACING_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"],
         ) {
-            self.headers = parse_headers(name, &v)?;
+            self.headers = headers(name, &v)?;
         }
-        if let Some((name, v)) = first(
+        if let Some((name, v)) = first_set(
             lookup,
             &["ORCHEO_TRACING_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"],
         ) {
-            self.insecure = parse_bool(name, &v)?;
+            self.insecure = boolean(name, &v)?;
         }
-        if let Some((name, v)) = first(
+        if let Some((name, v)) = first_set(
             lookup,
             &[
                 "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
                 "OTEL_EXPORTER_OTLP_TIMEOUT",
             ],
         ) {
-            let ms: u64 = v.parse().ok().filter(|ms| *ms > 0).ok_or(ConfigError {
-                variable: name,
-                value: v,
-                expected: "a positive number of milliseconds",
-            })?;
-            self.export_timeout = Duration::from_millis(ms);
+            self.export_timeout = orcheo_settings::millis(name, &v, 1..=u64::MAX)?;
         }
         Ok(())
     }
@@ -294,34 +204,17 @@ impl TracingConfig {
         &mut self,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        if let Some((name, v)) = first(lookup, &["ORCHEO_TRACING_HIGH_TOKEN_THRESHOLD"]) {
-            self.high_token_threshold = v.parse().map_err(|_| ConfigError {
-                variable: name,
-                value: v,
-                expected: "a whole number of tokens",
-            })?;
+        if let Some((name, v)) = first_set(lookup, &["ORCHEO_TRACING_HIGH_TOKEN_THRESHOLD"]) {
+            self.high_token_threshold = integer_of(name, &v, 0..=u64::MAX, "tokens")?;
         }
-        if let Some((name, v)) = first(lookup, &["ORCHEO_TRACING_PREVIEW_MAX_LENGTH"]) {
-            self.preview_max_length =
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|n| *n >= 16)
-                    .ok_or(ConfigError {
-                        variable: name,
-                        value: v,
-                        expected: "a whole number of characters, at least 16",
-                    })?;
+        if let Some((name, v)) = first_set(lookup, &["ORCHEO_TRACING_PREVIEW_MAX_LENGTH"]) {
+            self.preview_max_length = integer_of(name, &v, 16..=u64::MAX, "characters")? as usize;
         }
-        if let Some((name, v)) = first(lookup, &["ORCHEO_TRACING_CAPTURE_CONTENT"]) {
-            self.capture_content = parse_bool(name, &v)?;
+        if let Some((name, v)) = first_set(lookup, &["ORCHEO_TRACING_CAPTURE_CONTENT"]) {
+            self.capture_content = boolean(name, &v)?;
         }
-        if let Some((_, v)) = first(lookup, &["ORCHEO_TRACING_REDACT_PATTERNS"]) {
-            self.redact_patterns = v
-                .split(';')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect();
+        if let Some((_, v)) = first_set(lookup, &["ORCHEO_TRACING_REDACT_PATTERNS"]) {
+            self.redact_patterns = list_split(&v, &[';']);
         }
         Ok(())
     }
@@ -336,11 +229,11 @@ fn check_url(variable: &'static str, value: String) -> Result<String, ConfigErro
     if ok {
         Ok(value)
     } else {
-        Err(ConfigError {
+        Err(ConfigError::new(
             variable,
-            value,
-            expected: "an http:// or https:// URL",
-        })
+            &value,
+            "an http:// or https:// URL",
+        ))
     }
 }
 
@@ -382,13 +275,12 @@ mod tests {
         assert_eq!((c.exporter, c.protocol), (Exporter::Otlp, Protocol::Grpc));
         assert_eq!(c.endpoint, "http://localhost:4317");
         assert_eq!(c.service_name, "executor");
-        assert_eq!(
-            c.headers,
-            vec![
-                ("x-api-key".into(), "a=b".into()),
-                ("tenant".into(), "acme".into())
-            ]
-        );
+        let headers: Vec<(&str, &str)> = c
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret().as_str()))
+            .collect();
+        assert_eq!(headers, [("x-api-key", "a=b"), ("tenant", "acme")]);
         assert!((c.sample_ratio - 0.25).abs() < f64::EPSILON);
         assert_eq!(c.preview_max_length, 16);
         assert!(!c.capture_content);
@@ -419,6 +311,7 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_variable() {
+        const BOOLEAN: &str = "true or false (also 1/0, yes/no, on/off)";
         for (variable, value, expected) in [
             ("ORCHEO_TRACING_EXPORTER", "jaeger", "none, console or otlp"),
             (
@@ -436,19 +329,9 @@ mod tests {
                 "collector:4318",
                 "an http:// or https:// URL",
             ),
-            (
-                "ORCHEO_TRACING_HEADERS",
-                "novalue",
-                "comma-separated key=value pairs",
-            ),
-            (
-                "ORCHEO_TRACING_HEADERS",
-                "k=%zz",
-                "comma-separated key=value pairs",
-            ),
             ("ORCHEO_TRACING_SAMPLE_RATIO", "1.5", "a number from 0 to 1"),
             ("ORCHEO_TRACING_SAMPLE_RATIO", "NaN", "a number from 0 to 1"),
-            ("ORCHEO_TRACING_INSECURE", "maybe", "true or false"),
+            ("ORCHEO_TRACING_INSECURE", "maybe", BOOLEAN),
             (
                 "ORCHEO_TRACING_HIGH_TOKEN_THRESHOLD",
                 "-1",
@@ -459,23 +342,19 @@ mod tests {
                 "15",
                 "a whole number of characters, at least 16",
             ),
-            ("ORCHEO_TRACING_CAPTURE_CONTENT", "nope", "true or false"),
-            ("ORCHEO_TRACING_REQUIRED", "2", "true or false"),
-            ("OTEL_SDK_DISABLED", "disabled", "true or false"),
+            ("ORCHEO_TRACING_CAPTURE_CONTENT", "nope", BOOLEAN),
+            ("ORCHEO_TRACING_REQUIRED", "2", BOOLEAN),
+            ("OTEL_SDK_DISABLED", "disabled", BOOLEAN),
             (
                 "OTEL_EXPORTER_OTLP_TIMEOUT",
                 "0",
-                "a positive number of milliseconds",
+                "a whole number of milliseconds, at least 1",
             ),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(
                 err,
-                ConfigError {
-                    variable,
-                    value: value.to_owned(),
-                    expected
-                },
+                ConfigError::new(variable, value, expected),
                 "{variable}"
             );
             assert!(
@@ -483,6 +362,48 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// Header values may be API keys: a bad list names the variable, never the value.
+    #[test]
+    fn bad_headers_name_their_variable_but_not_the_value() {
+        for (variable, value) in [
+            ("ORCHEO_TRACING_HEADERS", "s3cr3t-key"),
+            ("ORCHEO_TRACING_HEADERS", "k=s3cr3t%zz"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t%0A"),
+        ] {
+            let err = config(&[(variable, value)]).unwrap_err();
+            assert_eq!((err.variable, err.value.as_deref()), (variable, None));
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{variable}: expected")),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_header_values() {
+        let c = config(&[
+            ("ORCHEO_TRACING_EXPORTER", "otlp"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=sk-live-0123456789,authorization=Bearer%20tok-9876543210",
+            ),
+        ])
+        .unwrap();
+        for printed in [format!("{c:?}"), format!("{c:#?}")] {
+            assert!(printed.contains("x-api-key"), "{printed}");
+            for secret in ["sk-live-0123456789", "tok-9876543210"] {
+                assert!(!printed.contains(secret), "{printed}");
+            }
+        }
+        assert_eq!(
+            c.headers[1].1.expose_secret(),
+            "Bearer tok-9876543210",
+            "%20 is decoded"
+        );
     }
 }
 

@@ -229,7 +229,11 @@ fn otlp_exporter(
     };
     match config.protocol {
         Protocol::HttpProtobuf => {
-            let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
+            let headers: HashMap<String, String> = config
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose_secret().clone()))
+                .collect();
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -246,7 +250,7 @@ fn otlp_exporter(
             for (name, value) in &config.headers {
                 let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
                     .map_err(|_| InitError::Metadata(name.clone()))?;
-                let value = MetadataValue::try_from(value.as_str())
+                let value = MetadataValue::try_from(value.expose_secret().as_str())
                     .map_err(|_| InitError::Metadata(name.clone()))?;
                 metadata.insert(key, value);
             }

@@ -33,7 +33,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     telemetry::init(config.log_format);
     let http_addr = config.http_addr;
     let http_otlp_addr = config.otlp_http_addr;
-    let url = config.database_url.clone();
+    let url = config.database_url.expose_secret().clone();
     let artifact_dir = config.artifact_dir.clone();
     let ingest_token = config.otlp_ingest_token.clone();
     actix_web::rt::System::new().block_on(async move {

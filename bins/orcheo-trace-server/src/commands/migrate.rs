@@ -8,8 +8,13 @@ use orcheo_trace_store::{PoolConfig, Store, redact_password};
 use crate::cli::MigrateArgs;
 
 pub(crate) fn run(args: &MigrateArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database_url, PoolConfig::default())
-        .with_context(|| format!("cannot open {}", redact_password(&args.database_url)))?;
+    let store = Store::open(args.database_url.expose_secret(), PoolConfig::default())
+        .with_context(|| {
+            format!(
+                "cannot open {}",
+                redact_password(args.database_url.expose_secret())
+            )
+        })?;
     let applied = store.migrate()?;
     let mut out = std::io::stdout().lock();
     if applied.is_empty() {

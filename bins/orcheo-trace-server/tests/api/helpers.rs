@@ -307,7 +307,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         AuthConfig::default()
     } else {
         AuthConfig {
-            jwt_secret: Some(SECRET.to_vec()),
+            jwt_secret: Some(SECRET.to_vec().into()),
             static_tokens: static_tokens(),
             protect_ops: options.protect_ops,
             issuer: options.jwt_issuer.clone(),
@@ -322,10 +322,10 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         otlp_grpc_addr: receiver,
         otlp_http_addr: receiver,
-        otlp_ingest_token: options.ingest_token.clone(),
+        otlp_ingest_token: options.ingest_token.clone().map(Into::into),
         ingest_limits: options.ingest_limits.unwrap_or_default(),
         otlp_connections: options.otlp_connections.unwrap_or_default(),
-        database_url: test_db.url.clone(),
+        database_url: test_db.url.clone().into(),
         backend: if options.embedded {
             TraceBackend::Embedded
         } else {
@@ -343,7 +343,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         artifact_dir: artifacts.path().to_owned(),
         cors: orcheo_trace_server::cors::CorsConfig::parse(options.cors_origins.unwrap_or(""))
             .unwrap(),
-        artifact_link_key: options.artifact_link_key.clone(),
+        artifact_link_key: options.artifact_link_key.clone().map(Into::into),
         artifact_link_ttl: options.artifact_link_ttl.unwrap_or(Duration::from_mins(15)),
         cache_entries: options.cache_entries.unwrap_or(16),
         page_max_spans: options.page_max_spans.unwrap_or(10_000),

@@ -66,7 +66,10 @@ async fn run_workflow(
         exporter: Exporter::Otlp,
         protocol,
         endpoint,
-        headers,
+        headers: headers
+            .into_iter()
+            .map(|(name, value)| (name, value.into()))
+            .collect(),
         ..TracingConfig::default()
     };
     let execution = execution.to_owned();

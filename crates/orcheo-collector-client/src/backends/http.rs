@@ -32,7 +32,7 @@ impl Http {
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| ConfigError::BadHeader(name.clone()))?;
-            let mut value = HeaderValue::from_str(value)
+            let mut value = HeaderValue::from_str(value.expose_secret())
                 .map_err(|_| ConfigError::BadHeader(name.to_string()))?;
             value.set_sensitive(true);
             headers.insert(name, value);

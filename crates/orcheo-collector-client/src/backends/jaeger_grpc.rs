@@ -98,7 +98,7 @@ impl JaegerGrpc {
             .map(|(name, value)| {
                 let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
                     .map_err(|_| ConfigError::BadHeader(name.clone()))?;
-                let value = MetadataValue::try_from(value.as_str())
+                let value = MetadataValue::try_from(value.expose_secret().as_str())
                     .map_err(|_| ConfigError::BadHeader(name.clone()))?;
                 Ok((key, value))
             })
