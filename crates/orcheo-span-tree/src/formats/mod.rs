@@ -168,17 +168,6 @@ impl<'a> SpanSink<'a> {
         }
     }
 
-    /// Makes room for `more` spans at once.
-    pub(crate) fn reserve(&mut self, more: usize) {
-        self.spans.reserve(more);
-    }
-
-    /// Takes readable spans decoded apart, in order.
-    pub(crate) fn append(&mut self, mut spans: Vec<RawSpan>) {
-        self.seen += spans.len();
-        self.spans.append(&mut spans);
-    }
-
     /// Takes a readable span (inlined, so the span is built straight into the list).
     #[inline]
     pub(crate) fn accept(&mut self, span: RawSpan) {
@@ -220,11 +209,6 @@ fn threads_for(spans: usize) -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
     (spans / MIN_SPANS_PER_THREAD).clamp(1, cores.min(MAX_THREADS))
-}
-
-/// Whether a second thread can be had at all: the machine has more than one core.
-pub(crate) fn spare_core() -> bool {
-    threads_for(usize::MAX) > 1
 }
 
 /// Decodes `count` listed spans into `out` on as many threads as [`threads_for`] gives, with

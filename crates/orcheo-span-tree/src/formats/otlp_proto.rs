@@ -16,8 +16,6 @@ use orcheo_trace_model::{
     SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId, semconv,
 };
 
-mod second_half;
-
 /// Field numbers of the OTLP trace messages (opentelemetry/proto/trace/v1/trace.proto and
 /// common/v1/common.proto).
 mod field {
@@ -72,77 +70,10 @@ const MAX_VALUE_DEPTH: u32 = 64;
 ///
 /// Two steps: a walk over the three levels above the spans (resources and scopes decoded, each
 /// span's bytes listed), then the spans themselves, on several threads when there are enough of
-/// them ([`super::decode_in_runs`]). Listing is a chain of reads that wait on each other (where a
-/// span starts depends on the length of the one before), so a payload that is one large scope
-/// block is not listed: another thread finds where a span starts near the block's middle and
-/// decodes from there while this one decodes from the start ([`second_half`]).
+/// them ([`super::decode_in_runs`]). Spans listed before a broken part of the payload are decoded
+/// first: a broken span among them comes earlier in the payload, so its error is the one to
+/// report.
 pub(crate) fn decode_into(
-    bytes: &[u8],
-    out: &mut Vec<RawSpan>,
-    anomalies: &mut Vec<Anomaly>,
-) -> Result<(), WireError> {
-    decode_with(bytes, out, anomalies, true).map(drop)
-}
-
-/// What became of a large scope block's second half.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Split {
-    /// No block was large enough, or no second thread could be had.
-    None,
-    /// The other thread's spans were taken.
-    Taken,
-    /// This thread came to where the other one started, but its spans could not be taken (an
-    /// unreadable span or a broken part among them): decoded here.
-    DecodedHere,
-    /// This thread did not come to where the other one started: it decoded the whole block.
-    Missed,
-    /// A scope message past the large block's first field changes the whole block's owner:
-    /// decoded again as usual.
-    Again,
-}
-
-fn decode_with(
-    bytes: &[u8],
-    out: &mut Vec<RawSpan>,
-    anomalies: &mut Vec<Anomaly>,
-    split: bool,
-) -> Result<Split, WireError> {
-    let mut shared = Shared::default();
-    let big = split
-        .then(|| second_half::find(bytes, &mut shared))
-        .flatten();
-    let Some(big) = big else {
-        decode_listing(bytes, out, anomalies)?;
-        return Ok(Split::None);
-    };
-    let (spans_before, anomalies_before) = (out.len(), anomalies.len());
-    let signals = second_half::Signals::default();
-    let outcome = std::thread::scope(|scope| {
-        let (big, signals) = (&big, &signals);
-        let other = std::thread::Builder::new()
-            .name("orcheo-span-decode".to_owned())
-            .spawn_scoped(scope, move || second_half::decode(big, signals));
-        let Ok(other) = other else {
-            return decode_listing(bytes, out, anomalies).map(|()| Split::None);
-        };
-        let decoded = decode_beside(big, signals, other, shared, out, anomalies);
-        // Whatever happened, the other thread's work is no longer wanted.
-        signals.stop();
-        decoded
-    })?;
-    if outcome != Split::Again {
-        return Ok(outcome);
-    }
-    out.truncate(spans_before);
-    anomalies.truncate(anomalies_before);
-    decode_listing(bytes, out, anomalies)?;
-    Ok(Split::Again)
-}
-
-/// Lists every span, then decodes the list ([`super::decode_in_runs`]). Spans listed before a
-/// broken part of the payload are decoded first: a broken span among them comes earlier in the
-/// payload, so its error is the one to report.
-fn decode_listing(
     bytes: &[u8],
     out: &mut Vec<RawSpan>,
     anomalies: &mut Vec<Anomaly>,
@@ -155,49 +86,6 @@ fn decode_listing(
     walked
 }
 
-/// Decodes the large block's first half here while the other thread decodes the second, then
-/// the rest of the payload, in payload order: errors and positions are a one-thread decode's.
-fn decode_beside<'a>(
-    big: &second_half::Big<'a>,
-    signals: &second_half::Signals,
-    other: std::thread::ScopedJoinHandle<'_, Option<second_half::Half>>,
-    shared: Shared<'a>,
-    out: &mut Vec<RawSpan>,
-    anomalies: &mut Vec<Anomaly>,
-) -> Result<Split, WireError> {
-    let mut sink = SpanSink::new(out, anomalies);
-    let mut reading = Reading::default();
-    let split = match big.first_half(signals, &mut reading, &mut sink)? {
-        second_half::Stop::Moved => return Ok(Split::Again),
-        second_half::Stop::End | second_half::Stop::Stopped => Split::Missed,
-        second_half::Stop::Met(rest) => {
-            let half = other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            match half {
-                Some(half) if half.starts_at(rest.at()) => {
-                    sink.append(half.into_spans());
-                    Split::Taken
-                }
-                _ => {
-                    if !big.decode_here(rest, &mut reading, &mut sink)? {
-                        return Ok(Split::Again);
-                    }
-                    Split::DecodedHere
-                }
-            }
-        }
-    };
-    // The rest of the payload, listed and decoded as usual (as a rule there is none).
-    let mut listed = Listed {
-        shared,
-        ..Listed::default()
-    };
-    let walked = big.rest(&mut listed);
-    decode_spans(&listed, 0..listed.spans.len(), &mut reading, &mut sink)?;
-    walked.map(|()| split)
-}
-
 /// The spans of a payload, each with the resource and scope it belongs to.
 #[derive(Default)]
 struct Listed<'a> {
@@ -208,12 +96,9 @@ struct Listed<'a> {
     shared: Shared<'a>,
 }
 
+/// Lists the spans of the resource blocks of a `TracesData`.
 fn walk<'a>(bytes: &'a [u8], listed: &mut Listed<'a>) -> Result<(), WireError> {
-    walk_from(Reader::new(bytes), listed)
-}
-
-/// Lists the spans of the resource blocks in `r`, the fields of a `TracesData`.
-fn walk_from<'a>(mut r: Reader<'a>, listed: &mut Listed<'a>) -> Result<(), WireError> {
+    let mut r = Reader::new(bytes);
     while let Some((number, wire)) = r.field()? {
         if number == field::TRACES_DATA_RESOURCE_SPANS {
             r.expect("resource_spans", wire, WireType::Len)?;
@@ -233,18 +118,10 @@ fn decode_run(
     anomalies: &mut Vec<Anomaly>,
 ) -> Result<(), WireError> {
     let mut sink = SpanSink::starting_at(out, anomalies, run.start);
-    decode_spans(listed, run, &mut Reading::default(), &mut sink)
-}
-
-fn decode_spans(
-    listed: &Listed<'_>,
-    run: std::ops::Range<usize>,
-    reading: &mut Reading,
-    sink: &mut SpanSink<'_>,
-) -> Result<(), WireError> {
+    let mut reading = Reading::default();
     for &(bytes, owner) in &listed.spans[run] {
         let (resource, scope) = &listed.owners[owner];
-        span(bytes, (resource, scope.as_ref()), reading, sink)?;
+        span(bytes, (resource, scope.as_ref()), &mut reading, &mut sink)?;
     }
     Ok(())
 }

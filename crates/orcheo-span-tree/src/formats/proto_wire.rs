@@ -76,7 +76,7 @@ impl<'a> Reader<'a> {
 
     /// Where the unread bytes start in the payload.
     fn offset(&self) -> usize {
-        self.at() - self.start
+        self.bytes.as_ptr().addr() - self.start
     }
 
     #[cold]
@@ -248,30 +248,6 @@ impl<'a> Reader<'a> {
     /// Whether nothing is left to read.
     pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
-    }
-
-    /// How many bytes are left to read.
-    pub(crate) fn left(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The address of the next byte to read: where two readers over one payload stand, compared.
-    pub(crate) fn at(&self) -> usize {
-        self.bytes.as_ptr().addr()
-    }
-
-    /// A reader over what is left from `skip` bytes on (none past the end), counting offsets
-    /// from the same payload start.
-    pub(crate) fn from(&self, skip: usize) -> Self {
-        Self {
-            bytes: self.bytes.get(skip..).unwrap_or_default(),
-            start: self.start,
-        }
-    }
-
-    /// The first unread byte, if any.
-    pub(crate) fn peek(&self) -> Option<u8> {
-        self.bytes.first().copied()
     }
 
     /// The rest of this reader's bytes as UTF-8 text.
