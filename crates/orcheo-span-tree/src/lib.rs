@@ -5,7 +5,9 @@
 //! - [`normalize`]: [`RawSpan`]s → [`TraceTree`] plus anomalies (duplicates, orphans, cycles,
 //!   clock skew), with tokens, prompts, responses, artifacts and errors extracted;
 //! - [`filter`] and [`redact`]: what a caller may see (content withheld, redacted, truncated);
-//! - [`render`]: the nested and flat JSON views.
+//! - [`render`]: the nested and flat JSON views;
+//! - [`protobuf`]: the protobuf wire reader the OTLP decoder is built on, for other readers of
+//!   OTLP bytes.
 //!
 //! Invariants: no I/O; nothing here panics or fails on outside input — decoding reports a
 //! [`DecodeError`] for a payload it cannot read at all, and normalization always returns the best
@@ -15,6 +17,7 @@
 pub mod filter;
 pub mod formats;
 pub mod normalize;
+pub mod protobuf;
 /// Redaction, from the shared content crate (the instrumentation uses the same engine).
 pub use orcheo_content::redact;
 pub mod render;

@@ -6,7 +6,6 @@
 mod jaeger_v1;
 pub mod otlp_json;
 pub mod otlp_proto;
-mod proto_wire;
 mod wire;
 
 use std::fmt;

@@ -2,54 +2,82 @@
 //! Tempo's `tempopb.Trace`: all three carry `ResourceSpans` as field 1).
 //!
 //! Payloads are read by hand straight into [`RawSpan`]s: going through the generated `prost`
-//! types first would build (and grow, and free) a second copy of every span. [`convert`] turns
-//! those generated types into spans for callers that already have them (a gRPC receiver).
+//! types first would build (and grow, and free) a second copy of every span. What `prost` would
+//! refuse is refused here too: every field of the schema is checked for its wire type, every
+//! string for UTF-8 (fields this decoder does not keep included), and messages may nest no deeper
+//! than `prost` lets them. With the `otlp-proto-types` feature, `convert` turns those generated
+//! types into spans for callers that already have them.
 
 use std::sync::Arc;
 
 use super::SpanSink;
-use super::proto_wire::{Reader, Recent, WireError, WireType, error as wire_error, text};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as ProtoKeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
+use crate::protobuf::{
+    MAX_MESSAGE_DEPTH, Reader, Recent, WireError, WireErrorKind, WireType, text,
+};
 use orcheo_trace_model::{
     Anomaly, AttributeValue, KeyValue, LinkKind, RawSpan, RawStatus, Resource, Scope, SmolStr,
     SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, Timestamp, TraceId, semconv,
 };
 
-/// Field numbers of the OTLP trace messages (opentelemetry/proto/trace/v1/trace.proto and
-/// common/v1/common.proto).
+#[cfg(feature = "otlp-proto-types")]
+mod from_types;
+#[cfg(feature = "otlp-proto-types")]
+pub use from_types::convert;
+
+/// Field numbers of the OTLP trace messages (opentelemetry/proto/trace/v1/trace.proto,
+/// common/v1/common.proto and resource/v1/resource.proto).
 mod field {
     pub(super) const TRACES_DATA_RESOURCE_SPANS: u32 = 1;
     pub(super) const RESOURCE_SPANS_RESOURCE: u32 = 1;
     pub(super) const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+    pub(super) const RESOURCE_SPANS_SCHEMA_URL: u32 = 3;
     /// `instrumentation_library_spans`, deprecated but still sent by old exporters.
     pub(super) const RESOURCE_SPANS_LEGACY_SCOPE_SPANS: u32 = 1000;
     pub(super) const RESOURCE_ATTRIBUTES: u32 = 1;
+    pub(super) const RESOURCE_DROPPED_ATTRIBUTES: u32 = 2;
+    pub(super) const RESOURCE_ENTITY_REFS: u32 = 3;
+    pub(super) const ENTITY_REF_SCHEMA_URL: u32 = 1;
+    pub(super) const ENTITY_REF_TYPE: u32 = 2;
+    pub(super) const ENTITY_REF_ID_KEYS: u32 = 3;
+    pub(super) const ENTITY_REF_DESCRIPTION_KEYS: u32 = 4;
     pub(super) const SCOPE_SPANS_SCOPE: u32 = 1;
     pub(super) const SCOPE_SPANS_SPANS: u32 = 2;
+    pub(super) const SCOPE_SPANS_SCHEMA_URL: u32 = 3;
     pub(super) const SCOPE_NAME: u32 = 1;
     pub(super) const SCOPE_VERSION: u32 = 2;
+    pub(super) const SCOPE_ATTRIBUTES: u32 = 3;
+    pub(super) const SCOPE_DROPPED_ATTRIBUTES: u32 = 4;
     pub(super) const SPAN_TRACE_ID: u32 = 1;
     pub(super) const SPAN_SPAN_ID: u32 = 2;
+    pub(super) const SPAN_TRACE_STATE: u32 = 3;
     pub(super) const SPAN_PARENT_SPAN_ID: u32 = 4;
     pub(super) const SPAN_NAME: u32 = 5;
     pub(super) const SPAN_KIND: u32 = 6;
     pub(super) const SPAN_START: u32 = 7;
     pub(super) const SPAN_END: u32 = 8;
     pub(super) const SPAN_ATTRIBUTES: u32 = 9;
+    pub(super) const SPAN_DROPPED_ATTRIBUTES: u32 = 10;
     pub(super) const SPAN_EVENTS: u32 = 11;
+    pub(super) const SPAN_DROPPED_EVENTS: u32 = 12;
     pub(super) const SPAN_LINKS: u32 = 13;
+    pub(super) const SPAN_DROPPED_LINKS: u32 = 14;
     pub(super) const SPAN_STATUS: u32 = 15;
+    pub(super) const SPAN_FLAGS: u32 = 16;
     pub(super) const EVENT_TIME: u32 = 1;
     pub(super) const EVENT_NAME: u32 = 2;
     pub(super) const EVENT_ATTRIBUTES: u32 = 3;
+    pub(super) const EVENT_DROPPED_ATTRIBUTES: u32 = 4;
     pub(super) const LINK_TRACE_ID: u32 = 1;
     pub(super) const LINK_SPAN_ID: u32 = 2;
+    pub(super) const LINK_TRACE_STATE: u32 = 3;
     pub(super) const LINK_ATTRIBUTES: u32 = 4;
+    pub(super) const LINK_DROPPED_ATTRIBUTES: u32 = 5;
+    pub(super) const LINK_FLAGS: u32 = 6;
     pub(super) const STATUS_MESSAGE: u32 = 2;
     pub(super) const STATUS_CODE: u32 = 3;
     pub(super) const KEY_VALUE_KEY: u32 = 1;
     pub(super) const KEY_VALUE_VALUE: u32 = 2;
+    pub(super) const KEY_VALUE_KEY_STRINDEX: u32 = 3;
     pub(super) const ANY_STRING: u32 = 1;
     pub(super) const ANY_BOOL: u32 = 2;
     pub(super) const ANY_INT: u32 = 3;
@@ -62,8 +90,20 @@ mod field {
     pub(super) const LIST_VALUES: u32 = 1;
 }
 
-/// How deeply `AnyValue`s may nest (arrays of maps of arrays…) before the payload is refused.
-const MAX_VALUE_DEPTH: u32 = 64;
+/// How deep each kind of key-value sits, `TracesData` being level 0: what `prost` counts
+/// against [`MAX_MESSAGE_DEPTH`].
+mod depth {
+    /// `TracesData` → `ResourceSpans` → `Resource` → `KeyValue`.
+    pub(super) const RESOURCE_KEY_VALUE: u32 = 3;
+    /// … → `ScopeSpans` → `InstrumentationScope` (or `Span`) → `KeyValue`.
+    pub(super) const SCOPE_KEY_VALUE: u32 = 4;
+    pub(super) const SPAN_KEY_VALUE: u32 = 4;
+    /// … → `Span` → `Event` (or `Link`) → `KeyValue`.
+    pub(super) const EVENT_KEY_VALUE: u32 = 5;
+    pub(super) const LINK_KEY_VALUE: u32 = 5;
+}
+
+use WireType::{Fixed32, Fixed64, Len, Varint};
 
 /// Decodes protobuf bytes straight into spans; a span with unusable ids is reported in
 /// `anomalies` and skipped, a structurally broken payload is an error.
@@ -101,7 +141,7 @@ fn walk<'a>(bytes: &'a [u8], listed: &mut Listed<'a>) -> Result<(), WireError> {
     let mut r = Reader::new(bytes);
     while let Some((number, wire)) = r.field()? {
         if number == field::TRACES_DATA_RESOURCE_SPANS {
-            r.expect("resource_spans", wire, WireType::Len)?;
+            r.expect("resource_spans", wire, Len)?;
             resource_spans(r.len()?, listed)?;
         } else {
             r.skip(wire)?;
@@ -176,12 +216,18 @@ pub(crate) fn decode_tempo_response_into(
     while let Some((number, wire)) = r.field()? {
         match number {
             TRACE => {
-                r.expect("trace", wire, WireType::Len)?;
+                r.expect("trace", wire, Len)?;
                 let trace = r.bytes()?;
                 decode_into(trace, &mut decoded.spans, &mut decoded.anomalies)?;
             }
-            STATUS => decoded.partial = r.varint()? == PARTIAL,
-            MESSAGE => decoded.message = Some(r.string()?).filter(|m| !m.is_empty()),
+            STATUS => {
+                r.expect("status", wire, Varint)?;
+                decoded.partial = r.varint()? == PARTIAL;
+            }
+            MESSAGE => {
+                r.expect("message", wire, Len)?;
+                decoded.message = Some(r.string()?).filter(|m| !m.is_empty());
+            }
             _ => r.skip(wire)?,
         }
     }
@@ -196,7 +242,7 @@ fn resource_spans<'a>(mut r: Reader<'a>, listed: &mut Listed<'a>) -> Result<(), 
     let all = r;
     while let Some((number, wire)) = r.field()? {
         if number == field::RESOURCE_SPANS_RESOURCE {
-            r.expect("resource", wire, WireType::Len)?;
+            r.expect("resource", wire, Len)?;
             encoded.push(r.bytes()?);
         } else {
             r.skip(wire)?;
@@ -217,13 +263,16 @@ fn resource_spans<'a>(mut r: Reader<'a>, listed: &mut Listed<'a>) -> Result<(), 
     };
     let mut r = all;
     while let Some((number, wire)) = r.field()? {
-        if number == field::RESOURCE_SPANS_SCOPE_SPANS
-            || number == field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS
-        {
-            r.expect("scope_spans", wire, WireType::Len)?;
-            scope_spans(r.len()?, &resource, listed)?;
-        } else {
-            r.skip(wire)?;
+        match number {
+            field::RESOURCE_SPANS_SCOPE_SPANS | field::RESOURCE_SPANS_LEGACY_SCOPE_SPANS => {
+                r.expect("scope_spans", wire, Len)?;
+                scope_spans(r.len()?, &resource, listed)?;
+            }
+            field::RESOURCE_SPANS_SCHEMA_URL => {
+                r.expect("resource_spans.schema_url", wire, Len)?;
+                r.str()?;
+            }
+            _ => r.skip(wire)?,
         }
     }
     Ok(())
@@ -235,15 +284,42 @@ fn resource_of(encoded: &[&[u8]]) -> Result<Resource, WireError> {
     for bytes in encoded {
         let mut res = Reader::new(bytes);
         while let Some((number, wire)) = res.field()? {
-            if number == field::RESOURCE_ATTRIBUTES {
-                res.expect("resource.attributes", wire, WireType::Len)?;
-                resource.attributes.push(key_value(res.len()?, 0, None)?);
-            } else {
-                res.skip(wire)?;
+            match number {
+                field::RESOURCE_ATTRIBUTES => {
+                    res.expect("resource.attributes", wire, Len)?;
+                    let kv = key_value(res.len()?, depth::RESOURCE_KEY_VALUE, None)?;
+                    resource.attributes.push(kv);
+                }
+                field::RESOURCE_DROPPED_ATTRIBUTES => {
+                    res.expect("resource.dropped_attributes_count", wire, Varint)?;
+                    res.varint()?;
+                }
+                field::RESOURCE_ENTITY_REFS => {
+                    res.expect("resource.entity_refs", wire, Len)?;
+                    entity_ref(res.len()?)?;
+                }
+                _ => res.skip(wire)?,
             }
         }
     }
     Ok(resource)
+}
+
+/// Checks an `EntityRef`, which spans do not keep.
+fn entity_ref(mut r: Reader<'_>) -> Result<(), WireError> {
+    while let Some((number, wire)) = r.field()? {
+        match number {
+            field::ENTITY_REF_SCHEMA_URL
+            | field::ENTITY_REF_TYPE
+            | field::ENTITY_REF_ID_KEYS
+            | field::ENTITY_REF_DESCRIPTION_KEYS => {
+                r.expect("entity_ref", wire, Len)?;
+                r.str()?;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(())
 }
 
 fn scope_spans<'a>(
@@ -274,11 +350,11 @@ fn list_scope_block<'a>(
     while let Some((number, wire)) = r.field()? {
         match number {
             field::SCOPE_SPANS_SPANS => {
-                r.expect("spans", wire, WireType::Len)?;
+                r.expect("spans", wire, Len)?;
                 listed.spans.push((r.len()?, owner));
             }
             field::SCOPE_SPANS_SCOPE => {
-                r.expect("scope", wire, WireType::Len)?;
+                r.expect("scope", wire, Len)?;
                 let bytes = r.bytes()?;
                 scope_messages += 1;
                 let shared = &mut listed.shared.scope;
@@ -292,6 +368,10 @@ fn list_scope_block<'a>(
                         decoded
                     }
                 });
+            }
+            field::SCOPE_SPANS_SCHEMA_URL => {
+                r.expect("scope_spans.schema_url", wire, Len)?;
+                r.str()?;
             }
             _ => r.skip(wire)?,
         }
@@ -308,8 +388,23 @@ fn scope_message(bytes: &[u8], earlier: Option<Arc<Scope>>) -> Result<Arc<Scope>
     });
     while let Some((number, wire)) = s.field()? {
         match number {
-            field::SCOPE_NAME => name = s.string()?,
-            field::SCOPE_VERSION => version = Some(s.string()?).filter(|v| !v.is_empty()),
+            field::SCOPE_NAME => {
+                s.expect("scope.name", wire, Len)?;
+                name = s.string()?;
+            }
+            field::SCOPE_VERSION => {
+                s.expect("scope.version", wire, Len)?;
+                version = Some(s.string()?).filter(|v| !v.is_empty());
+            }
+            // Not kept, but read: a broken attribute makes the payload one `prost` refuses.
+            field::SCOPE_ATTRIBUTES => {
+                s.expect("scope.attributes", wire, Len)?;
+                key_value(s.len()?, depth::SCOPE_KEY_VALUE, None)?;
+            }
+            field::SCOPE_DROPPED_ATTRIBUTES => {
+                s.expect("scope.dropped_attributes_count", wire, Varint)?;
+                s.varint()?;
+            }
             _ => s.skip(wire)?,
         }
     }
@@ -318,6 +413,10 @@ fn scope_message(bytes: &[u8], earlier: Option<Arc<Scope>>) -> Result<Arc<Scope>
 
 /// One span, into the sink: a span whose ids are unusable is reported there; the error is a
 /// broken payload.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per field of the schema, each checking its wire type"
+)]
 fn span(
     mut r: Reader<'_>,
     (resource, scope): (&Arc<Resource>, Option<&Arc<Scope>>),
@@ -334,14 +433,36 @@ fn span(
     let mut status = RawStatus::default();
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::SPAN_TRACE_ID => trace_id = r.bytes()?,
-            field::SPAN_SPAN_ID => span_id = r.bytes()?,
-            field::SPAN_PARENT_SPAN_ID => parent = r.bytes()?,
-            field::SPAN_NAME => r.recent_into(recent, slot::NAME, text, &mut name)?,
-            field::SPAN_KIND => kind = r.varint()?,
-            field::SPAN_START => start = r.fixed64()?,
-            field::SPAN_END => end = r.fixed64()?,
+            field::SPAN_TRACE_ID => {
+                r.expect("span.trace_id", wire, Len)?;
+                trace_id = r.bytes()?;
+            }
+            field::SPAN_SPAN_ID => {
+                r.expect("span.span_id", wire, Len)?;
+                span_id = r.bytes()?;
+            }
+            field::SPAN_PARENT_SPAN_ID => {
+                r.expect("span.parent_span_id", wire, Len)?;
+                parent = r.bytes()?;
+            }
+            field::SPAN_NAME => {
+                r.expect("span.name", wire, Len)?;
+                r.recent_into(recent, slot::NAME, text, &mut name)?;
+            }
+            field::SPAN_KIND => {
+                r.expect("span.kind", wire, Varint)?;
+                kind = r.varint()?;
+            }
+            field::SPAN_START => {
+                r.expect("span.start_time_unix_nano", wire, Fixed64)?;
+                start = r.fixed64()?;
+            }
+            field::SPAN_END => {
+                r.expect("span.end_time_unix_nano", wire, Fixed64)?;
+                end = r.fixed64()?;
+            }
             field::SPAN_ATTRIBUTES => {
+                r.expect("span.attributes", wire, Len)?;
                 if attributes.capacity() == 0 {
                     // Spans carry several attributes as a rule: one allocation, not 4 then 8.
                     attributes.reserve_exact(8);
@@ -360,15 +481,36 @@ fn span(
                     value: AttributeValue::String(SmolStr::default()),
                 });
                 if let Some(kv) = attributes.last_mut() {
-                    key_value_into(r.len()?, 0, places, kv)?;
+                    key_value_into(r.len()?, depth::SPAN_KEY_VALUE, places, kv)?;
                 }
             }
             field::SPAN_EVENTS => {
+                r.expect("span.events", wire, Len)?;
                 let at = slot::EVENTS + events.len().min(slot::EVENT_KEYS - slot::EVENTS - 1);
                 events.push(event(r.len()?, recent, at, &mut scratch.event_attributes)?);
             }
-            field::SPAN_LINKS => links.extend(link(r.len()?)?),
-            field::SPAN_STATUS => span_status(r.len()?, &mut status)?,
+            field::SPAN_LINKS => {
+                r.expect("span.links", wire, Len)?;
+                links.extend(link(r.len()?)?);
+            }
+            field::SPAN_STATUS => {
+                r.expect("span.status", wire, Len)?;
+                span_status(r.len()?, &mut status)?;
+            }
+            field::SPAN_TRACE_STATE => {
+                r.expect("span.trace_state", wire, Len)?;
+                r.str()?;
+            }
+            field::SPAN_DROPPED_ATTRIBUTES
+            | field::SPAN_DROPPED_EVENTS
+            | field::SPAN_DROPPED_LINKS => {
+                r.expect("span.dropped_*_count", wire, Varint)?;
+                r.varint()?;
+            }
+            field::SPAN_FLAGS => {
+                r.expect("span.flags", wire, Fixed32)?;
+                r.fixed32()?;
+            }
             _ => r.skip(wire)?,
         }
     }
@@ -424,21 +566,28 @@ fn event(
     while let Some((number, wire)) = r.field()? {
         match number {
             field::EVENT_TIME => {
+                r.expect("event.time_unix_nano", wire, Fixed64)?;
                 event.time = Some(r.fixed64()?)
                     .filter(|t| *t != 0)
                     .map(Timestamp::from_unix_nanos);
             }
             field::EVENT_NAME => {
+                r.expect("event.name", wire, Len)?;
                 r.recent_into(recent, name_slot, semconv::key, &mut event.name)?;
             }
             field::EVENT_ATTRIBUTES => {
+                r.expect("event.attributes", wire, Len)?;
                 // The key is remembered, the value (content, as a rule) is not.
                 let places = Places {
                     recent: &mut *recent,
                     key: slot::EVENT_KEYS + attributes.len(),
                     value: None,
                 };
-                attributes.push(key_value(r.len()?, 0, Some(places))?);
+                attributes.push(key_value(r.len()?, depth::EVENT_KEY_VALUE, Some(places))?);
+            }
+            field::EVENT_DROPPED_ATTRIBUTES => {
+                r.expect("event.dropped_attributes_count", wire, Varint)?;
+                r.varint()?;
             }
             _ => r.skip(wire)?,
         }
@@ -463,9 +612,30 @@ fn link(mut r: Reader<'_>) -> Result<Option<SpanLink>, WireError> {
     let mut attributes = Vec::new();
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::LINK_TRACE_ID => trace_id = r.bytes()?,
-            field::LINK_SPAN_ID => span_id = r.bytes()?,
-            field::LINK_ATTRIBUTES => attributes.push(key_value(r.len()?, 0, None)?),
+            field::LINK_TRACE_ID => {
+                r.expect("link.trace_id", wire, Len)?;
+                trace_id = r.bytes()?;
+            }
+            field::LINK_SPAN_ID => {
+                r.expect("link.span_id", wire, Len)?;
+                span_id = r.bytes()?;
+            }
+            field::LINK_ATTRIBUTES => {
+                r.expect("link.attributes", wire, Len)?;
+                attributes.push(key_value(r.len()?, depth::LINK_KEY_VALUE, None)?);
+            }
+            field::LINK_TRACE_STATE => {
+                r.expect("link.trace_state", wire, Len)?;
+                r.str()?;
+            }
+            field::LINK_DROPPED_ATTRIBUTES => {
+                r.expect("link.dropped_attributes_count", wire, Varint)?;
+                r.varint()?;
+            }
+            field::LINK_FLAGS => {
+                r.expect("link.flags", wire, Fixed32)?;
+                r.fixed32()?;
+            }
             _ => r.skip(wire)?,
         }
     }
@@ -485,8 +655,14 @@ fn link(mut r: Reader<'_>) -> Result<Option<SpanLink>, WireError> {
 fn span_status(mut r: Reader<'_>, status: &mut RawStatus) -> Result<(), WireError> {
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::STATUS_MESSAGE => status.message = Some(r.string()?).filter(|m| !m.is_empty()),
-            field::STATUS_CODE => status.code = StatusCode::from_otlp(r.varint()?.cast_signed()),
+            field::STATUS_MESSAGE => {
+                r.expect("status.message", wire, Len)?;
+                status.message = Some(r.string()?).filter(|m| !m.is_empty());
+            }
+            field::STATUS_CODE => {
+                r.expect("status.code", wire, Varint)?;
+                status.code = StatusCode::from_otlp(r.varint()?.cast_signed());
+            }
             _ => r.skip(wire)?,
         }
     }
@@ -501,8 +677,25 @@ struct Places<'r> {
     value: Option<usize>,
 }
 
-/// A key-value; with places in [`Recent`], its key and string value are shared with the previous
-/// span's when equal.
+/// The bytes of a message field at `depth`, refused past `prost`'s recursion limit.
+fn nested<'a>(r: &mut Reader<'a>, depth: u32) -> Result<Reader<'a>, WireError> {
+    if depth > MAX_MESSAGE_DEPTH {
+        return Err(WireError::new(WireErrorKind::TooDeep, r.offset()));
+    }
+    r.len()
+}
+
+/// Skips an unknown field of a message at `depth`: at the deepest level `prost` allows, it
+/// refuses one, as it would a message.
+fn skip_unknown(r: &mut Reader<'_>, wire: WireType, depth: u32) -> Result<(), WireError> {
+    if depth >= MAX_MESSAGE_DEPTH {
+        return Err(WireError::new(WireErrorKind::TooDeep, r.offset()));
+    }
+    r.skip(wire)
+}
+
+/// A key-value at `depth`; with places in [`Recent`], its key and string value are shared with
+/// the previous span's when equal.
 fn key_value(r: Reader<'_>, depth: u32, places: Option<Places<'_>>) -> Result<KeyValue, WireError> {
     let mut kv = KeyValue {
         key: SmolStr::default(),
@@ -518,25 +711,39 @@ fn key_value_into(
     mut places: Option<Places<'_>>,
     kv: &mut KeyValue,
 ) -> Result<(), WireError> {
+    // `kv` may come with a value to write in place: without a value field it has none.
+    let mut valued = false;
     while let Some((number, wire)) = r.field()? {
         match number {
-            field::KEY_VALUE_KEY => match places.as_mut() {
-                Some(p) => r.recent_into(p.recent, p.key, semconv::key, &mut kv.key)?,
-                None => kv.key = r.key()?,
-            },
+            field::KEY_VALUE_KEY => {
+                r.expect("key_value.key", wire, Len)?;
+                match places.as_mut() {
+                    Some(p) => r.recent_into(p.recent, p.key, semconv::key, &mut kv.key)?,
+                    None => kv.key = r.key()?,
+                }
+            }
             field::KEY_VALUE_VALUE => {
-                r.expect("value", wire, WireType::Len)?;
+                r.expect("key_value.value", wire, Len)?;
+                valued = true;
+                let value = nested(&mut r, depth + 1)?;
                 match places.as_mut() {
                     Some(Places {
                         recent,
                         value: Some(at),
                         ..
-                    }) => string_or_any_value_into(r.len()?, depth, recent, *at, &mut kv.value)?,
-                    _ => kv.value = any_value(r.len()?, depth)?,
+                    }) => string_or_any_value_into(value, depth + 1, recent, *at, &mut kv.value)?,
+                    _ => kv.value = any_value(value, depth + 1)?,
                 }
             }
-            _ => r.skip(wire)?,
+            field::KEY_VALUE_KEY_STRINDEX => {
+                r.expect("key_value.key_strindex", wire, Varint)?;
+                r.varint()?;
+            }
+            _ => skip_unknown(&mut r, wire, depth)?,
         }
+    }
+    if !valued {
+        kv.value = AttributeValue::Empty;
     }
     Ok(())
 }
@@ -552,7 +759,7 @@ fn string_or_any_value_into(
 ) -> Result<(), WireError> {
     let mut peek = r;
     match peek.field()? {
-        Some((field::ANY_STRING, WireType::Len)) => {
+        Some((field::ANY_STRING, Len)) => {
             let string = peek.len()?;
             if peek.is_empty() {
                 if !matches!(out, AttributeValue::String(_)) {
@@ -565,7 +772,7 @@ fn string_or_any_value_into(
             }
         }
         // Token counts and sizes: an integer alone, written without the general path.
-        Some((field::ANY_INT, WireType::Varint)) => {
+        Some((field::ANY_INT, Varint)) => {
             let int = peek.varint()?.cast_signed();
             if peek.is_empty() {
                 *out = AttributeValue::Int(int);
@@ -578,169 +785,75 @@ fn string_or_any_value_into(
     Ok(())
 }
 
+/// An `AnyValue` at `depth`.
 fn any_value(mut r: Reader<'_>, depth: u32) -> Result<AttributeValue, WireError> {
-    if depth > MAX_VALUE_DEPTH {
-        return wire_error(format!(
-            "attribute values nest deeper than {MAX_VALUE_DEPTH} levels"
-        ));
-    }
     let mut value = AttributeValue::Empty;
     // A oneof: when several members are sent, the last one wins.
     while let Some((number, wire)) = r.field()? {
         value = match number {
-            field::ANY_STRING => AttributeValue::String(r.text()?),
-            field::ANY_BOOL => AttributeValue::Bool(r.varint()? != 0),
-            field::ANY_INT => AttributeValue::Int(r.varint()?.cast_signed()),
-            field::ANY_DOUBLE => AttributeValue::Double(f64::from_bits(r.fixed64()?)),
-            field::ANY_BYTES => AttributeValue::Bytes(r.bytes()?.to_vec()),
+            field::ANY_STRING => {
+                r.expect("any_value.string_value", wire, Len)?;
+                AttributeValue::String(r.text()?)
+            }
+            field::ANY_BOOL => {
+                r.expect("any_value.bool_value", wire, Varint)?;
+                AttributeValue::Bool(r.varint()? != 0)
+            }
+            field::ANY_INT => {
+                r.expect("any_value.int_value", wire, Varint)?;
+                AttributeValue::Int(r.varint()?.cast_signed())
+            }
+            field::ANY_DOUBLE => {
+                r.expect("any_value.double_value", wire, Fixed64)?;
+                AttributeValue::Double(f64::from_bits(r.fixed64()?))
+            }
+            field::ANY_BYTES => {
+                r.expect("any_value.bytes_value", wire, Len)?;
+                AttributeValue::Bytes(r.bytes()?.to_vec())
+            }
             field::ANY_ARRAY => {
-                let mut list = r.len()?;
+                r.expect("any_value.array_value", wire, Len)?;
+                let mut list = nested(&mut r, depth + 1)?;
                 let mut items = Vec::new();
                 while let Some((number, wire)) = list.field()? {
                     if number == field::LIST_VALUES {
-                        items.push(any_value(list.len()?, depth + 1)?);
+                        list.expect("array_value.values", wire, Len)?;
+                        items.push(any_value(nested(&mut list, depth + 2)?, depth + 2)?);
                     } else {
-                        list.skip(wire)?;
+                        skip_unknown(&mut list, wire, depth + 1)?;
                     }
                 }
                 AttributeValue::Array(items)
             }
             field::ANY_KVLIST => {
-                let mut list = r.len()?;
+                r.expect("any_value.kvlist_value", wire, Len)?;
+                let mut list = nested(&mut r, depth + 1)?;
                 let mut items = Vec::new();
                 while let Some((number, wire)) = list.field()? {
                     if number == field::LIST_VALUES {
-                        items.push(key_value(list.len()?, depth + 1, None)?);
+                        list.expect("kvlist_value.values", wire, Len)?;
+                        items.push(key_value(nested(&mut list, depth + 2)?, depth + 2, None)?);
                     } else {
-                        list.skip(wire)?;
+                        skip_unknown(&mut list, wire, depth + 1)?;
                     }
                 }
                 AttributeValue::Map(items)
             }
             // An index into a profiles string table, which traces do not carry: kept as stated.
-            field::ANY_STRING_STRINDEX => AttributeValue::Map(vec![KeyValue::new(
-                "string_value_strindex",
-                r.varint()?.cast_signed(),
-            )]),
+            field::ANY_STRING_STRINDEX => {
+                r.expect("any_value.string_value_strindex", wire, Varint)?;
+                AttributeValue::Map(vec![KeyValue::new(
+                    "string_value_strindex",
+                    r.varint()?.cast_signed(),
+                )])
+            }
             _ => {
-                r.skip(wire)?;
+                skip_unknown(&mut r, wire, depth)?;
                 continue;
             }
         };
     }
     Ok(value)
-}
-
-/// Converts protobuf resource blocks into spans, reporting (not failing on) unreadable spans.
-/// Public so an OTLP receiver can reuse it on `ExportTraceServiceRequest::resource_spans`.
-pub fn convert(blocks: Vec<ResourceSpans>, out: &mut Vec<RawSpan>, anomalies: &mut Vec<Anomaly>) {
-    let mut sink = super::SpanSink::new(out, anomalies);
-    for block in blocks {
-        let resource = Arc::new(Resource {
-            attributes: block
-                .resource
-                .map(|r| from_proto_key_values(r.attributes))
-                .unwrap_or_default(),
-        });
-        for scope_spans in block.scope_spans {
-            let scope = scope_spans.scope.map(|s| {
-                Arc::new(Scope {
-                    name: s.name,
-                    version: Some(s.version).filter(|v| !v.is_empty()),
-                })
-            });
-            for span in scope_spans.spans {
-                sink.push(convert_span(span, &resource, scope.as_ref()));
-            }
-        }
-    }
-}
-
-fn convert_span(
-    span: Span,
-    resource: &Arc<Resource>,
-    scope: Option<&Arc<Scope>>,
-) -> Result<RawSpan, String> {
-    let trace_id = TraceId::from_slice(&span.trace_id).map_err(|e| format!("trace_id: {e}"))?;
-    let span_id = SpanId::from_slice(&span.span_id).map_err(|e| format!("span_id: {e}"))?;
-    let parent_span_id = if span.parent_span_id.is_empty()
-        || span.parent_span_id.iter().all(|b| *b == 0)
-    {
-        None
-    } else {
-        Some(SpanId::from_slice(&span.parent_span_id).map_err(|e| format!("parent_span_id: {e}"))?)
-    };
-    let status = span.status.map_or_else(RawStatus::default, |s| RawStatus {
-        code: StatusCode::from_otlp(i64::from(s.code)),
-        message: Some(s.message).filter(|m| !m.is_empty()),
-    });
-    let links = span
-        .links
-        .into_iter()
-        .filter_map(|link| {
-            Some(SpanLink {
-                trace_id: TraceId::from_slice(&link.trace_id).ok()?,
-                span_id: SpanId::from_slice(&link.span_id).ok()?,
-                kind: LinkKind::Link,
-                attributes: from_proto_key_values(link.attributes),
-            })
-        })
-        .collect();
-    Ok(RawSpan {
-        trace_id,
-        span_id,
-        parent_span_id,
-        name: SmolStr::from(span.name),
-        kind: SpanKind::from_otlp(i64::from(span.kind)),
-        start_time: Timestamp::from_unix_nanos(span.start_time_unix_nano),
-        end_time: (span.end_time_unix_nano != 0)
-            .then(|| Timestamp::from_unix_nanos(span.end_time_unix_nano)),
-        status,
-        attributes: from_proto_key_values(span.attributes),
-        events: span
-            .events
-            .into_iter()
-            .map(|e| SpanEvent {
-                name: semconv::key(&e.name),
-                time: (e.time_unix_nano != 0).then(|| Timestamp::from_unix_nanos(e.time_unix_nano)),
-                attributes: from_proto_key_values(e.attributes),
-            })
-            .collect(),
-        links,
-        resource: Arc::clone(resource),
-        scope: scope.cloned(),
-        warnings: Vec::new(),
-    })
-}
-
-fn from_proto_key_values(list: Vec<ProtoKeyValue>) -> Vec<KeyValue> {
-    list.into_iter()
-        .map(|kv| KeyValue {
-            key: semconv::key(&kv.key),
-            value: kv.value.map(from_proto_any_value).unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn from_proto_any_value(v: AnyValue) -> AttributeValue {
-    match v.value {
-        None => AttributeValue::Empty,
-        Some(any_value::Value::StringValue(s)) => AttributeValue::String(SmolStr::from(s)),
-        Some(any_value::Value::BoolValue(b)) => AttributeValue::Bool(b),
-        Some(any_value::Value::IntValue(i)) => AttributeValue::Int(i),
-        Some(any_value::Value::DoubleValue(d)) => AttributeValue::Double(d),
-        Some(any_value::Value::BytesValue(b)) => AttributeValue::Bytes(b),
-        Some(any_value::Value::ArrayValue(a)) => {
-            AttributeValue::Array(a.values.into_iter().map(from_proto_any_value).collect())
-        }
-        Some(any_value::Value::KvlistValue(m)) => {
-            AttributeValue::Map(from_proto_key_values(m.values))
-        }
-        // An index into a profiles string table, which traces do not carry: kept as stated.
-        Some(any_value::Value::StringValueStrindex(i)) => {
-            AttributeValue::Map(vec![KeyValue::new("string_value_strindex", i64::from(i))])
-        }
-    }
 }
 
 #[cfg(test)]
