@@ -1,12 +1,16 @@
 //! Jaeger API v3 over gRPC: `jaeger.api_v3.QueryService/GetTrace` streams OTLP `TracesData`
 //! chunks, merged here; a missing trace is `NOT_FOUND`. The two messages we send are declared
-//! by hand (no `protoc`); the answer is the official OTLP type.
+//! by hand (no `protoc`); the chunks are taken as bytes and read by the span tree's protobuf
+//! decoder, as a Tempo answer is, with no generated OTLP types in between.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
-use opentelemetry_proto::tonic::trace::v1::TracesData;
+use orcheo_span_tree::Format;
+use prost::bytes::{Buf as _, Bytes};
 use tonic::Code;
+use tonic::codec::{Codec, DecodeBuf, Decoder};
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -51,6 +55,44 @@ pub struct GetServicesRequest {}
 pub struct GetServicesResponse {
     #[prost(string, repeated, tag = "1")]
     pub services: Vec<String>,
+}
+
+/// Sends a `prost` message and takes each answer as the bytes it came in.
+#[derive(Debug)]
+struct AnswersAsBytes<T>(PhantomData<T>);
+
+impl<T> Default for AnswersAsBytes<T> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T: prost::Message + Send + 'static> Codec for AnswersAsBytes<T> {
+    type Encode = T;
+    type Decode = Bytes;
+    type Encoder = tonic_prost::ProstEncoder<T>;
+    type Decoder = AsReceived;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        AsReceived
+    }
+}
+
+/// A message's bytes, as received.
+#[derive(Debug, Clone, Copy)]
+struct AsReceived;
+
+impl Decoder for AsReceived {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
 }
 
 /// The Jaeger gRPC backend.
@@ -141,36 +183,31 @@ impl JaegerGrpc {
             .ready()
             .await
             .map_err(|e| FetchError::unavailable(UnavailableReason::Connect, e.to_string()))?;
-        let codec = tonic_prost::ProstCodec::<GetTraceRequest, TracesData>::default();
         let response = client
             .server_streaming(
                 self.request(message),
                 PathAndQuery::from_static(GET_TRACE),
-                codec,
+                AnswersAsBytes::<GetTraceRequest>::default(),
             )
             .await
             .map_err(|status| status_error(&status))?;
         let mut stream = response.into_inner();
-        let mut fetched = FetchedTrace::default();
-        let mut received = 0usize;
+        // Chunks of one `TracesData` each: their bytes one after the other are one `TracesData`
+        // holding every chunk's resource blocks, which protobuf defines as their merge.
+        let mut payload = Vec::new();
         // The deadline above ends at the response headers; the stream is bounded by the caller's
-        // attempt timeout, and its total size here.
+        // attempt timeout, and each chunk's size here.
         while let Some(chunk) = stream
             .message()
             .await
             .map_err(|status| status_error(&status))?
         {
-            received += chunk.resource_spans.len();
-            orcheo_span_tree::formats::otlp_proto::convert(
-                chunk.resource_spans,
-                &mut fetched.spans,
-                &mut fetched.anomalies,
-            );
+            payload.extend_from_slice(&chunk);
         }
-        if received == 0 {
+        if payload.is_empty() {
             return Err(FetchError::NotFound);
         }
-        Ok(fetched)
+        super::found(super::http::decode(payload, Format::OtlpProto).await?)
     }
 }
 
