@@ -8,6 +8,7 @@
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use orcheo_span_tree::protobuf::{Reader, WireError, WireType};
 
 /// The most memory one decoded export may take: 16 times the default request limit, far above
 /// what real spans need (about 3 bytes in memory for each on the wire).
@@ -35,13 +36,12 @@ impl std::fmt::Display for Container {
     }
 }
 
-/// Why the bytes are not a protobuf message.
+/// Why an export's footprint could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    #[error("the message is cut short at byte {0}")]
-    Truncated(usize),
-    #[error("field of wire type {0} at byte {1}, which OTLP does not use")]
-    WireType(u64, usize),
+pub enum FootprintError {
+    /// The bytes are not a protobuf message.
+    #[error(transparent)]
+    Wire(#[from] WireError),
     #[error(
         "attribute values nest more than {MAX_VALUE_DEPTH} levels deep: {0} holds a value at level {level}",
         level = MAX_VALUE_DEPTH + 1
@@ -70,7 +70,7 @@ enum Kind {
 
 impl Kind {
     /// The message type a length-delimited field holds, for the fields that are messages.
-    fn child(self, field: u64) -> Option<Self> {
+    fn child(self, field: u32) -> Option<Self> {
         let child = match self {
             Self::Request if field == 1 => Self::ResourceSpans,
             Self::ResourceSpans if field == 1 => Self::Resource,
@@ -122,77 +122,52 @@ pub struct Footprint {
     pub bytes: usize,
 }
 
-fn varint(buf: &[u8], at: &mut usize) -> Result<u64, WireError> {
-    let start = *at;
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *buf.get(*at).ok_or(WireError::Truncated(start))?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(WireError::Truncated(start))
-}
-
 /// The footprint of a protobuf `ExportTraceServiceRequest` (the same bytes as `TracesData`).
-pub fn protobuf_footprint(buf: &[u8]) -> Result<Footprint, WireError> {
+/// Read with the span tree's protobuf reader, by its rules (those of `prost`, which decodes the
+/// export next), without the schema's wire types: a field of the wrong one is left to `prost`.
+pub fn protobuf_footprint(buf: &[u8]) -> Result<Footprint, FootprintError> {
     let mut footprint = Footprint::default();
-    // (kind, end of its bytes); an explicit stack, so nesting costs no recursion.
-    let mut stack: Vec<(Kind, usize)> = vec![(Kind::Request, buf.len())];
+    // Each message being read, with what is left of it; an explicit stack, so nesting costs no
+    // recursion.
+    let mut stack: Vec<(Kind, Reader<'_>)> = vec![(Kind::Request, Reader::new(buf))];
     // The `AnyValue`s on the stack: how deep the value being read is. The message types
     // above the values nest only as the schema says, so this bounds the stack too.
     let mut value_depth = 0usize;
-    let mut at = 0;
-    while let Some(&(kind, end)) = stack.last() {
-        if at >= end {
+    while let Some((kind, r)) = stack.last_mut() {
+        let kind = *kind;
+        let Some((field, wire_type)) = r.field()? else {
             stack.pop();
             if matches!(kind, Kind::AnyValue) {
                 value_depth -= 1;
             }
             continue;
+        };
+        if wire_type != WireType::Len {
+            r.skip(wire_type)?;
+            continue;
         }
-        let key = varint(buf, &mut at)?;
-        let (field, wire_type) = (key >> 3, key & 7);
-        match wire_type {
-            0 => {
-                varint(buf, &mut at)?;
-            }
-            1 => at += 8,
-            5 => at += 4,
-            2 => {
-                let len = usize::try_from(varint(buf, &mut at)?).unwrap_or(usize::MAX);
-                let field_end = at.checked_add(len).filter(|&e| e <= end);
-                let field_end = field_end.ok_or(WireError::Truncated(at))?;
-                if let Some(child) = kind.child(field) {
-                    if matches!(child, Kind::AnyValue) {
-                        if value_depth == MAX_VALUE_DEPTH {
-                            // Past level 1 a value is an array's item or a key-value list's.
-                            return Err(WireError::TooDeep(if matches!(kind, Kind::Values) {
-                                Container::Array
-                            } else {
-                                Container::KeyValueList
-                            }));
-                        }
-                        value_depth += 1;
-                    }
-                    footprint.bytes = footprint.bytes.saturating_add(child.size());
-                    if matches!(child, Kind::Span) {
-                        footprint.spans += 1;
-                    }
-                    stack.push((child, field_end));
+        let inner = r.len()?;
+        let Some(child) = kind.child(field) else {
+            // Strings and bytes are copied out whole.
+            footprint.bytes = footprint.bytes.saturating_add(inner.remaining().len());
+            continue;
+        };
+        if matches!(child, Kind::AnyValue) {
+            if value_depth == MAX_VALUE_DEPTH {
+                // Past level 1 a value is an array's item or a key-value list's.
+                return Err(FootprintError::TooDeep(if matches!(kind, Kind::Values) {
+                    Container::Array
                 } else {
-                    // Strings and bytes are copied out whole.
-                    footprint.bytes = footprint.bytes.saturating_add(len);
-                    at = field_end;
-                }
+                    Container::KeyValueList
+                }));
             }
-            other => return Err(WireError::WireType(other, at)),
+            value_depth += 1;
         }
-        if at > end {
-            return Err(WireError::Truncated(end));
+        footprint.bytes = footprint.bytes.saturating_add(child.size());
+        if matches!(child, Kind::Span) {
+            footprint.spans += 1;
         }
+        stack.push((child, inner));
     }
     Ok(footprint)
 }
@@ -217,7 +192,7 @@ impl Refusal {
 }
 
 /// Whether an export whose bytes gave `footprint` may be decoded, and what it is told if not.
-pub fn admit(footprint: Result<Footprint, WireError>) -> Result<(), Refusal> {
+pub fn admit(footprint: Result<Footprint, FootprintError>) -> Result<(), Refusal> {
     match footprint {
         Err(e) => Err(Refusal::Malformed(format!(
             "not an OTLP protobuf ExportTraceServiceRequest: {e}"
@@ -266,6 +241,7 @@ pub fn json_footprint(body: &[u8]) -> Footprint {
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, any_value};
+    use orcheo_span_tree::protobuf::WireErrorKind;
     use prost::Message as _;
 
     use super::*;
@@ -339,10 +315,26 @@ mod tests {
         for cut in [1, bytes.len() / 2, bytes.len() - 1] {
             assert!(protobuf_footprint(&bytes[..cut]).is_err(), "{cut}");
         }
-        assert_eq!(protobuf_footprint(&[0x0b]), Err(WireError::WireType(3, 1)));
+        let wire_error = |bytes: &[u8]| match protobuf_footprint(bytes) {
+            Err(FootprintError::Wire(e)) => (e.kind().clone(), e.offset()),
+            other => panic!("{other:?}"),
+        };
         assert_eq!(
-            protobuf_footprint(&[0x08, 0xff]),
-            Err(WireError::Truncated(1))
+            wire_error(&[0x0b]),
+            (WireErrorKind::UnsupportedWireType(3), 1)
+        );
+        assert_eq!(
+            wire_error(&[0x08, 0xff]),
+            (WireErrorKind::TruncatedVarint, 1)
+        );
+        // A length past its message's end, and a fixed64 cut short.
+        assert_eq!(
+            wire_error(&[0x0a, 0x02, 0x12, 0x05, 0x00]),
+            (WireErrorKind::LengthPastEnd, 4)
+        );
+        assert_eq!(
+            wire_error(&[0x09, 0x00, 0x00]),
+            (WireErrorKind::TruncatedFixed(64), 1)
         );
         assert_eq!(protobuf_footprint(&[]), Ok(Footprint::default()));
     }
@@ -427,7 +419,7 @@ mod tests {
             );
             for levels in [MAX_VALUE_DEPTH + 1, 100] {
                 let error = protobuf_footprint(&holding(nested(levels, container))).unwrap_err();
-                assert_eq!(error, WireError::TooDeep(container));
+                assert_eq!(error, FootprintError::TooDeep(container));
                 assert_eq!(
                     error.to_string(),
                     format!(
