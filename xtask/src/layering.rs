@@ -185,9 +185,6 @@ pub(crate) const RULES: &[Rule] = &[
 /// matches anything fails the check, so that it is removed once the dependency is gone.
 pub(crate) const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
     // opentelemetry-proto's message types come with a non-optional dependency on the SDK.
-    ("orcheo-span-tree", "opentelemetry_sdk"),
-    ("orcheo-collector-client", "opentelemetry_sdk"),
-    ("orcheo-trace-service", "opentelemetry_sdk"),
     ("orcheo-ingest", "opentelemetry_sdk"),
 ];
 
