@@ -94,6 +94,7 @@ pub(crate) const RULES: &[Rule] = &[
     },
     Rule {
         // ADR 0005: span text as `SmolStr`. Any crate may read settings with orcheo-settings.
+        // Default features only: the optional `openapi` feature (utoipa) is the server's.
         says: "orcheo-trace-model depends on serde and smol_str only",
         scope: Scope::Only(&["orcheo-trace-model"]),
         edges: Edges::Normal,

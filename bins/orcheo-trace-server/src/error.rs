@@ -189,9 +189,11 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
+/// Every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorResponse)]
+pub struct Envelope<'a> {
+    pub error: Body<'a>,
 }
 
 /// The error object of the envelope.

@@ -30,7 +30,8 @@ use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
 use futures_util::{FutureExt as _, StreamExt as _};
 use orcheo_span_tree::filter::ContentPolicy;
 use orcheo_span_tree::redact::Redactor;
-use orcheo_trace_model::{ExecutionId, TraceId};
+use orcheo_span_tree::render::FlatSpan;
+use orcheo_trace_model::{AttributeValue, ExecutionId, KeyValue, RawStatus, TraceId};
 use orcheo_trace_store::{Store, StoredSummary};
 use prometheus::IntGauge;
 use serde::{Deserialize, Serialize};
@@ -224,76 +225,61 @@ pub struct LiveQuery {
     pub after: Option<u64>,
 }
 
-/// A span in Orcheo's flat shape, from its summary.
-#[derive(Debug, Serialize)]
-struct FlatSpan {
-    span_id: String,
-    parent_span_id: Option<String>,
-    trace_id: Option<TraceId>,
-    name: String,
-    start_time: orcheo_trace_model::Timestamp,
-    end_time: Option<orcheo_trace_model::Timestamp>,
-    attributes: serde_json::Map<String, serde_json::Value>,
-    events: [(); 0],
-    status: Status,
-    links: [(); 0],
-}
-
-#[derive(Debug, Serialize)]
-struct Status {
-    code: String,
-    message: Option<String>,
-}
-
 /// One `trace:update` message.
 #[derive(Debug, Serialize)]
 struct Update<'a> {
     r#type: &'static str,
     execution_id: &'a str,
     trace_id: Option<TraceId>,
-    spans: Vec<FlatSpan>,
+    spans: Vec<FlatSpan<'static>>,
     complete: bool,
     /// Pass as `after` when reconnecting.
     cursor: u64,
 }
 
-/// A summary as a flat span, its texts redacted as the trace route's are.
+/// A summary as a flat span (the trace view's shape, with the attributes a summary keeps), its
+/// texts redacted as the trace route's are.
 fn flat(
     trace_id: Option<TraceId>,
     stored: &StoredSummary,
     redactor: Option<&Redactor>,
-) -> FlatSpan {
+) -> FlatSpan<'static> {
     let policy = ContentPolicy {
         redactor,
         ..ContentPolicy::default()
     };
     let text = |t: &str| policy.redact(t).into_owned();
+    // The store keeps token counts in a signed column: any it returns fits.
+    let count =
+        |n: u64| i64::try_from(n).map_or(AttributeValue::Double(n as f64), AttributeValue::Int);
     let s = &stored.summary;
-    let mut attributes = serde_json::Map::new();
-    attributes.insert("orcheo.execution.id".into(), s.execution_id.as_str().into());
+    let mut attributes = vec![KeyValue::new(
+        "orcheo.execution.id",
+        s.execution_id.as_str(),
+    )];
     if !s.kind.is_empty() {
-        attributes.insert("orcheo.node.kind".into(), text(&s.kind).into());
+        attributes.push(KeyValue::new("orcheo.node.kind", text(&s.kind)));
     }
     if let Some(n) = s.input_tokens {
-        attributes.insert("orcheo.token.input".into(), n.into());
+        attributes.push(KeyValue::new("orcheo.token.input", count(n)));
     }
     if let Some(n) = s.output_tokens {
-        attributes.insert("orcheo.token.output".into(), n.into());
+        attributes.push(KeyValue::new("orcheo.token.output", count(n)));
     }
     FlatSpan {
-        span_id: s.span_id.to_string(),
-        parent_span_id: s.parent_span_id.map(|p| p.to_string()),
+        span_id: s.span_id,
+        parent_span_id: s.parent_span_id,
         trace_id,
-        name: text(&s.name),
+        name: text(&s.name).into(),
         start_time: s.start_time,
         end_time: s.end_time,
-        attributes,
-        events: [],
-        status: Status {
-            code: s.status_code.to_string(),
+        attributes: attributes.into(),
+        events: &[],
+        status: std::borrow::Cow::Owned(RawStatus {
+            code: s.status_code,
             message: s.status_message.as_deref().map(text),
-        },
-        links: [],
+        }),
+        links: &[],
     }
 }
 
@@ -466,7 +452,7 @@ const fn frame_len(payload: usize) -> usize {
 }
 
 /// How many of these spans go in one message: as many as fit in `max_bytes` of JSON, at least one.
-fn fitting(spans: &[FlatSpan], max_bytes: usize) -> usize {
+fn fitting(spans: &[FlatSpan<'_>], max_bytes: usize) -> usize {
     let mut bytes = 0;
     for (n, span) in spans.iter().enumerate() {
         bytes += json_len(span) + 1;

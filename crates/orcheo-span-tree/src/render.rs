@@ -2,6 +2,7 @@
 //! which the current Canvas client reads). Nesting is written with an explicit stack, so depth
 //! costs heap, not call stack.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 
 use orcheo_trace_model::raw::serialize_attributes;
@@ -94,20 +95,44 @@ pub fn tree_document(
     Ok(out)
 }
 
-/// A span in Orcheo's flat shape.
-#[derive(Debug, Serialize)]
+/// A span in Orcheo's flat shape: the trace view's `spans` (`view=flat`) and the spans of the
+/// live feed's `trace:update` messages, which build it from span summaries; Canvas reads both
+/// with one parser.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlatSpan<'a> {
     pub span_id: SpanId,
     pub parent_span_id: Option<SpanId>,
-    pub trace_id: TraceId,
-    pub name: &'a str,
+    /// `null` only in a live update of a run whose trace is not known.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub trace_id: Option<TraceId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Cow<'a, str>,
     pub start_time: Timestamp,
     pub end_time: Option<Timestamp>,
+    /// The span's attributes; in the trace view, each id in `orcheo.artifact.ids` is given as a
+    /// signed reference (see [`flat_attributes_schema`]).
     #[serde(serialize_with = "serialize_attributes")]
-    pub attributes: &'a [KeyValue],
+    #[cfg_attr(feature = "openapi", schema(schema_with = flat_attributes_schema))]
+    pub attributes: Cow<'a, [KeyValue]>,
     pub events: &'a [SpanEvent],
-    pub status: &'a RawStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = RawStatus))]
+    pub status: Cow<'a, RawStatus>,
     pub links: &'a [SpanLink],
+}
+
+/// The schema of [`FlatSpan::attributes`]: a field with its own schema takes no description
+/// from its comment.
+#[cfg(feature = "openapi")]
+fn flat_attributes_schema() -> utoipa::openapi::Object {
+    let mut schema = orcheo_trace_model::openapi::attributes();
+    schema.description = Some(
+        "The span's attributes; in the trace view, each id in `orcheo.artifact.ids` is given \
+         as a signed reference (`<id>~<expiry>~<signature>`) that \
+         `/api/artifacts/{reference}/download` opens without a token."
+            .to_owned(),
+    );
+    schema
 }
 
 impl<'a> FlatSpan<'a> {
@@ -115,13 +140,13 @@ impl<'a> FlatSpan<'a> {
         Self {
             span_id: node.span_id,
             parent_span_id: node.parent_span_id,
-            trace_id: node.trace_id,
-            name: &node.name,
+            trace_id: Some(node.trace_id),
+            name: Cow::Borrowed(&node.name),
             start_time: node.start_time,
             end_time: node.end_time,
-            attributes: &node.attributes,
+            attributes: Cow::Borrowed(&node.attributes),
             events: node.events(),
-            status: &node.status,
+            status: Cow::Borrowed(&node.status),
             links: node.links(),
         }
     }

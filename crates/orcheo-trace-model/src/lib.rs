@@ -16,13 +16,17 @@
 //! Text that spans carry in bulk (attribute keys and string values, span and event names) is a
 //! [`SmolStr`]: inline up to 23 bytes, so most of it costs no allocation, and shared on clone.
 //!
-//! Invariant: this crate does no I/O and depends on `serde` and `smol_str` only. Values that come from outside
-//! are validated where they are constructed, never by panicking.
+//! Invariant: this crate does no I/O and depends on `serde` and `smol_str` only, but for the
+//! optional `openapi` feature, which adds `utoipa` for the OpenAPI schemas of the served types
+//! (the server's document is derived from the types it serializes, not from copies of them).
+//! Values that come from outside are validated where they are constructed, never by panicking.
 #![forbid(unsafe_code)]
 
 pub mod content;
 pub mod execution;
 pub mod ids;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod raw;
 pub mod run;
 pub mod semconv;

@@ -203,6 +203,7 @@ pub fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AttributeVa
 
 /// OpenTelemetry's span kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SpanKind {
     #[default]
@@ -243,6 +244,7 @@ impl SpanKind {
 
 /// A span's status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum StatusCode {
     #[default]
@@ -286,6 +288,7 @@ impl fmt::Display for StatusCode {
 
 /// A status code and its message.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Status))]
 pub struct RawStatus {
     pub code: StatusCode,
     pub message: Option<String>,
@@ -293,6 +296,7 @@ pub struct RawStatus {
 
 /// How a span refers to another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LinkKind {
     /// Jaeger's `CHILD_OF`: the referenced span is the parent.
@@ -305,20 +309,25 @@ pub enum LinkKind {
 
 /// A reference from one span to another.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Link))]
 pub struct SpanLink {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub kind: LinkKind,
     #[serde(serialize_with = "serialize_attributes")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::attributes))]
     pub attributes: Vec<KeyValue>,
 }
 
 /// A timed event on a span (Jaeger: a log).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Event))]
 pub struct SpanEvent {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub name: SmolStr,
     pub time: Option<Timestamp>,
     #[serde(serialize_with = "serialize_attributes")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::attributes))]
     pub attributes: Vec<KeyValue>,
 }
 

@@ -19,6 +19,7 @@ use crate::time::Timestamp;
 
 /// Token counts, as in the API: `{"input", "output", "total"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenUsage {
     pub input: u64,
     pub output: u64,
@@ -119,10 +120,14 @@ impl Serialize for NodeKind {
 
 /// A prompt, response or chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContentItem {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub role: Option<SmolStr>,
-    /// `None` when withheld. Shared with the attribute it was read from, not copied.
+    /// `null` when withheld.
+    // Shared with the attribute it was read from, not copied.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub content: Option<SmolStr>,
     /// Cut to the preview length (by the instrumentation or the server).
     pub truncated: bool,
@@ -137,6 +142,7 @@ pub struct ContentItem {
 
 /// An artifact a node produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Artifact {
     pub id: String,
     pub name: Option<String>,
@@ -155,6 +161,7 @@ pub struct Artifact {
 
 /// Why a span failed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpanError {
     #[serde(rename = "type")]
     pub error_type: Option<String>,
@@ -168,17 +175,24 @@ pub struct SpanError {
 
 /// The model a span called, as the span's attributes name it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Model))]
 pub struct ModelInfo {
     /// The model to show: the one that answered (`response`), else the one asked for.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub name: Option<SmolStr>,
     /// The model asked for, as the source wrote it (Orcheo writes `provider:model`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub request: Option<SmolStr>,
     /// The model the provider says answered.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub response: Option<SmolStr>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub provider: Option<SmolStr>,
     /// What kind of AI call it was, as the source says (`orcheo.ai.kind`: `chat`, `embedding`…).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub kind: Option<SmolStr>,
     /// For embeddings: the operation (`embed_documents`, `embed_query`…).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub operation: Option<SmolStr>,
     /// For embeddings: the size of each vector.
     pub vector_size: Option<u64>,
@@ -186,6 +200,7 @@ pub struct ModelInfo {
 
 /// Where a node's duration comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DurationSource {
     /// The span's own start and end.
@@ -199,6 +214,7 @@ pub enum DurationSource {
 
 /// What kind of problem the normalizer found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AnomalyKind {
     /// The input could not be decoded at all.
@@ -309,6 +325,7 @@ impl Serialize for AnomalyFlags {
 
 /// A problem found while decoding or normalizing; never fatal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Anomaly {
     pub kind: AnomalyKind,
     pub span_id: Option<SpanId>,
@@ -509,42 +526,6 @@ impl SpanNode {
 /// content lists always present, and the tree links (`parent`, `children`, `depth`) left out.
 impl Serialize for SpanNode {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct View<'a> {
-            span_id: SpanId,
-            parent_span_id: Option<SpanId>,
-            trace_id: TraceId,
-            name: &'a str,
-            kind: &'a NodeKind,
-            span_kind: SpanKind,
-            service: Option<&'a str>,
-            status: &'a RawStatus,
-            start_time: Timestamp,
-            end_time: Option<Timestamp>,
-            duration_ms: Option<f64>,
-            duration_source: DurationSource,
-            measured_duration_ms: Option<f64>,
-            in_progress: bool,
-            namespace: Vec<&'a str>,
-            token_usage: Option<TokenUsage>,
-            self_token_usage: Option<TokenUsage>,
-            model: Option<&'a ModelInfo>,
-            prompts: &'a [ContentItem],
-            responses: &'a [ContentItem],
-            messages: &'a [ContentItem],
-            artifacts: &'a [Artifact],
-            error: Option<&'a SpanError>,
-            errors: &'a [SpanError],
-            #[serde(serialize_with = "serialize_attributes")]
-            attributes: &'a [KeyValue],
-            events: &'a [SpanEvent],
-            links: &'a [SpanLink],
-            #[serde(serialize_with = "serialize_attributes")]
-            resource: &'a [KeyValue],
-            scope: Option<ScopeView<'a>>,
-            flags: AnomalyFlags,
-            synthetic: bool,
-        }
         let content = self.content();
         View {
             span_id: self.span_id,
@@ -589,8 +570,124 @@ impl Serialize for SpanNode {
     }
 }
 
-/// A scope as the API shows it.
+/// What a [`SpanNode`] serializes as; its schema is the node's, less the children the renderers
+/// nest.
 #[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+struct View<'a> {
+    span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    trace_id: TraceId,
+    name: &'a str,
+    /// `workflow`, `llm`, `tool`, `agent`, `chain`, `retriever`, `embedding`, `node`, `span`, or
+    /// another kind the source names (lowercased).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    kind: &'a NodeKind,
+    span_kind: SpanKind,
+    /// `service.name` of the span's resource.
+    service: Option<&'a str>,
+    status: &'a RawStatus,
+    start_time: Timestamp,
+    /// `null` while the span runs.
+    end_time: Option<Timestamp>,
+    /// From `start_time` to `end_time` (negative when the source's end precedes its start).
+    duration_ms: Option<f64>,
+    /// `measured`: the span's own times. `reported`: the node reported a longer latency
+    /// (`orcheo.node.latency_ms`) than its span lasted, and `start_time` is placed that much
+    /// before its end (never before its parent's start).
+    duration_source: DurationSource,
+    /// For a `reported` duration: how long the span itself lasted; otherwise null.
+    measured_duration_ms: Option<f64>,
+    in_progress: bool,
+    /// The subgraph the node ran in, outermost first (`orcheo.node.namespace`); empty at the top.
+    namespace: Vec<&'a str>,
+    /// This span's tokens and all of its descendants'.
+    token_usage: Option<TokenUsage>,
+    /// This span's own tokens.
+    self_token_usage: Option<TokenUsage>,
+    model: Option<&'a ModelInfo>,
+    prompts: &'a [ContentItem],
+    responses: &'a [ContentItem],
+    messages: &'a [ContentItem],
+    artifacts: &'a [Artifact],
+    /// The best evidence of why the span failed: its first exception with a stack trace, else
+    /// its first exception, completed by the summary events and the status.
+    error: Option<&'a SpanError>,
+    /// Every exception the span recorded, in order.
+    errors: &'a [SpanError],
+    #[serde(serialize_with = "serialize_attributes")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::attributes))]
+    attributes: &'a [KeyValue],
+    events: &'a [SpanEvent],
+    links: &'a [SpanLink],
+    /// The attributes of the entity that produced the span (`service.name`…).
+    #[serde(serialize_with = "serialize_attributes")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::attributes))]
+    resource: &'a [KeyValue],
+    scope: Option<ScopeView<'a>>,
+    /// The anomaly kinds that concern this span.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<AnomalyKind>))]
+    flags: AnomalyFlags,
+    /// A placeholder for a span the trace references but does not contain.
+    synthetic: bool,
+}
+
+/// A node of the span tree as the renderers (`orcheo-span-tree`) write it: what the node
+/// serializes as, with `child_count` and the nested `children` after it.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for SpanNode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{
+            ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        };
+        use utoipa::openapi::{Ref, RefOr, Schema};
+        let mut schema = <View<'_> as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some("A span of the tree, with its children nested.".to_owned());
+            object.properties.insert(
+                "child_count".to_owned(),
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0))
+                    .description(Some(
+                        "Children in the trace (also those left out by `depth` or paging).",
+                    ))
+                    .into(),
+            );
+            object.properties.insert(
+                "children".to_owned(),
+                ArrayBuilder::new()
+                    .items(Ref::from_schema_name("SpanNode"))
+                    .into(),
+            );
+            object
+                .required
+                .extend(["child_count".to_owned(), "children".to_owned()]);
+        }
+        schema
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for SpanNode {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("SpanNode")
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <View<'_> as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// The instrumentation scope, as the API shows it.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ScopeInfo))]
 struct ScopeView<'a> {
     name: &'a str,
     version: Option<&'a str>,

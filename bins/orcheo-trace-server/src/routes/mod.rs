@@ -144,10 +144,7 @@ pub struct ExecutionView {
     pub status: &'static str,
     /// What started the run (`manual`, `schedule`, `webhook`…).
     pub trigger: Option<String>,
-    /// RFC 3339.
-    #[schema(value_type = String, format = DateTime)]
     pub started_at: orcheo_trace_model::Timestamp,
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<orcheo_trace_model::Timestamp>,
     /// Until now for a running execution.
     pub duration_ms: Option<f64>,
@@ -155,11 +152,9 @@ pub struct ExecutionView {
     /// The run's thread (the root span's `orcheo.execution.thread_id`); `null` when the trace
     /// was not read or does not say.
     pub thread_id: Option<String>,
-    /// 32 hex digits; `null` when no trace was recorded.
-    #[schema(value_type = Option<String>)]
+    /// `null` when no trace was recorded.
     pub trace_id: Option<TraceId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::openapi::TokenUsageSchema>)]
     pub token_usage: Option<TokenUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub span_count: Option<u64>,

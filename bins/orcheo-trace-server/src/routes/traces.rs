@@ -1,10 +1,12 @@
 //! `GET /api/executions/{execution_id}/trace` and `…/trace/spans/{span_id}`.
 
+use std::borrow::Cow;
+
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use orcheo_span_tree::render::{self, FlatSpan, RenderOptions};
-use orcheo_trace_model::{SpanId, TraceTree};
+use orcheo_trace_model::{Anomaly, SpanId, TraceTree};
 use serde::{Deserialize, Serialize};
 
 use crate::artifact_links::Minter;
@@ -213,6 +215,48 @@ fn tree_body(
     Ok(out)
 }
 
+/// The flat view (`view=flat`, the default), Orcheo's existing shape. Without `limit`, a trace
+/// of up to `ORCHEO_TRACE_PAGE_MAX_SPANS` spans comes whole; a larger one is cut, and says so.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FlatTraceResponse<'a> {
+    pub execution: &'a ExecutionView,
+    pub spans: Vec<FlatSpan<'a>>,
+    /// The trace's anomalies, then a `truncated` note when spans follow this answer.
+    pub anomalies: Vec<FlatAnomaly<'a>>,
+    pub source: &'a SourceInfo,
+    /// Real spans in the whole trace.
+    pub span_count: usize,
+    /// `true`: spans follow this answer; fetch them with `page_info.cursor`.
+    pub truncated: bool,
+    pub page_info: PageInfo,
+}
+
+/// An entry of the flat view's anomalies: one of the trace's, or the note that the answer was
+/// cut, in the same shape.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum FlatAnomaly<'a> {
+    Found(&'a Anomaly),
+    Truncated(TruncatedNote),
+}
+
+/// The note a cut answer carries among its anomalies.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TruncatedNote {
+    pub kind: TruncatedKind,
+    /// Always `null`: the note concerns the answer, not a span.
+    pub span_id: Option<SpanId>,
+    /// Which spans this answer holds, and the cursor of the rest.
+    pub detail: String,
+}
+
+/// `truncated`: the answer holds part of the trace's spans.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TruncatedKind {
+    Truncated,
+}
+
 fn flat_body(
     tree: &TraceTree,
     query: &TraceQuery,
@@ -221,44 +265,15 @@ fn flat_body(
     source: &SourceInfo,
     links: &Minter<'_>,
 ) -> Result<Vec<u8>, ApiError> {
-    /// The note a cut answer carries among its anomalies, in the anomalies' shape.
-    #[derive(Serialize)]
-    struct Cut {
-        kind: &'static str,
-        span_id: Option<SpanId>,
-        detail: String,
-    }
-    #[derive(Serialize)]
-    struct Flat<'a> {
-        execution: &'a ExecutionView,
-        spans: Vec<FlatSpan<'a>>,
-        /// The trace's anomalies, then the `truncated` note when spans follow this page.
-        anomalies: Vec<serde_json::Value>,
-        source: &'a SourceInfo,
-        /// Real spans in the whole trace.
-        span_count: usize,
-        /// Spans of the trace follow this answer: fetch them with `page_info.cursor`.
-        truncated: bool,
-        page_info: PageInfo,
-    }
     let spans: Vec<_> = tree.nodes.iter().filter(|n| !n.synthetic).collect();
     let total = spans.len();
     let page = page(query, max, max, total)?;
     let (start, end) = (page.spans.start, page.spans.end);
-    let mut anomalies = tree
-        .anomalies
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| to_internal(&e))?;
+    let mut anomalies: Vec<_> = tree.anomalies.iter().map(FlatAnomaly::Found).collect();
     let truncated = end < total;
-    let signed: Vec<_> = spans[start..end]
-        .iter()
-        .map(|n| links.sign_attributes(&n.attributes))
-        .collect();
     if truncated {
-        let cut = Cut {
-            kind: "truncated",
+        anomalies.push(FlatAnomaly::Truncated(TruncatedNote {
+            kind: TruncatedKind::Truncated,
             span_id: None,
             detail: format!(
                 "this answer holds spans {} to {end} of {total}; the rest follow with \
@@ -266,16 +281,16 @@ fn flat_body(
                 start + 1,
                 page.next_cursor.as_deref().unwrap_or_default()
             ),
-        };
-        anomalies.push(serde_json::to_value(cut).map_err(|e| to_internal(&e))?);
+        }));
     }
-    let body = Flat {
+    let body = FlatTraceResponse {
         execution,
         spans: spans[start..end]
             .iter()
-            .zip(&signed)
-            .map(|(n, signed)| FlatSpan {
-                attributes: signed.as_deref().unwrap_or(&n.attributes),
+            .map(|n| FlatSpan {
+                attributes: links
+                    .sign_attributes(&n.attributes)
+                    .map_or_else(|| Cow::Borrowed(n.attributes.as_slice()), Cow::Owned),
                 ..FlatSpan::new(n)
             })
             .collect(),

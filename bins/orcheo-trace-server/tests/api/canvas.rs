@@ -36,7 +36,7 @@ on_each_backend!(
 
 /// A run as Orcheo's tracing writes it: the root names the workflow and the thread; a node has
 /// tokens (integers), artifact ids (a list), a message event and an error status.
-fn orcheo_trace(trace: TraceId, execution: &str) -> Value {
+pub(crate) fn orcheo_trace(trace: TraceId, execution: &str) -> Value {
     let nanos = |s: u64| at(s).unix_nanos().to_string();
     let text = |key: &str, value: &str| json!({"key": key, "value": {"stringValue": value}});
     json!({"resourceSpans": [{

@@ -23,6 +23,7 @@ on_each_backend!(
     a_client_that_stops_reading_is_cut_off_and_its_place_freed,
     a_client_that_stops_reading_and_answers_no_ping_is_closed_when_idle,
     a_client_that_says_goodbye_but_reads_nothing_is_cut_off,
+    a_live_span_has_the_shape_of_the_trace_views_span,
 );
 
 type Socket =
@@ -649,4 +650,99 @@ async fn a_client_that_says_goodbye_but_reads_nothing_is_cut_off(db: Db) {
     .expect("the connection ends");
     assert!(texts < 5, "{texts} updates were still delivered");
     responsive(&app).await;
+}
+
+/// `a` and `b` hold the same keys with values of the same JSON types, at every level; of the
+/// attributes, the keys both have. Lists are compared by their first elements, when both have one.
+fn assert_same_shape(a: &Value, b: &Value, at: &str) {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    assert_eq!(kind(a), kind(b), "{at}: {a} and {b}");
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let attributes = at.ends_with(".attributes");
+            if !attributes {
+                let keys =
+                    |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<Vec<_>>();
+                assert_eq!(keys(a), keys(b), "{at}");
+            }
+            for (key, value) in a {
+                if let Some(other) = b.get(key) {
+                    assert_same_shape(value, other, &format!("{at}.{key}"));
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if let (Some(a), Some(b)) = (a.first(), b.first()) {
+                assert_same_shape(a, b, &format!("{at}[0]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Canvas reads the live feed's spans with the parser of the trace view's: a span comes in both
+/// with the same keys and value types, its token counts as numbers in both.
+async fn a_live_span_has_the_shape_of_the_trace_views_span(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.seed("exec_both", "acme", 4, 1, ExecutionStatus::Completed);
+    app.summaries("exec_both");
+    let token = jwt("acme", "traces:read");
+    let answer = app
+        .get("/api/executions/exec_both/trace", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let flat = answer.json();
+    let mut socket = connect(&app, "exec_both", "", &token).await;
+    let updates = until_complete(&mut socket).await;
+    let live: Vec<&Value> = updates
+        .iter()
+        .flat_map(|u| u["spans"].as_array().unwrap())
+        .collect();
+    assert_eq!(live.len(), 2, "{updates:?}");
+    for span in live {
+        let same = flat["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["span_id"] == span["span_id"])
+            .unwrap_or_else(|| panic!("{} is not in the trace view: {flat}", span["span_id"]));
+        assert_same_shape(same, span, "span");
+    }
+    let node = |spans: &Value| {
+        spans
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["span_id"] == span_id(2).to_string())
+            .unwrap()["attributes"]
+            .clone()
+    };
+    let (api, live) = (node(&flat["spans"]), node(&updates[0]["spans"]));
+    for key in [
+        "orcheo.node.kind",
+        "orcheo.token.input",
+        "orcheo.token.output",
+    ] {
+        assert!(
+            api.get(key).is_some() && live.get(key).is_some(),
+            "{key}: {api} {live}"
+        );
+    }
+    // The span, as the live feed sends it, is what the document calls a flat span.
+    let doc = app.get("/api/openapi.json", None).await.json();
+    let flat_span = serde_json::json!({"$ref": "#/components/schemas/FlatSpan"});
+    for span in updates[0]["spans"].as_array().unwrap() {
+        let broken = crate::schema::violations(&doc, &flat_span, span);
+        assert!(broken.is_empty(), "{broken:?}");
+    }
 }

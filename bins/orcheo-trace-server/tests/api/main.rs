@@ -27,6 +27,7 @@ mod own_spans;
 mod redaction;
 mod restart;
 mod runs_by_trace;
+mod schema;
 mod store_search;
 mod tenancy;
 mod traces;
