@@ -2,6 +2,8 @@
 //!
 //! - [`formats`]: decoders from every wire format we read (OTLP JSON and protobuf, Tempo v1/v2,
 //!   Jaeger v1, Jaeger v3) into [`RawSpan`]s, with format detection;
+//! - [`classify`]: what one span is (kind, tokens, status, error), the one reading the tree and
+//!   the span writer's summaries share;
 //! - [`normalize`]: [`RawSpan`]s → [`TraceTree`] plus anomalies (duplicates, orphans, cycles,
 //!   clock skew), with tokens, prompts, responses, artifacts and errors extracted;
 //! - [`filter`] and [`redact`]: what a caller may see (content withheld, redacted, truncated);
@@ -14,6 +16,7 @@
 //! tree it can, with anomalies saying what was wrong.
 #![forbid(unsafe_code)]
 
+pub mod classify;
 pub mod filter;
 pub mod formats;
 pub mod normalize;

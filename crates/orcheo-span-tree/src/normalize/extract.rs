@@ -8,17 +8,18 @@ use orcheo_trace_model::content::{ELLIPSIS, REDACTED, WITHHELD};
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
 use orcheo_trace_model::{
-    AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeContent,
-    NodeKind, RawSpan, SmolStr, SpanError, SpanEvent, SpanLink, SpanNode, StatusCode, Timestamp,
-    TokenUsage,
+    AnomalyFlags, Artifact, AttributeValue, ContentItem, KeyValue, ModelInfo, NodeContent, RawSpan,
+    RawStatus, SmolStr, SpanEvent, SpanLink, SpanNode, Timestamp,
 };
 use serde_json::Value;
+
+use crate::classify::{self, Known};
 
 /// Builds the node for a span (tree links are filled in later).
 pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
     let known = Known::index(&span.attributes);
-    let kind = kind(&span, &known);
-    let self_token_usage = tokens(&known).or_else(|| token_chunk(&span.events));
+    // Kind, tokens, status and error as every other view of the span reads them.
+    let (facts, errors) = classify::read(&span, &known);
     let model = models.of(&known);
     let mut content = Content::default();
     if known.has_content {
@@ -28,7 +29,6 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
         content.add_events(&span.events);
     }
     let artifacts = artifacts(&known, &span.events);
-    let (error, errors) = error(&span, &known);
     content.0.errors = errors;
     let start_time = match reported_start(&span, &known) {
         Some(start) => {
@@ -41,16 +41,19 @@ pub(crate) fn node(span: RawSpan, models: &mut Models) -> SpanNode {
         span_id: span.span_id,
         parent_span_id: span.parent_span_id,
         trace_id: span.trace_id,
-        kind,
+        kind: facts.kind,
         span_kind: span.kind,
         start_time,
         end_time: span.end_time,
-        token_usage: self_token_usage,
-        self_token_usage,
+        token_usage: facts.tokens,
+        self_token_usage: facts.tokens,
         model,
         content: content.into_node_content(artifacts, span.events, span.links),
-        error,
-        status: span.status,
+        error: facts.error,
+        status: RawStatus {
+            code: facts.status,
+            message: span.status.message,
+        },
         name: span.name,
         attributes: span.attributes,
         resource: span.resource,
@@ -94,153 +97,10 @@ fn reported_start(span: &RawSpan, known: &Known<'_>) -> Option<Timestamp> {
     (nanos > measured).then(|| Timestamp::from_unix_nanos(end.unix_nanos() - nanos))
 }
 
-/// Tokens from a `token.chunk` event, for a span whose attributes name none (Orcheo writes both;
-/// the attributes win).
-fn token_chunk(events: &[SpanEvent]) -> Option<TokenUsage> {
-    let event = events
-        .iter()
-        .rev()
-        .find(|e| e.name == k::EVENT_TOKEN_CHUNK)?;
-    let count = |key| {
-        find(&event.attributes, key)
-            .and_then(AttributeValue::as_i64)
-            .map(|n| u64::try_from(n).unwrap_or(0))
-    };
-    match (
-        count(k::TOKEN_CHUNK_ATTR_INPUT),
-        count(k::TOKEN_CHUNK_ATTR_OUTPUT),
-    ) {
-        (None, None) => None,
-        (input, output) => Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0))),
-    }
-}
-
 fn str_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
     find(attributes, key)
         .and_then(AttributeValue::as_str)
         .filter(|s| !s.is_empty())
-}
-
-/// The attributes extraction looks at, found in one pass (a `match` on the key) instead of a
-/// scan per key. For each slot the first, most specific key wins (see the `*_KEYS` lists).
-#[derive(Default)]
-struct Known<'a> {
-    /// (rank, value): lower rank = more specific key.
-    input_tokens: Option<(u8, &'a AttributeValue)>,
-    output_tokens: Option<(u8, &'a AttributeValue)>,
-    node_kind: Option<(u8, &'a str)>,
-    node_id: bool,
-    request_model: Option<(u8, &'a SmolStr)>,
-    response_model: Option<(u8, &'a SmolStr)>,
-    provider: Option<(u8, &'a SmolStr)>,
-    ai_kind: Option<&'a SmolStr>,
-    embedding_operation: Option<&'a SmolStr>,
-    vector_size: Option<u64>,
-    latency: Option<&'a AttributeValue>,
-    artifact_ids: Option<&'a AttributeValue>,
-    error_code: Option<&'a str>,
-    error_hint: Option<&'a str>,
-    error_type: Option<&'a str>,
-    has_content: bool,
-}
-
-fn keep<T>(slot: &mut Option<(u8, T)>, rank: u8, value: Option<T>) {
-    if let Some(value) = value
-        && slot.as_ref().is_none_or(|(r, _)| rank < *r)
-    {
-        *slot = Some((rank, value));
-    }
-}
-
-impl<'a> Known<'a> {
-    fn index(attributes: &'a [KeyValue]) -> Self {
-        let mut k = Self::default();
-        for kv in attributes {
-            let v = &kv.value;
-            let shared = v.as_text().filter(|s| !s.is_empty());
-            let text = shared.map(SmolStr::as_str);
-            // Token keys ranked by their place in `INPUT_TOKEN_KEYS` / `OUTPUT_TOKEN_KEYS`
-            // (a test holds the two in step): arms of the one `match`, not a scan of both lists
-            // for every attribute.
-            match kv.key.as_str() {
-                k::TOKEN_INPUT => keep(&mut k.input_tokens, 0, Some(v)),
-                k::GEN_AI_USAGE_INPUT_TOKENS => keep(&mut k.input_tokens, 1, Some(v)),
-                k::GEN_AI_USAGE_PROMPT_TOKENS => keep(&mut k.input_tokens, 2, Some(v)),
-                k::LLM_TOKEN_COUNT_PROMPT => keep(&mut k.input_tokens, 3, Some(v)),
-                k::TOKEN_OUTPUT => keep(&mut k.output_tokens, 0, Some(v)),
-                k::GEN_AI_USAGE_OUTPUT_TOKENS => keep(&mut k.output_tokens, 1, Some(v)),
-                k::GEN_AI_USAGE_COMPLETION_TOKENS => keep(&mut k.output_tokens, 2, Some(v)),
-                k::LLM_TOKEN_COUNT_COMPLETION => keep(&mut k.output_tokens, 3, Some(v)),
-                k::NODE_KIND => keep(&mut k.node_kind, 0, text),
-                k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
-                k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
-                k::AI_KIND => {
-                    keep(&mut k.node_kind, 3, text);
-                    k.ai_kind = k.ai_kind.or(shared);
-                }
-                k::NODE_ID => k.node_id = true,
-                k::GEN_AI_REQUEST_MODEL => keep(&mut k.request_model, 0, shared),
-                k::LLM_MODEL_NAME => keep(&mut k.request_model, 1, shared),
-                k::AI_MODEL_REQUESTED => keep(&mut k.request_model, 2, shared),
-                k::GEN_AI_RESPONSE_MODEL => keep(&mut k.response_model, 0, shared),
-                k::AI_MODEL_ACTUAL => keep(&mut k.response_model, 1, shared),
-                k::GEN_AI_PROVIDER_NAME => keep(&mut k.provider, 0, shared),
-                k::GEN_AI_SYSTEM => keep(&mut k.provider, 1, shared),
-                k::LLM_PROVIDER => keep(&mut k.provider, 2, shared),
-                k::AI_PROVIDER => keep(&mut k.provider, 3, shared),
-                k::AI_EMBEDDING_OPERATION => {
-                    k.embedding_operation = k.embedding_operation.or(shared);
-                }
-                k::AI_EMBEDDING_VECTOR_SIZE => {
-                    k.vector_size = k
-                        .vector_size
-                        .or_else(|| v.as_i64().and_then(|n| u64::try_from(n).ok()));
-                }
-                k::NODE_LATENCY_MS => k.latency = k.latency.or(Some(v)),
-                k::ARTIFACT_IDS => k.artifact_ids = k.artifact_ids.or(Some(v)),
-                k::ERROR_CODE => k.error_code = k.error_code.or(text),
-                k::ERROR_HINT => k.error_hint = k.error_hint.or(text),
-                k::ERROR_TYPE => k.error_type = k.error_type.or(text),
-                k::GEN_AI_SYSTEM_INSTRUCTIONS
-                | k::GEN_AI_INPUT_MESSAGES
-                | k::GEN_AI_PROMPT
-                | k::GEN_AI_OUTPUT_MESSAGES
-                | k::GEN_AI_COMPLETION
-                | k::INPUT_VALUE
-                | k::OUTPUT_VALUE => k.has_content = true,
-                key if key.starts_with(k::LLM_INPUT_MESSAGES_PREFIX)
-                    || key.starts_with(k::LLM_OUTPUT_MESSAGES_PREFIX) =>
-                {
-                    k.has_content = true;
-                }
-                _ => {}
-            }
-        }
-        k
-    }
-}
-
-fn kind(span: &RawSpan, known: &Known<'_>) -> NodeKind {
-    if span.name == k::WORKFLOW_SPAN_NAME {
-        NodeKind::Workflow
-    } else if let Some((_, name)) = known.node_kind {
-        NodeKind::from_name(name)
-    } else if known.node_id {
-        NodeKind::Node
-    } else {
-        NodeKind::Span
-    }
-}
-
-fn tokens(known: &Known<'_>) -> Option<TokenUsage> {
-    let count = |slot: Option<(u8, &AttributeValue)>| {
-        slot.and_then(|(_, v)| v.as_i64())
-            .map(|n| u64::try_from(n).unwrap_or(0))
-    };
-    match (count(known.input_tokens), count(known.output_tokens)) {
-        (None, None) => None,
-        (input, output) => Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0))),
-    }
 }
 
 /// The model the last span named: spans of one trace mostly name a few models, and neighbours
@@ -665,65 +525,6 @@ pub(crate) fn artifact_url(id: &str) -> String {
     url
 }
 
-/// The node's error and every exception its span recorded.
-///
-/// An `exception` event is the best evidence: the first one with a stack trace is the node's
-/// `error` (else the first one). Summary events never replace it: `workflow.failed` (Orcheo
-/// records it right after the exception, with type and message only) and `error.detail` only
-/// fill in what the exception left out, and stand in for it when there is none.
-fn error(span: &RawSpan, known: &Known<'_>) -> (Option<Box<SpanError>>, Vec<SpanError>) {
-    let owned = |s: Option<&str>| s.map(str::to_owned);
-    let errors: Vec<SpanError> = span
-        .events
-        .iter()
-        .filter(|e| e.name == k::EVENT_EXCEPTION)
-        .map(|e| SpanError {
-            error_type: owned(str_attr(&e.attributes, k::EXCEPTION_TYPE)),
-            message: owned(str_attr(&e.attributes, k::EXCEPTION_MESSAGE)),
-            stack_trace: owned(str_attr(&e.attributes, k::EXCEPTION_STACKTRACE)),
-            code: None,
-            hint: None,
-        })
-        .collect();
-    let summary = span
-        .events
-        .iter()
-        .rev()
-        .find(|e| e.name == k::EVENT_WORKFLOW_FAILED);
-    let detail = span
-        .events
-        .iter()
-        .rev()
-        .find(|e| e.name == k::EVENT_ERROR_DETAIL);
-    let code = known.error_code;
-    let failed = span.status.code == StatusCode::Error;
-    if !failed && errors.is_empty() && summary.is_none() && code.is_none() {
-        return (None, errors);
-    }
-    let mut best = errors
-        .iter()
-        .find(|e| e.stack_trace.is_some())
-        .or_else(|| errors.first())
-        .cloned()
-        .unwrap_or_default();
-    let from_summary = |key| summary.and_then(|e| str_attr(&e.attributes, key));
-    if best.error_type.is_none() {
-        best.error_type = owned(from_summary(k::EXCEPTION_TYPE).or(known.error_type));
-    }
-    if best.message.is_none() {
-        best.message = owned(
-            from_summary(k::EXCEPTION_MESSAGE)
-                .or_else(|| {
-                    detail.and_then(|d| str_attr(&d.attributes, k::ERROR_DETAIL_ATTR_MESSAGE))
-                })
-                .or(span.status.message.as_deref()),
-        );
-    }
-    best.code = owned(code);
-    best.hint = owned(known.error_hint);
-    (Some(Box::new(best)), errors)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,31 +545,6 @@ mod tests {
         assert_eq!(system[0].role.as_deref(), Some("system"));
         let plain = genai_messages("not json", None);
         assert_eq!(plain[0].content.as_deref(), Some("not json"));
-    }
-
-    #[test]
-    fn token_keys_rank_as_their_semconv_lists_order_them() {
-        for (keys, input) in [(k::INPUT_TOKEN_KEYS, true), (k::OUTPUT_TOKEN_KEYS, false)] {
-            for first in 0..keys.len() {
-                // Every key from `first` on, least specific first, each with its place as value:
-                // the one at `first` must win.
-                let attributes: Vec<KeyValue> = (first..keys.len())
-                    .rev()
-                    .map(|i| KeyValue::new(keys[i], i64::try_from(i).unwrap()))
-                    .collect();
-                let known = Known::index(&attributes);
-                let slot = if input {
-                    known.input_tokens
-                } else {
-                    known.output_tokens
-                };
-                let (rank, value) = slot.unwrap();
-                assert_eq!(
-                    (usize::from(rank), value.as_i64()),
-                    (first, Some(i64::try_from(first).unwrap()))
-                );
-            }
-        }
     }
 
     #[test]
@@ -848,26 +624,6 @@ mod tests {
             &mut models,
         );
         assert!(none.model.is_none());
-    }
-
-    #[test]
-    fn kind_names_are_read_in_any_case_and_unknown_ones_kept_lowercased() {
-        assert_eq!(NodeKind::from_name("LLM"), NodeKind::Llm);
-        assert_eq!(NodeKind::from_name("Generate_Content"), NodeKind::Llm);
-        assert_eq!(NodeKind::from_name("Embeddings"), NodeKind::Embedding);
-        assert_eq!(
-            NodeKind::from_name("Generate_Content_Stream"),
-            NodeKind::Other("generate_content_stream".into())
-        );
-        assert_eq!(
-            NodeKind::from_name("Guard"),
-            NodeKind::Other("guard".into())
-        );
-        assert_eq!(
-            NodeKind::from_name("ÉTAPE"),
-            NodeKind::Other("Étape".into())
-        );
-        assert_eq!(NodeKind::from_name(""), NodeKind::Other(String::new()));
     }
 
     #[test]
