@@ -9,16 +9,21 @@
 //! trace's owner when the trace is already registered ([`Facts::place`]), or, when the run registers
 //! after its children were stored, from the stored spans themselves ([`apply`] reads the trace's
 //! spans that joined no run yet, once, when it registers the run).
+//!
+//! A span's kind, tokens, status and error are what the span tree reads off it
+//! ([`orcheo_span_tree::classify`]): the executions list, the live feed and the degraded tree,
+//! all built from the summaries, show a span as the Trace tab does.
 
 use std::collections::HashMap;
 
 use super::credentials::Writer;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::span::Event;
-use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, status};
+use opentelemetry_proto::tonic::trace::v1::{Span, TracesData};
+use orcheo_span_tree::classify::{self, SpanFacts};
 use orcheo_trace_model::{
-    ExecutionId, ExecutionStatus, NodeKind, SpanId, SpanSummary, StatusCode, Timestamp, TraceId,
-    semconv,
+    AttributeValue, ExecutionId, ExecutionStatus, RawSpan, RawStatus, SmolStr, SpanEvent, SpanId,
+    SpanSummary, StatusCode, Timestamp, TraceId, semconv,
 };
 use orcheo_trace_store::{
     DEFAULT_TENANT, ExecutionDetails, NewExecution, StoreError, TraceLink, Transaction,
@@ -81,31 +86,6 @@ const MAX_CLOCK_AHEAD: std::time::Duration = std::time::Duration::from_hours(1);
 /// The largest number the store holds (a signed 64-bit column): times in nanoseconds, tokens.
 const MAX_STORED: u64 = i64::MAX.unsigned_abs();
 
-/// A token count, within what the store holds.
-fn count(attributes: &[KeyValue], keys: &[&str]) -> Option<u64> {
-    raw_count(attributes, keys).map(|n| n.min(MAX_STORED))
-}
-
-fn raw_count(attributes: &[KeyValue], keys: &[&str]) -> Option<u64> {
-    keys.iter().find_map(|key| {
-        let value = attributes
-            .iter()
-            .find(|kv| kv.key == *key)?
-            .value
-            .as_ref()?;
-        match value.value.as_ref()? {
-            any_value::Value::IntValue(n) => u64::try_from(*n).ok(),
-            // Whole, non-negative and in range: the cast is exact.
-            #[allow(clippy::cast_sign_loss, reason = "checked non-negative just before")]
-            any_value::Value::DoubleValue(d) if *d >= 0.0 && *d < 1e18 && d.fract() == 0.0 => {
-                Some(*d as u64)
-            }
-            any_value::Value::StringValue(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    })
-}
-
 fn owned(s: Option<&str>) -> Option<String> {
     s.map(str::to_owned)
 }
@@ -114,35 +94,29 @@ fn event_attr<'a>(event: &'a Event, key: &str) -> Option<&'a str> {
     attr(&event.attributes, key)
 }
 
-/// The run's outcome from its root span: the workflow events first, then the span status.
-fn root_end(span: &Span) -> Option<RootEnd> {
+/// The run's outcome from its root span: the workflow events first, then the span's status;
+/// the error as the span tree names the root's.
+fn root_end(span: &Span, facts: &SpanFacts) -> Option<RootEnd> {
     if span.end_time_unix_nano == 0 {
         return None;
     }
     let finished_at = Timestamp::from_unix_nanos(span.end_time_unix_nano);
     let event = |name: &str| span.events.iter().find(|e| e.name == name);
-    let (status, error) = if let Some(failed) = event(semconv::EVENT_WORKFLOW_FAILED) {
-        let message = event_attr(failed, semconv::EXCEPTION_MESSAGE)
-            .or_else(|| event_attr(failed, semconv::EXCEPTION_TYPE));
-        (ExecutionStatus::Error, owned(message))
-    } else if let Some(cancelled) = event(semconv::EVENT_WORKFLOW_CANCELLED) {
-        (
+    let failed = event(semconv::EVENT_WORKFLOW_FAILED).is_some();
+    let cancelled = event(semconv::EVENT_WORKFLOW_CANCELLED);
+    let (status, error) = match cancelled {
+        Some(cancelled) if !failed => (
             ExecutionStatus::Cancelled,
             owned(event_attr(cancelled, semconv::EVENT_ATTR_REASON)),
-        )
-    } else if span
-        .status
-        .as_ref()
-        .is_some_and(|s| s.code == status::StatusCode::Error as i32)
-    {
-        let message = span
-            .status
-            .as_ref()
-            .map(|s| s.message.as_str())
-            .filter(|m| !m.is_empty());
-        (ExecutionStatus::Error, owned(message))
-    } else {
-        (ExecutionStatus::Completed, None)
+        ),
+        _ if failed || facts.status == StatusCode::Error => (
+            ExecutionStatus::Error,
+            facts
+                .error
+                .as_ref()
+                .and_then(|e| e.message.clone().or_else(|| e.error_type.clone())),
+        ),
+        _ => (ExecutionStatus::Completed, None),
     };
     // Stored error texts are bounded.
     let error = error.map(|mut e| {
@@ -156,21 +130,78 @@ fn root_end(span: &Span) -> Option<RootEnd> {
     })
 }
 
-/// The span's status; a span whose status is unset says it with `orcheo.node.status` (what
-/// Orcheo's node payloads report).
-fn status_code(span: &Span) -> StatusCode {
-    match span.status.as_ref().map(|s| s.code) {
-        Some(c) if c == status::StatusCode::Ok as i32 => StatusCode::Ok,
-        Some(c) if c == status::StatusCode::Error as i32 => StatusCode::Error,
-        _ => match attr(&span.attributes, semconv::NODE_STATUS) {
-            Some(s) if s.eq_ignore_ascii_case("error") || s.eq_ignore_ascii_case("failed") => {
-                StatusCode::Error
-            }
-            Some(s) if s.eq_ignore_ascii_case("success") || s.eq_ignore_ascii_case("completed") => {
-                StatusCode::Ok
-            }
-            _ => StatusCode::Unset,
-        },
+fn value(value: Option<&AnyValue>) -> AttributeValue {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => AttributeValue::String(SmolStr::new(s)),
+        Some(any_value::Value::IntValue(n)) => AttributeValue::Int(*n),
+        Some(any_value::Value::DoubleValue(d)) => AttributeValue::Double(*d),
+        Some(any_value::Value::BoolValue(b)) => AttributeValue::Bool(*b),
+        // Nothing the classification reads is a list, a map or bytes.
+        _ => AttributeValue::Empty,
+    }
+}
+
+fn key_values<'a>(
+    into: &mut Vec<orcheo_trace_model::KeyValue>,
+    list: impl Iterator<Item = (SmolStr, Option<&'a AnyValue>)>,
+) {
+    into.extend(list.map(|(key, v)| orcheo_trace_model::KeyValue {
+        key,
+        value: value(v),
+    }));
+}
+
+/// Reads spans as the span tree does. Only what the classification reads is converted: content
+/// (prompts, messages) can be most of an export, and the writer does not look at it. One span's
+/// room serves an export's spans in turn.
+#[derive(Default)]
+struct Classifier {
+    scratch: Option<RawSpan>,
+}
+
+impl Classifier {
+    fn read(&mut self, span: &Span, trace_id: TraceId, span_id: SpanId) -> SpanFacts {
+        let raw = self
+            .scratch
+            .get_or_insert_with(|| RawSpan::new(trace_id, span_id, ""));
+        raw.trace_id = trace_id;
+        raw.span_id = span_id;
+        raw.name = SmolStr::new(&span.name);
+        raw.status = span
+            .status
+            .as_ref()
+            .map_or_else(RawStatus::default, |s| RawStatus {
+                code: StatusCode::from_otlp(i64::from(s.code)),
+                message: Some(s.message.clone()).filter(|m| !m.is_empty()),
+            });
+        raw.attributes.clear();
+        key_values(
+            &mut raw.attributes,
+            span.attributes.iter().filter_map(|kv| {
+                let key = classify::attribute_key(&kv.key)?;
+                Some((SmolStr::new_static(key), kv.value.as_ref()))
+            }),
+        );
+        raw.events.clear();
+        for event in &span.events {
+            let Some(name) = classify::event_name(&event.name) else {
+                continue;
+            };
+            let mut attributes = Vec::with_capacity(event.attributes.len());
+            key_values(
+                &mut attributes,
+                event
+                    .attributes
+                    .iter()
+                    .map(|kv| (semconv::key(&kv.key), kv.value.as_ref())),
+            );
+            raw.events.push(SpanEvent {
+                name: SmolStr::new_static(name),
+                time: None,
+                attributes,
+            });
+        }
+        classify::classify(raw)
     }
 }
 
@@ -210,53 +241,38 @@ impl Facts {
 /// What the store keeps of an ended span.
 fn summary(
     span: &Span,
+    facts: &SpanFacts,
     execution: ExecutionId,
     span_id: SpanId,
     parent: Option<SpanId>,
-    is_root: bool,
 ) -> SpanSummary {
-    // As the normalizer names it: a node without a kind is a `node`, anything else a `span`.
-    let kind = attr(&span.attributes, semconv::NODE_KIND).map_or_else(
-        || {
-            if is_root {
-                "workflow"
-            } else if attr(&span.attributes, semconv::NODE_ID).is_some() {
-                "node"
-            } else {
-                "span"
-            }
-            .to_owned()
-        },
-        |k| NodeKind::from_name(k).as_str().to_owned(),
-    );
     let mut name = span.name.clone();
     orcheo_span_tree::filter::truncate_str(&mut name, 1000);
-    let mut message = span
-        .status
-        .as_ref()
-        .map(|s| s.message.clone())
-        .filter(|m| !m.is_empty());
+    // The error the tree shows, so a tree rebuilt from summaries shows it too.
+    let mut message = facts.error.as_ref().and_then(|e| e.message.clone());
     if let Some(m) = message.as_mut() {
         orcheo_span_tree::filter::truncate_str(m, 4000);
     }
+    let tokens = facts.tokens;
     SpanSummary {
         execution_id: execution,
         span_id,
         parent_span_id: parent,
         name,
-        kind,
+        kind: facts.kind.as_str().to_owned(),
         start_time: Timestamp::from_unix_nanos(span.start_time_unix_nano),
         end_time: Some(Timestamp::from_unix_nanos(span.end_time_unix_nano)),
-        status_code: status_code(span),
+        status_code: facts.status,
         status_message: message,
-        input_tokens: count(&span.attributes, semconv::INPUT_TOKEN_KEYS),
-        output_tokens: count(&span.attributes, semconv::OUTPUT_TOKEN_KEYS),
+        input_tokens: tokens.map(|t| t.input),
+        output_tokens: tokens.map(|t| t.output),
     }
 }
 
 /// An ended span that names no execution, summarized for the execution its trace turns out to
 /// belong to.
 fn unplaced(
+    classifier: &mut Classifier,
     span: &Span,
     trace_id: TraceId,
     span_id: SpanId,
@@ -267,11 +283,11 @@ fn unplaced(
     }
     // A stand-in, replaced when the span is placed; never stored as such.
     let pending = ExecutionId::new("unplaced").ok()?;
-    let is_root = parent.is_none() && span.name == semconv::WORKFLOW_SPAN_NAME;
+    let facts = classifier.read(span, trace_id, span_id);
     Some(Unplaced {
         trace_id,
         span_id,
-        summary: summary(span, pending, span_id, parent, is_root),
+        summary: summary(span, &facts, pending, span_id, parent),
     })
 }
 
@@ -286,6 +302,7 @@ pub fn placed_from_payloads(bytes: &[u8], execution: &ExecutionId) -> Vec<SpanSu
         }
     };
     let mut summaries = Vec::new();
+    let mut classifier = Classifier::default();
     for span in data
         .resource_spans
         .iter()
@@ -302,7 +319,7 @@ pub fn placed_from_payloads(bytes: &[u8], execution: &ExecutionId) -> Vec<SpanSu
             continue;
         }
         let parent = SpanId::from_slice(&span.parent_span_id).ok();
-        if let Some(one) = unplaced(span, trace_id, span_id, parent) {
+        if let Some(one) = unplaced(&mut classifier, span, trace_id, span_id, parent) {
             summaries.push(one.placed(execution.clone()));
         }
     }
@@ -316,6 +333,7 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
         .unix_nanos()
         .saturating_add(MAX_CLOCK_AHEAD.as_nanos().try_into().unwrap_or(u64::MAX));
     let mut registered: HashMap<ExecutionId, usize> = HashMap::new();
+    let mut classifier = Classifier::default();
     for resource_spans in &data.resource_spans {
         for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
             let (Ok(trace_id), Ok(span_id)) = (
@@ -334,7 +352,7 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
             let Some(execution) = attr(&span.attributes, semconv::EXECUTION_ID)
                 .and_then(|id| ExecutionId::new(id).ok())
             else {
-                if let Some(unplaced) = unplaced(span, trace_id, span_id, parent) {
+                if let Some(unplaced) = unplaced(&mut classifier, span, trace_id, span_id, parent) {
                     facts.unplaced.push(unplaced);
                 }
                 continue;
@@ -376,7 +394,9 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
                     }),
                 });
             }
-            if is_root {
+            let ended = span.end_time_unix_nano != 0;
+            let what = (is_root || ended).then(|| classifier.read(span, trace_id, span_id));
+            if let Some(what) = what.as_ref().filter(|_| is_root) {
                 facts.roots.push((
                     execution.clone(),
                     ExecutionDetails {
@@ -387,13 +407,13 @@ pub fn facts(data: &TracesData, writer: &Writer) -> Facts {
                         started_at: Some(start),
                         traceparent: Some(traceparent_of(span_id)),
                     },
-                    root_end(span),
+                    root_end(span, what),
                 ));
             }
-            if span.end_time_unix_nano != 0 {
+            if let Some(what) = what.as_ref().filter(|_| ended) {
                 facts
                     .summaries
-                    .push(summary(span, execution, span_id, parent, is_root));
+                    .push(summary(span, what, execution, span_id, parent));
             }
         }
     }
@@ -604,6 +624,143 @@ mod tests {
         // A node without a kind is a `node`; its unset status is its `orcheo.node.status`.
         assert_eq!(summary.kind, "node");
         assert_eq!(summary.status_code, StatusCode::Error);
+    }
+
+    fn any(value: any_value::Value) -> AnyValue {
+        AnyValue { value: Some(value) }
+    }
+
+    fn int(key: &str, n: i64) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(any(any_value::Value::IntValue(n))),
+            ..KeyValue::default()
+        }
+    }
+
+    fn double(key: &str, d: f64) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(any(any_value::Value::DoubleValue(d))),
+            ..KeyValue::default()
+        }
+    }
+
+    fn event(name: &str, attributes: Vec<KeyValue>) -> Event {
+        Event {
+            name: name.to_owned(),
+            time_unix_nano: 1_500,
+            attributes,
+            ..Event::default()
+        }
+    }
+
+    /// Spans whose kind, tokens, status or error the writer and the span tree once read
+    /// differently.
+    fn disputed_spans() -> Vec<Span> {
+        let run = || text(semconv::EXECUTION_ID, "exec_cross");
+        let with = |n: u8, attributes: Vec<KeyValue>| {
+            let mut span = python_node(n, attributes);
+            span.attributes.push(run());
+            span
+        };
+        let mut root = with(1, vec![]);
+        root.parent_span_id = Vec::new();
+        root.name = semconv::WORKFLOW_SPAN_NAME.to_owned();
+        let mut nested_workflow = with(2, vec![text(semconv::NODE_ID, "sub")]);
+        nested_workflow.name = semconv::WORKFLOW_SPAN_NAME.to_owned();
+        let mut failed = with(13, vec![text(semconv::NODE_ID, "send")]);
+        failed.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+            message: "relay refused".to_owned(),
+            code: opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32,
+        });
+        failed.events.push(event(
+            semconv::EVENT_EXCEPTION,
+            vec![
+                text(semconv::EXCEPTION_TYPE, "DeliveryError"),
+                text(semconv::EXCEPTION_MESSAGE, "SMTP relay refused the message"),
+            ],
+        ));
+        let mut chunked = with(14, vec![text(semconv::NODE_ID, "stream")]);
+        chunked.events.push(event(
+            semconv::EVENT_TOKEN_CHUNK,
+            vec![
+                int(semconv::TOKEN_CHUNK_ATTR_INPUT, 40),
+                int(semconv::TOKEN_CHUNK_ATTR_OUTPUT, 2),
+            ],
+        ));
+        vec![
+            root,
+            nested_workflow,
+            with(3, vec![text(semconv::NODE_ID, "")]),
+            with(
+                4,
+                vec![
+                    text(semconv::NODE_ID, "embed"),
+                    text(semconv::AI_KIND, "embedding"),
+                ],
+            ),
+            with(5, vec![text(semconv::GEN_AI_OPERATION_NAME, "chat")]),
+            with(
+                6,
+                vec![
+                    int(semconv::TOKEN_INPUT, -5),
+                    int(semconv::GEN_AI_USAGE_INPUT_TOKENS, 7),
+                ],
+            ),
+            with(7, vec![double(semconv::TOKEN_OUTPUT, 2.5)]),
+            with(8, vec![text(semconv::TOKEN_INPUT, "99999999999999999999")]),
+            with(9, vec![double(semconv::GEN_AI_USAGE_OUTPUT_TOKENS, 1e17)]),
+            with(10, vec![text(semconv::TOKEN_INPUT, " 12 ")]),
+            with(
+                11,
+                vec![
+                    text(semconv::NODE_ID, "draft"),
+                    text(semconv::NODE_STATUS, "failed"),
+                ],
+            ),
+            with(12, vec![int(semconv::NODE_ID, 12)]),
+            failed,
+            chunked,
+        ]
+    }
+
+    #[test]
+    fn the_writer_summarizes_spans_as_the_span_tree_shows_them() {
+        use prost::Message as _;
+        let spans = data(disputed_spans());
+        let tree = orcheo_span_tree::decode_and_normalize(
+            &spans.encode_to_vec(),
+            orcheo_span_tree::Format::OtlpProto,
+        );
+        let facts = facts(&spans, &Writer::Local);
+        assert_eq!(facts.summaries.len(), tree.nodes.len());
+        let mut disagreements = Vec::new();
+        for summary in &facts.summaries {
+            let node = tree.find(summary.span_id).unwrap();
+            let tokens = node
+                .self_token_usage
+                .map(|t| (Some(t.input), Some(t.output)));
+            let shown = (
+                node.kind.as_str(),
+                tokens.unwrap_or((None, None)),
+                node.status.code,
+                node.error.as_ref().and_then(|e| e.message.as_deref()),
+            );
+            let summarized = (
+                summary.kind.as_str(),
+                (summary.input_tokens, summary.output_tokens),
+                summary.status_code,
+                summary.status_message.as_deref(),
+            );
+            if shown != summarized {
+                disagreements.push(format!(
+                    "{}: tree {shown:?}, summary {summarized:?}",
+                    summary.name
+                ));
+            }
+        }
+        assert!(disagreements.is_empty(), "{disagreements:#?}");
     }
 
     #[test]

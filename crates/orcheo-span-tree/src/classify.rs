@@ -44,40 +44,44 @@ pub fn classify(span: &RawSpan) -> SpanFacts {
     read(span, &Known::index(&span.attributes)).0
 }
 
-/// Whether [`classify`] reads the span attribute `key`: a caller holding spans in another form
-/// may convert only these.
-pub fn reads_attribute(key: &str) -> bool {
-    matches!(
-        key,
-        k::TOKEN_INPUT
-            | k::GEN_AI_USAGE_INPUT_TOKENS
-            | k::GEN_AI_USAGE_PROMPT_TOKENS
-            | k::LLM_TOKEN_COUNT_PROMPT
-            | k::TOKEN_OUTPUT
-            | k::GEN_AI_USAGE_OUTPUT_TOKENS
-            | k::GEN_AI_USAGE_COMPLETION_TOKENS
-            | k::LLM_TOKEN_COUNT_COMPLETION
-            | k::NODE_KIND
-            | k::GEN_AI_OPERATION_NAME
-            | k::OPENINFERENCE_SPAN_KIND
-            | k::AI_KIND
-            | k::NODE_ID
-            | k::NODE_STATUS
-            | k::ERROR_CODE
-            | k::ERROR_HINT
-            | k::ERROR_TYPE
-    )
+/// The attributes [`classify`] reads.
+const ATTRIBUTES: &[&str] = &[
+    k::TOKEN_INPUT,
+    k::GEN_AI_USAGE_INPUT_TOKENS,
+    k::GEN_AI_USAGE_PROMPT_TOKENS,
+    k::LLM_TOKEN_COUNT_PROMPT,
+    k::TOKEN_OUTPUT,
+    k::GEN_AI_USAGE_OUTPUT_TOKENS,
+    k::GEN_AI_USAGE_COMPLETION_TOKENS,
+    k::LLM_TOKEN_COUNT_COMPLETION,
+    k::NODE_KIND,
+    k::GEN_AI_OPERATION_NAME,
+    k::OPENINFERENCE_SPAN_KIND,
+    k::AI_KIND,
+    k::NODE_ID,
+    k::NODE_STATUS,
+    k::ERROR_CODE,
+    k::ERROR_HINT,
+    k::ERROR_TYPE,
+];
+
+/// The events [`classify`] reads (all their attributes).
+const EVENTS: &[&str] = &[
+    k::EVENT_EXCEPTION,
+    k::EVENT_WORKFLOW_FAILED,
+    k::EVENT_ERROR_DETAIL,
+    k::EVENT_TOKEN_CHUNK,
+];
+
+/// The span attribute `key` as a static text when [`classify`] reads it: a caller holding spans
+/// in another form may convert only these, and name them without allocating.
+pub fn attribute_key(key: &str) -> Option<&'static str> {
+    ATTRIBUTES.iter().copied().find(|k| *k == key)
 }
 
-/// Whether [`classify`] reads events named `name` (all their attributes).
-pub fn reads_event(name: &str) -> bool {
-    matches!(
-        name,
-        k::EVENT_EXCEPTION
-            | k::EVENT_WORKFLOW_FAILED
-            | k::EVENT_ERROR_DETAIL
-            | k::EVENT_TOKEN_CHUNK
-    )
+/// The event name `name` as a static text when [`classify`] reads such events.
+pub fn event_name(name: &str) -> Option<&'static str> {
+    EVENTS.iter().copied().find(|k| *k == name)
 }
 
 /// The span's facts from its indexed attributes, and every exception it recorded (the tree
@@ -821,22 +825,25 @@ mod tests {
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
-    /// A caller converting only what [`reads_attribute`] and [`reads_event`] name gets the same
+    /// A caller converting only what [`attribute_key`] and [`event_name`] name gets the same
     /// facts as from the whole span.
     #[test]
     fn the_attributes_and_events_said_to_be_read_are_all_that_counts() {
         for case in cases() {
             let whole = span_of(&case);
             let mut part = whole.clone();
-            part.attributes.retain(|kv| reads_attribute(&kv.key));
-            part.events.retain(|e| reads_event(&e.name));
+            part.attributes
+                .retain(|kv| attribute_key(&kv.key).is_some());
+            part.events.retain(|e| event_name(&e.name).is_some());
             part.attributes.extend([
                 KeyValue::new(k::GEN_AI_INPUT_MESSAGES, "[]"),
                 KeyValue::new("x", 1),
             ]);
             assert_eq!(classify(&part), classify(&whole), "{}", case.name);
         }
-        assert!(!reads_attribute(k::GEN_AI_INPUT_MESSAGES) && !reads_event(k::EVENT_PROMPT));
+        assert_eq!(attribute_key(k::NODE_ID), Some(k::NODE_ID));
+        assert_eq!(attribute_key(k::GEN_AI_INPUT_MESSAGES), None);
+        assert_eq!(event_name(k::EVENT_PROMPT), None);
     }
 
     #[test]
