@@ -184,10 +184,7 @@ pub(crate) const RULES: &[Rule] = &[
 /// Rules broken today, each by one crate having one package: the rule stays on for every other
 /// crate and package. Removing an entry turns the rule on for it, and an entry that no longer
 /// matches anything fails the check, so that it is removed once the dependency is gone.
-pub(crate) const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
-    // opentelemetry-proto's message types come with a non-optional dependency on the SDK.
-    ("orcheo-ingest", "opentelemetry_sdk"),
-];
+pub(crate) const KNOWN_VIOLATIONS: &[(&str, &str)] = &[];
 
 /// Crates the rules may name before they are workspace members.
 const PLANNED: &[&str] = &[];

@@ -17,9 +17,9 @@
 use std::collections::HashMap;
 
 use super::credentials::Writer;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::span::Event;
-use opentelemetry_proto::tonic::trace::v1::{Span, TracesData};
+use crate::otlp::span::Event;
+use crate::otlp::{AnyValue, KeyValue, any_value};
+use crate::otlp::{Span, TracesData};
 use orcheo_span_tree::classify::{self, SpanFacts};
 use orcheo_trace_model::{
     AttributeValue, ExecutionId, ExecutionStatus, RawSpan, RawStatus, SmolStr, SpanEvent, SpanId,
@@ -554,7 +554,7 @@ pub struct Applied {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    use crate::otlp::{ResourceSpans, ScopeSpans};
 
     use super::*;
 
@@ -670,9 +670,9 @@ mod tests {
         let mut nested_workflow = with(2, vec![text(semconv::NODE_ID, "sub")]);
         nested_workflow.name = semconv::WORKFLOW_SPAN_NAME.to_owned();
         let mut failed = with(13, vec![text(semconv::NODE_ID, "send")]);
-        failed.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+        failed.status = Some(crate::otlp::Status {
             message: "relay refused".to_owned(),
-            code: opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32,
+            code: crate::otlp::status::StatusCode::Error as i32,
         });
         failed.events.push(event(
             semconv::EVENT_EXCEPTION,

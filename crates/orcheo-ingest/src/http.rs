@@ -14,7 +14,7 @@
 use std::io::Read as _;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
+use crate::otlp::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message as _;

@@ -21,6 +21,7 @@ pub mod derive;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod otlp;
 pub mod ownership;
 pub mod quota;
 pub mod split;
@@ -31,8 +32,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::TracesData;
+use crate::otlp::ExportTraceServiceRequest;
+use crate::otlp::TracesData;
 use orcheo_trace_store::{LocalSpanLimits, Store};
 use prometheus::IntCounterVec;
 

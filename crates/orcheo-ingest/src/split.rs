@@ -4,8 +4,8 @@
 //! Protobuf appends repeated fields when messages are concatenated, so a trace's payloads laid
 //! end to end are one valid `TracesData`: the trace service decodes a stored trace in one call.
 
-use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, TracesData};
+use crate::otlp::any_value;
+use crate::otlp::{ResourceSpans, ScopeSpans, TracesData};
 use orcheo_trace_model::{ExecutionId, SpanId, Timestamp, TraceId, semconv};
 use orcheo_trace_store::LocalSpan;
 use prost::Message;

@@ -5,9 +5,9 @@
 //! walk the protobuf (or scan the JSON) first, estimate the memory the decoded message takes, and
 //! refuse an export over [`MAX_DECODED_BYTES`] before decoding it.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use crate::otlp::span::{Event, Link};
+use crate::otlp::{AnyValue, KeyValue};
+use crate::otlp::{ResourceSpans, ScopeSpans, Span};
 use orcheo_span_tree::protobuf::{Reader, WireError, WireType};
 
 /// The most memory one decoded export may take: 16 times the default request limit, far above
@@ -239,8 +239,8 @@ pub fn json_footprint(body: &[u8]) -> Footprint {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, any_value};
+    use crate::otlp::ExportTraceServiceRequest;
+    use crate::otlp::{ArrayValue, any_value};
     use orcheo_span_tree::protobuf::WireErrorKind;
     use prost::Message as _;
 
@@ -367,7 +367,7 @@ mod tests {
 
     /// A string `levels` deep: inside `levels - 1` arrays or key-value lists.
     fn nested(levels: usize, container: Container) -> AnyValue {
-        use opentelemetry_proto::tonic::common::v1::KeyValueList;
+        use crate::otlp::KeyValueList;
         let mut value = AnyValue {
             value: Some(any_value::Value::StringValue("deep".into())),
         };
