@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, TracesData};
 use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 use orcheo_trace_store::{LocalSpanLimits, NewExecution, PoolConfig, Store, TraceLink};
+use prost::Message as _;
 
 #[path = "support/otlp.rs"]
 mod otlp;
@@ -101,6 +102,9 @@ fn main() -> anyhow::Result<()> {
         .unix_nanos()
         .saturating_sub(3_600_000_000_000);
     let data = workflow_trace(execution, trace_id, t0, count);
+    // The receivers split their own message type: the same bytes, decoded into it.
+    let data = orcheo_ingest::otlp::TracesData::decode(data.encode_to_vec().as_slice())
+        .context("re-decoding the seeded trace")?;
     let split = orcheo_ingest::split::split(data);
     if store.execution(&execution_id)?.is_none() {
         store.start_execution(&NewExecution {

@@ -544,6 +544,7 @@ impl TestApp {
     /// `children` node spans and a root, as the OTLP receiver stores them.
     pub fn local_spans(&self, trace_id: TraceId, execution: &str, children: u64) {
         use opentelemetry_proto::tonic::trace::v1::{Span, TracesData};
+        use prost::Message as _;
         let mut resource_spans = otlp_proto_trace(trace_id, execution, children);
         // One span the receiver cannot place: counted, not stored.
         resource_spans[0].scope_spans[0].spans.push(Span {
@@ -551,6 +552,8 @@ impl TestApp {
             ..Span::default()
         });
         let data = TracesData { resource_spans };
+        let data =
+            orcheo_ingest::otlp::TracesData::decode(data.encode_to_vec().as_slice()).unwrap();
         let split = orcheo_ingest::split::split(data);
         assert_eq!(split.invalid, 1);
         assert!(

@@ -512,12 +512,17 @@ async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bo
         Watchers::default(),
     )
     .unwrap();
-    let export = |n: u8| ExportTraceServiceRequest {
-        resource_spans: crate::helpers::otlp_proto_trace(
-            crate::helpers::trace_id(n),
-            &format!("exec_busy_{n}"),
-            4,
-        ),
+    // The receivers' own message type, from the bytes of the reference one.
+    let export = |n: u8| {
+        let request = ExportTraceServiceRequest {
+            resource_spans: crate::helpers::otlp_proto_trace(
+                crate::helpers::trace_id(n),
+                &format!("exec_busy_{n}"),
+                4,
+            ),
+        };
+        orcheo_ingest::otlp::ExportTraceServiceRequest::decode(request.encode_to_vec().as_slice())
+            .unwrap()
     };
     let first = tokio::spawn({
         let ingest = ingest.clone();
