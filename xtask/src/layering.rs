@@ -207,6 +207,16 @@ impl Report {
     pub(crate) fn passed(&self) -> bool {
         self.broken.is_empty() && self.stale.is_empty()
     }
+
+    /// The broken rules, then the stale entries, one per line.
+    pub(crate) fn problems(&self) -> String {
+        self.broken
+            .iter()
+            .chain(&self.stale)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    }
 }
 
 /// Checks `rules` on the workspace `members`, reading a crate's tree with `tree`.
@@ -445,13 +455,7 @@ mod tests {
         assert!(
             report.passed(),
             "layering rules broken:\n  {}\n\n{}",
-            report
-                .broken
-                .iter()
-                .chain(&report.stale)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n  "),
+            report.problems(),
             report.lines.join("\n")
         );
     }

@@ -183,13 +183,7 @@ fn layering(root: &Path) -> Result<(), Failure> {
         Err(Failure::new(format!(
             "layering: {} problem(s):\n  {}",
             report.broken.len() + report.stale.len(),
-            report
-                .broken
-                .iter()
-                .chain(&report.stale)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n  ")
+            report.problems()
         )))
     }
 }
