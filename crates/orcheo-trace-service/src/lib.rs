@@ -2,7 +2,7 @@
 //!
 //! - [`TraceService`] ([`service`]): authorize against the execution's tenant ([`Audience`]),
 //!   fetch its trace from the configured [`TraceSource`](orcheo_collector_client::TraceSource),
-//!   normalize and redact it off the async workers, keep finished traces in a cache, and — when
+//!   normalize and redact it off the async workers, keep finished traces in the [`cache`], and — when
 //!   the trace store is down — fall back to a degraded tree built from the span summaries the
 //!   metadata store holds;
 //! - [`discovery`]: executions the metadata store does not know, found in Tempo or Jaeger by the
@@ -16,15 +16,18 @@
 //! [`TraceError::NotFound`] as for one that does not.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod discovery;
 pub mod embedded;
 pub mod paging;
 pub mod service;
+mod weight;
 
 use std::time::Duration;
 
+pub use cache::{CacheConfig, LateSpans, TraceInvalidator};
 pub use paging::{Page, PageError};
-pub use service::{LoadedTrace, SourceInfo, TraceInvalidator, TraceService, summary_tree};
+pub use service::{LoadedTrace, SourceInfo, TraceService, summary_tree};
 
 /// Whose executions a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
