@@ -182,6 +182,10 @@ impl TraceCache {
         }
     }
 
+    pub(crate) fn is_on(&self) -> bool {
+        self.entries.is_some()
+    }
+
     /// The entries' total weight.
     pub(crate) fn bytes(&self) -> u64 {
         self.entries.as_ref().map_or(0, Cache::weight)

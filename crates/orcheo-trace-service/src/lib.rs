@@ -2,9 +2,10 @@
 //!
 //! - [`TraceService`] ([`service`]): authorize against the execution's tenant ([`Audience`]),
 //!   fetch its trace from the configured [`TraceSource`](orcheo_collector_client::TraceSource),
-//!   normalize and redact it off the async workers, keep finished traces in the [`cache`], and — when
+//!   normalize and redact it off the async workers, keep finished traces in a cache, and — when
 //!   the trace store is down — fall back to a degraded tree built from the span summaries the
 //!   metadata store holds;
+//! - [`cache`]: finished traces in memory, bounded in bytes, and how late spans reach them;
 //! - [`discovery`]: executions the metadata store does not know, found in Tempo or Jaeger by the
 //!   `orcheo.execution.id` of their root span, and registered;
 //! - [`embedded`]: the trace source of the embedded mode, the local span store;

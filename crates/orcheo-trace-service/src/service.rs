@@ -238,23 +238,23 @@ impl TraceService {
         match self.source.fetch(&request).await {
             Ok(fetched) => {
                 let partial = fetched.partial;
+                // Only what can no longer change is kept; spans that arrive later drop the
+                // entry, or outlive it (see the cache's late spans).
+                let keep = execution
+                    .finished_at
+                    .filter(|_| execution.status.is_final() && !partial && self.cache.is_on());
                 let redactor = self.redactor.clone();
                 let (tree, bytes) = blocking(move || {
                     let mut tree = normalize_with_anomalies(fetched.spans, fetched.anomalies);
                     redact(&mut tree, redactor.as_deref());
-                    let bytes = tree_bytes(&tree);
+                    let bytes = keep.map(|_| tree_bytes(&tree));
                     (Arc::new(tree), bytes)
                 })
                 .await?;
-                // Only what can no longer change is kept; spans that arrive later drop the
-                // entry, or outlive it (see the cache's late spans).
-                let entry = match execution.finished_at {
-                    Some(ended) if execution.status.is_final() && !partial => {
-                        self.cache
-                            .insert(key, ticket, Arc::clone(&tree), bytes, ended)
-                    }
-                    _ => None,
-                };
+                let entry = keep.zip(bytes).and_then(|(ended, bytes)| {
+                    self.cache
+                        .insert(key, ticket, Arc::clone(&tree), bytes, ended)
+                });
                 let source = SourceInfo { partial, ..fresh };
                 Ok(match entry {
                     Some(entry) => LoadedTrace {

@@ -5,7 +5,8 @@
 //! content and errors, attribute keys and values, anomaly details — and the size of every text
 //! stored out of line. Resources, scopes and model descriptions are shared between the nodes of a
 //! run, so one is counted once for each run of nodes that share it. A string shared with another
-//! (a prompt read from an attribute) is counted for each holder: the estimate errs on the high side.
+//! (a prompt read from an attribute) is counted for each holder: the estimate errs on the high
+//! side.
 
 use std::mem::size_of;
 use std::sync::Arc;
