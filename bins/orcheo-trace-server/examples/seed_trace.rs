@@ -7,6 +7,9 @@
 //!
 //! The trace has a `workflow.execution` root and LLM nodes in groups of ten (one parent, nine
 //! children), each with a prompt, a response, tokens and a model — the shape of a real run.
+//!
+//! The run ended an hour ago; with a fourth argument `just-ended`, a moment ago, as when a trace
+//! is opened right after its run.
 #![allow(clippy::print_stdout, reason = "an example reports what it wrote")]
 
 use anyhow::Context as _;
@@ -87,10 +90,13 @@ fn workflow_trace(execution: &str, trace_id: TraceId, t0: u64, count: u64) -> Tr
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, execution, count] = args.as_slice() else {
-        anyhow::bail!("usage: seed_trace DATABASE_URL EXECUTION_ID SPAN_COUNT");
+    let (url, execution, count, just_ended) = match args.as_slice() {
+        [url, execution, count] => (url, execution, count, false),
+        [url, execution, count, when] if when == "just-ended" => (url, execution, count, true),
+        _ => anyhow::bail!("usage: seed_trace DATABASE_URL EXECUTION_ID SPAN_COUNT [just-ended]"),
     };
     let count: u64 = count.parse().context("SPAN_COUNT")?;
+    let run_nanos = count * 10_000_000 + 1_000_000;
     let execution_id = ExecutionId::new(execution.as_str())?;
     let store = Store::open(url, PoolConfig::default())?;
     store.migrate()?;
@@ -98,9 +104,12 @@ fn main() -> anyhow::Result<()> {
     let digest = ring::digest::digest(&ring::digest::SHA256, execution.as_bytes());
     let trace_id = TraceId::from_slice(&digest.as_ref()[..16])?;
     // An hour ago: inside any retention period.
-    let t0 = Timestamp::now()
-        .unix_nanos()
-        .saturating_sub(3_600_000_000_000);
+    let ago = if just_ended {
+        run_nanos
+    } else {
+        3_600_000_000_000
+    };
+    let t0 = Timestamp::now().unix_nanos().saturating_sub(ago);
     let data = workflow_trace(execution, trace_id, t0, count);
     // The receivers split their own message type: the same bytes, decoded into it.
     let data = orcheo_ingest::otlp::TracesData::decode(data.encode_to_vec().as_slice())
@@ -123,7 +132,7 @@ fn main() -> anyhow::Result<()> {
             &execution_id,
             ExecutionStatus::Completed,
             None,
-            Timestamp::from_unix_nanos(t0 + count * 10_000_000 + 1_000_000),
+            Timestamp::from_unix_nanos(t0 + run_nanos),
         )?;
     }
     let limits = LocalSpanLimits {

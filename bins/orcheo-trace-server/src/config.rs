@@ -240,9 +240,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_ARTIFACT_DIR", default_value = "artifacts")]
     pub artifact_dir: PathBuf,
 
-    /// Finished traces kept in memory, by execution (0: no cache).
-    #[arg(long, env = "ORCHEO_TRACE_CACHE_ENTRIES", default_value = "256")]
-    pub trace_cache_entries: String,
+    /// Bytes of finished traces (and answers rendered from them) kept in memory (0: no cache).
+    #[arg(long, env = "ORCHEO_TRACE_CACHE_BYTES", default_value = "268435456")]
+    pub trace_cache_bytes: String,
+
+    /// Replaced by `ORCHEO_TRACE_CACHE_BYTES`; set, it stops the server so that the operator
+    /// notices the cache is no longer bounded by a count.
+    #[arg(long, env = "ORCHEO_TRACE_CACHE_ENTRIES", hide = true)]
+    pub trace_cache_entries: Option<String>,
 
     /// Most spans in one trace answer, whatever `limit` asks; the flat view's answer without
     /// `limit` (Canvas's) holds this many, a larger trace is cut and marked `truncated`.
@@ -324,7 +329,8 @@ pub struct ServerConfig {
     pub artifact_link_key: Option<Secret<Vec<u8>>>,
     /// How long a signed artifact link works.
     pub artifact_link_ttl: Duration,
-    pub cache_entries: usize,
+    /// Bound of the trace cache (0: off).
+    pub cache_bytes: u64,
     pub page_max_spans: usize,
     pub request_timeout: Duration,
     /// 0: one per core.
@@ -370,6 +376,36 @@ impl From<SettingError> for ConfigError {
 }
 
 impl ServerConfig {
+    /// The trace cache's settings.
+    pub fn trace_cache(&self) -> orcheo_trace_service::CacheConfig {
+        orcheo_trace_service::CacheConfig {
+            bytes: self.cache_bytes,
+            // Only the embedded store is written by this server, which then tells the cache
+            // which traces changed.
+            late_spans: if self.backend == TraceBackend::Embedded {
+                orcheo_trace_service::LateSpans::Invalidated
+            } else {
+                orcheo_trace_service::LateSpans::Expire
+            },
+        }
+    }
+
+    fn cache_bytes(args: &ServeArgs) -> Result<u64, ConfigError> {
+        if args.trace_cache_entries.is_some() {
+            return Err(bad(
+                "ORCHEO_TRACE_CACHE_ENTRIES",
+                "was replaced by ORCHEO_TRACE_CACHE_BYTES (--trace-cache-bytes), the bytes of \
+                 traces kept in memory (default 268435456, 256 MiB; 0: no cache); unset it",
+            ));
+        }
+        Ok(integer_of(
+            "ORCHEO_TRACE_CACHE_BYTES",
+            &args.trace_cache_bytes,
+            0..=1 << 40,
+            "bytes",
+        )?)
+    }
+
     /// Validates the options; reads the key and token files they name.
     pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
         let http_addr: SocketAddr = args.http_addr.trim().parse().map_err(|_| {
@@ -452,11 +488,7 @@ impl ServerConfig {
                 .map_err(|e| bad("ORCHEO_CORS_ALLOWED_ORIGINS", e))?,
             artifact_link_key,
             artifact_link_ttl,
-            cache_entries: integer(
-                "ORCHEO_TRACE_CACHE_ENTRIES",
-                &args.trace_cache_entries,
-                0..=100_000,
-            )? as usize,
+            cache_bytes: Self::cache_bytes(args)?,
             page_max_spans: integer(
                 "ORCHEO_TRACE_PAGE_MAX_SPANS",
                 &args.trace_page_max_spans,
@@ -1179,6 +1211,42 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.variable, "ORCHEO_TRACE_BACKEND_HEADERS");
         assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn the_trace_cache_is_bounded_in_bytes() {
+        let config = ServerConfig::from_args(&args(&[])).unwrap();
+        assert_eq!(config.cache_bytes, 256 * 1024 * 1024);
+        let off = ServerConfig::from_args(&args(&["--trace-cache-bytes", "0"])).unwrap();
+        assert_eq!(off.cache_bytes, 0);
+        let error = ServerConfig::from_args(&args(&["--trace-cache-bytes", "lots"])).unwrap_err();
+        assert_eq!(error.variable, "ORCHEO_TRACE_CACHE_BYTES");
+        assert_eq!(
+            config.trace_cache().late_spans,
+            orcheo_trace_service::LateSpans::Invalidated
+        );
+        let tempo = ServerConfig::from_args(&args(&[
+            "--trace-backend",
+            "tempo",
+            "--trace-backend-url",
+            "http://t:3200",
+        ]))
+        .unwrap();
+        assert_eq!(
+            tempo.trace_cache().late_spans,
+            orcheo_trace_service::LateSpans::Expire,
+            "nothing tells the cache of late spans in Tempo"
+        );
+    }
+
+    #[test]
+    fn the_removed_entry_count_stops_the_server_naming_its_replacement() {
+        let error = ServerConfig::from_args(&args(&["--trace-cache-entries", "256"])).unwrap_err();
+        assert_eq!(error.variable, "ORCHEO_TRACE_CACHE_ENTRIES");
+        assert!(
+            error.to_string().contains("ORCHEO_TRACE_CACHE_BYTES"),
+            "{error}"
+        );
     }
 
     /// Every variable `serve` reads is documented in `docs/configuration.md`.

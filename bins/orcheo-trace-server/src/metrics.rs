@@ -4,7 +4,7 @@
 
 use orcheo_collector_client::FetchMetrics;
 use prometheus::{
-    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the server exposes; cloning shares them.
@@ -17,6 +17,8 @@ pub struct ServerMetrics {
     pub http_duration: HistogramVec,
     /// The collector client's (`orcheo_trace_fetch_*`, `orcheo_trace_backend_*`).
     pub fetch: FetchMetrics,
+    /// `orcheo_trace_cache_bytes`, read from the cache at each scrape.
+    pub trace_cache_bytes: IntGauge,
 }
 
 impl ServerMetrics {
@@ -40,14 +42,20 @@ impl ServerMetrics {
             ]),
             &["method", "route"],
         )?;
+        let trace_cache_bytes = IntGauge::new(
+            "orcheo_trace_cache_bytes",
+            "Estimated bytes of the finished traces and rendered answers kept in memory.",
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(trace_cache_bytes.clone()))?;
         let fetch = FetchMetrics::register(&registry)?;
         Ok(Self {
             registry,
             http_requests,
             http_duration,
             fetch,
+            trace_cache_bytes,
         })
     }
 

@@ -86,7 +86,7 @@ impl Application {
         let traces = TraceService::new(
             store.clone(),
             source,
-            config.cache_entries,
+            config.trace_cache(),
             config
                 .redaction
                 .as_deref()

@@ -5,6 +5,7 @@
 //!   normalize and redact it off the async workers, keep finished traces in a cache, and — when
 //!   the trace store is down — fall back to a degraded tree built from the span summaries the
 //!   metadata store holds;
+//! - [`cache`]: finished traces in memory, bounded in bytes, and how late spans reach them;
 //! - [`discovery`]: executions the metadata store does not know, found in Tempo or Jaeger by the
 //!   `orcheo.execution.id` of their root span, and registered;
 //! - [`embedded`]: the trace source of the embedded mode, the local span store;
@@ -16,15 +17,18 @@
 //! [`TraceError::NotFound`] as for one that does not.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod discovery;
 pub mod embedded;
 pub mod paging;
 pub mod service;
+mod weight;
 
 use std::time::Duration;
 
+pub use cache::{CacheConfig, LateSpans, TraceInvalidator};
 pub use paging::{Page, PageError};
-pub use service::{LoadedTrace, SourceInfo, TraceInvalidator, TraceService, summary_tree};
+pub use service::{LoadedTrace, SourceInfo, TraceService, summary_tree};
 
 /// Whose executions a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,7 @@
 //! and — when the trace store is down — fall back to a degraded tree built from the span
 //! summaries the metadata store holds.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +18,9 @@ use orcheo_trace_model::{
 use orcheo_trace_store::{Execution, Store, StoredSummary};
 use serde::Serialize;
 
+use crate::cache::{CacheConfig, Cached, TraceCache, TraceInvalidator};
 use crate::discovery::{Found, SearchError, StoreSearch};
+use crate::weight::tree_bytes;
 use crate::{Audience, TraceError, blocking};
 
 /// Most summaries a degraded tree is built from.
@@ -30,12 +30,6 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The longest wait passed on from the store: a longer one (a misconfigured store, a proxy's
 /// maintenance page) would keep clients away long after the store is back.
 const MAX_RETRY_AFTER: Duration = Duration::from_mins(5);
-/// How long after a run ends its trace may still grow (late exports): not cached before.
-const CACHE_GRACE_NANOS: u64 = 30 * 1_000_000_000;
-/// Rendered answers kept per cached trace (views × content policy).
-const MAX_BODIES_PER_TRACE: usize = 4;
-/// Bytes of rendered answers kept in all.
-const RENDERED_BYTES_BUDGET: usize = 64 * 1024 * 1024;
 /// Searched around an execution's times (clocks of executor and store differ).
 const WINDOW_SLACK_NANOS: u64 = 10 * 60 * 1_000_000_000;
 
@@ -61,7 +55,15 @@ pub struct LoadedTrace {
     pub tree: Arc<TraceTree>,
     pub source: SourceInfo,
     /// Set when the tree is a cached, finished trace: answers rendered from it can be kept.
-    cached: Option<Arc<CacheEntry>>,
+    cached: Option<CachedTrace>,
+}
+
+/// The cache entry a loaded tree came from, and where to keep what is rendered from it.
+#[derive(Debug, Clone)]
+struct CachedTrace {
+    cache: Arc<TraceCache>,
+    execution: String,
+    entry: Cached,
 }
 
 impl LoadedTrace {
@@ -75,34 +77,16 @@ impl LoadedTrace {
 
     /// A body rendered earlier for the same request (`key` names everything it depends on).
     pub fn rendered(&self, key: &str) -> Option<Bytes> {
-        let entry = self.cached.as_ref()?;
-        let bodies = entry.bodies.lock().unwrap_or_else(PoisonError::into_inner);
-        bodies
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, b)| b.clone())
+        self.cached.as_ref()?.entry.body(key)
     }
 
-    /// Keeps a rendered body of a finished trace, within the cache's byte budget.
+    /// Keeps a rendered body of a finished trace with its cache entry, which weighs it.
     pub fn keep_rendered(&self, key: String, body: Bytes) {
-        let Some(entry) = &self.cached else { return };
-        let len = body.len();
-        let budget = &entry.budget;
-        let reserved = budget
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used + len <= budget.limit).then_some(used + len)
-            })
-            .is_ok();
-        if !reserved {
-            return;
+        if let Some(cached) = &self.cached {
+            cached
+                .cache
+                .keep_body(&cached.execution, &cached.entry.full, key, body);
         }
-        let mut bodies = entry.bodies.lock().unwrap_or_else(PoisonError::into_inner);
-        if bodies.len() >= MAX_BODIES_PER_TRACE || bodies.iter().any(|(k, _)| *k == key) {
-            budget.used.fetch_sub(len, Ordering::AcqRel);
-            return;
-        }
-        bodies.push((key, body));
     }
 }
 
@@ -129,13 +113,13 @@ impl TraceService {
     pub fn new(
         store: Store,
         source: Arc<dyn TraceSource>,
-        cache_entries: usize,
+        cache: CacheConfig,
         redactor: Option<Redactor>,
     ) -> Self {
         Self {
             store,
             source,
-            cache: Arc::new(TraceCache::new(cache_entries)),
+            cache: Arc::new(TraceCache::new(cache)),
             redactor: redactor.map(Arc::new),
             search: None,
         }
@@ -153,6 +137,11 @@ impl TraceService {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The total weight of the cached traces, in bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.bytes()
     }
 
     /// A handle that drops cached traces of executions that changed.
@@ -229,48 +218,88 @@ impl TraceService {
             reason: None,
             partial: false,
         };
-        if let Some(entry) = self.cache.get(execution.id.as_str()) {
+        let key = execution.id.as_str();
+        if let Some(entry) = self.cache.get(key) {
             return Ok(LoadedTrace {
-                tree: entry.view(withhold_content).await?,
+                tree: self.view(key, &entry, withhold_content).await?,
                 source: fresh,
-                cached: Some(entry),
+                cached: Some(CachedTrace {
+                    cache: Arc::clone(&self.cache),
+                    execution: key.to_owned(),
+                    entry,
+                }),
             });
         }
         let request = FetchRequest {
             trace_id,
             window: Some(window(execution)),
         };
+        let ticket = self.cache.ticket(key);
         match self.source.fetch(&request).await {
             Ok(fetched) => {
                 let partial = fetched.partial;
+                // Only what can no longer change is kept; spans that arrive later drop the
+                // entry, or outlive it (see the cache's late spans).
+                let keep = execution
+                    .finished_at
+                    .filter(|_| execution.status.is_final() && !partial && self.cache.is_on());
                 let redactor = self.redactor.clone();
-                let tree = blocking(move || {
+                let (tree, bytes) = blocking(move || {
                     let mut tree = normalize_with_anomalies(fetched.spans, fetched.anomalies);
                     redact(&mut tree, redactor.as_deref());
-                    tree
+                    let bytes = keep.map(|_| tree_bytes(&tree));
+                    (Arc::new(tree), bytes)
                 })
                 .await?;
-                let entry = Arc::new(CacheEntry::new(tree, Arc::clone(&self.cache.budget)));
-                // Only what can no longer change is kept: a finished run, past a grace period in
-                // which spans exported late (retried after a busy answer) may still arrive.
-                let settled = execution.finished_at.is_some_and(|finished| {
-                    Timestamp::now()
-                        .unix_nanos()
-                        .saturating_sub(finished.unix_nanos())
-                        > CACHE_GRACE_NANOS
+                let entry = keep.zip(bytes).and_then(|(ended, bytes)| {
+                    self.cache
+                        .insert(key, ticket, Arc::clone(&tree), bytes, ended)
                 });
-                let keep = execution.status.is_final() && settled && !partial;
-                if keep {
-                    self.cache.insert(execution.id.as_str(), Arc::clone(&entry));
-                }
-                Ok(LoadedTrace {
-                    tree: entry.view(withhold_content).await?,
-                    source: SourceInfo { partial, ..fresh },
-                    cached: keep.then_some(entry),
+                let source = SourceInfo { partial, ..fresh };
+                Ok(match entry {
+                    Some(entry) => LoadedTrace {
+                        tree: self.view(key, &entry, withhold_content).await?,
+                        source,
+                        cached: Some(CachedTrace {
+                            cache: Arc::clone(&self.cache),
+                            execution: key.to_owned(),
+                            entry,
+                        }),
+                    },
+                    None if withhold_content => {
+                        LoadedTrace::uncached(blocking(move || withheld(&tree)).await?, source)
+                    }
+                    None => LoadedTrace::uncached(tree, source),
                 })
             }
             Err(error) => self.degraded(execution, trace_id, error).await,
         }
+    }
+
+    /// The cached tree as the caller may see it; the content-withheld form is made once and
+    /// kept with the entry.
+    async fn view(
+        &self,
+        key: &str,
+        entry: &Cached,
+        withhold_content: bool,
+    ) -> Result<Arc<TraceTree>, TraceError> {
+        if !withhold_content {
+            return Ok(Arc::clone(&entry.full));
+        }
+        if let Some(tree) = entry.withheld() {
+            return Ok(Arc::clone(tree));
+        }
+        let full = Arc::clone(&entry.full);
+        let (tree, bytes) = blocking(move || {
+            let tree = withheld(&full);
+            let bytes = tree_bytes(&tree);
+            (tree, bytes)
+        })
+        .await?;
+        self.cache
+            .keep_withheld(key, &entry.full, Arc::clone(&tree), bytes);
+        Ok(tree)
     }
 
     async fn degraded(
@@ -371,6 +400,19 @@ fn redact(tree: &mut TraceTree, redactor: Option<&Redactor>) {
     }
 }
 
+/// A copy of the tree with prompt, response and message text withheld.
+fn withheld(tree: &TraceTree) -> Arc<TraceTree> {
+    let mut tree = tree.clone();
+    filter::apply(
+        &mut tree,
+        &ContentPolicy {
+            withhold_content: true,
+            ..ContentPolicy::default()
+        },
+    );
+    Arc::new(tree)
+}
+
 /// The search window for an execution's trace.
 fn window(execution: &Execution) -> TimeWindow {
     let end = execution.finished_at.unwrap_or_else(Timestamp::now);
@@ -421,207 +463,4 @@ pub fn summary_tree(trace_id: TraceId, summaries: &[StoredSummary]) -> TraceTree
         })
         .collect();
     orcheo_span_tree::normalize(spans)
-}
-
-/// Bytes of rendered answers kept across all cached traces.
-#[derive(Debug)]
-struct BodyBudget {
-    used: AtomicUsize,
-    limit: usize,
-}
-
-/// A cached tree, with its content-withheld form made on first need, and a few answers
-/// rendered from it (the default views are asked for again and again).
-#[derive(Debug)]
-struct CacheEntry {
-    full: Arc<TraceTree>,
-    withheld: OnceLock<Arc<TraceTree>>,
-    bodies: Mutex<Vec<(String, Bytes)>>,
-    budget: Arc<BodyBudget>,
-}
-
-impl Drop for CacheEntry {
-    fn drop(&mut self) {
-        let bodies = self
-            .bodies
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        let bytes: usize = bodies.iter().map(|(_, b)| b.len()).sum();
-        self.budget.used.fetch_sub(bytes, Ordering::AcqRel);
-    }
-}
-
-impl CacheEntry {
-    fn new(tree: TraceTree, budget: Arc<BodyBudget>) -> Self {
-        Self {
-            full: Arc::new(tree),
-            withheld: OnceLock::new(),
-            bodies: Mutex::new(Vec::new()),
-            budget,
-        }
-    }
-
-    async fn view(self: &Arc<Self>, withhold_content: bool) -> Result<Arc<TraceTree>, TraceError> {
-        if !withhold_content {
-            return Ok(Arc::clone(&self.full));
-        }
-        if let Some(tree) = self.withheld.get() {
-            return Ok(Arc::clone(tree));
-        }
-        let entry = Arc::clone(self);
-        let tree = blocking(move || {
-            Arc::clone(entry.withheld.get_or_init(|| {
-                let mut tree = (*entry.full).clone();
-                filter::apply(
-                    &mut tree,
-                    &ContentPolicy {
-                        withhold_content: true,
-                        ..ContentPolicy::default()
-                    },
-                );
-                Arc::new(tree)
-            }))
-        })
-        .await?;
-        Ok(tree)
-    }
-}
-
-/// Drops cached traces whose executions changed (late spans, a root describing its run); the
-/// receiver's writer holds one.
-#[derive(Debug, Clone)]
-pub struct TraceInvalidator {
-    cache: Arc<TraceCache>,
-}
-
-impl orcheo_trace_model::SpanWatcher for TraceInvalidator {
-    fn spans_committed(&self, executions: &[ExecutionId]) {
-        self.forget(executions);
-    }
-}
-
-impl TraceInvalidator {
-    pub fn forget(&self, executions: &[ExecutionId]) {
-        for execution in executions {
-            self.cache.remove(execution.as_str());
-        }
-    }
-}
-
-/// Finished traces by execution id, the least recently used dropped first.
-#[derive(Debug)]
-struct TraceCache {
-    capacity: usize,
-    inner: Mutex<CacheInner>,
-    budget: Arc<BodyBudget>,
-}
-
-#[derive(Debug, Default)]
-struct CacheInner {
-    entries: HashMap<String, (Arc<CacheEntry>, u64)>,
-    tick: u64,
-}
-
-impl TraceCache {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            inner: Mutex::new(CacheInner::default()),
-            budget: Arc::new(BodyBudget {
-                used: AtomicUsize::new(0),
-                limit: RENDERED_BYTES_BUDGET,
-            }),
-        }
-    }
-
-    /// The entries, and the next use's tick.
-    fn lock_and_tick(&self) -> (std::sync::MutexGuard<'_, CacheInner>, u64) {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.tick += 1;
-        let tick = inner.tick;
-        (inner, tick)
-    }
-
-    fn get(&self, key: &str) -> Option<Arc<CacheEntry>> {
-        if self.capacity == 0 {
-            return None;
-        }
-        let (mut inner, tick) = self.lock_and_tick();
-        inner.entries.get_mut(key).map(|(entry, used)| {
-            *used = tick;
-            Arc::clone(entry)
-        })
-    }
-
-    fn remove(&self, key: &str) {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.entries.remove(key);
-    }
-
-    fn insert(&self, key: &str, entry: Arc<CacheEntry>) {
-        if self.capacity == 0 {
-            return;
-        }
-        let (mut inner, tick) = self.lock_and_tick();
-        if inner.entries.len() >= self.capacity && !inner.entries.contains_key(key) {
-            let oldest = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                inner.entries.remove(&oldest);
-            }
-        }
-        inner.entries.insert(key.to_owned(), (entry, tick));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry() -> Arc<CacheEntry> {
-        let budget = Arc::new(BodyBudget {
-            used: AtomicUsize::new(0),
-            limit: 10,
-        });
-        Arc::new(CacheEntry::new(TraceTree::default(), budget))
-    }
-
-    #[test]
-    fn cache_keeps_the_most_recently_used() {
-        let cache = TraceCache::new(2);
-        cache.insert("a", entry());
-        cache.insert("b", entry());
-        assert!(cache.get("a").is_some());
-        cache.insert("c", entry());
-        assert!(cache.get("a").is_some());
-        assert!(cache.get("b").is_none(), "b was the least recently used");
-        assert!(cache.get("c").is_some());
-        let loaded = LoadedTrace {
-            tree: Arc::default(),
-            source: SourceInfo {
-                backend: "test",
-                degraded: false,
-                reason: None,
-                partial: false,
-            },
-            cached: Some(entry()),
-        };
-        loaded.keep_rendered("a".into(), Bytes::from_static(b"123456"));
-        loaded.keep_rendered("b".into(), Bytes::from_static(b"123456"));
-        assert_eq!(loaded.rendered("a").as_deref(), Some(&b"123456"[..]));
-        assert_eq!(loaded.rendered("b"), None, "over the byte budget");
-        let budget = Arc::clone(&loaded.cached.as_ref().unwrap().budget);
-        drop(loaded);
-        assert_eq!(
-            budget.used.load(Ordering::SeqCst),
-            0,
-            "dropping an entry frees its bytes"
-        );
-        let off = TraceCache::new(0);
-        off.insert("a", entry());
-        assert!(off.get("a").is_none());
-    }
 }

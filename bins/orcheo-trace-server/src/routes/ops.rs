@@ -240,6 +240,10 @@ pub(crate) async fn metrics(
     auth: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
     auth.authorize_ops(&req).await?;
+    state
+        .metrics
+        .trace_cache_bytes
+        .set(i64::try_from(state.traces.cache_bytes()).unwrap_or(i64::MAX));
     let body = state
         .metrics
         .render()

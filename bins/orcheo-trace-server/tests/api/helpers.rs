@@ -220,7 +220,7 @@ pub struct Options {
     pub no_auth: bool,
     pub protect_ops: bool,
     pub embedded: bool,
-    pub cache_entries: Option<usize>,
+    pub cache_bytes: Option<u64>,
     pub page_max_spans: Option<usize>,
     /// The exporter of the server's own spans to report on.
     pub exporter: Option<orcheo_trace_server::telemetry::OwnTelemetry>,
@@ -345,7 +345,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
             .unwrap(),
         artifact_link_key: options.artifact_link_key.clone().map(Into::into),
         artifact_link_ttl: options.artifact_link_ttl.unwrap_or(Duration::from_mins(15)),
-        cache_entries: options.cache_entries.unwrap_or(16),
+        cache_bytes: options.cache_bytes.unwrap_or(16 * 1024 * 1024),
         page_max_spans: options.page_max_spans.unwrap_or(10_000),
         request_timeout: options.request_timeout.unwrap_or(Duration::from_secs(20)),
         workers: 1,

@@ -333,6 +333,9 @@ async fn no_answer_gives_back_a_planted_secret(db: Db) {
         db,
         Options {
             embedded: true,
+            // Every answer is built afresh: once the stored spans are pruned below, the answer
+            // must come from the span summaries, not from a tree cached before.
+            cache_bytes: Some(0),
             ..Options::default()
         },
     )

@@ -20,6 +20,7 @@ on_each_backend!(
     a_relay_and_a_local_sender_cannot_move_a_run_either,
     an_export_needs_a_token_with_the_write_scope,
     late_spans_of_a_cached_trace_are_served_at_once,
+    a_trace_opened_as_its_run_ends_is_cached_and_late_spans_still_show,
     one_tenant_over_its_quotas_leaves_the_others_writing,
     a_span_left_out_says_nothing_about_the_runs_it_names,
     a_tenant_cannot_claim_an_unassigned_run_or_a_trace_with_others_spans,
@@ -329,6 +330,57 @@ async fn late_spans_of_a_cached_trace_are_served_at_once(db: Db) {
     assert_eq!(span_names(&app, "exec_late", "acme").await.len(), 2);
     assert_eq!(rejected(&app, &acme, stray_node(trace, 70)).await.0, 0);
     assert_eq!(span_names(&app, "exec_late", "acme").await.len(), 3);
+}
+
+/// The same spans, moved in time so that the run ended a second ago.
+fn just_ended(mut spans: Vec<ResourceSpans>) -> Vec<ResourceSpans> {
+    let ends = spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.end_time_unix_nano)
+        .max()
+        .unwrap();
+    let shift = orcheo_trace_model::Timestamp::now().unix_nanos() - 1_000_000_000 - ends;
+    for span in spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+    {
+        span.start_time_unix_nano += shift;
+        span.end_time_unix_nano += shift;
+    }
+    spans
+}
+
+async fn cache_bytes(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("orcheo_trace_cache_bytes "))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap()
+}
+
+async fn a_trace_opened_as_its_run_ends_is_cached_and_late_spans_still_show(db: Db) {
+    let Some(app) = spawn_app_with(db, embedded()).await else {
+        return;
+    };
+    let trace = crate::helpers::trace_id(55);
+    let acme = writes_as("acme");
+    let spans = just_ended(run(trace, "exec_fresh", "acme", 1));
+    assert_eq!(rejected(&app, &acme, spans).await.0, 0);
+    assert_eq!(cache_bytes(&app).await, 0);
+    assert_eq!(span_names(&app, "exec_fresh", "acme").await.len(), 2);
+    // Kept at once, with the answer rendered from it.
+    let cached = cache_bytes(&app).await;
+    assert!(cached > 0);
+    assert_eq!(span_names(&app, "exec_fresh", "acme").await.len(), 2);
+    assert_eq!(cache_bytes(&app).await, cached, "served from the cache");
+    // A span exported late drops the entry: the next answer has it.
+    assert_eq!(rejected(&app, &acme, stray_node(trace, 70)).await.0, 0);
+    assert_eq!(cache_bytes(&app).await, 0);
+    assert_eq!(span_names(&app, "exec_fresh", "acme").await.len(), 3);
 }
 
 async fn one_tenant_over_its_quotas_leaves_the_others_writing(db: Db) {

@@ -23,6 +23,7 @@ on_each_backend!(
     store_garbage_is_502,
     a_request_past_its_time_limit_is_503_timeout,
     finished_traces_are_cached,
+    a_trace_opened_as_its_run_ends_is_cached,
     running_execution_with_nothing_exported_yet_is_empty,
     huge_trace_pages_without_gaps_or_repeats,
     depth_limits_the_tree_and_keeps_child_counts,
@@ -425,6 +426,35 @@ async fn finished_traces_are_cached(db: Db) {
         app.tempo.fetches.load(Ordering::SeqCst),
         3,
         "a running one is fetched every time"
+    );
+}
+
+/// The usual case: Canvas opens the trace as soon as the run is over.
+async fn a_trace_opened_as_its_run_ends_is_cached(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.seed("exec_fresh", "acme", 1, 1, ExecutionStatus::Running);
+    app.store
+        .finish_execution(
+            &orcheo_trace_model::ExecutionId::new("exec_fresh").unwrap(),
+            ExecutionStatus::Completed,
+            None,
+            orcheo_trace_model::Timestamp::now(),
+        )
+        .unwrap();
+    let token = jwt("acme", "traces:read");
+    for _ in 0..3 {
+        let answer = app
+            .get("/api/executions/exec_fresh/trace?view=flat", Some(&token))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.json()["execution"]["status"], "completed");
+    }
+    assert_eq!(
+        app.tempo.fetches.load(Ordering::SeqCst),
+        1,
+        "fetched once, for the 30 s in which late spans may still arrive"
     );
 }
 
