@@ -1,7 +1,8 @@
 //! The embedded mode's OTLP receiver: executors export to the server itself, which keeps the
 //! spans in its local span store and learns executions from them.
 //!
-//! - [`http`]: `POST /v1/traces` (protobuf or JSON, gzip or not) on its own listener;
+//! - [`http`]: `POST /v1/traces` (protobuf or JSON, gzip or not) on its own listener, apart
+//!   from the web framework: the server reads the body and writes the [`http::Answer`];
 //! - [`grpc`]: `opentelemetry.proto.collector.trace.v1.TraceService/Export` (tonic);
 //! - [`Ingest`]: the one path both take — a bounded queue to a writer thread that commits a
 //!   batch before its export is acknowledged, so an acknowledged span survives a restart, and a
@@ -12,8 +13,11 @@
 //! - [`credentials`]: which tenant an export's bearer token writes for;
 //! - [`ownership`]: the writer's check that a span joins only its own tenant's traces and runs;
 //! - [`quota`]: each tenant's spans a second;
+//! - [`otlp`]: the OTLP trace messages (protobuf, and the OTLP/JSON mapping);
+//! - [`split`]: an export into local span store rows, one span each;
 //! - [`wire`]: what an export would cost to decode, read before decoding it;
 //! - [`connections`]: how many connections the receivers hold, and for how long a silent one.
+#![forbid(unsafe_code)]
 
 pub mod connections;
 pub mod credentials;
