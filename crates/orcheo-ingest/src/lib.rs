@@ -8,7 +8,7 @@
 //!   batch before its export is acknowledged, so an acknowledged span survives a restart, and a
 //!   writer that lags answers "busy, retry later" instead of growing memory;
 //! - [`health`]: the writer's last failure to store, for `/readyz`;
-//! - [`derive`]: executions and span summaries read off the spans, so an executor that only
+//! - [`derive`](mod@derive): executions and span summaries read off the spans, so an executor that only
 //!   emits OpenTelemetry spans appears, live, with no other integration;
 //! - [`credentials`]: which tenant an export's bearer token writes for;
 //! - [`ownership`]: the writer's check that a span joins only its own tenant's traces and runs;

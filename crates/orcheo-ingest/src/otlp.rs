@@ -304,7 +304,7 @@ pub struct KeyValue {
 }
 
 /// `AnyValue`. Its OTLP/JSON form is an object with (at most) one of the oneof's keys, read by
-/// hand in [`json`] since serde's derive has no such shape.
+/// hand in `json` since serde's derive has no such shape.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AnyValue {
     #[prost(oneof = "any_value::Value", tags = "1, 2, 3, 4, 5, 6, 7, 8")]

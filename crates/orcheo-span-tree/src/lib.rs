@@ -4,7 +4,7 @@
 //!   Jaeger v1, Jaeger v3) into [`RawSpan`]s, with format detection;
 //! - [`classify`]: what one span is (kind, tokens, status, error), the one reading the tree and
 //!   the span writer's summaries share;
-//! - [`normalize`]: [`RawSpan`]s → [`TraceTree`] plus anomalies (duplicates, orphans, cycles,
+//! - [`normalize`](mod@normalize): [`RawSpan`]s → [`TraceTree`] plus anomalies (duplicates, orphans, cycles,
 //!   clock skew), with tokens, prompts, responses, artifacts and errors extracted;
 //! - [`filter`] and [`redact`]: what a caller may see (content withheld, redacted, truncated);
 //! - [`render`]: the nested and flat JSON views;

@@ -111,7 +111,7 @@ pub struct FlatSpan<'a> {
     pub start_time: Timestamp,
     pub end_time: Option<Timestamp>,
     /// The span's attributes; in the trace view, each id in `orcheo.artifact.ids` is given as a
-    /// signed reference (see [`flat_attributes_schema`]).
+    /// signed reference (see `flat_attributes_schema`).
     #[serde(serialize_with = "serialize_attributes")]
     #[cfg_attr(feature = "openapi", schema(schema_with = flat_attributes_schema))]
     pub attributes: Cow<'a, [KeyValue]>,

@@ -1,6 +1,6 @@
 //! Finished traces kept in memory by execution, bounded in bytes.
 //!
-//! An entry weighs its tree ([`tree_bytes`]), its content-withheld form once one was made, and
+//! An entry weighs its tree (`weight::tree_bytes`), its content-withheld form once one was made, and
 //! the few answers rendered from it; the cache evicts, in O(1) per entry, the least valuable
 //! entries (CLOCK-Pro, from `quick_cache`) until the total is back under its bound. An entry
 //! grows after it was admitted (a withheld form, a rendered answer): such growth stops at half
@@ -9,7 +9,7 @@
 //! A finished trace is cached as soon as it is fetched. Late spans (exported after the run ended,
 //! retried after a busy answer) are handled one of two ways ([`LateSpans`]):
 //! - the server's own span writer drops the entry of every execution it writes to; a fetch that
-//!   raced with such a write is not kept (see [`Ticket`]);
+//!   raced with such a write is not kept (see `Ticket`);
 //! - with a trace store the server does not write to, nothing says a trace changed: an entry
 //!   cached within [`LATE_SPANS_NANOS`] of its run's end expires when that time has passed, so
 //!   the next request fetches it again; an entry cached later lives until evicted.
@@ -41,7 +41,7 @@ const STAMPS: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LateSpans {
     /// The server's span writer drops the entries of the executions it writes to
-    /// ([`TraceInvalidator`](crate::TraceInvalidator)): entries live until evicted.
+    /// ([`TraceInvalidator`]): entries live until evicted.
     Invalidated,
     /// Nothing tells: an entry cached within [`LATE_SPANS_NANOS`] of its run's end expires then.
     Expire,

@@ -4,9 +4,9 @@
 //! The steps follow how Jaeger's adjusters and Jaeger UI treat real traces:
 //! 1. ids: identical duplicates are dropped; a server span sharing its id with a client span gets
 //!    a fresh id under that client (and takes its own children along); any other clash gets a
-//!    fresh id ([`ids`]);
+//!    fresh id (`ids`);
 //! 2. parents: the stated parent, else the first `CHILD_OF`, else the first `FOLLOWS_FROM`,
-//!    whichever is in the trace; a span whose parent is missing is an orphan ([`parents`]);
+//!    whichever is in the trace; a span whose parent is missing is an orphan (`parents`);
 //! 3. cycles are cut, one root is chosen (the `workflow.execution` span if there is one), and
 //!    orphans and extra roots are attached under it — or under a placeholder when no span lacks a
 //!    parent (a live trace whose root has not ended yet);
