@@ -49,6 +49,7 @@ pub(crate) struct MigrateArgs {
     #[arg(
         long,
         env = "ORCHEO_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://orcheo-trace.db"
     )]
     pub(crate) database_url: orcheo_settings::Secret<String>,

@@ -167,3 +167,34 @@ fn migrate_creates_the_schema_once_and_reports_what_it_did() {
             .contains("neither sqlite://PATH nor postgres://")
     );
 }
+
+#[test]
+fn help_never_shows_a_secret_taken_from_the_environment() {
+    for command in ["serve", "migrate"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_orcheo-trace-server"))
+            .args([command, "--help"])
+            .env("ORCHEO_DATABASE_URL", "postgres://trace:s3cr3t-db@db/trace")
+            .env(
+                "ORCHEO_AUTH_JWT_SECRET",
+                "s3cr3t-jwt-0123456789abcdef0123456789",
+            )
+            .env("ORCHEO_OTLP_INGEST_TOKEN", "s3cr3t-ingest")
+            .env(
+                "ORCHEO_TRACE_BACKEND_HEADERS",
+                "Authorization=Bearer%20s3cr3t-hdr",
+            )
+            .env(
+                "ORCHEO_ARTIFACT_LINK_KEY",
+                "s3cr3t-link-0123456789abcdef0123456789",
+            )
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command} --help failed");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("ORCHEO_DATABASE_URL"), "{help}");
+        assert!(
+            !help.contains("s3cr3t"),
+            "{command} --help shows a secret:\n{help}"
+        );
+    }
+}

@@ -34,8 +34,10 @@ pub fn headers(variable: &'static str, text: &str) -> Result<Headers, SettingErr
             {
                 return Err(SettingError::hidden(
                     variable,
+                    // The name is not repeated: a mistyped entry such as
+                    // `Authorization: Bearer <token>=` carries the credential before its `=`.
                     format!(
-                        "comma-separated name=value pairs; entry {}: {name:?} is not a header \
+                        "comma-separated name=value pairs; the name of entry {} is not a header \
                          name of letters, digits, - and _",
                         index + 1
                     ),
@@ -130,13 +132,18 @@ mod tests {
             ),
             (
                 "a=1, =s3cr3t",
-                "comma-separated name=value pairs; entry 2: \"\" is not a header name of \
+                "comma-separated name=value pairs; the name of entry 2 is not a header name of \
                  letters, digits, - and _",
             ),
             (
                 "bad name=s3cr3t",
-                "comma-separated name=value pairs; entry 1: \"bad name\" is not a header name \
-                 of letters, digits, - and _",
+                "comma-separated name=value pairs; the name of entry 1 is not a header name of \
+                 letters, digits, - and _",
+            ),
+            (
+                "Authorization: Bearer s3cr3t=",
+                "comma-separated name=value pairs; the name of entry 1 is not a header name of \
+                 letters, digits, - and _",
             ),
         ] {
             let e = headers("ORCHEO_TRACE_BACKEND_HEADERS", text).unwrap_err();
