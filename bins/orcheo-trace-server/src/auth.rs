@@ -315,9 +315,9 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may see an execution of `tenant`.
+    /// Whether the caller may see an execution of `tenant`: the trace service's rule.
     pub fn can_see(&self, tenant: &str) -> bool {
-        self.scopes.admin || self.tenant == tenant
+        self.audience().can_see(tenant)
     }
 
     /// The tenant to list executions of: the caller's own, or any one an admin names.
