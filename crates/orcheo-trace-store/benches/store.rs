@@ -62,6 +62,9 @@ fn summaries(batch: u64, size: u64) -> Vec<SpanSummary> {
             status_message: None,
             input_tokens: Some(1200),
             output_tokens: Some(300),
+            cached_input_tokens: None,
+            model: None,
+            provider: None,
         })
         .collect()
 }

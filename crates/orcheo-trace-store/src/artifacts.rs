@@ -129,3 +129,27 @@ pub(crate) fn get(
         created_at: time(row.created_at),
     }))
 }
+
+/// Ids asked for per statement: far below SQLite's and PostgreSQL's bind-parameter limits.
+const HELD_BATCH: usize = 1000;
+
+/// Which of `artifact_ids` have a record of an execution of `tenant`, with where each is stored:
+/// one statement for a trace's artifacts (one per thousand ids beyond that).
+pub(crate) fn held(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    artifact_ids: &[&str],
+) -> Result<Vec<(String, String)>, StoreError> {
+    use crate::schema::workflow_executions as we;
+    let mut out = Vec::new();
+    for batch in artifact_ids.chunks(HELD_BATCH) {
+        let rows: Vec<(String, String)> = ar::table
+            .inner_join(we::table)
+            .filter(ar::artifact_id.eq_any(batch))
+            .filter(we::tenant_id.eq(tenant))
+            .select((ar::artifact_id, ar::storage_uri))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}

@@ -5,7 +5,7 @@ use orcheo_trace_model::{ExecutionId, ExecutionStatus, Timestamp, TraceId};
 
 use crate::connection::AnyConnection;
 use crate::error::{StoreError, check_len};
-use crate::schema::workflow_executions as we;
+use crate::schema::{workflow_executions as we, workflow_trace_summary as ts};
 
 pub use orcheo_trace_model::tenant::{DEFAULT_TENANT, UNASSIGNED_TENANT};
 
@@ -357,13 +357,44 @@ pub(crate) fn by_trace_and_id(
 pub struct ListFilter {
     pub tenant: Option<String>,
     pub workflow_id: Option<String>,
+    /// Workflow ids that start with this text (compared as stored, case and all).
+    pub workflow_prefix: Option<String>,
     pub status: Option<ExecutionStatus>,
     /// Started at or after.
     pub started_after: Option<Timestamp>,
     /// Started before.
     pub started_before: Option<Timestamp>,
-    /// Only executions that ended in error (`true`) or did not (`false`).
+    /// Only executions that themselves ended in error (`true`) or did not (`false`).
     pub has_error: Option<bool>,
+    /// Only executions any of whose recorded spans has status `ERROR` (`true`), or none of whose
+    /// has (`false`): a run can finish although one of its nodes failed.
+    pub has_failing_span: Option<bool>,
+}
+
+/// The upper end of the range of texts that start with `prefix`: no stored text (valid UTF-8)
+/// that starts with `prefix` sorts after `prefix` followed by the last code point, so the range
+/// `[prefix, bound)` is a prefix match an index on the column answers, on both backends.
+fn prefix_bound(prefix: &str) -> String {
+    format!("{prefix}{}", char::MAX)
+}
+
+diesel::define_sql_function! {
+    /// `substr(text, start, length)`, in characters, on both backends.
+    fn substr(text: diesel::sql_types::Nullable<diesel::sql_types::Text>, start: diesel::sql_types::Integer, length: diesel::sql_types::Integer) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// The workflow ids that start with `prefix`, case and all: the index range, and the exact test
+/// (a PostgreSQL database with a linguistic collation orders texts other than by code point, so
+/// its range alone could hold, say, another case).
+macro_rules! workflow_prefix {
+    ($query:expr, $prefix:expr) => {{
+        let prefix: &str = $prefix;
+        let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+        $query
+            .filter(we::workflow_id.ge(prefix.to_owned()))
+            .filter(we::workflow_id.lt(prefix_bound(prefix)))
+            .filter(substr(we::workflow_id, 1, length).eq(prefix.to_owned()))
+    }};
 }
 
 /// Where a page ends: the last execution's start time and id. Opaque to callers.
@@ -410,6 +441,9 @@ pub(crate) fn list(
     if let Some(workflow) = &filter.workflow_id {
         query = query.filter(we::workflow_id.eq(workflow.clone()));
     }
+    if let Some(prefix) = filter.workflow_prefix.as_deref().filter(|p| !p.is_empty()) {
+        query = workflow_prefix!(query, prefix);
+    }
     if let Some(status) = filter.status {
         query = query.filter(we::status.eq(status.as_str()));
     }
@@ -423,6 +457,19 @@ pub(crate) fn list(
         Some(true) => query = query.filter(we::status.eq(ExecutionStatus::Error.as_str())),
         Some(false) => query = query.filter(we::status.ne(ExecutionStatus::Error.as_str())),
         None => {}
+    }
+    if let Some(failing) = filter.has_failing_span {
+        // Answered by the `(execution_id, status_code)` index of the summaries.
+        let failed_span = diesel::dsl::exists(
+            ts::table
+                .filter(ts::execution_id.eq(we::execution_id))
+                .filter(ts::status_code.eq(orcheo_trace_model::StatusCode::Error.to_string())),
+        );
+        query = if failing {
+            query.filter(failed_span)
+        } else {
+            query.filter(diesel::dsl::not(failed_span))
+        };
     }
     if let Some(c) = after {
         // The first filter is implied by the second but lets both backends seek the index.
@@ -453,6 +500,55 @@ pub(crate) fn list(
     Ok((executions, next))
 }
 
+/// A workflow as its runs record it: how many there are and when the latest started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowSummary {
+    pub workflow_id: String,
+    pub execution_count: u64,
+    pub last_started_at: Timestamp,
+}
+
+/// The workflows of `tenant` (every tenant's: `None`) whose id starts with `prefix`, the most
+/// recently run first, `limit` of them (1..=500). One grouped query over the
+/// `(tenant_id, workflow_id, started_at)` index.
+pub(crate) fn workflows(
+    conn: &mut AnyConnection,
+    tenant: Option<&str>,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<WorkflowSummary>, StoreError> {
+    use diesel::dsl::{count_star, max};
+    if !prefix.is_empty() {
+        check_len("workflow_prefix", prefix, 256)?;
+    }
+    let limit = i64::try_from(limit.clamp(1, 500)).unwrap_or(500);
+    let mut query = we::table
+        .filter(we::workflow_id.is_not_null())
+        .group_by(we::workflow_id)
+        .select((we::workflow_id, count_star(), max(we::started_at)))
+        .into_boxed();
+    if let Some(tenant) = tenant {
+        query = query.filter(we::tenant_id.eq(tenant.to_owned()));
+    }
+    if !prefix.is_empty() {
+        query = workflow_prefix!(query, prefix);
+    }
+    let rows: Vec<(Option<String>, i64, Option<i64>)> = query
+        .order((max(we::started_at).desc(), we::workflow_id.asc()))
+        .limit(limit)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, count, last)| {
+            Some(WorkflowSummary {
+                workflow_id: id?,
+                execution_count: u64::try_from(count).unwrap_or(0),
+                last_started_at: time(last?),
+            })
+        })
+        .collect())
+}
+
 /// The tenant an execution belongs to, for authorization.
 pub(crate) fn tenant(
     conn: &mut AnyConnection,
@@ -463,6 +559,64 @@ pub(crate) fn tenant(
         .select(we::tenant_id)
         .first(conn)
         .optional()?)
+}
+
+/// What deleting one execution removed from its tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeletedRows {
+    pub trace_id: Option<TraceId>,
+    pub tenant: String,
+    pub summaries: usize,
+    pub artifact_records: usize,
+    /// The storage URIs of the deleted artifact records that no other record names: the files
+    /// that went with the run.
+    pub artifacts: Vec<String>,
+}
+
+/// Deletes one execution with its summaries and artifact records; `None` when there is none.
+pub(crate) fn delete(
+    conn: &mut AnyConnection,
+    id: &ExecutionId,
+) -> Result<Option<DeletedRows>, StoreError> {
+    use crate::schema::artifacts as ar;
+    use crate::schema::workflow_trace_summary as ts;
+    conn.transaction(|conn| {
+        // The counter row first, as summary writers take it, so the two cannot deadlock.
+        diesel::update(crate::schema::trace_seq::table.find(1))
+            .set(crate::schema::trace_seq::value.eq(crate::schema::trace_seq::value))
+            .execute(conn)?;
+        let Some(row) = we::table
+            .find(id.as_str())
+            .select(Row::as_select())
+            .first(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let execution = Execution::try_from(row)?;
+        let summaries =
+            diesel::delete(ts::table.filter(ts::execution_id.eq(id.as_str()))).execute(conn)?;
+        let mut artifacts: Vec<String> = ar::table
+            .filter(ar::execution_id.eq(id.as_str()))
+            .select(ar::storage_uri)
+            .load(conn)?;
+        diesel::delete(ar::table.filter(ar::execution_id.eq(id.as_str()))).execute(conn)?;
+        // A file another record still names (another run's artifact) is not this run's alone.
+        let shared: Vec<String> = ar::table
+            .filter(ar::storage_uri.eq_any(&artifacts))
+            .select(ar::storage_uri)
+            .load(conn)?;
+        let artifact_records = artifacts.len();
+        artifacts.retain(|uri| !shared.contains(uri));
+        diesel::delete(we::table.find(id.as_str())).execute(conn)?;
+        Ok(Some(DeletedRows {
+            trace_id: execution.trace_id,
+            tenant: execution.tenant,
+            summaries,
+            artifact_records,
+            artifacts,
+        }))
+    })
 }
 
 /// Deletes executions started before `cutoff` (their summaries and artifacts go with them).

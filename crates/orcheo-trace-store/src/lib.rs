@@ -28,11 +28,11 @@ pub use connection::{
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{
     Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter, NewExecution, TraceLink,
-    UNASSIGNED_TENANT,
+    UNASSIGNED_TENANT, WorkflowSummary,
 };
 pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
-pub use summaries::{StoredSummary, SummaryTotals};
+pub use summaries::{ModelTokens, StoredSummary, SummaryTotals};
 
 /// The store: a pool of connections to one database.
 #[derive(Clone)]
@@ -146,6 +146,17 @@ impl Store {
         executions::list(&mut *self.conn()?, filter, after, limit)
     }
 
+    /// The workflows of `tenant` (`None`: every tenant's) whose id starts with `prefix` (`""`:
+    /// all), the most recently run first, with their run counts.
+    pub fn workflows(
+        &self,
+        tenant: Option<&str>,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<WorkflowSummary>, StoreError> {
+        executions::workflows(&mut *self.conn()?, tenant, prefix, limit)
+    }
+
     /// The tenant an execution belongs to (`None`: no such execution), for authorization.
     pub fn execution_tenant(&self, id: &ExecutionId) -> Result<Option<String>, StoreError> {
         executions::tenant(&mut *self.conn()?, id)
@@ -179,6 +190,15 @@ impl Store {
         executions: &[ExecutionId],
     ) -> Result<Vec<(ExecutionId, SummaryTotals)>, StoreError> {
         summaries::totals(&mut *self.conn()?, executions)
+    }
+
+    /// The tokens each of `executions` spent, by model and provider (one grouped query): what
+    /// an executions list costs a run by, without reading its trace.
+    pub fn summary_model_tokens(
+        &self,
+        executions: &[ExecutionId],
+    ) -> Result<Vec<(ExecutionId, ModelTokens)>, StoreError> {
+        summaries::model_totals(&mut *self.conn()?, executions)
     }
 
     /// Runs several writes in one transaction, committed when `writes` returns `Ok` (and rolled
@@ -244,6 +264,49 @@ impl Store {
         artifacts::get(&mut *self.conn()?, artifact_id)
     }
 
+    /// Deletes one execution for good, all at once or not at all: its record, its span
+    /// summaries, its artifact records and the spans of its trace in the local span store (its
+    /// tenant's, naming it or no execution). `None` when there is no such execution.
+    pub fn delete_execution(&self, id: &ExecutionId) -> Result<Option<Deletion>, StoreError> {
+        use diesel::Connection as _;
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            // The writers' lock first, as the span writer takes it, then the summaries' counter
+            // (in `executions::delete`), as the writer takes it next: the two cannot deadlock.
+            local_spans::lock_writers(conn)?;
+            let Some(rows) = executions::delete(conn, id)? else {
+                return Ok(None);
+            };
+            let local_spans = match rows.trace_id {
+                Some(trace_id) => local_spans::delete_run(conn, trace_id, &rows.tenant, id)?,
+                None => 0,
+            };
+            Ok(Some(Deletion {
+                tenant: rows.tenant,
+                trace_id: rows.trace_id,
+                summaries: rows.summaries,
+                local_spans,
+                artifact_records: rows.artifact_records,
+                artifacts: rows.artifacts,
+            }))
+        })
+    }
+
+    /// Which of `artifact_ids` are recorded for an execution of `tenant`, each with its
+    /// `storage_uri`: what a trace answer needs to say which artifacts can be downloaded, in
+    /// one statement rather than one per artifact. Unknown ids, and another tenant's, are left
+    /// out.
+    pub fn held_artifacts(
+        &self,
+        tenant: &str,
+        artifact_ids: &[&str],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if artifact_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        artifacts::held(&mut *self.conn()?, tenant, artifact_ids)
+    }
+
     /// Deletes everything older than `cutoff`: executions started before it (with their
     /// summaries and artifacts) and local spans received before it.
     pub fn prune(&self, cutoff: Timestamp) -> Result<PruneReport, StoreError> {
@@ -253,6 +316,23 @@ impl Store {
             local_spans: local_spans::prune(&mut conn, cutoff)?,
         })
     }
+}
+
+/// What deleting one execution removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// The execution's tenant (for the record of who deleted what).
+    pub tenant: String,
+    pub trace_id: Option<TraceId>,
+    /// Span summaries deleted.
+    pub summaries: usize,
+    /// Spans of its trace deleted from the local span store (embedded mode).
+    pub local_spans: usize,
+    /// Artifact records deleted.
+    pub artifact_records: usize,
+    /// The storage URIs of its deleted artifact records that no other record names: the caller
+    /// removes the files it keeps.
+    pub artifacts: Vec<String>,
 }
 
 /// What a prune deleted.

@@ -394,7 +394,7 @@ pub(crate) fn payloads_of_trace(
     })
 }
 
-/// What [`payloads_of_trace`] read.
+/// What [`Store::local_span_payloads`](crate::Store::local_span_payloads) read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Payloads {
     /// Spans read.
@@ -452,15 +452,48 @@ pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize
             .select((ls::tenant_id, diesel::dsl::count_star()))
             .load(conn)?;
         let deleted = diesel::delete(ls::table.filter(ls::received_at.lt(cutoff))).execute(conn)?;
-        for (tenant, gone) in expired {
-            diesel::update(tenant_total::table.find(&tenant))
-                .set(tenant_total::value.eq(tenant_total::value - gone))
-                .execute(conn)?;
-        }
-        let removed = i64::try_from(deleted).unwrap_or(i64::MAX);
-        diesel::update(total::table.find(1))
-            .set(total::value.eq(total::value - removed))
-            .execute(conn)?;
-        Ok(deleted)
+        give_back(conn, expired, deleted)
     })
+}
+
+/// Deletes the stored spans of one run: those of its trace and its tenant that name it or no
+/// execution (a node of Orcheo's Python executors names none). Spans of the same trace id sent
+/// by another tenant, or naming another execution, stay. The caller holds the writers' lock.
+pub(crate) fn delete_run(
+    conn: &mut AnyConnection,
+    trace_id: TraceId,
+    tenant: &str,
+    execution: &ExecutionId,
+) -> Result<usize, StoreError> {
+    let deleted = diesel::delete(
+        ls::table
+            .filter(ls::trace_id.eq(trace_id.to_string()))
+            .filter(ls::tenant_id.eq(tenant))
+            .filter(
+                ls::execution_id
+                    .eq(execution.as_str())
+                    .or(ls::execution_id.is_null()),
+            ),
+    )
+    .execute(conn)?;
+    let gone = i64::try_from(deleted).unwrap_or(i64::MAX);
+    give_back(conn, vec![(tenant.to_owned(), gone)], deleted)
+}
+
+/// Takes `deleted` spans off the counters: each tenant's share and the total.
+fn give_back(
+    conn: &mut AnyConnection,
+    per_tenant: Vec<(String, i64)>,
+    deleted: usize,
+) -> Result<usize, StoreError> {
+    for (tenant, gone) in per_tenant {
+        diesel::update(tenant_total::table.find(&tenant))
+            .set(tenant_total::value.eq(tenant_total::value - gone))
+            .execute(conn)?;
+    }
+    let removed = i64::try_from(deleted).unwrap_or(i64::MAX);
+    diesel::update(total::table.find(1))
+        .set(total::value.eq(total::value - removed))
+        .execute(conn)?;
+    Ok(deleted)
 }

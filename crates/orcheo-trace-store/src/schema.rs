@@ -40,6 +40,9 @@ diesel::table! {
         input_tokens -> Nullable<BigInt>,
         output_tokens -> Nullable<BigInt>,
         updated_seq -> BigInt,
+        model -> Nullable<Text>,
+        provider -> Nullable<Text>,
+        cached_input_tokens -> Nullable<BigInt>,
     }
 }
 

@@ -3,7 +3,7 @@
 //! every later write exactly once (sequence order is commit order).
 
 use diesel::prelude::*;
-use orcheo_trace_model::{ExecutionId, SpanId, SpanSummary, StatusCode};
+use orcheo_trace_model::{ExecutionId, SpanId, SpanSummary, StatusCode, TokenUsage};
 
 use crate::connection::AnyConnection;
 use crate::error::StoreError;
@@ -32,10 +32,20 @@ struct Row {
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
     updated_seq: i64,
+    model: Option<String>,
+    provider: Option<String>,
+    cached_input_tokens: Option<i64>,
 }
 
 const MAX_NAME: usize = 1024;
 const MAX_MESSAGE: usize = 4096;
+/// Model and provider names are kept to this many characters.
+const MAX_MODEL: usize = 256;
+
+fn model_text(text: Option<&str>) -> Option<String> {
+    text.map(|t| t.chars().take(MAX_MODEL).collect::<String>())
+        .filter(|t| !t.is_empty())
+}
 
 fn tokens(n: Option<u64>) -> Result<Option<i64>, StoreError> {
     n.map(|n| {
@@ -131,6 +141,9 @@ fn write_batch(
             ts::input_tokens.eq(tokens(s.input_tokens)?),
             ts::output_tokens.eq(tokens(s.output_tokens)?),
             ts::updated_seq.eq(*seq),
+            ts::model.eq(model_text(s.model.as_deref())),
+            ts::provider.eq(model_text(s.provider.as_deref())),
+            ts::cached_input_tokens.eq(tokens(s.cached_input_tokens)?),
         );
         // Reported again (say, with its final status): updated in place with its new sequence.
         if existing.contains(span_id) {
@@ -164,7 +177,7 @@ fn write_batch(
     }
     if !new_rows.is_empty() {
         let mut values: Vec<_> = new_rows.into_iter().map(|(row, _)| row).collect();
-        // One statement per 1,000 rows (12 parameters a row stays under both backends' limits).
+        // One statement per 1,000 rows (15 parameters a row stays under both backends' limits).
         // The two-backend connection cannot express a multi-row insert, each backend can: the
         // same query runs on whichever is connected.
         while !values.is_empty() {
@@ -261,6 +274,9 @@ impl TryFrom<Row> for StoredSummary {
                 status_message: row.status_message,
                 input_tokens: row.input_tokens.and_then(|n| u64::try_from(n).ok()),
                 output_tokens: row.output_tokens.and_then(|n| u64::try_from(n).ok()),
+                cached_input_tokens: row.cached_input_tokens.and_then(|n| u64::try_from(n).ok()),
+                model: row.model,
+                provider: row.provider,
             },
         })
     }
@@ -272,6 +288,9 @@ pub struct SummaryTotals {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub span_count: u64,
+    /// Spans with status `ERROR`. The root (a span without a parent) counts only when no other
+    /// span failed: Orcheo marks the root of a failed run with the failure of the node that
+    /// caused it, which is one failure, not two.
     pub error_count: u64,
 }
 
@@ -288,7 +307,8 @@ pub(crate) fn totals(
     }
     let ids: Vec<&str> = executions.iter().map(ExecutionId::as_str).collect();
     let error = StatusCode::Error.to_string();
-    let rows: Vec<(String, i64, i64, i64, i64)> = ts::table
+    // Failed spans under the root, and the root itself (no parent), apart: see `SummaryTotals`.
+    let rows: Vec<(String, i64, i64, i64, i64, i64)> = ts::table
         .filter(ts::execution_id.eq_any(&ids))
         .group_by(ts::execution_id)
         .select((
@@ -296,25 +316,106 @@ pub(crate) fn totals(
             sql::<BigInt>("CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT)"),
             sql::<BigInt>("CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT)"),
             sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
-            sql::<BigInt>("CAST(SUM(CASE WHEN status_code = ")
+            sql::<BigInt>("CAST(SUM(CASE WHEN parent_span_id IS NOT NULL AND status_code = ")
+                .bind::<diesel::sql_types::Text, _>(error.clone())
+                .sql(" THEN 1 ELSE 0 END) AS BIGINT)"),
+            sql::<BigInt>("CAST(SUM(CASE WHEN parent_span_id IS NULL AND status_code = ")
                 .bind::<diesel::sql_types::Text, _>(error)
                 .sql(" THEN 1 ELSE 0 END) AS BIGINT)"),
         ))
         .load(conn)?;
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     rows.into_iter()
-        .map(|(id, input, output, spans, errors)| {
+        .map(|(id, input, output, spans, node_errors, root_errors)| {
             let id = ExecutionId::new(id).map_err(|e| StoreError::Corrupt {
                 table: "workflow_trace_summary",
                 reason: e.to_string(),
             })?;
+            let error_count = match count(node_errors) {
+                0 => count(root_errors),
+                n => n,
+            };
             Ok((
                 id,
                 SummaryTotals {
                     input_tokens: count(input),
                     output_tokens: count(output),
                     span_count: count(spans),
-                    error_count: count(errors),
+                    error_count,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The tokens an execution's spans spent on one model (as the summaries name it), for costing
+/// the run at read time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelTokens {
+    /// `None`: spans that name no model.
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// Summed; `cached_input` is the sum of the cached counts reported.
+    pub tokens: TokenUsage,
+    /// Spans with tokens.
+    pub spans: u64,
+}
+
+/// A row of [`model_totals`]'s query: execution, model, provider, input, output, cached, spans.
+type ModelGroup = (
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+);
+
+/// The tokens of each of `executions`, by model and provider, in one grouped query.
+pub(crate) fn model_totals(
+    conn: &mut AnyConnection,
+    executions: &[ExecutionId],
+) -> Result<Vec<(ExecutionId, ModelTokens)>, StoreError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Nullable};
+    if executions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = executions.iter().map(ExecutionId::as_str).collect();
+    let rows: Vec<ModelGroup> = ts::table
+        .filter(ts::execution_id.eq_any(&ids))
+        .filter(
+            ts::input_tokens
+                .is_not_null()
+                .or(ts::output_tokens.is_not_null()),
+        )
+        .group_by((ts::execution_id, ts::model, ts::provider))
+        .select((
+            ts::execution_id,
+            ts::model,
+            ts::provider,
+            sql::<BigInt>("CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT)"),
+            sql::<BigInt>("CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT)"),
+            sql::<Nullable<BigInt>>("CAST(SUM(cached_input_tokens) AS BIGINT)"),
+            sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
+        ))
+        .load(conn)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    rows.into_iter()
+        .map(|(id, model, provider, input, output, cached, spans)| {
+            let id = ExecutionId::new(id).map_err(|e| StoreError::Corrupt {
+                table: "workflow_trace_summary",
+                reason: e.to_string(),
+            })?;
+            Ok((
+                id,
+                ModelTokens {
+                    model,
+                    provider,
+                    tokens: TokenUsage::new(count(input), count(output))
+                        .with_cached_input(cached.map(count)),
+                    spans: count(spans),
                 },
             ))
         })

@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::Connection as _;
 use diesel::RunQueryDsl as _;
-use orcheo_trace_model::{ExecutionId, ExecutionStatus, SpanId, StatusCode, Timestamp, TraceId};
+use orcheo_trace_model::{
+    ExecutionId, ExecutionStatus, SpanId, StatusCode, Timestamp, TokenUsage, TraceId,
+};
 use orcheo_trace_store::{
-    Cursor, ExecutionDetails, ListFilter, NewExecution, PoolConfig, SpanSummary, Store, StoreError,
-    SummaryTotals, TraceLink, UNASSIGNED_TENANT,
+    Cursor, ExecutionDetails, ListFilter, ModelTokens, NewExecution, PoolConfig, SpanSummary,
+    Store, StoreError, SummaryTotals, TraceLink, UNASSIGNED_TENANT,
 };
 
 /// A migrated store, and what keeps its database alive.
@@ -443,6 +445,9 @@ fn summary(exec: &str, span: u64, end: u64) -> SpanSummary {
         status_message: None,
         input_tokens: Some(10),
         output_tokens: Some(5),
+        cached_input_tokens: None,
+        model: None,
+        provider: None,
     }
 }
 
@@ -562,6 +567,263 @@ fn summary_totals_add_up_tokens_spans_and_errors_per_execution() {
             ]
         );
         assert_eq!(store.summary_totals(&[]).unwrap(), []);
+    });
+}
+
+#[test]
+fn a_failed_root_counts_as_an_error_only_when_no_other_span_failed() {
+    on_each_backend(|store| {
+        for exec in ["node_failed", "root_only", "clean"] {
+            store.start_execution(&new(exec, "wf", 0)).unwrap();
+        }
+        let failing = |exec: &str, span: u64| {
+            let mut s = summary(exec, span, span);
+            s.status_code = StatusCode::Error;
+            s
+        };
+        // The root (span 1, no parent) inherits the failure of node 3.
+        store
+            .record_summaries(&[
+                failing("node_failed", 1),
+                summary("node_failed", 2, 2),
+                failing("node_failed", 3),
+            ])
+            .unwrap();
+        store
+            .record_summaries(&[failing("root_only", 1), summary("root_only", 2, 2)])
+            .unwrap();
+        store
+            .record_summaries(&[summary("clean", 1, 1), summary("clean", 2, 2)])
+            .unwrap();
+        let errors: Vec<(String, u64)> = store
+            .summary_totals(&[id("node_failed"), id("root_only"), id("clean")])
+            .unwrap()
+            .into_iter()
+            .map(|(id, t)| (id.to_string(), t.error_count))
+            .collect();
+        let of = |exec: &str| errors.iter().find(|(id, _)| id == exec).map(|(_, n)| *n);
+        assert_eq!(
+            of("node_failed"),
+            Some(1),
+            "the root only inherits the failure"
+        );
+        assert_eq!(
+            of("root_only"),
+            Some(1),
+            "a failed root alone is the run's error"
+        );
+        assert_eq!(of("clean"), Some(0));
+    });
+}
+
+#[test]
+fn listing_tells_a_failed_run_from_a_run_with_a_failed_span() {
+    on_each_backend(|store| {
+        // failed: the run ended in error; recovered: finished, one node failed; clean: neither;
+        // silent: no spans recorded.
+        for exec in ["failed", "recovered", "clean", "silent"] {
+            store.start_execution(&new(exec, "wf", 0)).unwrap();
+        }
+        store
+            .finish_execution(&id("failed"), ExecutionStatus::Error, Some("boom"), at(5))
+            .unwrap();
+        for exec in ["recovered", "clean", "silent"] {
+            store
+                .finish_execution(&id(exec), ExecutionStatus::Completed, None, at(5))
+                .unwrap();
+        }
+        let mut failed_node = summary("recovered", 2, 2);
+        failed_node.status_code = StatusCode::Error;
+        let mut failed_root = summary("failed", 1, 3);
+        failed_root.status_code = StatusCode::Error;
+        store
+            .record_summaries(&[
+                summary("recovered", 1, 3),
+                failed_node,
+                failed_root,
+                summary("clean", 1, 3),
+            ])
+            .unwrap();
+        let ids = |filter: ListFilter| {
+            let mut ids: Vec<String> = store
+                .list_executions(&filter, None, 500)
+                .unwrap()
+                .0
+                .into_iter()
+                .map(|e| e.id.to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(ListFilter {
+                has_failing_span: Some(true),
+                ..Default::default()
+            }),
+            ["failed", "recovered"]
+        );
+        assert_eq!(
+            ids(ListFilter {
+                has_failing_span: Some(false),
+                ..Default::default()
+            }),
+            ["clean", "silent"]
+        );
+        assert_eq!(
+            ids(ListFilter {
+                has_error: Some(true),
+                ..Default::default()
+            }),
+            ["failed"]
+        );
+        assert_eq!(
+            ids(ListFilter {
+                has_error: Some(false),
+                has_failing_span: Some(true),
+                ..Default::default()
+            }),
+            ["recovered"]
+        );
+    });
+}
+
+#[test]
+fn workflows_match_by_prefix_newest_first_within_their_tenant() {
+    on_each_backend(|store| {
+        let run = |exec: &str, workflow: &str, tenant: &str, started: u64| {
+            let mut e = new(exec, workflow, started);
+            e.tenant = Some(tenant.into());
+            store.start_execution(&e).unwrap();
+        };
+        run("a1", "wf_invoice", "acme", 1);
+        run("a2", "wf_invoice", "acme", 5);
+        run("a3", "wf_intake", "acme", 3);
+        run("a4", "wf%x", "acme", 2);
+        run("a5", "WF_upper", "acme", 9);
+        run("a6", "wf_ix", "acme", 4);
+        run("g1", "wf_invoice_globex", "globex", 8);
+        let mut unnamed = new("a7", "x", 10);
+        unnamed.workflow_id = None;
+        unnamed.tenant = Some("acme".into());
+        store.start_execution(&unnamed).unwrap();
+
+        let names = |tenant: Option<&str>, prefix: &str| -> Vec<String> {
+            store
+                .workflows(tenant, prefix, 50)
+                .unwrap()
+                .into_iter()
+                .map(|w| w.workflow_id)
+                .collect()
+        };
+        let acme = store.workflows(Some("acme"), "wf_in", 50).unwrap();
+        assert_eq!(
+            acme.iter()
+                .map(|w| (w.workflow_id.as_str(), w.execution_count, w.last_started_at))
+                .collect::<Vec<_>>(),
+            [("wf_invoice", 2, at(5)), ("wf_intake", 1, at(3))]
+        );
+        // `%` and `_` are letters of the prefix, not patterns; case counts.
+        assert_eq!(names(Some("acme"), "wf%"), ["wf%x"]);
+        assert_eq!(
+            names(Some("acme"), "wf_i"),
+            ["wf_invoice", "wf_ix", "wf_intake"]
+        );
+        assert_eq!(names(Some("acme"), "wf_x"), Vec::<String>::new());
+        assert_eq!(names(Some("acme"), "WF"), ["WF_upper"]);
+        assert_eq!(
+            names(Some("acme"), ""),
+            ["WF_upper", "wf_invoice", "wf_ix", "wf_intake", "wf%x"]
+        );
+        assert_eq!(names(Some("globex"), "wf_in"), ["wf_invoice_globex"]);
+        assert_eq!(names(None, "wf_inv"), ["wf_invoice_globex", "wf_invoice"]);
+        assert_eq!(store.workflows(Some("acme"), "wf", 1).unwrap().len(), 1);
+        assert!(matches!(
+            store.workflows(None, &"w".repeat(257), 10),
+            Err(StoreError::Invalid {
+                field: "workflow_prefix",
+                ..
+            })
+        ));
+
+        let listed = |prefix: &str| -> Vec<String> {
+            let mut ids: Vec<String> = store
+                .list_executions(
+                    &ListFilter {
+                        tenant: Some("acme".into()),
+                        workflow_prefix: Some(prefix.into()),
+                        ..Default::default()
+                    },
+                    None,
+                    500,
+                )
+                .unwrap()
+                .0
+                .into_iter()
+                .map(|e| e.id.to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(listed("wf_inv"), ["a1", "a2"]);
+        assert_eq!(listed("wf%"), ["a4"]);
+        assert_eq!(listed("wf_i"), ["a1", "a2", "a3", "a6"]);
+    });
+}
+
+#[test]
+fn model_tokens_are_summed_per_execution_model_and_provider() {
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        let llm = |span: u64, model: Option<&str>, cached: Option<u64>| SpanSummary {
+            model: model.map(str::to_owned),
+            provider: model.map(|_| "openai".to_owned()),
+            cached_input_tokens: cached,
+            ..summary("exec_1", span, 1)
+        };
+        let mut tool = summary("exec_1", 6, 1);
+        (tool.input_tokens, tool.output_tokens) = (None, None);
+        store
+            .record_summaries(&[
+                llm(2, Some("gpt-4o"), Some(4)),
+                llm(3, Some("gpt-4o"), None),
+                llm(4, Some("gpt-4o-mini"), None),
+                llm(5, None, None),
+                tool,
+            ])
+            .unwrap();
+        let stored = store.summaries_after(&id("exec_1"), 0, 10).unwrap();
+        assert_eq!(stored[0].summary, llm(2, Some("gpt-4o"), Some(4)));
+        let mut groups: Vec<_> = store
+            .summary_model_tokens(&[id("exec_1"), id("ghost")])
+            .unwrap()
+            .into_iter()
+            .map(|(e, g)| (e.as_str().to_owned(), g))
+            .collect();
+        groups.sort_by(|a, b| a.1.model.cmp(&b.1.model));
+        let group = |model: Option<&str>, tokens: TokenUsage, spans| {
+            (
+                "exec_1".to_owned(),
+                ModelTokens {
+                    model: model.map(str::to_owned),
+                    provider: model.map(|_| "openai".to_owned()),
+                    tokens,
+                    spans,
+                },
+            )
+        };
+        assert_eq!(
+            groups,
+            [
+                group(None, TokenUsage::new(10, 5), 1),
+                group(
+                    Some("gpt-4o"),
+                    TokenUsage::new(20, 10).with_cached_input(Some(4)),
+                    2
+                ),
+                group(Some("gpt-4o-mini"), TokenUsage::new(10, 5), 1),
+            ]
+        );
+        assert_eq!(store.summary_model_tokens(&[]).unwrap(), []);
     });
 }
 
@@ -851,6 +1113,40 @@ fn artifacts_are_registered_replaced_and_found() {
                 ..
             })
         ));
+    });
+}
+
+#[test]
+fn held_artifacts_are_the_recorded_ones_of_the_tenant_in_one_call() {
+    use orcheo_trace_store::ArtifactRecord;
+    on_each_backend(|store| {
+        store.start_execution(&new("exec_1", "wf", 0)).unwrap();
+        let mut other = new("exec_2", "wf", 0);
+        other.tenant = Some("globex".into());
+        store.start_execution(&other).unwrap();
+        let record = |artifact: &str, exec: &str| ArtifactRecord {
+            artifact_id: artifact.into(),
+            execution_id: id(exec),
+            span_id: None,
+            name: None,
+            content_type: None,
+            size_bytes: None,
+            storage_uri: format!("file:{exec}/{artifact}"),
+            created_at: at(5),
+        };
+        store.register_artifact(&record("a1", "exec_1")).unwrap();
+        store.register_artifact(&record("g1", "exec_2")).unwrap();
+        let mut held = store
+            .held_artifacts("default", &["a1", "never_uploaded", "g1"])
+            .unwrap();
+        held.sort();
+        assert_eq!(held, [("a1".to_owned(), "file:exec_1/a1".to_owned())]);
+        assert!(store.held_artifacts("default", &[]).unwrap().is_empty());
+        // More ids than one statement takes: still every one found.
+        let many: Vec<String> = (0..2500).map(|i| format!("x{i}")).collect();
+        let mut ids: Vec<&str> = many.iter().map(String::as_str).collect();
+        ids.push("a1");
+        assert_eq!(store.held_artifacts("default", &ids).unwrap().len(), 1);
     });
 }
 
@@ -1323,5 +1619,70 @@ fn a_run_adopts_its_trace_spans_that_joined_no_run_once_and_only_its_tenants() {
         assert_eq!(of(500), Some(id("exec_1")));
         // Once adopted, there is nothing left to adopt.
         assert_eq!(adopt(), (0, Vec::new()));
+    });
+}
+
+#[test]
+fn deleting_a_run_takes_its_tenants_spans_of_its_trace_and_gives_their_room_back() {
+    use orcheo_trace_store::LocalSpanLimits;
+    on_each_backend(|store| {
+        let trace = TraceId::from_bytes(7u128.to_be_bytes()).unwrap();
+        let mut run = new("exec_1", "wf", 0);
+        run.tenant = Some("acme".into());
+        run.trace = Some(TraceLink {
+            trace_id: trace,
+            traceparent: format!("00-{trace}-00f067aa0ba902b7-01"),
+        });
+        store.start_execution(&run).unwrap();
+        let limits = LocalSpanLimits {
+            per_tenant: 3,
+            ..LocalSpanLimits::default()
+        };
+        let named = |execution: Option<&str>, span| orcheo_trace_store::LocalSpan {
+            execution_id: execution.map(id),
+            ..local_of("acme", 7, span)
+        };
+        let report = store
+            .store_local_spans(
+                &[
+                    named(Some("exec_1"), 1),
+                    // A node of Orcheo's Python executors names no execution.
+                    named(None, 2),
+                    // Another run that claims the same trace id keeps its span…
+                    named(Some("exec_other"), 3),
+                    // …and so does another tenant that sent spans under it.
+                    local_of("globex", 7, 4),
+                ],
+                at(0),
+                limits,
+            )
+            .unwrap();
+        assert_eq!(report.stored, 4);
+        let deleted = store.delete_execution(&id("exec_1")).unwrap().unwrap();
+        assert_eq!((deleted.tenant.as_str(), deleted.local_spans), ("acme", 2));
+        let mut left: Vec<(Option<String>, u64)> = store
+            .local_spans(trace, 100)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let span = u64::from_be_bytes(s.span_id.to_bytes());
+                (s.tenant, span)
+            })
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [(Some("acme".to_owned()), 3), (Some("globex".to_owned()), 4)]
+        );
+        // acme's count went down by the two deleted: two more spans fit under its bound of 3.
+        let report = store
+            .store_local_spans(
+                &[local_of("acme", 8, 1), local_of("acme", 8, 2)],
+                at(1),
+                limits,
+            )
+            .unwrap();
+        assert_eq!((report.stored, report.refused_tenant_full), (2, 0));
+        assert!(store.delete_execution(&id("exec_1")).unwrap().is_none());
     });
 }

@@ -1,0 +1,2 @@
+DROP INDEX workflow_executions_tenant_workflow;
+DROP INDEX workflow_trace_summary_status;
