@@ -266,6 +266,9 @@ fn summary(
         status_message: message,
         input_tokens: tokens.map(|t| t.input),
         output_tokens: tokens.map(|t| t.output),
+        cached_input_tokens: tokens.and_then(|t| t.cached_input),
+        model: facts.model.as_deref().map(str::to_owned),
+        provider: facts.provider.as_deref().map(str::to_owned),
     }
 }
 
@@ -706,6 +709,18 @@ mod tests {
                 vec![
                     int(semconv::TOKEN_INPUT, -5),
                     int(semconv::GEN_AI_USAGE_INPUT_TOKENS, 7),
+                    int(semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 3),
+                    text(semconv::GEN_AI_REQUEST_MODEL, "gpt-4o"),
+                    text(semconv::GEN_AI_RESPONSE_MODEL, "gpt-4o-2024-08-06"),
+                    text(semconv::GEN_AI_SYSTEM, "openai"),
+                ],
+            ),
+            with(
+                15,
+                vec![
+                    int(semconv::LLM_TOKEN_COUNT_PROMPT, 9),
+                    int(semconv::LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ, 4),
+                    text(semconv::LLM_MODEL_NAME, "claude-3-5-haiku"),
                 ],
             ),
             with(7, vec![double(semconv::TOKEN_OUTPUT, 2.5)]),
@@ -740,18 +755,28 @@ mod tests {
             let node = tree.find(summary.span_id).unwrap();
             let tokens = node
                 .self_token_usage
-                .map(|t| (Some(t.input), Some(t.output)));
+                .map(|t| (Some(t.input), Some(t.output), t.cached_input));
+            let model = node.model.as_deref();
             let shown = (
                 node.kind.as_str(),
-                tokens.unwrap_or((None, None)),
+                tokens.unwrap_or((None, None, None)),
                 node.status.code,
                 node.error.as_ref().and_then(|e| e.message.as_deref()),
+                (
+                    model.and_then(|m| m.name.as_deref()),
+                    model.and_then(|m| m.provider.as_deref()),
+                ),
             );
             let summarized = (
                 summary.kind.as_str(),
-                (summary.input_tokens, summary.output_tokens),
+                (
+                    summary.input_tokens,
+                    summary.output_tokens,
+                    summary.cached_input_tokens,
+                ),
                 summary.status_code,
                 summary.status_message.as_deref(),
+                (summary.model.as_deref(), summary.provider.as_deref()),
             );
             if shown != summarized {
                 disagreements.push(format!(
@@ -761,6 +786,16 @@ mod tests {
             }
         }
         assert!(disagreements.is_empty(), "{disagreements:#?}");
+        let cached: Vec<_> = facts
+            .summaries
+            .iter()
+            .filter_map(|s| Some((s.model.as_deref()?, s.cached_input_tokens?)))
+            .collect();
+        assert_eq!(
+            cached,
+            [("gpt-4o-2024-08-06", 3), ("claude-3-5-haiku", 4)],
+            "the case above reads cached tokens and models"
+        );
     }
 
     #[test]

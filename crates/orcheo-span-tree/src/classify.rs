@@ -11,7 +11,11 @@
 //!   value is a count — a non-negative whole number, as an integer, a double or decimal text, up
 //!   to `i64::MAX` (larger ones are held at it). A negative, fractional or non-numeric value is
 //!   not a count, and the next key is read. With no count in the attributes, the last
-//!   `token.chunk` event's. A side without a count is 0 when the other has one;
+//!   `token.chunk` event's. A side without a count is 0 when the other has one. The cached
+//!   part of the input, when a key of [`CACHED_INPUT_TOKEN_KEYS`] holds a count, goes with
+//!   them (it never makes tokens of a span that has none);
+//! - model (for [`classify`]'s callers; the tree reads it into its `ModelInfo`): the model that
+//!   answered, else the one asked for, and the provider;
 //! - status: the span's OpenTelemetry status; when that is unset, `orcheo.node.status`
 //!   (`error`/`failed`, `success`/`completed`, in any case);
 //! - error: the first `exception` event with a stack trace (else the first one), its gaps filled
@@ -19,6 +23,7 @@
 //!
 //! [`INPUT_TOKEN_KEYS`]: orcheo_trace_model::semconv::INPUT_TOKEN_KEYS
 //! [`OUTPUT_TOKEN_KEYS`]: orcheo_trace_model::semconv::OUTPUT_TOKEN_KEYS
+//! [`CACHED_INPUT_TOKEN_KEYS`]: orcheo_trace_model::semconv::CACHED_INPUT_TOKEN_KEYS
 
 use orcheo_trace_model::raw::find;
 use orcheo_trace_model::semconv as k;
@@ -37,11 +42,23 @@ pub struct SpanFacts {
     pub tokens: Option<TokenUsage>,
     pub status: StatusCode,
     pub error: Option<Box<SpanError>>,
+    /// The model that answered, else the one asked for. Filled by [`classify`] only: the tree
+    /// keeps it in the node's `ModelInfo`.
+    pub model: Option<SmolStr>,
+    /// The model's provider. Filled by [`classify`] only, as `model`.
+    pub provider: Option<SmolStr>,
 }
 
 /// Reads a span's facts.
 pub fn classify(span: &RawSpan) -> SpanFacts {
-    read(span, &Known::index(&span.attributes)).0
+    let known = Known::index(&span.attributes);
+    let mut facts = read(span, &known).0;
+    facts.model = known
+        .response_model
+        .or(known.request_model)
+        .map(|(_, s)| s.clone());
+    facts.provider = known.provider.map(|(_, s)| s.clone());
+    facts
 }
 
 /// The attributes [`classify`] reads.
@@ -54,6 +71,18 @@ const ATTRIBUTES: &[&str] = &[
     k::GEN_AI_USAGE_OUTPUT_TOKENS,
     k::GEN_AI_USAGE_COMPLETION_TOKENS,
     k::LLM_TOKEN_COUNT_COMPLETION,
+    k::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    k::GEN_AI_USAGE_INPUT_TOKENS_DETAILS_CACHED,
+    k::LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ,
+    k::GEN_AI_REQUEST_MODEL,
+    k::LLM_MODEL_NAME,
+    k::AI_MODEL_REQUESTED,
+    k::GEN_AI_RESPONSE_MODEL,
+    k::AI_MODEL_ACTUAL,
+    k::GEN_AI_PROVIDER_NAME,
+    k::GEN_AI_SYSTEM,
+    k::LLM_PROVIDER,
+    k::AI_PROVIDER,
     k::NODE_KIND,
     k::GEN_AI_OPERATION_NAME,
     k::OPENINFERENCE_SPAN_KIND,
@@ -92,9 +121,13 @@ pub(crate) fn read(span: &RawSpan, known: &Known<'_>) -> (SpanFacts, Vec<SpanErr
     let facts = SpanFacts {
         node_id: known.node_id.clone(),
         kind: kind(span, known),
-        tokens: tokens(known).or_else(|| token_chunk(&span.events)),
+        tokens: tokens(known)
+            .or_else(|| token_chunk(&span.events))
+            .map(|t| t.with_cached_input(known.cached_input_tokens.map(|(_, n)| n))),
         status,
         error,
+        model: None,
+        provider: None,
     };
     (facts, errors)
 }
@@ -107,6 +140,7 @@ pub(crate) struct Known<'a> {
     /// (rank, value): lower rank = more specific key.
     pub(crate) input_tokens: Option<(u8, u64)>,
     pub(crate) output_tokens: Option<(u8, u64)>,
+    pub(crate) cached_input_tokens: Option<(u8, u64)>,
     pub(crate) node_kind: Option<(u8, &'a str)>,
     pub(crate) node_id: Option<SmolStr>,
     pub(crate) node_status: Option<&'a str>,
@@ -181,6 +215,15 @@ impl<'a> Known<'a> {
                 k::GEN_AI_USAGE_OUTPUT_TOKENS => keep(&mut k.output_tokens, 1, count(v)),
                 k::GEN_AI_USAGE_COMPLETION_TOKENS => keep(&mut k.output_tokens, 2, count(v)),
                 k::LLM_TOKEN_COUNT_COMPLETION => keep(&mut k.output_tokens, 3, count(v)),
+                k::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS => {
+                    keep(&mut k.cached_input_tokens, 0, count(v));
+                }
+                k::GEN_AI_USAGE_INPUT_TOKENS_DETAILS_CACHED => {
+                    keep(&mut k.cached_input_tokens, 1, count(v));
+                }
+                k::LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ => {
+                    keep(&mut k.cached_input_tokens, 2, count(v));
+                }
                 k::NODE_KIND => keep(&mut k.node_kind, 0, text),
                 k::GEN_AI_OPERATION_NAME => keep(&mut k.node_kind, 1, text),
                 k::OPENINFERENCE_SPAN_KIND => keep(&mut k.node_kind, 2, text),
@@ -369,7 +412,11 @@ mod tests {
 
     #[test]
     fn token_keys_rank_as_their_semconv_lists_order_them() {
-        for (keys, input) in [(k::INPUT_TOKEN_KEYS, true), (k::OUTPUT_TOKEN_KEYS, false)] {
+        for (keys, side) in [
+            (k::INPUT_TOKEN_KEYS, 0),
+            (k::OUTPUT_TOKEN_KEYS, 1),
+            (k::CACHED_INPUT_TOKEN_KEYS, 2),
+        ] {
             for first in 0..keys.len() {
                 // Every key from `first` on, least specific first, each with its place as value:
                 // the one at `first` must win.
@@ -378,10 +425,10 @@ mod tests {
                     .map(|i| KeyValue::new(keys[i], i64::try_from(i).unwrap()))
                     .collect();
                 let known = Known::index(&attributes);
-                let slot = if input {
-                    known.input_tokens
-                } else {
-                    known.output_tokens
+                let slot = match side {
+                    0 => known.input_tokens,
+                    1 => known.output_tokens,
+                    _ => known.cached_input_tokens,
                 };
                 let (rank, value) = slot.unwrap();
                 assert_eq!(
@@ -390,6 +437,58 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn span_with(attributes: Vec<KeyValue>) -> RawSpan {
+        let mut span = RawSpan::new(
+            TraceId::from_bytes([1; 16]).unwrap(),
+            SpanId::from_bytes([2; 8]).unwrap(),
+            "chat",
+        );
+        span.attributes = attributes;
+        span
+    }
+
+    #[test]
+    fn cached_input_tokens_go_with_the_tokens_under_any_instrumentation_key() {
+        for key in k::CACHED_INPUT_TOKEN_KEYS {
+            let facts = classify(&span_with(vec![
+                KeyValue::new(k::GEN_AI_USAGE_INPUT_TOKENS, 100),
+                KeyValue::new(k::GEN_AI_USAGE_OUTPUT_TOKENS, 5),
+                KeyValue::new(*key, 60),
+            ]));
+            let tokens = facts.tokens.unwrap();
+            assert_eq!(
+                (tokens.input, tokens.output, tokens.cached_input),
+                (100, 5, Some(60)),
+                "{key}"
+            );
+        }
+        // A cached count alone makes no tokens; tokens without one say nothing of a cache.
+        let alone = classify(&span_with(vec![KeyValue::new(
+            k::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+            60,
+        )]));
+        assert_eq!(alone.tokens, None);
+        let uncached = classify(&span_with(vec![KeyValue::new(k::TOKEN_INPUT, 7)]));
+        assert_eq!(uncached.tokens.unwrap().cached_input, None);
+    }
+
+    #[test]
+    fn the_model_is_the_one_that_answered_else_the_one_asked_for() {
+        let facts = classify(&span_with(vec![
+            KeyValue::new(k::GEN_AI_REQUEST_MODEL, "gpt-4o"),
+            KeyValue::new(k::GEN_AI_RESPONSE_MODEL, "gpt-4o-2024-08-06"),
+            KeyValue::new(k::GEN_AI_SYSTEM, "openai"),
+        ]));
+        assert_eq!(facts.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(facts.provider.as_deref(), Some("openai"));
+        let asked = classify(&span_with(vec![KeyValue::new(
+            k::LLM_MODEL_NAME,
+            "claude-sonnet-4-20250514",
+        )]));
+        assert_eq!(asked.model.as_deref(), Some("claude-sonnet-4-20250514"));
+        assert_eq!(asked.provider, None);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! costs heap, not call stack.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 use orcheo_trace_model::raw::serialize_attributes;
 use orcheo_trace_model::{
@@ -29,30 +28,53 @@ pub fn tree_json(tree: &TraceTree, options: &RenderOptions) -> Result<Vec<u8>, s
     Ok(out)
 }
 
-/// Writes the nested JSON of the subtree at `start` into `out`.
-pub fn write_subtree(
-    out: &mut Vec<u8>,
+/// Writes the nested JSON of the subtree at `start` into `out` (a buffer, or a stream: an export
+/// writes a 100,000-span trace without holding its JSON).
+pub fn write_subtree<W: std::io::Write>(
+    out: &mut W,
     tree: &TraceTree,
     start: Option<u32>,
     options: &RenderOptions,
 ) -> Result<(), serde_json::Error> {
+    write_subtree_with(out, tree, start, options, &mut |_, _| Ok(()))
+}
+
+/// Writes more fields of the node at an index into a node's JSON (see [`write_subtree_with`]).
+pub type NodeFields<'a> = dyn FnMut(&mut Vec<u8>, u32) -> Result<(), serde_json::Error> + 'a;
+
+/// [`write_subtree`], with `extra` writing more of each node's fields (`,"key":value`…) after
+/// its own, given the node's index: what the caller knows of a node that the tree does not
+/// (its cost).
+pub fn write_subtree_with<W: std::io::Write>(
+    out: &mut W,
+    tree: &TraceTree,
+    start: Option<u32>,
+    options: &RenderOptions,
+    extra: &mut NodeFields<'_>,
+) -> Result<(), serde_json::Error> {
+    let io = serde_json::Error::io;
     let Some(start) = start.filter(|&s| (s as usize) < tree.nodes.len()) else {
-        out.extend_from_slice(b"null");
-        return Ok(());
+        return out.write_all(b"null").map_err(io);
     };
     let base_depth = tree.nodes[start as usize].depth;
-    let open = |out: &mut Vec<u8>, node: &SpanNode| -> Result<(), serde_json::Error> {
-        serde_json::to_writer(&mut *out, node)?;
+    // One node's JSON at a time, to reopen it before it is written out.
+    let mut node_json = Vec::with_capacity(1024);
+    let mut open = |out: &mut W, index: u32| -> Result<(), serde_json::Error> {
+        let node = &tree.nodes[index as usize];
+        node_json.clear();
+        serde_json::to_writer(&mut node_json, node)?;
         // A struct always serializes as `{…}`: reopen it to add the children.
-        out.pop();
+        node_json.pop();
+        extra(&mut node_json, index)?;
+        out.write_all(&node_json).map_err(io)?;
         write!(
             out,
             ",\"child_count\":{},\"children\":[",
             node.children.len()
         )
-        .map_err(serde_json::Error::io)
+        .map_err(io)
     };
-    open(out, &tree.nodes[start as usize])?;
+    open(out, start)?;
     let mut stack: Vec<(u32, usize)> = vec![(start, 0)];
     while let Some(top) = stack.last_mut() {
         let node = &tree.nodes[top.0 as usize];
@@ -62,14 +84,14 @@ pub fn write_subtree(
         match node.children.get(top.1) {
             Some(&child) if within && options.end.is_none_or(|end| child < end) => {
                 if top.1 > 0 {
-                    out.push(b',');
+                    out.write_all(b",").map_err(io)?;
                 }
                 top.1 += 1;
-                open(out, &tree.nodes[child as usize])?;
+                open(out, child)?;
                 stack.push((child, 0));
             }
             _ => {
-                out.extend_from_slice(b"]}");
+                out.write_all(b"]}").map_err(io)?;
                 stack.pop();
             }
         }
@@ -83,16 +105,30 @@ pub fn tree_document(
     options: &RenderOptions,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::new();
-    out.extend_from_slice(b"{\"trace_id\":");
-    serde_json::to_writer(&mut out, &tree.trace_id)?;
-    out.extend_from_slice(b",\"stats\":");
-    serde_json::to_writer(&mut out, &tree.stats)?;
-    out.extend_from_slice(b",\"root\":");
-    write_subtree(&mut out, tree, tree.root, options)?;
-    out.extend_from_slice(b",\"anomalies\":");
-    serde_json::to_writer(&mut out, &tree.anomalies)?;
+    out.push(b'{');
+    write_tree_members(&mut out, tree, options, &mut |_, _| Ok(()))?;
     out.push(b'}');
     Ok(out)
+}
+
+/// The members of [`tree_document`] without its braces, for a document that adds its own:
+/// `"trace_id":…,"stats":…,"root":…,"anomalies":…`; `extra` adds fields to each node, as in
+/// [`write_subtree_with`].
+pub fn write_tree_members<W: std::io::Write>(
+    out: &mut W,
+    tree: &TraceTree,
+    options: &RenderOptions,
+    extra: &mut NodeFields<'_>,
+) -> Result<(), serde_json::Error> {
+    let io = serde_json::Error::io;
+    out.write_all(b"\"trace_id\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, &tree.trace_id)?;
+    out.write_all(b",\"stats\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, &tree.stats)?;
+    out.write_all(b",\"root\":").map_err(io)?;
+    write_subtree_with(out, tree, tree.root, options, extra)?;
+    out.write_all(b",\"anomalies\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, &tree.anomalies)
 }
 
 /// A span in Orcheo's flat shape: the trace view's `spans` (`view=flat`) and the spans of the

@@ -73,6 +73,18 @@ fn every_fixture_decodes_with_its_span_count_and_format() {
 }
 
 #[test]
+fn a_failed_root_counts_as_the_error_when_no_node_failed() {
+    let mut decoded = decode(ORCHEO_RUN);
+    for span in &mut decoded.spans {
+        if span.name == "Send Email" {
+            span.status.code = StatusCode::Ok;
+        }
+    }
+    let tree = orcheo_span_tree::normalize_decoded(decoded);
+    assert_eq!(tree.stats.error_count, 1);
+}
+
+#[test]
 fn orcheo_run_has_hierarchy_tokens_content_artifacts_and_errors() {
     let tree = tree(ORCHEO_RUN);
     assert!(tree.anomalies.is_empty(), "{:?}", tree.anomalies);
@@ -94,7 +106,8 @@ fn orcheo_run_has_hierarchy_tokens_content_artifacts_and_errors() {
     let total = root.token_usage.unwrap();
     assert_eq!((total.input, total.output, total.total), (1534, 718, 2252));
     assert_eq!(tree.stats.token_usage, total);
-    assert_eq!((tree.stats.span_count, tree.stats.error_count), (6, 2));
+    // The root fails with Send Email's failure: one error, not two.
+    assert_eq!((tree.stats.span_count, tree.stats.error_count), (6, 1));
 
     let draft = tree.find(helpers::span_id(3)).unwrap();
     assert_eq!(draft.kind, NodeKind::Llm);

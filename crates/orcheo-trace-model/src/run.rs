@@ -31,7 +31,8 @@ pub struct RunFinished {
     pub finished_at: Timestamp,
 }
 
-/// What the store keeps of an ended span: enough for live updates and a degraded tree.
+/// What the store keeps of an ended span: enough for live updates, a degraded tree and the
+/// executions list's costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpanSummary {
     pub execution_id: ExecutionId,
@@ -46,4 +47,9 @@ pub struct SpanSummary {
     pub status_message: Option<String>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    /// The part of `input_tokens` read from the provider's prompt cache, when reported.
+    pub cached_input_tokens: Option<u64>,
+    /// The model that answered, else the one asked for.
+    pub model: Option<String>,
+    pub provider: Option<String>,
 }

@@ -71,6 +71,22 @@ pub const LLM_TOKEN_COUNT_PROMPT: &str = "llm.token_count.prompt";
 pub const LLM_TOKEN_COUNT_COMPLETION: &str = "llm.token_count.completion";
 pub const LLM_TOKEN_COUNT_TOTAL: &str = "llm.token_count.total";
 
+/// Input tokens read from the provider's prompt cache (a part of the input tokens): the GenAI
+/// conventions' key (Anthropic's instrumentations), the `OpenAI` usage detail as instrumentations
+/// flatten it, and OpenInference's.
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read_input_tokens";
+pub const GEN_AI_USAGE_INPUT_TOKENS_DETAILS_CACHED: &str =
+    "gen_ai.usage.input_tokens_details.cached_tokens";
+pub const LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ: &str =
+    "llm.token_count.prompt_details.cache_read";
+
+/// Cached-input-token keys, most specific first.
+pub const CACHED_INPUT_TOKEN_KEYS: &[&str] = &[
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS_DETAILS_CACHED,
+    LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ,
+];
+
 /// Input-token keys, most specific first.
 pub const INPUT_TOKEN_KEYS: &[&str] = &[
     TOKEN_INPUT,
@@ -247,7 +263,9 @@ const LONG_KEYS: &[&str] = &[
     "gen_ai.request.max_tokens",
     "gen_ai.request.temperature",
     "gen_ai.response.finish_reasons",
-    "gen_ai.usage.cache_read_input_tokens",
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS_DETAILS_CACHED,
+    LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ,
     "gen_ai.usage.cache_creation_input_tokens",
     "telemetry.distro.version",
     "process.runtime.description",

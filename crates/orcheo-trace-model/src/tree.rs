@@ -17,13 +17,18 @@ use crate::raw::{
 };
 use crate::time::Timestamp;
 
-/// Token counts, as in the API: `{"input", "output", "total"}`.
+/// Token counts, as in the API: `{"input", "output", "total"}`, and `cached_input` when the
+/// source reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenUsage {
     pub input: u64,
     pub output: u64,
     pub total: u64,
+    /// The part of `input` the provider read from its prompt cache (billed at the cached
+    /// price); absent when the source did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<u64>,
 }
 
 impl TokenUsage {
@@ -32,14 +37,26 @@ impl TokenUsage {
             input,
             output,
             total: input.saturating_add(output),
+            cached_input: None,
         }
     }
 
-    /// Adds another usage, saturating.
+    /// The same usage, `cached` of its input tokens read from a prompt cache.
+    #[must_use]
+    pub fn with_cached_input(mut self, cached: Option<u64>) -> Self {
+        self.cached_input = cached;
+        self
+    }
+
+    /// Adds another usage, saturating. The cached count is the sum of those reported.
     pub fn add(&mut self, other: Self) {
         self.input = self.input.saturating_add(other.input);
         self.output = self.output.saturating_add(other.output);
         self.total = self.total.saturating_add(other.total);
+        self.cached_input = match (self.cached_input, other.cached_input) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -157,6 +174,11 @@ pub struct Artifact {
     /// hand one to this caller sets it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+    /// Whether this server holds the file: its store records the artifact for the execution's
+    /// tenant, at a location it serves. When `false` (never received, or stored where this
+    /// server cannot read), `url` and `download_url` serve nothing. Normalization alone cannot
+    /// know, and says `false`.
+    pub available: bool,
 }
 
 /// Why a span failed.
@@ -795,12 +817,13 @@ mod tests {
 #[cfg(test)]
 mod size_tests {
     /// A trace of 100,000 spans holds 100,000 nodes at once: the node's size is its memory. At
-    /// 312 bytes at most (304 now) such a trace's nodes (31 MB) also stay under the 32 MiB above which glibc's
+    /// 320 bytes at most (320 now: the cached input tokens of the two token usages took 16)
+    /// such a trace's nodes (32.0 MB, 30.5 MiB) also stay under the 32 MiB above which glibc's
     /// allocator maps every block afresh, zeroed page by page, on each request.
     #[test]
     fn a_node_keeps_its_rarely_used_parts_behind_pointers() {
         let size = std::mem::size_of::<super::SpanNode>();
-        assert!(size <= 312, "SpanNode is {size} bytes");
+        assert!(size <= 320, "SpanNode is {size} bytes");
         eprintln!("SpanNode: {size} bytes");
     }
 

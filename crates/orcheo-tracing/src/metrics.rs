@@ -4,7 +4,7 @@
 //! start-up.
 //!
 //! Drops are counted exactly: the batch processor is only ever handed as many spans as its queue
-//! holds ([`Admitting`]), so a span is either exported, failed, or dropped here — never lost
+//! holds (`Admitting`), so a span is either exported, failed, or dropped here — never lost
 //! uncounted inside the SDK.
 
 use std::sync::Arc;

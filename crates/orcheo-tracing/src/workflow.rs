@@ -271,6 +271,7 @@ impl WorkflowTracer {
             context: Context::current_with_span(span),
             execution_id: info.execution_id.clone(),
             tenant: info.tenant.clone(),
+            workflow_id: info.workflow_id.clone(),
             trace_id,
             traceparent,
             started_at,
@@ -288,6 +289,8 @@ pub struct Run {
     /// Repeated on every node, so a receiver that sees a node before the root knows whose run
     /// it is.
     tenant: Option<String>,
+    /// Also repeated on every node, so a run still running is shown under its workflow.
+    workflow_id: Option<String>,
     trace_id: Option<TraceId>,
     traceparent: String,
     started_at: Timestamp,
@@ -323,6 +326,9 @@ impl Run {
         if let Some(tenant) = &self.tenant {
             attributes.push(KeyValue::new(k::EXECUTION_TENANT, tenant.clone()));
         }
+        if let Some(workflow) = &self.workflow_id {
+            attributes.push(KeyValue::new(k::WORKFLOW_ID, workflow.clone()));
+        }
         let tracer = &self.tracer.inner.tracer;
         let span = tracer.build_with_context(
             tracer
@@ -345,6 +351,9 @@ impl Run {
                     status_message: None,
                     input_tokens: None,
                     output_tokens: None,
+                    cached_input_tokens: None,
+                    model: None,
+                    provider: None,
                 })
             }),
             span,
@@ -387,6 +396,9 @@ impl Run {
                 status_message: message,
                 input_tokens: None,
                 output_tokens: None,
+                cached_input_tokens: None,
+                model: None,
+                provider: None,
             }]));
         }
         sink.send(SinkEvent::RunFinished(RunFinished {
@@ -519,8 +531,24 @@ impl Node {
         }
     }
 
+    /// Input tokens the provider read from its prompt cache (a part of the input tokens given
+    /// to [`Node::tokens`]), under the GenAI key.
+    pub fn cached_input_tokens(&mut self, cached: u64) {
+        self.span.set_attribute(KeyValue::new(
+            k::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+            tokens(cached),
+        ));
+        if let Some(summary) = &mut self.summary {
+            summary.cached_input_tokens = Some(cached);
+        }
+    }
+
     /// The model called.
     pub fn model(&mut self, request: &str, response: Option<&str>, provider: &str) {
+        if let Some(summary) = &mut self.summary {
+            summary.model = Some(response.unwrap_or(request).to_owned());
+            summary.provider = Some(provider.to_owned());
+        }
         self.span
             .set_attribute(KeyValue::new(k::GEN_AI_REQUEST_MODEL, request.to_owned()));
         if let Some(response) = response {
@@ -534,6 +562,10 @@ impl Node {
     /// Orcheo's AI model metadata (`orcheo.ai.*`), and the same model under the GenAI keys, so
     /// that readers of either find it.
     pub fn ai_model(&mut self, model: &AiModel) {
+        if let Some(summary) = &mut self.summary {
+            summary.model = Some(model.actual.as_deref().unwrap_or(model.model()).to_owned());
+            summary.provider = model.provider().map(str::to_owned);
+        }
         if let Some(kind) = &model.kind {
             self.span
                 .set_attribute(KeyValue::new(k::AI_KIND, kind.clone()));

@@ -141,6 +141,12 @@ fn a_run_records_its_hierarchy_keys_and_events() {
         "exec_123",
         "on every span"
     );
+    assert_eq!(
+        attr(child, "orcheo.workflow.id").map(|v| v.as_str().into_owned()),
+        attr(root, "orcheo.workflow.id").map(|v| v.as_str().into_owned()),
+        "a run still running is shown under its workflow"
+    );
+    assert!(attr(child, "orcheo.workflow.id").is_some());
     assert_eq!(attr(child, "orcheo.node.kind").unwrap().as_str(), "llm");
     assert_eq!(
         attr(child, "orcheo.node.status").unwrap().as_str(),

@@ -263,7 +263,9 @@ impl Content {
 }
 
 /// OpenInference's flattened chat messages, `{i}.message.role` and `{i}.message.content` (or
-/// text parts `{i}.message.contents.{j}.message_content.text`), gathered by index.
+/// text parts `{i}.message.contents.{j}.message_content.text`), and the tool calls
+/// `{i}.message.tool_calls.{j}.tool_call.{id, function.name, function.arguments}`, gathered by
+/// index.
 #[derive(Default)]
 struct OpenInferenceMessages {
     messages: Vec<OpenInferenceMessage>,
@@ -275,6 +277,38 @@ struct OpenInferenceMessage {
     role: Option<SmolStr>,
     /// (part index, text): `content` is part 0, `contents.{j}` part `j + 1`.
     parts: Vec<(u32, SmolStr)>,
+    /// (call index, field, value): `id`, `name` or `arguments`.
+    calls: Vec<(u32, ToolCallField, SmolStr)>,
+}
+
+/// A field of an OpenInference tool call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ToolCallField {
+    Id,
+    Name,
+    Arguments,
+}
+
+/// Where a message attribute goes.
+enum OpenInferenceField {
+    Role,
+    /// A text part, by its index.
+    Part(u32),
+    /// A tool call's field, by the call's index.
+    Call(u32, ToolCallField),
+}
+
+/// A tool call's field from `{j}.tool_call.…`, the key after `tool_calls.`.
+fn tool_call_field(rest: &str) -> Option<OpenInferenceField> {
+    let (j, field) = rest.split_once('.')?;
+    let j = j.parse::<u32>().ok()?;
+    let field = match field.strip_prefix("tool_call.")? {
+        "id" => ToolCallField::Id,
+        "function.name" => ToolCallField::Name,
+        "function.arguments" => ToolCallField::Arguments,
+        _ => return None,
+    };
+    Some(OpenInferenceField::Call(j, field))
 }
 
 impl OpenInferenceMessages {
@@ -290,15 +324,18 @@ impl OpenInferenceMessages {
             return;
         };
         let part = match field {
-            "role" => None,
-            "content" => Some(0),
+            "role" => OpenInferenceField::Role,
+            "content" => OpenInferenceField::Part(0),
             other => match other
                 .strip_prefix("contents.")
                 .and_then(|p| p.strip_suffix(".message_content.text"))
                 .and_then(|j| j.parse::<u32>().ok())
             {
-                Some(j) => Some(j.saturating_add(1)),
-                None => return,
+                Some(j) => OpenInferenceField::Part(j.saturating_add(1)),
+                None => match other.strip_prefix("tool_calls.").and_then(tool_call_field) {
+                    Some(call) => call,
+                    None => return,
+                },
             },
         };
         let Some(text) = value.as_text() else {
@@ -311,31 +348,40 @@ impl OpenInferenceMessages {
                 index,
                 role: None,
                 parts: Vec::new(),
+                calls: Vec::new(),
             });
             self.messages.len() - 1
         };
         let message = &mut self.messages[at];
         match part {
-            None => message.role = Some(text.clone()),
-            Some(j) => message.parts.push((j, text.clone())),
+            OpenInferenceField::Role => message.role = Some(text.clone()),
+            OpenInferenceField::Part(j) => message.parts.push((j, text.clone())),
+            OpenInferenceField::Call(j, field) => message.calls.push((j, field, text.clone())),
         }
     }
 
-    /// The messages in index order, each with its role and its text parts joined by new lines.
+    /// The messages in index order, each with its role and its text parts joined by new lines,
+    /// then its tool calls, one line of JSON each in the GenAI part shape (`{"arguments", "id",
+    /// "name", "type": "tool_call"}`), as GenAI message lists keep them.
     fn into_items(mut self) -> impl Iterator<Item = ContentItem> {
         self.messages.sort_by_key(|m| m.index);
         self.messages.into_iter().map(|message| {
             let OpenInferenceMessage {
-                role, mut parts, ..
+                role,
+                mut parts,
+                calls,
+                ..
             } = message;
             parts.sort_by_key(|p| p.0);
-            let text = match parts.len() {
+            let mut lines: Vec<SmolStr> = parts.into_iter().map(|(_, t)| t).collect();
+            lines.extend(tool_call_lines(calls));
+            let text = match lines.len() {
                 0 => None,
-                1 => parts.pop().map(|(_, t)| t),
+                1 => lines.pop(),
                 _ => Some(SmolStr::from(
-                    parts
+                    lines
                         .iter()
-                        .map(|(_, t)| t.as_str())
+                        .map(SmolStr::as_str)
                         .collect::<Vec<_>>()
                         .join("\n"),
                 )),
@@ -343,6 +389,34 @@ impl OpenInferenceMessages {
             item(role, text, &[])
         })
     }
+}
+
+/// A message's OpenInference tool calls in call order, each as a GenAI `tool_call` part.
+fn tool_call_lines(mut calls: Vec<(u32, ToolCallField, SmolStr)>) -> Vec<SmolStr> {
+    calls.sort_by_key(|c| c.0);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < calls.len() {
+        let index = calls[at].0;
+        let field = |wanted: ToolCallField| {
+            calls[at..]
+                .iter()
+                .take_while(|c| c.0 == index)
+                .find(|c| c.1 == wanted)
+                .map_or(Value::Null, |c| Value::String(c.2.to_string()))
+        };
+        let part = serde_json::json!({
+            "type": "tool_call",
+            "id": field(ToolCallField::Id),
+            "name": field(ToolCallField::Name),
+            "arguments": field(ToolCallField::Arguments),
+        });
+        out.push(SmolStr::from(part.to_string()));
+        while at < calls.len() && calls[at].0 == index {
+            at += 1;
+        }
+    }
+    out
 }
 
 /// Adds an item to a node's list, the first one in a list of its own size: a node has one prompt
@@ -442,12 +516,37 @@ fn message_text(message: &Value) -> String {
     if let Some(parts) = message.get("parts").and_then(Value::as_array) {
         return parts_text(parts);
     }
-    match message.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts_text(parts),
-        Some(other) => other.to_string(),
-        None => message.to_string(),
-    }
+    // The older shape's tool calls (`"tool_calls": [{"id", "function": {"name",
+    // "arguments"}}]`) become GenAI `tool_call` parts, after the text.
+    let calls: Vec<String> = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(|calls| calls.iter().map(older_tool_call).collect())
+        .unwrap_or_default();
+    let text = match message.get("content") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(parts)) => Some(parts_text(parts)),
+        Some(Value::Null) | None if !calls.is_empty() => None,
+        Some(other) => Some(other.to_string()),
+        None => return message.to_string(),
+    };
+    text.filter(|t| !t.is_empty() || calls.is_empty())
+        .into_iter()
+        .chain(calls)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One call of the older `tool_calls` list as a GenAI `tool_call` part.
+fn older_tool_call(call: &Value) -> String {
+    let function = call.get("function").unwrap_or(call);
+    serde_json::json!({
+        "type": "tool_call",
+        "id": call.get("id").cloned().unwrap_or(Value::Null),
+        "name": function.get("name").cloned().unwrap_or(Value::Null),
+        "arguments": function.get("arguments").cloned().unwrap_or(Value::Null),
+    })
+    .to_string()
 }
 
 /// Text parts joined by new lines; other parts (tool calls, media) as their JSON.
@@ -487,6 +586,7 @@ fn artifacts(known: &Known<'_>, events: &[SpanEvent]) -> Vec<Artifact> {
                 .and_then(AttributeValue::as_i64)
                 .and_then(|n| u64::try_from(n).ok()),
             download_url: None,
+            available: false,
         });
     }
     let ids: Vec<&str> = match known.artifact_ids {
@@ -506,6 +606,7 @@ fn artifacts(known: &Known<'_>, events: &[SpanEvent]) -> Vec<Artifact> {
                 content_type: None,
                 size_bytes: None,
                 download_url: None,
+                available: false,
             });
         }
     }
@@ -545,6 +646,51 @@ mod tests {
         assert_eq!(system[0].role.as_deref(), Some("system"));
         let plain = genai_messages("not json", None);
         assert_eq!(plain[0].content.as_deref(), Some("not json"));
+    }
+
+    #[test]
+    fn tool_calls_are_kept_as_genai_parts_in_every_shape() {
+        let call = r#"{"arguments":"{\"city\":\"Paris\"}","id":"call_1","name":"get_weather","type":"tool_call"}"#;
+        // OpenInference's flattened calls, after the message's text.
+        let mut content = Content::default();
+        content.add_attributes(&[
+            KeyValue::new("llm.output_messages.0.message.role", "assistant"),
+            KeyValue::new(
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments",
+                r#"{"city":"Paris"}"#,
+            ),
+            KeyValue::new(
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+                "get_weather",
+            ),
+            KeyValue::new(
+                "llm.output_messages.0.message.tool_calls.0.tool_call.id",
+                "call_1",
+            ),
+            KeyValue::new(
+                "llm.output_messages.0.message.tool_calls.1.tool_call.function.name",
+                "get_time",
+            ),
+            KeyValue::new("llm.output_messages.0.message.content", "Checking."),
+        ]);
+        let message = &content.0.messages[0];
+        assert!(!message.withheld);
+        assert_eq!(
+            message.content.as_deref(),
+            Some(
+                format!(
+                    "Checking.\n{call}\n{}",
+                    r#"{"arguments":null,"id":null,"name":"get_time","type":"tool_call"}"#
+                )
+                .as_str()
+            )
+        );
+        // The older `tool_calls` list, with no text.
+        let older = genai_messages(
+            r#"[{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}]"#,
+            None,
+        );
+        assert_eq!(older[0].content.as_deref(), Some(call));
     }
 
     #[test]

@@ -477,8 +477,17 @@ fn roll_up_closed(nodes: &mut [SpanNode], open: &mut Vec<u32>, depth: u32) {
     }
 }
 
-/// The trace's token usage (the root's, rolled up) and duration, once every node is counted.
+/// The trace's token usage (the root's, rolled up) and duration, once every node is counted; the
+/// root's failure leaves the error count when another span failed too (Orcheo marks a failed
+/// run's root with the failure of the node that caused it: one failure, not two).
 fn finish_stats(stats: &mut TraceStats, nodes: &[SpanNode]) {
+    if let Some(root) = nodes.first()
+        && !root.synthetic
+        && root.status.code == StatusCode::Error
+        && stats.error_count > 1
+    {
+        stats.error_count -= 1;
+    }
     stats.token_usage = nodes
         .first()
         .and_then(|r| r.token_usage)
