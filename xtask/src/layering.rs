@@ -87,8 +87,13 @@ pub(crate) const RULES: &[Rule] = &[
         allowed: Allowed::AllBut(&[SERVER]),
     },
     Rule {
-        says: "the model, the content rules and the span tree do no I/O",
-        scope: Scope::Only(&["orcheo-trace-model", "orcheo-content", "orcheo-span-tree"]),
+        says: "the model, the content rules, the span tree and the prices do no I/O",
+        scope: Scope::Only(&[
+            "orcheo-trace-model",
+            "orcheo-content",
+            "orcheo-span-tree",
+            "orcheo-pricing",
+        ]),
         edges: Edges::Normal,
         allowed: Allowed::AllBut(IO),
     },
@@ -530,7 +535,7 @@ mod tests {
         assert_eq!(
             report.broken,
             [
-                "the model, the content rules and the span tree do no I/O: orcheo-trace-model has tokio",
+                "the model, the content rules, the span tree and the prices do no I/O: orcheo-trace-model has tokio",
                 "orcheo-trace-model depends on serde and smol_str only: orcheo-trace-model has tokio",
             ]
         );
