@@ -135,6 +135,9 @@ fn write_summary(store: &orcheo_trace_store::Store, execution: &str, n: u64) -> 
         status_message: None,
         input_tokens: None,
         output_tokens: None,
+        cached_input_tokens: None,
+        model: None,
+        provider: None,
     }])?;
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! the link is used, so a reference minted for one tenant never verifies for another's
 //! artifact. Signatures are compared in constant time.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -240,9 +241,14 @@ impl<'a> Minter<'a> {
         Some(signed)
     }
 
-    /// A copy of `tree` in which every artifact has its `download_url`; `None` when the tree
+    /// A copy of `tree` in which every artifact has its `download_url`, and is `available`
+    /// when its id is in `held` (the ones this server holds the file of); `None` when the tree
     /// has no artifact (nothing to copy).
-    pub fn with_download_urls(&self, tree: &TraceTree) -> Option<TraceTree> {
+    pub fn with_download_urls(
+        &self,
+        tree: &TraceTree,
+        held: &BTreeSet<String>,
+    ) -> Option<TraceTree> {
         if !tree.nodes.iter().any(|n| !n.artifacts().is_empty()) {
             return None;
         }
@@ -250,6 +256,7 @@ impl<'a> Minter<'a> {
         for content in copy.nodes.iter_mut().filter_map(|n| n.content.as_mut()) {
             for artifact in &mut content.artifacts {
                 artifact.download_url = Some(download_path(&self.reference(&artifact.id)));
+                artifact.available = held.contains(&artifact.id);
             }
         }
         Some(copy)

@@ -41,6 +41,42 @@ pub(crate) enum Command {
     /// Safe to run any number of times: it applies only the migrations the database lacks, and
     /// says which.
     Migrate(MigrateArgs),
+
+    /// Write an execution's trace to a file (or standard output) for an audit: JSON, the
+    /// execution and its whole span tree; or CSV, a row per span.
+    ///
+    /// Reads the trace as the server would, with the same options as `serve` for the database,
+    /// the trace backend and redaction; as an operator's tool it sees every tenant's executions.
+    /// A trace the store cannot serve whole (only span summaries are left) is not exported.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The execution whose trace to export.
+    #[arg(value_name = "EXECUTION_ID")]
+    pub(crate) execution_id: String,
+
+    /// `json`: the execution and its whole span tree, nested; `csv`: a header row, then a row
+    /// per span (ids, parent, name, kind, times, duration, status, error, model, tokens).
+    #[arg(long, default_value = "json", value_parser = parse_export_format)]
+    pub(crate) format: orcheo_trace_service::ExportFormat,
+
+    /// Write here instead of standard output (replaced if it exists).
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Leave prompt, response and message text out of a JSON export (counts and markers stay).
+    #[arg(long)]
+    pub(crate) without_content: bool,
+
+    #[command(flatten)]
+    pub(crate) server: Box<orcheo_trace_server::config::ServeArgs>,
+}
+
+fn parse_export_format(text: &str) -> Result<orcheo_trace_service::ExportFormat, String> {
+    text.parse()
+        .map_err(|e: orcheo_trace_service::export::UnknownFormat| e.to_string())
 }
 
 #[derive(Debug, Args)]

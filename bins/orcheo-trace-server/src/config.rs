@@ -232,6 +232,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHEO_REDACT_PATTERNS")]
     pub redact_patterns: Option<String>,
 
+    /// A TOML price table (US dollars per million input, output and cached-input tokens, per
+    /// model) whose entries replace or add to the built-in prices; its `[tenants.<tenant>]`
+    /// sections apply to one tenant's runs.
+    #[arg(long, env = "ORCHEO_PRICES_FILE")]
+    pub prices_file: Option<PathBuf>,
+
     /// Days to keep executions, summaries and received spans (0: keep everything).
     #[arg(long, env = "ORCHEO_RETENTION_DAYS", default_value = "30")]
     pub retention_days: String,
@@ -320,6 +326,8 @@ pub struct ServerConfig {
     pub allow_unauthenticated: bool,
     /// Redaction applied to served traces: `None` is off; otherwise the extra patterns.
     pub redaction: Option<Vec<String>>,
+    /// What tokens cost: the built-in prices with the operator's file applied.
+    pub prices: orcheo_pricing::PriceTable,
     /// `None`: keep everything.
     pub retention: Option<Duration>,
     pub artifact_dir: PathBuf,
@@ -460,6 +468,7 @@ impl ServerConfig {
         )?;
         let ingest_limits = Self::ingest_limits(args)?;
         let redaction = Self::redaction(args)?;
+        let prices = Self::prices(args)?;
         let retention_days = integer("ORCHEO_RETENTION_DAYS", &args.retention_days, 0..=36_500)?;
         let search_hours = integer_of(
             "ORCHEO_TRACE_SEARCH_LOOKBACK_HOURS",
@@ -482,6 +491,7 @@ impl ServerConfig {
             auth,
             allow_unauthenticated,
             redaction,
+            prices,
             retention: (retention_days > 0).then(|| Duration::from_secs(retention_days * 86_400)),
             artifact_dir: args.artifact_dir.clone(),
             cors: crate::cors::CorsConfig::parse(&args.cors_allowed_origins)
@@ -613,6 +623,28 @@ impl ServerConfig {
             )?,
             read_timeout: millis("ORCHEO_OTLP_READ_TIMEOUT_MS", &args.otlp_read_timeout_ms)?,
         })
+    }
+
+    /// The built-in price table, with the entries of `ORCHEO_PRICES_FILE` when it is set.
+    fn prices(args: &ServeArgs) -> Result<orcheo_pricing::PriceTable, ConfigError> {
+        let builtin = orcheo_pricing::PriceTable::builtin()
+            .map_err(|e| bad("ORCHEO_PRICES_FILE", format!("the built-in prices: {e}")))?;
+        let Some(path) = args
+            .prices_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
+            return Ok(builtin);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            bad(
+                "ORCHEO_PRICES_FILE",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        builtin
+            .with_file(&path.display().to_string(), &text)
+            .map_err(|e| bad("ORCHEO_PRICES_FILE", e.to_string()))
     }
 
     /// `None`: redaction off; otherwise the extra patterns (checked to compile).
@@ -882,6 +914,42 @@ mod tests {
         let mut all = vec!["serve"];
         all.extend_from_slice(flags);
         Cli::try_parse_from(all).unwrap().args
+    }
+
+    #[test]
+    fn a_prices_file_adds_to_the_built_in_table_and_a_bad_one_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("prices.toml");
+        std::fs::write(
+            &good,
+            "[[prices]]\nmodel = \"acme-llm\"\ninput = 1\noutput = 2\n",
+        )
+        .unwrap();
+        let good = good.display().to_string();
+        let config = ServerConfig::from_args(&args(&["--prices-file", &good])).unwrap();
+        assert!(config.prices.prices().find("acme-llm-v2", None).is_some());
+        assert!(config.prices.prices().find("gpt-4o", None).is_some());
+        let builtin = ServerConfig::from_args(&args(&[])).unwrap();
+        assert!(builtin.prices.prices().find("acme-llm", None).is_none());
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "[[prices]]\nmodel = \"acme-llm\"\ninput = -1\noutput = 2\n",
+        )
+        .unwrap();
+        let bad = bad.display().to_string();
+        let e = ServerConfig::from_args(&args(&["--prices-file", &bad])).unwrap_err();
+        assert_eq!(e.variable, "ORCHEO_PRICES_FILE");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "ORCHEO_PRICES_FILE (--prices-file): {bad}, line 1: "
+            )),
+            "{e}"
+        );
+        let missing = dir.path().join("missing.toml").display().to_string();
+        let e = ServerConfig::from_args(&args(&["--prices-file", &missing])).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! A client that stops reading costs a bounded amount: what waits in its session is counted
 //! where the response body hands it to the connection (`max_queued_bytes`), every send and close
 //! has a time limit, and a connection that does not take its close frame in time is reset
-//! through a second handle on its socket, kept for each connection by [`on_connect`].
+//! through a second handle on its socket, kept for each connection by `on_connect`.
 
 use std::any::Any;
 use std::collections::HashMap;

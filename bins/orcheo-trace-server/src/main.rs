@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => commands::demo::run(&args),
         cli::Command::Normalize(args) => commands::normalize::run(&args),
         cli::Command::Migrate(args) => commands::migrate::run(&args),
+        cli::Command::Export(args) => commands::export::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

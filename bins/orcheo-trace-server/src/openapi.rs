@@ -48,6 +48,34 @@ pub struct SpanResponse {
     pub source: SourceInfo,
 }
 
+/// The tree and span answers write each node's `cost` beside its own fields (the tree does not
+/// know prices): stated here on the node's schema.
+struct SpanCost;
+
+impl Modify for SpanCost {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(node))) = components.schemas.get_mut("SpanNode") {
+            node.properties.insert(
+                "cost".to_owned(),
+                OneOfBuilder::new()
+                    .item(ObjectBuilder::new().schema_type(Type::Null))
+                    .item(Ref::from_schema_name("Cost"))
+                    .description(Some(
+                        "The cost of the span's own tokens (its model call) at the prices of the \
+                         execution's tenant; `null` when the span has no tokens of its own.",
+                    ))
+                    .into(),
+            );
+            node.required.push("cost".to_owned());
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -77,7 +105,10 @@ impl Modify for BearerAuth {
     paths(
         routes::traces::get_trace,
         routes::traces::get_span,
+        routes::export::export_trace,
         routes::executions::list_executions,
+        routes::deletion::delete_execution,
+        routes::workflows::list_workflows,
         routes::workflows::list_workflow_executions,
         routes::artifacts::get_artifact,
         routes::artifacts::download_artifact,
@@ -85,8 +116,14 @@ impl Modify for BearerAuth {
         routes::ops::readyz,
         routes::ops::metrics,
     ),
-    components(schemas(FlatTraceResponse, TraceResponse, SpanResponse, ErrorResponse)),
-    modifiers(&BearerAuth),
+    components(schemas(
+        FlatTraceResponse,
+        TraceResponse,
+        SpanResponse,
+        ErrorResponse,
+        orcheo_pricing::Cost
+    )),
+    modifiers(&BearerAuth, &SpanCost),
     tags(
         (name = "traces", description = "A workflow run's trace."),
         (name = "executions", description = "Workflow executions."),

@@ -70,30 +70,13 @@ impl Application {
             own.register(&metrics.registry)
                 .context("cannot register the instrumentation's metrics")?;
         }
-        let source: Arc<dyn TraceSource> = match &config.backend {
-            TraceBackend::Embedded => Arc::new(EmbeddedSource::new(store.clone())),
-            TraceBackend::Remote(client) => {
-                orcheo_collector_client::backends::connect(client, metrics.fetch.clone())
-                    .context("cannot set up the trace backend client")?
-            }
-        };
+        let traces = trace_service(&config, store.clone(), metrics.fetch.clone())?;
         let authenticator = web::Data::new(authenticator(&config)?);
         if let Some(jwks) = authenticator.jwks() {
             // An unreachable identity provider does not stop the server: the failure is logged,
             // /readyz reports it, and the keys are fetched again when tokens need them.
             jwks.refresh(false).await;
         }
-        let traces = TraceService::new(
-            store.clone(),
-            source,
-            config.trace_cache(),
-            config
-                .redaction
-                .as_deref()
-                .map(orcheo_span_tree::redact::Redactor::new)
-                .transpose()
-                .context("redaction patterns")?,
-        );
         // Before the state: readiness reports on the span writer they start.
         // The cache forgets a trace before its live subscribers are told to fetch it again.
         let watchers = orcheo_ingest::Watchers::new()
@@ -233,8 +216,34 @@ fn authenticator(config: &ServerConfig) -> anyhow::Result<Authenticator> {
     Ok(authenticator)
 }
 
+/// The trace service `config` describes: traces from its backend, redacted with its patterns,
+/// priced with its price table.
+pub fn trace_service(
+    config: &ServerConfig,
+    store: Store,
+    fetch_metrics: orcheo_collector_client::FetchMetrics,
+) -> anyhow::Result<TraceService> {
+    let source: Arc<dyn TraceSource> = match &config.backend {
+        TraceBackend::Embedded => Arc::new(EmbeddedSource::new(store.clone())),
+        TraceBackend::Remote(client) => {
+            orcheo_collector_client::backends::connect(client, fetch_metrics)
+                .context("cannot set up the trace backend client")?
+        }
+    };
+    let redactor = config
+        .redaction
+        .as_deref()
+        .map(orcheo_span_tree::redact::Redactor::new)
+        .transpose()
+        .context("redaction patterns")?;
+    Ok(
+        TraceService::new(store, source, config.trace_cache(), redactor)
+            .with_prices(config.prices.clone()),
+    )
+}
+
 /// Opens the database and migrates it, off the async workers.
-async fn open_store(url: String) -> anyhow::Result<Store> {
+pub async fn open_store(url: String) -> anyhow::Result<Store> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<Store> {
         let store = Store::open(&url, PoolConfig::default())
             .with_context(|| format!("cannot open the database {}", redact_password(&url)))?;

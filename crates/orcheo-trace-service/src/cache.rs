@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use orcheo_pricing::TraceCosts;
 use orcheo_trace_model::{ExecutionId, Timestamp, TraceTree};
 use quick_cache::sync::{Cache, EntryAction};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
@@ -58,11 +59,13 @@ pub struct CacheConfig {
 /// Wall-clock time, injected so that expiry can be tested without waiting.
 pub(crate) type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
-/// A cached trace: the tree, its content-withheld form once made, and answers rendered from it.
-/// Cloning shares everything.
+/// A cached trace: the tree, its spans' costs, its content-withheld form once made, and answers
+/// rendered from it. Cloning shares everything.
 #[derive(Debug, Clone)]
 pub(crate) struct Cached {
     pub(crate) full: Arc<TraceTree>,
+    /// The costs of `full`'s spans (the same for its content-withheld form).
+    pub(crate) costs: Arc<TraceCosts>,
     withheld: Option<Arc<TraceTree>>,
     bodies: Arc<[(String, Bytes)]>,
     /// Unix nanoseconds; `None`: until evicted or invalidated.
@@ -218,12 +221,14 @@ impl TraceCache {
     }
 
     /// Keeps the finished trace of `key`, fetched after `ticket` was taken, of a run that ended
-    /// at `run_ended`; `tree_bytes` is its weight. The entry, if it was kept.
+    /// at `run_ended`, with its spans' costs; `tree_bytes` is the weight of both. The entry, if
+    /// it was kept.
     pub(crate) fn insert(
         &self,
         key: &str,
         ticket: Ticket,
         tree: Arc<TraceTree>,
+        costs: Arc<TraceCosts>,
         tree_bytes: usize,
         run_ended: Timestamp,
     ) -> Option<Cached> {
@@ -241,6 +246,7 @@ impl TraceCache {
         };
         let cached = Cached {
             full: tree,
+            costs,
             withheld: None,
             bodies: Arc::from([]),
             expires_at,
@@ -358,6 +364,7 @@ mod tests {
             key,
             ticket,
             tree(),
+            Arc::default(),
             bytes,
             Timestamp::from_unix_nanos(ended),
         )
@@ -407,7 +414,14 @@ mod tests {
         let ticket = cache.ticket("exec_a");
         // Spans arrive while the trace is being fetched: nothing is cached yet to drop.
         cache.invalidate("exec_a");
-        let kept = cache.insert("exec_a", ticket, tree(), 100, Timestamp::from_unix_nanos(0));
+        let kept = cache.insert(
+            "exec_a",
+            ticket,
+            tree(),
+            Arc::default(),
+            100,
+            Timestamp::from_unix_nanos(0),
+        );
         assert!(kept.is_none());
         assert!(cache.get("exec_a").is_none());
         assert!(

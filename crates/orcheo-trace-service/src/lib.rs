@@ -9,6 +9,7 @@
 //! - [`discovery`]: executions the metadata store does not know, found in Tempo or Jaeger by the
 //!   `orcheo.execution.id` of their root span, and registered;
 //! - [`embedded`]: the trace source of the embedded mode, the local span store;
+//! - [`export`]: a trace as a JSON document or a CSV row per span, streamed for an audit;
 //! - [`paging`]: pages of a trace's spans and their cursors.
 //!
 //! Invariants: no web framework here (the server maps [`TraceError`] to its answers); nothing
@@ -20,6 +21,7 @@
 pub mod cache;
 pub mod discovery;
 pub mod embedded;
+pub mod export;
 pub mod paging;
 pub mod service;
 mod weight;
@@ -27,8 +29,9 @@ mod weight;
 use std::time::Duration;
 
 pub use cache::{CacheConfig, LateSpans, TraceInvalidator};
+pub use export::ExportFormat;
 pub use paging::{Page, PageError};
-pub use service::{LoadedTrace, SourceInfo, TraceService, summary_tree};
+pub use service::{LoadedTrace, SourceInfo, TraceService, summary_cost, summary_tree};
 
 /// Whose executions a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use orcheo_collector_client::{FetchError, FetchRequest, TimeWindow, TraceSource};
+use orcheo_pricing::{PriceTable, Prices, RunCost, RunCostSum, TraceCosts};
 use orcheo_span_tree::filter::{self, ContentPolicy};
 use orcheo_span_tree::normalize_with_anomalies;
 use orcheo_span_tree::redact::Redactor;
@@ -15,11 +16,12 @@ use orcheo_trace_model::semconv;
 use orcheo_trace_model::{
     ExecutionId, KeyValue, RawSpan, RawStatus, StatusCode, Timestamp, TraceId, TraceTree,
 };
-use orcheo_trace_store::{Execution, Store, StoredSummary};
+use orcheo_trace_store::{Deletion, Execution, ModelTokens, Store, StoredSummary};
 use serde::Serialize;
 
 use crate::cache::{CacheConfig, Cached, TraceCache, TraceInvalidator};
 use crate::discovery::{Found, SearchError, StoreSearch};
+use crate::export::{ExportSlot, ExportSlots};
 use crate::weight::tree_bytes;
 use crate::{Audience, TraceError, blocking};
 
@@ -49,10 +51,12 @@ pub struct SourceInfo {
     pub partial: bool,
 }
 
-/// A tree ready to render, already filtered for the caller.
+/// A tree ready to render, already filtered for the caller, and its spans' costs.
 #[derive(Debug, Clone)]
 pub struct LoadedTrace {
     pub tree: Arc<TraceTree>,
+    /// By the prices of the execution's tenant.
+    pub costs: Arc<TraceCosts>,
     pub source: SourceInfo,
     /// Set when the tree is a cached, finished trace: answers rendered from it can be kept.
     cached: Option<CachedTrace>,
@@ -67,9 +71,26 @@ struct CachedTrace {
 }
 
 impl LoadedTrace {
-    fn uncached(tree: Arc<TraceTree>, source: SourceInfo) -> Self {
+    /// The tree when it is the whole trace, for an export: a tree rebuilt from span summaries
+    /// lacks attributes, events and content, and would pass for the whole record.
+    pub fn whole(&self, execution: &Execution) -> Result<&Arc<TraceTree>, TraceError> {
+        if self.source.degraded {
+            return Err(TraceError::TraceStoreUnavailable {
+                message: format!(
+                    "the trace store cannot serve the trace of {} ({}): only span summaries are left, and an export needs the whole trace",
+                    execution.id,
+                    self.source.reason.as_deref().unwrap_or("no answer")
+                ),
+                retry_after: Duration::from_secs(30),
+            });
+        }
+        Ok(&self.tree)
+    }
+
+    fn uncached(tree: Arc<TraceTree>, costs: Arc<TraceCosts>, source: SourceInfo) -> Self {
         Self {
             tree,
+            costs,
             source,
             cached: None,
         }
@@ -99,6 +120,10 @@ pub struct TraceService {
     redactor: Option<Arc<Redactor>>,
     /// Finds executions the database does not know in the trace store, when it can search.
     search: Option<StoreSearch>,
+    /// What each tenant's tokens cost.
+    prices: Arc<PriceTable>,
+    /// The places of the exports being written.
+    exports: ExportSlots,
 }
 
 impl std::fmt::Debug for TraceService {
@@ -122,7 +147,37 @@ impl TraceService {
             cache: Arc::new(TraceCache::new(cache)),
             redactor: redactor.map(Arc::new),
             search: None,
+            // The built-in table cannot fail to read (a test of the pricing crate reads it);
+            // were it to, nothing would be priced, and every cost would say so.
+            prices: Arc::new(PriceTable::builtin().unwrap_or_default()),
+            exports: ExportSlots::default(),
         }
+    }
+
+    /// A place for one more export, or the busy answer when
+    /// [`MAX_EXPORTS`](crate::export::MAX_EXPORTS) are being written.
+    pub fn export_slot(&self) -> Result<ExportSlot, TraceError> {
+        self.exports
+            .take()
+            .ok_or_else(|| TraceError::TraceStoreUnavailable {
+                message: format!(
+                    "{} exports are already being written; try again shortly",
+                    crate::export::MAX_EXPORTS
+                ),
+                retry_after: Duration::from_secs(10),
+            })
+    }
+
+    /// Costs spans with `prices` (by default, the built-in table).
+    #[must_use]
+    pub fn with_prices(mut self, prices: PriceTable) -> Self {
+        self.prices = Arc::new(prices);
+        self
+    }
+
+    /// What each tenant's tokens cost.
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
     }
 
     /// Looks executions the database does not know up in the trace store, over the last
@@ -199,6 +254,23 @@ impl TraceService {
         }
     }
 
+    /// Deletes an execution the caller may see, for good: its record, span summaries, artifact
+    /// records and the spans of its trace in the embedded store; its cached trace is forgotten.
+    /// A trace kept by Tempo or Jaeger stays there (their own retention applies). The same
+    /// `NotFound` as [`TraceService::execution`] for one the caller may not see.
+    pub async fn delete_execution(
+        &self,
+        audience: &Audience,
+        id: &str,
+    ) -> Result<Deletion, TraceError> {
+        let execution = self.execution(audience, id).await?;
+        let store = self.store.clone();
+        let target = execution.id.clone();
+        let deleted = blocking(move || store.delete_execution(&target)).await??;
+        self.cache.invalidate(execution.id.as_str());
+        deleted.ok_or_else(|| TraceError::NotFound(format!("no execution {}", execution.id)))
+    }
+
     /// The execution's trace, with content withheld when `withhold_content`.
     pub async fn trace(
         &self,
@@ -222,6 +294,7 @@ impl TraceService {
         if let Some(entry) = self.cache.get(key) {
             return Ok(LoadedTrace {
                 tree: self.view(key, &entry, withhold_content).await?,
+                costs: Arc::clone(&entry.costs),
                 source: fresh,
                 cached: Some(CachedTrace {
                     cache: Arc::clone(&self.cache),
@@ -244,21 +317,33 @@ impl TraceService {
                     .finished_at
                     .filter(|_| execution.status.is_final() && !partial && self.cache.is_on());
                 let redactor = self.redactor.clone();
-                let (tree, bytes) = blocking(move || {
+                let (prices, tenant) = (Arc::clone(&self.prices), execution.tenant.clone());
+                let (tree, costs, bytes) = blocking(move || {
                     let mut tree = normalize_with_anomalies(fetched.spans, fetched.anomalies);
+                    // Once per span, after normalization (pricing is not the tree's business)
+                    // and before redaction, by the model names as the spans give them, as the
+                    // list prices them.
+                    let costs = priced(&prices, &tenant, &tree, redactor.as_deref());
                     redact(&mut tree, redactor.as_deref());
-                    let bytes = keep.map(|_| tree_bytes(&tree));
-                    (Arc::new(tree), bytes)
+                    let bytes = keep.map(|_| tree_bytes(&tree) + costs.bytes());
+                    (Arc::new(tree), Arc::new(costs), bytes)
                 })
                 .await?;
                 let entry = keep.zip(bytes).and_then(|(ended, bytes)| {
-                    self.cache
-                        .insert(key, ticket, Arc::clone(&tree), bytes, ended)
+                    self.cache.insert(
+                        key,
+                        ticket,
+                        Arc::clone(&tree),
+                        Arc::clone(&costs),
+                        bytes,
+                        ended,
+                    )
                 });
                 let source = SourceInfo { partial, ..fresh };
                 Ok(match entry {
                     Some(entry) => LoadedTrace {
                         tree: self.view(key, &entry, withhold_content).await?,
+                        costs,
                         source,
                         cached: Some(CachedTrace {
                             cache: Arc::clone(&self.cache),
@@ -266,10 +351,12 @@ impl TraceService {
                             entry,
                         }),
                     },
-                    None if withhold_content => {
-                        LoadedTrace::uncached(blocking(move || withheld(&tree)).await?, source)
-                    }
-                    None => LoadedTrace::uncached(tree, source),
+                    None if withhold_content => LoadedTrace::uncached(
+                        blocking(move || withheld(&tree)).await?,
+                        costs,
+                        source,
+                    ),
+                    None => LoadedTrace::uncached(tree, costs, source),
                 })
             }
             Err(error) => self.degraded(execution, trace_id, error).await,
@@ -322,14 +409,17 @@ impl TraceService {
         if !summaries.is_empty() {
             tracing::warn!(error = %error, "trace store failed; answering from span summaries");
             let redactor = self.redactor.clone();
-            let tree = blocking(move || {
+            let (prices, tenant) = (Arc::clone(&self.prices), execution.tenant.clone());
+            let (tree, costs) = blocking(move || {
                 let mut tree = summary_tree(trace_id, &summaries);
+                let costs = priced(&prices, &tenant, &tree, redactor.as_deref());
                 redact(&mut tree, redactor.as_deref());
-                tree
+                (tree, costs)
             })
             .await?;
             return Ok(LoadedTrace::uncached(
                 Arc::new(tree),
+                Arc::new(costs),
                 SourceInfo {
                     backend: self.source.name(),
                     degraded: true,
@@ -346,6 +436,7 @@ impl TraceService {
                     trace_id: Some(trace_id),
                     ..TraceTree::default()
                 }),
+                Arc::default(),
                 SourceInfo {
                     backend: self.source.name(),
                     degraded: false,
@@ -388,6 +479,23 @@ impl TraceService {
 }
 
 /// Redacts every string of the tree that can carry content (a no-op without a redactor).
+/// The costs of `tree`'s spans at `tenant`'s prices, priced by the model names before they are
+/// redacted; the names of unpriced models, which are shown, redacted as the tree will be.
+fn priced(
+    prices: &PriceTable,
+    tenant: &str,
+    tree: &TraceTree,
+    redactor: Option<&Redactor>,
+) -> TraceCosts {
+    let mut costs = TraceCosts::of(prices.for_tenant(tenant), tree);
+    if let (Some(redactor), Some(run)) = (redactor, costs.run.as_mut()) {
+        for model in &mut run.unpriced_models {
+            *model = redactor.redact(model).into_owned();
+        }
+    }
+    costs
+}
+
 fn redact(tree: &mut TraceTree, redactor: Option<&Redactor>) {
     if redactor.is_some() {
         filter::apply(
@@ -455,6 +563,21 @@ pub fn summary_tree(trace_id: TraceId, summaries: &[StoredSummary]) -> TraceTree
             if let Some(n) = tokens(s.output_tokens) {
                 attributes.push(KeyValue::new(semconv::TOKEN_OUTPUT, n));
             }
+            if let Some(n) = tokens(s.cached_input_tokens) {
+                attributes.push(KeyValue::new(
+                    semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+                    n,
+                ));
+            }
+            if let Some(model) = &s.model {
+                attributes.push(KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, model.clone()));
+            }
+            if let Some(provider) = &s.provider {
+                attributes.push(KeyValue::new(
+                    semconv::GEN_AI_PROVIDER_NAME,
+                    provider.clone(),
+                ));
+            }
             if s.status_code == StatusCode::Error {
                 attributes.push(KeyValue::new(semconv::NODE_STATUS, "error"));
             }
@@ -463,4 +586,20 @@ pub fn summary_tree(trace_id: TraceId, summaries: &[StoredSummary]) -> TraceTree
         })
         .collect();
     orcheo_span_tree::normalize(spans)
+}
+
+/// A run's cost from its span summaries' tokens per model ([`Store::summary_model_tokens`]),
+/// at today's `prices`: what a list shows without reading the trace. `None` when no span had
+/// tokens.
+pub fn summary_cost<'a>(
+    prices: &Prices,
+    groups: impl IntoIterator<Item = &'a ModelTokens>,
+) -> Option<RunCost> {
+    let mut sum = RunCostSum::default();
+    for group in groups {
+        let model = group.model.as_deref();
+        let cost = prices.cost(model, group.provider.as_deref(), &group.tokens);
+        sum.add(&cost, model, group.spans);
+    }
+    sum.finish()
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod demo;
+pub(crate) mod export;
 pub(crate) mod migrate;
 pub(crate) mod normalize;
 pub(crate) mod serve;

@@ -20,7 +20,7 @@ use crate::routes::AppState;
 
 /// The path a record's location names, relative to the artifact directory; `Ok(None)` when its
 /// form leaves the directory.
-fn location(storage_uri: &str) -> Result<Option<&Path>, ApiError> {
+pub(crate) fn location(storage_uri: &str) -> Result<Option<&Path>, ApiError> {
     let path = match storage_uri.split_once(':') {
         Some(("file", rest)) => rest.strip_prefix("//").unwrap_or(rest),
         // One letter before the colon is a Windows drive, not a scheme; refused below as absolute.
@@ -82,6 +82,44 @@ fn open_inside(root: &Path, relative: &Path) -> Result<File, Unservable> {
         return Err(Unservable::Changed);
     }
     Ok(file)
+}
+
+/// Removes the file of a deleted artifact record, when it is one this server could serve (the
+/// same rules of form and folder as a download); a link is removed, never what it points to.
+/// `Ok(false)` when there is no such file here.
+pub(crate) fn remove_file(root: &Path, storage_uri: &str) -> io::Result<bool> {
+    let Ok(Some(relative)) = location(storage_uri) else {
+        return Ok(false);
+    };
+    let root = match root.canonicalize() {
+        Ok(root) => root,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let path = root.join(relative);
+    let folder = match relative.parent() {
+        Some(parent) => root.join(parent),
+        None => root.clone(),
+    };
+    // The folder the file is in, links resolved, must be the one the record names.
+    let real_folder = match path.parent().map(Path::canonicalize) {
+        Some(Ok(folder)) => folder,
+        Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Some(Err(e)) => return Err(e),
+        None => return Ok(false),
+    };
+    if real_folder != folder {
+        return Ok(false);
+    }
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() || meta.file_type().is_symlink() => {
+            std::fs::remove_file(&path)?;
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens `path` for reading without following a link in its last part, and without waiting

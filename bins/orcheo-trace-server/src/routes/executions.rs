@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use orcheo_trace_model::{ExecutionStatus, Timestamp};
+use orcheo_trace_service::summary_cost;
 use orcheo_trace_store::{Cursor, ListFilter};
 use serde::{Deserialize, Serialize};
 
@@ -14,12 +15,19 @@ use crate::routes::{AppState, ExecutionView, PageInfo};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
+/// Longest workflow id a run records, so the longest useful prefix.
+const MAX_WORKFLOW_PREFIX_CHARS: usize = 256;
 
 /// Filters and paging of the list (unknown keys are ignored).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// One workflow, by its exact id.
     pub workflow_id: Option<String>,
+    /// Workflows whose id starts with this text (case-sensitive; `%` and `_` are plain
+    /// characters).
+    #[param(max_length = 256)]
+    pub workflow_prefix: Option<String>,
     /// `running`, `completed`, `error` or `cancelled`.
     #[param(pattern = "^(running|completed|error|cancelled)?$")]
     pub status: Option<String>,
@@ -29,8 +37,14 @@ pub struct ListQuery {
     /// Started before (RFC 3339).
     #[param(format = DateTime)]
     pub started_before: Option<String>,
-    /// Only executions that ended in error (`true`) or did not (`false`).
+    /// Only executions whose run itself ended in error (status `error`, `true`) or did not
+    /// (`false`).
+    #[serde(default, deserialize_with = "flag")]
     pub has_error: Option<bool>,
+    /// Only executions any of whose recorded spans failed (status `ERROR`, `true`), even if the
+    /// run finished, or none of whose did (`false`).
+    #[serde(default, deserialize_with = "flag")]
+    pub has_failing_span: Option<bool>,
     /// Another tenant's executions (callers with `traces:admin` only; others always see their
     /// own tenant's).
     pub tenant: Option<String>,
@@ -40,6 +54,18 @@ pub struct ListQuery {
     /// The `page_info.cursor` of the previous page.
     #[param(pattern = r"^([0-9]{1,18}\.[A-Za-z0-9._:-]{1,128})?$")]
     pub cursor: Option<String>,
+}
+
+/// `true` or `false`; an empty value (`has_error=`) is no filter, as for every other parameter.
+fn flag<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<bool>, D::Error> {
+    match Option::<String>::deserialize(value)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "{other:?} is not true or false"
+        ))),
+    }
 }
 
 /// A page of executions.
@@ -95,6 +121,7 @@ pub(crate) async fn list_executions(
     // `?status=` (an empty value) is the same as no filter.
     for field in [
         &mut query.workflow_id,
+        &mut query.workflow_prefix,
         &mut query.status,
         &mut query.tenant,
         &mut query.cursor,
@@ -115,13 +142,23 @@ pub(crate) async fn list_executions(
             })
         })
         .transpose()?;
+    if let Some(prefix) = &query.workflow_prefix
+        && prefix.chars().count() > MAX_WORKFLOW_PREFIX_CHARS
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
+        ));
+    }
     let filter = ListFilter {
         tenant: caller.list_tenant(query.tenant.as_deref()),
         workflow_id: query.workflow_id,
+        workflow_prefix: query.workflow_prefix,
         status,
         started_after: time("started_after", query.started_after.as_deref())?,
         started_before: time("started_before", query.started_before.as_deref())?,
         has_error: query.has_error,
+        has_failing_span: query.has_failing_span,
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -138,18 +175,39 @@ pub(crate) async fn list_executions(
         })
         .transpose()?;
     let store = state.traces.store().clone();
-    let (rows, next, totals) = web::block(move || {
+    let (rows, next, totals, models) = web::block(move || {
         let (rows, next) = store.list_executions(&filter, cursor.as_ref(), limit as usize)?;
         let ids: Vec<_> = rows.iter().map(|e| e.id.clone()).collect();
         let totals: HashMap<_, _> = store.summary_totals(&ids)?.into_iter().collect();
-        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals))
+        let mut models: HashMap<_, Vec<_>> = HashMap::new();
+        for (id, group) in store.summary_model_tokens(&ids)? {
+            models.entry(id).or_default().push(group);
+        }
+        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals, models))
     })
     .await??;
     let policy = state.traces.policy();
+    let prices = state.traces.prices();
     Ok(HttpResponse::Ok().json(ExecutionList {
         executions: rows
             .iter()
-            .map(|e| ExecutionView::new(e, None, &policy).with_totals(totals.get(&e.id)))
+            .map(|e| {
+                let groups = models.get(&e.id).map_or(&[][..], Vec::as_slice);
+                let cached = groups
+                    .iter()
+                    .filter_map(|g| g.tokens.cached_input)
+                    .reduce(u64::saturating_add);
+                // Priced by the names as stored; shown redacted, as the trace shows them.
+                let cost = summary_cost(prices.for_tenant(&e.tenant), groups).map(|mut cost| {
+                    for model in &mut cost.unpriced_models {
+                        *model = policy.redact(model).into_owned();
+                    }
+                    cost
+                });
+                ExecutionView::new(e, None, &policy)
+                    .with_totals(totals.get(&e.id), cached)
+                    .with_cost(cost)
+            })
             .collect(),
         page_info: PageInfo {
             has_next_page: next.is_some(),

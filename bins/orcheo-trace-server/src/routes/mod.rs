@@ -1,7 +1,9 @@
 //! The HTTP routes, one module per group, and what they share.
 
 pub mod artifacts;
+pub mod deletion;
 pub mod executions;
+pub mod export;
 pub mod ops;
 pub mod traces;
 pub mod workflows;
@@ -80,7 +82,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/executions/{execution_id}/trace/spans/{span_id}",
         traces::get_span,
     ))
+    .service(get(
+        "/api/executions/{execution_id}/export",
+        export::export_trace,
+    ))
     .service(get("/api/executions", executions::list_executions))
+    .service(get("/api/workflows", workflows::list_workflows))
     .service(get(
         "/api/workflows/{workflow_id}/executions",
         workflows::list_workflow_executions,
@@ -97,6 +104,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(get("/", crate::viewer::page))
     .service(get("/executions/{execution_id}", crate::viewer::page))
     .service(get("/ui/{file}", crate::viewer::file))
+    .service(
+        web::resource("/api/executions/{execution_id}")
+            .route(web::delete().to(deletion::delete_execution))
+            .default_service(web::to(|| async {
+                actix_web::HttpResponse::MethodNotAllowed()
+                    .insert_header((actix_web::http::header::ALLOW, "DELETE"))
+                    .finish()
+            })),
+    )
     .service(
         web::resource("/api/executions/{execution_id}/trace/live")
             .route(web::get().to(crate::live::live))
@@ -160,6 +176,10 @@ pub struct ExecutionView {
     pub span_count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_count: Option<u64>,
+    /// What the run's tokens cost at today's prices (of the execution's tenant); absent when
+    /// no span had tokens (or, in a list, no span summary was recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<orcheo_pricing::RunCost>,
 }
 
 impl ExecutionView {
@@ -186,14 +206,37 @@ impl ExecutionView {
             token_usage: tree.map(|t| t.stats.token_usage),
             span_count: tree.map(|t| t.stats.span_count),
             error_count: tree.map(|t| t.stats.error_count),
+            cost: None,
         }
+    }
+
+    /// The execution with the totals and the cost of its loaded trace.
+    pub fn of_trace(
+        e: &Execution,
+        loaded: &orcheo_trace_service::LoadedTrace,
+        policy: &ContentPolicy<'_>,
+    ) -> Self {
+        Self::new(e, Some(&loaded.tree), policy).with_cost(loaded.costs.run.clone())
+    }
+
+    /// The run's cost.
+    #[must_use]
+    pub fn with_cost(mut self, cost: Option<orcheo_pricing::RunCost>) -> Self {
+        self.cost = cost;
+        self
     }
 
     /// The totals of the execution's span summaries, for a list that reads no trace.
     #[must_use]
-    pub fn with_totals(mut self, totals: Option<&orcheo_trace_store::SummaryTotals>) -> Self {
+    pub fn with_totals(
+        mut self,
+        totals: Option<&orcheo_trace_store::SummaryTotals>,
+        cached_input: Option<u64>,
+    ) -> Self {
         if let Some(t) = totals {
-            self.token_usage = Some(TokenUsage::new(t.input_tokens, t.output_tokens));
+            self.token_usage = Some(
+                TokenUsage::new(t.input_tokens, t.output_tokens).with_cached_input(cached_input),
+            );
             self.span_count = Some(t.span_count);
             self.error_count = Some(t.error_count);
         }

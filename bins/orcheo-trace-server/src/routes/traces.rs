@@ -1,6 +1,8 @@
 //! `GET /api/executions/{execution_id}/trace` and `…/trace/spans/{span_id}`.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
@@ -12,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::artifact_links::Minter;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::routes::artifacts::location;
 use crate::routes::{AppState, ExecutionView, PageInfo};
+use orcheo_pricing::TraceCosts;
 use orcheo_trace_service::{LoadedTrace, Page, PageError, SourceInfo};
 use orcheo_trace_store::Execution;
 
@@ -126,15 +130,26 @@ pub(crate) async fn get_trace(
     let loaded = state.traces.trace(&execution, withhold).await?;
     // Artifact links: for this caller, who may read the execution, carrying its tenant.
     let link_expiry = state.links.expiry();
+    // Which files are here can change after the trace was cached (an upload comes later), so
+    // it is asked every time, and is part of the key.
+    let held = if query.view == View::Tree {
+        held_artifacts(&state, &execution.tenant, &loaded.tree).await?
+    } else {
+        BTreeSet::new()
+    };
     // Everything the body depends on besides the (finished, cached) trace itself.
     let key = format!(
-        "{:?}|{withhold}|{:?}|{:?}|{:?}|{link_expiry}",
-        query.view, query.depth, query.limit, query.cursor
+        "{:?}|{withhold}|{:?}|{:?}|{:?}|{link_expiry}|{}",
+        query.view,
+        query.depth,
+        query.limit,
+        query.cursor,
+        fingerprint(&held)
     );
     if let Some(body) = loaded.rendered(&key) {
         return Ok(json(body));
     }
-    let view = ExecutionView::new(&execution, Some(&loaded.tree), &state.traces.policy());
+    let view = ExecutionView::of_trace(&execution, &loaded, &state.traces.policy());
     let dashboards = state.dashboards(execution.trace_id);
     let max = state.page_max_spans;
     let query = query.into_inner();
@@ -145,9 +160,17 @@ pub(crate) async fn get_trace(
         let tree = &loaded.tree;
         let body = Bytes::from(match query.view {
             View::Tree => {
-                let linked = links.with_download_urls(tree);
+                let linked = links.with_download_urls(tree, &held);
                 let tree = linked.as_ref().unwrap_or(tree);
-                tree_body(tree, &query, max, &view, &dashboards, &loaded.source)?
+                tree_body(
+                    tree,
+                    &loaded.costs,
+                    &query,
+                    max,
+                    &view,
+                    &dashboards,
+                    &loaded.source,
+                )?
             }
             View::Flat => flat_body(tree, &query, max, &view, &loaded.source, &links)?,
         });
@@ -158,8 +181,56 @@ pub(crate) async fn get_trace(
     Ok(json(body))
 }
 
+/// The ids of the tree's artifacts that this server holds the file of: recorded for an
+/// execution of `tenant` (the download route's rule) at a location it serves. One statement
+/// for the whole trace; none when the trace names no artifact.
+async fn held_artifacts(
+    state: &AppState,
+    tenant: &str,
+    tree: &TraceTree,
+) -> Result<BTreeSet<String>, ApiError> {
+    let ids: BTreeSet<String> = tree
+        .nodes
+        .iter()
+        .flat_map(orcheo_trace_model::SpanNode::artifacts)
+        .map(|a| a.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    let store = state.traces.store().clone();
+    let tenant = tenant.to_owned();
+    let rows = web::block(move || {
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        store.held_artifacts(&tenant, &ids)
+    })
+    .await??;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, uri)| matches!(location(uri), Ok(Some(_))))
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// A short stand-in for a set of ids in a cache key.
+fn fingerprint(ids: &BTreeSet<String>) -> String {
+    let mut hasher = DefaultHasher::new();
+    ids.hash(&mut hasher);
+    format!("{}:{:016x}", ids.len(), hasher.finish())
+}
+
+/// Writes `,"cost":…` into a node of the tree view: its own tokens' cost, `null` when it has
+/// none.
+fn cost_of(costs: &TraceCosts) -> impl FnMut(&mut Vec<u8>, u32) -> Result<(), serde_json::Error> {
+    move |out, index| {
+        out.extend_from_slice(b",\"cost\":");
+        serde_json::to_writer(out, &costs.span(index))
+    }
+}
+
 fn tree_body(
     tree: &TraceTree,
+    costs: &TraceCosts,
     query: &TraceQuery,
     max: usize,
     execution: &ExecutionView,
@@ -178,7 +249,8 @@ fn tree_body(
             max_depth: query.depth,
             end: end_index,
         };
-        render::write_subtree(&mut out, tree, tree.root, &options).map_err(|e| to_internal(&e))?;
+        render::write_subtree_with(&mut out, tree, tree.root, &options, &mut cost_of(costs))
+            .map_err(|e| to_internal(&e))?;
     } else {
         out.extend_from_slice(b"null");
     }
@@ -200,8 +272,14 @@ fn tree_body(
             max_depth: query.depth.map(|d| d - node.depth),
             end: end_index,
         };
-        render::write_subtree(&mut out, tree, u32::try_from(index).ok(), &options)
-            .map_err(|e| to_internal(&e))?;
+        render::write_subtree_with(
+            &mut out,
+            tree,
+            u32::try_from(index).ok(),
+            &options,
+            &mut cost_of(costs),
+        )
+        .map_err(|e| to_internal(&e))?;
     }
     out.extend_from_slice(b"],\"anomalies\":");
     serde_json::to_writer(&mut out, &tree.anomalies).map_err(|e| to_internal(&e))?;
@@ -347,9 +425,10 @@ pub(crate) async fn get_span(
         .await?;
     let withhold = !caller.scopes.read_content || query.include_content == Some(false);
     let loaded = state.traces.trace(&execution, withhold).await?;
+    let held = held_artifacts(&state, &execution.tenant, &loaded.tree).await?;
     // Finding the span is a scan of the whole trace, and rendering it can be large: both on the
     // blocking pool.
-    let out = web::block(move || span_answer(&execution, &loaded, span_id)).await??;
+    let out = web::block(move || span_answer(&execution, &loaded, span_id, &held)).await??;
     Ok(json(out))
 }
 
@@ -358,8 +437,9 @@ fn span_answer(
     execution: &Execution,
     loaded: &LoadedTrace,
     span_id: SpanId,
+    held: &BTreeSet<String>,
 ) -> Result<Vec<u8>, ApiError> {
-    let tree = &loaded.tree;
+    let mut tree: Cow<'_, TraceTree> = Cow::Borrowed(&loaded.tree);
     let index = tree
         .nodes
         .iter()
@@ -367,6 +447,13 @@ fn span_answer(
         .ok_or_else(|| {
             ApiError::NotFound(format!("no span {span_id} in this execution's trace"))
         })?;
+    if !tree.nodes[index].artifacts().is_empty() {
+        let node = &mut tree.to_mut().nodes[index];
+        for artifact in node.content.iter_mut().flat_map(|c| c.artifacts.iter_mut()) {
+            artifact.available = held.contains(&artifact.id);
+        }
+    }
+    let tree = tree.as_ref();
     let mut out = Vec::new();
     out.extend_from_slice(b"{\"execution_id\":");
     serde_json::to_writer(&mut out, &execution.id).map_err(|e| to_internal(&e))?;
@@ -377,8 +464,14 @@ fn span_answer(
         max_depth: Some(0),
         end: None,
     };
-    render::write_subtree(&mut out, tree, u32::try_from(index).ok(), &options)
-        .map_err(|e| to_internal(&e))?;
+    render::write_subtree_with(
+        &mut out,
+        tree,
+        u32::try_from(index).ok(),
+        &options,
+        &mut cost_of(&loaded.costs),
+    )
+    .map_err(|e| to_internal(&e))?;
     out.extend_from_slice(b",\"source\":");
     serde_json::to_writer(&mut out, &loaded.source).map_err(|e| to_internal(&e))?;
     out.push(b'}');

@@ -1,3 +1,4 @@
+//! `GET /api/workflows`: the caller's workflow ids by prefix, for a workflow field's suggestions;
 //! `GET /api/workflows/{workflow_id}/executions`: a workflow's latest runs, newest first, in the
 //! run-history shape of Orcheo's backend, which Canvas reads to find runs it has not seen yet.
 
@@ -14,6 +15,93 @@ const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 /// Longest workflow id accepted in the path.
 const MAX_WORKFLOW_ID_CHARS: usize = 256;
+
+const DEFAULT_WORKFLOWS: u32 = 20;
+const MAX_WORKFLOWS: u32 = 100;
+
+/// Query of the workflow ids (unknown keys are ignored).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkflowsQuery {
+    /// Only ids that start with this text (case-sensitive; empty or absent: every id).
+    #[param(max_length = 256)]
+    pub prefix: Option<String>,
+    /// Most ids, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+/// A workflow as its runs record it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkflowView {
+    pub workflow_id: String,
+    /// The caller's runs of it.
+    pub execution_count: u64,
+    /// When the latest of them started (RFC 3339).
+    #[schema(value_type = String, format = DateTime)]
+    pub last_started_at: Timestamp,
+}
+
+/// The caller's workflows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkflowList {
+    /// The most recently run first.
+    pub workflows: Vec<WorkflowView>,
+}
+
+/// The ids of the workflows whose runs the caller may see, the most recently run first.
+#[utoipa::path(
+    get,
+    path = "/api/workflows",
+    tag = "executions",
+    params(WorkflowsQuery),
+    responses(
+        (status = 200, description = "The caller's workflows whose id starts with `prefix`, the most recently run first.", body = WorkflowList),
+        (status = 400, description = "A prefix or limit out of range.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "The database is unavailable.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+pub(crate) async fn list_workflows(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<WorkflowsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let prefix = query.prefix.unwrap_or_default();
+    if prefix.chars().count() > MAX_WORKFLOW_ID_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("prefix must be at most {MAX_WORKFLOW_ID_CHARS} characters"),
+        ));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_WORKFLOWS);
+    if !(1..=MAX_WORKFLOWS).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("limit must be within 1..={MAX_WORKFLOWS}"),
+        ));
+    }
+    // The rule of `GET /api/executions`: the caller's own tenant, every tenant for an admin.
+    let tenant = caller.list_tenant(None);
+    let store = state.traces.store().clone();
+    let rows =
+        web::block(move || store.workflows(tenant.as_deref(), &prefix, limit as usize)).await??;
+    let policy = state.traces.policy();
+    Ok(HttpResponse::Ok().json(WorkflowList {
+        workflows: rows
+            .into_iter()
+            .map(|w| WorkflowView {
+                // Redacted as the executions list shows it.
+                workflow_id: policy.redact(&w.workflow_id).into_owned(),
+                execution_count: w.execution_count,
+                last_started_at: w.last_started_at,
+            })
+            .collect(),
+    }))
+}
 
 /// Query of the list (unknown keys are ignored).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

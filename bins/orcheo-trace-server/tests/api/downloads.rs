@@ -15,6 +15,7 @@ on_each_backend!(
     signed_references_in_the_trace_download_without_a_header,
     expired_tampered_and_foreign_references_are_refused,
     ids_longer_than_any_artifact_are_unknown_up_to_the_documented_limit,
+    artifacts_say_whether_this_server_holds_their_file,
 );
 
 const KEY: [u8; 32] = [42; 32];
@@ -253,4 +254,87 @@ async fn ids_longer_than_any_artifact_are_unknown_up_to_the_documented_limit(db:
         app.expect_error(&too_long, Some(&acme), 400, "invalid_artifact_id")
             .await;
     }
+}
+
+async fn artifacts_say_whether_this_server_holds_their_file(db: Db) {
+    let Some(app) = app_with_artifacts(db).await else {
+        return;
+    };
+    // The node also names an artifact that was never uploaded, and globex's `g1`.
+    let trace = trace_id(7);
+    let mut otlp = otlp_trace(trace, "exec_1", 1);
+    let node = &mut otlp["resourceSpans"][0]["scopeSpans"][0]["spans"][1];
+    node["attributes"].as_array_mut().unwrap().push(json!({
+        "key": "orcheo.artifact.ids",
+        "value": {"arrayValue": {"values": [
+            {"stringValue": "a1"}, {"stringValue": "never_uploaded"}, {"stringValue": "g1"}
+        ]}}
+    }));
+    app.tempo.put(trace, &otlp);
+    let acme = jwt("acme", "traces:read");
+    let available = |artifacts: &Value| -> Vec<(String, bool)> {
+        artifacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["available"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected = [
+        ("a1".to_owned(), true),
+        ("never_uploaded".to_owned(), false),
+        ("g1".to_owned(), false),
+    ];
+    let tree = app
+        .get("/api/executions/exec_1/trace?view=tree", Some(&acme))
+        .await
+        .json();
+    assert_eq!(
+        available(&tree["root"]["children"][0]["artifacts"]),
+        expected,
+        "{tree}"
+    );
+    let span_id = tree["root"]["children"][0]["span_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let span = app
+        .get(
+            &format!("/api/executions/exec_1/trace/spans/{span_id}"),
+            Some(&acme),
+        )
+        .await
+        .json();
+    assert_eq!(available(&span["span"]["artifacts"]), expected, "{span}");
+    // What the answer promises holds: the one held downloads, the others do not.
+    app.expect_error(
+        "/api/artifacts/never_uploaded",
+        Some(&acme),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(app.get("/api/artifacts/a1", Some(&acme)).await.status, 200);
+
+    // Uploaded later: the next answer says so, though the trace itself is cached.
+    std::fs::write(app.artifact_dir.join("exec_1").join("late.txt"), "late").unwrap();
+    app.artifact(
+        "never_uploaded",
+        "exec_1",
+        "file:exec_1/late.txt",
+        "text/plain",
+    );
+    let again = app
+        .get("/api/executions/exec_1/trace?view=tree", Some(&acme))
+        .await
+        .json();
+    assert_eq!(
+        available(&again["root"]["children"][0]["artifacts"])[1],
+        ("never_uploaded".to_owned(), true)
+    );
 }

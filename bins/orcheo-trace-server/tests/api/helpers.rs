@@ -249,6 +249,8 @@ pub struct Options {
     pub claims: Option<orcheo_trace_server::auth::ClaimMapping>,
     /// How long the fake Tempo may take in all (3 s unless set): large traces in debug builds.
     pub trace_store_timeout: Option<Duration>,
+    /// The price table (the built-in one otherwise).
+    pub prices: Option<orcheo_pricing::PriceTable>,
 }
 
 /// A running application.
@@ -339,6 +341,10 @@ pub async fn spawn_app_with(db: Db, options: Options) -> Option<TestApp> {
         auth,
         allow_unauthenticated: false,
         redaction: Some(vec!["ORDER-[0-9]+".to_owned()]),
+        prices: options
+            .prices
+            .clone()
+            .unwrap_or_else(|| orcheo_pricing::PriceTable::builtin().unwrap()),
         retention: None,
         artifact_dir: artifacts.path().to_owned(),
         cors: orcheo_trace_server::cors::CorsConfig::parse(options.cors_origins.unwrap_or(""))
@@ -532,6 +538,9 @@ impl TestApp {
             status_message: None,
             input_tokens: (span > 1).then_some(100),
             output_tokens: (span > 1).then_some(20),
+            cached_input_tokens: None,
+            model: None,
+            provider: None,
         };
         self.store
             .record_summaries(&[

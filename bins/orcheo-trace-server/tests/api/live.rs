@@ -42,6 +42,9 @@ fn summary(execution: &str, n: u64) -> SpanSummary {
         status_message: None,
         input_tokens: Some(10),
         output_tokens: Some(n),
+        cached_input_tokens: None,
+        model: None,
+        provider: None,
     }
 }
 

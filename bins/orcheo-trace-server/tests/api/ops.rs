@@ -227,6 +227,7 @@ fn openapi_document_is_stable() {
         "/api/executions/{execution_id}/trace",
         "/api/executions/{execution_id}/trace/spans/{span_id}",
         "/api/executions",
+        "/api/workflows",
         "/api/artifacts/{artifact_id}",
         "/healthz",
         "/readyz",

@@ -1,0 +1,103 @@
+//! `GET /api/executions/{execution_id}/export`: an execution's trace as a file, for an audit.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpResponse, web};
+use futures_util::stream;
+use orcheo_trace_service::{ExportFormat, export};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::{AppState, ExecutionView};
+
+/// Query of the export route.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default): the execution and its whole span tree, nested, in one document;
+    /// `csv`: a row per span.
+    #[serde(default)]
+    #[param(inline)]
+    pub format: Option<ExportFormatParam>,
+    /// `false` withholds prompt, response and message text from the JSON export (content is
+    /// withheld anyway without the `traces:read_content` scope; the CSV export has none).
+    #[serde(default)]
+    pub include_content: Option<bool>,
+}
+
+/// `json` or `csv`.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormatParam {
+    Json,
+    Csv,
+}
+
+impl From<ExportFormatParam> for ExportFormat {
+    fn from(format: ExportFormatParam) -> Self {
+        match format {
+            ExportFormatParam::Json => Self::Json,
+            ExportFormatParam::Csv => Self::Csv,
+        }
+    }
+}
+
+/// The execution's trace as a download, written as it is sent.
+#[utoipa::path(
+    get,
+    path = "/api/executions/{execution_id}/export",
+    tag = "traces",
+    params(
+        ("execution_id" = String, Path, description = "The execution's id.", pattern = r"^[A-Za-z0-9._:-]{1,128}$"),
+        ExportQuery
+    ),
+    responses(
+        (status = 200, description = "The export, as an attachment: `application/json` (an `orcheo-trace-export` document: `execution`, `source`, `trace_id`, `stats`, `root` — the whole tree, nested — and `anomalies`) or `text/csv` (a header row, then a row per span).", content((Object = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Malformed id or query.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "`not_found`: no such execution (or another tenant's); `trace_unavailable`: no trace recorded.", body = crate::openapi::ErrorResponse),
+        (status = 502, description = "The trace store answered something unusable.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "The trace store is down (an export is never built from span summaries); see `Retry-After`.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+pub(crate) async fn export_trace(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format: ExportFormat = query.format.map(Into::into).unwrap_or_default();
+    let execution = state.traces.execution(&caller.audience(), &path).await?;
+    let withhold = !caller.scopes.read_content
+        || query.include_content == Some(false)
+        || format == ExportFormat::Csv;
+    let loaded = state.traces.trace(&execution, withhold).await?;
+    let tree = Arc::clone(loaded.whole(&execution)?);
+    // Before anything is sent: a busy server says so with a status, not a cut-short file.
+    let slot = state.traces.export_slot()?;
+    let chunks = match format {
+        ExportFormat::Json => {
+            let view = ExecutionView::of_trace(&execution, &loaded, &state.traces.policy());
+            export::json_stream(slot, view, loaded.source, tree, loaded.costs)
+        }
+        ExportFormat::Csv => export::csv_stream(slot, execution.id.to_string(), tree, loaded.costs),
+    };
+    let body = stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, format.content_type()))
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(format!(
+                "{}.trace.{}",
+                execution.id,
+                format.extension()
+            ))],
+        })
+        .streaming(body))
+}
