@@ -106,6 +106,15 @@ export function treePath(executionId) {
   return `${tracePath(executionId)}?view=tree`;
 }
 
+/**
+ * The execution's trace as a file: `json` (the whole tree) or `csv` (a row per span).
+ * @param {string} executionId
+ * @param {'json' | 'csv'} format
+ */
+export function exportPath(executionId, format) {
+  return `/api/executions/${encodeURIComponent(executionId)}/export?format=${format}`;
+}
+
 /** What a WebSocket subprotocol may hold (an HTTP token). */
 const SUBPROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

@@ -1,15 +1,24 @@
 // @ts-check
 /** The details panel: everything about one span, and the run's token chart at its root. */
 import { ApiError, getBlob } from './api.js';
+import { CONVERSATION_EVENTS, conversation } from './conversation.js';
 import { announce, copyButton, h, srOnly, textBlock } from './dom.js';
-import { bytes, duration, number, time, toMillis } from './format.js';
+import { bytes, duration, number, spanCost, time, toMillis } from './format.js';
+import { spanStatus } from './status.js';
 import { flagText, spanName, statusBadge } from './tree-view.js';
 
 /** @typedef {import('./tree-model.js').TraceModel} TraceModel */
 /** @typedef {import('./tree-model.js').Span} Span */
 
+/** A span's own cost as the page says it, or `null` when it has no tokens of its own. @param {Span} span */
+function costOf(span) {
+  return spanCost(span.cost);
+}
+
 /** Largest text artifact shown inline. */
 const PREVIEW_BYTES = 256 * 1024;
+/** Nodes the run's token chart shows before "Show all". */
+const CHART_NODES = 12;
 
 /** @param {string} title @param {...import('./dom.js').Child} content */
 function section(title, ...content) {
@@ -21,25 +30,10 @@ function facts(pairs) {
   return h('dl', { class: 'facts' }, pairs.filter((p) => p !== null).flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, v)]));
 }
 
-/**
- * A prompt, response or message: a drawer with its markers and a copy button.
- * @param {string} label
- * @param {{content?: string | null, role?: string, truncated?: boolean, redacted?: boolean, withheld?: boolean, length?: number}} item
- */
-function drawer(label, item) {
-  const markers = [];
-  if (item.withheld) markers.push(h('span', { class: 'marker withheld', text: 'withheld' }));
-  if (item.redacted) markers.push(h('span', { class: 'marker redacted', text: 'redacted' }));
-  if (item.truncated) markers.push(h('span', { class: 'marker truncated', text: 'truncated' }));
-  const content = item.content || '';
-  const body = item.withheld
-    ? h('p', { class: 'muted', text: 'The content is withheld: your token lacks the traces:read_content scope, or it was asked for without content.' })
-    : textBlock(content, `${label}${item.role ? ` (${item.role})` : ''}`);
-  const length = typeof item.length === 'number' ? ` · ${number(item.length)} characters` : '';
-  return h('details', { class: 'drawer' },
-    h('summary', null, h('span', { text: `${label}${item.role ? ` (${item.role})` : ''}${length}` }), ...markers),
-    body,
-    item.withheld ? null : h('div', { class: 'actions' }, copyButton(() => content, `Copy ${label.toLowerCase()}`)));
+/** "3 messages": prompts, messages and responses. @param {Span} span */
+function messageCount(span) {
+  const n = (span.prompts?.length || 0) + (span.messages?.length || 0) + (span.responses?.length || 0);
+  return `${number(n)} ${n === 1 ? 'message' : 'messages'}`;
 }
 
 /** One error: type, code, message, hint and stack trace. @param {any} e @param {string} label */
@@ -82,8 +76,23 @@ function errorSection(span) {
       : null);
 }
 
+/** What is known of an artifact: name, id, type and size. @param {any} artifact */
+function artifactFacts(artifact) {
+  const type = String(artifact.content_type || '');
+  return h('div', null, h('strong', { text: artifact.name || artifact.id }), ' ',
+    h('span', { class: 'muted', text: `${type || 'unknown type'} · ${bytes(artifact.size_bytes)}` }),
+    artifact.name ? h('div', { class: 'muted' }, 'id ', h('code', { text: artifact.id })) : null);
+}
+
 /** @param {any} artifact */
 function artifactItem(artifact) {
+  // `available` is false when the server never received the file: no download to offer.
+  if (artifact.available === false) {
+    return h('li', { class: 'artifact unavailable' },
+      artifactFacts(artifact),
+      h('p', { class: 'artifact-missing', text: 'The file was not stored on this server.' }),
+      artifact.source_url ? h('p', { class: 'muted' }, 'The producer gave its location as ', h('code', { text: artifact.source_url })) : null);
+  }
   const preview = h('div', { class: 'preview' });
   const type = String(artifact.content_type || '');
   const previewable = type.startsWith('text/') || type.startsWith('image/') || type.includes('json');
@@ -135,10 +144,18 @@ function artifactItem(artifact) {
     }
   });
   return h('li', { class: 'artifact' },
-    h('div', null, h('strong', { text: artifact.name || artifact.id }), ' ',
-      h('span', { class: 'muted', text: `${type || 'unknown type'} · ${bytes(artifact.size_bytes)}` })),
+    artifactFacts(artifact),
     h('div', { class: 'actions' }, download, show, status),
     preview);
+}
+
+/**
+ * An attribute key that wraps only after `.`, `_` and `-` (a `<wbr>` there), never mid-word
+ * unless one word is wider than the column.
+ * @param {string} key
+ */
+function keyText(key) {
+  return key.split(/(?<=[._-])/).flatMap((part, i) => (i ? [h('wbr'), part] : [part]));
 }
 
 /** @param {Record<string, any>} attributes */
@@ -147,32 +164,59 @@ function attributeTable(attributes) {
   if (!keys.length) return h('p', { class: 'muted', text: 'None.' });
   return h('table', { class: 'attributes' },
     h('thead', null, h('tr', null, h('th', { scope: 'col', text: 'Key' }), h('th', { scope: 'col', text: 'Value' }))),
-    h('tbody', null, keys.map((k) => h('tr', null, h('th', { scope: 'row', text: k }),
+    h('tbody', null, keys.map((k) => h('tr', null, h('th', { scope: 'row' }, keyText(k)),
       h('td', null, h('code', { text: typeof attributes[k] === 'string' ? attributes[k] : JSON.stringify(attributes[k]) }))))));
 }
 
-/** @param {Span} span */
-function events(span) {
+/**
+ * The span's events; those whose text the conversation shows are listed by name only.
+ * @param {Span} span
+ * @param {boolean} inConversation whether the span's conversation is on screen
+ */
+function events(span, inConversation) {
   if (!span.events || !span.events.length) return h('p', { class: 'muted', text: 'None.' });
   const start = toMillis(span.start_time);
   return h('ol', { class: 'events' }, span.events.map((e) => {
     const at = toMillis(e.time) - start;
+    const shown = inConversation && CONVERSATION_EVENTS.has(e.name);
     return h('li', null,
-      h('p', null, h('strong', { text: e.name }), h('span', { class: 'muted', text: ` +${duration(at)}` })),
-      Object.keys(e.attributes || {}).length ? attributeTable(e.attributes) : null);
+      h('p', null, h('strong', { text: e.name }), h('span', { class: 'muted', text: ` +${duration(at)}${shown ? ' · shown in the conversation' : ''}` })),
+      !shown && Object.keys(e.attributes || {}).length ? attributeTable(e.attributes) : null);
   }));
 }
 
 /** The run's per-node token chart. @param {TraceModel} model @param {(index: number) => void} onPick */
 function tokenChart(model, onPick) {
-  const leaders = model.tokenLeaders();
-  if (!leaders.length) return null;
-  const max = Math.max(...leaders.map((n) => n.span.self_token_usage?.total || 0), 1);
+  const all = model.tokenLeaders(Infinity);
+  if (!all.length) return null;
+  // Most first: the first node's total is the scale.
+  const max = Math.max(all[0].span.self_token_usage?.total || 0, 1);
+  const chart = h('ol', { class: 'token-chart' });
+  const note = h('p', { class: 'chart-note muted' });
+  const toggle = all.length > CHART_NODES ? h('button', { type: 'button', class: 'small', 'aria-expanded': 'false' }) : null;
+  const draw = (/** @type {boolean} */ everything) => {
+    const shown = everything ? all : all.slice(0, CHART_NODES);
+    chart.replaceChildren(...shown.map(bar));
+    note.textContent = shown.length < all.length
+      ? `Top ${number(shown.length)} of ${number(all.length)} nodes with tokens, most first.`
+      : `All ${number(all.length)} ${all.length === 1 ? 'node' : 'nodes'} with tokens, most first.`;
+    if (toggle) {
+      toggle.textContent = everything ? `Show the top ${CHART_NODES}` : `Show all ${number(all.length)}`;
+      toggle.setAttribute('aria-expanded', String(everything));
+    }
+  };
+  toggle?.addEventListener('click', () => draw(toggle.getAttribute('aria-expanded') !== 'true'));
+  draw(false);
   return section('Tokens by node',
     h('p', { class: 'legend' }, h('span', { class: 'swatch input', 'aria-hidden': 'true' }), ' input ',
       h('span', { class: 'swatch output', 'aria-hidden': 'true' }), ' output'),
-    h('ol', { class: 'token-chart' }, leaders.map((node) => {
+    h('div', { class: 'chart-head' }, note, toggle),
+    chart);
+
+  /** @param {import('./tree-model.js').TreeNode} node */
+  function bar(node) {
       const usage = node.span.self_token_usage || { input: 0, output: 0, total: 0 };
+      const cost = costOf(node.span);
       const input = h('span', { class: 'seg input' });
       input.style.width = `${(usage.input / max) * 100}%`;
       const output = h('span', { class: 'seg output' });
@@ -181,8 +225,8 @@ function tokenChart(model, onPick) {
       pick.addEventListener('click', () => onPick(node.index));
       return h('li', null, pick,
         h('span', { class: 'chart-bar', 'aria-hidden': 'true' }, input, output),
-        h('span', { class: 'chart-value', text: `${number(usage.input)} in · ${number(usage.output)} out` }));
-    })));
+        h('span', { class: 'chart-value', text: `${number(usage.input)} in · ${number(usage.output)} out${cost ? ` · ${cost.text}` : ''}` }));
+  }
 }
 
 /**
@@ -195,7 +239,11 @@ export function renderDetails(model, index, ctx) {
   const span = node.span;
   const usage = span.token_usage;
   const own = span.self_token_usage;
-  const title = h('h2', { id: 'details-title', tabindex: '-1' }, statusBadge(span.status.code, span.in_progress), ' ', spanName(span));
+  const cost = costOf(span);
+  const title = h('h2', { id: 'details-title', tabindex: '-1' }, statusBadge(span), ' ', spanName(span));
+  const status = spanStatus(span);
+  const talk = conversation(span);
+  const isLlm = span.kind === 'llm' || !!(span.model && (span.model.request || span.model.response));
   const raw = JSON.stringify(span, null, 2);
   const m = span.model;
   const modelName = m ? [m.request, m.response && m.response !== m.request ? `→ ${m.response}` : null, m.provider ? `(${m.provider})` : null].filter(Boolean).join(' ') || null : null;
@@ -205,11 +253,12 @@ export function renderDetails(model, index, ctx) {
     title,
     facts([
       ['Kind', `${span.kind}${span.awaited ? ' (the run is still running: its root span arrives when it ends)' : span.synthetic ? ' (placeholder)' : ''}`],
-      ['Status', `${span.in_progress ? 'running' : span.status.code}${span.status.message ? `: ${span.status.message}` : ''}`],
+      ['Status', h('span', null, h('strong', { text: status.label }), ` — from ${status.source}`,
+        span.status.message ? h('span', { class: 'status-message', text: `: ${span.status.message}` }) : null)],
       ['Duration', reported
         ? h('span', { class: 'reported' }, duration(span.duration_ms), h('span', { class: 'marker reported', text: 'reported' }),
           h('span', { class: 'muted', text: ` by the node; its span lasted ${duration(span.measured_duration_ms)}` }))
-        : duration(span.duration_ms)],
+        : span.in_progress || span.awaited ? `${duration(node.end - node.start)} so far` : duration(span.duration_ms)],
       ['Start', time(span.start_time)],
       span.namespace && span.namespace.length ? ['Subgraph', span.namespace.join(' › ')] : null,
       ['Span id', h('code', { text: span.span_id })],
@@ -226,17 +275,18 @@ export function renderDetails(model, index, ctx) {
         ['Output', number(usage.output)],
         ['Total', number(usage.total)],
         own && usage.total !== own.total ? ['Own', `${number(own.input)} in · ${number(own.output)} out`] : null,
+        own && own.cached_input ? ['Cached input', number(own.cached_input)] : null,
+        cost ? ['Cost', h('span', null, cost.text, cost.note ? h('span', { class: 'muted', text: ` — ${cost.note}` }) : null)] : null,
       ]))
       : null,
     span.kind === 'workflow' ? runSection(span) : null,
     index === model.root ? tokenChart(model, ctx.onPick) : null,
     errorSection(span),
-    span.prompts.length ? section('Prompts', span.prompts.map((p, i) => drawer(`Prompt ${i + 1}`, p))) : null,
-    span.messages.length ? section('Messages', span.messages.map((m, i) => drawer(`Message ${i + 1}`, m))) : null,
-    span.responses.length ? section('Responses', span.responses.map((r, i) => drawer(`Response ${i + 1}`, r))) : null,
+    talk ? section('Conversation', h('details', { class: 'drawer conversation-drawer', open: isLlm },
+      h('summary', { text: messageCount(span) }), talk)) : null,
     span.artifacts.length ? section('Artifacts', h('ul', { class: 'artifacts' }, span.artifacts.map(artifactItem))) : null,
     section('Attributes', attributeTable(span.attributes)),
-    section('Events', events(span)),
+    section('Events', events(span, !!talk)),
     h('details', { class: 'drawer' }, h('summary', { text: 'Raw JSON' }), textBlock(raw, 'Raw JSON of the span'),
       h('div', { class: 'actions' }, copyButton(() => raw, 'Copy raw JSON'))),
     srOnly(''));

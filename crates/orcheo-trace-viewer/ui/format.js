@@ -8,11 +8,23 @@ export function number(n) {
   return n === null || n === undefined ? '—' : integer.format(n);
 }
 
-/** 1.2k, 3.4M. @param {number} n */
+/**
+ * 1.2k, 34k, 3.4M: one decimal below ten of a unit. Rounding that reaches the next step moves
+ * to it, so 9,998 reads "10k" and 999,960 "1.0M", never "10.0k" or "1000k".
+ * @param {number} n
+ */
 export function compact(n) {
-  if (n < 1000) return String(n);
-  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e4 ? 1 : 0)}k`;
-  return `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)}M`;
+  if (!Number.isFinite(n)) return '—';
+  if (Math.abs(n) < 1000) return String(n);
+  const units = [[1e3, 'k'], [1e6, 'M'], [1e9, 'B']];
+  for (let u = 0; u < units.length; u++) {
+    const [size, suffix] = /** @type {[number, string]} */ (units[u]);
+    const value = Math.abs(n) / size;
+    const digits = value < 9.95 ? 1 : 0;
+    const rounded = Number(value.toFixed(digits));
+    if (rounded < 1000 || u === units.length - 1) return `${n < 0 ? '-' : ''}${rounded.toFixed(digits)}${suffix}`;
+  }
+  return String(n);
 }
 
 /** @param {number | null | undefined} ms */
@@ -52,6 +64,41 @@ export function time(text) {
   const pad = (/** @type {number} */ n, w = 2) => String(n).padStart(w, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** US dollars: four decimals under a dollar (model calls cost fractions of a cent). @param {number} usd */
+export function money(usd) {
+  if (!Number.isFinite(usd)) return '—';
+  if (usd === 0) return '$0';
+  if (usd < 0.0001) return '<$0.0001';
+  if (usd < 1) return `$${usd.toFixed(4)}`;
+  if (usd < 1000) return `$${usd.toFixed(2)}`;
+  return `$${integer.format(Math.round(usd))}`;
+}
+
+/**
+ * A run's cost as the page says it (`cost` of an execution): the sum, marked `+` when some
+ * spans could not be priced, and a sentence that says which. Never a silent zero.
+ * @param {{usd: number | null, complete: boolean, unpriced_spans: number, unpriced_models: string[]} | null | undefined} cost
+ * @returns {{text: string, note: string | null}}
+ */
+export function runCost(cost) {
+  if (!cost) return { text: '—', note: null };
+  const models = cost.unpriced_models && cost.unpriced_models.length ? ` (${cost.unpriced_models.join(', ')})` : '';
+  const spans = `${number(cost.unpriced_spans)} ${cost.unpriced_spans === 1 ? 'span' : 'spans'}`;
+  if (cost.usd === null || cost.usd === undefined) return { text: 'not priced', note: `No price for the models of ${spans}${models}` };
+  if (!cost.complete) return { text: `${money(cost.usd)}+`, note: `Without ${spans} that could not be priced${models}` };
+  return { text: money(cost.usd), note: null };
+}
+
+/**
+ * A span's own cost: its dollars, or why it has none.
+ * @param {{usd: number | null, priced_as?: string, unpriced?: string} | null | undefined} cost
+ */
+export function spanCost(cost) {
+  if (!cost) return null;
+  if (cost.usd !== null && cost.usd !== undefined) return { text: money(cost.usd), note: cost.priced_as ? `priced as ${cost.priced_as}` : null };
+  return { text: 'not priced', note: cost.unpriced === 'no_model' ? 'the span names no model' : 'its model is not in the price table' };
 }
 
 /** @param {number | null | undefined} n */

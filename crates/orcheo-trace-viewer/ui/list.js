@@ -1,12 +1,71 @@
 // @ts-check
-/** The executions list: newest first, filtered, found by id, a page at a time. */
+/**
+ * The executions list: newest first, filtered, found by id, a page at a time. While the tab is
+ * visible the first page is read again every few seconds and merged in by execution id, so new
+ * and running runs show without a click.
+ */
 import { ApiError, getJson } from './api.js';
-import { h } from './dom.js';
-import { compact, duration, number, time } from './format.js';
-import { executionBadge } from './trace-view.js';
+import { announce, h, srOnly } from './dom.js';
+import { compact, duration, number, runCost, time, toMillis } from './format.js';
+import { executionBadge } from './tree-view.js';
 
 /** Executions a page, unless the address says `?limit=` (1..=500). */
 const PAGE = 50;
+/** How often the first page is read again while the tab is visible. */
+const POLL_MS = 4000;
+/** How long a newly arrived row stays marked. */
+const ARRIVED_MS = 6000;
+/** Workflow ids suggested as the user types. */
+const SUGGESTIONS = 10;
+/** The query keys the list passes on to the API. */
+const FILTERS = ['workflow_id', 'workflow_prefix', 'status', 'has_error', 'has_failing_span'];
+const LIST_URL_KEY = 'orcheo-trace.list-url';
+
+/**
+ * The "Errors" choices and the filters each stands for: a run can fail, or finish although a
+ * step of it failed (the row's red error count).
+ * @type {[string, string, Record<string, string>][]}
+ */
+const ERROR_CHOICES = [
+  ['', 'any', {}],
+  ['run', 'run failed', { has_error: 'true' }],
+  ['step', 'a step failed (run may have finished)', { has_failing_span: 'true' }],
+  ['none', 'no errors', { has_error: 'false', has_failing_span: 'false' }],
+];
+
+/** The "Errors" choice an address stands for. @param {URLSearchParams} params */
+function errorChoice(params) {
+  if (params.get('has_failing_span') === 'true') return 'step';
+  if (params.get('has_error') === 'true') return 'run';
+  if (params.get('has_error') === 'false' || params.get('has_failing_span') === 'false') return 'none';
+  return '';
+}
+
+/** The list's address as the user last left it (`/` when never shown), for the breadcrumb. */
+export function lastListUrl() {
+  try {
+    return sessionStorage.getItem(LIST_URL_KEY) || '/';
+  } catch {
+    return '/';
+  }
+}
+
+function rememberListUrl() {
+  try {
+    sessionStorage.setItem(LIST_URL_KEY, location.pathname + location.search);
+  } catch {
+    // Storage refused (private mode): the breadcrumb leads to the unfiltered list.
+  }
+}
+
+/** "12 s", "3 min 05 s", "1 h 02 min": a running run's age. @param {number} ms */
+function elapsed(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return `${minutes} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
 
 /**
  * @param {HTMLElement} main
@@ -15,29 +74,63 @@ const PAGE = 50;
 export function showList(main, app) {
   const controller = new AbortController();
   const params = new URLSearchParams(location.search);
-  const workflow = h('input', { id: 'filter-workflow', name: 'workflow_id', value: params.get('workflow_id') || '', placeholder: 'wf_support_reply', spellcheck: 'false' });
+  rememberListUrl();
+  const suggestions = h('datalist', { id: 'workflow-suggestions' });
+  const workflow = h('input', {
+    id: 'filter-workflow', name: 'workflow_prefix', list: 'workflow-suggestions', autocomplete: 'off',
+    value: params.get('workflow_prefix') || params.get('workflow_id') || '', placeholder: 'wf_support', spellcheck: 'false',
+    'aria-describedby': 'filter-workflow-hint',
+  });
   const status = h('select', { id: 'filter-status', name: 'status' },
     ['', 'running', 'completed', 'error', 'cancelled'].map((s) =>
       h('option', { value: s, selected: params.get('status') === s, text: s || 'any' })));
-  const errors = h('select', { id: 'filter-errors', name: 'has_error' },
-    [['', 'any'], ['true', 'with errors'], ['false', 'without errors']].map(([v, t]) =>
-      h('option', { value: v, selected: params.get('has_error') === v, text: t })));
+  const chosen = errorChoice(params);
+  const errors = h('select', { id: 'filter-errors', name: 'errors' },
+    ERROR_CHOICES.map(([v, t]) => h('option', { value: v, selected: chosen === v, text: t })));
   const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter executions' },
-    h('div', { class: 'field' }, h('label', { for: 'filter-workflow', text: 'Workflow' }), workflow),
+    h('div', { class: 'field' }, h('label', { for: 'filter-workflow', text: 'Workflow' }), workflow,
+      h('span', { id: 'filter-workflow-hint', class: 'sr-only', text: 'Workflow ids that start with this text' }), suggestions),
     h('div', { class: 'field' }, h('label', { for: 'filter-status', text: 'Status' }), status),
     h('div', { class: 'field' }, h('label', { for: 'filter-errors', text: 'Errors' }), errors),
     h('button', { type: 'submit', text: 'Apply filters' }));
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
     const next = new URLSearchParams();
-    if (workflow.value.trim()) next.set('workflow_id', workflow.value.trim());
+    const typed = workflow.value.trim();
+    // An exact id (from a row's workflow link) stays exact until the user changes it.
+    if (typed && typed === params.get('workflow_id')) next.set('workflow_id', typed);
+    else if (typed) next.set('workflow_prefix', typed);
     if (status.value) next.set('status', status.value);
-    if (errors.value) next.set('has_error', errors.value);
+    const choice = ERROR_CHOICES.find(([v]) => v === errors.value);
+    for (const [key, value] of Object.entries(choice ? choice[2] : {})) next.set(key, value);
     const limit = params.get('limit');
     if (limit) next.set('limit', limit);
     const query = next.toString();
     app.navigate(query ? `/?${query}` : '/');
   });
+
+  /** Suggestions for what is typed so far; an answer to older typing is dropped. */
+  let suggesting = 0;
+  /** @type {number | undefined} */
+  let suggestTimer;
+  workflow.addEventListener('focus', () => { if (!suggestions.childElementCount) suggest(); });
+  workflow.addEventListener('input', () => {
+    window.clearTimeout(suggestTimer);
+    suggestTimer = window.setTimeout(suggest, 150);
+  });
+  async function suggest() {
+    const mine = ++suggesting;
+    const query = new URLSearchParams({ prefix: workflow.value.trim(), limit: String(SUGGESTIONS) });
+    try {
+      const answer = await getJson(`/api/workflows?${query}`, controller.signal);
+      if (mine !== suggesting) return;
+      suggestions.replaceChildren(...answer.workflows.map((/** @type {any} */ w) =>
+        h('option', { value: w.workflow_id, label: `${w.workflow_id} · ${number(w.execution_count)} runs` })));
+    } catch {
+      // Suggestions are a help, not the filter: without them the field still filters.
+    }
+  }
+
   const findInput = h('input', { id: 'find-execution', placeholder: 'execution id', spellcheck: 'false', required: true });
   const find = h('form', { class: 'find', 'aria-label': 'Open an execution by id' },
     h('label', { for: 'find-execution', text: 'Execution id' }), findInput, h('button', { type: 'submit', text: 'Open' }));
@@ -47,34 +140,46 @@ export function showList(main, app) {
     if (id) app.navigate(`/executions/${encodeURIComponent(id)}`);
   });
 
-  const rows = h('tbody');
-  const table = h('table', { class: 'executions', 'aria-busy': 'true' },
+  const rows = h('tbody', { role: 'rowgroup' });
+  // The roles are the elements' own, said outright: on a phone the rows are laid out as cards,
+  // and a table whose display is changed must not lose its meaning to a screen reader.
+  const table = h('table', { class: 'executions', role: 'table', 'aria-busy': 'true' },
     h('caption', { class: 'sr-only', text: 'Executions, newest first' }),
-    h('thead', null, h('tr', null, ['Execution', 'Workflow', 'Status', 'Started', 'Duration', 'Tokens in → out', 'Spans', 'Errors']
-      .map((c) => h('th', { scope: 'col', text: c })))),
+    h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, ['Execution', 'Workflow', 'Status', 'Started', 'Duration', 'Tokens in → out', 'Cost', 'Spans', 'Errors']
+      .map((c) => h('th', { scope: 'col', role: 'columnheader', text: c })))),
     rows);
   const more = h('button', { type: 'button', hidden: true, text: 'Load more' });
   const state = h('div', { class: 'list-state', role: 'status' });
   const refresh = h('button', { type: 'button', text: 'Refresh' });
   refresh.addEventListener('click', () => { rows.replaceChildren(); load(null); });
+  const wrap = h('div', { class: 'table-wrap' }, table);
   main.replaceChildren(
     h('div', { class: 'list-head' }, h('h1', { text: 'Executions' }), refresh),
     h('div', { class: 'list-controls' }, filters, find),
-    state, h('div', { class: 'table-wrap' }, table), more);
+    state, wrap, more);
 
+  /** The API query of the list's filters. */
+  function filterQuery() {
+    const query = new URLSearchParams();
+    for (const key of FILTERS) {
+      const v = params.get(key);
+      if (v) query.set(key, v);
+    }
+    const limit = Number(params.get('limit'));
+    query.set('limit', String(Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE));
+    return query;
+  }
+
+  /** Row of each execution on screen, by id. @type {Map<string, HTMLTableRowElement>} */
+  const shown = new Map();
   /** Loads started; an answer to an older one (before a refresh) is dropped. */
   let generation = 0;
 
   /** @param {string | null} cursor */
   async function load(cursor) {
     const mine = ++generation;
-    const query = new URLSearchParams();
-    for (const key of ['workflow_id', 'status', 'has_error']) {
-      const v = params.get(key);
-      if (v) query.set(key, v);
-    }
-    const limit = Number(params.get('limit'));
-    query.set('limit', String(Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE));
+    if (!cursor) shown.clear();
+    const query = filterQuery();
     if (cursor) query.set('cursor', cursor);
     // Disabled rather than hidden while loading, so it keeps the focus.
     more.disabled = true;
@@ -84,15 +189,18 @@ export function showList(main, app) {
       if (mine !== generation) return;
       state.replaceChildren();
       table.setAttribute('aria-busy', 'false');
-      for (const e of page.executions) rows.append(row(e));
-      if (!rows.childElementCount) {
-        state.replaceChildren(h('p', { class: 'empty', text: params.toString()
-          ? 'No execution matches these filters.'
-          : 'No executions yet. Point an executor’s OTLP exporter at this server, or run the demo.' }));
+      for (const e of page.executions) {
+        // A run the refresh already put on screen (its start moved back when its root came).
+        if (shown.has(e.id)) continue;
+        const tr = row(e);
+        shown.set(e.id, tr);
+        rows.append(tr);
       }
+      showEmpty();
       more.hidden = !page.page_info.has_next_page;
       more.disabled = false;
       more.onclick = () => load(page.page_info.cursor);
+      schedule();
     } catch (e) {
       if ((e instanceof DOMException && e.name === 'AbortError') || mine !== generation) return;
       more.disabled = false;
@@ -107,22 +215,164 @@ export function showList(main, app) {
     }
   }
 
+  function showEmpty() {
+    if (rows.childElementCount) {
+      if (state.querySelector('.empty')) state.replaceChildren();
+      return;
+    }
+    state.replaceChildren(h('p', { class: 'empty', text: params.toString()
+      ? 'No execution matches these filters.'
+      : 'No executions yet. Point an executor’s OTLP exporter at this server, or run the demo.' }));
+  }
+
+  /** @type {number | undefined} */
+  let pollTimer;
+  let polling = false;
+  function schedule() {
+    window.clearTimeout(pollTimer);
+    pollTimer = undefined;
+    if (document.visibilityState === 'visible' && !controller.signal.aborted) {
+      pollTimer = window.setTimeout(poll, POLL_MS);
+    }
+  }
+
+  /** Reads the first page again and merges it in; a failure waits for the next turn. */
+  async function poll() {
+    pollTimer = undefined;
+    if (polling) return;
+    polling = true;
+    const mine = generation;
+    try {
+      const page = await getJson(`/api/executions?${filterQuery()}`, controller.signal);
+      // A refresh or a new page started meanwhile: its answer is the newer word.
+      if (mine === generation) merge(page.executions, page.page_info.has_next_page);
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') return;
+    } finally {
+      polling = false;
+    }
+    schedule();
+  }
+
+  /**
+   * Puts the first page's executions on screen: changed rows in place, new ones where they
+   * belong, and drops those the first page would hold but no longer does (a filter they left).
+   * Rows that "Load more" brought stay; the focus and the scroll position stay.
+   * @param {any[]} executions
+   * @param {boolean} hasMore
+   */
+  function merge(executions, hasMore) {
+    const active = document.activeElement;
+    // The first row in view, by id: it may be replaced by its update.
+    const anchor = [...rows.children].find((r) => r instanceof HTMLElement && r.offsetTop + r.offsetHeight > wrap.scrollTop);
+    const anchorId = anchor instanceof HTMLElement ? anchor.dataset.id : undefined;
+    const anchorTop = anchor instanceof HTMLElement ? anchor.offsetTop : 0;
+    const fresh = new Set(executions.map((e) => e.id));
+    const oldest = executions.length ? toMillis(executions[executions.length - 1].started_at) : NaN;
+    for (const [id, tr] of shown) {
+      if (fresh.has(id) || tr.contains(active)) continue;
+      // Within the first page's span of time (or anywhere, when it is the only page).
+      if (!hasMore || toMillis(tr.dataset.started) >= oldest) {
+        tr.remove();
+        shown.delete(id);
+      }
+    }
+    /** @type {HTMLTableRowElement | null} */
+    let previous = null;
+    let arrived = 0;
+    for (const e of executions) {
+      const old = shown.get(e.id);
+      if (old) {
+        if (old.dataset.signature !== signature(e)) {
+          const focused = old.contains(active) ? [...old.querySelectorAll('a, button')].indexOf(/** @type {Element} */ (active)) : -1;
+          const tr = row(e);
+          if (old.classList.contains('arrived')) mark(tr);
+          old.replaceWith(tr);
+          shown.set(e.id, tr);
+          const target = focused >= 0 ? tr.querySelectorAll('a, button')[focused] : null;
+          if (target instanceof HTMLElement) target.focus({ preventScroll: true });
+          previous = tr;
+        } else {
+          previous = old;
+        }
+        continue;
+      }
+      const tr = row(e);
+      mark(tr);
+      shown.set(e.id, tr);
+      if (previous) previous.after(tr);
+      else rows.prepend(tr);
+      previous = tr;
+      arrived++;
+    }
+    // Rows added above what the user was reading push it down; the view follows it.
+    const followed = anchorId === undefined ? undefined : shown.get(anchorId);
+    if (followed && wrap.scrollTop > 0) wrap.scrollTop += followed.offsetTop - anchorTop;
+    if (arrived) announce(arrived === 1 ? '1 new execution' : `${arrived} new executions`);
+    showEmpty();
+  }
+
+  /** Marks a newly arrived row for a moment. @param {HTMLElement} tr */
+  function mark(tr) {
+    tr.classList.add('arrived');
+    window.setTimeout(() => tr.classList.remove('arrived'), ARRIVED_MS);
+  }
+
+  /** What a row shows, but for a running run's ticking duration. @param {any} e */
+  function signature(e) {
+    return JSON.stringify([e.status, e.workflow_id, e.started_at, e.finished_at, e.token_usage, e.cost, e.span_count, e.error_count,
+      e.status === 'running' ? null : e.duration_ms]);
+  }
+
   /** @param {any} e */
   function row(e) {
     const link = h('a', { href: `/executions/${encodeURIComponent(e.id)}`, 'data-nav': true, text: e.id });
     const tokens = e.token_usage;
-    return h('tr', { class: e.status === 'error' ? 'error' : null },
-      h('th', { scope: 'row' }, link),
-      h('td', null, e.workflow_id ? h('a', { href: `/?workflow_id=${encodeURIComponent(e.workflow_id)}`, 'data-nav': true, text: e.workflow_id, 'aria-label': `Only ${e.workflow_id}` }) : '—'),
-      h('td', null, executionBadge(e.status), e.status === 'running' ? h('span', { class: 'badge badge-live' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live') : null),
-      h('td', null, time(e.started_at)),
-      h('td', { class: 'num' }, duration(e.duration_ms)),
-      h('td', { class: 'num', title: tokens ? `${number(tokens.input)} input, ${number(tokens.output)} output tokens` : null },
+    const cost = runCost(e.cost);
+    const running = e.status === 'running';
+    const tr = h('tr', { class: e.status === 'error' ? 'error' : null, role: 'row', 'data-id': e.id, 'data-started': e.started_at },
+      h('th', { scope: 'row', role: 'rowheader' }, link),
+      h('td', { role: 'cell', 'data-label': 'Workflow' }, e.workflow_id ? h('a', { href: `/?workflow_id=${encodeURIComponent(e.workflow_id)}`, 'data-nav': true, text: e.workflow_id, 'aria-label': `Only ${e.workflow_id}` }) : '—'),
+      h('td', { role: 'cell', 'data-label': 'Status' }, executionBadge(e.status), running ? h('span', { class: 'badge badge-live' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live') : null),
+      h('td', { role: 'cell', 'data-label': 'Started' }, time(e.started_at)),
+      running && Number.isFinite(e.duration_ms)
+        ? h('td', { class: 'num running-for', role: 'cell', 'data-label': 'Duration', 'data-base-ms': e.duration_ms, 'data-since': performance.now(), text: `running ${elapsed(e.duration_ms)}` })
+        : h('td', { class: 'num', role: 'cell', 'data-label': 'Duration' }, duration(e.duration_ms)),
+      h('td', { class: 'num', role: 'cell', 'data-label': 'Tokens', title: tokens ? `${number(tokens.input)} input, ${number(tokens.output)} output tokens` : null },
         tokens ? `${compact(tokens.input)} → ${compact(tokens.output)}` : '—'),
-      h('td', { class: 'num' }, number(e.span_count)),
-      h('td', { class: 'num' }, e.error_count ? h('span', { class: 'error-count', text: number(e.error_count) }) : number(e.error_count)));
+      h('td', { class: 'num', role: 'cell', 'data-label': 'Cost', title: cost.note }, cost.text, cost.note ? srOnly(` (${cost.note})`) : null),
+      h('td', { class: 'num', role: 'cell', 'data-label': 'Spans' }, number(e.span_count)),
+      h('td', { class: 'num', role: 'cell', 'data-label': 'Errors' }, e.error_count ? h('span', { class: 'error-count', text: number(e.error_count) }) : number(e.error_count)));
+    tr.dataset.signature = signature(e);
+    return tr;
   }
 
+  /** A running run's duration counts up from what the server said, by this page's clock. */
+  const ticker = window.setInterval(() => {
+    const now = performance.now();
+    for (const cell of rows.querySelectorAll('td.running-for')) {
+      if (!(cell instanceof HTMLElement)) continue;
+      const text = `running ${elapsed(Number(cell.dataset.baseMs) + now - Number(cell.dataset.since))}`;
+      if (cell.textContent !== text) cell.textContent = text;
+    }
+  }, 1000);
+
+  const onVisibility = () => {
+    if (document.visibilityState !== 'visible') {
+      window.clearTimeout(pollTimer);
+      pollTimer = undefined;
+    } else if (pollTimer === undefined && !polling && table.getAttribute('aria-busy') === 'false') {
+      poll();
+    }
+  };
+  document.addEventListener('visibilitychange', onVisibility);
+
   load(null);
-  return () => controller.abort();
+  return () => {
+    controller.abort();
+    window.clearTimeout(pollTimer);
+    window.clearTimeout(suggestTimer);
+    window.clearInterval(ticker);
+    document.removeEventListener('visibilitychange', onVisibility);
+  };
 }

@@ -4,6 +4,7 @@
  * them are on screen (collapsed branches, search). Nothing here touches the DOM.
  */
 import { toMillis } from './format.js';
+import { spanStatus } from './status.js';
 
 /**
  * @typedef {object} Span A span as the API gives it (see the OpenAPI document's `SpanNode`).
@@ -20,7 +21,8 @@ import { toMillis } from './format.js';
  * @property {boolean} in_progress
  * @property {string[]} [namespace] the subgraph the node ran in, outermost first
  * @property {{input: number, output: number, total: number} | null} token_usage
- * @property {{input: number, output: number, total: number} | null} self_token_usage
+ * @property {{input: number, output: number, total: number, cached_input?: number} | null} self_token_usage
+ * @property {{usd: number | null, priced_as?: string, unpriced?: string} | null} [cost] the span's own tokens' cost
  * @property {{name?: string | null, request: string | null, response: string | null, provider: string | null, kind?: string | null, operation?: string | null, vector_size?: number | null} | null} model
  * @property {any[]} prompts
  * @property {any[]} responses
@@ -46,8 +48,47 @@ import { toMillis } from './format.js';
  * @property {number} depth
  * @property {number} start ms since the epoch
  * @property {number} end ms since the epoch (now, for a span still running)
- * @property {string} haystack lower-case text that search looks in
+ * @property {Array<[string, string]> | null} fields what search looks in: a label and the
+ *   lower-case text, made on the first search (most traces are never searched)
  */
+
+/**
+ * Everything a span shows, as search reads it: each field with the name the page gives it, so a
+ * match can say where it was found.
+ * @param {Span} span
+ * @returns {Array<[string, string]>}
+ */
+export function searchFields(span) {
+  /** @type {Array<[string, string]>} */
+  const out = [];
+  const add = (/** @type {string} */ label, /** @type {unknown} */ value) => {
+    if (value === null || value === undefined || value === '') return;
+    out.push([label, (typeof value === 'string' ? value : JSON.stringify(value)).toLowerCase()]);
+  };
+  add('name', span.name);
+  add('kind', span.kind);
+  add('span id', span.span_id);
+  const m = span.model;
+  if (m) add('model', [m.name, m.request, m.response, m.provider].filter(Boolean).join(' '));
+  const errors = [span.error, ...(span.errors || [])].filter(Boolean);
+  for (const e of errors) {
+    add('error', [e.type, e.code].filter(Boolean).join(' '));
+    add('error message', e.message);
+    add('error hint', e.hint);
+    add('stack trace', e.stack_trace);
+  }
+  add('status', `${span.status.code} ${span.status.message || ''}`);
+  for (const p of span.prompts || []) add('prompt', p.content);
+  for (const r of span.responses || []) add('response', r.content);
+  for (const c of span.messages || []) add(c.role ? `${c.role} message` : 'message', c.content);
+  for (const a of span.artifacts || []) add('artifact', [a.id, a.name, a.content_type].filter(Boolean).join(' '));
+  for (const [key, value] of Object.entries(span.attributes || {})) add(`attribute ${key}`, `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  for (const e of span.events || []) {
+    add('event', e.name);
+    for (const value of Object.values(e.attributes || {})) add(`event ${e.name}`, typeof value === 'string' ? value : JSON.stringify(value));
+  }
+  return out;
+}
 
 export class TraceModel {
   constructor() {
@@ -88,7 +129,6 @@ export class TraceModel {
       const start = toMillis(span.start_time);
       const endText = toMillis(span.end_time);
       const end = Number.isFinite(endText) ? endText : Math.max(now, start);
-      const model = span.model ? `${span.model.request || ''} ${span.model.response || ''} ${span.model.provider || ''}` : '';
       /** @type {TreeNode} */
       const node = {
         span,
@@ -98,7 +138,7 @@ export class TraceModel {
         depth: parentIndex >= 0 ? this.nodes[parentIndex].depth + 1 : 0,
         start,
         end,
-        haystack: `${span.name}\n${span.kind}\n${span.span_id}\n${model}\n${span.status.code}`.toLowerCase(),
+        fields: null,
       };
       this.nodes.push(node);
       this.byId.set(span.span_id, index);
@@ -129,8 +169,10 @@ export class TraceModel {
   }
 
   /**
-   * Spans whose name, kind, id, model or status contains `query` (any case), with their
-   * ancestors, so every match is shown in its place. `null` for an empty query.
+   * Spans that show `query` anywhere (name, kind, ids, status, model, errors, prompts, responses,
+   * messages, artifacts, attributes, events; any case), with their ancestors, so every match is
+   * shown in its place; `where` names the first field each match was found in. `null` for an
+   * empty query.
    * @param {string} query
    */
   search(query) {
@@ -138,12 +180,53 @@ export class TraceModel {
     if (!q) return null;
     const matches = new Set();
     const keep = new Set();
+    /** @type {Map<number, string>} */
+    const where = new Map();
     for (const node of this.nodes) {
-      if (!node.haystack.includes(q)) continue;
+      node.fields ??= searchFields(node.span);
+      const hit = node.fields.find(([, text]) => text.includes(q));
+      if (!hit) continue;
+      matches.add(node.index);
+      where.set(node.index, hit[0]);
+      for (let i = node.index; i >= 0 && !keep.has(i); i = this.nodes[i].parent) keep.add(i);
+    }
+    return { matches, keep, where };
+  }
+
+  /**
+   * Spans that failed where the failure started: an ERROR span none of whose descendants failed
+   * too (a parent marked failed only because a child failed is not a second failure), in the
+   * order of the tree. A run whose only failing span is its root gives the root.
+   */
+  failures() {
+    const failed = this.nodes.map((n) => isFailed(n.span));
+    const below = new Uint8Array(this.nodes.length);
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const parent = this.nodes[i].parent;
+      if (parent >= 0 && (failed[i] || below[i])) below[parent] = 1;
+    }
+    const out = [];
+    if (this.root < 0) return out;
+    const stack = [this.root];
+    while (stack.length) {
+      const i = /** @type {number} */ (stack.pop());
+      if (failed[i] && !below[i]) out.push(i);
+      const kids = this.nodes[i].children;
+      for (let k = kids.length - 1; k >= 0; k--) stack.push(kids[k]);
+    }
+    return out;
+  }
+
+  /** Every failing span with its ancestors, as a filter (the "errors only" view). */
+  failureFilter() {
+    const matches = new Set();
+    const keep = new Set();
+    for (const node of this.nodes) {
+      if (!isFailed(node.span)) continue;
       matches.add(node.index);
       for (let i = node.index; i >= 0 && !keep.has(i); i = this.nodes[i].parent) keep.add(i);
     }
-    return { matches, keep };
+    return { matches, keep, where: new Map() };
   }
 
   /**
@@ -179,4 +262,9 @@ export class TraceModel {
       .sort((a, b) => (b.span.self_token_usage?.total || 0) - (a.span.self_token_usage?.total || 0))
       .slice(0, limit);
   }
+}
+
+/** Whether a span failed, from all the evidence (see `status.js`). @param {Span} span */
+export function isFailed(span) {
+  return spanStatus(span).state === 'error';
 }

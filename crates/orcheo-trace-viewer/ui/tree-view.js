@@ -2,25 +2,40 @@
 /**
  * The span tree on screen: a WAI-ARIA tree (flat tree items with level, position and set size)
  * of which only the rows in view exist in the DOM, so a 10,000-span trace scrolls smoothly.
- * Focus stays on the tree and moves with `aria-activedescendant`; Enter or a click selects.
+ * Focus stays on the tree and moves with `aria-activedescendant`; the selection follows the focus
+ * (the WAI-ARIA tree pattern's single-select tree), a moment after the keys stop so that holding
+ * an arrow key scrolls without drawing every span's details on the way.
  */
 import { h, srOnly } from './dom.js';
-import { compact, duration, number } from './format.js';
+import { compact, duration, number, spanCost } from './format.js';
+import { spanStatus } from './status.js';
+import { isFailed } from './tree-model.js';
 
 const ROW_HEIGHT = 30;
 const OVERSCAN = 8;
 /** Deeper spans are drawn at this indent, with their depth written out. */
 const MAX_INDENT = 24;
+/** How long the focus rests on a span before the selection follows it. */
+export const FOLLOW_FOCUS_MS = 150;
+/** The timeline's tick labels are at least this far apart. */
+const TICK_SPACING_PX = 90;
 
 /** @typedef {import('./tree-model.js').TraceModel} TraceModel */
 /** @typedef {import('./tree-model.js').TreeNode} TreeNode */
+/** @typedef {{matches: Set<number>, keep: Set<number>, where: Map<number, string>}} Filter */
 
-/** @param {string} code @param {boolean} inProgress */
-export function statusBadge(code, inProgress) {
-  if (inProgress) return h('span', { class: 'status status-running', title: 'running' }, '◔', srOnly(' running'));
-  if (code === 'ERROR') return h('span', { class: 'status status-error', title: 'error' }, '✕', srOnly(' error'));
-  if (code === 'OK') return h('span', { class: 'status status-ok', title: 'ok' }, '✓', srOnly(' ok'));
-  return h('span', { class: 'status status-unset', title: 'status unset' }, '○', srOnly(' status unset'));
+const STATUS_MARK = { running: '◔', error: '✕', completed: '✓', cancelled: '⊘', skipped: '↷', unset: '○' };
+
+/** An execution's status: a symbol and the word. @param {string} status */
+export function executionBadge(status) {
+  const symbol = { completed: '✓', error: '✕', running: '◔', cancelled: '⊘' }[status] || '?';
+  return h('span', { class: `badge badge-${status}` }, h('span', { 'aria-hidden': 'true', text: `${symbol} ` }), status);
+}
+
+/** The span's status as a symbol, its word for screen readers (see `spanStatus`). @param {import('./tree-model.js').Span} span */
+export function statusBadge(span) {
+  const { state, label, source } = spanStatus(span);
+  return h('span', { class: `status status-${state}`, title: `${label} (from ${source})` }, STATUS_MARK[state], srOnly(` ${label}`));
 }
 
 const FLAG_TEXT = {
@@ -51,8 +66,11 @@ export class TreeView {
     this.model = null;
     /** @type {Set<string>} */
     this.collapsed = new Set();
-    /** @type {{matches: Set<number>, keep: Set<number>} | null} */
+    /** @type {Filter | null} */
     this.filter = null;
+    /** The search's text (lower case), marked in the rows' names. */
+    this.query = '';
+    this.followTimer = 0;
     this.rows = new Int32Array(0);
     this.last = new Uint8Array(0);
     /** Row position of each shown node. @type {Map<number, number>} */
@@ -62,11 +80,13 @@ export class TreeView {
     /** @type {Map<number, HTMLElement>} */
     this.rendered = new Map();
     this.frame = 0;
+    /** The width the tick labels were laid out for. */
+    this.tickWidth = 0;
 
     this.ticks = h('div', { class: 'timeline-ticks', 'aria-hidden': 'true' });
     this.header = h('div', { class: 'tree-columns', 'aria-hidden': 'true' },
       h('span', { class: 'col-name', text: 'Span' }),
-      h('span', { class: 'col-tokens', text: 'Tokens in → out' }),
+      h('span', { class: 'col-tokens', text: 'Tokens in → out · cost' }),
       h('span', { class: 'col-bar' }, this.ticks));
     this.spacer = h('div', { class: 'tree-spacer', role: 'none' });
     this.element = h('div', {
@@ -90,7 +110,7 @@ export class TreeView {
    * collapsed spans, selection, focus and the rows in view all follow span ids, so a tree that
    * grows (live) does not jump.
    * @param {TraceModel} model
-   * @param {{matches: Set<number>, keep: Set<number>} | null} [filter]
+   * @param {Filter | null} [filter]
    */
   setModel(model, filter = null) {
     const old = this.model;
@@ -112,10 +132,12 @@ export class TreeView {
 
   /**
    * A new search: shows its matches and moves to the first one.
-   * @param {{matches: Set<number>, keep: Set<number>} | null} filter
+   * @param {Filter | null} filter
+   * @param {string} [query] the text to mark in the names
    */
-  setFilter(filter) {
+  setFilter(filter, query = '') {
     this.filter = filter;
+    this.query = query.trim().toLowerCase();
     this.relayout();
     if (filter && filter.matches.size) {
       const first = this.rows.find((i) => filter.matches.has(i));
@@ -161,6 +183,7 @@ export class TreeView {
 
   render() {
     if (!this.model) return;
+    if (this.ticks.clientWidth && this.ticks.clientWidth !== this.tickWidth) this.drawTicks();
     const height = this.element.clientHeight || 600;
     const top = this.element.scrollTop;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
@@ -200,7 +223,7 @@ export class TreeView {
     const el = h('div', {
       id: rowId(node),
       class: `row${index === this.selected ? ' selected' : ''}${index === this.active ? ' active' : ''}` +
-        `${span.status.code === 'ERROR' ? ' error' : ''}${this.filter && this.filter.matches.has(index) ? ' match' : ''}`,
+        `${isFailed(span) ? ' error' : ''}${this.filter && this.filter.matches.has(index) ? ' match' : ''}`,
       role: 'treeitem',
       'aria-level': node.depth + 1,
       'aria-posinset': siblings.indexOf(index) + 1,
@@ -219,15 +242,17 @@ export class TreeView {
         'aria-hidden': 'true',
         text: hasChildren ? (expanded ? '▾' : '▸') : '',
       }),
-      statusBadge(span.status.code, span.in_progress),
-      h('span', { class: 'span-name', text: spanName(span) }),
+      statusBadge(span),
+      marked('span', 'span-name', spanName(span), this.filter && this.filter.matches.has(index) ? this.query : ''),
       h('span', { class: 'kind', text: span.kind }),
     );
+    const where = this.filter?.where.get(index);
+    if (where && where !== 'name') name.append(h('span', { class: 'found-in', text: `in ${where}` }));
     if (node.depth > MAX_INDENT) name.append(h('span', { class: 'depth', text: `depth ${node.depth}` }));
     if (span.namespace && span.namespace.length) {
       name.append(h('span', { class: 'namespace', title: 'subgraph', text: `in ${span.namespace.join(' › ')}` }));
     }
-    if (span.awaited) name.append(h('span', { class: 'flag awaited', text: 'root span not received yet' }));
+    if (span.awaited) name.append(h('span', { class: 'flag awaited', title: 'the run is still running: its root span arrives when it ends', text: 'running' }));
     else if (span.synthetic) name.append(h('span', { class: 'flag', text: 'placeholder' }));
     if (span.flags && span.flags.length) {
       const text = span.flags.map(flagText).join('; ');
@@ -244,6 +269,8 @@ export class TreeView {
         srOnly(' out'),
       );
     }
+    const cost = spanCost(span.cost);
+    if (cost) tokens.append(h('span', { class: `cost${cost.note && cost.text === 'not priced' ? ' unpriced' : ''}`, title: cost.note, text: cost.text === 'not priced' ? ' · no price' : ` · ${cost.text}` }));
     el.append(name, tokens, this.bar(node));
     return el;
   }
@@ -280,7 +307,8 @@ export class TreeView {
     bar.style.width = `${Math.min(width, 100 - Math.min(Math.max(left, 0), 99.7))}%`;
     // The duration goes after the bar, before it when the bar ends near the right edge, or
     // inside it when the bar fills the timeline.
-    const label = h('span', { class: 'duration', text: duration(node.span.duration_ms) });
+    const running = node.span.in_progress || node.span.awaited;
+    const label = h('span', { class: 'duration', text: running ? `${duration(node.end - node.start)} so far` : duration(node.span.duration_ms) });
     if (reported) {
       label.title = `reported by the node; its span lasted ${duration(node.span.measured_duration_ms)}`;
       label.append(h('span', { class: 'reported-mark', 'aria-hidden': 'true', text: ' ≈' }), srOnly(' (reported by the node)'));
@@ -299,7 +327,12 @@ export class TreeView {
     const model = /** @type {TraceModel} */ (this.model);
     const total = Math.max(model.end - model.start, 0);
     this.ticks.replaceChildren();
-    for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    // As many labels as fit the column's width: five where there is room, two on a phone.
+    const width = this.ticks.clientWidth || 400;
+    const steps = Math.max(1, Math.min(4, Math.floor(width / TICK_SPACING_PX)));
+    this.tickWidth = width;
+    for (let k = 0; k <= steps; k++) {
+      const f = k / steps;
       const tick = h('span', { class: 'tick', text: duration(total * f) });
       tick.style.left = `${f * 100}%`;
       this.ticks.append(tick);
@@ -317,7 +350,11 @@ export class TreeView {
     this.relayout();
   }
 
-  /** @param {boolean} expand */
+  /**
+   * Expands or collapses every span. Collapsing keeps the root's children in view, unless no
+   * child has children of its own (a flat trace): then the root itself is collapsed.
+   * @param {boolean} expand
+   */
   setAll(expand) {
     const model = /** @type {TraceModel} */ (this.model);
     this.collapsed = new Set();
@@ -325,7 +362,9 @@ export class TreeView {
       for (const node of model.nodes) {
         if (node.children.length && node.index !== model.root) this.collapsed.add(node.span.span_id);
       }
-      // The active or selected span may now be hidden: move to its shown ancestor.
+      if (!this.collapsed.size && model.root >= 0 && model.nodes[model.root].children.length) {
+        this.collapsed.add(model.nodes[model.root].span.span_id);
+      }
     }
     this.relayout();
     if (this.active >= 0 && !this.position.has(this.active)) this.setActive(this.visibleAncestor(this.active));
@@ -365,8 +404,21 @@ export class TreeView {
     this.render();
   }
 
+  /** Moves the focus by keyboard; the selection follows once the keys rest. @param {number} index */
+  focusSpan(index) {
+    if (index < 0) return;
+    this.setActive(index);
+    window.clearTimeout(this.followTimer);
+    this.followTimer = window.setTimeout(() => {
+      this.followTimer = 0;
+      if (this.active >= 0 && this.active !== this.selected) this.select(this.active);
+    }, FOLLOW_FOCUS_MS);
+  }
+
   /** @param {number} index */
   select(index) {
+    window.clearTimeout(this.followTimer);
+    this.followTimer = 0;
     const previous = this.selected;
     this.selected = index;
     this.setActive(index);
@@ -404,22 +456,23 @@ export class TreeView {
     const page = Math.max(1, Math.floor(this.element.clientHeight / ROW_HEIGHT) - 1);
     const at = (/** @type {number} */ r) => this.rows[Math.min(Math.max(r, 0), this.rows.length - 1)];
     let handled = true;
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
     switch (e.key) {
-      case 'ArrowDown': this.setActive(row < 0 ? at(0) : at(row + 1)); break;
-      case 'ArrowUp': this.setActive(row < 0 ? at(0) : at(row - 1)); break;
-      case 'PageDown': this.setActive(at(row + page)); break;
-      case 'PageUp': this.setActive(at(row - page)); break;
-      case 'Home': this.setActive(at(0)); break;
-      case 'End': this.setActive(at(this.rows.length - 1)); break;
+      case 'ArrowDown': this.focusSpan(row < 0 ? at(0) : at(row + 1)); break;
+      case 'ArrowUp': this.focusSpan(row < 0 ? at(0) : at(row - 1)); break;
+      case 'PageDown': this.focusSpan(at(row + page)); break;
+      case 'PageUp': this.focusSpan(at(row - page)); break;
+      case 'Home': this.focusSpan(at(0)); break;
+      case 'End': this.focusSpan(at(this.rows.length - 1)); break;
       case 'ArrowRight':
         if (node && this.shownChildren(node).length) {
           if (!this.filter && this.collapsed.has(node.span.span_id)) this.toggle(node.index);
-          else if (row + 1 < this.rows.length && model.nodes[this.rows[row + 1]].parent === node.index) this.setActive(at(row + 1));
+          else if (row + 1 < this.rows.length && model.nodes[this.rows[row + 1]].parent === node.index) this.focusSpan(at(row + 1));
         }
         break;
       case 'ArrowLeft':
         if (node && this.shownChildren(node).length && !this.filter && !this.collapsed.has(node.span.span_id)) this.toggle(node.index);
-        else if (node && node.parent >= 0) this.setActive(this.visibleAncestor(node.parent));
+        else if (node && node.parent >= 0) this.focusSpan(this.visibleAncestor(node.parent));
         break;
       case 'Enter':
       case ' ':
@@ -456,4 +509,33 @@ export function spanName(span) {
 /** @param {TreeNode} node */
 function rowId(node) {
   return `span-${node.index}`;
+}
+
+/**
+ * An element holding `text` with each occurrence of `query` (lower case) in a `<mark>`.
+ * @param {keyof HTMLElementTagNameMap} tag
+ * @param {string} className
+ * @param {string} text
+ * @param {string} query
+ */
+export function marked(tag, className, text, query) {
+  const el = h(tag, { class: className });
+  if (!query) {
+    el.textContent = text;
+    return el;
+  }
+  const lower = text.toLowerCase();
+  // Lower case that changes a text's length (a few non-Latin letters) would misplace the marks.
+  if (lower.length !== text.length) {
+    el.textContent = text;
+    return el;
+  }
+  let from = 0;
+  for (let at = lower.indexOf(query); at >= 0; at = lower.indexOf(query, from)) {
+    if (at > from) el.append(text.slice(from, at));
+    el.append(h('mark', { text: text.slice(at, at + query.length) }));
+    from = at + query.length;
+  }
+  if (from < text.length) el.append(text.slice(from));
+  return el;
 }
