@@ -43,19 +43,32 @@ pub(crate) enum Command {
     Migrate(MigrateArgs),
 
     /// Write an execution's trace to a file (or standard output) for an audit: JSON, the
-    /// execution and its whole span tree; or CSV, a row per span.
+    /// execution and its whole span tree; or CSV, a row per span. With `--all`, every execution
+    /// the filters match instead, newest first.
     ///
     /// Reads the trace as the server would, with the same options as `serve` for the database,
     /// the trace backend and redaction; as an operator's tool it sees every tenant's executions.
-    /// A trace the store cannot serve whole (only span summaries are left) is not exported.
+    /// A trace the store cannot serve whole (only span summaries are left) is not exported: a
+    /// single export fails; with `--all`, the run is listed under `unavailable` in JSON, has no
+    /// rows in CSV, and is named on standard error.
     Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
     /// The execution whose trace to export.
-    #[arg(value_name = "EXECUTION_ID")]
-    pub(crate) execution_id: String,
+    #[arg(value_name = "EXECUTION_ID", required_unless_present = "all")]
+    pub(crate) execution_id: Option<String>,
+
+    /// Export every execution the filters below match (all, without filters), newest first: a
+    /// JSON `orcheo-trace-export-set` document (each execution's export, the runs whose trace
+    /// could not be had whole under `unavailable`, and `truncated`), or one CSV header and a
+    /// row per span of every execution.
+    #[arg(long, conflicts_with = "execution_id")]
+    pub(crate) all: bool,
+
+    #[command(flatten)]
+    pub(crate) filters: ExportFilters,
 
     /// `json`: the execution and its whole span tree, nested; `csv`: a header row, then a row
     /// per span (ids, parent, name, kind, times, duration, status, error, model, tokens).
@@ -72,6 +85,59 @@ pub(crate) struct ExportArgs {
 
     #[command(flatten)]
     pub(crate) server: Box<orcheo_trace_server::config::ServeArgs>,
+}
+
+/// Which executions `export --all` writes: the filters of `GET /api/executions`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportFilters {
+    /// Only this workflow's executions (its exact id).
+    #[arg(long, value_name = "ID")]
+    pub(crate) workflow_id: Option<String>,
+
+    /// Only workflows whose id starts with this text.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) workflow_prefix: Option<String>,
+
+    /// Only executions in this state: `running`, `completed`, `error` or `cancelled`.
+    #[arg(long, value_name = "STATUS")]
+    pub(crate) status: Option<String>,
+
+    /// Only executions started at or after this time (RFC 3339, `2026-12-01T00:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+
+    /// Only executions started before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+
+    /// Only this tenant's executions (every tenant's without it).
+    #[arg(long, value_name = "TENANT")]
+    pub(crate) tenant: Option<String>,
+
+    /// Executions written at most, 1..=10000 (default 1000); when more match, the export stops
+    /// there and says so (JSON: `"truncated": true`; and on standard error).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(orcheo_trace_server::export_set::MAX_EXECUTIONS)))]
+    pub(crate) max_executions: Option<u32>,
+}
+
+impl ExportFilters {
+    /// Whether any filter was given (they need `--all`).
+    pub(crate) fn any(&self) -> bool {
+        let Self {
+            workflow_id,
+            workflow_prefix,
+            status,
+            since,
+            until,
+            tenant,
+            max_executions,
+        } = self;
+        [workflow_id, workflow_prefix, status, since, until, tenant]
+            .iter()
+            .any(|f| f.is_some())
+            || max_executions.is_some()
+    }
 }
 
 fn parse_export_format(text: &str) -> Result<orcheo_trace_service::ExportFormat, String> {

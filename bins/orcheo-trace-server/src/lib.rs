@@ -24,6 +24,7 @@ pub mod config;
 pub mod cors;
 pub mod demo;
 pub mod error;
+pub mod export_set;
 pub mod jwks;
 pub mod live;
 pub mod metrics;

@@ -149,15 +149,26 @@ pub fn write_csv<W: Write>(
     tree: &TraceTree,
     costs: &TraceCosts,
 ) -> io::Result<()> {
-    let mut row = String::with_capacity(512);
-    for (i, column) in CSV_COLUMNS.iter().enumerate() {
-        if i > 0 {
-            row.push(',');
-        }
-        row.push_str(column);
-    }
+    write_csv_header(out)?;
+    write_csv_rows(out, execution_id, tree, costs)
+}
+
+/// The CSV export's header row ([`CSV_COLUMNS`]), for an export of many traces that writes it
+/// once.
+pub fn write_csv_header<W: Write>(out: &mut W) -> io::Result<()> {
+    let mut row = CSV_COLUMNS.join(",");
     row.push_str("\r\n");
-    out.write_all(row.as_bytes())?;
+    out.write_all(row.as_bytes())
+}
+
+/// The CSV export's rows of `tree`, a row per span and no header, as [`write_csv`] writes them.
+pub fn write_csv_rows<W: Write>(
+    out: &mut W,
+    execution_id: &str,
+    tree: &TraceTree,
+    costs: &TraceCosts,
+) -> io::Result<()> {
+    let mut row = String::with_capacity(512);
     for (index, node) in tree.nodes.iter().enumerate() {
         row.clear();
         let cost = u32::try_from(index).ok().and_then(|i| costs.span(i));

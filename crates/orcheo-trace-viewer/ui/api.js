@@ -115,6 +115,18 @@ export function exportPath(executionId, format) {
   return `/api/executions/${encodeURIComponent(executionId)}/export?format=${format}`;
 }
 
+/**
+ * Every execution a list's filters match, each with its whole trace, as one file: `json` (an
+ * `orcheo-trace-export-set` document) or `csv` (a row per span of every execution).
+ * @param {URLSearchParams} filters the list's filters, without paging
+ * @param {'json' | 'csv'} format
+ */
+export function exportResultsPath(filters, format) {
+  const query = new URLSearchParams(filters);
+  query.set('format', format);
+  return `/api/executions/export?${query}`;
+}
+
 /** What a WebSocket subprotocol may hold (an HTTP token). */
 const SUBPROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

@@ -4,7 +4,7 @@
  * visible the first page is read again every few seconds and merged in by execution id, so new
  * and running runs show without a click.
  */
-import { ApiError, getJson } from './api.js';
+import { ApiError, exportResultsPath, getBlob, getJson } from './api.js';
 import { announce, h, srOnly } from './dom.js';
 import { compact, duration, number, runCost, time, toMillis } from './format.js';
 import { executionBadge } from './tree-view.js';
@@ -20,6 +20,8 @@ const SUGGESTIONS = 10;
 /** The query keys the list passes on to the API. */
 const FILTERS = ['workflow_id', 'workflow_prefix', 'status', 'has_error', 'has_failing_span'];
 const LIST_URL_KEY = 'orcheo-trace.list-url';
+/** Executions an export of the results holds at most: the server's default, in the file's name. */
+const EXPORT_MAX = 1000;
 
 /**
  * The "Errors" choices and the filters each stands for: a run can fail, or finish although a
@@ -153,8 +155,18 @@ export function showList(main, app) {
   const refresh = h('button', { type: 'button', text: 'Refresh' });
   refresh.addEventListener('click', () => { rows.replaceChildren(); load(null); });
   const wrap = h('div', { class: 'table-wrap' }, table);
+  const exportStatus = h('span', { class: 'muted export-status', role: 'status' });
+  const exporter = (/** @type {'json' | 'csv'} */ format) => {
+    const button = h('button', { type: 'button', text: `Export results (${format.toUpperCase()})`,
+      title: format === 'csv'
+        ? `A row per span of every execution these filters match (the newest ${number(EXPORT_MAX)})`
+        : `Every execution these filters match (the newest ${number(EXPORT_MAX)}), each with its whole span tree` });
+    button.addEventListener('click', () => exportResults(format, button));
+    return button;
+  };
   main.replaceChildren(
-    h('div', { class: 'list-head' }, h('h1', { text: 'Executions' }), refresh),
+    h('div', { class: 'list-head' }, h('h1', { text: 'Executions' }), refresh,
+      h('div', { class: 'list-export', role: 'group', 'aria-label': 'Export the results' }, exporter('json'), exporter('csv'), exportStatus)),
     h('div', { class: 'list-controls' }, filters, find),
     state, wrap, more);
 
@@ -168,6 +180,40 @@ export function showList(main, app) {
     const limit = Number(params.get('limit'));
     query.set('limit', String(Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE));
     return query;
+  }
+
+  /** The list's filters without paging: what an export of the results is asked for. */
+  function exportFilters() {
+    const query = filterQuery();
+    query.delete('limit');
+    return query;
+  }
+
+  /**
+   * Downloads the export of the current filters' results; the token travels as a header, so
+   * the file is fetched and saved from memory.
+   * @param {'json' | 'csv'} format
+   * @param {HTMLButtonElement} button
+   */
+  async function exportResults(format, button) {
+    button.disabled = true;
+    exportStatus.textContent = 'Preparing the export…';
+    try {
+      const blob = await getBlob(exportResultsPath(exportFilters(), format));
+      const url = URL.createObjectURL(blob);
+      const name = `executions.first-${EXPORT_MAX}.trace.${format}`;
+      const a = h('a', { href: url, download: name, class: 'sr-only' });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      exportStatus.textContent = '';
+      announce(`Downloading ${name}`);
+    } catch (e) {
+      exportStatus.textContent = `The export failed: ${e instanceof ApiError ? e.message : String(e)}`;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /** Row of each execution on screen, by id. @type {Map<string, HTMLTableRowElement>} */

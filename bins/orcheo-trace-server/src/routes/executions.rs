@@ -18,8 +18,9 @@ const MAX_LIMIT: u32 = 500;
 /// Longest workflow id a run records, so the longest useful prefix.
 const MAX_WORKFLOW_PREFIX_CHARS: usize = 256;
 
-/// Filters and paging of the list (unknown keys are ignored).
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// Filters of the list, and of the export of its results (unknown keys are ignored). A filter
+/// added here and to [`ListQuery::filter`] applies to both.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// One workflow, by its exact id.
@@ -48,12 +49,71 @@ pub struct ListQuery {
     /// Another tenant's executions (callers with `traces:admin` only; others always see their
     /// own tenant's).
     pub tenant: Option<String>,
+}
+
+/// Paging of the list (unknown keys are ignored).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
     /// Page size, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `page_info.cursor` of the previous page.
     #[param(pattern = r"^([0-9]{1,18}\.[A-Za-z0-9._:-]{1,128})?$")]
     pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The store's filter for these parameters: an empty value (`?status=`) is no filter, a
+    /// malformed one a 400. `tenant` picks the tenant to list from the one asked for (the
+    /// caller's rule, [`Caller::list_tenant`]); the query then names the tenant listed, so that
+    /// it says what was searched.
+    pub fn filter(
+        &mut self,
+        tenant: impl FnOnce(Option<&str>) -> Option<String>,
+    ) -> Result<ListFilter, ApiError> {
+        for field in [
+            &mut self.workflow_id,
+            &mut self.workflow_prefix,
+            &mut self.status,
+            &mut self.tenant,
+        ] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+        self.tenant = tenant(self.tenant.as_deref());
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| {
+                s.parse::<ExecutionStatus>().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_request",
+                        format!("status: {s:?} is not running, completed, error or cancelled"),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(prefix) = &self.workflow_prefix
+            && prefix.chars().count() > MAX_WORKFLOW_PREFIX_CHARS
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
+            ));
+        }
+        Ok(ListFilter {
+            tenant: self.tenant.clone(),
+            workflow_id: self.workflow_id.clone(),
+            workflow_prefix: self.workflow_prefix.clone(),
+            status,
+            started_after: time("started_after", self.started_after.as_deref())?,
+            started_before: time("started_before", self.started_before.as_deref())?,
+            has_error: self.has_error,
+            has_failing_span: self.has_failing_span,
+        })
+    }
 }
 
 /// `true` or `false`; an empty value (`has_error=`) is no filter, as for every other parameter.
@@ -102,7 +162,7 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     get,
     path = "/api/executions",
     tag = "executions",
-    params(ListQuery),
+    params(ListQuery, PageQuery),
     responses(
         (status = 200, description = "A page of executions, newest first.", body = ExecutionList),
         (status = 400, description = "A malformed filter or cursor.", body = crate::openapi::ErrorResponse),
@@ -116,50 +176,15 @@ pub(crate) async fn list_executions(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ListQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut query = query.into_inner();
-    // `?status=` (an empty value) is the same as no filter.
-    for field in [
-        &mut query.workflow_id,
-        &mut query.workflow_prefix,
-        &mut query.status,
-        &mut query.tenant,
-        &mut query.cursor,
-    ] {
-        if field.as_deref() == Some("") {
-            *field = None;
-        }
+    let filter = query
+        .into_inner()
+        .filter(|requested| caller.list_tenant(requested))?;
+    let mut query = page.into_inner();
+    if query.cursor.as_deref() == Some("") {
+        query.cursor = None;
     }
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<ExecutionStatus>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_request",
-                    format!("status: {s:?} is not running, completed, error or cancelled"),
-                )
-            })
-        })
-        .transpose()?;
-    if let Some(prefix) = &query.workflow_prefix
-        && prefix.chars().count() > MAX_WORKFLOW_PREFIX_CHARS
-    {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
-        ));
-    }
-    let filter = ListFilter {
-        tenant: caller.list_tenant(query.tenant.as_deref()),
-        workflow_id: query.workflow_id,
-        workflow_prefix: query.workflow_prefix,
-        status,
-        started_after: time("started_after", query.started_after.as_deref())?,
-        started_before: time("started_before", query.started_before.as_deref())?,
-        has_error: query.has_error,
-        has_failing_span: query.has_failing_span,
-    };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(

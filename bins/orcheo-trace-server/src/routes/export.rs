@@ -1,4 +1,5 @@
-//! `GET /api/executions/{execution_id}/export`: an execution's trace as a file, for an audit.
+//! `GET /api/executions/{execution_id}/export`: an execution's trace as a file, for an audit;
+//! `GET /api/executions/export`: the same for every execution a list's filters match.
 
 use std::sync::Arc;
 
@@ -10,6 +11,8 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::export_set::{self, SetRequest};
+use crate::routes::executions::ListQuery;
 use crate::routes::{AppState, ExecutionView};
 
 /// Query of the export route.
@@ -98,6 +101,98 @@ pub(crate) async fn export_trace(
                 execution.id,
                 format.extension()
             ))],
+        })
+        .streaming(body))
+}
+
+/// Query of the export of a list's results, besides the list's filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportSetQuery {
+    /// `json` (default): one document holding each execution's single export; `csv`: one
+    /// header row, then a row per span of every execution.
+    #[serde(default)]
+    #[param(inline)]
+    pub format: Option<ExportFormatParam>,
+    /// `false` withholds prompt, response and message text from the JSON export (content is
+    /// withheld anyway without the `traces:read_content` scope; the CSV export has none).
+    #[serde(default)]
+    pub include_content: Option<bool>,
+    /// Executions written at most, newest first, 1..=10000 (default 1000); when more match, the
+    /// export stops there (JSON: `"truncated": true`).
+    #[param(minimum = 1, maximum = 10000)]
+    pub max_executions: Option<u32>,
+}
+
+/// The results of a list's filters, every matching execution with its whole trace, as one
+/// download written as it is sent.
+#[utoipa::path(
+    get,
+    path = "/api/executions/export",
+    tag = "traces",
+    params(crate::routes::executions::ListQuery, ExportSetQuery),
+    responses(
+        (status = 200, description = "The export, as an attachment named `executions.first-<max_executions>.trace.<json|csv>`: `application/json` (an `orcheo-trace-export-set` document: `filters`, `max_executions`, `executions` — one `orcheo-trace-export` document each, newest first —, `unavailable` — `{execution_id, error, message}` for each matching run whose trace could not be had whole —, `exported` and `truncated`) or `text/csv` (one header row, then a row per span of each execution; a run without a whole trace has no rows).", content((Object = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A malformed filter, format or `max_executions`.", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "Four exports are being written already; see `Retry-After`.", body = crate::openapi::ErrorResponse),
+    ),
+    security(("bearer" = []), ())
+)]
+pub(crate) async fn export_executions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    filters: web::Query<ListQuery>,
+    query: web::Query<ExportSetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format: ExportFormat = query.format.map(Into::into).unwrap_or_default();
+    let mut filters = filters.into_inner();
+    let filter = filters.filter(|requested| caller.list_tenant(requested))?;
+    let max_executions = query
+        .max_executions
+        .unwrap_or(export_set::DEFAULT_MAX_EXECUTIONS);
+    if !(1..=export_set::MAX_EXECUTIONS).contains(&max_executions) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "max_executions must be within 1..={}",
+                export_set::MAX_EXECUTIONS
+            ),
+        ));
+    }
+    let request = SetRequest {
+        filter,
+        filters: export_set::filters_json(&filters),
+        audience: caller.audience(),
+        format,
+        withhold_content: !caller.scopes.read_content
+            || query.include_content == Some(false)
+            || format == ExportFormat::Csv,
+        max_executions,
+    };
+    let name = export_set::file_name(&request);
+    let slot = state.traces.export_slot()?;
+    let runtime = tokio::runtime::Handle::current();
+    let state = state.into_inner();
+    let chunks = export::stream(slot, move |out| {
+        let summary = export_set::write_set(out, &runtime, &state.traces, &request)?;
+        tracing::info!(
+            exported = summary.exported,
+            unavailable = summary.unavailable.len(),
+            truncated = summary.truncated,
+            "export.set_written"
+        );
+        Ok(())
+    });
+    let body = stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, format.content_type()))
+        .insert_header(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![DispositionParam::Filename(name)],
         })
         .streaming(body))
 }

@@ -87,6 +87,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         export::export_trace,
     ))
     .service(get("/api/executions", executions::list_executions))
+    // Before `/api/executions/{execution_id}` (DELETE only), which would otherwise answer a GET
+    // with 405. Guarded, so that any other method, DELETE of a run named `export` included,
+    // goes on to that resource.
+    .service(
+        web::resource("/api/executions/export")
+            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+            .route(web::route().to(export::export_executions)),
+    )
     .service(get("/api/workflows", workflows::list_workflows))
     .service(get(
         "/api/workflows/{workflow_id}/executions",
