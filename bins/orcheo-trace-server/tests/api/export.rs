@@ -16,6 +16,7 @@ on_each_backend!(
     a_trace_only_summaries_are_left_of_is_not_exported,
     the_command_line_exports_what_the_route_does,
     a_search_exports_its_runs_newest_first_and_names_those_it_cannot,
+    a_search_export_refuses_malformed_filters_and_leaves_deletion_alone,
     a_search_export_as_csv_has_one_header_and_a_row_per_span_of_every_run,
     a_search_export_stops_at_its_bound_and_says_so,
     a_search_export_follows_the_tenant_the_content_scope_and_the_store,
@@ -326,6 +327,13 @@ async fn a_search_exports_its_runs_newest_first_and_names_those_it_cannot(db: Db
         .await
         .json();
     assert_eq!(exported_ids(&none), Vec::<String>::new());
+}
+
+async fn a_search_export_refuses_malformed_filters_and_leaves_deletion_alone(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let token = jwt("acme", "traces:read");
     for bad in [
         "status=finished",
         "started_after=yesterday",
