@@ -710,6 +710,34 @@ test('a trace exports as CSV and JSON for an audit', async () => {
   await axe(page, 'export');
 });
 
+test('the list exports its results as JSON and CSV, the filters applied', async () => {
+  await page.goto(`${env.base}/?status=error`);
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
+  const [json] = await Promise.all([page.waitForEvent('download'), page.click('text=Export results (JSON)')]);
+  assert.equal(json.suggestedFilename(), 'executions.first-1000.trace.json');
+  const doc = JSON.parse(readFileSync(await json.path(), 'utf8'));
+  assert.equal(doc.format, 'orcheo-trace-export-set');
+  assert.equal(doc.filters.status, 'error');
+  const exported = doc.executions.map((e) => e.execution);
+  assert.ok(exported.some((e) => e.id === runs.wf_invoice_extraction.id));
+  assert.ok(exported.every((e) => e.status === 'error'), 'only the filtered runs');
+  assert.equal(doc.truncated, false);
+  assert.ok(Array.isArray(doc.unavailable));
+  // By keyboard, without the filter: a row per span of every run, one header.
+  await page.goto(env.base);
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
+  const csvButton = page.locator('button', { hasText: 'Export results (CSV)' });
+  await csvButton.focus();
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+  assert.equal(csv.suggestedFilename(), 'executions.first-1000.trace.csv');
+  const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+  assert.match(lines[0], /^execution_id,trace_id,span_id,parent_span_id,/);
+  assert.equal(lines.filter((l) => l.startsWith('execution_id,')).length, 1, 'one header');
+  const ids = new Set(lines.slice(1).map((l) => l.split(',')[0]));
+  for (const run of Object.values(runs)) assert.ok(ids.has(run.id), `${run.id} has rows`);
+  await axe(page, 'export results');
+});
+
 test('cost shows per span, per run and in the list, and an unpriced model says so', async () => {
   // The demo's models are in the price table.
   await openTrace(env.base, runs.wf_support_reply.id);
