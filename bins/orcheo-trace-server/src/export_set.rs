@@ -3,7 +3,8 @@
 //! `export --all` write it.
 //!
 //! The executions are walked a page at a time with the store's cursor, and one trace is loaded
-//! and written at a time, so memory holds one trace however many runs match. Each trace is the
+//! and written at a time, and not kept in the trace cache, so memory holds one trace however
+//! many runs match. Each trace is the
 //! one the single export writes: the caller's tenant, content scope and redaction apply.
 //!
 //! - JSON: `{"format": "orcheo-trace-export-set", "version": 1, "exported_at", "filters",
@@ -168,7 +169,9 @@ fn write_one<W: Write>(
     execution: &Execution,
     after_another: bool,
 ) -> io::Result<Option<Unavailable>> {
-    let loaded = runtime.block_on(traces.trace(execution, request.withhold_content));
+    // Read once: a trace not cached is not kept, so the export leaves the cache as it was.
+    let loaded =
+        runtime.block_on(traces.trace_passing_through(execution, request.withhold_content));
     let loaded = match loaded.and_then(|l| l.whole(execution).map(Arc::clone).map(|t| (l, t))) {
         Ok(loaded) => loaded,
         // The database or the server failing is the export failing, not one run missing.

@@ -277,6 +277,26 @@ impl TraceService {
         execution: &Execution,
         withhold_content: bool,
     ) -> Result<LoadedTrace, TraceError> {
+        self.load(execution, withhold_content, true).await
+    }
+
+    /// The execution's trace as [`TraceService::trace`] gives it, but a trace the cache does not
+    /// hold is not kept there: an export of many runs reads each once, and would otherwise push
+    /// out the traces people are reading (and hold up to the cache's bound in memory).
+    pub async fn trace_passing_through(
+        &self,
+        execution: &Execution,
+        withhold_content: bool,
+    ) -> Result<LoadedTrace, TraceError> {
+        self.load(execution, withhold_content, false).await
+    }
+
+    async fn load(
+        &self,
+        execution: &Execution,
+        withhold_content: bool,
+        keep_in_cache: bool,
+    ) -> Result<LoadedTrace, TraceError> {
         let trace_id = execution.trace_id.ok_or_else(|| {
             TraceError::TraceUnavailable(format!(
                 "no trace was recorded for execution {} (tracing was off or the run was sampled out)",
@@ -313,9 +333,9 @@ impl TraceService {
                 let partial = fetched.partial;
                 // Only what can no longer change is kept; spans that arrive later drop the
                 // entry, or outlive it (see the cache's late spans).
-                let keep = execution
-                    .finished_at
-                    .filter(|_| execution.status.is_final() && !partial && self.cache.is_on());
+                let keep = execution.finished_at.filter(|_| {
+                    keep_in_cache && execution.status.is_final() && !partial && self.cache.is_on()
+                });
                 let redactor = self.redactor.clone();
                 let (prices, tenant) = (Arc::clone(&self.prices), execution.tenant.clone());
                 let (tree, costs, bytes) = blocking(move || {

@@ -491,6 +491,23 @@ async fn a_search_export_stops_at_its_bound_and_says_so(db: Db) {
         .get("/api/executions/export?max_executions=10000", Some(&token))
         .await;
     assert_eq!(most.status, 200, "{}", most.text);
+    // Read once, the exported traces are not kept in the trace cache; a trace opened is.
+    assert_eq!(cache_bytes(&app).await, 0);
+    let opened = app
+        .get("/api/executions/exec_1/trace?view=tree", Some(&token))
+        .await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    assert!(cache_bytes(&app).await > 0);
+}
+
+/// What the trace cache holds, from `/metrics`.
+async fn cache_bytes(app: &crate::helpers::TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("orcheo_trace_cache_bytes "))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap()
 }
 
 async fn a_search_export_follows_the_tenant_the_content_scope_and_the_store(db: Db) {
