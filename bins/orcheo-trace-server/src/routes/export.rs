@@ -136,7 +136,7 @@ pub struct ExportSetQuery {
         (status = 400, description = "A malformed filter, format or `max_executions`.", body = crate::openapi::ErrorResponse),
         (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
         (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
-        (status = 503, description = "Four exports are being written already; see `Retry-After`.", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "`trace_store_unavailable`: four exports are being written already; `database_unavailable`: the database cannot list the executions. See `Retry-After`.", body = crate::openapi::ErrorResponse),
     ),
     security(("bearer" = []), ())
 )]
@@ -172,6 +172,10 @@ pub(crate) async fn export_executions(
         max_executions,
     };
     let name = export_set::file_name(&request);
+    // A database that cannot list says so with a status, before anything is sent.
+    let store = state.traces.store().clone();
+    let probe = request.filter.clone();
+    web::block(move || store.list_executions(&probe, None, 1)).await??;
     let slot = state.traces.export_slot()?;
     let runtime = tokio::runtime::Handle::current();
     let state = state.into_inner();
