@@ -245,6 +245,80 @@ test('the Workflow field suggests ids as the user types and filters by prefix', 
   await page.locator('.empty', { hasText: 'No execution matches these filters.' }).waitFor();
 });
 
+test('a search finds runs by what their model answered, says where, and leads to that span', async () => {
+  await openList();
+  await page.fill('#filter-q', 'carrier delay');
+  await page.click('text=Apply filters');
+  await page.waitForURL(/q=carrier\+delay/);
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 1);
+  assert.deepEqual(await listedIds(), [runs.wf_support_reply.id]);
+  const found = page.locator('table.executions tbody ul.matches li').first();
+  assert.match(await found.innerText(), /response/);
+  assert.deepEqual(
+    (await found.locator('mark').allTextContents()).map((m) => m.toLowerCase()).sort(), ['carrier', 'delay']);
+  assert.equal(await page.locator('#filter-q').inputValue(), 'carrier delay');
+  await axe(page, 'search results');
+  await shot('search-executions');
+
+  // The match leads to the span it was found in, selected.
+  const spanName = await found.locator('a').innerText();
+  await found.locator('a').click();
+  await page.waitForURL(/\/executions\/[^?]+\?span=[0-9a-f]{16}$/);
+  await page.locator('[role="tree"][aria-busy="false"]').waitFor();
+  await page.waitForFunction((name) =>
+    document.querySelector('[role="treeitem"][aria-selected="true"] .span-name')?.textContent === name, spanName);
+
+  // Words a run's error says, and nothing for words no run has.
+  await openList('?q=prompt+too+long');
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 1);
+  assert.deepEqual(await listedIds(), [runs.wf_invoice_extraction.id]);
+  await openList('?q=zebra+unicorn+nowhere');
+  await page.locator('.empty', { hasText: 'No execution matches this search and these filters.' }).waitFor();
+});
+
+test('"More filters" bound tokens, duration and start, and keep what was set', async () => {
+  const all = (await (await fetch(`${env.base}/api/executions?limit=500`)).json()).executions
+    .filter((e) => e.status !== 'running');
+  const total = (e) => (e.token_usage ? e.token_usage.input + e.token_usage.output : 0);
+  // A bound between the demo runs' token totals: the runs above it, and only those.
+  const totals = [...new Set(all.map(total))].sort((a, b) => a - b);
+  const bound = totals[totals.length - 1];
+  const expected = all.filter((e) => total(e) >= bound).map((e) => e.id).sort();
+  await openList();
+  await page.click('.more-filters summary');
+  await page.fill('#filter-min-tokens', String(bound));
+  await page.click('text=Apply filters');
+  await page.waitForURL(new RegExp(`min_tokens=${bound}`));
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
+  await page.waitForFunction((n) => document.querySelectorAll('table.executions tbody tr').length === n, expected.length);
+  assert.deepEqual((await listedIds()).sort(), expected);
+  // The filters stay open and say how many are set.
+  assert.equal(await page.locator('.more-filters').getAttribute('open'), '');
+  assert.match(await page.locator('.more-filters summary').innerText(), /1 set/);
+  assert.equal(await page.locator('#filter-min-tokens').inputValue(), String(bound));
+  await axe(page, 'more filters');
+
+  // Durations are typed in seconds: a minute and more leaves none of the demo's quick runs.
+  await page.fill('#filter-min-tokens', '');
+  await page.fill('#filter-min-duration-ms', '3600');
+  await page.click('text=Apply filters');
+  await page.waitForURL(/min_duration_ms=3600000/);
+  await page.locator('.empty', { hasText: 'No execution matches these filters.' }).waitFor();
+
+  // "Last hour" keeps every run just made; a start bound in the future keeps none.
+  await page.fill('#filter-min-duration-ms', '');
+  await page.selectOption('#filter-since', '1h');
+  await page.click('text=Apply filters');
+  await page.waitForURL(/since=1h/);
+  await page.locator('table.executions[aria-busy="false"]').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length >= 3);
+  const later = new Date(Date.now() + 3_600_000).toISOString();
+  await openList(`?started_after=${encodeURIComponent(later)}`);
+  await page.locator('.empty', { hasText: 'No execution matches these filters.' }).waitFor();
+  assert.notEqual(await page.locator('#filter-started-after').inputValue(), '');
+});
+
 test('opening an execution shows its tree, waterfall, header and dashboard links', async () => {
   await page.goto(env.base);
   await page.click(`text=${runs.wf_support_reply.id}`);

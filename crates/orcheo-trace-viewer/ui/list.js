@@ -17,8 +17,72 @@ const POLL_MS = 4000;
 const ARRIVED_MS = 6000;
 /** Workflow ids suggested as the user types. */
 const SUGGESTIONS = 10;
-/** The query keys the list passes on to the API. */
-const FILTERS = ['workflow_id', 'workflow_prefix', 'status', 'has_error', 'has_failing_span'];
+/** The query keys the list passes on to the API as they are. */
+const FILTERS = ['q', 'workflow_id', 'workflow_prefix', 'status', 'has_error', 'has_failing_span',
+  'started_after', 'started_before', 'min_duration_ms', 'max_duration_ms', 'min_tokens', 'max_tokens',
+  'min_cost', 'max_cost', 'model', 'error_type'];
+/**
+ * The "Started" choices: a window back from now, kept in the address as `since` and turned into
+ * `started_after` at each read, so that a list left open keeps showing the last day, not the day
+ * it was opened on.
+ * @type {[string, string, number][]}
+ */
+const SINCE_CHOICES = [
+  ['', 'any time', 0],
+  ['1h', 'last hour', 3_600_000],
+  ['24h', 'last 24 hours', 86_400_000],
+  ['7d', 'last 7 days', 7 * 86_400_000],
+  ['30d', 'last 30 days', 30 * 86_400_000],
+];
+/**
+ * The filters behind "More filters": the query key, its label, the input's type and how a typed
+ * value becomes the API's (durations are typed in seconds, the API takes milliseconds).
+ * @type {{key: string, label: string, type: string, step?: string, toApi?: (v: string) => string, fromApi?: (v: string) => string}[]}
+ */
+const MORE = [
+  { key: 'started_after', label: 'Started after', type: 'datetime-local', toApi: localToIso, fromApi: isoToLocal },
+  { key: 'started_before', label: 'Started before', type: 'datetime-local', toApi: localToIso, fromApi: isoToLocal },
+  { key: 'min_duration_ms', label: 'Duration at least (s)', type: 'number', step: 'any', toApi: secondsToMs, fromApi: msToSeconds },
+  { key: 'max_duration_ms', label: 'Duration at most (s)', type: 'number', step: 'any', toApi: secondsToMs, fromApi: msToSeconds },
+  { key: 'min_tokens', label: 'Tokens at least', type: 'number', step: '1' },
+  { key: 'max_tokens', label: 'Tokens at most', type: 'number', step: '1' },
+  { key: 'min_cost', label: 'Cost at least (USD)', type: 'number', step: 'any' },
+  { key: 'max_cost', label: 'Cost at most (USD)', type: 'number', step: 'any' },
+  { key: 'model', label: 'Model', type: 'text' },
+  { key: 'error_type', label: 'Error type or code', type: 'text' },
+];
+
+/** A `datetime-local` value (the user's clock) as RFC 3339 UTC; '' when it is not a time. @param {string} v */
+function localToIso(v) {
+  const t = new Date(v);
+  return Number.isNaN(t.getTime()) ? '' : t.toISOString();
+}
+
+/** RFC 3339 as a `datetime-local` value on the user's clock. @param {string} v */
+function isoToLocal(v) {
+  const t = new Date(v);
+  if (Number.isNaN(t.getTime())) return '';
+  const local = new Date(t.getTime() - t.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
+}
+
+/** @param {string} v */
+function secondsToMs(v) {
+  const s = Number(v);
+  return Number.isFinite(s) && s >= 0 ? String(Math.round(s * 1000)) : '';
+}
+
+/** @param {string} v */
+function msToSeconds(v) {
+  const ms = Number(v);
+  return Number.isFinite(ms) ? String(ms / 1000) : '';
+}
+
+/** How each match names the part of a span it was found in. */
+const FIELD_NAMES = /** @type {Record<string, string>} */ ({
+  name: 'name', node_id: 'node id', error: 'error', error_type: 'error type', attribute: 'attribute',
+  prompt: 'prompt', response: 'response', message: 'message',
+});
 const LIST_URL_KEY = 'orcheo-trace.list-url';
 /** Executions an export of the results holds at most: the server's default, in the file's name. */
 const EXPORT_MAX = 1000;
@@ -60,6 +124,35 @@ function rememberListUrl() {
   }
 }
 
+/**
+ * `text` with each case-insensitive occurrence of the search's words marked.
+ * @param {string} text
+ * @param {string} query
+ * @returns {(string | HTMLElement)[]}
+ */
+function marked(text, query) {
+  const words = query.replaceAll('"', ' ').split(/\s+/).filter((w) => w.length > 0).slice(0, 8);
+  if (!words.length) return [text];
+  const lower = text.toLowerCase();
+  /** @type {(string | HTMLElement)[]} */
+  const out = [];
+  let at = 0;
+  while (at < text.length) {
+    let best = -1;
+    let length = 0;
+    for (const w of words) {
+      const i = lower.indexOf(w.toLowerCase(), at);
+      if (i >= 0 && (best < 0 || i < best)) { best = i; length = w.length; }
+    }
+    if (best < 0) break;
+    if (best > at) out.push(text.slice(at, best));
+    out.push(h('mark', { text: text.slice(best, best + length) }));
+    at = best + length;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}
+
 /** "12 s", "3 min 05 s", "1 h 02 min": a running run's age. @param {number} ms */
 function elapsed(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -86,18 +179,39 @@ export function showList(main, app) {
   const status = h('select', { id: 'filter-status', name: 'status' },
     ['', 'running', 'completed', 'error', 'cancelled'].map((s) =>
       h('option', { value: s, selected: params.get('status') === s, text: s || 'any' })));
+  const q = h('input', {
+    id: 'filter-q', name: 'q', type: 'search', value: params.get('q') || '', spellcheck: 'false', maxlength: 256,
+    placeholder: 'error, node, prompt text…', 'aria-describedby': 'filter-q-hint',
+  });
+  const since = h('select', { id: 'filter-since', name: 'since' },
+    SINCE_CHOICES.map(([v, t]) => h('option', { value: v, selected: (params.get('since') || '') === v, text: t })));
+  const moreInputs = MORE.map((f) => h('input', {
+    id: `filter-${f.key.replaceAll('_', '-')}`, name: f.key, type: f.type, step: f.step || null, min: f.type === 'number' ? '0' : null,
+    value: params.get(f.key) ? (f.fromApi ? f.fromApi(params.get(f.key) || '') : params.get(f.key)) : '', spellcheck: 'false',
+  }));
+  const moreSet = MORE.filter((f) => params.get(f.key)).length;
+  const more = h('details', { class: 'more-filters', open: moreSet > 0 },
+    h('summary', { text: moreSet ? `More filters (${moreSet} set)` : 'More filters' }),
+    h('div', { class: 'more-grid' }, MORE.map((f, i) =>
+      h('div', { class: 'field' }, h('label', { for: moreInputs[i].id, text: f.label }), moreInputs[i]))));
   const chosen = errorChoice(params);
   const errors = h('select', { id: 'filter-errors', name: 'errors' },
     ERROR_CHOICES.map(([v, t]) => h('option', { value: v, selected: chosen === v, text: t })));
-  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter executions' },
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Search executions' },
+    h('div', { class: 'field field-q' }, h('label', { for: 'filter-q', text: 'Text' }), q,
+      h('span', { id: 'filter-q-hint', class: 'sr-only', text: 'Words or a phrase in span names, node ids, errors, attribute values, and prompts and responses when your token may read them' })),
     h('div', { class: 'field' }, h('label', { for: 'filter-workflow', text: 'Workflow' }), workflow,
       h('span', { id: 'filter-workflow-hint', class: 'sr-only', text: 'Workflow ids that start with this text' }), suggestions),
     h('div', { class: 'field' }, h('label', { for: 'filter-status', text: 'Status' }), status),
     h('div', { class: 'field' }, h('label', { for: 'filter-errors', text: 'Errors' }), errors),
-    h('button', { type: 'submit', text: 'Apply filters' }));
+    h('div', { class: 'field' }, h('label', { for: 'filter-since', text: 'Started' }), since),
+    h('button', { type: 'submit', text: 'Apply filters' }),
+    more);
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
     const next = new URLSearchParams();
+    const text = q.value.trim();
+    if (text) next.set('q', text);
     const typed = workflow.value.trim();
     // An exact id (from a row's workflow link) stays exact until the user changes it.
     if (typed && typed === params.get('workflow_id')) next.set('workflow_id', typed);
@@ -105,6 +219,12 @@ export function showList(main, app) {
     if (status.value) next.set('status', status.value);
     const choice = ERROR_CHOICES.find(([v]) => v === errors.value);
     for (const [key, value] of Object.entries(choice ? choice[2] : {})) next.set(key, value);
+    if (since.value) next.set('since', since.value);
+    MORE.forEach((f, i) => {
+      const v = moreInputs[i].value.trim();
+      const value = v && f.toApi ? f.toApi(v) : v;
+      if (value) next.set(f.key, value);
+    });
     const limit = params.get('limit');
     if (limit) next.set('limit', limit);
     const query = next.toString();
@@ -150,7 +270,7 @@ export function showList(main, app) {
     h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, ['Execution', 'Workflow', 'Status', 'Started', 'Duration', 'Tokens in → out', 'Cost', 'Spans', 'Errors']
       .map((c) => h('th', { scope: 'col', role: 'columnheader', text: c })))),
     rows);
-  const more = h('button', { type: 'button', hidden: true, text: 'Load more' });
+  const loadMore = h('button', { type: 'button', hidden: true, text: 'Load more' });
   const state = h('div', { class: 'list-state', role: 'status' });
   const refresh = h('button', { type: 'button', text: 'Refresh' });
   refresh.addEventListener('click', () => { rows.replaceChildren(); load(null); });
@@ -168,7 +288,7 @@ export function showList(main, app) {
     h('div', { class: 'list-head' }, h('h1', { text: 'Executions' }), refresh,
       h('div', { class: 'list-export', role: 'group', 'aria-label': 'Export the results' }, exporter('json'), exporter('csv'), exportStatus)),
     h('div', { class: 'list-controls' }, filters, find),
-    state, wrap, more);
+    state, wrap, loadMore);
 
   /** The API query of the list's filters. */
   function filterQuery() {
@@ -177,6 +297,8 @@ export function showList(main, app) {
       const v = params.get(key);
       if (v) query.set(key, v);
     }
+    const recent = SINCE_CHOICES.find(([v]) => v && v === params.get('since'));
+    if (recent && !query.has('started_after')) query.set('started_after', new Date(Date.now() - recent[2]).toISOString());
     const limit = Number(params.get('limit'));
     query.set('limit', String(Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE));
     return query;
@@ -228,7 +350,7 @@ export function showList(main, app) {
     const query = filterQuery();
     if (cursor) query.set('cursor', cursor);
     // Disabled rather than hidden while loading, so it keeps the focus.
-    more.disabled = true;
+    loadMore.disabled = true;
     state.replaceChildren(h('span', { class: 'muted', text: 'Loading…' }));
     try {
       const page = await getJson(`/api/executions?${query}`, controller.signal);
@@ -243,13 +365,13 @@ export function showList(main, app) {
         rows.append(tr);
       }
       showEmpty();
-      more.hidden = !page.page_info.has_next_page;
-      more.disabled = false;
-      more.onclick = () => load(page.page_info.cursor);
+      loadMore.hidden = !page.page_info.has_next_page;
+      loadMore.disabled = false;
+      loadMore.onclick = () => load(page.page_info.cursor);
       schedule();
     } catch (e) {
       if ((e instanceof DOMException && e.name === 'AbortError') || mine !== generation) return;
-      more.disabled = false;
+      loadMore.disabled = false;
       const error = e instanceof ApiError ? e : new ApiError(0, 'client', String(e));
       const retry = h('button', { type: 'button', text: 'Retry' });
       retry.addEventListener('click', () => load(cursor));
@@ -267,7 +389,7 @@ export function showList(main, app) {
       return;
     }
     state.replaceChildren(h('p', { class: 'empty', text: params.toString()
-      ? 'No execution matches these filters.'
+      ? (params.get('q') ? 'No execution matches this search and these filters.' : 'No execution matches these filters.')
       : 'No executions yet. Point an executor’s OTLP exporter at this server, or run the demo.' }));
   }
 
@@ -367,7 +489,7 @@ export function showList(main, app) {
   /** What a row shows, but for a running run's ticking duration. @param {any} e */
   function signature(e) {
     return JSON.stringify([e.status, e.workflow_id, e.started_at, e.finished_at, e.token_usage, e.cost, e.span_count, e.error_count,
-      e.status === 'running' ? null : e.duration_ms]);
+      e.status === 'running' ? null : e.duration_ms, e.matches]);
   }
 
   /** @param {any} e */
@@ -377,7 +499,7 @@ export function showList(main, app) {
     const cost = runCost(e.cost);
     const running = e.status === 'running';
     const tr = h('tr', { class: e.status === 'error' ? 'error' : null, role: 'row', 'data-id': e.id, 'data-started': e.started_at },
-      h('th', { scope: 'row', role: 'rowheader' }, link),
+      h('th', { scope: 'row', role: 'rowheader' }, link, matches(e)),
       h('td', { role: 'cell', 'data-label': 'Workflow' }, e.workflow_id ? h('a', { href: `/?workflow_id=${encodeURIComponent(e.workflow_id)}`, 'data-nav': true, text: e.workflow_id, 'aria-label': `Only ${e.workflow_id}` }) : '—'),
       h('td', { role: 'cell', 'data-label': 'Status' }, executionBadge(e.status), running ? h('span', { class: 'badge badge-live' }, h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live') : null),
       h('td', { role: 'cell', 'data-label': 'Started' }, time(e.started_at)),
@@ -391,6 +513,21 @@ export function showList(main, app) {
       h('td', { class: 'num', role: 'cell', 'data-label': 'Errors' }, e.error_count ? h('span', { class: 'error-count', text: number(e.error_count) }) : number(e.error_count)));
     tr.dataset.signature = signature(e);
     return tr;
+  }
+
+  /**
+   * Where the search text was found in a run: each matching span, the part of it, and the words
+   * around the hit, linked to that span.
+   * @param {any} e
+   */
+  function matches(e) {
+    if (!Array.isArray(e.matches) || !e.matches.length) return null;
+    const wanted = params.get('q') || '';
+    return h('ul', { class: 'matches', 'aria-label': `Where “${wanted}” was found` }, e.matches.map((/** @type {any} */ m) =>
+      h('li', null,
+        h('a', { href: `/executions/${encodeURIComponent(e.id)}?span=${encodeURIComponent(m.span_id)}`, 'data-nav': true, text: m.span_name || m.span_id }),
+        h('span', { class: 'match-field', text: ` · ${FIELD_NAMES[m.field] || m.field}: ` }),
+        h('span', { class: 'snippet' }, marked(m.snippet || '', wanted)))));
   }
 
   /** A running run's duration counts up from what the server said, by this page's clock. */
