@@ -305,8 +305,34 @@ impl RunInfo {
 pub struct Comparison {
     pub a: RunInfo,
     pub b: RunInfo,
-    #[serde(flatten)]
-    pub trees: TreeComparison,
+    /// Run `a`'s totals.
+    pub totals_a: RunTotals,
+    /// Run `b`'s totals.
+    pub totals_b: RunTotals,
+    /// `b − a` of the totals.
+    pub delta: RunDelta,
+    pub counts: ChangeCounts,
+    /// Whether prompt and response diffs are included (the caller has content scope, and did
+    /// not decline it).
+    pub content_included: bool,
+    /// The merged tree, depth first.
+    pub nodes: Vec<NodeComparison>,
+}
+
+impl Comparison {
+    /// The answer for runs `a` and `b` and their trees' comparison.
+    pub fn new(a: RunInfo, b: RunInfo, trees: TreeComparison) -> Self {
+        Self {
+            a,
+            b,
+            totals_a: trees.totals_a,
+            totals_b: trees.totals_b,
+            delta: trees.delta,
+            counts: trees.counts,
+            content_included: trees.content_included,
+            nodes: trees.nodes,
+        }
+    }
 }
 
 /// Compares two runs. `content` asks for the text diffs of matched LLM nodes (the caller has

@@ -310,11 +310,7 @@ impl TraceService {
                 },
                 !withhold_content,
             )
-            .map(|trees| crate::compare::Comparison {
-                a: run_a,
-                b: run_b,
-                trees,
-            })
+            .map(|trees| crate::compare::Comparison::new(run_a, run_b, trees))
         })
         .await?;
         trees.map_err(|e| TraceError::TooLarge(e.to_string()))

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per group, and what they share.
 
 pub mod artifacts;
+pub mod compare;
 pub mod deletion;
 pub mod executions;
 pub mod export;
@@ -87,6 +88,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         export::export_trace,
     ))
     .service(get("/api/executions", executions::list_executions))
+    // Before `/api/executions/{execution_id}`, which would take `compare` for an id (and answer
+    // a GET with 405).
+    .service(get("/api/executions/compare", compare::compare_executions))
     .service(get("/api/workflows", workflows::list_workflows))
     .service(get(
         "/api/workflows/{workflow_id}/executions",
@@ -103,6 +107,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(get("/api/openapi.json", ops::openapi))
     .service(get("/", crate::viewer::page))
     .service(get("/executions/{execution_id}", crate::viewer::page))
+    .service(get("/compare", crate::viewer::page))
     .service(get("/ui/{file}", crate::viewer::file))
     .service(
         web::resource("/api/executions/{execution_id}")
