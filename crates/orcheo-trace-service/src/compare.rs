@@ -720,9 +720,10 @@ fn node_comparison(
             }
             let llm = na.kind == NodeKind::Llm || nb.kind == NodeKind::Llm;
             if content && llm {
+                let ((prompt_a, response_a), (prompt_b, response_b)) = (texts(na), texts(nb));
                 let diff = ContentDiff {
-                    prompt: diff_text(&joined(na.prompts()), &joined(nb.prompts())),
-                    response: diff_text(&joined(na.responses()), &joined(nb.responses())),
+                    prompt: diff_text(&prompt_a, &prompt_b),
+                    response: diff_text(&response_a, &response_b),
                 };
                 let differs = |d: &TextDiffView| d.parts.iter().any(|p| p.op != DiffTag::Equal);
                 if differs(&diff.prompt) || differs(&diff.response) {
@@ -746,9 +747,27 @@ fn node_comparison(
     out
 }
 
-/// The text of a node's prompts (or responses), one item after another, each headed by its
-/// role when it has one; items whose text is withheld are left out.
-fn joined(items: &[ContentItem]) -> String {
+/// What a node was asked and what it answered, as texts to diff. The prompt: its prompts, then
+/// its chat messages up to the reply; the response: its responses, then the reply — the
+/// assistant messages that end the conversation (the output follows the input in a node's
+/// messages).
+fn texts(node: &SpanNode) -> (String, String) {
+    let messages = node.messages();
+    let reply = messages
+        .iter()
+        .rev()
+        .take_while(|m| m.role.as_deref() == Some("assistant"))
+        .count();
+    let (asked, answered) = messages.split_at(messages.len() - reply);
+    (
+        joined(node.prompts().iter().chain(asked)),
+        joined(node.responses().iter().chain(answered)),
+    )
+}
+
+/// The text of prompts (or responses), one item after another, each headed by its role when
+/// it has one; items whose text is withheld are left out.
+fn joined<'a>(items: impl Iterator<Item = &'a ContentItem>) -> String {
     let mut text = String::new();
     for item in items {
         let Some(content) = item.content.as_deref() else {

@@ -24,6 +24,8 @@ struct Node {
     model: &'static str,
     prompt: Option<&'static str>,
     response: Option<&'static str>,
+    /// `gen_ai.input.messages` and `gen_ai.output.messages` (as JSON).
+    chat: Option<(&'static str, &'static str)>,
 }
 
 fn node(span: u64, parent: u64, name: &'static str) -> Node {
@@ -39,6 +41,7 @@ fn node(span: u64, parent: u64, name: &'static str) -> Node {
         model: "gpt-4o",
         prompt: None,
         response: None,
+        chat: None,
     }
 }
 
@@ -69,6 +72,16 @@ fn run(nodes: &[Node]) -> TraceTree {
             attributes.push(int("gen_ai.usage.input_tokens", input));
             attributes.push(int("gen_ai.usage.output_tokens", output));
             attributes.push(attr("gen_ai.request.model", n.model));
+        }
+        if let Some((asked, answered)) = n.chat {
+            let message = |role: &str, text: &str| {
+                json!([{"role": role, "parts": [{"type": "text", "content": text}]}]).to_string()
+            };
+            attributes.push(attr("gen_ai.input.messages", &message("user", asked)));
+            attributes.push(attr(
+                "gen_ai.output.messages",
+                &message("assistant", answered),
+            ));
         }
         let mut events = Vec::new();
         if let Some(prompt) = n.prompt {
@@ -413,4 +426,37 @@ fn a_run_past_the_bound_is_refused_with_its_size() {
         refused.to_string().contains("at most 10000 spans"),
         "{refused}"
     );
+}
+
+#[test]
+fn chat_messages_are_diffed_as_the_prompt_and_the_reply() {
+    let a = [Node {
+        chat: Some(("Plan a trip to Paris.", "Go in May.")),
+        ..llm(2, 1, "plan", (100, 20))
+    }];
+    let b = [Node {
+        chat: Some(("Plan a trip to Rome.", "Go in May.")),
+        ..llm(2, 1, "plan", (100, 20))
+    }];
+    let c = compared(&a, &b, true);
+    let diff = named(&c, "plan").diff.as_ref().unwrap();
+    let changed: Vec<(DiffTag, &str)> = diff
+        .prompt
+        .parts
+        .iter()
+        .filter(|p| p.op != DiffTag::Equal)
+        .map(|p| (p.op, p.text.as_str()))
+        .collect();
+    assert_eq!(
+        changed,
+        [(DiffTag::Delete, "Paris."), (DiffTag::Insert, "Rome.")]
+    );
+    let reply: String = diff
+        .response
+        .parts
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect();
+    assert_eq!(reply, "[assistant]\nGo in May.\n");
+    assert!(diff.response.parts.iter().all(|p| p.op == DiffTag::Equal));
 }
