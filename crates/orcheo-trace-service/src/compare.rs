@@ -636,11 +636,11 @@ fn count_delta(a: Option<u64>, b: Option<u64>) -> Option<i64> {
 /// `b − a` of two nodes' costs: `null` when either side's tokens could not be priced, or
 /// neither side has tokens; a side without tokens costs nothing.
 fn cost_delta(a: &NodeSide, b: &NodeSide) -> Option<f64> {
-    let usd = |s: &NodeSide| match (s.cost_usd, s.unpriced, s.input_tokens.is_some()) {
-        (Some(usd), _, _) => Some(Some(usd)),
-        (None, Some(_), _) => None,
-        (None, None, true) => None,
-        (None, None, false) => Some(None),
+    // `None`: not priced; `Some(None)`: no tokens; `Some(Some(usd))`: priced.
+    let usd = |s: &NodeSide| match (s.cost_usd, s.unpriced.is_some() || s.input_tokens.is_some()) {
+        (Some(usd), _) => Some(Some(usd)),
+        (None, true) => None,
+        (None, false) => Some(None),
     };
     match (usd(a)?, usd(b)?) {
         (None, None) => None,

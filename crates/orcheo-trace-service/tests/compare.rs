@@ -16,7 +16,7 @@ struct Node {
     span: u64,
     parent: Option<u64>,
     name: &'static str,
-    node_id: Option<&'static str>,
+    id: Option<&'static str>,
     kind: &'static str,
     ms: u64,
     error: bool,
@@ -33,7 +33,7 @@ fn node(span: u64, parent: u64, name: &'static str) -> Node {
         span,
         parent: Some(parent),
         name,
-        node_id: None,
+        id: None,
         kind: "tool",
         ms: 100,
         error: false,
@@ -65,7 +65,7 @@ fn run(nodes: &[Node]) -> TraceTree {
     })];
     for n in nodes {
         let mut attributes = vec![attr("orcheo.node.kind", n.kind)];
-        if let Some(id) = n.node_id {
+        if let Some(id) = n.id {
             attributes.push(attr("orcheo.node.id", id));
         }
         if let Some((input, output)) = n.tokens {
@@ -207,14 +207,14 @@ fn added_and_removed_nodes_are_placed_in_tree_order() {
 fn a_node_id_matches_a_renamed_node_before_names_do() {
     let a = [
         Node {
-            node_id: Some("n1"),
+            id: Some("n1"),
             ..node(2, 1, "Summarize")
         },
         node(3, 1, "Summary"),
     ];
     let b = [
         Node {
-            node_id: Some("n1"),
+            id: Some("n1"),
             ..node(2, 1, "Summary")
         },
         node(3, 1, "Summary"),
@@ -278,7 +278,7 @@ fn a_failed_node_is_changed_and_counted() {
     assert_eq!(send.change, Change::Changed);
     assert_eq!(send.changes, [Difference::Status]);
     assert_eq!(
-        serde_json::to_value(&send.b.as_ref().unwrap().status).unwrap(),
+        serde_json::to_value(send.b.as_ref().unwrap().status).unwrap(),
         "ERROR"
     );
     assert_eq!(c.delta.error_count, 1);
