@@ -460,3 +460,66 @@ fn chat_messages_are_diffed_as_the_prompt_and_the_reply() {
     assert_eq!(reply, "[assistant]\nGo in May.\n");
     assert!(diff.response.parts.iter().all(|p| p.op == DiffTag::Equal));
 }
+
+/// How long comparing two runs at the bound takes (a measurement for `docs/benchmarks.md`, not
+/// an assertion): `cargo test --release -p orcheo-trace-service --test compare -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "a measurement; run it in release"]
+fn timing_two_runs_at_the_bound() {
+    let build =
+        |changed: bool| -> Vec<Node> {
+            (0..(compare::MAX_NODES - 1) as u64)
+            .map(|i| {
+                let parent = if i < 100 { 1 } else { i % 100 + 2 };
+                if i % 4 == 0 {
+                    let prompt = if changed && i % 40 == 0 {
+                        "Write a warm reply to the customer about the order that shipped late, \
+                         and offer a discount on the next one.\nSign as the support team."
+                    } else {
+                        "Write a short reply to the customer about the order that shipped late, \
+                         and offer a discount on the next one.\nSign as the support team."
+                    };
+                    Node {
+                        prompt: Some(prompt),
+                        response: Some("Dear customer,\nwe are sorry the order was late."),
+                        ..llm(i + 2, parent, "draft", (100 + i % 7, 20))
+                    }
+                } else {
+                    node(i + 2, parent, if changed && i % 97 == 0 { "renamed" } else { "step" })
+                }
+            })
+            .collect()
+        };
+    let (ta, tb) = (run(&build(false)), run(&build(true)));
+    let (ca, cb) = (priced(&ta), priced(&tb));
+    for content in [false, true] {
+        let mut best = f64::MAX;
+        let mut answer_bytes = 0;
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            let c = compare::compare(
+                Run {
+                    execution: "a",
+                    tree: &ta,
+                    costs: &ca,
+                },
+                Run {
+                    execution: "b",
+                    tree: &tb,
+                    costs: &cb,
+                },
+                content,
+            )
+            .unwrap();
+            let json = serde_json::to_vec(&c).unwrap();
+            best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+            answer_bytes = json.len();
+        }
+        println!(
+            "{} nodes a side, content {content}: compare + serialize {best:.1} ms (best of 5), answer {} KiB",
+            ta.nodes.len(),
+            answer_bytes / 1024
+        );
+    }
+}
