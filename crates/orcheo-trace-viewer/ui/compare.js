@@ -78,8 +78,8 @@ class CompareView {
     this.data = null;
     this.selected = -1;
     this.changedOnly = false;
-    /** @type {HTMLButtonElement[]} the node buttons shown, in order */
-    this.buttons = [];
+    /** @type {Map<number, {row: HTMLTableRowElement, button: HTMLButtonElement}>} the rows shown, by node index */
+    this.shown = new Map();
   }
 
   crumbs() {
@@ -130,6 +130,7 @@ class CompareView {
     toggle.addEventListener('change', () => {
       this.changedOnly = toggle.checked;
       this.renderRows();
+      this.renderDetails();
       announce(this.changedOnly ? `Showing ${this.visible().length} nodes that differ` : `Showing all ${d.nodes.length} nodes`);
     });
     const c = d.counts;
@@ -211,7 +212,7 @@ class CompareView {
     const nodes = /** @type {any[]} */ (this.data.nodes);
     const shown = this.visible();
     if (!shown.includes(this.selected) && shown.length) this.selected = shown[0];
-    this.buttons = [];
+    this.shown.clear();
     const rows = shown.map((i) => {
       const n = nodes[i];
       const side = n.b || n.a;
@@ -223,13 +224,14 @@ class CompareView {
         n.renamed ? h('span', { class: 'change-badge change-renamed', text: `renamed from ${n.a.name}` }) : null);
       button.addEventListener('click', () => this.select(i, false));
       button.addEventListener('keydown', (e) => this.onKey(e, i));
-      this.buttons.push(button);
       const dl = n.delta;
-      return h('tr', { class: `${selected ? 'selected ' : ''}row-${n.change}` },
+      const row = h('tr', { class: `${selected ? 'selected ' : ''}row-${n.change}` },
         h('td', { class: 'node-cell', style: `--depth: ${Math.min(n.depth, 12)}` }, button),
         h('td', { class: 'num' }, dl ? dMs(dl.duration_ms) : duration(side.duration_ms)),
         h('td', { class: 'num' }, dl ? dCount(sum(dl.input_tokens, dl.output_tokens)) : tokensOf(side)),
         h('td', { class: 'num' }, dl ? (dl.cost_usd === null ? '—' : dUsd(dl.cost_usd)) : side.cost_usd === null ? '—' : money(side.cost_usd)));
+      this.shown.set(i, { row, button });
+      return row;
     });
     if (!rows.length) {
       rows.push(h('tr', null, h('td', { colspan: '4', class: 'muted', text: 'The runs do not differ.' })));
@@ -253,10 +255,20 @@ class CompareView {
 
   /** @param {number} index @param {boolean} focus */
   select(index, focus) {
+    // Only the two rows change: a long comparison is not drawn again on every key.
+    const mark = (/** @type {number} */ i, /** @type {boolean} */ on) => {
+      const shown = this.shown.get(i);
+      if (!shown) return;
+      shown.row.classList.toggle('selected', on);
+      shown.button.tabIndex = on ? 0 : -1;
+      if (on) shown.button.setAttribute('aria-current', 'true');
+      else shown.button.removeAttribute('aria-current');
+    };
+    mark(this.selected, false);
     this.selected = index;
-    this.renderRows();
+    mark(index, true);
     this.renderDetails();
-    if (focus) this.buttons.find((b) => b.dataset.index === String(index))?.focus();
+    if (focus) this.shown.get(index)?.button.focus();
   }
 
   renderDetails() {

@@ -11,6 +11,7 @@ on_each_backend!(
     missing_or_malformed_ids_are_refused,
     another_tenants_run_is_not_found_on_either_side,
     prompt_diffs_need_the_content_scope,
+    a_run_past_the_bound_is_refused_with_422,
 );
 
 /// Runs `exec_a` (two LLM nodes) and `exec_b` (three, the first with another prompt), of
@@ -202,4 +203,26 @@ async fn prompt_diffs_need_the_content_scope(db: Db) {
         assert_eq!(doc["nodes"][1]["change"], "same");
         assert!(!without.text.contains("Write to the customer"));
     }
+}
+
+async fn a_run_past_the_bound_is_refused_with_422(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    app.seed("exec_a", "acme", 1, 1, ExecutionStatus::Completed);
+    // A root and 10,000 nodes: one span past the bound.
+    app.seed("exec_big", "acme", 2, 10_000, ExecutionStatus::Completed);
+    let answer = app
+        .expect_error(
+            "/api/executions/compare?a=exec_a&b=exec_big",
+            Some(&jwt("acme", "traces:read")),
+            422,
+            "trace_too_large",
+        )
+        .await;
+    assert!(
+        answer.text.contains("run exec_big has 10001 spans"),
+        "{}",
+        answer.text
+    );
 }
