@@ -387,15 +387,16 @@ impl Matching {
             a_to_b: vec![None; a.nodes.len()],
             b_to_a: vec![None; b.nodes.len()],
         };
-        let (paths_a, paths_b) = (paths(a), paths(b));
-        let by_id = |tree: &TraceTree, paths: &[String], i: usize| {
+        // One numbering of paths for both trees, so that equal paths have equal numbers.
+        let mut known = HashMap::new();
+        let (paths_a, paths_b) = (paths(a, &mut known), paths(b, &mut known));
+        let by_id = |tree: &TraceTree, paths: &[u32], i: usize| {
             node_id(&tree.nodes[i]).map(|id| format!("{}\u{1f}{id}", paths[i]))
         };
-        let by_path = |tree: &TraceTree, paths: &[String], i: usize| {
+        let by_path = |tree: &TraceTree, paths: &[u32], i: usize| {
             Some(format!("{}\u{1f}{}", paths[i], tree.nodes[i].name))
         };
-        let by_name =
-            |tree: &TraceTree, _: &[String], i: usize| Some(tree.nodes[i].name.to_string());
+        let by_name = |tree: &TraceTree, _: &[u32], i: usize| Some(tree.nodes[i].name.to_string());
         matching.pass(a, b, &paths_a, &paths_b, MatchedBy::NodeId, by_id);
         matching.pass(a, b, &paths_a, &paths_b, MatchedBy::Path, by_path);
         matching.pass(a, b, &paths_a, &paths_b, MatchedBy::Name, by_name);
@@ -407,10 +408,10 @@ impl Matching {
         &mut self,
         a: &TraceTree,
         b: &TraceTree,
-        paths_a: &[String],
-        paths_b: &[String],
+        paths_a: &[u32],
+        paths_b: &[u32],
         how: MatchedBy,
-        key: impl Fn(&TraceTree, &[String], usize) -> Option<String>,
+        key: impl Fn(&TraceTree, &[u32], usize) -> Option<String>,
     ) {
         let mut waiting: HashMap<String, VecDeque<u32>> = HashMap::new();
         for i in depth_first(b) {
@@ -460,16 +461,18 @@ fn step(node: &SpanNode) -> String {
     node_id(node).unwrap_or_else(|| node.name.to_string())
 }
 
-/// Each node's path: its ancestors' steps from the root, joined.
-fn paths(tree: &TraceTree) -> Vec<String> {
-    let mut paths = vec![String::new(); tree.nodes.len()];
+/// Each node's path — its ancestors' steps from the root — as a number: the same number for the
+/// same path in either tree (`known` numbers each path by its parent's path and the parent's
+/// step, so a deep tree costs no long strings). The root's path is 0.
+fn paths(tree: &TraceTree, known: &mut HashMap<(u32, String), u32>) -> Vec<u32> {
+    let mut paths = vec![0; tree.nodes.len()];
     for i in depth_first(tree) {
         let node = &tree.nodes[i as usize];
-        let path = node.parent.map_or_else(String::new, |p| {
-            let parent = &tree.nodes[p as usize];
-            format!("{}/{}", paths[p as usize], step(parent))
-        });
-        paths[i as usize] = path;
+        if let Some(p) = node.parent {
+            let key = (paths[p as usize], step(&tree.nodes[p as usize]));
+            let next = u32::try_from(known.len() + 1).unwrap_or(u32::MAX);
+            paths[i as usize] = *known.entry(key).or_insert(next);
+        }
     }
     paths
 }

@@ -523,3 +523,17 @@ fn timing_two_runs_at_the_bound() {
         );
     }
 }
+
+#[test]
+fn a_deep_chain_is_compared_without_long_paths() {
+    // Each node under the one before: paths as long as the tree is deep.
+    let chain: Vec<Node> = (0..5_000_u64).map(|i| node(i + 2, i + 1, "step")).collect();
+    let mut longer = chain.clone();
+    longer.push(node(5_002, 5_001, "last"));
+    let c = compared(&chain, &longer, false);
+    assert_eq!(c.counts.same, 5_001);
+    assert_eq!(c.counts.added, 1);
+    let last = c.nodes.last().unwrap();
+    assert_eq!((last.change, last.depth), (Change::Added, 5_001));
+    assert_eq!(last.matched_by, None);
+}
