@@ -442,6 +442,7 @@ fn browser(root: &Path, release: bool) -> Result<(), Failure> {
             "--test",
             "--test-concurrency=1",
             "tests/viewer.test.mjs",
+            "tests/compare.test.mjs",
             "tests/cors.test.mjs",
         ])
         .current_dir(&tests)

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// The artifact's storage is not one this server can read.
     #[error("{0}")]
     ArtifactStorage(String),
+    /// The answer would take more work than the server does for one request.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -72,6 +75,7 @@ impl ApiError {
             Self::TraceStoreError(_) => "trace_store_error",
             Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::ArtifactStorage(_) => "artifact_storage_unsupported",
+            Self::TooLarge(_) => "trace_too_large",
             Self::Internal(_) => "internal",
         }
     }
@@ -122,6 +126,7 @@ impl ResponseError for ApiError {
             }
             Self::TraceStoreError(_) => StatusCode::BAD_GATEWAY,
             Self::ArtifactStorage(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::TooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -178,6 +183,7 @@ impl From<orcheo_trace_service::TraceError> for ApiError {
             },
             T::TraceStoreError(message) => Self::TraceStoreError(message),
             T::Store(e) => e.into(),
+            T::TooLarge(message) => Self::TooLarge(message),
             T::Internal(message) => Self::Internal(message),
         }
     }

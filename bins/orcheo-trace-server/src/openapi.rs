@@ -107,6 +107,7 @@ impl Modify for BearerAuth {
         routes::traces::get_span,
         routes::export::export_trace,
         routes::export::export_executions,
+        routes::compare::compare_executions,
         routes::executions::list_executions,
         routes::deletion::delete_execution,
         routes::workflows::list_workflows,

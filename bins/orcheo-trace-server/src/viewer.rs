@@ -1,5 +1,6 @@
 //! Serves the Trace tab (the `orcheo-trace-viewer` crate's embedded page)
-//! at `/`, with the deep links `/executions/{execution_id}` (and `?span=`) answering the same page.
+//! at `/`, with the deep links `/executions/{execution_id}` (and `?span=`) and
+//! `/compare?a=…&b=…` answering the same page.
 //!
 //! Nothing is fetched from elsewhere at run time: the content security policy allows this
 //! origin only, so a page that tried would fail in the browser tests. Assets are revalidated on

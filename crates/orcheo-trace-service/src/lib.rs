@@ -8,6 +8,7 @@
 //! - [`cache`]: finished traces in memory, bounded in bytes, and how late spans reach them;
 //! - [`discovery`]: executions the metadata store does not know, found in Tempo or Jaeger by the
 //!   `orcheo.execution.id` of their root span, and registered;
+//! - [`compare`]: two runs side by side, their nodes matched, deltas and prompt diffs;
 //! - [`embedded`]: the trace source of the embedded mode, the local span store;
 //! - [`export`]: a trace as a JSON document or a CSV row per span, streamed for an audit;
 //! - [`paging`]: pages of a trace's spans and their cursors.
@@ -19,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod compare;
 pub mod discovery;
 pub mod embedded;
 pub mod export;
@@ -76,6 +78,9 @@ pub enum TraceError {
     /// The metadata store failed.
     #[error(transparent)]
     Store(#[from] orcheo_trace_store::StoreError),
+    /// The request asks for more work than the server does for one answer.
+    #[error("{0}")]
+    TooLarge(String),
     /// A task on the blocking pool failed.
     #[error("blocking task failed: {0}")]
     Internal(String),

@@ -271,6 +271,51 @@ impl TraceService {
         deleted.ok_or_else(|| TraceError::NotFound(format!("no execution {}", execution.id)))
     }
 
+    /// Two executions the caller may see, compared node by node ([`crate::compare`]): both
+    /// whole trees (a degraded tree is refused, as an export refuses it), priced as the trace
+    /// route prices them, with prompt and response diffs unless `withhold_content`. Either
+    /// execution unknown or another tenant's: the same [`TraceError::NotFound`] as
+    /// [`TraceService::execution`].
+    pub async fn compare(
+        &self,
+        audience: &Audience,
+        a: &str,
+        b: &str,
+        withhold_content: bool,
+    ) -> Result<crate::compare::Comparison, TraceError> {
+        let execution_a = self.execution(audience, a).await?;
+        let execution_b = self.execution(audience, b).await?;
+        let loaded_a = self.trace(&execution_a, withhold_content).await?;
+        let loaded_b = self.trace(&execution_b, withhold_content).await?;
+        let tree_a = Arc::clone(loaded_a.whole(&execution_a)?);
+        let tree_b = Arc::clone(loaded_b.whole(&execution_b)?);
+        let policy = self.policy();
+        let redact = |t: &str| policy.redact(t).into_owned();
+        let (run_a, run_b) = (
+            crate::compare::RunInfo::of(&execution_a, redact),
+            crate::compare::RunInfo::of(&execution_b, redact),
+        );
+        let (costs_a, costs_b) = (loaded_a.costs, loaded_b.costs);
+        let trees = blocking(move || {
+            crate::compare::compare(
+                crate::compare::Run {
+                    execution: &run_a.id,
+                    tree: &tree_a,
+                    costs: &costs_a,
+                },
+                crate::compare::Run {
+                    execution: &run_b.id,
+                    tree: &tree_b,
+                    costs: &costs_b,
+                },
+                !withhold_content,
+            )
+            .map(|trees| crate::compare::Comparison::new(run_a, run_b, trees))
+        })
+        .await?;
+        trees.map_err(|e| TraceError::TooLarge(e.to_string()))
+    }
+
     /// The execution's trace, with content withheld when `withhold_content`.
     pub async fn trace(
         &self,

@@ -56,6 +56,7 @@ pub const ASSETS: &[Asset] = assets![
     ("favicon.svg", "image/svg+xml"),
     ("app.js", JS),
     ("api.js", JS),
+    ("compare.js", JS),
     ("conversation.js", JS),
     ("details.js", JS),
     ("dom.js", JS),

@@ -1,9 +1,11 @@
 // @ts-check
 /**
- * The Trace tab's entry point: routes `/` (executions) and `/executions/{id}` (a trace) without
- * reloading the page, and keeps the access token for the session.
+ * The Trace tab's entry point: routes `/` (executions), `/executions/{id}` (a trace) and
+ * `/compare?a=…&b=…` (two runs side by side) without reloading the page, and keeps the access
+ * token for the session.
  */
 import { setToken, token } from './api.js';
+import { showCompare } from './compare.js';
 import { announce } from './dom.js';
 import { showList } from './list.js';
 import { showTrace } from './trace-view.js';
@@ -25,7 +27,12 @@ function route() {
   dispose?.();
   dispose = null;
   const match = location.pathname.match(/^\/executions\/([^/]+)\/?$/);
-  if (match) {
+  const params = new URLSearchParams(location.search);
+  const [a, b] = [params.get('a'), params.get('b')];
+  if (/^\/compare\/?$/.test(location.pathname) && a && b) {
+    document.title = `${a} and ${b} · Orcheo Trace`;
+    dispose = showCompare(main, a, b, app);
+  } else if (match) {
     let id;
     try {
       id = decodeURIComponent(match[1]);

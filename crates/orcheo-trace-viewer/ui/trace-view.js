@@ -5,6 +5,7 @@
  * on screen.
  */
 import { ApiError, exportPath, getBlob, getJson, treePath } from './api.js';
+import { pickRunToCompare } from './compare.js';
 import { renderDetails } from './details.js';
 import { announce, append, h, srOnly } from './dom.js';
 import { duration, number, runCost, time, toMillis } from './format.js';
@@ -93,8 +94,13 @@ class TraceView {
       button.addEventListener('click', () => this.download(format, button));
       return button;
     };
+    const compare = h('button', { type: 'button', text: 'Compare…', 'aria-haspopup': 'dialog',
+      title: 'Compare this run with another run of its workflow' });
+    compare.addEventListener('click', () => {
+      if (this.execution) pickRunToCompare(this.execution, compare, this.app);
+    });
     this.header = h('header', { class: 'trace-header' }, this.headerInfo,
-      h('div', { class: 'header-actions' }, this.dashboardLinks, exporter('json'), exporter('csv'), refresh, this.exportStatus));
+      h('div', { class: 'header-actions' }, this.dashboardLinks, compare, exporter('json'), exporter('csv'), refresh, this.exportStatus));
     this.liveBadge = h('span', { class: 'badge badge-live', hidden: true },
       h('span', { class: 'pulse', 'aria-hidden': 'true' }), 'Live');
     this.banner = h('div', { class: 'banners' });
@@ -333,6 +339,8 @@ class TraceView {
 
   /** @param {any} execution @param {any} response */
   renderHeader(execution, response) {
+    /** The run shown, as its trace last said (the compare picker lists its workflow's runs). */
+    this.execution = execution;
     const tokens = execution.token_usage;
     const running = execution.status === 'running';
     this.runStarted = running ? toMillis(execution.started_at) : NaN;

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per group, and what they share.
 
 pub mod artifacts;
+pub mod compare;
 pub mod deletion;
 pub mod executions;
 pub mod export;
@@ -87,13 +88,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         export::export_trace,
     ))
     .service(get("/api/executions", executions::list_executions))
-    // Before `/api/executions/{execution_id}` (DELETE only), which would otherwise answer a GET
-    // with 405. Guarded, so that any other method, DELETE of a run named `export` included,
-    // goes on to that resource.
+    // Before `/api/executions/{execution_id}` (DELETE only), which would otherwise take
+    // `export` or `compare` for an id and answer a GET with 405. Guarded, so that any other
+    // method, DELETE of a run named `export` or `compare` included, goes on to that resource.
     .service(
         web::resource("/api/executions/export")
             .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
             .route(web::route().to(export::export_executions)),
+    )
+    .service(
+        web::resource("/api/executions/compare")
+            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+            .route(web::route().to(compare::compare_executions)),
     )
     .service(get("/api/workflows", workflows::list_workflows))
     .service(get(
@@ -111,6 +117,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(get("/api/openapi.json", ops::openapi))
     .service(get("/", crate::viewer::page))
     .service(get("/executions/{execution_id}", crate::viewer::page))
+    .service(get("/compare", crate::viewer::page))
     .service(get("/ui/{file}", crate::viewer::file))
     .service(
         web::resource("/api/executions/{execution_id}")

@@ -13,6 +13,7 @@ mod helpers;
 mod artifacts;
 mod auth;
 mod canvas;
+mod compare;
 mod connections;
 mod cors;
 mod cost;
