@@ -80,8 +80,8 @@ function msToSeconds(v) {
 
 /** How each match names the part of a span it was found in. */
 const FIELD_NAMES = /** @type {Record<string, string>} */ ({
-  name: 'name', node_id: 'node id', error: 'error', error_type: 'error type', attribute: 'attribute',
-  prompt: 'prompt', response: 'response', message: 'message',
+  name: 'name', node_id: 'node id', error_message: 'error', error_type: 'error type', error_code: 'error code',
+  attributes: 'attribute', prompt: 'prompt', response: 'response', message: 'message', content_attributes: 'content attribute',
 });
 const LIST_URL_KEY = 'orcheo-trace.list-url';
 /** Executions an export of the results holds at most: the server's default, in the file's name. */
