@@ -431,6 +431,7 @@ pub fn apply<S: std::hash::BuildHasher>(
     store: &mut Transaction<'_>,
     facts: &Facts,
     known: &std::collections::HashSet<ExecutionId, S>,
+    redactor: Option<&orcheo_span_tree::redact::Redactor>,
 ) -> Result<Applied, StoreError> {
     let mut unregistered = std::collections::HashSet::new();
     let mut registered = Vec::new();
@@ -454,6 +455,7 @@ pub fn apply<S: std::hash::BuildHasher>(
     // join it, and count for it, now. Once each run's life in this writer (`known` keeps the
     // lookup from repeating); a repeat finds nothing left to adopt.
     let mut adopted_summaries = Vec::new();
+    let mut adopted_texts = Vec::new();
     let mut adopted = Vec::new();
     for id in &registered {
         let Some(execution) = store.execution(id)? else {
@@ -463,7 +465,11 @@ pub fn apply<S: std::hash::BuildHasher>(
             continue;
         };
         let mut these = Vec::new();
-        let mut each = |bytes: &[u8]| these.extend(placed_from_payloads(bytes, id));
+        let mut texts = crate::search::Texts::new();
+        let mut each = |bytes: &[u8]| {
+            these.extend(placed_from_payloads(bytes, id));
+            crate::search::texts_of_payload(bytes, redactor, &mut texts);
+        };
         match store.adopt_local_spans(trace, id, &execution.tenant, &mut each) {
             // Undone with its savepoint: the spans stay as they were, and only this run's
             // counts miss them.
@@ -472,6 +478,7 @@ pub fn apply<S: std::hash::BuildHasher>(
             }
             Ok(_) if !these.is_empty() => {
                 adopted_summaries.append(&mut these);
+                adopted_texts.push((id.clone(), texts.into_values().flatten().collect()));
                 adopted.push(id.clone());
             }
             Ok(_) => {}
@@ -535,6 +542,7 @@ pub fn apply<S: std::hash::BuildHasher>(
             tracing::warn!(execution.id = %execution, error = %error, lost, "span summaries not recorded");
         }
     }
+    crate::search::write(store, adopted_texts)?;
     Ok(Applied {
         registered,
         missing,

@@ -47,6 +47,9 @@ pub struct Execution {
     pub trace_started_at: Option<Timestamp>,
     pub trace_completed_at: Option<Timestamp>,
     pub trace_last_span_at: Option<Timestamp>,
+    /// When its trace (kept in Tempo or Jaeger) was indexed for search from the fetched tree;
+    /// `None` for runs indexed as their spans arrive, and for runs not indexed yet.
+    pub search_indexed_at: Option<Timestamp>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -66,6 +69,7 @@ struct Row {
     trace_started_at: Option<i64>,
     trace_completed_at: Option<i64>,
     trace_last_span_at: Option<i64>,
+    search_indexed_at: Option<i64>,
 }
 
 fn corrupt(reason: String) -> StoreError {
@@ -111,6 +115,7 @@ impl TryFrom<Row> for Execution {
             trace_started_at: row.trace_started_at.map(time),
             trace_completed_at: row.trace_completed_at.map(time),
             trace_last_span_at: row.trace_last_span_at.map(time),
+            search_indexed_at: row.search_indexed_at.map(time),
         })
     }
 }
@@ -710,7 +715,11 @@ fn page(
     if let Some(text) = text {
         let (before, after_phrase) = crate::search::match_sql(conn, "s");
         let phrase = crate::search::phrase(conn, &text.words);
-        let content = if text.content { "" } else { " AND s.content = 0" };
+        let content = if text.content {
+            ""
+        } else {
+            " AND s.content = 0"
+        };
         let head = format!(
             "workflow_executions.execution_id IN (SELECT s.execution_id FROM execution_search s WHERE {before}"
         );

@@ -31,12 +31,12 @@ pub use executions::{
     CostBound, Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter,
     MAX_COST_CANDIDATES, NewExecution, RunPricer, TraceLink, UNASSIGNED_TENANT, WorkflowSummary,
 };
+pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
+pub use orcheo_trace_model::SpanSummary;
 pub use search::{
     MAX_FIELD_BYTES, MAX_MATCHES_PER_EXECUTION, MAX_QUERY_CHARS, MAX_SNIPPET_CHARS, SearchField,
     SearchMatch, SpanText, span_texts,
 };
-pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
-pub use orcheo_trace_model::SpanSummary;
 pub use summaries::{ModelTokens, StoredSummary, SummaryTotals};
 
 /// The store: a pool of connections to one database.

@@ -419,7 +419,13 @@ pub(crate) fn matches(
     let mut select = es::table
         .filter(es::execution_id.eq_any(&ids))
         .filter(sql::<Bool>(&before).bind::<Text, _>(phrase).sql(after))
-        .select((es::execution_id, es::span_id, es::span_name, es::field, es::text))
+        .select((
+            es::execution_id,
+            es::span_id,
+            es::span_name,
+            es::field,
+            es::text,
+        ))
         .order((es::execution_id, es::id))
         .into_boxed();
     if let Some(tenant) = &query.tenant {
@@ -492,13 +498,23 @@ mod tests {
         let s = snippet(&text, &["needle".to_owned()]);
         assert!(s.chars().count() <= MAX_SNIPPET_CHARS);
         assert!(s.contains("needle"));
-        assert_eq!(snippet("short Needle", &["needle".to_owned()]), "short Needle");
+        assert_eq!(
+            snippet("short Needle", &["needle".to_owned()]),
+            "short Needle"
+        );
     }
 
     #[test]
     fn queries_need_words_and_a_bound() {
         assert!(query_words("?!").is_err());
         assert!(query_words(&"a".repeat(MAX_QUERY_CHARS + 1)).is_err());
-        assert_eq!(query_words("Rate-limit, 429").ok(), Some(vec!["rate".to_owned(), "limit".to_owned(), "429".to_owned()]));
+        assert_eq!(
+            query_words("Rate-limit, 429").ok(),
+            Some(vec![
+                "rate".to_owned(),
+                "limit".to_owned(),
+                "429".to_owned()
+            ])
+        );
     }
 }

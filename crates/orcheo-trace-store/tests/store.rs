@@ -1309,7 +1309,11 @@ fn migrations_and_schema_rs_agree_on_every_column() {
             // The search rows' `INTEGER PRIMARY KEY` is SQLite's rowid, a 64-bit integer, which
             // the full-text index refers to (`BIGINT` on PostgreSQL).
             let rowid = table == "execution_search" && c.pk == 1;
-            let ty = if ty == "Integer" && rowid { "BigInt" } else { ty };
+            let ty = if ty == "Integer" && rowid {
+                "BigInt"
+            } else {
+                ty
+            };
             migrated.push((table.clone(), c.name, ty.to_owned(), c.notnull == 0));
         }
     }
@@ -1937,7 +1941,9 @@ fn a_cost_bound_pages_through_every_priced_run() {
         }
         assert_eq!(
             seen,
-            ["run_11", "run_10", "run_08", "run_07", "run_05", "run_04", "run_02"]
+            [
+                "run_11", "run_10", "run_08", "run_07", "run_05", "run_04", "run_02"
+            ]
         );
     });
 }
@@ -1948,16 +1954,30 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
         search_run(store, "billing", "acme", 0, Some(1));
         search_run(store, "support", "acme", 1, Some(1));
         search_run(store, "theirs", "globex", 2, Some(1));
-        let long = format!("{} the invoice total was wrong {}", "x ".repeat(300), "y ".repeat(300));
+        let long = format!(
+            "{} the invoice total was wrong {}",
+            "x ".repeat(300),
+            "y ".repeat(300)
+        );
         store
             .index_span_texts(
                 &id("billing"),
                 &[
                     text(2, "compute_invoice", SearchField::Name, "compute_invoice"),
                     text(2, "compute_invoice", SearchField::NodeId, "invoice-node"),
-                    text(3, "send", SearchField::ErrorMessage, "SMTP relay refused the message"),
+                    text(
+                        3,
+                        "send",
+                        SearchField::ErrorMessage,
+                        "SMTP relay refused the message",
+                    ),
                     text(3, "send", SearchField::ErrorType, "openai.RateLimitError"),
-                    text(4, "llm", SearchField::Attributes, "customer tier gold\nregion eu-west"),
+                    text(
+                        4,
+                        "llm",
+                        SearchField::Attributes,
+                        "customer tier gold\nregion eu-west",
+                    ),
                     text(4, "llm", SearchField::Prompt, &long),
                 ],
             )
@@ -1965,13 +1985,23 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
         store
             .index_span_texts(
                 &id("support"),
-                &[text(2, "reply", SearchField::Response, "your invoice total was wrong, sorry")],
+                &[text(
+                    2,
+                    "reply",
+                    SearchField::Response,
+                    "your invoice total was wrong, sorry",
+                )],
             )
             .unwrap();
         store
             .index_span_texts(
                 &id("theirs"),
-                &[text(2, "compute_invoice", SearchField::Name, "compute_invoice")],
+                &[text(
+                    2,
+                    "compute_invoice",
+                    SearchField::Name,
+                    "compute_invoice",
+                )],
             )
             .unwrap();
         let search = |q: &str, tenant: Option<&str>, content: bool| {
@@ -1984,11 +2014,18 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
             let (page, _) = store.list_executions(&filter, None, 50).unwrap();
             let ids: Vec<_> = page.iter().map(|e| e.id.clone()).collect();
             let matches = store.search_matches(&filter, &ids).unwrap();
-            assert_eq!(matches.len(), ids.len(), "every listed run says where it matched");
+            assert_eq!(
+                matches.len(),
+                ids.len(),
+                "every listed run says where it matched"
+            );
             (ids_of(&page), matches)
         };
         // Names, node ids, errors (message and type, also a part of a dotted type), attributes.
-        assert_eq!(search("compute_invoice", Some("acme"), false).0, ["billing"]);
+        assert_eq!(
+            search("compute_invoice", Some("acme"), false).0,
+            ["billing"]
+        );
         assert_eq!(search("invoice-node", Some("acme"), false).0, ["billing"]);
         assert_eq!(search("relay REFUSED", Some("acme"), false).0, ["billing"]);
         assert_eq!(search("RateLimitError", Some("acme"), false).0, ["billing"]);
@@ -2007,8 +2044,14 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
         assert!(billing.snippet.contains("total was wrong"), "{billing:?}");
         assert!(billing.snippet.chars().count() <= 200);
         // Tenants: a tenant sees its own; everyone's without a tenant.
-        assert_eq!(search("compute_invoice", Some("globex"), false).0, ["theirs"]);
-        assert_eq!(search("compute_invoice", None, false).0, ["theirs", "billing"]);
+        assert_eq!(
+            search("compute_invoice", Some("globex"), false).0,
+            ["theirs"]
+        );
+        assert_eq!(
+            search("compute_invoice", None, false).0,
+            ["theirs", "billing"]
+        );
         let (_, matches) = search("compute_invoice", Some("acme"), false);
         let fields: Vec<_> = matches[0].1.iter().map(|m| m.field).collect();
         assert_eq!(fields, [SearchField::Name]);
@@ -2044,7 +2087,12 @@ fn text_search_pages_through_its_matches_newest_first() {
                 store
                     .index_span_texts(
                         &id(&exec),
-                        &[text(span, "step", SearchField::Attributes, "weather report")],
+                        &[text(
+                            span,
+                            "step",
+                            SearchField::Attributes,
+                            "weather report",
+                        )],
                     )
                     .unwrap();
             }
@@ -2124,7 +2172,10 @@ fn search_rows_follow_their_run_tenant_deletion_and_retention() {
         assert_eq!(found(None), ["old"]);
         // Indexing a run once from its fetched tree replaces what it had.
         store
-            .index_execution_texts(&id("old"), &[text(9, "haystack", SearchField::Name, "haystack")])
+            .index_execution_texts(
+                &id("old"),
+                &[text(9, "haystack", SearchField::Name, "haystack")],
+            )
             .unwrap();
         assert!(found(None).is_empty());
     });

@@ -1,17 +1,18 @@
 //! `GET /api/executions`: the caller's executions, newest first, filtered and cursor-paged, each
-//! with the token, span and error totals of its recorded span summaries.
+//! with the token, span and error totals of its recorded span summaries; a search over every
+//! execution (duration, tokens, model, error type, cost, free text with the matching spans).
 
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use orcheo_trace_model::{ExecutionStatus, Timestamp};
 use orcheo_trace_service::summary_cost;
-use orcheo_trace_store::{Cursor, ListFilter};
+use orcheo_trace_store::{CostBound, Cursor, ListFilter, ModelTokens, RunPricer, SearchMatch};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::{AppState, ExecutionView, PageInfo};
+use crate::routes::{AppState, ExecutionView, PageInfo, SearchMatchView};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -45,6 +46,41 @@ pub struct ListQuery {
     /// run finished, or none of whose did (`false`).
     #[serde(default, deserialize_with = "flag")]
     pub has_failing_span: Option<bool>,
+    /// Ran at least this many milliseconds (a run still running is left out by any duration
+    /// bound).
+    #[param(minimum = 0)]
+    pub min_duration_ms: Option<String>,
+    /// Ran at most this many milliseconds (a run still running is left out).
+    #[param(minimum = 0)]
+    pub max_duration_ms: Option<String>,
+    /// Spent at least this many tokens (input and output, over its recorded spans).
+    #[param(minimum = 0)]
+    pub min_tokens: Option<String>,
+    /// Spent at most this many tokens (a run without token counts spent 0).
+    #[param(minimum = 0)]
+    pub max_tokens: Option<String>,
+    /// Any of its spans called this model, exactly as the spans name it (the answering
+    /// model, else the one asked for).
+    #[param(max_length = 256)]
+    pub model: Option<String>,
+    /// Any of its spans failed with this error type (`RateLimitError`) or error code
+    /// (`orcheo.error.code`), exactly.
+    #[param(max_length = 256)]
+    pub error_type: Option<String>,
+    /// Cost at least this many US dollars, at today's prices. A run with tokens the price table
+    /// cannot price never matches a cost bound. With a cost bound a page may hold fewer runs
+    /// than `limit` (even none) and still have a next page: follow `page_info.cursor`.
+    #[param(minimum = 0)]
+    pub min_cost: Option<String>,
+    /// Cost at most this many US dollars (see `min_cost`).
+    #[param(minimum = 0)]
+    pub max_cost: Option<String>,
+    /// Free text, at most 256 characters: its words, as a phrase (case and punctuation
+    /// ignored), in any span's name, node id, error message, error type or code, or attribute
+    /// values; with `traces:read_content` also in prompt, response and message text. Each
+    /// listed execution then says where it matched (`matches`).
+    #[param(max_length = 256)]
+    pub q: Option<String>,
     /// Another tenant's executions (callers with `traces:admin` only; others always see their
     /// own tenant's).
     pub tenant: Option<String>,
@@ -65,6 +101,70 @@ fn flag<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<bool>, D::E
         Some(other) => Err(serde::de::Error::custom(format!(
             "{other:?} is not true or false"
         ))),
+    }
+}
+
+/// A whole number parameter, with a clear message when it is not one.
+fn whole(name: &str, text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    text.map(|t| {
+        t.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("{name}: {t:?} is not a whole number, 0 or more"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// A US dollar amount parameter.
+fn dollars(name: &str, text: Option<&str>) -> Result<Option<f64>, ApiError> {
+    text.map(|t| match t.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{name}: {t:?} is not a number of US dollars, 0 or more"),
+        )),
+    })
+    .transpose()
+}
+
+/// A lower and an upper bound, in order.
+fn ordered<T: PartialOrd + Copy>(
+    names: (&str, &str),
+    bounds: (Option<T>, Option<T>),
+) -> Result<(Option<T>, Option<T>), ApiError> {
+    if let (Some(min), Some(max)) = bounds
+        && min > max
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{} is greater than {}", names.0, names.1),
+        ));
+    }
+    Ok(bounds)
+}
+
+/// Prices a listed run as the list shows its cost: a run with unpriced tokens has no cost to
+/// bound; one without tokens costs 0.
+struct ListPricer(std::sync::Arc<orcheo_pricing::PriceTable>);
+
+impl RunPricer for ListPricer {
+    fn run_usd(&self, tenant: &str, tokens: &[ModelTokens]) -> Option<f64> {
+        match summary_cost(self.0.for_tenant(tenant), tokens) {
+            None => Some(0.0),
+            Some(cost) if cost.complete => Some(cost.usd.unwrap_or(0.0)),
+            Some(_) => None,
+        }
+    }
+}
+
+fn match_view(m: SearchMatch) -> SearchMatchView {
+    SearchMatchView {
+        span_id: m.span_id,
+        span_name: m.span_name,
+        field: m.field.as_str(),
+        snippet: m.snippet,
     }
 }
 
@@ -105,7 +205,7 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of executions, newest first.", body = ExecutionList),
-        (status = 400, description = "A malformed filter or cursor.", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "A malformed filter, search text or cursor.", body = crate::openapi::ErrorResponse),
         (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
         (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
         (status = 503, description = "The database is unavailable.", body = crate::openapi::ErrorResponse),
@@ -125,6 +225,15 @@ pub(crate) async fn list_executions(
         &mut query.status,
         &mut query.tenant,
         &mut query.cursor,
+        &mut query.min_duration_ms,
+        &mut query.max_duration_ms,
+        &mut query.min_tokens,
+        &mut query.max_tokens,
+        &mut query.model,
+        &mut query.error_type,
+        &mut query.min_cost,
+        &mut query.max_cost,
+        &mut query.q,
     ] {
         if field.as_deref() == Some("") {
             *field = None;
@@ -150,6 +259,55 @@ pub(crate) async fn list_executions(
             format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
         ));
     }
+    for (name, value) in [
+        ("model", &query.model),
+        ("error_type", &query.error_type),
+        ("q", &query.q),
+    ] {
+        if let Some(v) = value
+            && v.chars().count() > 256
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("{name} must be at most 256 characters"),
+            ));
+        }
+    }
+    if let Some(q) = &query.q
+        && !q.chars().any(char::is_alphanumeric)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "q: has no letters or digits to search for",
+        ));
+    }
+    let (min_duration_ms, max_duration_ms) = ordered(
+        ("min_duration_ms", "max_duration_ms"),
+        (
+            whole("min_duration_ms", query.min_duration_ms.as_deref())?,
+            whole("max_duration_ms", query.max_duration_ms.as_deref())?,
+        ),
+    )?;
+    let (min_tokens, max_tokens) = ordered(
+        ("min_tokens", "max_tokens"),
+        (
+            whole("min_tokens", query.min_tokens.as_deref())?,
+            whole("max_tokens", query.max_tokens.as_deref())?,
+        ),
+    )?;
+    let (min_usd, max_usd) = ordered(
+        ("min_cost", "max_cost"),
+        (
+            dollars("min_cost", query.min_cost.as_deref())?,
+            dollars("max_cost", query.max_cost.as_deref())?,
+        ),
+    )?;
+    let cost = (min_usd.is_some() || max_usd.is_some()).then(|| CostBound {
+        min_usd,
+        max_usd,
+        pricer: std::sync::Arc::new(ListPricer(state.traces.shared_prices())),
+    });
+    let searched = query.q.is_some();
     let filter = ListFilter {
         tenant: caller.list_tenant(query.tenant.as_deref()),
         workflow_id: query.workflow_id,
@@ -159,6 +317,16 @@ pub(crate) async fn list_executions(
         started_before: time("started_before", query.started_before.as_deref())?,
         has_error: query.has_error,
         has_failing_span: query.has_failing_span,
+        min_duration_ms,
+        max_duration_ms,
+        min_tokens,
+        max_tokens,
+        model: query.model,
+        error_type: query.error_type,
+        cost,
+        q: query.q,
+        // The trace route's content rule: prompts, responses and messages only with the scope.
+        search_content: caller.scopes.read_content,
     };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -175,17 +343,25 @@ pub(crate) async fn list_executions(
         })
         .transpose()?;
     let store = state.traces.store().clone();
-    let (rows, next, totals, models) = web::block(move || {
+    let (rows, next, totals, models, mut matches) = web::block(move || {
         let (rows, next) = store.list_executions(&filter, cursor.as_ref(), limit as usize)?;
         let ids: Vec<_> = rows.iter().map(|e| e.id.clone()).collect();
+        let matches: HashMap<_, _> = store.search_matches(&filter, &ids)?.into_iter().collect();
         let totals: HashMap<_, _> = store.summary_totals(&ids)?.into_iter().collect();
         let mut models: HashMap<_, Vec<_>> = HashMap::new();
         for (id, group) in store.summary_model_tokens(&ids)? {
             models.entry(id).or_default().push(group);
         }
-        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals, models))
+        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals, models, matches))
     })
-    .await??;
+    .await?
+    .map_err(|e| match e {
+        // A value the route let through that the store refuses (a bound past its range).
+        orcheo_trace_store::StoreError::Invalid { .. } => {
+            ApiError::bad_request("invalid_request", e.to_string())
+        }
+        other => other.into(),
+    })?;
     let policy = state.traces.policy();
     let prices = state.traces.prices();
     Ok(HttpResponse::Ok().json(ExecutionList {
@@ -204,9 +380,20 @@ pub(crate) async fn list_executions(
                     }
                     cost
                 });
-                ExecutionView::new(e, None, &policy)
+                let mut view = ExecutionView::new(e, None, &policy)
                     .with_totals(totals.get(&e.id), cached)
-                    .with_cost(cost)
+                    .with_cost(cost);
+                if searched {
+                    view.matches = Some(
+                        matches
+                            .remove(&e.id)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(match_view)
+                            .collect(),
+                    );
+                }
+                view
             })
             .collect(),
         page_info: PageInfo {
