@@ -48,16 +48,16 @@ pub struct ListQuery {
     pub has_failing_span: Option<bool>,
     /// Ran at least this many milliseconds (a run still running is left out by any duration
     /// bound).
-    #[param(minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub min_duration_ms: Option<String>,
     /// Ran at most this many milliseconds (a run still running is left out).
-    #[param(minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub max_duration_ms: Option<String>,
     /// Spent at least this many tokens (input and output, over its recorded spans).
-    #[param(minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub min_tokens: Option<String>,
     /// Spent at most this many tokens (a run without token counts spent 0).
-    #[param(minimum = 0)]
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub max_tokens: Option<String>,
     /// Any of its spans called this model, exactly as the spans name it (the answering
     /// model, else the one asked for).
@@ -70,10 +70,10 @@ pub struct ListQuery {
     /// Cost at least this many US dollars, at today's prices. A run with tokens the price table
     /// cannot price never matches a cost bound. With a cost bound a page may hold fewer runs
     /// than `limit` (even none) and still have a next page: follow `page_info.cursor`.
-    #[param(minimum = 0)]
+    #[param(value_type = Option<f64>, minimum = 0)]
     pub min_cost: Option<String>,
     /// Cost at most this many US dollars (see `min_cost`).
-    #[param(minimum = 0)]
+    #[param(value_type = Option<f64>, minimum = 0)]
     pub max_cost: Option<String>,
     /// Free text, at most 256 characters: its words, as a phrase (case and punctuation
     /// ignored), in any span's name, node id, error message, error type or code, or attribute

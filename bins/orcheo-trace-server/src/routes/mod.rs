@@ -187,6 +187,7 @@ pub struct ExecutionView {
 
 /// Where a free-text search matched an execution.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchMatch)]
 pub struct SearchMatchView {
     pub span_id: orcheo_trace_model::SpanId,
     pub span_name: String,
