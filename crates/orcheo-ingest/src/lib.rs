@@ -548,6 +548,25 @@ fn facts_of_kept(split: &split::Split, writer: &credentials::Writer) -> derive::
     }
 }
 
+/// The texts of the stored spans whose run is known, for that run; the others are indexed
+/// when their run adopts them.
+fn placed_texts(
+    split: &split::Split,
+    mut texts: search::Texts,
+) -> Vec<(ExecutionId, Vec<orcheo_trace_store::SpanText>)> {
+    split
+        .spans
+        .iter()
+        .filter_map(|span| {
+            let execution = span.execution_id.as_ref()?;
+            Some((
+                execution.clone(),
+                texts.remove(&(span.trace_id, span.span_id))?,
+            ))
+        })
+        .collect()
+}
+
 /// Checks one export against the tenant rule and stores the spans that pass; once they are
 /// stored, adds what they say about executions to `facts` and the executions they join to
 /// `touched`.
@@ -563,7 +582,7 @@ fn store_spans(
     let Export {
         mut split,
         facts: mut these,
-        texts: mut these_texts,
+        texts: these_texts,
         writer,
     } = export;
     let checked = owners
@@ -593,15 +612,7 @@ fn store_spans(
             .collect();
         these.place(&placement);
     }
-    // The stored spans whose run is known are indexed for it; the others when their run
-    // adopts them.
-    for span in &split.spans {
-        if let Some(execution) = &span.execution_id
-            && let Some(found) = these_texts.remove(&(span.trace_id, span.span_id))
-        {
-            texts.push((execution.clone(), found));
-        }
-    }
+    texts.extend(placed_texts(&split, these_texts));
     owners.learn(&these);
     facts.extend(these);
     touched.extend(checked.touched.iter().cloned());

@@ -477,6 +477,98 @@ macro_rules! workflow_prefix {
     }};
 }
 
+/// The search's filters on a boxed list query: duration, tokens, model, error type and free
+/// text (each a fragment of SQL naming `workflow_executions`; see `docs/metadata-store.md`).
+macro_rules! search_filters {
+    ($query:expr, $conn:expr, $filter:expr, $text:expr) => {{
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Bool, Text};
+        let (mut query, conn, filter, text) = ($query, $conn, $filter, $text);
+        // A run still running has no duration: every duration bound leaves it out.
+        for (bound, field, op) in [
+            (filter.min_duration_ms, "min_duration_ms", ">="),
+            (filter.max_duration_ms, "max_duration_ms", "<="),
+        ] {
+            if let Some(ms) = bound {
+                query = query.filter(
+                    sql::<Bool>(&format!(
+                        "(workflow_executions.finished_at IS NOT NULL AND \
+                         workflow_executions.finished_at - workflow_executions.started_at {op} "
+                    ))
+                    .bind::<BigInt, _>(millis(field, ms)?)
+                    .sql(")"),
+                );
+            }
+        }
+        // The run's tokens, summed over its summaries (the primary key's execution prefix).
+        for (bound, field, op) in [
+            (filter.min_tokens, "min_tokens", ">="),
+            (filter.max_tokens, "max_tokens", "<="),
+        ] {
+            if let Some(n) = bound {
+                query = query.filter(
+                    sql::<Bool>(&format!(
+                        "(SELECT COALESCE(SUM(COALESCE(t.input_tokens, 0) + COALESCE(t.output_tokens, 0)), 0) \
+                         FROM workflow_trace_summary t \
+                         WHERE t.execution_id = workflow_executions.execution_id) {op} "
+                    ))
+                    .bind::<BigInt, _>(count(field, n)?),
+                );
+            }
+        }
+        if let Some(model) = &filter.model {
+            // Answered by the `(model, execution_id)` index of the summaries.
+            query = query.filter(
+                sql::<Bool>(
+                    "workflow_executions.execution_id IN \
+                     (SELECT t.execution_id FROM workflow_trace_summary t WHERE t.model = ",
+                )
+                .bind::<Text, _>(model.clone())
+                .sql(")"),
+            );
+        }
+        if let Some(error_type) = &filter.error_type {
+            // Answered by the partial index of error types and codes (the same predicate).
+            query = query.filter(
+                sql::<Bool>(
+                    "workflow_executions.execution_id IN \
+                     (SELECT s.execution_id FROM execution_search s \
+                     WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
+                )
+                .bind::<Text, _>(error_type.clone())
+                .sql(")"),
+            );
+        }
+        if let Some(text) = text {
+            let (before, after_phrase) = crate::search::match_sql(conn, "s");
+            let phrase = crate::search::phrase(conn, &text.words);
+            let content = if text.content {
+                ""
+            } else {
+                " AND s.content = 0"
+            };
+            let head = format!(
+                "workflow_executions.execution_id IN (SELECT s.execution_id FROM execution_search s WHERE {before}"
+            );
+            query = match &text.tenant {
+                Some(tenant) => query.filter(
+                    sql::<Bool>(&head)
+                        .bind::<Text, _>(phrase)
+                        .sql(&format!("{after_phrase}{content} AND s.tenant_id = "))
+                        .bind::<Text, _>(tenant.clone())
+                        .sql(")"),
+                ),
+                None => query.filter(
+                    sql::<Bool>(&head)
+                        .bind::<Text, _>(phrase)
+                        .sql(&format!("{after_phrase}{content})")),
+                ),
+            };
+        }
+        query
+    }};
+}
+
 /// Where a page ends: the last execution's start time and id. Opaque to callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
@@ -617,8 +709,6 @@ fn page(
     after: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Bool, Text};
     let limit = limit.clamp(1, 500);
     let mut query = we::table.select(Row::as_select()).into_boxed();
     if let Some(tenant) = &filter.tenant {
@@ -657,87 +747,7 @@ fn page(
             query.filter(diesel::dsl::not(failed_span))
         };
     }
-    // A run still running has no duration: every duration bound leaves it out.
-    for (bound, field, op) in [
-        (filter.min_duration_ms, "min_duration_ms", ">="),
-        (filter.max_duration_ms, "max_duration_ms", "<="),
-    ] {
-        if let Some(ms) = bound {
-            query = query.filter(
-                sql::<Bool>(&format!(
-                    "(workflow_executions.finished_at IS NOT NULL AND \
-                     workflow_executions.finished_at - workflow_executions.started_at {op} "
-                ))
-                .bind::<BigInt, _>(millis(field, ms)?)
-                .sql(")"),
-            );
-        }
-    }
-    // The run's tokens, summed over its summaries (the primary key's execution prefix).
-    for (bound, field, op) in [
-        (filter.min_tokens, "min_tokens", ">="),
-        (filter.max_tokens, "max_tokens", "<="),
-    ] {
-        if let Some(n) = bound {
-            query = query.filter(
-                sql::<Bool>(&format!(
-                    "(SELECT COALESCE(SUM(COALESCE(t.input_tokens, 0) + COALESCE(t.output_tokens, 0)), 0) \
-                     FROM workflow_trace_summary t \
-                     WHERE t.execution_id = workflow_executions.execution_id) {op} "
-                ))
-                .bind::<BigInt, _>(count(field, n)?),
-            );
-        }
-    }
-    if let Some(model) = &filter.model {
-        // Answered by the `(model, execution_id)` index of the summaries.
-        query = query.filter(
-            sql::<Bool>(
-                "workflow_executions.execution_id IN \
-                 (SELECT t.execution_id FROM workflow_trace_summary t WHERE t.model = ",
-            )
-            .bind::<Text, _>(model.clone())
-            .sql(")"),
-        );
-    }
-    if let Some(error_type) = &filter.error_type {
-        // Answered by the partial index of error types and codes (the same predicate).
-        query = query.filter(
-            sql::<Bool>(
-                "workflow_executions.execution_id IN \
-                 (SELECT s.execution_id FROM execution_search s \
-                 WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
-            )
-            .bind::<Text, _>(error_type.clone())
-            .sql(")"),
-        );
-    }
-    if let Some(text) = text {
-        let (before, after_phrase) = crate::search::match_sql(conn, "s");
-        let phrase = crate::search::phrase(conn, &text.words);
-        let content = if text.content {
-            ""
-        } else {
-            " AND s.content = 0"
-        };
-        let head = format!(
-            "workflow_executions.execution_id IN (SELECT s.execution_id FROM execution_search s WHERE {before}"
-        );
-        query = match &text.tenant {
-            Some(tenant) => query.filter(
-                sql::<Bool>(&head)
-                    .bind::<Text, _>(phrase)
-                    .sql(&format!("{after_phrase}{content} AND s.tenant_id = "))
-                    .bind::<Text, _>(tenant.clone())
-                    .sql(")"),
-            ),
-            None => query.filter(
-                sql::<Bool>(&head)
-                    .bind::<Text, _>(phrase)
-                    .sql(&format!("{after_phrase}{content})")),
-            ),
-        };
-    }
+    query = search_filters!(query, &*conn, filter, text);
     if let Some(c) = after {
         // The first filter is implied by the second but lets both backends seek the index.
         query = query.filter(we::started_at.le(c.started_at)).filter(

@@ -1741,40 +1741,49 @@ impl RunPricer for DollarPerToken {
     }
 }
 
+/// Three runs: `quick` (1 s, 10 gpt-4o tokens), `slow` (30 s, 507 tokens, a rate limit error
+/// and an error code) and `running` (1 unpriced token).
+fn seed_filtered_runs(store: &Store) {
+    search_run(store, "quick", "acme", 0, Some(1));
+    search_run(store, "slow", "acme", 1, Some(30));
+    search_run(store, "running", "acme", 2, None);
+    let spend = |exec: &str, span: u64, model: &str, input: u64| SpanSummary {
+        input_tokens: Some(input),
+        output_tokens: Some(0),
+        model: Some(model.into()),
+        ..summary(exec, span, 3)
+    };
+    store
+        .record_summaries(&[
+            spend("quick", 2, "gpt-4o", 10),
+            spend("slow", 2, "claude-3-5-haiku", 500),
+            spend("slow", 3, "free", 7),
+            spend("running", 2, "mystery", 1),
+        ])
+        .unwrap();
+    store
+        .index_span_texts(
+            &id("slow"),
+            &[
+                text(2, "call", SearchField::ErrorType, "RateLimitError"),
+                text(3, "send", SearchField::ErrorCode, "E_SMTP"),
+            ],
+        )
+        .unwrap();
+}
+
+/// The ids `filter` lists, sorted.
+fn listed(store: &Store, filter: &ListFilter) -> Vec<String> {
+    let mut ids = ids_of(&store.list_executions(filter, None, 500).unwrap().0);
+    ids.sort();
+    ids
+}
+
 #[test]
-fn listing_filters_by_duration_tokens_model_error_type_and_cost() {
+fn listing_filters_by_duration_tokens_model_and_error_type() {
     on_each_backend(|store| {
-        search_run(store, "quick", "acme", 0, Some(1));
-        search_run(store, "slow", "acme", 1, Some(30));
-        search_run(store, "running", "acme", 2, None);
-        let spend = |exec: &str, span: u64, model: &str, input: u64| SpanSummary {
-            input_tokens: Some(input),
-            output_tokens: Some(0),
-            model: Some(model.into()),
-            ..summary(exec, span, 3)
-        };
-        store
-            .record_summaries(&[
-                spend("quick", 2, "gpt-4o", 10),
-                spend("slow", 2, "claude-3-5-haiku", 500),
-                spend("slow", 3, "free", 7),
-                spend("running", 2, "mystery", 1),
-            ])
-            .unwrap();
-        store
-            .index_span_texts(
-                &id("slow"),
-                &[
-                    text(2, "call", SearchField::ErrorType, "RateLimitError"),
-                    text(3, "send", SearchField::ErrorCode, "E_SMTP"),
-                ],
-            )
-            .unwrap();
-        let list = |filter: ListFilter| {
-            let mut ids = ids_of(&store.list_executions(&filter, None, 500).unwrap().0);
-            ids.sort();
-            ids
-        };
+        seed_filtered_runs(store);
+        let list = |filter: ListFilter| listed(store, &filter);
         // Duration bounds: a run still running is never in them.
         assert_eq!(
             list(ListFilter {
@@ -1853,6 +1862,14 @@ fn listing_filters_by_duration_tokens_model_error_type_and_cost() {
             .is_empty(),
             "only error types and codes"
         );
+    });
+}
+
+#[test]
+fn listing_filters_by_cost_and_refuses_bad_values() {
+    on_each_backend(|store| {
+        seed_filtered_runs(store);
+        let list = |filter: ListFilter| listed(store, &filter);
         // Cost: a run with unpriced tokens never matches a bound.
         let cost = |min_usd, max_usd| ListFilter {
             cost: Some(CostBound {
@@ -1965,19 +1982,9 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
                 &[
                     text(2, "compute_invoice", SearchField::Name, "compute_invoice"),
                     text(2, "compute_invoice", SearchField::NodeId, "invoice-node"),
-                    text(
-                        3,
-                        "send",
-                        SearchField::ErrorMessage,
-                        "SMTP relay refused the message",
-                    ),
+                    text(3, "send", SearchField::ErrorMessage, "SMTP relay refused"),
                     text(3, "send", SearchField::ErrorType, "openai.RateLimitError"),
-                    text(
-                        4,
-                        "llm",
-                        SearchField::Attributes,
-                        "customer tier gold\nregion eu-west",
-                    ),
+                    text(4, "llm", SearchField::Attributes, "tier gold\nregion eu"),
                     text(4, "llm", SearchField::Prompt, &long),
                 ],
             )
@@ -2055,6 +2062,30 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
         let (_, matches) = search("compute_invoice", Some("acme"), false);
         let fields: Vec<_> = matches[0].1.iter().map(|m| m.field).collect();
         assert_eq!(fields, [SearchField::Name]);
+    });
+}
+
+#[test]
+fn a_span_indexed_again_replaces_its_rows_and_an_unknown_run_is_refused() {
+    on_each_backend(|store| {
+        search_run(store, "billing", "acme", 0, Some(1));
+        store
+            .index_span_texts(
+                &id("billing"),
+                &[
+                    text(2, "compute_invoice", SearchField::NodeId, "invoice-node"),
+                    text(3, "send", SearchField::ErrorType, "openai.RateLimitError"),
+                ],
+            )
+            .unwrap();
+        let search = |q: &str| {
+            let filter = ListFilter {
+                q: Some(q.into()),
+                ..Default::default()
+            };
+            ids_of(&store.list_executions(&filter, None, 50).unwrap().0)
+        };
+        assert_eq!(search("invoice-node"), ["billing"]);
         // Indexing a span again replaces its rows.
         store
             .index_span_texts(
@@ -2062,9 +2093,13 @@ fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
                 &[text(2, "compute_total", SearchField::Name, "compute_total")],
             )
             .unwrap();
-        assert!(search("invoice-node", Some("acme"), false).0.is_empty());
-        assert_eq!(search("compute_total", Some("acme"), false).0, ["billing"]);
-        assert_eq!(search("RateLimitError", Some("acme"), false).0, ["billing"]);
+        assert!(search("invoice-node").is_empty());
+        assert_eq!(search("compute_total"), ["billing"]);
+        assert_eq!(
+            search("RateLimitError"),
+            ["billing"],
+            "other spans keep theirs"
+        );
         // An unknown execution is refused.
         assert!(matches!(
             store.index_span_texts(&id("nobody"), &[text(2, "x", SearchField::Name, "x")]),

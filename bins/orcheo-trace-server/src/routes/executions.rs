@@ -197,6 +197,109 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     }
 }
 
+/// The search texts' bounds: at most 256 characters each, and `q` something to search for.
+fn check_texts(query: &ListQuery) -> Result<(), ApiError> {
+    for (name, value) in [
+        ("model", &query.model),
+        ("error_type", &query.error_type),
+        ("q", &query.q),
+    ] {
+        if let Some(v) = value
+            && v.chars().count() > 256
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("{name} must be at most 256 characters"),
+            ));
+        }
+    }
+    if let Some(q) = &query.q
+        && !q.chars().any(char::is_alphanumeric)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "q: has no letters or digits to search for",
+        ));
+    }
+    Ok(())
+}
+
+/// The store's filter for a query (empty values already taken for none), in `caller`'s tenant
+/// and content scope; a cost bound prices with `prices`.
+fn list_filter(
+    query: ListQuery,
+    caller: &Caller,
+    prices: std::sync::Arc<orcheo_pricing::PriceTable>,
+) -> Result<ListFilter, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<ExecutionStatus>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("status: {s:?} is not running, completed, error or cancelled"),
+                )
+            })
+        })
+        .transpose()?;
+    if let Some(prefix) = &query.workflow_prefix
+        && prefix.chars().count() > MAX_WORKFLOW_PREFIX_CHARS
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
+        ));
+    }
+    check_texts(&query)?;
+    let (min_duration_ms, max_duration_ms) = ordered(
+        ("min_duration_ms", "max_duration_ms"),
+        (
+            whole("min_duration_ms", query.min_duration_ms.as_deref())?,
+            whole("max_duration_ms", query.max_duration_ms.as_deref())?,
+        ),
+    )?;
+    let (min_tokens, max_tokens) = ordered(
+        ("min_tokens", "max_tokens"),
+        (
+            whole("min_tokens", query.min_tokens.as_deref())?,
+            whole("max_tokens", query.max_tokens.as_deref())?,
+        ),
+    )?;
+    let (min_usd, max_usd) = ordered(
+        ("min_cost", "max_cost"),
+        (
+            dollars("min_cost", query.min_cost.as_deref())?,
+            dollars("max_cost", query.max_cost.as_deref())?,
+        ),
+    )?;
+    let cost = (min_usd.is_some() || max_usd.is_some()).then(|| CostBound {
+        min_usd,
+        max_usd,
+        pricer: std::sync::Arc::new(ListPricer(prices)),
+    });
+    Ok(ListFilter {
+        tenant: caller.list_tenant(query.tenant.as_deref()),
+        workflow_id: query.workflow_id,
+        workflow_prefix: query.workflow_prefix,
+        status,
+        started_after: time("started_after", query.started_after.as_deref())?,
+        started_before: time("started_before", query.started_before.as_deref())?,
+        has_error: query.has_error,
+        has_failing_span: query.has_failing_span,
+        min_duration_ms,
+        max_duration_ms,
+        min_tokens,
+        max_tokens,
+        model: query.model,
+        error_type: query.error_type,
+        cost,
+        q: query.q,
+        // The trace route's content rule: prompts, responses and messages only with the scope.
+        search_content: caller.scopes.read_content,
+    })
+}
+
 /// Lists executions.
 #[utoipa::path(
     get,
@@ -239,104 +342,17 @@ pub(crate) async fn list_executions(
             *field = None;
         }
     }
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<ExecutionStatus>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_request",
-                    format!("status: {s:?} is not running, completed, error or cancelled"),
-                )
-            })
-        })
-        .transpose()?;
-    if let Some(prefix) = &query.workflow_prefix
-        && prefix.chars().count() > MAX_WORKFLOW_PREFIX_CHARS
-    {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
-        ));
-    }
-    for (name, value) in [
-        ("model", &query.model),
-        ("error_type", &query.error_type),
-        ("q", &query.q),
-    ] {
-        if let Some(v) = value
-            && v.chars().count() > 256
-        {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("{name} must be at most 256 characters"),
-            ));
-        }
-    }
-    if let Some(q) = &query.q
-        && !q.chars().any(char::is_alphanumeric)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "q: has no letters or digits to search for",
-        ));
-    }
-    let (min_duration_ms, max_duration_ms) = ordered(
-        ("min_duration_ms", "max_duration_ms"),
-        (
-            whole("min_duration_ms", query.min_duration_ms.as_deref())?,
-            whole("max_duration_ms", query.max_duration_ms.as_deref())?,
-        ),
-    )?;
-    let (min_tokens, max_tokens) = ordered(
-        ("min_tokens", "max_tokens"),
-        (
-            whole("min_tokens", query.min_tokens.as_deref())?,
-            whole("max_tokens", query.max_tokens.as_deref())?,
-        ),
-    )?;
-    let (min_usd, max_usd) = ordered(
-        ("min_cost", "max_cost"),
-        (
-            dollars("min_cost", query.min_cost.as_deref())?,
-            dollars("max_cost", query.max_cost.as_deref())?,
-        ),
-    )?;
-    let cost = (min_usd.is_some() || max_usd.is_some()).then(|| CostBound {
-        min_usd,
-        max_usd,
-        pricer: std::sync::Arc::new(ListPricer(state.traces.shared_prices())),
-    });
     let searched = query.q.is_some();
-    let filter = ListFilter {
-        tenant: caller.list_tenant(query.tenant.as_deref()),
-        workflow_id: query.workflow_id,
-        workflow_prefix: query.workflow_prefix,
-        status,
-        started_after: time("started_after", query.started_after.as_deref())?,
-        started_before: time("started_before", query.started_before.as_deref())?,
-        has_error: query.has_error,
-        has_failing_span: query.has_failing_span,
-        min_duration_ms,
-        max_duration_ms,
-        min_tokens,
-        max_tokens,
-        model: query.model,
-        error_type: query.error_type,
-        cost,
-        q: query.q,
-        // The trace route's content rule: prompts, responses and messages only with the scope.
-        search_content: caller.scopes.read_content,
-    };
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let cursor = query.cursor.take();
+    let filter = list_filter(query, &caller, state.traces.shared_prices())?;
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("limit must be within 1..={MAX_LIMIT}"),
         ));
     }
-    let cursor = query
-        .cursor
+    let cursor = cursor
         .as_deref()
         .map(|c| {
             Cursor::decode(c).map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
