@@ -196,6 +196,16 @@ impl TraceService {
         self
     }
 
+    /// Traces of runs not yet indexed that the trace store finds holding `words` (Tempo's
+    /// `TraceQL`), at most `limit`; none when the store cannot search text or searching the
+    /// store is off.
+    pub async fn find_text_in_store(&self, words: Vec<String>, limit: usize) -> Vec<TraceId> {
+        match &self.search {
+            Some(search) => search.find_text(&self.source, words, limit).await,
+            None => Vec::new(),
+        }
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -402,6 +402,9 @@ pub struct ListFilter {
     /// Whether `q` also searches prompt, response and message text (callers allowed to read
     /// content).
     pub search_content: bool,
+    /// With `q`: the traces the trace store (Tempo) found for it. Their runs match as well,
+    /// while not indexed from a fetched tree (`search_indexed_at` unset).
+    pub q_trace_ids: Vec<TraceId>,
 }
 
 /// Prices a run's tokens, for a cost bound: the store knows tokens by model, not prices.
@@ -550,18 +553,25 @@ macro_rules! search_filters {
             let head = format!(
                 "workflow_executions.execution_id IN (SELECT s.execution_id FROM execution_search s WHERE {before}"
             );
+            // Runs the trace store found, not indexed yet.
+            let traces: Vec<String> = filter.q_trace_ids.iter().map(ToString::to_string).collect();
+            let found = we::trace_id
+                .eq_any(traces)
+                .and(we::search_indexed_at.is_null());
             query = match &text.tenant {
                 Some(tenant) => query.filter(
                     sql::<Bool>(&head)
                         .bind::<Text, _>(phrase)
                         .sql(&format!("{after_phrase}{content} AND s.tenant_id = "))
                         .bind::<Text, _>(tenant.clone())
-                        .sql(")"),
+                        .sql(")")
+                        .or(found),
                 ),
                 None => query.filter(
                     sql::<Bool>(&head)
                         .bind::<Text, _>(phrase)
-                        .sql(&format!("{after_phrase}{content})")),
+                        .sql(&format!("{after_phrase}{content})"))
+                        .or(found),
                 ),
             };
         }

@@ -35,7 +35,7 @@ pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
 pub use search::{
     MAX_FIELD_BYTES, MAX_MATCHES_PER_EXECUTION, MAX_QUERY_CHARS, MAX_SNIPPET_CHARS, SearchField,
-    SearchMatch, SpanText, span_texts,
+    SearchMatch, SpanText, query_words, span_texts,
 };
 pub use summaries::{ModelTokens, StoredSummary, SummaryTotals};
 

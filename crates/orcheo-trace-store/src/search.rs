@@ -236,7 +236,7 @@ pub fn span_texts(node: &SpanNode) -> Vec<SpanText> {
 
 /// The words of a query (letters and digits, lowercased): what both full-text indexes match,
 /// as a phrase. A query is refused when it is too long or has no words.
-pub(crate) fn query_words(q: &str) -> Result<Vec<String>, StoreError> {
+pub fn query_words(q: &str) -> Result<Vec<String>, StoreError> {
     let invalid = |reason: String| StoreError::Invalid { field: "q", reason };
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(invalid(format!("longer than {MAX_QUERY_CHARS} characters")));

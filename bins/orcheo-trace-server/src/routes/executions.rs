@@ -16,6 +16,8 @@ use crate::routes::{AppState, ExecutionView, PageInfo, SearchMatchView};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
+/// Most traces a free-text search takes from the trace store (Tempo) for runs not yet indexed.
+const MAX_TRACE_STORE_HITS: usize = 100;
 /// Longest workflow id a run records, so the longest useful prefix.
 const MAX_WORKFLOW_PREFIX_CHARS: usize = 256;
 
@@ -90,6 +92,32 @@ pub struct ListQuery {
     /// The `page_info.cursor` of the previous page.
     #[param(pattern = r"^([0-9]{1,18}\.[A-Za-z0-9._:-]{1,128})?$")]
     pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// `?status=` (an empty value) is the same as no filter, for every parameter.
+    fn blanks_as_none(&mut self) {
+        for field in [
+            &mut self.workflow_id,
+            &mut self.workflow_prefix,
+            &mut self.status,
+            &mut self.tenant,
+            &mut self.cursor,
+            &mut self.min_duration_ms,
+            &mut self.max_duration_ms,
+            &mut self.min_tokens,
+            &mut self.max_tokens,
+            &mut self.model,
+            &mut self.error_type,
+            &mut self.min_cost,
+            &mut self.max_cost,
+            &mut self.q,
+        ] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+    }
 }
 
 /// `true` or `false`; an empty value (`has_error=`) is no filter, as for every other parameter.
@@ -297,6 +325,7 @@ fn list_filter(
         q: query.q,
         // The trace route's content rule: prompts, responses and messages only with the scope.
         search_content: caller.scopes.read_content,
+        q_trace_ids: Vec::new(),
     })
 }
 
@@ -321,31 +350,20 @@ pub(crate) async fn list_executions(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query.into_inner();
-    // `?status=` (an empty value) is the same as no filter.
-    for field in [
-        &mut query.workflow_id,
-        &mut query.workflow_prefix,
-        &mut query.status,
-        &mut query.tenant,
-        &mut query.cursor,
-        &mut query.min_duration_ms,
-        &mut query.max_duration_ms,
-        &mut query.min_tokens,
-        &mut query.max_tokens,
-        &mut query.model,
-        &mut query.error_type,
-        &mut query.min_cost,
-        &mut query.max_cost,
-        &mut query.q,
-    ] {
-        if field.as_deref() == Some("") {
-            *field = None;
-        }
-    }
+    query.blanks_as_none();
     let searched = query.q.is_some();
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let cursor = query.cursor.take();
-    let filter = list_filter(query, &caller, state.traces.shared_prices())?;
+    let mut filter = list_filter(query, &caller, state.traces.shared_prices())?;
+    // Runs kept in Tempo that the database has not indexed yet: what Tempo finds for the words.
+    if let Some(q) = filter.q.as_deref()
+        && let Ok(words) = orcheo_trace_store::query_words(q)
+    {
+        filter.q_trace_ids = state
+            .traces
+            .find_text_in_store(words, MAX_TRACE_STORE_HITS)
+            .await;
+    }
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
             "invalid_request",

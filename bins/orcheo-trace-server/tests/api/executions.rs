@@ -14,6 +14,7 @@ on_each_backend!(
     search_filters_by_duration_tokens_model_and_cost,
     search_over_received_spans_says_where_it_matched_within_scope_and_tenant,
     a_run_kept_in_tempo_is_searchable_once_its_trace_was_read,
+    a_run_tempo_finds_for_the_text_is_listed_before_it_is_indexed,
 );
 
 /// A run of `workflow` in `tenant`, started at `started` seconds.
@@ -595,5 +596,54 @@ async fn a_run_kept_in_tempo_is_searchable_once_its_trace_was_read(db: Db) {
     assert!(
         found("q=88231").await.is_empty(),
         "redacted before it was indexed"
+    );
+}
+
+async fn a_run_tempo_finds_for_the_text_is_listed_before_it_is_indexed(db: Db) {
+    let options = crate::helpers::Options {
+        search_lookback: Some(std::time::Duration::from_hours(1)),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    let (ours, theirs, read) = (
+        crate::helpers::trace_id(41),
+        crate::helpers::trace_id(42),
+        crate::helpers::trace_id(43),
+    );
+    app.execution("in_tempo", "acme", Some(ours), ExecutionStatus::Completed);
+    app.execution(
+        "other_tenant",
+        "globex",
+        Some(theirs),
+        ExecutionStatus::Completed,
+    );
+    app.tempo.put(read, &searchable_trace(read, "read_once"));
+    app.execution("read_once", "acme", Some(read), ExecutionStatus::Completed);
+    let token = jwt("acme", "traces:read");
+    // Indexed from its trace: from then on the database answers for it, not Tempo.
+    let answer = app
+        .get("/api/executions/read_once/trace", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    app.tempo.find(&[ours, theirs, read]);
+    let answer = app
+        .get("/api/executions?q=Rate%20limit", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    // Tempo's answer is a hint checked against the database: the caller's tenant only, and a
+    // run already indexed only if its rows match.
+    assert_eq!(ids(&body), ["in_tempo"]);
+    assert_eq!(body["executions"][0]["matches"], serde_json::json!([]));
+    let searches = app.tempo.searches.lock().unwrap().clone();
+    assert_eq!(searches.len(), 1, "{searches:?}");
+    assert!(
+        searches[0].starts_with(
+            "q=%7B%20name%20%3D~%20%22%28%3Fi%29.%2Arate%5B%5E%5B%3Aalnum%3A%5D%5D%2Blimit.%2A%22"
+        ),
+        "{}",
+        searches[0]
     );
 }
