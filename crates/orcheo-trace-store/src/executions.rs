@@ -531,16 +531,22 @@ macro_rules! search_filters {
             );
         }
         if let Some(error_type) = &filter.error_type {
-            // Answered by the partial index of error types and codes (the same predicate).
-            query = query.filter(
-                sql::<Bool>(
-                    "workflow_executions.execution_id IN \
-                     (SELECT s.execution_id FROM execution_search s \
-                     WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
-                )
-                .bind::<Text, _>(error_type.clone())
-                .sql(")"),
-            );
+            // Answered by the partial index of error types and codes (the same predicate),
+            // within the tenant when the filter names one.
+            let rows = sql::<Bool>(
+                "workflow_executions.execution_id IN \
+                 (SELECT s.execution_id FROM execution_search s \
+                 WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
+            )
+            .bind::<Text, _>(error_type.clone());
+            query = match &filter.tenant {
+                Some(tenant) => query.filter(
+                    rows.sql(" AND s.tenant_id = ")
+                        .bind::<Text, _>(tenant.clone())
+                        .sql(")"),
+                ),
+                None => query.filter(rows.sql(")")),
+            };
         }
         if let Some(text) = text {
             let (before, after_phrase) = crate::search::match_sql(conn, "s");
@@ -553,26 +559,36 @@ macro_rules! search_filters {
             let head = format!(
                 "workflow_executions.execution_id IN (SELECT s.execution_id FROM execution_search s WHERE {before}"
             );
-            // Runs the trace store found, not indexed yet.
+            // Runs the trace store found, not indexed yet: an `OR` only when there are some,
+            // so that a plain search stays a semi-join the planner can drive from the index.
             let traces: Vec<String> = filter.q_trace_ids.iter().map(ToString::to_string).collect();
             let found = we::trace_id
                 .eq_any(traces)
                 .and(we::search_indexed_at.is_null());
+            let any_found = !filter.q_trace_ids.is_empty();
             query = match &text.tenant {
-                Some(tenant) => query.filter(
-                    sql::<Bool>(&head)
+                Some(tenant) => {
+                    let matched = sql::<Bool>(&head)
                         .bind::<Text, _>(phrase)
                         .sql(&format!("{after_phrase}{content} AND s.tenant_id = "))
                         .bind::<Text, _>(tenant.clone())
-                        .sql(")")
-                        .or(found),
-                ),
-                None => query.filter(
-                    sql::<Bool>(&head)
+                        .sql(")");
+                    if any_found {
+                        query.filter(matched.or(found))
+                    } else {
+                        query.filter(matched)
+                    }
+                }
+                None => {
+                    let matched = sql::<Bool>(&head)
                         .bind::<Text, _>(phrase)
-                        .sql(&format!("{after_phrase}{content})"))
-                        .or(found),
-                ),
+                        .sql(&format!("{after_phrase}{content})"));
+                    if any_found {
+                        query.filter(matched.or(found))
+                    } else {
+                        query.filter(matched)
+                    }
+                }
             };
         }
         query

@@ -15,7 +15,7 @@ CREATE TABLE execution_search (
 CREATE UNIQUE INDEX execution_search_span_field ON execution_search (execution_id, span_id, field);
 -- The `error_type` filter: a span's error type or code, exactly (cut to 256 characters when
 -- written, so the key always fits a B-tree page).
-CREATE INDEX execution_search_error_type ON execution_search (text, execution_id)
+CREATE INDEX execution_search_error_type ON execution_search (text, tenant_id, execution_id)
     WHERE field IN ('error_type', 'error_code');
 -- The words of every row's text, for a phrase query (`phraseto_tsquery('simple', ...)`). Split
 -- at every character that is not a letter or digit first, as SQLite's `unicode61` tokenizer
