@@ -480,13 +480,88 @@ macro_rules! workflow_prefix {
     }};
 }
 
+/// A text condition of the list, boxed: its shape depends on the backend and the query.
+type TextCondition = Box<
+    dyn BoxableExpression<
+            we::table,
+            <AnyConnection as diesel::Connection>::Backend,
+            SqlType = diesel::sql_types::Bool,
+        >,
+>;
+
+/// SQLite answers `IN (subquery)` by building the subquery's whole result first: for a value
+/// this many rows share, the list probes each run it scans instead (and stops at a full page).
+const PROBE_AFTER: i64 = 10_000;
+
+/// Which filters SQLite answers run by run (see [`PROBE_AFTER`]); PostgreSQL's planner chooses
+/// for itself.
+#[derive(Debug, Clone, Copy, Default)]
+struct Probes {
+    text: bool,
+    model: bool,
+}
+
+/// Counts, up to [`PROBE_AFTER`], the rows a SQLite list would read for its phrase and model.
+fn probes(
+    conn: &mut AnyConnection,
+    filter: &ListFilter,
+    text: Option<&crate::search::TextQuery>,
+) -> Result<Probes, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        return Ok(Probes::default());
+    };
+    let mut probes = Probes::default();
+    if let Some(text) = text {
+        let content = if text.content {
+            ""
+        } else {
+            " AND s.content = 0"
+        };
+        let rows = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM execution_search_fts f \
+             JOIN execution_search s ON s.id = f.rowid \
+             WHERE execution_search_fts MATCH ?{content}"
+        );
+        let phrase = crate::search::fts_phrase(&text.words);
+        let counted: Count = match &text.tenant {
+            Some(tenant) => {
+                diesel::sql_query(format!("{rows} AND s.tenant_id = ? LIMIT {PROBE_AFTER})"))
+                    .bind::<Text, _>(phrase)
+                    .bind::<Text, _>(tenant.clone())
+                    .get_result(sqlite)?
+            }
+            None => diesel::sql_query(format!("{rows} LIMIT {PROBE_AFTER})"))
+                .bind::<Text, _>(phrase)
+                .get_result(sqlite)?,
+        };
+        probes.text = counted.n >= PROBE_AFTER;
+    }
+    if let Some(model) = &filter.model {
+        let counted: Count = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM workflow_trace_summary \
+             WHERE model = ? LIMIT {PROBE_AFTER})"
+        ))
+        .bind::<Text, _>(model.clone())
+        .get_result(sqlite)?;
+        probes.model = counted.n >= PROBE_AFTER;
+    }
+    Ok(probes)
+}
+
 /// The search's filters on a boxed list query: duration, tokens, model, error type and free
 /// text (each a fragment of SQL naming `workflow_executions`; see `docs/metadata-store.md`).
 macro_rules! search_filters {
-    ($query:expr, $conn:expr, $filter:expr, $text:expr) => {{
+    ($query:expr, $conn:expr, $filter:expr, $text:expr, $probes:expr) => {{
         use diesel::dsl::sql;
         use diesel::sql_types::{BigInt, Bool, Text};
-        let (mut query, conn, filter, text) = ($query, $conn, $filter, $text);
+        let (mut query, conn, filter, text, probes): (_, _, _, _, Probes) =
+            ($query, $conn, $filter, $text, $probes);
         // A run still running has no duration: every duration bound leaves it out.
         for (bound, field, op) in [
             (filter.min_duration_ms, "min_duration_ms", ">="),
@@ -520,15 +595,26 @@ macro_rules! search_filters {
             }
         }
         if let Some(model) = &filter.model {
-            // Answered by the `(model, execution_id)` index of the summaries.
-            query = query.filter(
-                sql::<Bool>(
-                    "workflow_executions.execution_id IN \
-                     (SELECT t.execution_id FROM workflow_trace_summary t WHERE t.model = ",
+            // Answered by the `(model, execution_id)` index of the summaries: the runs of the
+            // model at once, or (SQLite, a model many runs share) a probe per run scanned.
+            query = if probes.model {
+                query.filter(
+                    sql::<Bool>(
+                        "EXISTS (SELECT 1 FROM workflow_trace_summary t WHERE t.model = ",
+                    )
+                    .bind::<Text, _>(model.clone())
+                    .sql(" AND t.execution_id = workflow_executions.execution_id)"),
                 )
-                .bind::<Text, _>(model.clone())
-                .sql(")"),
-            );
+            } else {
+                query.filter(
+                    sql::<Bool>(
+                        "workflow_executions.execution_id IN \
+                         (SELECT t.execution_id FROM workflow_trace_summary t WHERE t.model = ",
+                    )
+                    .bind::<Text, _>(model.clone())
+                    .sql(")"),
+                )
+            };
         }
         if let Some(error_type) = &filter.error_type {
             // Answered by the partial index of error types and codes (the same predicate),
@@ -549,46 +635,70 @@ macro_rules! search_filters {
             };
         }
         if let Some(text) = text {
-            let (before, after_phrase) = crate::search::match_sql(conn, "s");
-            let phrase = crate::search::phrase(conn, &text.words);
             let content = if text.content {
                 ""
             } else {
                 " AND s.content = 0"
             };
-            let head = format!(
-                "workflow_executions.execution_id IN (SELECT s.execution_id FROM execution_search s WHERE {before}"
-            );
+            let phrase = crate::search::phrase(conn, &text.words);
+            let tenant_sql = " AND s.tenant_id = ";
+            let matched: TextCondition = if probes.text {
+                // SQLite, a phrase many rows share: each run of the scan asks the full-text
+                // index about its own rows, and the scan stops at a full page.
+                let head = format!(
+                    "EXISTS (SELECT 1 FROM execution_search s \
+                     WHERE s.execution_id = workflow_executions.execution_id{content}"
+                );
+                let tail = " AND EXISTS (SELECT 1 FROM execution_search_fts f \
+                            WHERE f.rowid = s.id AND execution_search_fts MATCH ";
+                match &text.tenant {
+                    Some(tenant) => Box::new(
+                        sql::<Bool>(&format!("{head}{tenant_sql}"))
+                            .bind::<Text, _>(tenant.clone())
+                            .sql(tail)
+                            .bind::<Text, _>(phrase)
+                            .sql("))"),
+                    ),
+                    None => Box::new(
+                        sql::<Bool>(&format!("{head}{tail}"))
+                            .bind::<Text, _>(phrase)
+                            .sql("))"),
+                    ),
+                }
+            } else {
+                // The matching rows at once, from the full-text index.
+                let (before, after_phrase) = crate::search::match_sql(conn, "s");
+                let head = format!(
+                    "workflow_executions.execution_id IN \
+                     (SELECT s.execution_id FROM execution_search s WHERE {before}"
+                );
+                match &text.tenant {
+                    Some(tenant) => Box::new(
+                        sql::<Bool>(&head)
+                            .bind::<Text, _>(phrase)
+                            .sql(&format!("{after_phrase}{content}{tenant_sql}"))
+                            .bind::<Text, _>(tenant.clone())
+                            .sql(")"),
+                    ),
+                    None => Box::new(
+                        sql::<Bool>(&head)
+                            .bind::<Text, _>(phrase)
+                            .sql(&format!("{after_phrase}{content})")),
+                    ),
+                }
+            };
             // Runs the trace store found, not indexed yet: an `OR` only when there are some,
             // so that a plain search stays a semi-join the planner can drive from the index.
-            let traces: Vec<String> = filter.q_trace_ids.iter().map(ToString::to_string).collect();
-            let found = we::trace_id
-                .eq_any(traces)
-                .and(we::search_indexed_at.is_null());
-            let any_found = !filter.q_trace_ids.is_empty();
-            query = match &text.tenant {
-                Some(tenant) => {
-                    let matched = sql::<Bool>(&head)
-                        .bind::<Text, _>(phrase)
-                        .sql(&format!("{after_phrase}{content} AND s.tenant_id = "))
-                        .bind::<Text, _>(tenant.clone())
-                        .sql(")");
-                    if any_found {
-                        query.filter(matched.or(found))
-                    } else {
-                        query.filter(matched)
-                    }
-                }
-                None => {
-                    let matched = sql::<Bool>(&head)
-                        .bind::<Text, _>(phrase)
-                        .sql(&format!("{after_phrase}{content})"));
-                    if any_found {
-                        query.filter(matched.or(found))
-                    } else {
-                        query.filter(matched)
-                    }
-                }
+            query = if filter.q_trace_ids.is_empty() {
+                query.filter(matched)
+            } else {
+                let traces: Vec<String> =
+                    filter.q_trace_ids.iter().map(ToString::to_string).collect();
+                query.filter(
+                    matched.or(we::trace_id
+                        .eq_any(traces)
+                        .and(we::search_indexed_at.is_null())),
+                )
             };
         }
         query
@@ -680,8 +790,9 @@ pub(crate) fn list(
 ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
     let limit = limit.clamp(1, 500);
     let text = check_filter(filter)?;
+    let probes = probes(conn, filter, text.as_ref())?;
     let Some(cost) = &filter.cost else {
-        return page(conn, filter, text.as_ref(), after, limit);
+        return page(conn, filter, text.as_ref(), probes, after, limit);
     };
     // Priced in Rust, a batch of candidates at a time, until the page is full (and one more
     // shows there is a next page) or the candidates of a page are used up.
@@ -690,7 +801,7 @@ pub(crate) fn list(
     let mut cursor = after.cloned();
     loop {
         let batch = 500.min(MAX_COST_CANDIDATES - scanned);
-        let (candidates, next) = page(conn, filter, text.as_ref(), cursor.as_ref(), batch)?;
+        let (candidates, next) = page(conn, filter, text.as_ref(), probes, cursor.as_ref(), batch)?;
         scanned += candidates.len();
         let ids: Vec<ExecutionId> = candidates.iter().map(|e| e.id.clone()).collect();
         let mut tokens: std::collections::HashMap<ExecutionId, Vec<crate::ModelTokens>> =
@@ -732,6 +843,7 @@ fn page(
     conn: &mut AnyConnection,
     filter: &ListFilter,
     text: Option<&crate::search::TextQuery>,
+    probes: Probes,
     after: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
@@ -773,7 +885,7 @@ fn page(
             query.filter(diesel::dsl::not(failed_span))
         };
     }
-    query = search_filters!(query, &*conn, filter, text);
+    query = search_filters!(query, &*conn, filter, text, probes);
     if let Some(c) = after {
         // The first filter is implied by the second but lets both backends seek the index.
         query = query.filter(we::started_at.le(c.started_at)).filter(

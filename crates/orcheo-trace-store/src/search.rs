@@ -256,9 +256,14 @@ pub fn query_words(q: &str) -> Result<Vec<String>, StoreError> {
 /// PostgreSQL's `phraseto_tsquery`.
 pub(crate) fn phrase(conn: &AnyConnection, words: &[String]) -> String {
     match conn {
-        AnyConnection::Sqlite(_) => format!("\"{}\"", words.join(" ").replace('"', "\"\"")),
+        AnyConnection::Sqlite(_) => fts_phrase(words),
         AnyConnection::Postgresql(_) => words.join(" "),
     }
+}
+
+/// The words as an FTS5 phrase: quoted, quotes doubled.
+pub(crate) fn fts_phrase(words: &[String]) -> String {
+    format!("\"{}\"", words.join(" ").replace('"', "\"\""))
 }
 
 /// The SQL that a row of `execution_search` (named `table`) matches the phrase bound after it:

@@ -2215,3 +2215,72 @@ fn search_rows_follow_their_run_tenant_deletion_and_retention() {
         assert!(found(None).is_empty());
     });
 }
+
+#[test]
+fn values_many_rows_share_are_found_as_rare_ones_are() {
+    on_each_backend(|store| {
+        // Past the count at which SQLite probes run by run instead of reading every match.
+        let many = 10_001u64;
+        search_run(store, "heavy", "acme", 0, Some(1));
+        search_run(store, "light", "acme", 1, Some(1));
+        search_run(store, "unrelated", "acme", 2, Some(1));
+        search_run(store, "prompted", "acme", 3, Some(1));
+        search_run(store, "theirs", "globex", 4, Some(1));
+        let texts: Vec<SpanText> = (1..=many)
+            .map(|span| text(span, "step", SearchField::Name, "shared phrase here"))
+            .collect();
+        store.index_span_texts(&id("heavy"), &texts).unwrap();
+        for (exec, field, words) in [
+            ("light", SearchField::Attributes, "a shared phrase"),
+            ("unrelated", SearchField::Name, "shared, then a phrase"),
+            ("prompted", SearchField::Prompt, "shared phrase"),
+            ("theirs", SearchField::Name, "shared phrase"),
+        ] {
+            store
+                .index_span_texts(&id(exec), &[text(2, "step", field, words)])
+                .unwrap();
+        }
+        let summaries: Vec<SpanSummary> = (1..=many)
+            .map(|span| SpanSummary {
+                model: Some("shared-model".into()),
+                ..summary("heavy", span, 2)
+            })
+            .chain(["light", "theirs"].map(|exec| SpanSummary {
+                model: Some("shared-model".into()),
+                ..summary(exec, 2, 2)
+            }))
+            .collect();
+        store.record_summaries(&summaries).unwrap();
+        let pages = |filter: &ListFilter| {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let (page, next) = store.list_executions(filter, cursor.as_ref(), 1).unwrap();
+                seen.extend(ids_of(&page));
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break seen,
+                }
+            }
+        };
+        let q = |tenant: Option<&str>, content: bool| ListFilter {
+            q: Some("Shared phrase".into()),
+            tenant: tenant.map(str::to_owned),
+            search_content: content,
+            ..Default::default()
+        };
+        assert_eq!(pages(&q(Some("acme"), false)), ["light", "heavy"]);
+        assert_eq!(
+            pages(&q(Some("acme"), true)),
+            ["prompted", "light", "heavy"]
+        );
+        assert_eq!(pages(&q(None, false)), ["theirs", "light", "heavy"]);
+        let model = |tenant: Option<&str>| ListFilter {
+            model: Some("shared-model".into()),
+            tenant: tenant.map(str::to_owned),
+            ..Default::default()
+        };
+        assert_eq!(pages(&model(Some("acme"))), ["light", "heavy"]);
+        assert_eq!(pages(&model(None)), ["theirs", "light", "heavy"]);
+    });
+}
