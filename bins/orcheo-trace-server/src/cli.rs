@@ -51,7 +51,7 @@ pub(crate) enum Command {
     /// A trace the store cannot serve whole (only span summaries are left) is not exported: a
     /// single export fails; with `--all`, the run is listed under `unavailable` in JSON, has no
     /// rows in CSV, and is named on standard error.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +114,19 @@ pub(crate) struct ExportFilters {
     #[arg(long, value_name = "TENANT")]
     pub(crate) tenant: Option<String>,
 
+    /// Only executions whose spans hold these words, as a phrase: names, node ids, errors,
+    /// attribute values, prompts, responses and messages (the search of `GET /api/executions`).
+    #[arg(long, value_name = "WORDS")]
+    pub(crate) text: Option<String>,
+
+    /// Only executions any of whose spans called this model (its exact name).
+    #[arg(long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+
+    /// Only executions any of whose spans failed with this error type or code (exactly).
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) error_type: Option<String>,
+
     /// Executions written at most, 1..=10000 (default 1000); when more match, the export stops
     /// there and says so (JSON: `"truncated": true`; and on standard error).
     #[arg(long, value_name = "N",
@@ -131,11 +144,24 @@ impl ExportFilters {
             since,
             until,
             tenant,
+            text,
+            model,
+            error_type,
             max_executions,
         } = self;
-        [workflow_id, workflow_prefix, status, since, until, tenant]
-            .iter()
-            .any(|f| f.is_some())
+        [
+            workflow_id,
+            workflow_prefix,
+            status,
+            since,
+            until,
+            tenant,
+            text,
+            model,
+            error_type,
+        ]
+        .iter()
+        .any(|f| f.is_some())
             || max_executions.is_some()
     }
 }

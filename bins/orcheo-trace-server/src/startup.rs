@@ -90,8 +90,14 @@ impl Application {
             Some(authenticator.clone().into_inner()
                 as Arc<dyn orcheo_ingest::credentials::ApiTokens>),
         );
-        let (otlp_http, otlp_grpc, writer_health) =
-            receivers(&config, &store, &metrics, ingest_auth, watchers)?;
+        let (otlp_http, otlp_grpc, writer_health) = receivers(
+            &config,
+            &store,
+            &metrics,
+            ingest_auth,
+            watchers,
+            traces.redactor(),
+        )?;
         let links = link_signer(&config)?;
         let state = web::Data::new(AppState {
             traces: traces.with_store_search(config.search_lookback),
@@ -291,6 +297,7 @@ fn receivers(
     metrics: &ServerMetrics,
     auth: IngestAuth,
     watchers: orcheo_ingest::Watchers,
+    redactor: Option<Arc<orcheo_span_tree::redact::Redactor>>,
 ) -> anyhow::Result<Receivers> {
     if config.otlp_http_addr.is_none() && config.otlp_grpc_addr.is_none() {
         return Ok((None, None, None));
@@ -303,6 +310,7 @@ fn receivers(
         auth,
         ingest_metrics,
         watchers,
+        redactor,
     )
     .context("cannot start the span writer")?;
     let connections =

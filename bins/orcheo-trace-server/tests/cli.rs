@@ -146,11 +146,12 @@ fn migrate_creates_the_schema_once_and_reports_what_it_did() {
     );
     let text = String::from_utf8(first.stdout).unwrap();
     assert!(
-        text.contains("applied 4 migration(s)")
+        text.contains("applied 5 migration(s)")
             && text.contains("20261122000001")
             && text.contains("20261206000001")
             && text.contains("20261206000002")
-            && text.contains("20261206000003"),
+            && text.contains("20261206000003")
+            && text.contains("20261206000004"),
         "{text}"
     );
     let again = run(&["migrate", "--database-url", &url], None);

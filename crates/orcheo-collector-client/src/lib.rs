@@ -70,6 +70,18 @@ pub struct SearchRequest {
     pub limit: usize,
 }
 
+/// Traces any of whose spans holds `words`, in order, case ignored, with only other characters
+/// between them, in its name, status message or a few attributes (node id, error type and
+/// code), within a time window: the free-text search of runs not yet indexed by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextSearchRequest {
+    /// Letters and digits only (the database search's words).
+    pub words: Vec<String>,
+    pub window: TimeWindow,
+    /// Most traces wanted.
+    pub limit: usize,
+}
+
 /// Somewhere traces can be read from by id.
 pub trait TraceSource: Send + Sync {
     /// The backend's name (the `backend` metric label).
@@ -99,6 +111,25 @@ pub trait TraceSource: Send + Sync {
         Box::pin(async {
             Err(FetchError::BadResponse {
                 detail: "this trace store cannot search by attribute".to_owned(),
+            })
+        })
+    }
+
+    /// Whether [`TraceSource::search_text`] works on this source.
+    fn can_search_text(&self) -> bool {
+        false
+    }
+
+    /// The ids of the traces matching a free-text `request`, the store's best first, without
+    /// repeats. A hint, as [`TraceSource::search`]'s.
+    fn search_text<'a>(
+        &'a self,
+        request: &'a TextSearchRequest,
+    ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+        let _ = request;
+        Box::pin(async {
+            Err(FetchError::BadResponse {
+                detail: "this trace store cannot search text".to_owned(),
             })
         })
     }

@@ -13,7 +13,7 @@ use crate::breaker::{Admission, BreakerConfig, CircuitBreaker};
 use crate::config::RetryConfig;
 use crate::error::{FetchError, UnavailableReason};
 use crate::metrics::FetchMetrics;
-use crate::{BoxFuture, FetchRequest, FetchedTrace, SearchRequest, TraceSource};
+use crate::{BoxFuture, FetchRequest, FetchedTrace, SearchRequest, TextSearchRequest, TraceSource};
 use orcheo_trace_model::TraceId;
 
 /// How long a store asked to be left alone (`Retry-After`), if it did.
@@ -225,6 +225,21 @@ impl<S: TraceSource> TraceSource for ResilientSource<S> {
                 .set(i64::from(reached));
             self.metrics.set_circuit(backend, self.breaker.state());
             result
+        })
+    }
+
+    fn can_search_text(&self) -> bool {
+        self.inner.can_search_text()
+    }
+
+    /// Retried and bounded as a search; a hint, so not counted in the search metrics.
+    fn search_text<'a>(
+        &'a self,
+        request: &'a TextSearchRequest,
+    ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+        Box::pin(async move {
+            self.with_retries(|| self.inner.search_text(request), "search answer")
+                .await
         })
     }
 

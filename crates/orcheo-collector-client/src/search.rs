@@ -15,6 +15,46 @@ pub fn traceql_equals(key: &str, value: &str) -> String {
     format!("{{ span.{} = {} }}", quote(key), quote(value))
 }
 
+/// The fields a free-text `TraceQL` search looks in: span name, status message, and the
+/// attributes that name a node or an error.
+const TEXT_FIELDS: [&str; 5] = [
+    "name",
+    "statusMessage",
+    "span.\"orcheo.node.id\"",
+    "span.\"error.type\"",
+    "span.\"orcheo.error.code\"",
+];
+
+/// A query in Tempo's language (`TraceQL`) for spans holding `words` in order (case ignored,
+/// anything but letters and digits between them) in a [`TEXT_FIELDS`] field: `{ name =~
+/// "(?i).*a[^[:alnum:]]+b.*" || … }`. Every character of a word that is not a letter or digit is
+/// escaped for the regular expression, and the expression quoted, so a word can neither widen
+/// the search nor leave the string. `None` for no words.
+pub fn traceql_text(words: &[String]) -> Option<String> {
+    if words.iter().all(String::is_empty) {
+        return None;
+    }
+    let mut pattern = String::from("(?i).*");
+    for (i, word) in words.iter().filter(|w| !w.is_empty()).enumerate() {
+        if i > 0 {
+            pattern.push_str("[^[:alnum:]]+");
+        }
+        for c in word.chars() {
+            if !c.is_alphanumeric() {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+    }
+    pattern.push_str(".*");
+    let pattern = quote(&pattern);
+    let alternatives: Vec<String> = TEXT_FIELDS
+        .iter()
+        .map(|field| format!("{field} =~ {pattern}"))
+        .collect();
+    Some(format!("{{ {} }}", alternatives.join(" || ")))
+}
+
 /// Tempo's older `tags` search parameter (logfmt): `key="value"`.
 pub fn tempo_tags(key: &str, value: &str) -> String {
     // logfmt keys end at `=` or a space and cannot be quoted; attribute keys of ours have
@@ -155,6 +195,23 @@ mod tests {
             traceql_equals("k", "a\nb\u{7f}"),
             r#"{ span."k" = "a\u000ab\u007f" }"#
         );
+    }
+
+    #[test]
+    fn traceql_text_matches_the_words_in_order_in_each_field_quoted() {
+        let words = vec!["rate".to_owned(), "limit".to_owned()];
+        let query = traceql_text(&words).unwrap();
+        assert_eq!(
+            query,
+            r#"{ name =~ "(?i).*rate[^[:alnum:]]+limit.*" || statusMessage =~ "(?i).*rate[^[:alnum:]]+limit.*" || span."orcheo.node.id" =~ "(?i).*rate[^[:alnum:]]+limit.*" || span."error.type" =~ "(?i).*rate[^[:alnum:]]+limit.*" || span."orcheo.error.code" =~ "(?i).*rate[^[:alnum:]]+limit.*" }"#
+        );
+        // Whatever a caller passes as a word is escaped for the expression, then quoted.
+        let odd = traceql_text(&[r#"a".*|\"#.to_owned()]).unwrap();
+        assert!(
+            odd.starts_with(r#"{ name =~ "(?i).*a\\\"\\.\\*\\|\\\\.*" ||"#),
+            "{odd}"
+        );
+        assert_eq!(traceql_text(&[]), None);
     }
 
     #[test]

@@ -431,6 +431,7 @@ pub fn apply<S: std::hash::BuildHasher>(
     store: &mut Transaction<'_>,
     facts: &Facts,
     known: &std::collections::HashSet<ExecutionId, S>,
+    redactor: Option<&orcheo_span_tree::redact::Redactor>,
 ) -> Result<Applied, StoreError> {
     let mut unregistered = std::collections::HashSet::new();
     let mut registered = Vec::new();
@@ -450,33 +451,11 @@ pub fn apply<S: std::hash::BuildHasher>(
             Err(e) => return Err(e),
         }
     }
-    // A run registered now may have children stored before it (its root came last): they
-    // join it, and count for it, now. Once each run's life in this writer (`known` keeps the
-    // lookup from repeating); a repeat finds nothing left to adopt.
-    let mut adopted_summaries = Vec::new();
-    let mut adopted = Vec::new();
-    for id in &registered {
-        let Some(execution) = store.execution(id)? else {
-            continue;
-        };
-        let Some(trace) = execution.trace_id else {
-            continue;
-        };
-        let mut these = Vec::new();
-        let mut each = |bytes: &[u8]| these.extend(placed_from_payloads(bytes, id));
-        match store.adopt_local_spans(trace, id, &execution.tenant, &mut each) {
-            // Undone with its savepoint: the spans stay as they were, and only this run's
-            // counts miss them.
-            Err(e) => {
-                tracing::warn!(execution.id = %id, error = %e, "earlier spans of the run's trace not joined to it");
-            }
-            Ok(_) if !these.is_empty() => {
-                adopted_summaries.append(&mut these);
-                adopted.push(id.clone());
-            }
-            Ok(_) => {}
-        }
-    }
+    let Adoption {
+        summaries: adopted_summaries,
+        texts: adopted_texts,
+        executions: adopted,
+    } = adopt(store, &registered, redactor)?;
     for (id, details, end) in facts
         .roots
         .iter()
@@ -535,11 +514,62 @@ pub fn apply<S: std::hash::BuildHasher>(
             tracing::warn!(execution.id = %execution, error = %error, lost, "span summaries not recorded");
         }
     }
+    crate::search::write(store, adopted_texts)?;
     Ok(Applied {
         registered,
         missing,
         adopted,
     })
+}
+
+/// What runs registered in a round adopted: the summaries and search texts of their trace's
+/// spans stored before them, and which runs adopted any.
+#[derive(Default)]
+struct Adoption {
+    summaries: Vec<SpanSummary>,
+    texts: Vec<(ExecutionId, Vec<orcheo_trace_store::SpanText>)>,
+    executions: Vec<ExecutionId>,
+}
+
+/// A run registered now may have children stored before it (its root came last): they join
+/// it, and count for it, now. Once each run's life in this writer (`known` keeps the lookup
+/// from repeating); a repeat finds nothing left to adopt.
+fn adopt(
+    store: &mut Transaction<'_>,
+    registered: &[ExecutionId],
+    redactor: Option<&orcheo_span_tree::redact::Redactor>,
+) -> Result<Adoption, StoreError> {
+    let mut adoption = Adoption::default();
+    for id in registered {
+        let Some(execution) = store.execution(id)? else {
+            continue;
+        };
+        let Some(trace) = execution.trace_id else {
+            continue;
+        };
+        let mut these = Vec::new();
+        let mut texts = crate::search::Texts::new();
+        let mut each = |bytes: &[u8]| {
+            these.extend(placed_from_payloads(bytes, id));
+            crate::search::texts_of_payload(bytes, redactor, &mut texts);
+        };
+        match store.adopt_local_spans(trace, id, &execution.tenant, &mut each) {
+            // Undone with its savepoint: the spans stay as they were, and only this run's
+            // counts miss them.
+            Err(e) => {
+                tracing::warn!(execution.id = %id, error = %e, "earlier spans of the run's trace not joined to it");
+            }
+            Ok(_) if !these.is_empty() => {
+                adoption.summaries.append(&mut these);
+                adoption
+                    .texts
+                    .push((id.clone(), texts.into_values().flatten().collect()));
+                adoption.executions.push(id.clone());
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(adoption)
 }
 
 /// What [`apply`] found.

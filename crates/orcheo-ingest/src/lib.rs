@@ -15,6 +15,7 @@
 //! - [`quota`]: each tenant's spans a second;
 //! - [`otlp`]: the OTLP trace messages (protobuf, and the OTLP/JSON mapping);
 //! - [`split`]: an export into local span store rows, one span each;
+//! - [`search`]: the searchable, redacted text of received spans, for the executions search;
 //! - [`wire`]: what an export would cost to decode, read before decoding it;
 //! - [`connections`]: how many connections the receivers hold, and for how long a silent one.
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod http;
 pub mod otlp;
 pub mod ownership;
 pub mod quota;
+pub mod search;
 pub mod split;
 pub mod wire;
 
@@ -194,6 +196,7 @@ impl IngestMetrics {
 struct Job {
     split: split::Split,
     facts: derive::Facts,
+    texts: search::Texts,
     writer: credentials::Writer,
     spans: usize,
     reply: tokio::sync::oneshot::Sender<Result<Outcome, IngestError>>,
@@ -241,6 +244,8 @@ pub struct Ingest {
     rates: Arc<quota::TenantRates>,
     pub metrics: IngestMetrics,
     health: Arc<health::WriterHealth>,
+    /// What the API redacts: received spans are indexed for search as it would show them.
+    redactor: Option<Arc<orcheo_span_tree::redact::Redactor>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -252,13 +257,15 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Starts the writer thread; `watchers` are told of executions with new spans.
+    /// Starts the writer thread; `watchers` are told of executions with new spans. Span text
+    /// is indexed for search redacted with `redactor` (the one the API serves texts with).
     pub fn start(
         store: Store,
         limits: IngestLimits,
         auth: credentials::IngestAuth,
         metrics: IngestMetrics,
         watchers: Watchers,
+        redactor: Option<Arc<orcheo_span_tree::redact::Redactor>>,
     ) -> std::io::Result<Self> {
         // The span bound is what limits memory; the job bound only keeps the channel finite.
         let (queue, jobs) = mpsc::sync_channel::<Job>(4096);
@@ -266,6 +273,7 @@ impl Ingest {
         let writer_queued = Arc::clone(&queued_spans);
         let health = Arc::new(health::WriterHealth::default());
         let writer_health = Arc::clone(&health);
+        let writer_redactor = redactor.clone();
         std::thread::Builder::new()
             .name("orcheo-otlp-writer".to_owned())
             .spawn(move || {
@@ -276,6 +284,7 @@ impl Ingest {
                     limits.local_spans,
                     &watchers,
                     &writer_health,
+                    writer_redactor.as_deref(),
                 );
             })?;
         Ok(Self {
@@ -286,6 +295,7 @@ impl Ingest {
             rates: Arc::new(quota::TenantRates::new(limits.tenant_spans_per_second)),
             metrics,
             health,
+            redactor,
         })
     }
 
@@ -363,10 +373,12 @@ impl Ingest {
             self.limits.local_spans.max_payload_bytes,
             split::DEFAULT_MAX_TOTAL,
         );
+        let texts = search::texts_of_split(&split, self.redactor.as_deref());
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
             split,
             facts,
+            texts,
             writer,
             spans,
             reply,
@@ -413,6 +425,7 @@ fn write_forever(
     limits: LocalSpanLimits,
     watchers: &Watchers,
     health: &health::WriterHealth,
+    redactor: Option<&orcheo_span_tree::redact::Redactor>,
 ) {
     let mut known = std::collections::HashSet::new();
     let mut owners = ownership::Owners::default();
@@ -426,9 +439,15 @@ fn write_forever(
         }
         let mut facts = derive::Facts::default();
         let mut touched = Vec::new();
+        let mut texts = Vec::new();
         let (replies, exports): (Vec<_>, Vec<_>) = round
             .into_iter()
-            .map(|job| ((job.reply, job.spans), (job.split, job.facts, job.writer)))
+            .map(|job| {
+                (
+                    (job.reply, job.spans),
+                    (job.split, job.facts, job.texts, job.writer),
+                )
+            })
             .unzip();
         if known.len() > KNOWN_EXECUTIONS {
             known.clear();
@@ -438,21 +457,34 @@ fn write_forever(
         let committed = store.transaction(|tx| {
             let results: Vec<Result<Outcome, IngestError>> = exports
                 .into_iter()
-                .map(|(split, these, writer)| {
+                .map(|(split, these, these_texts, writer)| {
                     let export = Export {
                         split,
                         facts: these,
+                        texts: these_texts,
                         writer: &writer,
                     };
-                    store_spans(tx, export, limits, &mut owners, &mut facts, &mut touched)
+                    store_spans(
+                        tx,
+                        export,
+                        limits,
+                        &mut owners,
+                        &mut facts,
+                        &mut touched,
+                        &mut texts,
+                    )
                 })
                 .collect();
-            // Executions and summaries are derived data: a failure here is logged, and the
-            // spans — the record itself — stay acknowledged.
-            let applied = derive::apply(tx, &facts, &known).unwrap_or_else(|e| {
+            // Executions, summaries and search rows are derived data: a failure here is
+            // logged, and the spans — the record itself — stay acknowledged.
+            let applied = derive::apply(tx, &facts, &known, redactor).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not update executions from received spans");
                 derive::Applied::default()
             });
+            // After the runs are registered: their rows carry the run's tenant.
+            if let Err(e) = search::write(tx, std::mem::take(&mut texts)) {
+                tracing::warn!(error = %e, "could not index received spans for search");
+            }
             Ok((results, applied))
         });
         let results = match committed {
@@ -496,6 +528,7 @@ fn write_forever(
 struct Export<'a> {
     split: split::Split,
     facts: derive::Facts,
+    texts: search::Texts,
     writer: &'a credentials::Writer,
 }
 
@@ -515,6 +548,25 @@ fn facts_of_kept(split: &split::Split, writer: &credentials::Writer) -> derive::
     }
 }
 
+/// The texts of the stored spans whose run is known, for that run; the others are indexed
+/// when their run adopts them.
+fn placed_texts(
+    split: &split::Split,
+    mut texts: search::Texts,
+) -> Vec<(ExecutionId, Vec<orcheo_trace_store::SpanText>)> {
+    split
+        .spans
+        .iter()
+        .filter_map(|span| {
+            let execution = span.execution_id.as_ref()?;
+            Some((
+                execution.clone(),
+                texts.remove(&(span.trace_id, span.span_id))?,
+            ))
+        })
+        .collect()
+}
+
 /// Checks one export against the tenant rule and stores the spans that pass; once they are
 /// stored, adds what they say about executions to `facts` and the executions they join to
 /// `touched`.
@@ -525,10 +577,12 @@ fn store_spans(
     owners: &mut ownership::Owners,
     facts: &mut derive::Facts,
     touched: &mut Vec<ExecutionId>,
+    texts: &mut Vec<(ExecutionId, Vec<orcheo_trace_store::SpanText>)>,
 ) -> Result<Outcome, IngestError> {
     let Export {
         mut split,
         facts: mut these,
+        texts: these_texts,
         writer,
     } = export;
     let checked = owners
@@ -558,6 +612,7 @@ fn store_spans(
             .collect();
         these.place(&placement);
     }
+    texts.extend(placed_texts(&split, these_texts));
     owners.learn(&these);
     facts.extend(these);
     touched.extend(checked.touched.iter().cloned());

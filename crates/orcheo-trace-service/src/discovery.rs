@@ -74,6 +74,39 @@ impl StoreSearch {
         }
     }
 
+    /// The traces the store finds holding `words` (a free-text search, for runs the database
+    /// has not indexed), within the lookback: at most `limit`. A hint: a store that fails or
+    /// cannot search text, or too many searches at once, give none.
+    pub async fn find_text(
+        &self,
+        source: &Arc<dyn TraceSource>,
+        words: Vec<String>,
+        limit: usize,
+    ) -> Vec<TraceId> {
+        if !source.can_search_text() || words.is_empty() {
+            return Vec::new();
+        }
+        let Ok(_permit) = self.permits.try_acquire() else {
+            return Vec::new();
+        };
+        let now = Timestamp::now().unix_nanos();
+        let request = orcheo_collector_client::TextSearchRequest {
+            words,
+            window: TimeWindow {
+                start: Timestamp::from_unix_nanos(now.saturating_sub(nanos(self.lookback))),
+                end: Timestamp::from_unix_nanos(now.saturating_add(nanos(FUTURE_SLACK))),
+            },
+            limit,
+        };
+        match source.search_text(&request).await {
+            Ok(found) => found.into_iter().take(limit).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the trace store's text search failed; only indexed runs are searched");
+                Vec::new()
+            }
+        }
+    }
+
     /// Searches the store for `id`, registers what it finds. A store failure is returned as it
     /// is (the caller answers it like a failed fetch) and is not remembered.
     pub async fn find(

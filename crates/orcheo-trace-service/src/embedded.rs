@@ -11,6 +11,8 @@ use orcheo_trace_store::Store;
 
 /// Most spans read for one trace (the local store's per-trace bound is lower by default).
 pub const MAX_SPANS_PER_TRACE: u64 = 100_000;
+/// The embedded source's name, as [`TraceSource::name`] gives it.
+pub const NAME: &str = "embedded";
 /// Most bytes of stored payloads read for one trace; past it the answer is marked partial.
 pub const MAX_BYTES_PER_TRACE: usize = 256 * 1024 * 1024;
 
@@ -28,7 +30,7 @@ impl EmbeddedSource {
 
 impl TraceSource for EmbeddedSource {
     fn name(&self) -> &'static str {
-        "embedded"
+        NAME
     }
 
     fn fetch<'a>(

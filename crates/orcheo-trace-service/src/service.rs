@@ -180,6 +180,12 @@ impl TraceService {
         &self.prices
     }
 
+    /// The price table, shared (for work that outlives the request, such as a cost filter
+    /// run on a blocking thread).
+    pub fn shared_prices(&self) -> Arc<PriceTable> {
+        Arc::clone(&self.prices)
+    }
+
     /// Looks executions the database does not know up in the trace store, over the last
     /// `lookback` (when one is given and the source can search).
     #[must_use]
@@ -188,6 +194,16 @@ impl TraceService {
             .filter(|_| self.source.can_search())
             .map(StoreSearch::new);
         self
+    }
+
+    /// Traces of runs not yet indexed that the trace store finds holding `words` (Tempo's
+    /// `TraceQL`), at most `limit`; none when the store cannot search text or searching the
+    /// store is off.
+    pub async fn find_text_in_store(&self, words: Vec<String>, limit: usize) -> Vec<TraceId> {
+        match &self.search {
+            Some(search) => search.find_text(&self.source, words, limit).await,
+            None => Vec::new(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -383,6 +399,14 @@ impl TraceService {
                 });
                 let redactor = self.redactor.clone();
                 let (prices, tenant) = (Arc::clone(&self.prices), execution.tenant.clone());
+                // A run whose trace lives in Tempo or Jaeger is indexed for search once, from
+                // its first complete tree after it ended (the embedded store's runs are indexed
+                // as their spans arrive).
+                let index = (backend != crate::embedded::NAME
+                    && execution.status.is_final()
+                    && execution.search_indexed_at.is_none()
+                    && !partial)
+                    .then(|| (self.store.clone(), execution.id.clone()));
                 let (tree, costs, bytes) = blocking(move || {
                     let mut tree = normalize_with_anomalies(fetched.spans, fetched.anomalies);
                     // Once per span, after normalization (pricing is not the tree's business)
@@ -390,6 +414,9 @@ impl TraceService {
                     // list prices them.
                     let costs = priced(&prices, &tenant, &tree, redactor.as_deref());
                     redact(&mut tree, redactor.as_deref());
+                    if let Some((store, id)) = index {
+                        index_for_search(&store, &id, &tree);
+                    }
                     let bytes = keep.map(|_| tree_bytes(&tree) + costs.bytes());
                     (Arc::new(tree), Arc::new(costs), bytes)
                 })
@@ -559,6 +586,20 @@ fn priced(
         }
     }
     costs
+}
+
+/// Indexes a fetched (and redacted) tree's span texts for the executions search, once: a
+/// failure is logged, and the next fetch tries again.
+fn index_for_search(store: &Store, id: &ExecutionId, tree: &TraceTree) {
+    let texts: Vec<_> = tree
+        .nodes
+        .iter()
+        .filter(|n| !n.synthetic)
+        .flat_map(orcheo_trace_store::span_texts)
+        .collect();
+    if let Err(e) = store.index_execution_texts(id, &texts) {
+        tracing::warn!(execution.id = %id, error = %e, "trace not indexed for search");
+    }
 }
 
 fn redact(tree: &mut TraceTree, redactor: Option<&Redactor>) {

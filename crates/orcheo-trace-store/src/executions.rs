@@ -47,6 +47,9 @@ pub struct Execution {
     pub trace_started_at: Option<Timestamp>,
     pub trace_completed_at: Option<Timestamp>,
     pub trace_last_span_at: Option<Timestamp>,
+    /// When its trace (kept in Tempo or Jaeger) was indexed for search from the fetched tree;
+    /// `None` for runs indexed as their spans arrive, and for runs not indexed yet.
+    pub search_indexed_at: Option<Timestamp>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -66,6 +69,7 @@ struct Row {
     trace_started_at: Option<i64>,
     trace_completed_at: Option<i64>,
     trace_last_span_at: Option<i64>,
+    search_indexed_at: Option<i64>,
 }
 
 fn corrupt(reason: String) -> StoreError {
@@ -111,6 +115,7 @@ impl TryFrom<Row> for Execution {
             trace_started_at: row.trace_started_at.map(time),
             trace_completed_at: row.trace_completed_at.map(time),
             trace_last_span_at: row.trace_last_span_at.map(time),
+            search_indexed_at: row.search_indexed_at.map(time),
         })
     }
 }
@@ -250,6 +255,10 @@ pub(crate) fn describe(
                 .or(current.traceparent)),
         ))
         .execute(conn)?;
+    let tenant = settled_tenant(&current.tenant, details.tenant.as_deref());
+    if tenant != current.tenant {
+        crate::search::set_tenant(conn, id, tenant)?;
+    }
     Ok(())
 }
 
@@ -352,8 +361,8 @@ pub(crate) fn by_trace_and_id(
     Ok((of_trace, of_id))
 }
 
-/// What to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What to list: every given filter must hold (absent ones do not filter).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListFilter {
     pub tenant: Option<String>,
     pub workflow_id: Option<String>,
@@ -369,6 +378,80 @@ pub struct ListFilter {
     /// Only executions any of whose recorded spans has status `ERROR` (`true`), or none of whose
     /// has (`false`): a run can finish although one of its nodes failed.
     pub has_failing_span: Option<bool>,
+    /// Ran at least this long (milliseconds, from start to finish). A run still running has
+    /// no duration yet: any duration bound leaves it out.
+    pub min_duration_ms: Option<u64>,
+    /// Ran at most this long (milliseconds); a run still running is left out.
+    pub max_duration_ms: Option<u64>,
+    /// Spent at least this many tokens (input and output, over its span summaries).
+    pub min_tokens: Option<u64>,
+    /// Spent at most this many tokens (a run without token counts spent 0).
+    pub max_tokens: Option<u64>,
+    /// Any of its spans called this model, as the span summaries record it (exactly).
+    pub model: Option<String>,
+    /// Any of its spans failed with this error type or error code (exactly, as indexed for
+    /// search).
+    pub error_type: Option<String>,
+    /// Costs within these bounds; see [`CostBound`].
+    pub cost: Option<CostBound>,
+    /// Free text (at most [`MAX_QUERY_CHARS`](crate::search::MAX_QUERY_CHARS) characters):
+    /// its words, as a phrase, in any indexed field of any of the run's spans (names, node
+    /// ids, error messages, types and codes, attribute values; content only with
+    /// `search_content`).
+    pub q: Option<String>,
+    /// Whether `q` also searches prompt, response and message text (callers allowed to read
+    /// content).
+    pub search_content: bool,
+    /// With `q`: the traces the trace store (Tempo) found for it. Their runs match as well,
+    /// while not indexed from a fetched tree (`search_indexed_at` unset).
+    pub q_trace_ids: Vec<TraceId>,
+}
+
+/// Prices a run's tokens, for a cost bound: the store knows tokens by model, not prices.
+pub trait RunPricer: Send + Sync {
+    /// The run's cost in US dollars from its tokens by model, or `None` when some of its
+    /// tokens cannot be priced (such a run never matches a cost bound). A run without tokens
+    /// costs 0.
+    fn run_usd(&self, tenant: &str, tokens: &[crate::ModelTokens]) -> Option<f64>;
+}
+
+/// A bound on what runs cost, priced at read time. The store reads candidates (the runs that
+/// pass the other filters, newest first) a batch at a time and prices each: at most
+/// [`MAX_COST_CANDIDATES`] a page, so a page with a cost bound may hold fewer runs than asked
+/// for (even none) and still have a next cursor.
+#[derive(Clone)]
+pub struct CostBound {
+    /// US dollars, at least.
+    pub min_usd: Option<f64>,
+    /// US dollars, at most.
+    pub max_usd: Option<f64>,
+    pub pricer: std::sync::Arc<dyn RunPricer>,
+}
+
+/// Most candidates one page with a cost bound prices.
+pub const MAX_COST_CANDIDATES: usize = 5_000;
+
+impl std::fmt::Debug for CostBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CostBound")
+            .field("min_usd", &self.min_usd)
+            .field("max_usd", &self.max_usd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for CostBound {
+    fn eq(&self, other: &Self) -> bool {
+        self.min_usd == other.min_usd
+            && self.max_usd == other.max_usd
+            && std::sync::Arc::ptr_eq(&self.pricer, &other.pricer)
+    }
+}
+
+impl CostBound {
+    fn holds(&self, usd: f64) -> bool {
+        self.min_usd.is_none_or(|min| usd >= min) && self.max_usd.is_none_or(|max| usd <= max)
+    }
 }
 
 /// The upper end of the range of texts that start with `prefix`: no stored text (valid UTF-8)
@@ -394,6 +477,231 @@ macro_rules! workflow_prefix {
             .filter(we::workflow_id.ge(prefix.to_owned()))
             .filter(we::workflow_id.lt(prefix_bound(prefix)))
             .filter(substr(we::workflow_id, 1, length).eq(prefix.to_owned()))
+    }};
+}
+
+/// A text condition of the list, boxed: its shape depends on the backend and the query.
+type TextCondition = Box<
+    dyn BoxableExpression<
+            we::table,
+            <AnyConnection as diesel::Connection>::Backend,
+            SqlType = diesel::sql_types::Bool,
+        >,
+>;
+
+/// SQLite answers `IN (subquery)` by building the subquery's whole result first: for a value
+/// this many rows share, the list probes each run it scans instead (and stops at a full page).
+const PROBE_AFTER: i64 = 10_000;
+
+/// Which filters SQLite answers run by run (see [`PROBE_AFTER`]); PostgreSQL's planner chooses
+/// for itself.
+#[derive(Debug, Clone, Copy, Default)]
+struct Probes {
+    text: bool,
+    model: bool,
+}
+
+/// Counts, up to [`PROBE_AFTER`], the rows a SQLite list would read for its phrase and model.
+fn probes(
+    conn: &mut AnyConnection,
+    filter: &ListFilter,
+    text: Option<&crate::search::TextQuery>,
+) -> Result<Probes, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        return Ok(Probes::default());
+    };
+    let mut probes = Probes::default();
+    if let Some(text) = text {
+        let content = if text.content {
+            ""
+        } else {
+            " AND s.content = 0"
+        };
+        let rows = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM execution_search_fts f \
+             JOIN execution_search s ON s.id = f.rowid \
+             WHERE execution_search_fts MATCH ?{content}"
+        );
+        let phrase = crate::search::fts_phrase(&text.words);
+        let counted: Count = match &text.tenant {
+            Some(tenant) => {
+                diesel::sql_query(format!("{rows} AND s.tenant_id = ? LIMIT {PROBE_AFTER})"))
+                    .bind::<Text, _>(phrase)
+                    .bind::<Text, _>(tenant.clone())
+                    .get_result(sqlite)?
+            }
+            None => diesel::sql_query(format!("{rows} LIMIT {PROBE_AFTER})"))
+                .bind::<Text, _>(phrase)
+                .get_result(sqlite)?,
+        };
+        probes.text = counted.n >= PROBE_AFTER;
+    }
+    if let Some(model) = &filter.model {
+        let counted: Count = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM workflow_trace_summary \
+             WHERE model = ? LIMIT {PROBE_AFTER})"
+        ))
+        .bind::<Text, _>(model.clone())
+        .get_result(sqlite)?;
+        probes.model = counted.n >= PROBE_AFTER;
+    }
+    Ok(probes)
+}
+
+/// The search's filters on a boxed list query: duration, tokens, model, error type and free
+/// text (each a fragment of SQL naming `workflow_executions`; see `docs/metadata-store.md`).
+macro_rules! search_filters {
+    ($query:expr, $conn:expr, $filter:expr, $text:expr, $probes:expr) => {{
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Bool, Text};
+        let (mut query, conn, filter, text, probes): (_, _, _, _, Probes) =
+            ($query, $conn, $filter, $text, $probes);
+        // A run still running has no duration: every duration bound leaves it out.
+        for (bound, field, op) in [
+            (filter.min_duration_ms, "min_duration_ms", ">="),
+            (filter.max_duration_ms, "max_duration_ms", "<="),
+        ] {
+            if let Some(ms) = bound {
+                query = query.filter(
+                    sql::<Bool>(&format!(
+                        "(workflow_executions.finished_at IS NOT NULL AND \
+                         workflow_executions.finished_at - workflow_executions.started_at {op} "
+                    ))
+                    .bind::<BigInt, _>(millis(field, ms)?)
+                    .sql(")"),
+                );
+            }
+        }
+        // The run's tokens, summed over its summaries (the primary key's execution prefix).
+        for (bound, field, op) in [
+            (filter.min_tokens, "min_tokens", ">="),
+            (filter.max_tokens, "max_tokens", "<="),
+        ] {
+            if let Some(n) = bound {
+                query = query.filter(
+                    sql::<Bool>(&format!(
+                        "(SELECT COALESCE(SUM(COALESCE(t.input_tokens, 0) + COALESCE(t.output_tokens, 0)), 0) \
+                         FROM workflow_trace_summary t \
+                         WHERE t.execution_id = workflow_executions.execution_id) {op} "
+                    ))
+                    .bind::<BigInt, _>(count(field, n)?),
+                );
+            }
+        }
+        if let Some(model) = &filter.model {
+            // Answered by the `(model, execution_id)` index of the summaries: the runs of the
+            // model at once, or (SQLite, a model many runs share) a probe per run scanned.
+            query = if probes.model {
+                query.filter(
+                    sql::<Bool>(
+                        "EXISTS (SELECT 1 FROM workflow_trace_summary t WHERE t.model = ",
+                    )
+                    .bind::<Text, _>(model.clone())
+                    .sql(" AND t.execution_id = workflow_executions.execution_id)"),
+                )
+            } else {
+                query.filter(
+                    sql::<Bool>(
+                        "workflow_executions.execution_id IN \
+                         (SELECT t.execution_id FROM workflow_trace_summary t WHERE t.model = ",
+                    )
+                    .bind::<Text, _>(model.clone())
+                    .sql(")"),
+                )
+            };
+        }
+        if let Some(error_type) = &filter.error_type {
+            // Answered by the partial index of error types and codes (the same predicate),
+            // within the tenant when the filter names one.
+            let rows = sql::<Bool>(
+                "workflow_executions.execution_id IN \
+                 (SELECT s.execution_id FROM execution_search s \
+                 WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
+            )
+            .bind::<Text, _>(error_type.clone());
+            query = match &filter.tenant {
+                Some(tenant) => query.filter(
+                    rows.sql(" AND s.tenant_id = ")
+                        .bind::<Text, _>(tenant.clone())
+                        .sql(")"),
+                ),
+                None => query.filter(rows.sql(")")),
+            };
+        }
+        if let Some(text) = text {
+            let content = if text.content {
+                ""
+            } else {
+                " AND s.content = 0"
+            };
+            let phrase = crate::search::phrase(conn, &text.words);
+            let tenant_sql = " AND s.tenant_id = ";
+            let matched: TextCondition = if probes.text {
+                // SQLite, a phrase many rows share: each run of the scan asks the full-text
+                // index about its own rows, and the scan stops at a full page.
+                let head = format!(
+                    "EXISTS (SELECT 1 FROM execution_search s \
+                     WHERE s.execution_id = workflow_executions.execution_id{content}"
+                );
+                let tail = " AND EXISTS (SELECT 1 FROM execution_search_fts f \
+                            WHERE f.rowid = s.id AND execution_search_fts MATCH ";
+                match &text.tenant {
+                    Some(tenant) => Box::new(
+                        sql::<Bool>(&format!("{head}{tenant_sql}"))
+                            .bind::<Text, _>(tenant.clone())
+                            .sql(tail)
+                            .bind::<Text, _>(phrase)
+                            .sql("))"),
+                    ),
+                    None => Box::new(
+                        sql::<Bool>(&format!("{head}{tail}"))
+                            .bind::<Text, _>(phrase)
+                            .sql("))"),
+                    ),
+                }
+            } else {
+                // The matching rows at once, from the full-text index.
+                let (before, after_phrase) = crate::search::match_sql(conn, "s");
+                let head = format!(
+                    "workflow_executions.execution_id IN \
+                     (SELECT s.execution_id FROM execution_search s WHERE {before}"
+                );
+                match &text.tenant {
+                    Some(tenant) => Box::new(
+                        sql::<Bool>(&head)
+                            .bind::<Text, _>(phrase)
+                            .sql(&format!("{after_phrase}{content}{tenant_sql}"))
+                            .bind::<Text, _>(tenant.clone())
+                            .sql(")"),
+                    ),
+                    None => Box::new(
+                        sql::<Bool>(&head)
+                            .bind::<Text, _>(phrase)
+                            .sql(&format!("{after_phrase}{content})")),
+                    ),
+                }
+            };
+            // Runs the trace store found, not indexed yet: an `OR` only when there are some,
+            // so that a plain search stays a semi-join the planner can drive from the index.
+            query = if filter.q_trace_ids.is_empty() {
+                query.filter(matched)
+            } else {
+                let traces: Vec<String> =
+                    filter.q_trace_ids.iter().map(ToString::to_string).collect();
+                query.filter(
+                    matched.or(we::trace_id
+                        .eq_any(traces)
+                        .and(we::search_indexed_at.is_null())),
+                )
+            };
+        }
+        query
     }};
 }
 
@@ -426,10 +734,116 @@ impl Cursor {
     }
 }
 
+/// Milliseconds as nanoseconds, refused past what the store holds.
+fn millis(field: &'static str, ms: u64) -> Result<i64, StoreError> {
+    ms.checked_mul(1_000_000)
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(|| StoreError::Invalid {
+            field,
+            reason: "too large".into(),
+        })
+}
+
+fn count(field: &'static str, n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Invalid {
+        field,
+        reason: "too large".into(),
+    })
+}
+
+/// Checks a filter's values before any SQL is built.
+fn check_filter(filter: &ListFilter) -> Result<Option<crate::search::TextQuery>, StoreError> {
+    for (field, value) in [("model", &filter.model), ("error_type", &filter.error_type)] {
+        if let Some(v) = value {
+            check_len(field, v, 256)?;
+        }
+    }
+    if let Some(cost) = &filter.cost {
+        for (field, bound) in [("min_cost", cost.min_usd), ("max_cost", cost.max_usd)] {
+            if bound.is_some_and(|usd| !usd.is_finite() || usd < 0.0) {
+                return Err(StoreError::Invalid {
+                    field,
+                    reason: "not a number of US dollars, 0 or more".into(),
+                });
+            }
+        }
+    }
+    filter
+        .q
+        .as_deref()
+        .map(|q| {
+            Ok(crate::search::TextQuery {
+                words: crate::search::query_words(q)?,
+                tenant: filter.tenant.clone(),
+                content: filter.search_content,
+            })
+        })
+        .transpose()
+}
+
 /// The newest executions first, `limit` at a time (1..=500).
 pub(crate) fn list(
     conn: &mut AnyConnection,
     filter: &ListFilter,
+    after: Option<&Cursor>,
+    limit: usize,
+) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
+    let limit = limit.clamp(1, 500);
+    let text = check_filter(filter)?;
+    let probes = probes(conn, filter, text.as_ref())?;
+    let Some(cost) = &filter.cost else {
+        return page(conn, filter, text.as_ref(), probes, after, limit);
+    };
+    // Priced in Rust, a batch of candidates at a time, until the page is full (and one more
+    // shows there is a next page) or the candidates of a page are used up.
+    let mut found: Vec<Execution> = Vec::new();
+    let mut scanned = 0usize;
+    let mut cursor = after.cloned();
+    loop {
+        let batch = 500.min(MAX_COST_CANDIDATES - scanned);
+        let (candidates, next) = page(conn, filter, text.as_ref(), probes, cursor.as_ref(), batch)?;
+        scanned += candidates.len();
+        let ids: Vec<ExecutionId> = candidates.iter().map(|e| e.id.clone()).collect();
+        let mut tokens: std::collections::HashMap<ExecutionId, Vec<crate::ModelTokens>> =
+            std::collections::HashMap::new();
+        for (id, group) in crate::summaries::model_totals(conn, &ids)? {
+            tokens.entry(id).or_default().push(group);
+        }
+        for candidate in candidates {
+            let groups = tokens.get(&candidate.id).map_or(&[][..], Vec::as_slice);
+            let usd = cost.pricer.run_usd(&candidate.tenant, groups);
+            if usd.is_some_and(|usd| cost.holds(usd)) {
+                found.push(candidate);
+                if found.len() > limit {
+                    found.truncate(limit);
+                    let next = found.last().map(cursor_of);
+                    return Ok((found, next));
+                }
+            }
+        }
+        match next {
+            Some(next) if scanned < MAX_COST_CANDIDATES => cursor = Some(next),
+            // Candidates left, but this page has priced its share: the next page goes on
+            // from the last one priced.
+            Some(next) => return Ok((found, Some(next))),
+            None => return Ok((found, None)),
+        }
+    }
+}
+
+fn cursor_of(e: &Execution) -> Cursor {
+    Cursor {
+        started_at: nanos(e.started_at).unwrap_or(i64::MAX),
+        id: e.id.to_string(),
+    }
+}
+
+/// One page of the executions that pass the filters SQL answers (all but the cost bound).
+fn page(
+    conn: &mut AnyConnection,
+    filter: &ListFilter,
+    text: Option<&crate::search::TextQuery>,
+    probes: Probes,
     after: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
@@ -471,6 +885,7 @@ pub(crate) fn list(
             query.filter(diesel::dsl::not(failed_span))
         };
     }
+    query = search_filters!(query, &*conn, filter, text, probes);
     if let Some(c) = after {
         // The first filter is implied by the second but lets both backends seek the index.
         query = query.filter(we::started_at.le(c.started_at)).filter(
@@ -489,14 +904,7 @@ pub(crate) fn list(
         .take(limit)
         .map(Execution::try_from)
         .collect::<Result<_, _>>()?;
-    let next = more
-        .then(|| {
-            executions.last().map(|e| Cursor {
-                started_at: nanos(e.started_at).unwrap_or(i64::MAX),
-                id: e.id.to_string(),
-            })
-        })
-        .flatten();
+    let next = more.then(|| executions.last().map(cursor_of)).flatten();
     Ok((executions, next))
 }
 
@@ -596,6 +1004,7 @@ pub(crate) fn delete(
         let execution = Execution::try_from(row)?;
         let summaries =
             diesel::delete(ts::table.filter(ts::execution_id.eq(id.as_str()))).execute(conn)?;
+        crate::search::delete(conn, id)?;
         let mut artifacts: Vec<String> = ar::table
             .filter(ar::execution_id.eq(id.as_str()))
             .select(ar::storage_uri)
@@ -639,6 +1048,11 @@ pub(crate) fn prune(conn: &mut AnyConnection, cutoff: Timestamp) -> Result<usize
         diesel::delete(
             crate::schema::artifacts::table
                 .filter(crate::schema::artifacts::execution_id.eq_any(old)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            crate::schema::execution_search::table
+                .filter(crate::schema::execution_search::execution_id.eq_any(old)),
         )
         .execute(conn)?;
         Ok(diesel::delete(we::table.filter(we::started_at.lt(cutoff))).execute(conn)?)

@@ -15,6 +15,7 @@ mod error;
 mod executions;
 mod local_spans;
 mod schema;
+mod search;
 mod sink;
 mod summaries;
 
@@ -27,11 +28,15 @@ pub use connection::{
 };
 pub use error::{MigrateError, OpenError, StoreError};
 pub use executions::{
-    Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter, NewExecution, TraceLink,
-    UNASSIGNED_TENANT, WorkflowSummary,
+    CostBound, Cursor, DEFAULT_TENANT, Execution, ExecutionDetails, ListFilter,
+    MAX_COST_CANDIDATES, NewExecution, RunPricer, TraceLink, UNASSIGNED_TENANT, WorkflowSummary,
 };
 pub use local_spans::{LocalSpan, LocalSpanLimits, Payloads, StoreReport};
 pub use orcheo_trace_model::SpanSummary;
+pub use search::{
+    MAX_FIELD_BYTES, MAX_MATCHES_PER_EXECUTION, MAX_QUERY_CHARS, MAX_SNIPPET_CHARS, SearchField,
+    SearchMatch, SpanText, query_words, span_texts,
+};
 pub use summaries::{ModelTokens, StoredSummary, SummaryTotals};
 
 /// The store: a pool of connections to one database.
@@ -144,6 +149,45 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
         executions::list(&mut *self.conn()?, filter, after, limit)
+    }
+
+    /// Where `filter.q` matched each of `executions` (a page [`Store::list_executions`] gave
+    /// for the same filter): at most [`MAX_MATCHES_PER_EXECUTION`] spans each, with a snippet,
+    /// within the filter's tenant and content scope. Empty when the filter has no `q`.
+    pub fn search_matches(
+        &self,
+        filter: &ListFilter,
+        executions: &[ExecutionId],
+    ) -> Result<Vec<(ExecutionId, Vec<SearchMatch>)>, StoreError> {
+        let Some(q) = filter.q.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let query = search::TextQuery {
+            words: search::query_words(q)?,
+            tenant: filter.tenant.clone(),
+            content: filter.search_content,
+        };
+        search::matches(&mut *self.conn()?, &query, executions)
+    }
+
+    /// Indexes texts of spans of `execution` for search (each span's rows replace its earlier
+    /// ones); returns the rows written. The texts must be redacted as the API shows them.
+    pub fn index_span_texts(
+        &self,
+        execution: &ExecutionId,
+        texts: &[SpanText],
+    ) -> Result<usize, StoreError> {
+        search::write(&mut *self.conn()?, execution, texts)
+    }
+
+    /// Replaces every search row of `execution` with `texts` and marks it indexed (a run whose
+    /// trace lives in Tempo or Jaeger, indexed once from its fetched tree).
+    pub fn index_execution_texts(
+        &self,
+        execution: &ExecutionId,
+        texts: &[SpanText],
+    ) -> Result<usize, StoreError> {
+        search::replace(&mut *self.conn()?, execution, texts, Timestamp::now())
     }
 
     /// The workflows of `tenant` (`None`: every tenant's) whose id starts with `prefix` (`""`:
@@ -265,7 +309,7 @@ impl Store {
     }
 
     /// Deletes one execution for good, all at once or not at all: its record, its span
-    /// summaries, its artifact records and the spans of its trace in the local span store (its
+    /// summaries, its search rows, its artifact records and the spans of its trace in the local span store (its
     /// tenant's, naming it or no execution). `None` when there is no such execution.
     pub fn delete_execution(&self, id: &ExecutionId) -> Result<Option<Deletion>, StoreError> {
         use diesel::Connection as _;
@@ -308,7 +352,7 @@ impl Store {
     }
 
     /// Deletes everything older than `cutoff`: executions started before it (with their
-    /// summaries and artifacts) and local spans received before it.
+    /// summaries, search rows and artifacts) and local spans received before it.
     pub fn prune(&self, cutoff: Timestamp) -> Result<PruneReport, StoreError> {
         let mut conn = self.conn()?;
         Ok(PruneReport {
@@ -430,6 +474,15 @@ impl Transaction<'_> {
         finished_at: Timestamp,
     ) -> Result<(), StoreError> {
         self.savepoint(|c| executions::finish(c, id, status, error, finished_at))
+    }
+
+    /// See [`Store::index_span_texts`].
+    pub fn index_span_texts(
+        &mut self,
+        execution: &ExecutionId,
+        texts: &[SpanText],
+    ) -> Result<usize, StoreError> {
+        self.savepoint(|c| search::write(c, execution, texts))
     }
 
     /// See [`Store::record_summaries`].

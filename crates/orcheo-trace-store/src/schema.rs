@@ -16,6 +16,7 @@ diesel::table! {
         trace_started_at -> Nullable<BigInt>,
         trace_completed_at -> Nullable<BigInt>,
         trace_last_span_at -> Nullable<BigInt>,
+        search_indexed_at -> Nullable<BigInt>,
     }
 }
 
@@ -85,6 +86,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    execution_search (id) {
+        id -> BigInt,
+        execution_id -> Text,
+        span_id -> Text,
+        field -> Text,
+        tenant_id -> Text,
+        content -> Integer,
+        span_name -> Text,
+        text -> Text,
+    }
+}
+
+diesel::joinable!(execution_search -> workflow_executions (execution_id));
 diesel::joinable!(workflow_trace_summary -> workflow_executions (execution_id));
 diesel::joinable!(artifacts -> workflow_executions (execution_id));
 
@@ -96,4 +111,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     local_span_tenant_total,
     local_span_total,
     artifacts,
+    execution_search,
 );

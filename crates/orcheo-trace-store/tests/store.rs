@@ -15,8 +15,9 @@ use orcheo_trace_model::{
     ExecutionId, ExecutionStatus, SpanId, StatusCode, Timestamp, TokenUsage, TraceId,
 };
 use orcheo_trace_store::{
-    Cursor, ExecutionDetails, ListFilter, ModelTokens, NewExecution, PoolConfig, SpanSummary,
-    Store, StoreError, SummaryTotals, TraceLink, UNASSIGNED_TENANT,
+    CostBound, Cursor, ExecutionDetails, ListFilter, ModelTokens, NewExecution, PoolConfig,
+    RunPricer, SearchField, SpanSummary, SpanText, Store, StoreError, SummaryTotals, TraceLink,
+    UNASSIGNED_TENANT,
 };
 
 /// A migrated store, and what keeps its database alive.
@@ -1265,6 +1266,8 @@ fn migrations_and_schema_rs_agree_on_every_column() {
         ty: String,
         #[diesel(sql_type = diesel::sql_types::Integer)]
         notnull: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pk: i32,
     }
     let declared = declared_schema();
     assert!(declared.len() > 30, "schema.rs was read: {declared:?}");
@@ -1303,6 +1306,14 @@ fn migrations_and_schema_rs_agree_on_every_column() {
                 other => panic!("unmapped type {other}"),
             };
             // SQLite reports primary-key columns of composite keys as nullable unless declared otherwise.
+            // The search rows' `INTEGER PRIMARY KEY` is SQLite's rowid, a 64-bit integer, which
+            // the full-text index refers to (`BIGINT` on PostgreSQL).
+            let rowid = table == "execution_search" && c.pk == 1;
+            let ty = if ty == "Integer" && rowid {
+                "BigInt"
+            } else {
+                ty
+            };
             migrated.push((table.clone(), c.name, ty.to_owned(), c.notnull == 0));
         }
     }
@@ -1684,5 +1695,592 @@ fn deleting_a_run_takes_its_tenants_spans_of_its_trace_and_gives_their_room_back
             .unwrap();
         assert_eq!((report.stored, report.refused_tenant_full), (2, 0));
         assert!(store.delete_execution(&id("exec_1")).unwrap().is_none());
+    });
+}
+
+/// A run of `tenant` started at `started` seconds, finished after `ran` seconds (`None`: still
+/// running).
+fn search_run(store: &Store, exec: &str, tenant: &str, started: u64, ran: Option<u64>) {
+    let mut e = new(exec, "wf", started);
+    e.tenant = Some(tenant.into());
+    store.start_execution(&e).unwrap();
+    if let Some(ran) = ran {
+        store
+            .finish_execution(&e.id, ExecutionStatus::Completed, None, at(started + ran))
+            .unwrap();
+    }
+}
+
+fn text(span: u64, name: &str, field: SearchField, text: &str) -> SpanText {
+    SpanText {
+        span_id: SpanId::from_bytes(span.to_be_bytes()).unwrap(),
+        span_name: name.into(),
+        field,
+        text: text.into(),
+    }
+}
+
+fn ids_of(page: &[orcheo_trace_store::Execution]) -> Vec<String> {
+    page.iter().map(|e| e.id.to_string()).collect()
+}
+
+/// Prices every model at $1 per token, except `free` (nothing) and `mystery` (unpriced).
+struct DollarPerToken;
+
+impl RunPricer for DollarPerToken {
+    fn run_usd(&self, _tenant: &str, tokens: &[ModelTokens]) -> Option<f64> {
+        let mut usd = 0.0;
+        for group in tokens {
+            match group.model.as_deref() {
+                Some("mystery") | None => return None,
+                Some("free") => {}
+                Some(_) => usd += (group.tokens.input + group.tokens.output) as f64,
+            }
+        }
+        Some(usd)
+    }
+}
+
+/// Three runs: `quick` (1 s, 10 gpt-4o tokens), `slow` (30 s, 507 tokens, a rate limit error
+/// and an error code) and `running` (1 unpriced token).
+fn seed_filtered_runs(store: &Store) {
+    search_run(store, "quick", "acme", 0, Some(1));
+    search_run(store, "slow", "acme", 1, Some(30));
+    search_run(store, "running", "acme", 2, None);
+    let spend = |exec: &str, span: u64, model: &str, input: u64| SpanSummary {
+        input_tokens: Some(input),
+        output_tokens: Some(0),
+        model: Some(model.into()),
+        ..summary(exec, span, 3)
+    };
+    store
+        .record_summaries(&[
+            spend("quick", 2, "gpt-4o", 10),
+            spend("slow", 2, "claude-3-5-haiku", 500),
+            spend("slow", 3, "free", 7),
+            spend("running", 2, "mystery", 1),
+        ])
+        .unwrap();
+    store
+        .index_span_texts(
+            &id("slow"),
+            &[
+                text(2, "call", SearchField::ErrorType, "RateLimitError"),
+                text(3, "send", SearchField::ErrorCode, "E_SMTP"),
+            ],
+        )
+        .unwrap();
+}
+
+/// The ids `filter` lists, sorted.
+fn listed(store: &Store, filter: &ListFilter) -> Vec<String> {
+    let mut ids = ids_of(&store.list_executions(filter, None, 500).unwrap().0);
+    ids.sort();
+    ids
+}
+
+#[test]
+fn listing_filters_by_duration_tokens_model_and_error_type() {
+    on_each_backend(|store| {
+        seed_filtered_runs(store);
+        let list = |filter: ListFilter| listed(store, &filter);
+        // Duration bounds: a run still running is never in them.
+        assert_eq!(
+            list(ListFilter {
+                min_duration_ms: Some(0),
+                ..Default::default()
+            }),
+            ["quick", "slow"]
+        );
+        assert_eq!(
+            list(ListFilter {
+                min_duration_ms: Some(2_000),
+                ..Default::default()
+            }),
+            ["slow"]
+        );
+        assert_eq!(
+            list(ListFilter {
+                max_duration_ms: Some(1_000),
+                ..Default::default()
+            }),
+            ["quick"]
+        );
+        // Tokens: input and output over every span.
+        assert_eq!(
+            list(ListFilter {
+                min_tokens: Some(11),
+                ..Default::default()
+            }),
+            ["slow"]
+        );
+        assert_eq!(
+            list(ListFilter {
+                min_tokens: Some(10),
+                max_tokens: Some(10),
+                ..Default::default()
+            }),
+            ["quick"]
+        );
+        assert_eq!(
+            list(ListFilter {
+                max_tokens: Some(10),
+                ..Default::default()
+            }),
+            ["quick", "running"]
+        );
+        assert_eq!(
+            list(ListFilter {
+                model: Some("claude-3-5-haiku".into()),
+                ..Default::default()
+            }),
+            ["slow"]
+        );
+        assert!(
+            list(ListFilter {
+                model: Some("claude".into()),
+                ..Default::default()
+            })
+            .is_empty(),
+            "a model is matched exactly"
+        );
+        for key in ["RateLimitError", "E_SMTP"] {
+            assert_eq!(
+                list(ListFilter {
+                    error_type: Some(key.into()),
+                    ..Default::default()
+                }),
+                ["slow"],
+                "{key}"
+            );
+        }
+        assert!(
+            list(ListFilter {
+                error_type: Some("call".into()),
+                ..Default::default()
+            })
+            .is_empty(),
+            "only error types and codes"
+        );
+    });
+}
+
+#[test]
+fn listing_filters_by_cost_and_refuses_bad_values() {
+    on_each_backend(|store| {
+        seed_filtered_runs(store);
+        let list = |filter: ListFilter| listed(store, &filter);
+        // Cost: a run with unpriced tokens never matches a bound.
+        let cost = |min_usd, max_usd| ListFilter {
+            cost: Some(CostBound {
+                min_usd,
+                max_usd,
+                pricer: std::sync::Arc::new(DollarPerToken),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(list(cost(Some(0.0), None)), ["quick", "slow"]);
+        assert_eq!(list(cost(Some(11.0), None)), ["slow"]);
+        assert_eq!(list(cost(None, Some(10.0))), ["quick"]);
+        assert!(list(cost(Some(501.0), None)).is_empty());
+        // Filters combine.
+        assert_eq!(
+            list(ListFilter {
+                min_tokens: Some(1),
+                ..cost(None, Some(1_000.0))
+            }),
+            ["quick", "slow"]
+        );
+        for bad in [
+            ListFilter {
+                model: Some("m".repeat(257)),
+                ..Default::default()
+            },
+            cost(Some(-1.0), None),
+            cost(None, Some(f64::NAN)),
+            ListFilter {
+                min_duration_ms: Some(u64::MAX),
+                ..Default::default()
+            },
+            ListFilter {
+                q: Some("?!".into()),
+                ..Default::default()
+            },
+            ListFilter {
+                q: Some("a".repeat(257)),
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                matches!(
+                    store.list_executions(&bad, None, 10),
+                    Err(StoreError::Invalid { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_cost_bound_pages_through_every_priced_run() {
+    on_each_backend(|store| {
+        for i in 0..12u64 {
+            let exec = format!("run_{i:02}");
+            search_run(store, &exec, "acme", i, Some(1));
+            store
+                .record_summaries(&[SpanSummary {
+                    input_tokens: Some(i),
+                    output_tokens: Some(0),
+                    model: Some(if i % 3 == 0 { "mystery" } else { "gpt-4o" }.into()),
+                    ..summary(&exec, 2, i + 1)
+                }])
+                .unwrap();
+        }
+        let filter = ListFilter {
+            cost: Some(CostBound {
+                min_usd: Some(2.0),
+                max_usd: None,
+                pricer: std::sync::Arc::new(DollarPerToken),
+            }),
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = store.list_executions(&filter, cursor.as_ref(), 3).unwrap();
+            assert!(page.len() <= 3);
+            seen.extend(ids_of(&page));
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "run_11", "run_10", "run_08", "run_07", "run_05", "run_04", "run_02"
+            ]
+        );
+    });
+}
+
+#[test]
+fn text_search_finds_names_errors_and_attributes_and_content_only_with_scope() {
+    on_each_backend(|store| {
+        search_run(store, "billing", "acme", 0, Some(1));
+        search_run(store, "support", "acme", 1, Some(1));
+        search_run(store, "theirs", "globex", 2, Some(1));
+        let long = format!(
+            "{} the invoice total was wrong {}",
+            "x ".repeat(300),
+            "y ".repeat(300)
+        );
+        store
+            .index_span_texts(
+                &id("billing"),
+                &[
+                    text(2, "compute_invoice", SearchField::Name, "compute_invoice"),
+                    text(2, "compute_invoice", SearchField::NodeId, "invoice-node"),
+                    text(3, "send", SearchField::ErrorMessage, "SMTP relay refused"),
+                    text(3, "send", SearchField::ErrorType, "openai.RateLimitError"),
+                    text(4, "llm", SearchField::Attributes, "tier gold\nregion eu"),
+                    text(4, "llm", SearchField::Prompt, &long),
+                ],
+            )
+            .unwrap();
+        store
+            .index_span_texts(
+                &id("support"),
+                &[text(
+                    2,
+                    "reply",
+                    SearchField::Response,
+                    "your invoice total was wrong, sorry",
+                )],
+            )
+            .unwrap();
+        store
+            .index_span_texts(
+                &id("theirs"),
+                &[text(
+                    2,
+                    "compute_invoice",
+                    SearchField::Name,
+                    "compute_invoice",
+                )],
+            )
+            .unwrap();
+        let search = |q: &str, tenant: Option<&str>, content: bool| {
+            let filter = ListFilter {
+                q: Some(q.into()),
+                tenant: tenant.map(str::to_owned),
+                search_content: content,
+                ..Default::default()
+            };
+            let (page, _) = store.list_executions(&filter, None, 50).unwrap();
+            let ids: Vec<_> = page.iter().map(|e| e.id.clone()).collect();
+            let matches = store.search_matches(&filter, &ids).unwrap();
+            assert_eq!(
+                matches.len(),
+                ids.len(),
+                "every listed run says where it matched"
+            );
+            (ids_of(&page), matches)
+        };
+        // Names, node ids, errors (message and type, also a part of a dotted type), attributes.
+        assert_eq!(
+            search("compute_invoice", Some("acme"), false).0,
+            ["billing"]
+        );
+        assert_eq!(search("invoice-node", Some("acme"), false).0, ["billing"]);
+        assert_eq!(search("relay REFUSED", Some("acme"), false).0, ["billing"]);
+        assert_eq!(search("RateLimitError", Some("acme"), false).0, ["billing"]);
+        assert_eq!(search("tier gold", Some("acme"), false).0, ["billing"]);
+        // A phrase: the words in order.
+        assert!(search("gold tier", Some("acme"), false).0.is_empty());
+        // Content only with the scope.
+        assert!(search("total was wrong", Some("acme"), false).0.is_empty());
+        let (ids, matches) = search("total was wrong", Some("acme"), true);
+        assert_eq!(ids, ["support", "billing"]);
+        let billing = &matches[1].1[0];
+        assert_eq!(
+            (billing.span_name.as_str(), billing.field),
+            ("llm", SearchField::Prompt)
+        );
+        assert!(billing.snippet.contains("total was wrong"), "{billing:?}");
+        assert!(billing.snippet.chars().count() <= 200);
+        // Tenants: a tenant sees its own; everyone's without a tenant.
+        assert_eq!(
+            search("compute_invoice", Some("globex"), false).0,
+            ["theirs"]
+        );
+        assert_eq!(
+            search("compute_invoice", None, false).0,
+            ["theirs", "billing"]
+        );
+        let (_, matches) = search("compute_invoice", Some("acme"), false);
+        let fields: Vec<_> = matches[0].1.iter().map(|m| m.field).collect();
+        assert_eq!(fields, [SearchField::Name]);
+    });
+}
+
+#[test]
+fn a_span_indexed_again_replaces_its_rows_and_an_unknown_run_is_refused() {
+    on_each_backend(|store| {
+        search_run(store, "billing", "acme", 0, Some(1));
+        store
+            .index_span_texts(
+                &id("billing"),
+                &[
+                    text(2, "compute_invoice", SearchField::NodeId, "invoice-node"),
+                    text(3, "send", SearchField::ErrorType, "openai.RateLimitError"),
+                ],
+            )
+            .unwrap();
+        let search = |q: &str| {
+            let filter = ListFilter {
+                q: Some(q.into()),
+                ..Default::default()
+            };
+            ids_of(&store.list_executions(&filter, None, 50).unwrap().0)
+        };
+        assert_eq!(search("invoice-node"), ["billing"]);
+        // Indexing a span again replaces its rows.
+        store
+            .index_span_texts(
+                &id("billing"),
+                &[text(2, "compute_total", SearchField::Name, "compute_total")],
+            )
+            .unwrap();
+        assert!(search("invoice-node").is_empty());
+        assert_eq!(search("compute_total"), ["billing"]);
+        assert_eq!(
+            search("RateLimitError"),
+            ["billing"],
+            "other spans keep theirs"
+        );
+        // An unknown execution is refused.
+        assert!(matches!(
+            store.index_span_texts(&id("nobody"), &[text(2, "x", SearchField::Name, "x")]),
+            Err(StoreError::UnknownExecution(_))
+        ));
+    });
+}
+
+#[test]
+fn text_search_pages_through_its_matches_newest_first() {
+    on_each_backend(|store| {
+        for i in 0..23u64 {
+            let exec = format!("run_{i:02}");
+            search_run(store, &exec, "acme", i, Some(1));
+            let name = if i % 2 == 0 { "fetch weather" } else { "other" };
+            store
+                .index_span_texts(&id(&exec), &[text(2, name, SearchField::Name, name)])
+                .unwrap();
+            for span in 3..8 {
+                store
+                    .index_span_texts(
+                        &id(&exec),
+                        &[text(
+                            span,
+                            "step",
+                            SearchField::Attributes,
+                            "weather report",
+                        )],
+                    )
+                    .unwrap();
+            }
+        }
+        let filter = ListFilter {
+            q: Some("fetch weather".into()),
+            tenant: Some("acme".into()),
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = store.list_executions(&filter, cursor.as_ref(), 5).unwrap();
+            seen.extend(ids_of(&page));
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..23u64)
+            .rev()
+            .filter(|i| i % 2 == 0)
+            .map(|i| format!("run_{i:02}"))
+            .collect();
+        assert_eq!(seen, expected);
+        // At most three matches a run.
+        let broad = ListFilter {
+            q: Some("weather".into()),
+            ..Default::default()
+        };
+        let (page, _) = store.list_executions(&broad, None, 1).unwrap();
+        let matches = store.search_matches(&broad, &[page[0].id.clone()]).unwrap();
+        assert_eq!(matches[0].1.len(), 3);
+    });
+}
+
+#[test]
+fn search_rows_follow_their_run_tenant_deletion_and_retention() {
+    on_each_backend(|store| {
+        let mut orphan = new("late_root", "wf", 0);
+        orphan.tenant = Some(UNASSIGNED_TENANT.into());
+        store.start_execution(&orphan).unwrap();
+        search_run(store, "old", "acme", 1, Some(1));
+        search_run(store, "doomed", "acme", 500, Some(1));
+        for exec in ["late_root", "old", "doomed"] {
+            store
+                .index_span_texts(&id(exec), &[text(2, "needle", SearchField::Name, "needle")])
+                .unwrap();
+        }
+        let found = |tenant: Option<&str>| {
+            let filter = ListFilter {
+                q: Some("needle".into()),
+                tenant: tenant.map(str::to_owned),
+                ..Default::default()
+            };
+            let (page, _) = store.list_executions(&filter, None, 50).unwrap();
+            let ids: Vec<_> = page.iter().map(|e| e.id.clone()).collect();
+            // The matches query checks the rows' own tenant too.
+            let matched = store.search_matches(&filter, &ids).unwrap().len();
+            assert_eq!(matched, ids.len());
+            ids_of(&page)
+        };
+        // The run's root names its tenant later: its rows move with it.
+        store
+            .describe_execution(
+                &id("late_root"),
+                &ExecutionDetails {
+                    tenant: Some("acme".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(found(Some("acme")), ["doomed", "old", "late_root"]);
+        assert!(store.delete_execution(&id("doomed")).unwrap().is_some());
+        assert_eq!(found(None), ["old", "late_root"]);
+        assert_eq!(store.prune(at(1)).unwrap().executions, 1);
+        assert_eq!(found(None), ["old"]);
+        // Indexing a run once from its fetched tree replaces what it had.
+        store
+            .index_execution_texts(
+                &id("old"),
+                &[text(9, "haystack", SearchField::Name, "haystack")],
+            )
+            .unwrap();
+        assert!(found(None).is_empty());
+    });
+}
+
+#[test]
+fn values_many_rows_share_are_found_as_rare_ones_are() {
+    on_each_backend(|store| {
+        // Past the count at which SQLite probes run by run instead of reading every match.
+        let many = 10_001u64;
+        search_run(store, "heavy", "acme", 0, Some(1));
+        search_run(store, "light", "acme", 1, Some(1));
+        search_run(store, "unrelated", "acme", 2, Some(1));
+        search_run(store, "prompted", "acme", 3, Some(1));
+        search_run(store, "theirs", "globex", 4, Some(1));
+        let texts: Vec<SpanText> = (1..=many)
+            .map(|span| text(span, "step", SearchField::Name, "shared phrase here"))
+            .collect();
+        store.index_span_texts(&id("heavy"), &texts).unwrap();
+        for (exec, field, words) in [
+            ("light", SearchField::Attributes, "a shared phrase"),
+            ("unrelated", SearchField::Name, "shared, then a phrase"),
+            ("prompted", SearchField::Prompt, "shared phrase"),
+            ("theirs", SearchField::Name, "shared phrase"),
+        ] {
+            store
+                .index_span_texts(&id(exec), &[text(2, "step", field, words)])
+                .unwrap();
+        }
+        let summaries: Vec<SpanSummary> = (1..=many)
+            .map(|span| SpanSummary {
+                model: Some("shared-model".into()),
+                ..summary("heavy", span, 2)
+            })
+            .chain(["light", "theirs"].map(|exec| SpanSummary {
+                model: Some("shared-model".into()),
+                ..summary(exec, 2, 2)
+            }))
+            .collect();
+        store.record_summaries(&summaries).unwrap();
+        let pages = |filter: &ListFilter| {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let (page, next) = store.list_executions(filter, cursor.as_ref(), 1).unwrap();
+                seen.extend(ids_of(&page));
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break seen,
+                }
+            }
+        };
+        let q = |tenant: Option<&str>, content: bool| ListFilter {
+            q: Some("Shared phrase".into()),
+            tenant: tenant.map(str::to_owned),
+            search_content: content,
+            ..Default::default()
+        };
+        assert_eq!(pages(&q(Some("acme"), false)), ["light", "heavy"]);
+        assert_eq!(
+            pages(&q(Some("acme"), true)),
+            ["prompted", "light", "heavy"]
+        );
+        assert_eq!(pages(&q(None, false)), ["theirs", "light", "heavy"]);
+        let model = |tenant: Option<&str>| ListFilter {
+            model: Some("shared-model".into()),
+            tenant: tenant.map(str::to_owned),
+            ..Default::default()
+        };
+        assert_eq!(pages(&model(Some("acme"))), ["light", "heavy"]);
+        assert_eq!(pages(&model(None)), ["theirs", "light", "heavy"]);
     });
 }

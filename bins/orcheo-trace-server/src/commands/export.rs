@@ -76,7 +76,18 @@ fn output(args: &ExportArgs) -> anyhow::Result<Box<dyn std::io::Write>> {
 fn run_all(args: &ExportArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(&args.server)?;
     let given = &args.filters;
-    // The list's own parsing, so the command filters as the route does.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let traces = runtime.block_on(async {
+        let store = open_store(config.database_url.expose_secret().clone()).await?;
+        let metrics = ServerMetrics::new().context("cannot register the metrics")?;
+        trace_service(&config, store, metrics.fetch.clone())
+    })?;
+    // The list's own parsing, so the command filters as the route does; an operator's search
+    // reaches content too.
     let mut filters = ListQuery {
         workflow_id: given.workflow_id.clone(),
         workflow_prefix: given.workflow_prefix.clone(),
@@ -84,10 +95,17 @@ fn run_all(args: &ExportArgs) -> anyhow::Result<()> {
         started_after: given.since.clone(),
         started_before: given.until.clone(),
         tenant: given.tenant.clone(),
+        q: given.text.clone(),
+        model: given.model.clone(),
+        error_type: given.error_type.clone(),
         ..ListQuery::default()
     };
     let filter = filters
-        .filter(|requested| requested.map(str::to_owned))
+        .filter(
+            |requested| requested.map(str::to_owned),
+            true,
+            traces.shared_prices(),
+        )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let request = SetRequest {
         filter,
@@ -99,16 +117,6 @@ fn run_all(args: &ExportArgs) -> anyhow::Result<()> {
             .max_executions
             .unwrap_or(export_set::DEFAULT_MAX_EXECUTIONS),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    let traces = runtime.block_on(async {
-        let store = open_store(config.database_url.expose_secret().clone()).await?;
-        let metrics = ServerMetrics::new().context("cannot register the metrics")?;
-        trace_service(&config, store, metrics.fetch.clone())
-    })?;
     let mut out = output(args)?;
     let summary = export_set::write_set(&mut out, runtime.handle(), &traces, &request)?;
     if args.format == ExportFormat::Json {

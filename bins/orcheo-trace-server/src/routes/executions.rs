@@ -1,20 +1,23 @@
 //! `GET /api/executions`: the caller's executions, newest first, filtered and cursor-paged, each
-//! with the token, span and error totals of its recorded span summaries.
+//! with the token, span and error totals of its recorded span summaries; a search over every
+//! execution (duration, tokens, model, error type, cost, free text with the matching spans).
 
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use orcheo_trace_model::{ExecutionStatus, Timestamp};
 use orcheo_trace_service::summary_cost;
-use orcheo_trace_store::{Cursor, ListFilter};
+use orcheo_trace_store::{CostBound, Cursor, ListFilter, ModelTokens, RunPricer, SearchMatch};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::routes::{AppState, ExecutionView, PageInfo};
+use crate::routes::{AppState, ExecutionView, PageInfo, SearchMatchView};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
+/// Most traces a free-text search takes from the trace store (Tempo) for runs not yet indexed.
+const MAX_TRACE_STORE_HITS: usize = 100;
 /// Longest workflow id a run records, so the longest useful prefix.
 const MAX_WORKFLOW_PREFIX_CHARS: usize = 256;
 
@@ -46,6 +49,41 @@ pub struct ListQuery {
     /// run finished, or none of whose did (`false`).
     #[serde(default, deserialize_with = "flag")]
     pub has_failing_span: Option<bool>,
+    /// Ran at least this many milliseconds (a run still running is left out by any duration
+    /// bound).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub min_duration_ms: Option<String>,
+    /// Ran at most this many milliseconds (a run still running is left out).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub max_duration_ms: Option<String>,
+    /// Spent at least this many tokens (input and output, over its recorded spans).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub min_tokens: Option<String>,
+    /// Spent at most this many tokens (a run without token counts spent 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub max_tokens: Option<String>,
+    /// Any of its spans called this model, exactly as the spans name it (the answering
+    /// model, else the one asked for).
+    #[param(max_length = 256)]
+    pub model: Option<String>,
+    /// Any of its spans failed with this error type (`RateLimitError`) or error code
+    /// (`orcheo.error.code`), exactly.
+    #[param(max_length = 256)]
+    pub error_type: Option<String>,
+    /// Cost at least this many US dollars, at today's prices. A run with tokens the price table
+    /// cannot price never matches a cost bound. With a cost bound a page may hold fewer runs
+    /// than `limit` (even none) and still have a next page: follow `page_info.cursor`.
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub min_cost: Option<String>,
+    /// Cost at most this many US dollars (see `min_cost`).
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub max_cost: Option<String>,
+    /// Free text, at most 256 characters: its words, as a phrase (case and punctuation
+    /// ignored), in any span's name, node id, error message, error type or code, or attribute
+    /// values; with `traces:read_content` also in prompt, response and message text. Each
+    /// listed execution then says where it matched (`matches`).
+    #[param(max_length = 256)]
+    pub q: Option<String>,
     /// Another tenant's executions (callers with `traces:admin` only; others always see their
     /// own tenant's).
     pub tenant: Option<String>,
@@ -67,21 +105,15 @@ impl ListQuery {
     /// The store's filter for these parameters: an empty value (`?status=`) is no filter, a
     /// malformed one a 400. `tenant` picks the tenant to list from the one asked for (the
     /// caller's rule, [`Caller::list_tenant`]); the query then names the tenant listed, so that
-    /// it says what was searched.
+    /// it says what was searched. `search_content`: whether `q` may find prompt, response and
+    /// message text (the trace route's content rule); a cost bound prices with `prices`.
     pub fn filter(
         &mut self,
         tenant: impl FnOnce(Option<&str>) -> Option<String>,
+        search_content: bool,
+        prices: std::sync::Arc<orcheo_pricing::PriceTable>,
     ) -> Result<ListFilter, ApiError> {
-        for field in [
-            &mut self.workflow_id,
-            &mut self.workflow_prefix,
-            &mut self.status,
-            &mut self.tenant,
-        ] {
-            if field.as_deref() == Some("") {
-                *field = None;
-            }
-        }
+        self.blanks_as_none();
         self.tenant = tenant(self.tenant.as_deref());
         let status = self
             .status
@@ -103,6 +135,33 @@ impl ListQuery {
                 format!("workflow_prefix must be at most {MAX_WORKFLOW_PREFIX_CHARS} characters"),
             ));
         }
+        check_texts(self)?;
+        let (min_duration_ms, max_duration_ms) = ordered(
+            ("min_duration_ms", "max_duration_ms"),
+            (
+                whole("min_duration_ms", self.min_duration_ms.as_deref())?,
+                whole("max_duration_ms", self.max_duration_ms.as_deref())?,
+            ),
+        )?;
+        let (min_tokens, max_tokens) = ordered(
+            ("min_tokens", "max_tokens"),
+            (
+                whole("min_tokens", self.min_tokens.as_deref())?,
+                whole("max_tokens", self.max_tokens.as_deref())?,
+            ),
+        )?;
+        let (min_usd, max_usd) = ordered(
+            ("min_cost", "max_cost"),
+            (
+                dollars("min_cost", self.min_cost.as_deref())?,
+                dollars("max_cost", self.max_cost.as_deref())?,
+            ),
+        )?;
+        let cost = (min_usd.is_some() || max_usd.is_some()).then(|| CostBound {
+            min_usd,
+            max_usd,
+            pricer: std::sync::Arc::new(ListPricer(prices)),
+        });
         Ok(ListFilter {
             tenant: self.tenant.clone(),
             workflow_id: self.workflow_id.clone(),
@@ -112,7 +171,53 @@ impl ListQuery {
             started_before: time("started_before", self.started_before.as_deref())?,
             has_error: self.has_error,
             has_failing_span: self.has_failing_span,
+            min_duration_ms,
+            max_duration_ms,
+            min_tokens,
+            max_tokens,
+            model: self.model.clone(),
+            error_type: self.error_type.clone(),
+            cost,
+            q: self.q.clone(),
+            search_content,
+            q_trace_ids: Vec::new(),
         })
+    }
+
+    /// `?status=` (an empty value) is the same as no filter, for every parameter.
+    fn blanks_as_none(&mut self) {
+        for field in [
+            &mut self.workflow_id,
+            &mut self.workflow_prefix,
+            &mut self.status,
+            &mut self.tenant,
+            &mut self.min_duration_ms,
+            &mut self.max_duration_ms,
+            &mut self.min_tokens,
+            &mut self.max_tokens,
+            &mut self.model,
+            &mut self.error_type,
+            &mut self.min_cost,
+            &mut self.max_cost,
+            &mut self.q,
+        ] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+    }
+}
+
+/// With `q`, the runs kept in Tempo that the database has not indexed yet: the traces Tempo
+/// finds for the words join the filter's matches.
+pub(crate) async fn add_trace_store_hits(state: &AppState, filter: &mut ListFilter) {
+    if let Some(q) = filter.q.as_deref()
+        && let Ok(words) = orcheo_trace_store::query_words(q)
+    {
+        filter.q_trace_ids = state
+            .traces
+            .find_text_in_store(words, MAX_TRACE_STORE_HITS)
+            .await;
     }
 }
 
@@ -125,6 +230,70 @@ fn flag<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<bool>, D::E
         Some(other) => Err(serde::de::Error::custom(format!(
             "{other:?} is not true or false"
         ))),
+    }
+}
+
+/// A whole number parameter, with a clear message when it is not one.
+fn whole(name: &str, text: Option<&str>) -> Result<Option<u64>, ApiError> {
+    text.map(|t| {
+        t.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("{name}: {t:?} is not a whole number, 0 or more"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// A US dollar amount parameter.
+fn dollars(name: &str, text: Option<&str>) -> Result<Option<f64>, ApiError> {
+    text.map(|t| match t.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{name}: {t:?} is not a number of US dollars, 0 or more"),
+        )),
+    })
+    .transpose()
+}
+
+/// A lower and an upper bound, in order.
+fn ordered<T: PartialOrd + Copy>(
+    names: (&str, &str),
+    bounds: (Option<T>, Option<T>),
+) -> Result<(Option<T>, Option<T>), ApiError> {
+    if let (Some(min), Some(max)) = bounds
+        && min > max
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{} is greater than {}", names.0, names.1),
+        ));
+    }
+    Ok(bounds)
+}
+
+/// Prices a listed run as the list shows its cost: a run with unpriced tokens has no cost to
+/// bound; one without tokens costs 0.
+struct ListPricer(std::sync::Arc<orcheo_pricing::PriceTable>);
+
+impl RunPricer for ListPricer {
+    fn run_usd(&self, tenant: &str, tokens: &[ModelTokens]) -> Option<f64> {
+        match summary_cost(self.0.for_tenant(tenant), tokens) {
+            None => Some(0.0),
+            Some(cost) if cost.complete => Some(cost.usd.unwrap_or(0.0)),
+            Some(_) => None,
+        }
+    }
+}
+
+fn match_view(m: SearchMatch) -> SearchMatchView {
+    SearchMatchView {
+        span_id: m.span_id,
+        span_name: m.span_name,
+        field: m.field.as_str(),
+        snippet: m.snippet,
     }
 }
 
@@ -157,6 +326,33 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     }
 }
 
+/// The search texts' bounds: at most 256 characters each, and `q` something to search for.
+fn check_texts(query: &ListQuery) -> Result<(), ApiError> {
+    for (name, value) in [
+        ("model", &query.model),
+        ("error_type", &query.error_type),
+        ("q", &query.q),
+    ] {
+        if let Some(v) = value
+            && v.chars().count() > 256
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("{name} must be at most 256 characters"),
+            ));
+        }
+    }
+    if let Some(q) = &query.q
+        && !q.chars().any(char::is_alphanumeric)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "q: has no letters or digits to search for",
+        ));
+    }
+    Ok(())
+}
+
 /// Lists executions.
 #[utoipa::path(
     get,
@@ -165,7 +361,7 @@ fn time(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     params(ListQuery, PageQuery),
     responses(
         (status = 200, description = "A page of executions, newest first.", body = ExecutionList),
-        (status = 400, description = "A malformed filter or cursor.", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "A malformed filter, search text or cursor.", body = crate::openapi::ErrorResponse),
         (status = 401, description = "No or bad token.", body = crate::openapi::ErrorResponse),
         (status = 403, description = "The token lacks `traces:read`.", body = crate::openapi::ErrorResponse),
         (status = 503, description = "The database is unavailable.", body = crate::openapi::ErrorResponse),
@@ -178,39 +374,52 @@ pub(crate) async fn list_executions(
     query: web::Query<ListQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = query
-        .into_inner()
-        .filter(|requested| caller.list_tenant(requested))?;
-    let mut query = page.into_inner();
-    if query.cursor.as_deref() == Some("") {
-        query.cursor = None;
+    let mut query = query.into_inner();
+    let mut filter = query.filter(
+        |requested| caller.list_tenant(requested),
+        caller.scopes.read_content,
+        state.traces.shared_prices(),
+    )?;
+    let searched = filter.q.is_some();
+    let mut page = page.into_inner();
+    if page.cursor.as_deref() == Some("") {
+        page.cursor = None;
     }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
+    let cursor = page.cursor.take();
+    add_trace_store_hits(&state, &mut filter).await;
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("limit must be within 1..={MAX_LIMIT}"),
         ));
     }
-    let cursor = query
-        .cursor
+    let cursor = cursor
         .as_deref()
         .map(|c| {
             Cursor::decode(c).map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
         })
         .transpose()?;
     let store = state.traces.store().clone();
-    let (rows, next, totals, models) = web::block(move || {
+    let (rows, next, totals, models, mut matches) = web::block(move || {
         let (rows, next) = store.list_executions(&filter, cursor.as_ref(), limit as usize)?;
         let ids: Vec<_> = rows.iter().map(|e| e.id.clone()).collect();
+        let matches: HashMap<_, _> = store.search_matches(&filter, &ids)?.into_iter().collect();
         let totals: HashMap<_, _> = store.summary_totals(&ids)?.into_iter().collect();
         let mut models: HashMap<_, Vec<_>> = HashMap::new();
         for (id, group) in store.summary_model_tokens(&ids)? {
             models.entry(id).or_default().push(group);
         }
-        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals, models))
+        Ok::<_, orcheo_trace_store::StoreError>((rows, next, totals, models, matches))
     })
-    .await??;
+    .await?
+    .map_err(|e| match e {
+        // A value the route let through that the store refuses (a bound past its range).
+        orcheo_trace_store::StoreError::Invalid { .. } => {
+            ApiError::bad_request("invalid_request", e.to_string())
+        }
+        other => other.into(),
+    })?;
     let policy = state.traces.policy();
     let prices = state.traces.prices();
     Ok(HttpResponse::Ok().json(ExecutionList {
@@ -229,9 +438,20 @@ pub(crate) async fn list_executions(
                     }
                     cost
                 });
-                ExecutionView::new(e, None, &policy)
+                let mut view = ExecutionView::new(e, None, &policy)
                     .with_totals(totals.get(&e.id), cached)
-                    .with_cost(cost)
+                    .with_cost(cost);
+                if searched {
+                    view.matches = Some(
+                        matches
+                            .remove(&e.id)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(match_view)
+                            .collect(),
+                    );
+                }
+                view
             })
             .collect(),
         page_info: PageInfo {

@@ -148,7 +148,12 @@ pub(crate) async fn export_executions(
 ) -> Result<HttpResponse, ApiError> {
     let format: ExportFormat = query.format.map(Into::into).unwrap_or_default();
     let mut filters = filters.into_inner();
-    let filter = filters.filter(|requested| caller.list_tenant(requested))?;
+    let mut filter = filters.filter(
+        |requested| caller.list_tenant(requested),
+        caller.scopes.read_content,
+        state.traces.shared_prices(),
+    )?;
+    crate::routes::executions::add_trace_store_hits(&state, &mut filter).await;
     let max_executions = query
         .max_executions
         .unwrap_or(export_set::DEFAULT_MAX_EXECUTIONS);

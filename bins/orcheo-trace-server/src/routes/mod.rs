@@ -195,6 +195,22 @@ pub struct ExecutionView {
     /// no span had tokens (or, in a list, no span summary was recorded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<orcheo_pricing::RunCost>,
+    /// With a free-text search (`q`): the spans where it matched, at most 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Vec<SearchMatchView>>,
+}
+
+/// Where a free-text search matched an execution.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchMatch)]
+pub struct SearchMatchView {
+    pub span_id: orcheo_trace_model::SpanId,
+    pub span_name: String,
+    /// `name`, `node_id`, `error_message`, `error_type`, `error_code`, `attributes`, or (with
+    /// `traces:read_content`) `prompt`, `response`, `message`, `content_attributes`.
+    pub field: &'static str,
+    /// At most 200 characters of the field around the hit.
+    pub snippet: String,
 }
 
 impl ExecutionView {
@@ -222,6 +238,7 @@ impl ExecutionView {
             span_count: tree.map(|t| t.stats.span_count),
             error_count: tree.map(|t| t.stats.error_count),
             cost: None,
+            matches: None,
         }
     }
 

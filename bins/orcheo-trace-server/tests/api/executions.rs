@@ -10,6 +10,12 @@ on_each_backend!(
     list_carries_token_span_and_error_totals_of_recorded_spans,
     list_tells_a_failed_run_from_a_run_whose_step_failed,
     workflows_are_suggested_by_prefix_within_the_callers_tenant,
+    search_refuses_bad_values_with_a_clear_400,
+    search_filters_by_duration_tokens_model_and_cost,
+    search_over_received_spans_says_where_it_matched_within_scope_and_tenant,
+    a_search_exports_what_the_list_finds_from_the_api_and_the_command_line,
+    a_run_kept_in_tempo_is_searchable_once_its_trace_was_read,
+    a_run_tempo_finds_for_the_text_is_listed_before_it_is_indexed,
 );
 
 /// A run of `workflow` in `tenant`, started at `started` seconds.
@@ -325,4 +331,396 @@ async fn list_is_tenant_scoped_filtered_and_paged(db: Db) {
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json()["executions"].as_array().unwrap().len(), 2);
+}
+
+async fn search_refuses_bad_values_with_a_clear_400(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let token = jwt("default", "traces:read");
+    let long = "a".repeat(257);
+    for (query, says) in [
+        ("min_duration_ms=-1".to_owned(), "min_duration_ms"),
+        ("max_duration_ms=soon".to_owned(), "max_duration_ms"),
+        ("min_tokens=1.5".to_owned(), "min_tokens"),
+        ("max_tokens=99999999999999999999".to_owned(), "max_tokens"),
+        (
+            "min_tokens=10&max_tokens=5".to_owned(),
+            "min_tokens is greater than max_tokens",
+        ),
+        ("min_cost=-0.5".to_owned(), "min_cost"),
+        ("max_cost=NaN".to_owned(), "max_cost"),
+        ("max_cost=inf".to_owned(), "max_cost"),
+        (
+            "min_cost=2&max_cost=1".to_owned(),
+            "min_cost is greater than max_cost",
+        ),
+        (
+            "min_duration_ms=18446744073709551615".to_owned(),
+            "min_duration_ms",
+        ),
+        (format!("q={long}"), "q must be at most 256"),
+        ("q=%3F%21".to_owned(), "q: has no letters or digits"),
+        (format!("model={long}"), "model"),
+        (format!("error_type={long}"), "error_type"),
+    ] {
+        let answer = app
+            .get(&format!("/api/executions?{query}"), Some(&token))
+            .await;
+        assert_eq!(answer.status, 400, "{query}: {}", answer.text);
+        assert_eq!(answer.error_code(), "invalid_request", "{query}");
+        assert!(answer.text.contains(says), "{query}: {}", answer.text);
+    }
+    // Empty values are no filter.
+    let answer = app
+        .get(
+            "/api/executions?q=&min_cost=&max_tokens=&model=&error_type=",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(answer.json()["executions"][0].get("matches").is_none());
+}
+
+async fn search_filters_by_duration_tokens_model_and_cost(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    // Finished after 12 s.
+    app.execution("priced", "default", None, ExecutionStatus::Completed);
+    app.execution("unpriced", "default", None, ExecutionStatus::Completed);
+    app.execution("running", "default", None, ExecutionStatus::Running);
+    let summary = |execution: &str, model: &str, input: u64| SpanSummary {
+        execution_id: ExecutionId::new(execution).unwrap(),
+        span_id: span_id(2),
+        parent_span_id: Some(span_id(1)),
+        name: "llm".to_owned(),
+        kind: "llm".to_owned(),
+        start_time: at(1),
+        end_time: Some(at(2)),
+        status_code: StatusCode::Ok,
+        status_message: None,
+        input_tokens: Some(input),
+        output_tokens: Some(0),
+        cached_input_tokens: None,
+        model: Some(model.to_owned()),
+        provider: None,
+    };
+    app.store
+        .record_summaries(&[
+            summary("priced", "gpt-4o", 1_000_000),
+            summary("unpriced", "in-house-model-7", 10),
+        ])
+        .unwrap();
+    let token = jwt("default", "traces:read");
+    let list = |query: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let answer = app
+                .get(&format!("/api/executions?{query}"), Some(token))
+                .await;
+            assert_eq!(answer.status, 200, "{query}: {}", answer.text);
+            ids(&answer.json())
+        }
+    };
+    assert_eq!(list("min_duration_ms=12000").await, ["priced", "unpriced"]);
+    assert!(list("min_duration_ms=12001").await.is_empty());
+    assert_eq!(list("max_duration_ms=12000").await, ["priced", "unpriced"]);
+    assert_eq!(list("min_tokens=11").await, ["priced"]);
+    assert_eq!(list("max_tokens=10").await, ["running", "unpriced"]);
+    assert_eq!(list("model=in-house-model-7").await, ["unpriced"]);
+    // gpt-4o's million input tokens cost dollars; the unpriced run never matches a cost bound,
+    // and a run without tokens costs nothing.
+    assert_eq!(list("min_cost=0.5").await, ["priced"]);
+    assert_eq!(list("max_cost=0.5").await, ["running"]);
+    assert_eq!(list("min_cost=0").await, ["priced", "running"]);
+}
+
+/// A run as Orcheo's tracing exports it, with a failing node that carries a node id, an
+/// attribute with an order number (redacted by the test server), an exception and a prompt.
+fn searchable_trace(trace: orcheo_trace_model::TraceId, execution: &str) -> serde_json::Value {
+    let mut body = crate::helpers::otlp_trace(trace, execution, 1);
+    let node = &mut body["resourceSpans"][0]["scopeSpans"][0]["spans"][1];
+    node["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .extend(serde_json::json!([
+            {"key": "orcheo.node.id", "value": {"stringValue": "lookup_invoice"}},
+            {"key": "customer.note", "value": {"stringValue": "rush delivery for ORDER-88231 please"}}
+        ]).as_array().unwrap().iter().cloned());
+    node["events"].as_array_mut().unwrap().extend(
+        serde_json::json!([
+            {"name": "prompt", "timeUnixNano": "1770000001000000000", "attributes": [
+                {"key": "preview", "value": {"stringValue": "Explain the refund policy"}},
+                {"key": "role", "value": {"stringValue": "user"}}
+            ]},
+            {"name": "exception", "timeUnixNano": "1770000001500000000", "attributes": [
+                {"key": "exception.type", "value": {"stringValue": "openai.RateLimitError"}},
+                {"key": "exception.message", "value": {"stringValue": "quota exceeded for the month"}}
+            ]}
+        ])
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned(),
+    );
+    node["status"] = serde_json::json!({"code": 2, "message": "quota exceeded for the month"});
+    body
+}
+
+/// Two runs received over OTLP, `acme_run` of tenant acme and `globex_run` of globex, with the
+/// same searchable text.
+async fn receive_searchable_runs(app: &TestApp) {
+    for (n, execution, tenant) in [(31, "acme_run", "acme"), (32, "globex_run", "globex")] {
+        let body = searchable_trace(crate::helpers::trace_id(n), execution);
+        let auth = crate::ingest::writes_as(tenant);
+        let (status, _, _) = crate::ingest::post(
+            app,
+            "application/json",
+            serde_json::to_vec(&body).unwrap(),
+            &[("authorization", auth.as_str())],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+}
+
+async fn a_search_exports_what_the_list_finds_from_the_api_and_the_command_line(db: Db) {
+    let Some(app) = crate::helpers::spawn_app_with(db, crate::ingest::embedded()).await else {
+        return;
+    };
+    receive_searchable_runs(&app).await;
+    // A search's results export as the list finds them, in the same tenant and content scope.
+    let export = |tenant: &'static str, scope: &'static str, query: &'static str| {
+        let app = &app;
+        async move {
+            let answer = app
+                .get(
+                    &format!("/api/executions/export?{query}"),
+                    Some(&jwt(tenant, scope)),
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{query}: {}", answer.text);
+            answer.json()["executions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|doc| doc["execution"]["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        export("globex", "traces:read", "q=lookup_invoice").await,
+        ["globex_run"]
+    );
+    assert_eq!(
+        export("acme", "traces:read", "q=lookup_invoice").await,
+        ["acme_run"]
+    );
+    assert!(
+        export("acme", "traces:read", "q=refund%20policy")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        export(
+            "acme",
+            "traces:read traces:read_content",
+            "q=refund%20policy"
+        )
+        .await,
+        ["acme_run"]
+    );
+    // And so does the command line's export of a search.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_orcheo-trace-server"))
+        .args([
+            "export",
+            "--all",
+            "--text",
+            "lookup_invoice",
+            "--tenant",
+            "acme",
+        ])
+        .env_clear()
+        .env("ORCHEO_DATABASE_URL", app.database_url())
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(doc["exported"], 1, "{doc}");
+    assert_eq!(doc["executions"][0]["execution"]["id"], "acme_run");
+}
+
+async fn search_over_received_spans_says_where_it_matched_within_scope_and_tenant(db: Db) {
+    let Some(app) = crate::helpers::spawn_app_with(db, crate::ingest::embedded()).await else {
+        return;
+    };
+    receive_searchable_runs(&app).await;
+    let search = |tenant: &'static str, scope: &'static str, query: &'static str| {
+        let app = &app;
+        async move {
+            let answer = app
+                .get(
+                    &format!("/api/executions?{query}"),
+                    Some(&jwt(tenant, scope)),
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{query}: {}", answer.text);
+            answer.json()
+        }
+    };
+    // A node id: the run, and the span and field that matched.
+    let body = search("acme", "traces:read", "q=lookup_invoice").await;
+    assert_eq!(ids(&body), ["acme_run"]);
+    let matches = &body["executions"][0]["matches"];
+    assert_eq!(matches[0]["span_id"], span_id(2).to_string());
+    assert_eq!(matches[0]["span_name"], "Draft Email 0");
+    assert_eq!(matches[0]["field"], "node_id");
+    assert_eq!(matches[0]["snippet"], "lookup_invoice");
+    // Span names, error messages and types, attribute values.
+    for query in [
+        "q=draft%20email",
+        "q=quota%20exceeded",
+        "q=RateLimitError",
+        "q=rush%20delivery",
+        "error_type=openai.RateLimitError",
+    ] {
+        assert_eq!(
+            ids(&search("acme", "traces:read", query).await),
+            ["acme_run"],
+            "{query}"
+        );
+    }
+    let body = search("acme", "traces:read", "q=rush%20delivery").await;
+    let hit = &body["executions"][0]["matches"][0];
+    assert_eq!(hit["field"], "attributes");
+    // Indexed as the API shows it: the order number was redacted before it was stored.
+    assert!(!hit["snippet"].as_str().unwrap().contains("88231"), "{hit}");
+    assert!(ids(&search("acme", "traces:read", "q=88231").await).is_empty());
+    // Prompt text only with `traces:read_content`.
+    assert!(ids(&search("acme", "traces:read", "q=refund%20policy").await).is_empty());
+    let body = search(
+        "acme",
+        "traces:read traces:read_content",
+        "q=refund%20policy",
+    )
+    .await;
+    assert_eq!(ids(&body), ["acme_run"]);
+    assert_eq!(body["executions"][0]["matches"][0]["field"], "prompt");
+    // Each tenant sees its own runs; an administrator sees every tenant's.
+    assert_eq!(
+        ids(&search("globex", "traces:read", "q=lookup_invoice").await),
+        ["globex_run"]
+    );
+    assert_eq!(
+        ids(&search("globex", "traces:read", "q=lookup_invoice&tenant=acme").await),
+        ["globex_run"]
+    );
+    assert_eq!(
+        ids(&search("globex", "traces:admin", "q=lookup_invoice&tenant=acme").await),
+        ["acme_run"]
+    );
+    // The list of a search pages as any other.
+    let body = search("acme", "traces:admin", "q=lookup_invoice&limit=1").await;
+    assert_eq!(body["executions"].as_array().unwrap().len(), 1);
+    // Deleting a run deletes what was indexed of it.
+    let authorization = format!("Bearer {}", jwt("acme", "traces:admin"));
+    let answer = app
+        .request(
+            reqwest::Method::DELETE,
+            "/api/executions/acme_run",
+            &[("authorization", authorization.as_str())],
+        )
+        .await;
+    assert!(answer.status < 300, "{}", answer.text);
+    assert!(ids(&search("acme", "traces:admin", "q=lookup_invoice&tenant=acme").await).is_empty());
+}
+
+async fn a_run_kept_in_tempo_is_searchable_once_its_trace_was_read(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    let trace = crate::helpers::trace_id(40);
+    app.tempo.put(trace, &searchable_trace(trace, "tempo_run"));
+    app.execution("tempo_run", "acme", Some(trace), ExecutionStatus::Error);
+    let token = jwt("acme", "traces:read");
+    let found = |query: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let answer = app
+                .get(&format!("/api/executions?{query}"), Some(token))
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            ids(&answer.json())
+        }
+    };
+    assert!(found("q=lookup_invoice").await.is_empty());
+    let answer = app
+        .get("/api/executions/tempo_run/trace", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(found("q=lookup_invoice").await, ["tempo_run"]);
+    assert_eq!(
+        found("error_type=openai.RateLimitError").await,
+        ["tempo_run"]
+    );
+    assert!(
+        found("q=88231").await.is_empty(),
+        "redacted before it was indexed"
+    );
+}
+
+async fn a_run_tempo_finds_for_the_text_is_listed_before_it_is_indexed(db: Db) {
+    let options = crate::helpers::Options {
+        search_lookback: Some(std::time::Duration::from_hours(1)),
+        ..crate::helpers::Options::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_with(db, options).await else {
+        return;
+    };
+    let (ours, theirs, read) = (
+        crate::helpers::trace_id(41),
+        crate::helpers::trace_id(42),
+        crate::helpers::trace_id(43),
+    );
+    app.execution("in_tempo", "acme", Some(ours), ExecutionStatus::Completed);
+    app.execution(
+        "other_tenant",
+        "globex",
+        Some(theirs),
+        ExecutionStatus::Completed,
+    );
+    app.tempo.put(read, &searchable_trace(read, "read_once"));
+    app.execution("read_once", "acme", Some(read), ExecutionStatus::Completed);
+    let token = jwt("acme", "traces:read");
+    // Indexed from its trace: from then on the database answers for it, not Tempo.
+    let answer = app
+        .get("/api/executions/read_once/trace", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    app.tempo.find(&[ours, theirs, read]);
+    let answer = app
+        .get("/api/executions?q=Rate%20limit", Some(&token))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    // Tempo's answer is a hint checked against the database: the caller's tenant only, and a
+    // run already indexed only if its rows match.
+    assert_eq!(ids(&body), ["in_tempo"]);
+    assert_eq!(body["executions"][0]["matches"], serde_json::json!([]));
+    let searches = app.tempo.searches.lock().unwrap().clone();
+    assert_eq!(searches.len(), 1, "{searches:?}");
+    assert!(
+        searches[0].starts_with(
+            "q=%7B%20name%20%3D~%20%22%28%3Fi%29.%2Arate%5B%5E%5B%3Aalnum%3A%5D%5D%2Blimit.%2A%22"
+        ),
+        "{}",
+        searches[0]
+    );
 }

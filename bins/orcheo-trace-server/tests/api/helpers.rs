@@ -49,13 +49,16 @@ pub enum StoreMode {
     Hanging,
 }
 
-/// A fake Tempo on its own thread: `/api/v2/traces/{id}` answers from a map.
+/// A fake Tempo on its own thread: `/api/v2/traces/{id}` answers from a map, `/api/search`
+/// with the traces it was told to find (and records each query string).
 #[derive(Clone)]
 pub struct FakeTempo {
     pub addr: SocketAddr,
     traces: Arc<Mutex<HashMap<String, Value>>>,
     mode: Arc<Mutex<StoreMode>>,
     pub fetches: Arc<AtomicUsize>,
+    search_hits: Arc<Mutex<Vec<TraceId>>>,
+    pub searches: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeTempo {
@@ -67,6 +70,8 @@ impl FakeTempo {
             traces: Arc::default(),
             mode: Arc::new(Mutex::new(StoreMode::Up)),
             fetches: Arc::default(),
+            search_hits: Arc::default(),
+            searches: Arc::default(),
         };
         let server = fake.clone();
         std::thread::spawn(move || {
@@ -108,6 +113,11 @@ impl FakeTempo {
             .insert(trace_id.to_string(), json!({ "trace": otlp }));
     }
 
+    /// What every `/api/search` answers from now on.
+    pub fn find(&self, traces: &[TraceId]) {
+        *self.search_hits.lock().unwrap() = traces.to_vec();
+    }
+
     pub fn set_mode(&self, mode: StoreMode) {
         *self.mode.lock().unwrap() = mode;
     }
@@ -123,6 +133,17 @@ impl FakeTempo {
             StoreMode::Up => {
                 if path == "/ready" || path == "/api/echo" {
                     (200, Bytes::from_static(b"ready"))
+                } else if path == "/api/search" {
+                    let query = req.uri().query().unwrap_or_default().to_owned();
+                    self.searches.lock().unwrap().push(query);
+                    let traces: Vec<Value> = self
+                        .search_hits
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|t| json!({ "traceID": t.to_string() }))
+                        .collect();
+                    (200, Bytes::from(json!({ "traces": traces }).to_string()))
                 } else if let Some(id) = path.strip_prefix("/api/v2/traces/") {
                     self.fetches.fetch_add(1, Ordering::SeqCst);
                     match self.traces.lock().unwrap().get(id) {

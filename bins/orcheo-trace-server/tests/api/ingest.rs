@@ -510,6 +510,7 @@ async fn a_lagging_writer_refuses_exports_as_busy_instead_of_queueing_without_bo
         IngestAuth::default(),
         metrics,
         Watchers::default(),
+        None,
     )
     .unwrap();
     // The receivers' own message type, from the bytes of the reference one.

@@ -11,10 +11,12 @@ use orcheo_span_tree::Format;
 use super::found;
 use super::http::{Http, decode};
 use crate::config::ClientConfig;
-use crate::search::{encode_component, parse_tempo_search, tempo_tags, traceql_equals};
+use crate::search::{
+    encode_component, parse_tempo_search, tempo_tags, traceql_equals, traceql_text,
+};
 use crate::{
-    BoxFuture, ConfigError, FetchError, FetchRequest, FetchedTrace, SearchRequest, TimeWindow,
-    TraceSource,
+    BoxFuture, ConfigError, FetchError, FetchRequest, FetchedTrace, SearchRequest,
+    TextSearchRequest, TimeWindow, TraceSource,
 };
 use orcheo_trace_model::TraceId;
 
@@ -70,6 +72,28 @@ impl Tempo {
         let found = parse_tempo_search(&answer.body).map_err(FetchError::bad)?;
         self.tags_only.store(true, Ordering::Relaxed);
         Ok(found)
+    }
+
+    async fn search_text(&self, request: &TextSearchRequest) -> Result<Vec<TraceId>, FetchError> {
+        let Some(query) = traceql_text(&request.words) else {
+            return Ok(Vec::new());
+        };
+        let (start, end) = seconds(request.window);
+        let q = encode_component(&query);
+        let answer = self
+            .http
+            .get(
+                &format!(
+                    "/api/search?q={q}&start={start}&end={end}&limit={}",
+                    request.limit.max(1)
+                ),
+                "application/json",
+            )
+            .await?;
+        if answer.status == 404 {
+            return Err(no_search());
+        }
+        parse_tempo_search(&answer.body).map_err(FetchError::bad)
     }
 
     async fn fetch_trace(&self, request: &FetchRequest) -> Result<FetchedTrace, FetchError> {
@@ -170,6 +194,17 @@ impl TraceSource for Tempo {
         request: &'a SearchRequest,
     ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
         Box::pin(self.search_traces(request))
+    }
+
+    fn can_search_text(&self) -> bool {
+        true
+    }
+
+    fn search_text<'a>(
+        &'a self,
+        request: &'a TextSearchRequest,
+    ) -> BoxFuture<'a, Result<Vec<TraceId>, FetchError>> {
+        Box::pin(Tempo::search_text(self, request))
     }
 }
 
