@@ -492,16 +492,33 @@ type TextCondition = Box<
 /// SQLite answers `IN (subquery)` by building the subquery's whole result first: for a value
 /// this many rows share, the list probes each run it scans instead (and stops at a full page).
 const PROBE_AFTER: i64 = 10_000;
+/// PostgreSQL: a phrase in fewer rows than this is looked up as the list of its runs; one in
+/// more is left to the planner as a subquery (it answers a common phrase well, and reading many
+/// rows to count them would cost more than the list).
+const PG_PROBE_AFTER: i64 = 1_000;
 
 /// Which filters SQLite answers run by run (see [`PROBE_AFTER`]); PostgreSQL's planner chooses
 /// for itself.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "one plan choice a filter, each made on its own"
+)]
 struct Probes {
+    /// The phrase is in [`PROBE_AFTER`] rows or more: each run scanned is asked about its own.
     text: bool,
+    /// The phrase is in fewer rows: the runs that hold it, all of them (on both backends a list
+    /// the primary key answers, where a subquery would leave the plan to row estimates a
+    /// phrase query cannot give well).
+    text_runs: Option<Vec<String>>,
     model: bool,
+    error_type: bool,
+    /// A common phrase and a workflow prefix many runs share: scan by start time.
+    by_time: bool,
 }
 
-/// Counts, up to [`PROBE_AFTER`], the rows a SQLite list would read for its phrase and model.
+/// Looks, up to [`PROBE_AFTER`] rows, at what a list would read for its phrase (both backends)
+/// and, on SQLite, for its model, error type and workflow prefix.
 fn probes(
     conn: &mut AnyConnection,
     filter: &ListFilter,
@@ -513,35 +530,52 @@ fn probes(
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let AnyConnection::Sqlite(sqlite) = conn else {
-        return Ok(Probes::default());
-    };
     let mut probes = Probes::default();
     if let Some(text) = text {
-        let content = if text.content {
-            ""
-        } else {
-            " AND s.content = 0"
-        };
-        let rows = format!(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM execution_search_fts f \
-             JOIN execution_search s ON s.id = f.rowid \
-             WHERE execution_search_fts MATCH ?{content}"
-        );
-        let phrase = crate::search::fts_phrase(&text.words);
-        let counted: Count = match &text.tenant {
-            Some(tenant) => {
-                diesel::sql_query(format!("{rows} AND s.tenant_id = ? LIMIT {PROBE_AFTER})"))
-                    .bind::<Text, _>(phrase)
-                    .bind::<Text, _>(tenant.clone())
-                    .get_result(sqlite)?
-            }
-            None => diesel::sql_query(format!("{rows} LIMIT {PROBE_AFTER})"))
-                .bind::<Text, _>(phrase)
-                .get_result(sqlite)?,
-        };
-        probes.text = counted.n >= PROBE_AFTER;
+        probes.text_runs = phrase_runs(conn, text)?;
+        probes.text = probes.text_runs.is_none();
     }
+    if let Some(prefix) = filter.workflow_prefix.as_deref().filter(|p| !p.is_empty())
+        && probes.text
+    {
+        // Many runs of the workflows too: the scan goes by start time (see `page`).
+        let (sql, limit) = match conn {
+            AnyConnection::Sqlite(_) => (
+                format!(
+                    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM workflow_executions \
+                     WHERE workflow_id >= ? AND workflow_id < ? LIMIT {PROBE_AFTER})"
+                ),
+                PROBE_AFTER,
+            ),
+            AnyConnection::Postgresql(_) => (
+                format!(
+                    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM workflow_executions \
+                     WHERE workflow_id >= $1 AND workflow_id < $2 LIMIT {PG_PROBE_AFTER}) r"
+                ),
+                PG_PROBE_AFTER,
+            ),
+        };
+        let query = diesel::sql_query(sql)
+            .bind::<Text, _>(prefix.to_owned())
+            .bind::<Text, _>(prefix_bound(prefix));
+        let counted: Count = match &mut *conn {
+            AnyConnection::Sqlite(c) => query.get_result(c)?,
+            AnyConnection::Postgresql(c) => query.get_result(c)?,
+        };
+        probes.by_time = counted.n >= limit;
+    }
+    if let (Some(error_type), AnyConnection::Postgresql(pg)) = (&filter.error_type, &mut *conn) {
+        let counted: Count = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM execution_search \
+             WHERE field IN ('error_type', 'error_code') AND text = $1 LIMIT {PG_PROBE_AFTER}) r"
+        ))
+        .bind::<Text, _>(error_type.clone())
+        .get_result(pg)?;
+        probes.error_type = counted.n >= PG_PROBE_AFTER;
+    }
+    let AnyConnection::Sqlite(sqlite) = conn else {
+        return Ok(probes);
+    };
     if let Some(model) = &filter.model {
         let counted: Count = diesel::sql_query(format!(
             "SELECT COUNT(*) AS n FROM (SELECT 1 FROM workflow_trace_summary \
@@ -551,7 +585,75 @@ fn probes(
         .get_result(sqlite)?;
         probes.model = counted.n >= PROBE_AFTER;
     }
+    if let Some(error_type) = &filter.error_type {
+        let counted: Count = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM execution_search \
+             WHERE field IN ('error_type', 'error_code') AND text = ? LIMIT {PROBE_AFTER})"
+        ))
+        .bind::<Text, _>(error_type.clone())
+        .get_result(sqlite)?;
+        probes.error_type = counted.n >= PROBE_AFTER;
+    }
     Ok(probes)
+}
+
+/// The runs whose rows hold the phrase, when fewer than [`PROBE_AFTER`] rows do
+/// ([`PG_PROBE_AFTER`] on PostgreSQL); `None` when more do.
+fn phrase_runs(
+    conn: &mut AnyConnection,
+    text: &crate::search::TextQuery,
+) -> Result<Option<Vec<String>>, StoreError> {
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct Run {
+        #[diesel(sql_type = Text)]
+        execution_id: String,
+    }
+    let content = if text.content {
+        ""
+    } else {
+        " AND s.content = 0"
+    };
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    let tenant = match (&text.tenant, postgres) {
+        (None, _) => "",
+        (Some(_), false) => " AND s.tenant_id = ?",
+        (Some(_), true) => " AND s.tenant_id = $2",
+    };
+    let rows = match conn {
+        AnyConnection::Sqlite(_) => format!(
+            "SELECT s.execution_id FROM execution_search_fts f \
+             JOIN execution_search s ON s.id = f.rowid \
+             WHERE execution_search_fts MATCH ?{content}{tenant} LIMIT {PROBE_AFTER}"
+        ),
+        // `OFFSET 0` keeps the planner from scanning the table for the first rows it guesses
+        // a common phrase has: the index's rows are read instead, up to the limit.
+        AnyConnection::Postgresql(_) => format!(
+            "SELECT execution_id FROM (SELECT s.execution_id FROM execution_search s \
+             WHERE s.words @@ phraseto_tsquery('simple', $1){content}{tenant} OFFSET 0) r \
+             LIMIT {PG_PROBE_AFTER}"
+        ),
+    };
+    let limit = if postgres {
+        PG_PROBE_AFTER
+    } else {
+        PROBE_AFTER
+    };
+    let phrase = crate::search::phrase(conn, &text.words);
+    let query = diesel::sql_query(rows).bind::<Text, _>(phrase);
+    let found: Vec<Run> = match (&text.tenant, &mut *conn) {
+        (Some(t), AnyConnection::Sqlite(c)) => query.bind::<Text, _>(t.clone()).load(c)?,
+        (Some(t), AnyConnection::Postgresql(c)) => query.bind::<Text, _>(t.clone()).load(c)?,
+        (None, AnyConnection::Sqlite(c)) => query.load(c)?,
+        (None, AnyConnection::Postgresql(c)) => query.load(c)?,
+    };
+    if i64::try_from(found.len()).unwrap_or(i64::MAX) >= limit {
+        return Ok(None);
+    }
+    let mut runs: Vec<String> = found.into_iter().map(|r| r.execution_id).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    Ok(Some(runs))
 }
 
 /// The search's filters on a boxed list query: duration, tokens, model, error type and free
@@ -560,7 +662,7 @@ macro_rules! search_filters {
     ($query:expr, $conn:expr, $filter:expr, $text:expr, $probes:expr) => {{
         use diesel::dsl::sql;
         use diesel::sql_types::{BigInt, Bool, Text};
-        let (mut query, conn, filter, text, probes): (_, _, _, _, Probes) =
+        let (mut query, conn, filter, text, probes): (_, _, _, _, &Probes) =
             ($query, $conn, $filter, $text, $probes);
         // A run still running has no duration: every duration bound leaves it out.
         for (bound, field, op) in [
@@ -618,20 +720,43 @@ macro_rules! search_filters {
         }
         if let Some(error_type) = &filter.error_type {
             // Answered by the partial index of error types and codes (the same predicate),
-            // within the tenant when the filter names one.
-            let rows = sql::<Bool>(
-                "workflow_executions.execution_id IN \
-                 (SELECT s.execution_id FROM execution_search s \
-                 WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
-            )
-            .bind::<Text, _>(error_type.clone());
+            // within the tenant when the filter names one; a type many runs share, run by run.
+            let postgres = matches!(conn, AnyConnection::Postgresql(_));
+            let (head, close) = if probes.error_type && postgres {
+                // A type many runs share, PostgreSQL: a subquery with a `LIMIT` for each run
+                // the scan meets, which its planner keeps per run (an `EXISTS` it would turn
+                // into a join of every matching row, all sorted before the first page).
+                (
+                    "(SELECT 1 FROM execution_search s \
+                     WHERE s.execution_id = workflow_executions.execution_id \
+                     AND s.field IN ('error_type', 'error_code') AND s.text = ",
+                    " LIMIT 1) IS NOT NULL",
+                )
+            } else if probes.error_type {
+                // SQLite: a probe of each run scanned, on the `(execution_id, span_id, field)`
+                // index.
+                (
+                    "EXISTS (SELECT 1 FROM execution_search s \
+                     WHERE s.execution_id = workflow_executions.execution_id \
+                     AND s.field IN ('error_type', 'error_code') AND s.text = ",
+                    ")",
+                )
+            } else {
+                (
+                    "workflow_executions.execution_id IN \
+                     (SELECT s.execution_id FROM execution_search s \
+                     WHERE s.field IN ('error_type', 'error_code') AND s.text = ",
+                    ")",
+                )
+            };
+            let rows = sql::<Bool>(head).bind::<Text, _>(error_type.clone());
             query = match &filter.tenant {
                 Some(tenant) => query.filter(
                     rows.sql(" AND s.tenant_id = ")
                         .bind::<Text, _>(tenant.clone())
-                        .sql(")"),
+                        .sql(close),
                 ),
-                None => query.filter(rows.sql(")")),
+                None => query.filter(rows.sql(close)),
             };
         }
         if let Some(text) = text {
@@ -642,48 +767,64 @@ macro_rules! search_filters {
             };
             let phrase = crate::search::phrase(conn, &text.words);
             let tenant_sql = " AND s.tenant_id = ";
-            let matched: TextCondition = if probes.text {
-                // SQLite, a phrase many rows share: each run of the scan asks the full-text
-                // index about its own rows, and the scan stops at a full page.
+            let matched: TextCondition = if let Some(runs) = &probes.text_runs {
+                // A phrase few rows hold: its runs, looked up by their key.
+                Box::new(we::execution_id.eq_any(runs.clone()))
+            } else if matches!(conn, AnyConnection::Postgresql(_)) {
+                // PostgreSQL, a common phrase: each run the scan meets is asked about its own
+                // rows, in a subquery with a `LIMIT` that the planner keeps per run (an `EXISTS`
+                // or `IN` it would turn into a join of every matching row, sorted before the
+                // first page); a cheap `ILIKE` first, then the stored words.
+                let head = format!(
+                    "(SELECT 1 FROM execution_search s \
+                     WHERE s.execution_id = workflow_executions.execution_id{content}{} \
+                     AND s.words @@ phraseto_tsquery('simple', ",
+                    crate::search::like_prefilter(conn, &text.words, "s.text")
+                );
+                match &text.tenant {
+                    Some(tenant) => Box::new(
+                        sql::<Bool>(&head)
+                            .bind::<Text, _>(phrase)
+                            .sql(&format!("){tenant_sql}"))
+                            .bind::<Text, _>(tenant.clone())
+                            .sql(" LIMIT 1) IS NOT NULL"),
+                    ),
+                    None => Box::new(
+                        sql::<Bool>(&head)
+                            .bind::<Text, _>(phrase)
+                            .sql(") LIMIT 1) IS NOT NULL"),
+                    ),
+                }
+            } else {
+                // SQLite, a phrase many rows share: each run of the scan is asked about its own
+                // rows (a cheap `LIKE` first, then the full-text index), and the scan stops at a
+                // full page.
                 let head = format!(
                     "EXISTS (SELECT 1 FROM execution_search s \
-                     WHERE s.execution_id = workflow_executions.execution_id{content}"
+                     WHERE s.execution_id = workflow_executions.execution_id{content}{}",
+                    crate::search::like_prefilter(conn, &text.words, "s.text")
                 );
-                let tail = " AND EXISTS (SELECT 1 FROM execution_search_fts f \
-                            WHERE f.rowid = s.id AND execution_search_fts MATCH ";
+                let tail = match conn {
+                    AnyConnection::Sqlite(_) => {
+                        " AND (EXISTS (SELECT 1 FROM execution_search_fts f \
+                         WHERE f.rowid = s.id AND execution_search_fts MATCH "
+                    }
+                    AnyConnection::Postgresql(_) => {
+                        " AND (s.words @@ phraseto_tsquery('simple', "
+                    }
+                };
                 match &text.tenant {
                     Some(tenant) => Box::new(
                         sql::<Bool>(&format!("{head}{tenant_sql}"))
                             .bind::<Text, _>(tenant.clone())
                             .sql(tail)
                             .bind::<Text, _>(phrase)
-                            .sql("))"),
+                            .sql(")))"),
                     ),
                     None => Box::new(
                         sql::<Bool>(&format!("{head}{tail}"))
                             .bind::<Text, _>(phrase)
-                            .sql("))"),
-                    ),
-                }
-            } else {
-                // The matching rows at once, from the full-text index.
-                let (before, after_phrase) = crate::search::match_sql(conn, "s");
-                let head = format!(
-                    "workflow_executions.execution_id IN \
-                     (SELECT s.execution_id FROM execution_search s WHERE {before}"
-                );
-                match &text.tenant {
-                    Some(tenant) => Box::new(
-                        sql::<Bool>(&head)
-                            .bind::<Text, _>(phrase)
-                            .sql(&format!("{after_phrase}{content}{tenant_sql}"))
-                            .bind::<Text, _>(tenant.clone())
-                            .sql(")"),
-                    ),
-                    None => Box::new(
-                        sql::<Bool>(&head)
-                            .bind::<Text, _>(phrase)
-                            .sql(&format!("{after_phrase}{content})")),
+                            .sql(")))"),
                     ),
                 }
             };
@@ -792,7 +933,7 @@ pub(crate) fn list(
     let text = check_filter(filter)?;
     let probes = probes(conn, filter, text.as_ref())?;
     let Some(cost) = &filter.cost else {
-        return page(conn, filter, text.as_ref(), probes, after, limit);
+        return page(conn, filter, text.as_ref(), &probes, after, limit);
     };
     // Priced in Rust, a batch of candidates at a time, until the page is full (and one more
     // shows there is a next page) or the candidates of a page are used up.
@@ -801,7 +942,8 @@ pub(crate) fn list(
     let mut cursor = after.cloned();
     loop {
         let batch = 500.min(MAX_COST_CANDIDATES - scanned);
-        let (candidates, next) = page(conn, filter, text.as_ref(), probes, cursor.as_ref(), batch)?;
+        let (candidates, next) =
+            page(conn, filter, text.as_ref(), &probes, cursor.as_ref(), batch)?;
         scanned += candidates.len();
         let ids: Vec<ExecutionId> = candidates.iter().map(|e| e.id.clone()).collect();
         let mut tokens: std::collections::HashMap<ExecutionId, Vec<crate::ModelTokens>> =
@@ -843,7 +985,7 @@ fn page(
     conn: &mut AnyConnection,
     filter: &ListFilter,
     text: Option<&crate::search::TextQuery>,
-    probes: Probes,
+    probes: &Probes,
     after: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
@@ -856,7 +998,16 @@ fn page(
         query = query.filter(we::workflow_id.eq(workflow.clone()));
     }
     if let Some(prefix) = filter.workflow_prefix.as_deref().filter(|p| !p.is_empty()) {
-        query = workflow_prefix!(query, prefix);
+        query = if probes.by_time {
+            // Many runs of these workflows, and a phrase many runs hold (SQLite): the runs are
+            // scanned newest first and the scan stops at a full page, instead of probing every
+            // run of the workflows for the phrase before sorting them. The exact test alone
+            // keeps the workflows' index out of the plan.
+            let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
+            query.filter(substr(we::workflow_id, 1, length).eq(prefix.to_owned()))
+        } else {
+            workflow_prefix!(query, prefix)
+        };
     }
     if let Some(status) = filter.status {
         query = query.filter(we::status.eq(status.as_str()));

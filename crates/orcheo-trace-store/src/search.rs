@@ -5,6 +5,8 @@
 //! it. Prompt, response and message text is marked `content`, and searched only for callers
 //! that may read content. Each row carries its execution's tenant.
 
+use std::fmt::Write as _;
+
 use diesel::prelude::*;
 use orcheo_trace_model::{AttributeValue, ExecutionId, SpanId, SpanNode, semconv};
 
@@ -261,6 +263,28 @@ pub(crate) fn phrase(conn: &AnyConnection, words: &[String]) -> String {
     }
 }
 
+/// A cheap test a row must pass before the full-text index is asked about it alone:
+/// `AND {column} LIKE '%word%'` (`ILIKE` on PostgreSQL) for each word made of ASCII letters and
+/// digits only (ASCII case is folded as the index folds it; a word with other letters is left to
+/// the index). Asking SQLite's index about one row costs as much as reading the phrase's hits
+/// near it, so the rows that cannot hold the words are turned away first. The words are inlined: they are letters and
+/// digits, checked here again.
+pub(crate) fn like_prefilter(conn: &AnyConnection, words: &[String], column: &str) -> String {
+    // PostgreSQL's `LIKE` keeps case; `ILIKE` folds it.
+    let like = match conn {
+        AnyConnection::Sqlite(_) => "LIKE",
+        AnyConnection::Postgresql(_) => "ILIKE",
+    };
+    let mut sql = String::new();
+    for w in words
+        .iter()
+        .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        let _ = write!(sql, " AND {column} {like} '%{w}%'");
+    }
+    sql
+}
+
 /// The words as an FTS5 phrase: quoted, quotes doubled.
 pub(crate) fn fts_phrase(words: &[String]) -> String {
     format!("\"{}\"", words.join(" ").replace('"', "\"\""))
@@ -277,10 +301,8 @@ pub(crate) fn match_sql(conn: &AnyConnection, table: &str) -> (String, &'static 
             ")",
         ),
         AnyConnection::Postgresql(_) => (
-            // The expression of the `execution_search_text` index, exactly.
-            format!(
-                "to_tsvector('simple', regexp_replace({table}.text, '[^[:alnum:]]+', ' ', 'g')) @@ phraseto_tsquery('simple', "
-            ),
+            // The column the `execution_search_text` index is on.
+            format!("{table}.words @@ phraseto_tsquery('simple', "),
             ")",
         ),
     }
@@ -325,13 +347,15 @@ pub(crate) fn write(
     }
     // The last text of a (span, field) wins, as the later report of a span does.
     let mut rows: Vec<&SpanText> = Vec::with_capacity(texts.len());
+    let mut at: std::collections::HashMap<(SpanId, SearchField), usize> =
+        std::collections::HashMap::with_capacity(texts.len());
     for text in texts {
-        match rows
-            .iter_mut()
-            .find(|r| r.span_id == text.span_id && r.field == text.field)
-        {
-            Some(existing) => *existing = text,
-            None => rows.push(text),
+        match at.entry((text.span_id, text.field)) {
+            std::collections::hash_map::Entry::Occupied(slot) => rows[*slot.get()] = text,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(rows.len());
+                rows.push(text);
+            }
         }
     }
     let values: Vec<_> = rows
@@ -419,7 +443,20 @@ pub(crate) fn matches(
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = executions.iter().map(ExecutionId::as_str).collect();
-    let (before, after) = match_sql(conn, "execution_search");
+    // The page's own rows, each asked whether it holds the phrase: on SQLite, `rowid IN (all
+    // rows that match)` would read the phrase's every hit first, which for a common phrase is
+    // most of the table.
+    let (before, after) = match conn {
+        AnyConnection::Sqlite(_) => (
+            format!(
+                "(1 = 1{} AND EXISTS (SELECT 1 FROM execution_search_fts f \
+                 WHERE f.rowid = execution_search.id AND execution_search_fts MATCH ",
+                like_prefilter(conn, &query.words, "execution_search.text")
+            ),
+            "))",
+        ),
+        AnyConnection::Postgresql(_) => match_sql(conn, "execution_search"),
+    };
     let phrase = phrase(conn, &query.words);
     let mut select = es::table
         .filter(es::execution_id.eq_any(&ids))
@@ -496,6 +533,23 @@ pub(crate) fn snippet(text: &str, words: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ascii_words_are_tested_with_like_and_they_are_inlined_safely() {
+        use diesel::Connection as _;
+        let conn = crate::connection::AnyConnection::Sqlite(
+            diesel::sqlite::SqliteConnection::establish(":memory:").unwrap(),
+        );
+        let words = ["refund", "café", "42", ""].map(str::to_owned);
+        assert_eq!(
+            super::like_prefilter(&conn, &words, "s.text"),
+            " AND s.text LIKE '%refund%' AND s.text LIKE '%42%'"
+        );
+        assert_eq!(
+            super::like_prefilter(&conn, &["it's".to_owned()], "s.text"),
+            ""
+        );
+    }
 
     #[test]
     fn a_snippet_is_bounded_and_holds_the_hit() {

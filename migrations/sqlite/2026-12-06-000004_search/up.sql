@@ -18,9 +18,11 @@ CREATE UNIQUE INDEX execution_search_span_field ON execution_search (execution_i
 CREATE INDEX execution_search_error_type ON execution_search (text, tenant_id, execution_id)
     WHERE field IN ('error_type', 'error_code');
 
--- The words of every row's text (FTS5 over the table above, kept in step by the triggers).
+-- The words of every row's text (FTS5 over the table above, kept in step by the triggers),
+-- case folded but accents kept, as PostgreSQL's `simple` configuration does.
 CREATE VIRTUAL TABLE execution_search_fts USING fts5(
-    text, content = 'execution_search', content_rowid = 'id', tokenize = 'unicode61'
+    text, content = 'execution_search', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER execution_search_insert AFTER INSERT ON execution_search BEGIN
     INSERT INTO execution_search_fts (rowid, text) VALUES (new.id, new.text);
