@@ -31,6 +31,12 @@ pub const MAX_DIFF_BYTES: usize = 64 * 1024;
 /// How long one text diff may take; past it, the diff is coarser (whole blocks of lines), not
 /// wrong.
 pub const DIFF_DEADLINE: Duration = Duration::from_millis(200);
+/// Most text a whole comparison diffs (both sides, every node), and how long it may spend on
+/// it: past either, the remaining nodes' diffs are left out and counted (`diffs_omitted`), so
+/// that two runs of thousands of long LLM nodes answer in bounded time and size.
+pub const MAX_DIFF_BYTES_TOTAL: usize = 8 * 1024 * 1024;
+/// See [`MAX_DIFF_BYTES_TOTAL`].
+pub const DIFF_TIME_TOTAL: Duration = Duration::from_secs(2);
 /// Longest replaced block of lines (per side) whose words are compared too.
 const WORD_DIFF_MAX_BYTES: usize = 4 * 1024;
 /// A duration counts as changed when it differs by at least this many milliseconds…
@@ -262,6 +268,9 @@ pub struct TreeComparison {
     pub counts: ChangeCounts,
     /// Whether prompt and response diffs are included (the caller has content scope).
     pub content_included: bool,
+    /// LLM nodes whose diff was left out: the comparison had diffed all the text
+    /// ([`MAX_DIFF_BYTES_TOTAL`]) or spent all the time ([`DIFF_TIME_TOTAL`]) it may.
+    pub diffs_omitted: u32,
     /// The merged tree, depth first.
     pub nodes: Vec<NodeComparison>,
 }
@@ -315,6 +324,8 @@ pub struct Comparison {
     /// Whether prompt and response diffs are included (the caller has content scope, and did
     /// not decline it).
     pub content_included: bool,
+    /// LLM nodes whose diff was left out, past what one comparison diffs (8 MiB of text, 2 s).
+    pub diffs_omitted: u32,
     /// The merged tree, depth first.
     pub nodes: Vec<NodeComparison>,
 }
@@ -330,6 +341,7 @@ impl Comparison {
             delta: trees.delta,
             counts: trees.counts,
             content_included: trees.content_included,
+            diffs_omitted: trees.diffs_omitted,
             nodes: trees.nodes,
         }
     }
@@ -350,8 +362,13 @@ pub fn compare(a: Run<'_>, b: Run<'_>, content: bool) -> Result<TreeComparison, 
     let order = merged_order(a.tree, b.tree, &matching);
     let mut counts = ChangeCounts::default();
     let mut nodes = Vec::with_capacity(order.len());
+    let mut budget = DiffBudget {
+        bytes_left: MAX_DIFF_BYTES_TOTAL,
+        until: Instant::now() + DIFF_TIME_TOTAL,
+        omitted: 0,
+    };
     for item in order {
-        let node = node_comparison(a, b, &matching, &item, content);
+        let node = node_comparison(a, b, &matching, &item, content, &mut budget);
         match node.change {
             Change::Added => counts.added += 1,
             Change::Removed => counts.removed += 1,
@@ -368,6 +385,7 @@ pub fn compare(a: Run<'_>, b: Run<'_>, content: bool) -> Result<TreeComparison, 
         delta,
         counts,
         content_included: content,
+        diffs_omitted: budget.omitted,
         nodes,
     })
 }
@@ -651,12 +669,32 @@ fn cost_delta(a: &NodeSide, b: &NodeSide) -> Option<f64> {
     }
 }
 
+/// What is left of a comparison's diffing.
+struct DiffBudget {
+    bytes_left: usize,
+    until: Instant,
+    omitted: u32,
+}
+
+impl DiffBudget {
+    /// Takes `bytes` of text to diff, or says no (and counts the node left out).
+    fn take(&mut self, bytes: usize) -> bool {
+        if bytes > self.bytes_left || Instant::now() >= self.until {
+            self.omitted += 1;
+            return false;
+        }
+        self.bytes_left -= bytes;
+        true
+    }
+}
+
 fn node_comparison(
     a: Run<'_>,
     b: Run<'_>,
     matching: &Matching,
     placed: &Placed,
     content: bool,
+    budget: &mut DiffBudget,
 ) -> NodeComparison {
     let (ia, ib) = match placed.item {
         Item::B(j) => (matching.b_to_a[j as usize], Some(j)),
@@ -724,15 +762,21 @@ fn node_comparison(
             let llm = na.kind == NodeKind::Llm || nb.kind == NodeKind::Llm;
             if content && llm {
                 let ((prompt_a, response_a), (prompt_b, response_b)) = (texts(na), texts(nb));
-                let diff = ContentDiff {
-                    prompt: diff_text(&prompt_a, &prompt_b),
-                    response: diff_text(&response_a, &response_b),
-                };
-                let differs = |d: &TextDiffView| d.parts.iter().any(|p| p.op != DiffTag::Equal);
-                if differs(&diff.prompt) || differs(&diff.response) {
-                    changes.push(Difference::Content);
+                let bytes = [&prompt_a, &response_a, &prompt_b, &response_b]
+                    .iter()
+                    .map(|t| t.len().min(MAX_DIFF_BYTES))
+                    .sum();
+                if budget.take(bytes) {
+                    let diff = ContentDiff {
+                        prompt: diff_text(&prompt_a, &prompt_b),
+                        response: diff_text(&response_a, &response_b),
+                    };
+                    let differs = |d: &TextDiffView| d.parts.iter().any(|p| p.op != DiffTag::Equal);
+                    if differs(&diff.prompt) || differs(&diff.response) {
+                        changes.push(Difference::Content);
+                    }
+                    out.diff = Some(diff);
                 }
-                out.diff = Some(diff);
             }
             out.change = if changes.is_empty() {
                 Change::Same

@@ -537,3 +537,31 @@ fn a_deep_chain_is_compared_without_long_paths() {
     assert_eq!((last.change, last.depth), (Change::Added, 5_001));
     assert_eq!(last.matched_by, None);
 }
+
+#[test]
+fn a_comparison_diffs_at_most_its_budget_and_counts_the_nodes_left_out() {
+    // 100 LLM nodes with a 64 KiB prompt on each side: 12.5 MiB of text, past the 8 MiB a
+    // comparison diffs.
+    let long: &'static str = Box::leak("lorem ipsum dolor\n".repeat(3640).into_boxed_str());
+    let names: Vec<&'static str> = (0..100)
+        .map(|i| &*Box::leak(format!("node {i}").into_boxed_str()))
+        .collect();
+    let nodes: Vec<Node> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Node {
+            prompt: Some(long),
+            ..llm(i as u64 + 2, 1, name, (10, 10))
+        })
+        .collect();
+    let c = compared(&nodes, &nodes, true);
+    let diffed = c.nodes.iter().filter(|n| n.diff.is_some()).count();
+    assert!(c.diffs_omitted > 0, "{}", c.diffs_omitted);
+    assert_eq!(diffed + c.diffs_omitted as usize, 100);
+    assert!(diffed * 2 * long.len() <= orcheo_trace_service::compare::MAX_DIFF_BYTES_TOTAL);
+    // A node left out is still compared on everything else.
+    let last = named(&c, "node 99");
+    assert!(last.diff.is_none());
+    assert_eq!(last.change, Change::Same);
+    assert!(last.delta.is_some());
+}

@@ -318,7 +318,11 @@ class CompareView {
     if (!this.data.content_included) {
       return h('p', { class: 'muted', text: 'Prompt and response diffs need a token with the traces:read_content scope.' });
     }
-    if (!n.diff) return null;
+    if (!n.diff) {
+      return this.data.diffs_omitted
+        ? h('p', { class: 'muted', text: `This node's diff was left out: the comparison diffs at most 8 MiB of text in 2 s, and ${this.data.diffs_omitted} LLM nodes were past that.` })
+        : null;
+    }
     return h('div', { class: 'diffs' },
       diffBlock('Prompt', n.diff.prompt), diffBlock('Response', n.diff.response));
   }
