@@ -62,7 +62,7 @@ test('the executions list shows the demo runs newest first with status and token
   await page.click('text=Load more');
   await page.waitForFunction(() => document.querySelectorAll('table.executions tbody tr').length === 3);
   assert.ok(await page.locator('button', { hasText: 'Load more' }).isHidden());
-  const ids = await page.locator('table.executions tbody th').allTextContents();
+  const ids = await page.locator('table.executions tbody th > a:first-child').allTextContents();
   assert.equal(new Set(ids).size, 3);
 
   await page.goto(env.base);
@@ -83,7 +83,7 @@ test('the executions list shows the demo runs newest first with status and token
 });
 
 /** The ids the executions list shows, in order. */
-const listedIds = () => page.locator('table.executions tbody th').allTextContents();
+const listedIds = () => page.locator('table.executions tbody th > a:first-child').allTextContents();
 async function openList(query = '') {
   await page.goto(`${env.base}/${query}`);
   await page.locator('table.executions[aria-busy="false"]').waitFor();

@@ -54,6 +54,9 @@ pub struct StoreSearch {
     lookback: Duration,
     misses: Mutex<HashMap<ExecutionId, Instant>>,
     permits: Semaphore,
+    /// Free-text searches have their own places, so that searches from the list never make
+    /// the lookup of an unknown execution answer busy.
+    text_permits: Semaphore,
 }
 
 /// What a search ended in, before the caller's tenant is checked.
@@ -71,6 +74,7 @@ impl StoreSearch {
             lookback,
             misses: Mutex::new(HashMap::new()),
             permits: Semaphore::new(MAX_CONCURRENT_SEARCHES),
+            text_permits: Semaphore::new(MAX_CONCURRENT_SEARCHES),
         }
     }
 
@@ -86,7 +90,7 @@ impl StoreSearch {
         if !source.can_search_text() || words.is_empty() {
             return Vec::new();
         }
-        let Ok(_permit) = self.permits.try_acquire() else {
+        let Ok(_permit) = self.text_permits.try_acquire() else {
             return Vec::new();
         };
         let now = Timestamp::now().unix_nanos();

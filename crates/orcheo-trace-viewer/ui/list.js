@@ -131,7 +131,8 @@ function rememberListUrl() {
  * @returns {(string | HTMLElement)[]}
  */
 function marked(text, query) {
-  const words = query.replaceAll('"', ' ').split(/\s+/).filter((w) => w.length > 0).slice(0, 8);
+  // The words as the server reads them: letters and digits, anything else a separator.
+  const words = query.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0).slice(0, 8);
   if (!words.length) return [text];
   const lower = text.toLowerCase();
   /** @type {(string | HTMLElement)[]} */

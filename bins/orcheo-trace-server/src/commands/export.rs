@@ -100,13 +100,24 @@ fn run_all(args: &ExportArgs) -> anyhow::Result<()> {
         error_type: given.error_type.clone(),
         ..ListQuery::default()
     };
-    let filter = filters
+    let mut filter = filters
         .filter(
             |requested| requested.map(str::to_owned),
             true,
             traces.shared_prices(),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Runs kept in Tempo and not indexed yet, as the route finds them.
+    if let Some(words) = filter
+        .q
+        .as_deref()
+        .and_then(|q| orcheo_trace_store::query_words(q).ok())
+    {
+        filter.q_trace_ids = runtime.block_on(traces.find_text_in_store(
+            words,
+            orcheo_trace_server::routes::executions::MAX_TRACE_STORE_HITS,
+        ));
+    }
     let request = SetRequest {
         filter,
         filters: export_set::filters_json(&filters),

@@ -17,7 +17,7 @@ use crate::routes::{AppState, ExecutionView, PageInfo, SearchMatchView};
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 /// Most traces a free-text search takes from the trace store (Tempo) for runs not yet indexed.
-const MAX_TRACE_STORE_HITS: usize = 100;
+pub const MAX_TRACE_STORE_HITS: usize = 100;
 /// Longest workflow id a run records, so the longest useful prefix.
 const MAX_WORKFLOW_PREFIX_CHARS: usize = 256;
 
@@ -387,7 +387,6 @@ pub(crate) async fn list_executions(
     }
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
     let cursor = page.cursor.take();
-    add_trace_store_hits(&state, &mut filter).await;
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -400,6 +399,11 @@ pub(crate) async fn list_executions(
             Cursor::decode(c).map_err(|e| ApiError::bad_request("invalid_cursor", e.to_string()))
         })
         .transpose()?;
+    // Asked only of a query that is valid through and through; the first page only: later
+    // pages continue from where the database's matches left off.
+    if cursor.is_none() {
+        add_trace_store_hits(&state, &mut filter).await;
+    }
     let store = state.traces.store().clone();
     let (rows, next, totals, models, mut matches) = web::block(move || {
         let (rows, next) = store.list_executions(&filter, cursor.as_ref(), limit as usize)?;

@@ -153,7 +153,6 @@ pub(crate) async fn export_executions(
         caller.scopes.read_content,
         state.traces.shared_prices(),
     )?;
-    crate::routes::executions::add_trace_store_hits(&state, &mut filter).await;
     let max_executions = query
         .max_executions
         .unwrap_or(export_set::DEFAULT_MAX_EXECUTIONS);
@@ -166,6 +165,7 @@ pub(crate) async fn export_executions(
             ),
         ));
     }
+    crate::routes::executions::add_trace_store_hits(&state, &mut filter).await;
     let request = SetRequest {
         filter,
         filters: export_set::filters_json(&filters),
