@@ -89,20 +89,29 @@ pub(crate) async fn export_trace(
         }
         ExportFormat::Csv => export::csv_stream(slot, execution.id.to_string(), tree, loaded.costs),
     };
+    Ok(attachment(
+        format,
+        format!("{}.trace.{}", execution.id, format.extension()),
+        chunks,
+    ))
+}
+
+/// An export's answer: the file named `name`, sent as its writer hands it over.
+fn attachment(
+    format: ExportFormat,
+    name: String,
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<web::Bytes>>,
+) -> HttpResponse {
     let body = stream::unfold(chunks, |mut chunks| async move {
         chunks.recv().await.map(|chunk| (chunk, chunks))
     });
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, format.content_type()))
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(format!(
-                "{}.trace.{}",
-                execution.id,
-                format.extension()
-            ))],
+            parameters: vec![DispositionParam::Filename(name)],
         })
-        .streaming(body))
+        .streaming(body)
 }
 
 /// Query of the export of a list's results, besides the list's filters.
@@ -194,14 +203,5 @@ pub(crate) async fn export_executions(
         );
         Ok(())
     });
-    let body = stream::unfold(chunks, |mut chunks| async move {
-        chunks.recv().await.map(|chunk| (chunk, chunks))
-    });
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, format.content_type()))
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(name)],
-        })
-        .streaming(body))
+    Ok(attachment(format, name, chunks))
 }
