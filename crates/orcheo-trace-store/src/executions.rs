@@ -665,26 +665,20 @@ macro_rules! search_filters {
         let (mut query, conn, filter, text, probes): (_, _, _, _, &Probes) =
             ($query, $conn, $filter, $text, $probes);
         // A run still running has no duration: every duration bound leaves it out.
-        for (bound, field, op) in [
-            (filter.min_duration_ms, "min_duration_ms", ">="),
-            (filter.max_duration_ms, "max_duration_ms", "<="),
-        ] {
+        for (bound, op) in [(filter.min_duration_ms, ">="), (filter.max_duration_ms, "<=")] {
             if let Some(ms) = bound {
                 query = query.filter(
                     sql::<Bool>(&format!(
                         "(workflow_executions.finished_at IS NOT NULL AND \
                          workflow_executions.finished_at - workflow_executions.started_at {op} "
                     ))
-                    .bind::<BigInt, _>(millis(field, ms)?)
+                    .bind::<BigInt, _>(millis(ms))
                     .sql(")"),
                 );
             }
         }
         // The run's tokens, summed over its summaries (the primary key's execution prefix).
-        for (bound, field, op) in [
-            (filter.min_tokens, "min_tokens", ">="),
-            (filter.max_tokens, "max_tokens", "<="),
-        ] {
+        for (bound, op) in [(filter.min_tokens, ">="), (filter.max_tokens, "<=")] {
             if let Some(n) = bound {
                 query = query.filter(
                     sql::<Bool>(&format!(
@@ -692,7 +686,7 @@ macro_rules! search_filters {
                          FROM workflow_trace_summary t \
                          WHERE t.execution_id = workflow_executions.execution_id) {op} "
                     ))
-                    .bind::<BigInt, _>(count(field, n)?),
+                    .bind::<BigInt, _>(count(n)),
                 );
             }
         }
@@ -876,20 +870,18 @@ impl Cursor {
 }
 
 /// Milliseconds as nanoseconds, refused past what the store holds.
-fn millis(field: &'static str, ms: u64) -> Result<i64, StoreError> {
+/// Milliseconds as the nanoseconds the times are kept in; a bound past what they can hold is
+/// the largest they can (no finished run is that long: a `max` bound then holds every run, a
+/// `min` bound none).
+fn millis(ms: u64) -> i64 {
     ms.checked_mul(1_000_000)
         .and_then(|n| i64::try_from(n).ok())
-        .ok_or_else(|| StoreError::Invalid {
-            field,
-            reason: "too large".into(),
-        })
+        .unwrap_or(i64::MAX)
 }
 
-fn count(field: &'static str, n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Invalid {
-        field,
-        reason: "too large".into(),
-    })
+/// A count bound as the database's integers; past them, the largest (no run has that many).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Checks a filter's values before any SQL is built.
@@ -931,6 +923,10 @@ pub(crate) fn list(
 ) -> Result<(Vec<Execution>, Option<Cursor>), StoreError> {
     let limit = limit.clamp(1, 500);
     let text = check_filter(filter)?;
+    // Text without a letter or digit holds no word: no run holds it.
+    if text.as_ref().is_some_and(|t| t.words.is_empty()) {
+        return Ok((Vec::new(), None));
+    }
     let probes = probes(conn, filter, text.as_ref())?;
     let Some(cost) = &filter.cost else {
         return page(conn, filter, text.as_ref(), &probes, after, limit);

@@ -162,8 +162,12 @@ impl Store {
         let Some(q) = filter.q.as_deref() else {
             return Ok(Vec::new());
         };
+        let words = search::query_words(q)?;
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
         let query = search::TextQuery {
-            words: search::query_words(q)?,
+            words,
             tenant: filter.tenant.clone(),
             content: filter.search_content,
         };

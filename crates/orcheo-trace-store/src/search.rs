@@ -237,7 +237,8 @@ pub fn span_texts(node: &SpanNode) -> Vec<SpanText> {
 }
 
 /// The words of a query (letters and digits, lowercased): what both full-text indexes match,
-/// as a phrase. A query is refused when it is too long or has no words.
+/// as a phrase. A query is refused when it is too long; one without words has none (it matches
+/// nothing).
 pub fn query_words(q: &str) -> Result<Vec<String>, StoreError> {
     let invalid = |reason: String| StoreError::Invalid { field: "q", reason };
     if q.chars().count() > MAX_QUERY_CHARS {
@@ -248,9 +249,6 @@ pub fn query_words(q: &str) -> Result<Vec<String>, StoreError> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
-    if words.is_empty() {
-        return Err(invalid("has no letters or digits to search for".to_owned()));
-    }
     Ok(words)
 }
 
@@ -564,8 +562,8 @@ mod tests {
     }
 
     #[test]
-    fn queries_need_words_and_a_bound() {
-        assert!(query_words("?!").is_err());
+    fn queries_have_a_bound_and_their_words_are_letters_and_digits() {
+        assert_eq!(query_words("?!").ok(), Some(Vec::new()));
         assert!(query_words(&"a".repeat(MAX_QUERY_CHARS + 1)).is_err());
         assert_eq!(
             query_words("Rate-limit, 429").ok(),

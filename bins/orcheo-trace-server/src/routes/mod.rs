@@ -89,18 +89,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))
     .service(get("/api/executions", executions::list_executions))
     // Before `/api/executions/{execution_id}` (DELETE only), which would otherwise take
-    // `export` or `compare` for an id and answer a GET with 405. Guarded, so that any other
-    // method, DELETE of a run named `export` or `compare` included, goes on to that resource.
-    .service(
-        web::resource("/api/executions/export")
-            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
-            .route(web::route().to(export::export_executions)),
-    )
-    .service(
-        web::resource("/api/executions/compare")
-            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
-            .route(web::route().to(compare::compare_executions)),
-    )
+    // `export` or `compare` for an id and answer a GET with 405. These two paths are theirs
+    // alone: an execution whose id is `export` or `compare` cannot be deleted through the API.
+    .service(get("/api/executions/export", export::export_executions))
+    .service(get("/api/executions/compare", compare::compare_executions))
     .service(get("/api/workflows", workflows::list_workflows))
     .service(get(
         "/api/workflows/{workflow_id}/executions",

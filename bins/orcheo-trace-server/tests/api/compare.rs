@@ -115,8 +115,7 @@ async fn missing_or_malformed_ids_are_refused(db: Db) {
         .get("/api/executions/compare?a=exec_a&b=exec_a", None)
         .await;
     assert_eq!(unauthenticated.status, 401);
-    // Only GET and HEAD are the comparison's: any other method goes on to the execution
-    // resource (a run named `compare` can still be deleted), which allows DELETE alone.
+    // The path is the comparison's alone, not an execution id.
     let bearer = format!("Bearer {token}");
     let post = app
         .request(
@@ -126,7 +125,7 @@ async fn missing_or_malformed_ids_are_refused(db: Db) {
         )
         .await;
     assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow"), Some("DELETE"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
 }
 
 async fn another_tenants_run_is_not_found_on_either_side(db: Db) {

@@ -348,8 +348,8 @@ async fn a_search_export_refuses_malformed_filters_and_leaves_deletion_alone(db:
         )
         .await;
     }
-    // The route takes GET only; a run named `export` can still be deleted.
-    app.execution("export", "acme", None, ExecutionStatus::Completed);
+    // The path is the export's alone: any other method is refused with what it allows (a run
+    // whose id is `export` cannot be deleted through the API).
     let admin = format!("Bearer {}", jwt("ops", "traces:read traces:admin"));
     let deleted = app
         .request(
@@ -358,7 +358,8 @@ async fn a_search_export_refuses_malformed_filters_and_leaves_deletion_alone(db:
             &[("authorization", admin.as_str())],
         )
         .await;
-    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(deleted.status, 405, "{}", deleted.text);
+    assert_eq!(deleted.header("allow"), Some("GET, HEAD"));
 }
 
 async fn a_search_export_as_csv_has_one_header_and_a_row_per_span_of_every_run(db: Db) {
