@@ -798,15 +798,8 @@ macro_rules! search_filters {
                      WHERE s.execution_id = workflow_executions.execution_id{content}{}",
                     crate::search::like_prefilter(conn, &text.words, "s.text")
                 );
-                let tail = match conn {
-                    AnyConnection::Sqlite(_) => {
-                        " AND (EXISTS (SELECT 1 FROM execution_search_fts f \
-                         WHERE f.rowid = s.id AND execution_search_fts MATCH "
-                    }
-                    AnyConnection::Postgresql(_) => {
-                        " AND (s.words @@ phraseto_tsquery('simple', "
-                    }
-                };
+                let tail = " AND (EXISTS (SELECT 1 FROM execution_search_fts f \
+                            WHERE f.rowid = s.id AND execution_search_fts MATCH ";
                 match &text.tenant {
                     Some(tenant) => Box::new(
                         sql::<Bool>(&format!("{head}{tenant_sql}"))
