@@ -110,7 +110,7 @@ impl diesel::r2d2::ManageConnection for Manager {
 /// SQLite needs its settings on every connection: write-ahead log (readers never wait for the
 /// writer), a busy timeout (writers wait for each other instead of failing), foreign keys on,
 /// and the log's automatic checkpoint moved far out (a thread of the store checkpoints,
-/// [`crate::checkpoint`]).
+/// [`crate::checkpoint`]); and the search's own SQL function.
 #[derive(Debug, Clone, Copy)]
 struct SqliteSettings {
     busy_timeout: Duration,
@@ -127,6 +127,9 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqliteSettings 
                     self.busy_timeout.as_millis(),
                     crate::checkpoint::BACKSTOP_PAGES
                 ))
+                .map_err(diesel::r2d2::Error::QueryError)?;
+            // The search's phrase test (see `crate::search::holds_phrase`).
+            crate::search::register_phrase_function(sqlite)
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())

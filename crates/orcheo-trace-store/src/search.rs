@@ -252,6 +252,51 @@ pub fn query_words(q: &str) -> Result<Vec<String>, StoreError> {
     Ok(words)
 }
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQLite: whether the text holds the phrase (its words joined by spaces), as
+    /// [`holds_phrase`] says; registered on every connection of the store's pool.
+    fn orcheo_phrase(
+        text: diesel::sql_types::Text,
+        phrase: diesel::sql_types::Text,
+    ) -> diesel::sql_types::Bool;
+}
+
+/// Makes `orcheo_phrase(text, phrase)` callable on a SQLite connection.
+pub(crate) fn register_phrase_function(
+    conn: &mut diesel::sqlite::SqliteConnection,
+) -> diesel::QueryResult<()> {
+    orcheo_phrase_utils::register_impl(conn, |text: String, phrase: String| {
+        let words: Vec<&str> = phrase.split(' ').filter(|w| !w.is_empty()).collect();
+        holds_phrase(&text, &words)
+    })
+}
+
+/// Whether `text` holds `words` (lowercased, as [`query_words`] gives them) one after another:
+/// the text is split at every character that is not a letter or digit and each piece is
+/// lowercased, as the query was. On SQLite this decides, row by row, what the full-text index
+/// proposes (asking the index about one row costs as much as reading the phrase's hits near
+/// it).
+pub(crate) fn holds_phrase(text: &str, words: &[&str]) -> bool {
+    let Some(first) = words.first() else {
+        return false;
+    };
+    let same =
+        |piece: &str, word: &str| piece.chars().flat_map(char::to_lowercase).eq(word.chars());
+    let pieces: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .collect();
+    pieces.iter().enumerate().any(|(at, piece)| {
+        same(piece, first)
+            && pieces.len() - at >= words.len()
+            && pieces[at + 1..]
+                .iter()
+                .zip(&words[1..])
+                .all(|(piece, word)| same(piece, word))
+    })
+}
+
 /// The query as a full-text phrase on this backend: FTS5's quoted phrase, or the words for
 /// PostgreSQL's `phraseto_tsquery`.
 pub(crate) fn phrase(conn: &AnyConnection, words: &[String]) -> String {
@@ -288,21 +333,13 @@ pub(crate) fn fts_phrase(words: &[String]) -> String {
     format!("\"{}\"", words.join(" ").replace('"', "\"\""))
 }
 
-/// The SQL that a row of `execution_search` (named `table`) matches the phrase bound after it:
-/// the text before the bind, and after it.
-pub(crate) fn match_sql(conn: &AnyConnection, table: &str) -> (String, &'static str) {
-    match conn {
-        AnyConnection::Sqlite(_) => (
-            format!(
-                "{table}.id IN (SELECT rowid FROM execution_search_fts WHERE execution_search_fts MATCH "
-            ),
-            ")",
-        ),
-        AnyConnection::Postgresql(_) => (
-            // The column the `execution_search_text` index is on.
-            format!("{table}.words @@ phraseto_tsquery('simple', "),
-            ")",
-        ),
+/// SQLite's FTS5 index a search reads: the one over every row, or (for a caller who may not
+/// read content) the one over the rows that are not prompt, response or message text.
+pub(crate) fn fts_table(content: bool) -> &'static str {
+    if content {
+        "execution_search_fts"
+    } else {
+        "execution_search_plain_fts"
     }
 }
 
@@ -441,21 +478,31 @@ pub(crate) fn matches(
         return Ok(Vec::new());
     }
     let ids: Vec<&str> = executions.iter().map(ExecutionId::as_str).collect();
-    // The page's own rows, each asked whether it holds the phrase: on SQLite, `rowid IN (all
-    // rows that match)` would read the phrase's every hit first, which for a common phrase is
-    // most of the table.
+    // The page's own rows, each asked whether it holds the phrase (on SQLite by
+    // `orcheo_phrase`, behind a `LIKE` of each word: `rowid IN (all rows that match)` would read
+    // the phrase's every hit first, which for a common phrase is most of the table).
     let (before, after) = match conn {
         AnyConnection::Sqlite(_) => (
             format!(
-                "(1 = 1{} AND EXISTS (SELECT 1 FROM execution_search_fts f \
-                 WHERE f.rowid = execution_search.id AND execution_search_fts MATCH ",
-                like_prefilter(conn, &query.words, "execution_search.text")
+                "(1 = 1{} AND orcheo_phrase(execution_search.text, ",
+                like_prefilter(conn, &query.words, "execution_search.text"),
             ),
             "))",
         ),
-        AnyConnection::Postgresql(_) => match_sql(conn, "execution_search"),
+        // The stored words, row by row: `IS TRUE` keeps the planner from reading the index
+        // for every row that holds the phrase to intersect it with the page's runs.
+        AnyConnection::Postgresql(_) => (
+            format!(
+                "(1 = 1{} AND (execution_search.words @@ phraseto_tsquery('simple', ",
+                like_prefilter(conn, &query.words, "execution_search.text"),
+            ),
+            ")) IS TRUE)",
+        ),
     };
-    let phrase = phrase(conn, &query.words);
+    let phrase = match conn {
+        AnyConnection::Sqlite(_) => query.words.join(" "),
+        AnyConnection::Postgresql(_) => phrase(conn, &query.words),
+    };
     let mut select = es::table
         .filter(es::execution_id.eq_any(&ids))
         .filter(sql::<Bool>(&before).bind::<Text, _>(phrase).sql(after))
@@ -547,6 +594,24 @@ mod tests {
             super::like_prefilter(&conn, &["it's".to_owned()], "s.text"),
             ""
         );
+    }
+
+    #[test]
+    fn a_phrase_is_its_words_in_order_whatever_stands_between_them() {
+        let holds = |text: &str, words: &[&str]| holds_phrase(text, words);
+        assert!(holds("Refund approved.", &["refund", "approved"]));
+        assert!(holds("the refund -- APPROVED!", &["refund", "approved"]));
+        assert!(holds("openai.RateLimitError", &["ratelimiterror"]));
+        assert!(holds("Café Crème brûlée", &["crème", "brûlée"]));
+        assert!(!holds("refund was approved", &["refund", "approved"]));
+        assert!(!holds("refunded approved", &["refund", "approved"]));
+        assert!(!holds("approved refund", &["refund", "approved"]));
+        assert!(!holds("a late refund", &["refund", "approved"]));
+        assert!(!holds("anything", &[]));
+        // Each piece is compared whole, after lowercasing, as the query's words were made.
+        let words = query_words("İstanbul ORDER").unwrap();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert!(holds("to İSTANBUL order 7", &words));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use orcheo_trace_store::{
 /// A migrated store, and what keeps its database alive.
 struct TestDb {
     store: Store,
-    _sqlite_dir: Option<tempfile::TempDir>,
+    sqlite_dir: Option<tempfile::TempDir>,
     pg_drop: Option<(String, String)>,
 }
 
@@ -45,7 +45,7 @@ fn sqlite() -> TestDb {
     assert!(!store.migrate().unwrap().is_empty());
     TestDb {
         store,
-        _sqlite_dir: Some(dir),
+        sqlite_dir: Some(dir),
         pg_drop: None,
     }
 }
@@ -77,7 +77,7 @@ fn postgres() -> Option<TestDb> {
     assert!(!store.migrate().unwrap().is_empty());
     Some(TestDb {
         store,
-        _sqlite_dir: None,
+        sqlite_dir: None,
         pg_drop: Some((admin_url, name)),
     })
 }
@@ -2188,6 +2188,92 @@ fn text_search_pages_through_its_matches_newest_first() {
     });
 }
 
+/// A text search first reads a window of the newest runs (twenty for each run of the page); a
+/// phrase that fills the page there, one that does not, and one whose window runs out of runs
+/// all page through exactly their runs, newest first, with the other filters and tenants.
+#[test]
+fn text_search_pages_alike_whether_its_window_fills_or_not() {
+    on_each_backend(|store| {
+        let mut expected_common = Vec::new();
+        let mut expected_failed = Vec::new();
+        let mut expected_billing = Vec::new();
+        for i in 0..150u64 {
+            let exec = format!("run_{i:03}");
+            let tenant = if i % 7 == 0 { "globex" } else { "acme" };
+            let workflow = if i % 2 == 0 { "billing-eu" } else { "support" };
+            let mut e = new(&exec, workflow, i);
+            e.tenant = Some(tenant.into());
+            store.start_execution(&e).unwrap();
+            let status = if i % 4 == 0 {
+                ExecutionStatus::Error
+            } else {
+                ExecutionStatus::Completed
+            };
+            store
+                .finish_execution(&e.id, status, None, at(i + 1))
+                .unwrap();
+            let mut texts = vec![text(2, "step", SearchField::Name, "step")];
+            if i % 3 == 0 {
+                texts.push(text(3, "llm", SearchField::Attributes, "a common phrase"));
+                if tenant == "acme" {
+                    expected_common.push(exec.clone());
+                    if status == ExecutionStatus::Error {
+                        expected_failed.push(exec.clone());
+                    }
+                    if workflow == "billing-eu" {
+                        expected_billing.push(exec.clone());
+                    }
+                }
+            }
+            if i == 5 || i == 146 {
+                texts.push(text(4, "tool", SearchField::ErrorMessage, "a rare phrase"));
+            }
+            store.index_span_texts(&id(&exec), &texts).unwrap();
+        }
+        expected_common.reverse();
+        expected_failed.reverse();
+        expected_billing.reverse();
+        let all = |filter: &ListFilter, limit: usize| {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let (page, next) = store
+                    .list_executions(filter, cursor.as_ref(), limit)
+                    .unwrap();
+                assert!(page.len() <= limit);
+                seen.extend(ids_of(&page));
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break seen,
+                }
+            }
+        };
+        let q = |words: &str| ListFilter {
+            q: Some(words.into()),
+            tenant: Some("acme".into()),
+            ..Default::default()
+        };
+        for limit in [1, 2, 7, 200] {
+            assert_eq!(all(&q("common phrase"), limit), expected_common, "{limit}");
+            assert_eq!(
+                all(&q("rare phrase"), limit),
+                ["run_146", "run_005"],
+                "{limit}"
+            );
+            let failed = ListFilter {
+                status: Some(ExecutionStatus::Error),
+                ..q("common phrase")
+            };
+            assert_eq!(all(&failed, limit), expected_failed, "{limit}");
+            let billing = ListFilter {
+                workflow_prefix: Some("billing".into()),
+                ..q("common phrase")
+            };
+            assert_eq!(all(&billing, limit), expected_billing, "{limit}");
+        }
+    });
+}
+
 #[test]
 fn search_rows_follow_their_run_tenant_deletion_and_retention() {
     on_each_backend(|store| {
@@ -2238,6 +2324,73 @@ fn search_rows_follow_their_run_tenant_deletion_and_retention() {
             .unwrap();
         assert!(found(None).is_empty());
     });
+}
+
+/// SQLite's index of the rows a caller without the content scope searches holds exactly the
+/// table's rows that are not content, through writes, re-indexing, tenant moves and deletion.
+#[test]
+fn sqlite_index_of_plain_rows_follows_the_table() {
+    #[derive(diesel::QueryableByName, Debug, PartialEq, Eq)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let db = sqlite();
+    let store = &db.store;
+    let dir = db.sqlite_dir.as_ref().unwrap();
+    let mut conn = diesel::sqlite::SqliteConnection::establish(
+        &dir.path().join("trace.db").display().to_string(),
+    )
+    .unwrap();
+    let mut in_step = |word: &str| {
+        let indexed: Vec<Id> = diesel::sql_query(
+            "SELECT rowid AS id FROM execution_search_plain_fts \
+             WHERE execution_search_plain_fts MATCH ? ORDER BY rowid",
+        )
+        .bind::<diesel::sql_types::Text, _>(word)
+        .load(&mut conn)
+        .unwrap();
+        let rows: Vec<Id> = diesel::sql_query(
+            "SELECT id FROM execution_search WHERE content = 0 AND text LIKE ? ORDER BY id",
+        )
+        .bind::<diesel::sql_types::Text, _>(format!("%{word}%"))
+        .load(&mut conn)
+        .unwrap();
+        assert_eq!(indexed, rows, "{word}");
+        rows.len()
+    };
+    search_run(store, "kept", "acme", 0, Some(1));
+    search_run(store, "doomed", "acme", 1, Some(1));
+    for exec in ["kept", "doomed"] {
+        store
+            .index_span_texts(
+                &id(exec),
+                &[
+                    text(2, "needle", SearchField::Name, "needle"),
+                    text(2, "needle", SearchField::Prompt, "needle in the prompt"),
+                ],
+            )
+            .unwrap();
+    }
+    assert_eq!(in_step("needle"), 2, "the names, not the prompts");
+    // A span indexed again, a run deleted, a run indexed once from its fetched tree.
+    store
+        .index_span_texts(
+            &id("kept"),
+            &[text(2, "needle", SearchField::Name, "thread")],
+        )
+        .unwrap();
+    assert!(store.delete_execution(&id("doomed")).unwrap().is_some());
+    assert_eq!(in_step("needle"), 0);
+    assert_eq!(in_step("thread"), 1);
+    store
+        .index_execution_texts(
+            &id("kept"),
+            &[text(3, "spool", SearchField::NodeId, "spool")],
+        )
+        .unwrap();
+    assert_eq!(in_step("thread"), 0);
+    assert_eq!(in_step("spool"), 1);
 }
 
 #[test]

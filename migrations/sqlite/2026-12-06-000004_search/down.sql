@@ -1,5 +1,9 @@
 DROP INDEX workflow_trace_summary_model;
 ALTER TABLE workflow_executions DROP COLUMN search_indexed_at;
+DROP TRIGGER execution_search_plain_update;
+DROP TRIGGER execution_search_plain_delete;
+DROP TRIGGER execution_search_plain_insert;
+DROP TABLE execution_search_plain_fts;
 DROP TRIGGER execution_search_update;
 DROP TRIGGER execution_search_delete;
 DROP TRIGGER execution_search_insert;

@@ -37,6 +37,31 @@ CREATE TRIGGER execution_search_update AFTER UPDATE OF text ON execution_search 
     INSERT INTO execution_search_fts (rowid, text) VALUES (new.id, new.text);
 END;
 
+-- The same over the rows a caller without the content scope searches (names, node ids, errors,
+-- attribute values): a phrase that only prompts and responses hold is not read row by row to
+-- find that none of them may be shown. Its rows are a subset of the table's, so it is never
+-- rebuilt from the whole table: the triggers below are all that write it.
+CREATE VIRTUAL TABLE execution_search_plain_fts USING fts5(
+    text, content = 'execution_search', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER execution_search_plain_insert AFTER INSERT ON execution_search
+    WHEN new.content = 0 BEGIN
+    INSERT INTO execution_search_plain_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER execution_search_plain_delete AFTER DELETE ON execution_search
+    WHEN old.content = 0 BEGIN
+    INSERT INTO execution_search_plain_fts (execution_search_plain_fts, rowid, text)
+        VALUES ('delete', old.id, old.text);
+END;
+-- One trigger for both steps, so that the old words always go before the new ones come.
+CREATE TRIGGER execution_search_plain_update AFTER UPDATE OF text, content ON execution_search BEGIN
+    INSERT INTO execution_search_plain_fts (execution_search_plain_fts, rowid, text)
+        SELECT 'delete', old.id, old.text WHERE old.content = 0;
+    INSERT INTO execution_search_plain_fts (rowid, text)
+        SELECT new.id, new.text WHERE new.content = 0;
+END;
+
 -- When a run's trace (kept in Tempo or Jaeger) was indexed from its fetched tree; NULL: not
 -- yet (runs received by this server are indexed as their spans arrive).
 ALTER TABLE workflow_executions ADD COLUMN search_indexed_at BIGINT;
