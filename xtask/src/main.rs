@@ -793,20 +793,13 @@ fn durability(root: &Path, args: &DurabilityArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The server and the seeding example, built the same way by every step that needs them (one
-/// feature set, so the second step reuses the first one's build); `release` for timings.
+/// The server and the seeding example, built the same way by every step that needs them. The
+/// whole workspace's binaries and examples are built, so that features are unified as for
+/// `cargo test --workspace`: after the test step this reuses its build instead of compiling some
+/// sixty crates again with another feature set.
 fn build_server(root: &Path, release: bool) -> Result<(), Failure> {
     let mut build = cargo(root);
-    build.args([
-        "build",
-        "--locked",
-        "-p",
-        "orcheo-trace-server",
-        "--bin",
-        "orcheo-trace-server",
-        "--example",
-        "seed_trace",
-    ]);
+    build.args(["build", "--locked", "--workspace", "--bins", "--examples"]);
     if release {
         build.arg("--release");
     }
