@@ -52,6 +52,30 @@ pub(crate) enum Command {
     /// single export fails; with `--all`, the run is listed under `unavailable` in JSON, has no
     /// rows in CSV, and is named on standard error.
     Export(Box<ExportArgs>),
+
+    /// Index executions for the executions search (`GET /api/executions?q=`): those that have
+    /// no search rows yet, such as runs received before this version, or every one with
+    /// `--all`.
+    ///
+    /// Reads each finished run's trace as the server would, with the same options as `serve`
+    /// for the database, the trace backend and redaction, and replaces its search rows with
+    /// what the tree shows (redacted as the API shows it). Runs still running are left to the
+    /// server, which indexes spans as they arrive. A run whose trace cannot be read whole (only
+    /// span summaries are left, or the trace store does not answer) is named on standard error,
+    /// and the command fails after trying the others. It may run beside the server, and again
+    /// (a span that reaches a finished run while its rows are replaced is left out until
+    /// `reindex --all`).
+    Reindex(Box<ReindexArgs>),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReindexArgs {
+    /// Every execution, not only those without search rows (their rows are replaced).
+    #[arg(long)]
+    pub(crate) all: bool,
+
+    #[command(flatten)]
+    pub(crate) server: Box<orcheo_trace_server::config::ServeArgs>,
 }
 
 #[derive(Debug, Args)]

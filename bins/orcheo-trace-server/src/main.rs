@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         cli::Command::Normalize(args) => commands::normalize::run(&args),
         cli::Command::Migrate(args) => commands::migrate::run(&args),
         cli::Command::Export(args) => commands::export::run(&args),
+        cli::Command::Reindex(args) => commands::reindex::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -194,6 +194,18 @@ impl Store {
         search::replace(&mut *self.conn()?, execution, texts, Timestamp::now())
     }
 
+    /// Executions to index for search, in id order after `after`, at most `limit` (1..=1000):
+    /// those without a single search row (say, received before the search was indexed) or,
+    /// with `all`, every one.
+    pub fn executions_to_index(
+        &self,
+        all: bool,
+        after: Option<&ExecutionId>,
+        limit: usize,
+    ) -> Result<Vec<ExecutionId>, StoreError> {
+        search::to_index(&mut *self.conn()?, all, after, limit)
+    }
+
     /// The workflows of `tenant` (`None`: every tenant's) whose id starts with `prefix` (`""`:
     /// all), the most recently run first, with their run counts.
     pub fn workflows(

@@ -438,6 +438,39 @@ pub(crate) fn replace(
     })
 }
 
+/// See [`crate::Store::executions_to_index`].
+pub(crate) fn to_index(
+    conn: &mut AnyConnection,
+    all: bool,
+    after: Option<&ExecutionId>,
+    limit: usize,
+) -> Result<Vec<ExecutionId>, StoreError> {
+    let mut query = we::table
+        .select(we::execution_id)
+        .order(we::execution_id)
+        .limit(i64::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(we::execution_id.gt(after.as_str().to_owned()));
+    }
+    if !all {
+        // On the `(execution_id, span_id, field)` index: one probe a run.
+        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
+            es::table.filter(es::execution_id.eq(we::execution_id)),
+        )));
+    }
+    query
+        .load::<String>(conn)?
+        .into_iter()
+        .map(|id| {
+            ExecutionId::new(&id).map_err(|e| StoreError::Corrupt {
+                table: "workflow_executions",
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// Gives an execution's search rows the tenant it settled on.
 pub(crate) fn set_tenant(
     conn: &mut AnyConnection,

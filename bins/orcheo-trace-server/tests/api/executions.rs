@@ -16,6 +16,7 @@ on_each_backend!(
     a_search_exports_what_the_list_finds_from_the_api_and_the_command_line,
     a_run_kept_in_tempo_is_searchable_once_its_trace_was_read,
     a_run_tempo_finds_for_the_text_is_listed_before_it_is_indexed,
+    the_command_line_indexes_the_runs_the_search_does_not_know,
 );
 
 /// A run of `workflow` in `tenant`, started at `started` seconds.
@@ -731,4 +732,81 @@ async fn a_run_tempo_finds_for_the_text_is_listed_before_it_is_indexed(db: Db) {
         "{}",
         searches[0]
     );
+}
+
+/// `orcheo-trace-server reindex`, with the same environment as the server.
+fn reindex(app: &TestApp, all: bool) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_orcheo-trace-server"));
+    command.arg("reindex");
+    if all {
+        command.arg("--all");
+    }
+    let output = command
+        .env_clear()
+        .env("ORCHEO_DATABASE_URL", app.database_url())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs whose spans were stored without search rows (as before the search was indexed) are
+/// found once `reindex` has read their traces; running runs are left to the server, and a run
+/// whose trace cannot be read is named and fails the command after the others are done.
+async fn the_command_line_indexes_the_runs_the_search_does_not_know(db: Db) {
+    let Some(app) = crate::helpers::spawn_app_with(
+        db,
+        crate::helpers::Options {
+            embedded: true,
+            ..crate::helpers::Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (old, live) = (crate::helpers::trace_id(31), crate::helpers::trace_id(32));
+    app.execution("exec_old", "acme", Some(old), ExecutionStatus::Completed);
+    app.local_spans(old, "exec_old", 2);
+    app.execution("exec_live", "acme", Some(live), ExecutionStatus::Running);
+    app.local_spans(live, "exec_live", 1);
+    let search = || async {
+        let answer = app
+            .get(
+                "/api/executions?q=node%202",
+                Some(&jwt("acme", "traces:read")),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        let body = answer.json();
+        (ids(&body), body["executions"][0]["matches"].clone())
+    };
+    assert!(search().await.0.is_empty(), "not indexed yet");
+    let (ok, said) = reindex(&app, false);
+    assert!(ok, "{said}");
+    assert!(said.contains("indexed 1 execution(s)"), "{said}");
+    assert!(said.contains("1 still running"), "{said}");
+    let (found, matches) = search().await;
+    assert_eq!(found, ["exec_old"]);
+    assert_eq!(matches[0]["span_name"], "node 2");
+    assert_eq!(matches[0]["field"], "name");
+    // Again: nothing left to do; with --all, every finished run again.
+    let (ok, said) = reindex(&app, false);
+    assert!(ok && said.contains("indexed 0 execution(s)"), "{said}");
+    let (ok, said) = reindex(&app, true);
+    assert!(ok && said.contains("indexed 1 execution(s)"), "{said}");
+    assert_eq!(search().await.0, ["exec_old"]);
+    // A finished run without a trace to read: named, and the command fails.
+    app.execution(
+        "exec_lost",
+        "acme",
+        Some(crate::helpers::trace_id(33)),
+        ExecutionStatus::Completed,
+    );
+    let (ok, said) = reindex(&app, false);
+    assert!(!ok, "{said}");
+    assert!(said.contains("exec_lost: not indexed"), "{said}");
+    assert!(said.contains("1 could not be read"), "{said}");
 }
