@@ -613,16 +613,11 @@ fn phrase_runs(
     conn: &mut AnyConnection,
     text: &crate::search::TextQuery,
 ) -> Result<Option<Vec<String>>, StoreError> {
-    use diesel::sql_types::{BigInt, Text};
+    use diesel::sql_types::Text;
     #[derive(QueryableByName)]
     struct Run {
         #[diesel(sql_type = Text)]
         execution_id: String,
-    }
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
     }
     let (rows, limit) = match &mut *conn {
         AnyConnection::Sqlite(sqlite) => {
