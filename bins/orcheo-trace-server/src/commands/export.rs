@@ -24,11 +24,7 @@ pub(crate) fn run(args: &ExportArgs) -> anyhow::Result<()> {
          give --all instead of an execution id"
     );
     let config = ServerConfig::from_args(&args.server)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = super::runtime()?;
     let (execution, loaded, policy_view) = runtime.block_on(async {
         let store = open_store(config.database_url.expose_secret().clone()).await?;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
@@ -76,11 +72,7 @@ fn output(args: &ExportArgs) -> anyhow::Result<Box<dyn std::io::Write>> {
 fn run_all(args: &ExportArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(&args.server)?;
     let given = &args.filters;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = super::runtime()?;
     let traces = runtime.block_on(async {
         let store = open_store(config.database_url.expose_secret().clone()).await?;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;

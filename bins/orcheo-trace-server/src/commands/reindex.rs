@@ -18,11 +18,7 @@ const BATCH: usize = 500;
 
 pub(crate) fn run(args: &ReindexArgs) -> anyhow::Result<()> {
     let config = ServerConfig::from_args(&args.server)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = super::runtime()?;
     runtime.block_on(async {
         let store = open_store(config.database_url.expose_secret().clone()).await?;
         let metrics = ServerMetrics::new().context("cannot register the metrics")?;
