@@ -677,14 +677,14 @@ fn phrase_runs(
         AnyConnection::Sqlite(c) => {
             let query = diesel::sql_query(rows)
                 .bind::<Text, _>(crate::search::fts_phrase(&text.words))
-                .bind::<Text, _>(text.words.join(" "));
+                .bind::<Text, _>(crate::search::phrase(&text.words));
             match &text.tenant {
                 Some(t) => query.bind::<Text, _>(t.clone()).load(c)?,
                 None => query.load(c)?,
             }
         }
         AnyConnection::Postgresql(c) => {
-            let query = diesel::sql_query(rows).bind::<Text, _>(text.words.join(" "));
+            let query = diesel::sql_query(rows).bind::<Text, _>(crate::search::phrase(&text.words));
             match &text.tenant {
                 Some(t) => query.bind::<Text, _>(t.clone()).load(c)?,
                 None => query.load(c)?,
@@ -803,7 +803,7 @@ macro_rules! search_filters {
             } else {
                 " AND s.content = 0"
             };
-            let phrase = crate::search::phrase(conn, &text.words);
+            let phrase = crate::search::phrase(&text.words);
             let tenant_sql = " AND s.tenant_id = ";
             let matched: TextCondition = if let Some(runs) = &probes.text_runs {
                 // A phrase few rows hold: its runs, looked up by their key.
@@ -842,18 +842,17 @@ macro_rules! search_filters {
                      WHERE s.execution_id = workflow_executions.execution_id{content}{}",
                     crate::search::like_prefilter(conn, &text.words, "s.text")
                 );
-                let words = text.words.join(" ");
                 match &text.tenant {
                     Some(tenant) => Box::new(
                         sql::<Bool>(&format!("{head}{tenant_sql}"))
                             .bind::<Text, _>(tenant.clone())
                             .sql(" AND orcheo_phrase(s.text, ")
-                            .bind::<Text, _>(words)
+                            .bind::<Text, _>(phrase)
                             .sql("))"),
                     ),
                     None => Box::new(
                         sql::<Bool>(&format!("{head} AND orcheo_phrase(s.text, "))
-                            .bind::<Text, _>(words)
+                            .bind::<Text, _>(phrase)
                             .sql("))"),
                     ),
                 }

@@ -297,13 +297,10 @@ pub(crate) fn holds_phrase(text: &str, words: &[&str]) -> bool {
     })
 }
 
-/// The query as a full-text phrase on this backend: FTS5's quoted phrase, or the words for
-/// PostgreSQL's `phraseto_tsquery`.
-pub(crate) fn phrase(conn: &AnyConnection, words: &[String]) -> String {
-    match conn {
-        AnyConnection::Sqlite(_) => fts_phrase(words),
-        AnyConnection::Postgresql(_) => words.join(" "),
-    }
+/// The query's words as the phrase both backends' row tests take: PostgreSQL's
+/// `phraseto_tsquery` and SQLite's `orcheo_phrase` (FTS5's `MATCH` takes [`fts_phrase`]).
+pub(crate) fn phrase(words: &[String]) -> String {
+    words.join(" ")
 }
 
 /// A cheap test a row must pass before the full-text index is asked about it alone:
@@ -514,28 +511,20 @@ pub(crate) fn matches(
     // The page's own rows, each asked whether it holds the phrase (on SQLite by
     // `orcheo_phrase`, behind a `LIKE` of each word: `rowid IN (all rows that match)` would read
     // the phrase's every hit first, which for a common phrase is most of the table).
-    let (before, after) = match conn {
-        AnyConnection::Sqlite(_) => (
-            format!(
-                "(1 = 1{} AND orcheo_phrase(execution_search.text, ",
-                like_prefilter(conn, &query.words, "execution_search.text"),
-            ),
-            "))",
-        ),
+    let (test, after) = match conn {
+        AnyConnection::Sqlite(_) => ("orcheo_phrase(execution_search.text, ", "))"),
         // The stored words, row by row: `IS TRUE` keeps the planner from reading the index
         // for every row that holds the phrase to intersect it with the page's runs.
         AnyConnection::Postgresql(_) => (
-            format!(
-                "(1 = 1{} AND (execution_search.words @@ phraseto_tsquery('simple', ",
-                like_prefilter(conn, &query.words, "execution_search.text"),
-            ),
+            "(execution_search.words @@ phraseto_tsquery('simple', ",
             ")) IS TRUE)",
         ),
     };
-    let phrase = match conn {
-        AnyConnection::Sqlite(_) => query.words.join(" "),
-        AnyConnection::Postgresql(_) => phrase(conn, &query.words),
-    };
+    let before = format!(
+        "(1 = 1{} AND {test}",
+        like_prefilter(conn, &query.words, "execution_search.text"),
+    );
+    let phrase = phrase(&query.words);
     let mut select = es::table
         .filter(es::execution_id.eq_any(&ids))
         .filter(sql::<Bool>(&before).bind::<Text, _>(phrase).sql(after))
