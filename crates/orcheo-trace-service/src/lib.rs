@@ -33,7 +33,9 @@ use std::time::Duration;
 pub use cache::{CacheConfig, LateSpans, TraceInvalidator};
 pub use export::ExportFormat;
 pub use paging::{Page, PageError};
-pub use service::{LoadedTrace, SourceInfo, TraceService, summary_cost, summary_tree};
+pub use service::{
+    LoadedTrace, SourceInfo, TraceService, search_texts, summary_cost, summary_tree,
+};
 
 /// Whose executions a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]

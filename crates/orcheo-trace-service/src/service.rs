@@ -588,16 +588,20 @@ fn priced(
     costs
 }
 
-/// Indexes a fetched (and redacted) tree's span texts for the executions search, once: a
-/// failure is logged, and the next fetch tries again.
-fn index_for_search(store: &Store, id: &ExecutionId, tree: &TraceTree) {
-    let texts: Vec<_> = tree
-        .nodes
+/// The executions search's rows of a (redacted) tree: its received spans' texts, not those of
+/// the spans normalization stood in for missing ones.
+pub fn search_texts(tree: &TraceTree) -> Vec<orcheo_trace_store::SpanText> {
+    tree.nodes
         .iter()
         .filter(|n| !n.synthetic)
         .flat_map(orcheo_trace_store::span_texts)
-        .collect();
-    if let Err(e) = store.index_execution_texts(id, &texts) {
+        .collect()
+}
+
+/// Indexes a fetched (and redacted) tree's span texts for the executions search, once: a
+/// failure is logged, and the next fetch tries again.
+fn index_for_search(store: &Store, id: &ExecutionId, tree: &TraceTree) {
+    if let Err(e) = store.index_execution_texts(id, &search_texts(tree)) {
         tracing::warn!(execution.id = %id, error = %e, "trace not indexed for search");
     }
 }

@@ -79,13 +79,7 @@ async fn index(
             loaded.source.reason.as_deref().unwrap_or("no answer")
         );
     }
-    let texts: Vec<_> = loaded
-        .tree
-        .nodes
-        .iter()
-        .filter(|n| !n.synthetic)
-        .flat_map(orcheo_trace_store::span_texts)
-        .collect();
+    let texts = orcheo_trace_service::search_texts(&loaded.tree);
     let store = store.clone();
     let id = execution.id.clone();
     let written = tokio::task::spawn_blocking(move || store.index_execution_texts(&id, &texts))
